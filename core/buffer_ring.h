@@ -1,0 +1,122 @@
+// A provided buffer ring (io_uring_register_buf_ring) and the loans it hands out.
+//
+// Owned by one shard; not thread-safe. Multishot recv picks a buffer from this ring
+// for each completion; from then until the loan is dropped the buffer is ours
+// (STYLE.md: a buffer given to the kernel is on loan until its CQE; here the
+// direction is reversed: a received buffer is on loan to the session until the
+// BufferLoan dies, and only then goes back to the kernel).
+//
+// When every buffer is on loan the kernel answers recv with -ENOBUFS: that is
+// back-pressure, and receiving resumes once loans come back (net/connection_table).
+// Memory is fixed at Init(): count * buffer_bytes, never grown.
+#pragma once
+
+#include <liburing.h>
+
+#include <cstdint>
+#include <memory>
+#include "absl/strings/string_view.h"
+#include <utility>
+
+#include "absl/status/status.h"
+#include "core/check.h"
+
+namespace ringpost::core {
+
+class BufferRing;
+
+// A received buffer lent to a session. Move-only; returns the buffer to the ring
+// (and decrements its holder's count) when it dies.
+class BufferLoan {
+ public:
+  BufferLoan() = default;
+  BufferLoan(BufferRing* ring, uint16_t buffer_id, uint32_t size_bytes, uint32_t* holder_count)
+      : ring_(ring), buffer_id_(buffer_id), size_bytes_(size_bytes), holder_count_(holder_count) {
+    if (holder_count_ != nullptr) ++*holder_count_;
+  }
+  BufferLoan(BufferLoan&& other) noexcept { *this = std::move(other); }
+  BufferLoan& operator=(BufferLoan&& other) noexcept {
+    if (this != &other) {
+      Reset();
+      ring_ = std::exchange(other.ring_, nullptr);
+      buffer_id_ = other.buffer_id_;
+      size_bytes_ = std::exchange(other.size_bytes_, 0);
+      holder_count_ = std::exchange(other.holder_count_, nullptr);
+    }
+    return *this;
+  }
+  BufferLoan(const BufferLoan&) = delete;
+  BufferLoan& operator=(const BufferLoan&) = delete;
+  ~BufferLoan() { Reset(); }
+
+  bool valid() const { return ring_ != nullptr; }
+  const char* data() const;
+  uint32_t size() const { return size_bytes_; }
+  absl::string_view view() const { return {data(), size_bytes_}; }
+  // Gives the buffer back now.
+  void Reset();
+
+ private:
+  BufferRing* ring_ = nullptr;
+  uint16_t buffer_id_ = 0;
+  uint32_t size_bytes_ = 0;
+  uint32_t* holder_count_ = nullptr;
+};
+
+class BufferRing {
+ public:
+  BufferRing() = default;
+  BufferRing(const BufferRing&) = delete;
+  BufferRing& operator=(const BufferRing&) = delete;
+  ~BufferRing();
+
+  // `count` must be a power of two (kernel rule), at most 32768.
+  absl::Status Init(io_uring* ring, uint16_t group_id, uint32_t count, uint32_t buffer_bytes);
+
+  uint16_t group_id() const { return group_id_; }
+  uint32_t count() const { return count_; }
+  uint32_t buffer_bytes() const { return buffer_bytes_; }
+  // Buffers the kernel may still pick from.
+  uint32_t free_count() const { return count_ - on_loan_; }
+
+  // Called for a recv CQE with IORING_CQE_F_BUFFER: the kernel handed us `buffer_id`.
+  BufferLoan Take(uint16_t buffer_id, uint32_t size_bytes, uint32_t* holder_count);
+
+ private:
+  friend class BufferLoan;
+  void Return(uint16_t buffer_id);
+  char* BufferData(uint16_t buffer_id) const {
+    return base_ + static_cast<size_t>(buffer_id) * buffer_bytes_;
+  }
+
+  io_uring* ring_ = nullptr;
+  io_uring_buf_ring* buf_ring_ = nullptr;
+  char* base_ = nullptr;
+  size_t ring_bytes_ = 0;
+  uint16_t group_id_ = 0;
+  uint32_t count_ = 0;
+  uint32_t buffer_bytes_ = 0;
+  uint32_t on_loan_ = 0;
+#ifndef NDEBUG
+  std::unique_ptr<bool[]> loaned_;  // catches double returns and stray ids
+#endif
+};
+
+inline const char* BufferLoan::data() const {
+  RP_DCHECK(ring_ != nullptr);
+  return ring_->BufferData(buffer_id_);
+}
+
+inline void BufferLoan::Reset() {
+  if (ring_ == nullptr) return;
+  if (holder_count_ != nullptr) {
+    RP_DCHECK(*holder_count_ > 0);
+    --*holder_count_;
+  }
+  ring_->Return(buffer_id_);
+  ring_ = nullptr;
+  holder_count_ = nullptr;
+  size_bytes_ = 0;
+}
+
+}  // namespace ringpost::core

@@ -1,0 +1,74 @@
+// The runtime: N shard threads, the cross-shard handoff mesh, signals and shutdown.
+//
+// Created and run on the main thread. Run() blocks SIGTERM/SIGINT/SIGHUP/SIGUSR1 in
+// every thread and reads them through a signalfd on shard 0's ring; SIGTERM and
+// SIGINT stop the runtime gracefully (stop handlers get the grace deadline, the shards
+// exit once their holds are released). The handoff mesh is one SpscQueue<Envelope>
+// per ordered pair of shards, created before any thread starts and never resized.
+#pragma once
+
+#include <atomic>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "core/shard.h"
+
+namespace ringpost::core {
+
+struct RuntimeOptions {
+  int shards = 1;
+  bool pin_threads = true;
+  MonoNanos shutdown_grace_nanos = 30 * kNanosPerSecond;
+  ShardOptions shard;
+};
+
+class Runtime {
+ public:
+  using SetupFunction = std::function<absl::Status(Shard&)>;
+
+  explicit Runtime(const RuntimeOptions& options);
+  Runtime(const Runtime&) = delete;
+  Runtime& operator=(const Runtime&) = delete;
+  ~Runtime();
+
+  // Starts the shards, runs `setup` on each shard's own thread, and blocks until
+  // every shard has exited. Returns the first setup error, if any.
+  absl::Status Run(const SetupFunction& setup);
+
+  // Any thread, any time (also from signal handling on shard 0). Idempotent.
+  void RequestStop();
+  bool stop_requested() const { return stop_requested_.load(std::memory_order_acquire); }
+
+  // Runs on shard 0's thread when `signo` (SIGHUP or SIGUSR1) arrives.
+  void SetSignalHandler(int signo, std::function<void()> handler);
+
+  int shard_count() const { return options_.shards; }
+  const RuntimeOptions& options() const { return options_; }
+  Shard& shard(int id) { return *shards_[id]; }
+  SpscQueue<Envelope>& Queue(int from, int to) { return *queues_[from * options_.shards + to]; }
+  int signal_fd() const { return signal_fd_; }
+
+ private:
+  friend class Shard;
+  void ThreadMain(int id, const SetupFunction& setup);
+  void HandleSignal(int signo);
+  void WakeAllFromControlRing();
+
+  const RuntimeOptions options_;
+  std::vector<std::unique_ptr<Shard>> shards_;
+  std::vector<std::unique_ptr<SpscQueue<Envelope>>> queues_;  // [from * N + to]
+  std::atomic<bool> stop_requested_{false};
+  std::atomic<int> shards_ready_{0};
+  std::atomic<bool> setup_failed_{false};
+  std::mutex mutex_;  // guards control_ring_, first_error_, signal handlers
+  absl::Status first_error_;
+  std::unique_ptr<Ring> control_ring_;  // used only under mutex_ by non-shard wake-ups
+  std::function<void()> sighup_handler_;
+  std::function<void()> sigusr1_handler_;
+  int signal_fd_ = -1;
+};
+
+}  // namespace ringpost::core

@@ -1,0 +1,53 @@
+#include "queue/spool_lock.h"
+
+#include <fcntl.h>
+#include <sys/file.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <filesystem>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+
+namespace ringpost::queue {
+
+absl::StatusOr<SpoolLock> SpoolLock::Acquire(const std::string& spool_dir) {
+  std::error_code error;
+  std::filesystem::create_directories(spool_dir, error);
+  if (error) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("cannot create spool directory ", spool_dir, ": ", error.message()));
+  }
+  const std::string path = absl::StrCat(spool_dir, "/lock");
+  const int fd = open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+  if (fd < 0) return absl::ErrnoToStatus(errno, absl::StrCat("open ", path));
+  if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
+    const int saved = errno;
+    close(fd);
+    if (saved == EWOULDBLOCK) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          "spool ", spool_dir, " is locked by another ringpost process; two daemons may not share a spool"));
+    }
+    return absl::ErrnoToStatus(saved, absl::StrCat("flock ", path));
+  }
+  return SpoolLock(spool_dir, fd);
+}
+
+SpoolLock::SpoolLock(SpoolLock&& other) noexcept
+    : spool_dir_(std::move(other.spool_dir_)), fd_(std::exchange(other.fd_, -1)) {}
+
+SpoolLock& SpoolLock::operator=(SpoolLock&& other) noexcept {
+  if (this != &other) {
+    if (fd_ >= 0) close(fd_);
+    spool_dir_ = std::move(other.spool_dir_);
+    fd_ = std::exchange(other.fd_, -1);
+  }
+  return *this;
+}
+
+SpoolLock::~SpoolLock() {
+  if (fd_ >= 0) close(fd_);  // releases the flock
+}
+
+}  // namespace ringpost::queue

@@ -1,0 +1,150 @@
+// The ringpost daemon as operators run it: flags, start-up, the spool lock, the
+// listeners, SIGTERM, and which TLS library the running process actually mapped.
+#include <arpa/inet.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <csignal>
+#include <filesystem>
+#include <fstream>
+#include <regex>
+#include <sstream>
+
+#include "gtest/gtest.h"
+#include "tests/support/subprocess.h"
+
+namespace ringpost::testing {
+namespace {
+
+using std::chrono::milliseconds;
+
+std::string Ringpost() { return BuildPath("tools/ringpost"); }
+
+std::string TempSpool(const std::string& name) {
+  const std::string dir = std::string(::testing::TempDir()) + "/ringpost-" + name + "-" +
+                          std::to_string(getpid());
+  std::filesystem::remove_all(dir);
+  return dir;
+}
+
+// Starts the daemon on a free port and returns the port from its start-up line.
+struct Daemon {
+  explicit Daemon(const std::string& spool, std::vector<std::string> extra = {}) {
+    std::vector<std::string> argv = {Ringpost(), "--listen=127.0.0.1:0", "--shards=2",
+                                     "--pin_threads=false", "--spool_dir=" + spool,
+                                     "--hostname=mx.test.example", "--shutdown_grace=2s"};
+    argv.insert(argv.end(), extra.begin(), extra.end());
+    process = std::make_unique<Subprocess>(argv, /*merge_stderr=*/true);
+    start_line = process->WaitForLine("started:", milliseconds(10000)).value_or("");
+    std::smatch m;
+    if (std::regex_search(start_line, m, std::regex(R"(listen=127\.0\.0\.1:(\d+))"))) port = std::stoi(m[1]);
+  }
+  std::unique_ptr<Subprocess> process;
+  std::string start_line;
+  int port = 0;
+};
+
+std::string ReadGreeting(int port) {
+  const int fd = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in address{};
+  address.sin_family = AF_INET;
+  address.sin_port = htons(static_cast<uint16_t>(port));
+  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  if (connect(fd, reinterpret_cast<sockaddr*>(&address), sizeof(address)) != 0) return "";
+  timeval timeout{5, 0};
+  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof(timeout));
+  std::string reply;
+  char buffer[512];
+  ssize_t n;
+  while ((n = read(fd, buffer, sizeof(buffer))) > 0) reply.append(buffer, static_cast<size_t>(n));
+  close(fd);
+  return reply;
+}
+
+TEST(DaemonTest, BadFlagValueExitsNonZeroWithOneLineNamingTheFlag) {
+  const std::vector<std::pair<std::string, std::string>> cases = {
+      {"--shards=many", "shards"},
+      {"--listen=localhost", "--listen"},
+      {"--shutdown_grace=soon", "shutdown_grace"},
+      {"--dns_servers=not-an-ip", "--dns_servers"},
+      {"--log_level=loud", "--log_level"},
+      {"--no_such_flag=1", "no_such_flag"},
+  };
+  for (const auto& [flag, name] : cases) {
+    auto [status, output] = RunCommand({Ringpost(), flag, "--spool_dir=" + TempSpool("badflag")},
+                                       milliseconds(10000));
+    EXPECT_NE(status, 0) << flag;
+    EXPECT_NE(output.find(name), std::string::npos) << flag << ": " << output;
+    // One line: the message, then nothing else.
+    EXPECT_EQ(std::count(output.begin(), output.end(), '\n'), 1) << flag << ": " << output;
+  }
+}
+
+TEST(DaemonTest, HelpfullShowsTheOperatorFlags) {
+  auto [status, output] = RunCommand({Ringpost(), "--helpfull"}, milliseconds(10000));
+  (void)status;  // Abseil exits 1 after printing help
+  for (const char* flag : {"--listen", "--shards", "--spool_dir", "--hostname", "--pin_threads",
+                           "--shutdown_grace", "--max_connections", "--dns_servers", "--user"}) {
+    EXPECT_NE(output.find(flag), std::string::npos) << flag;
+  }
+}
+
+TEST(DaemonTest, StartsPrintsOneLineAndStopsWithExitZeroOnSigterm) {
+  const std::string spool = TempSpool("start");
+  Daemon daemon(spool);
+  ASSERT_GT(daemon.port, 0) << daemon.process->transcript();
+  EXPECT_NE(daemon.start_line.find("shards=2"), std::string::npos) << daemon.start_line;
+  EXPECT_NE(daemon.start_line.find("spool=" + spool), std::string::npos) << daemon.start_line;
+  EXPECT_TRUE(std::filesystem::exists(spool + "/lock"));
+  daemon.process->Signal(SIGTERM);
+  EXPECT_EQ(daemon.process->Wait(milliseconds(10000)), 0) << daemon.process->ReadAll(milliseconds(100));
+}
+
+TEST(DaemonTest, SecondDaemonOnTheSameSpoolExitsWithAClearMessage) {
+  const std::string spool = TempSpool("lock");
+  Daemon first(spool);
+  ASSERT_GT(first.port, 0) << first.process->transcript();
+  auto [status, output] = RunCommand({Ringpost(), "--listen=127.0.0.1:0", "--spool_dir=" + spool},
+                                     milliseconds(10000));
+  EXPECT_EQ(status, 2);
+  EXPECT_NE(output.find("locked by another ringpost"), std::string::npos) << output;
+  first.process->Signal(SIGTERM);
+  EXPECT_EQ(first.process->Wait(milliseconds(10000)), 0);
+}
+
+TEST(DaemonTest, ListenersAnswer554UntilTheSmtpServiceExists) {
+  // RFC 5321 §3.1: a host offering no SMTP service may answer 554 and close.
+  const std::string spool = TempSpool("554");
+  Daemon daemon(spool);
+  ASSERT_GT(daemon.port, 0) << daemon.process->transcript();
+  const std::string greeting = ReadGreeting(daemon.port);
+  EXPECT_EQ(greeting.rfind("554 5.3.2 mx.test.example ", 0), 0u) << greeting;
+  // And a real SMTP client sees the same refusal.
+  auto [status, output] = RunCommand({"swaks", "--server", "127.0.0.1", "--port",
+                                      std::to_string(daemon.port), "--to", "user@example.org",
+                                      "--timeout", "5"},
+                                     milliseconds(20000));
+  EXPECT_NE(status, 0);
+  EXPECT_NE(output.find("554 5.3.2"), std::string::npos) << output;
+  daemon.process->Signal(SIGTERM);
+  EXPECT_EQ(daemon.process->Wait(milliseconds(10000)), 0);
+}
+
+TEST(DaemonTest, TheRunningDaemonMapsBoringSslNotOpenSsl) {
+  const std::string spool = TempSpool("tls");
+  Daemon daemon(spool);
+  ASSERT_GT(daemon.port, 0) << daemon.process->transcript();
+  EXPECT_NE(daemon.start_line.find("tls_library=BoringSSL"), std::string::npos) << daemon.start_line;
+  std::ifstream maps("/proc/" + std::to_string(daemon.process->pid()) + "/maps");
+  std::stringstream text;
+  text << maps.rdbuf();
+  EXPECT_NE(text.str().find("/android/libssl.so"), std::string::npos);
+  EXPECT_NE(text.str().find("/android/libcrypto.so"), std::string::npos);
+  EXPECT_EQ(text.str().find("libssl.so.3"), std::string::npos);
+  EXPECT_EQ(text.str().find("libcrypto.so.3"), std::string::npos);
+  daemon.process->Signal(SIGTERM);
+  EXPECT_EQ(daemon.process->Wait(milliseconds(10000)), 0);
+}
+
+}  // namespace
+}  // namespace ringpost::testing

@@ -1,0 +1,149 @@
+// ringpost: the daemon. Parses the operator flags (DESIGN.md, The operator interface),
+// probes the kernel, takes the spool lock, binds the listeners, drops privileges,
+// prints one start-up line and runs the shards until SIGTERM/SIGINT (exit 0).
+#include <grp.h>
+#include <pwd.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <string>
+
+#include "absl/flags/flag.h"
+#include "absl/flags/parse.h"
+#include "absl/flags/usage.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "core/duration_flag.h"
+#include "core/kernel_probe.h"
+#include "core/log.h"
+#include "core/resource_limits.h"
+#include "core/runtime.h"
+#include "dns/resolver_config.h"
+#include "net/connection_table.h"
+#include "net/listener.h"
+#include "net/tls_library.h"
+#include "queue/spool_lock.h"
+#include "tools/no_service_session.h"
+
+ABSL_FLAG(std::string, listen, "127.0.0.1:2525",
+          "comma-separated ADDR:PORT SMTP listeners (IPv4, or [v6]:port)");
+ABSL_FLAG(int, shards, 0, "shard threads, one io_uring each (0: one per online CPU)");
+ABSL_FLAG(std::string, spool_dir, "./var/spool", "queue log directory (locked with flock)");
+ABSL_FLAG(std::string, hostname, "", "name in the greeting, Received: and EHLO (default: the host's name)");
+ABSL_FLAG(bool, pin_threads, true, "pin shard threads to CPUs (within the process's allowed set)");
+ABSL_FLAG(ringpost::core::FlagDuration, shutdown_grace,
+          ringpost::core::FlagDuration{absl::Seconds(30)},
+          "how long SIGTERM waits for sessions in a transaction");
+ABSL_FLAG(uint32_t, max_connections, 10000, "inbound connections in all (421 4.7.0 past it)");
+ABSL_FLAG(std::string, dns_servers, "", "DNS resolvers as IP:PORT,... (default: /etc/resolv.conf)");
+ABSL_FLAG(std::string, user, "", "drop to this user after binding listeners (when started as root)");
+ABSL_FLAG(std::string, log_level, "info", "debug, info, warning or error");
+ABSL_FLAG(uint32_t, recv_buffers, 1024, "receive buffers per shard (a power of two)");
+ABSL_FLAG(uint32_t, recv_buffer_bytes, 16384, "bytes per receive buffer");
+
+namespace ringpost {
+namespace {
+
+int Fatal(const std::string& message) {
+  std::fprintf(stderr, "ringpost: %s\n", message.c_str());
+  return 2;
+}
+
+std::string DefaultHostname() {
+  char name[256] = {};
+  if (gethostname(name, sizeof(name) - 1) != 0 || name[0] == '\0') return "localhost";
+  return name;
+}
+
+absl::Status DropPrivileges(const std::string& user, const std::string& spool_dir) {
+  if (user.empty()) return absl::OkStatus();
+  const passwd* entry = getpwnam(user.c_str());
+  if (entry == nullptr) return absl::NotFoundError(absl::StrCat("--user: no user named '", user, "'"));
+  if (geteuid() != 0) return absl::FailedPreconditionError("--user needs ringpost to start as root");
+  // The spool must stay writable after the switch.
+  if (chown(spool_dir.c_str(), entry->pw_uid, entry->pw_gid) != 0) {
+    return absl::ErrnoToStatus(errno, absl::StrCat("chown ", spool_dir));
+  }
+  if (initgroups(entry->pw_name, entry->pw_gid) != 0 || setgid(entry->pw_gid) != 0 ||
+      setuid(entry->pw_uid) != 0) {
+    return absl::ErrnoToStatus(errno, absl::StrCat("dropping privileges to ", user));
+  }
+  return absl::OkStatus();
+}
+
+int Main() {
+  core::LogLevel level;
+  if (!core::ParseLogLevel(absl::GetFlag(FLAGS_log_level), &level).ok()) {
+    return Fatal(absl::StrCat("--log_level: expected debug, info, warning or error, got '",
+                              absl::GetFlag(FLAGS_log_level), "'"));
+  }
+  core::SetLogLevel(level);
+  int shards = absl::GetFlag(FLAGS_shards);
+  if (shards < 0 || shards > 256) return Fatal("--shards: expected 0 (one per CPU) to 256");
+  if (shards == 0) shards = core::OnlineCpuCount();
+  auto addresses = core::ParseSocketAddressList(absl::GetFlag(FLAGS_listen));
+  if (!addresses.ok()) return Fatal(absl::StrCat("--listen: ", addresses.status().message()));
+  auto dns_servers = dns::ResolveDnsServers(absl::GetFlag(FLAGS_dns_servers), "/etc/resolv.conf");
+  if (!dns_servers.ok()) return Fatal(absl::StrCat("--dns_servers: ", dns_servers.status().message()));
+  const uint32_t max_connections = absl::GetFlag(FLAGS_max_connections);
+  if (max_connections == 0) return Fatal("--max_connections: must be at least 1");
+  std::string hostname = absl::GetFlag(FLAGS_hostname);
+  if (hostname.empty()) hostname = DefaultHostname();
+
+  auto features = core::ProbeKernel();
+  if (!features.ok()) return Fatal(std::string(features.status().message()));
+  const std::string spool_dir = absl::GetFlag(FLAGS_spool_dir);
+  auto spool_lock = queue::SpoolLock::Acquire(spool_dir);
+  if (!spool_lock.ok()) return Fatal(std::string(spool_lock.status().message()));
+  // Every connection is a descriptor, plus listeners, spool segments and slack.
+  if (absl::Status s = core::RaiseFileLimit(uint64_t{max_connections} + 1024); !s.ok()) {
+    return Fatal(std::string(s.message()));
+  }
+  auto listeners = net::BindListeners(*addresses, shards, 4096);
+  if (!listeners.ok()) return Fatal(std::string(listeners.status().message()));
+  if (absl::Status s = DropPrivileges(absl::GetFlag(FLAGS_user), spool_dir); !s.ok()) {
+    return Fatal(std::string(s.message()));
+  }
+
+  core::RuntimeOptions options;
+  options.shards = shards;
+  options.pin_threads = absl::GetFlag(FLAGS_pin_threads);
+  options.shutdown_grace_nanos = absl::ToInt64Nanoseconds(absl::GetFlag(FLAGS_shutdown_grace).value);
+  options.shard.recv_buffer_count = absl::GetFlag(FLAGS_recv_buffers);
+  options.shard.recv_buffer_bytes = absl::GetFlag(FLAGS_recv_buffer_bytes);
+  net::ConnectionTableOptions table_options;
+  table_options.connections_max = (max_connections + shards - 1) / shards;
+
+  std::vector<std::string> bound;
+  for (const auto& address : listeners->bound) bound.push_back(address.ToString());
+  std::vector<std::string> resolvers;
+  for (const auto& server : *dns_servers) resolvers.push_back(server.ToString());
+  RP_LOG(kInfo) << "ringpost " << RINGPOST_VERSION << " started: shards=" << shards
+                << " listen=" << absl::StrJoin(bound, ",") << " spool=" << spool_dir
+                << " hostname=" << hostname << " dns=" << absl::StrJoin(resolvers, ",")
+                << " tls_library=" << net::TlsLibraryVersion() << " kernel=" << features->Describe()
+                << " smtp=not-built-yet(554)";
+
+  core::Runtime runtime(options);
+  absl::Status status = runtime.Run([&](core::Shard& shard) -> absl::Status {
+    auto& service = shard.Make<tools::NoSmtpService>(hostname);
+    auto& table = shard.Make<net::ConnectionTable>(shard, service, table_options);
+    for (auto& per_address : listeners->fds) {
+      table.AddListener(per_address[shard.id()]);
+      per_address[shard.id()] = -1;  // owned by the table now
+    }
+    return absl::OkStatus();
+  });
+  if (!status.ok()) return Fatal(std::string(status.message()));
+  RP_LOG(kInfo) << "ringpost stopped";
+  return 0;
+}
+
+}  // namespace
+}  // namespace ringpost
+
+int main(int argc, char** argv) {
+  absl::SetProgramUsageMessage("ringpost: a high-throughput MTA on io_uring. Flags: --helpfull");
+  absl::ParseCommandLine(argc, argv);
+  return ringpost::Main();
+}
