@@ -1,6 +1,9 @@
 # Small helpers so every target is declared the same way (STYLE.md, Layout and build).
 
-set(RINGPOST_WARNINGS -Wall -Wextra -Wshadow=local -Wnon-virtual-dtor -Wswitch)
+set(RINGPOST_WARNINGS -Wall -Wextra -Wnon-virtual-dtor -Wswitch)
+if(CMAKE_CXX_COMPILER_ID STREQUAL "GNU")
+  list(APPEND RINGPOST_WARNINGS -Wshadow=local)
+endif()
 if(RINGPOST_WERROR)
   list(APPEND RINGPOST_WARNINGS -Werror)
 endif()

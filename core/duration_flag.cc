@@ -59,6 +59,7 @@ bool ParseFlagDuration(absl::string_view text, absl::Duration* out) {
     while (i < text.size() && IsUnitChar(text[i])) ++i;
     int64_t unit_millis = 0;
     if (!UnitMillis(text.substr(unit_start, i - unit_start), &unit_millis)) return false;
+    if (whole > (kMillisMax - total_millis) / unit_millis) return false;  // no overflow
     total_millis += whole * unit_millis + fraction * unit_millis / fraction_scale;
     if (total_millis > kMillisMax) return false;
   }

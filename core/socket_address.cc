@@ -73,7 +73,6 @@ absl::StatusOr<SocketAddress> ParseSocketAddress(absl::string_view text) {
       !absl::SimpleAtoi(port_text, &port) || port > 65535) {
     return absl::InvalidArgumentError(absl::StrCat("bad port in '", text, "'"));
   }
-  SocketAddress result;
   sockaddr_storage storage{};
   if (text.front() == '[') {
     auto* v6 = reinterpret_cast<sockaddr_in6*>(&storage);

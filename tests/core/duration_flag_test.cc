@@ -28,6 +28,7 @@ TEST(DurationFlagTest, ParsesDesignDefaults) {
 TEST(DurationFlagTest, RejectsGarbage) {
   absl::Duration d;
   for (const char* bad : {"", "5", "s", "5x", "-5s", "5 s", "5ss", "1d-1h", "99999999999999999d",
+                          "2522222222232d",  // found by duration_flag_fuzz: int64 overflow
                           "1s1s1s1s1s1s1s1s1s1s1s1s1s1s1s1s1s1s1s1s1s1s1s1s1s1s1s1s1s1s1s1s1s"}) {
     EXPECT_FALSE(ParseFlagDuration(bad, &d)) << bad;
   }
