@@ -55,7 +55,7 @@ int Fatal(const std::string& message) {
 }
 
 struct Totals {
-  uint64_t started = 0, accepted = 0, refused = 0, failed = 0, timeouts = 0, connect_failures = 0,
+  uint64_t started = 0, accepted = 0, refused = 0, failed = 0, timeouts = 0, connect_failures = 0, sessions_failed = 0,
            connections = 0, bytes = 0;
   std::vector<std::pair<int, uint64_t>> codes;
 };
@@ -71,6 +71,7 @@ Totals Sum(const std::vector<std::unique_ptr<BlastCounters>>& counters) {
     t.failed += get(c->failed);
     t.timeouts += get(c->timeouts);
     t.connect_failures += get(c->connect_failures);
+    t.sessions_failed += get(c->sessions_failed);
     t.connections += get(c->connections_opened);
     t.bytes += get(c->bytes_sent);
     for (int code = 0; code < 600; ++code) codes[code] += get(c->final_codes[code]);
@@ -98,17 +99,17 @@ std::string Summary(const Totals& t, double seconds, const std::vector<const Lat
   if (json) {
     return absl::StrFormat(
         "{\"messages\":%d,\"accepted\":%d,\"refused\":%d,\"failed\":%d,\"timeouts\":%d,"
-        "\"connect_failures\":%d,\"connections\":%d,\"bytes_sent\":%d,\"seconds\":%.3f,"
+        "\"connect_failures\":%d,\"sessions_failed\":%d,\"connections\":%d,\"bytes_sent\":%d,\"seconds\":%.3f,"
         "\"messages_per_second\":%.1f,\"latency_us\":{\"p50\":%d,\"p90\":%d,\"p99\":%d,\"p999\":%d},"
         "\"codes\":{%s}}",
-        t.started, t.accepted, t.refused, t.failed, t.timeouts, t.connect_failures, t.connections, t.bytes,
-        seconds, rate, p50, p90, p99, p999, codes);
+        t.started, t.accepted, t.refused, t.failed, t.timeouts, t.connect_failures, t.sessions_failed,
+        t.connections, t.bytes, seconds, rate, p50, p90, p99, p999, codes);
   }
   return absl::StrFormat(
-      "messages=%d accepted=%d refused=%d failed=%d timeouts=%d connect_failures=%d connections=%d "
+      "messages=%d accepted=%d refused=%d failed=%d timeouts=%d connect_failures=%d sessions_failed=%d connections=%d "
       "bytes_sent=%d seconds=%.3f messages_per_second=%.1f latency_us p50=%d p90=%d p99=%d p999=%d codes %s",
-      t.started, t.accepted, t.refused, t.failed, t.timeouts, t.connect_failures, t.connections, t.bytes, seconds,
-      rate, p50, p90, p99, p999, codes.empty() ? "none" : codes);
+      t.started, t.accepted, t.refused, t.failed, t.timeouts, t.connect_failures, t.sessions_failed, t.connections,
+      t.bytes, seconds, rate, p50, p90, p99, p999, codes.empty() ? "none" : codes);
 }
 
 int Main() {

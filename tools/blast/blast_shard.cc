@@ -169,7 +169,7 @@ class BlastSession final : public net::Session {
       pending_.push_back({Expect::kRcpt, absl::StrCat("RCPT TO:<", rcpt, ">\r\n")});
     }
     pending_.push_back({Expect::kData, "DATA\r\n"});
-    message_id_ = shard_.factory().MessageId(shard_.shard_id(), ++sequence_);
+    message_id_ = shard_.NextMessageId();
   }
 
   // Pipelining (RFC 2920): MAIL, every RCPT and DATA leave in one send; without it,
@@ -253,7 +253,6 @@ class BlastSession final : public net::Session {
   int messages_on_connection_ = 0;
   int rcpts_accepted_ = 0;
   int first_refusal_ = 0;
-  uint64_t sequence_ = 0;
   std::string message_id_;
   std::string first_rcpt_;
   core::MonoNanos dot_sent_nanos_ = 0;
@@ -346,12 +345,15 @@ std::string BlastShard::PickRecipient() {
   return absl::StrCat("user", rng_() % 100000, "@d", domain, ".blast.test");
 }
 
+std::string BlastShard::NextMessageId() { return factory_.MessageId(shard_.id(), ++message_sequence_); }
+
 void BlastShard::OnAccepted(std::string message_id) {
   if (config_.keep_message_ids) accepted_ids_.push_back(std::move(message_id));
 }
 
 void BlastShard::OnSessionEnded(bool failed) {
   --live_sessions_;
+  if (failed) BlastCounters::Add(counters_.sessions_failed, 1);
   if (!done_ && WorkLeft() && !shard_.stopping()) {
     // Replace the connection: at once after a clean end, after a pause after a failure
     // (so a dead target is not hammered).

@@ -54,6 +54,7 @@ struct BlastCounters {
   std::atomic<uint64_t> failed{0};     // connection lost, timeout or protocol error mid-message
   std::atomic<uint64_t> timeouts{0};
   std::atomic<uint64_t> connect_failures{0};
+  std::atomic<uint64_t> sessions_failed{0};  // sessions that ended in an error (then reconnected)
   std::atomic<uint64_t> connections_opened{0};
   std::atomic<uint64_t> bytes_sent{0};
   std::array<std::atomic<uint64_t>, 600> final_codes{};  // the reply that ended each message
@@ -87,6 +88,8 @@ class BlastShard final : public net::Service {
   // 0 when a message may start now, else how long to wait (rate limit).
   core::MonoNanos RateDelay(core::MonoNanos now);
   std::string PickRecipient();
+  // Unique per run: run id, shard, and this shard's message sequence.
+  std::string NextMessageId();
   void OnAccepted(std::string message_id);
   void OnSessionEnded(bool failed);
 
@@ -112,6 +115,7 @@ class BlastShard final : public net::Service {
   double tokens_ = 0;
   core::MonoNanos tokens_at_ = 0;
   std::vector<std::string> accepted_ids_;
+  uint64_t message_sequence_ = 0;
 };
 
 }  // namespace ringpost::blast
