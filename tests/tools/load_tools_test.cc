@@ -151,8 +151,14 @@ TEST(LoadToolsTest, DisconnectsAndSilenceAreReportedAsFailures) {
     Sink sink({"--disconnect_rate=0.1", "--disconnect_at=dot", "--seed=3"});
     Fields blast = Blast(sink, {"--messages=1000", "--connections=8"});
     Fields counts = sink.Stop();
-    EXPECT_NEAR(static_cast<double>(blast["failed"]), 100, 50);
-    EXPECT_EQ(blast["failed"], counts["disconnects_injected"]);
+    const uint64_t drops = counts["disconnects_injected"];
+    // 10% of the messages that reached their final dot.
+    EXPECT_NEAR(static_cast<double>(drops), 0.1 * static_cast<double>(blast["accepted"] + drops), 40);
+    EXPECT_EQ(blast["sessions_failed"], drops);
+    // Each drop loses the message whose dot went unanswered and, when blast had
+    // already pipelined the next message behind it, that one too.
+    EXPECT_GE(blast["failed"], drops);
+    EXPECT_LE(blast["failed"], 2 * drops);
     EXPECT_EQ(blast["accepted"] + blast["failed"], 1000u);
   }
   {
@@ -161,7 +167,8 @@ TEST(LoadToolsTest, DisconnectsAndSilenceAreReportedAsFailures) {
     Fields counts = sink.Stop();
     EXPECT_GT(blast["timeouts"], 0u);
     EXPECT_EQ(blast["timeouts"], counts["silences_injected"]);
-    EXPECT_EQ(blast["failed"], blast["timeouts"]);
+    EXPECT_GE(blast["failed"], blast["timeouts"]);
+    EXPECT_LE(blast["failed"], 2 * blast["timeouts"]);
     EXPECT_EQ(blast["accepted"] + blast["failed"], 500u);
   }
 }

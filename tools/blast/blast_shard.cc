@@ -18,7 +18,11 @@ namespace {
 constexpr size_t kReplyLineBytesMax = 4096;
 constexpr core::MonoNanos kReconnectDelayNanos = 100 * core::kNanosPerMilli;
 
-// The SMTP client side of one load connection (RFC 5321 §3.3, RFC 2920 pipelining).
+// The SMTP client side of one load connection (RFC 5321 §3.3). With PIPELINING
+// (RFC 2920) MAIL, the RCPTs and DATA leave in one send, and the next message's group
+// follows the previous message's content in the same send (§3.1: message content may
+// be the first "command" of a group), so a long-lived connection needs one send per
+// message. Replies arrive in order; each belongs to the oldest open transaction.
 class BlastSession final : public net::Session {
  public:
   explicit BlastSession(BlastShard& shard) : shard_(shard), lines_(kReplyLineBytesMax) {}
@@ -35,7 +39,6 @@ class BlastSession final : public net::Session {
     (void)connection;
     BlastCounters::Add(shard_.counters().connect_failures, 1);
     RP_LOG(kDebug) << "connect failed: " << status;
-    failed_ = true;
   }
 
   void OnRecv(net::Connection& connection, core::BufferLoan bytes) override {
@@ -64,13 +67,20 @@ class BlastSession final : public net::Session {
 
   void OnShutdown(net::Connection& connection, core::MonoNanos deadline) override {
     (void)deadline;
-    if (in_message_) FailMessage();
+    FailOpenMessages();
     connection.Close();
   }
 
  private:
   enum class State { kGreeting, kEhlo, kHelo, kTransaction, kWaitRate, kQuit };
   enum class Expect { kRset, kMail, kRcpt, kData, kDot };
+  struct Transaction {
+    std::string message_id;
+    std::string first_rcpt;
+    int rcpts_accepted = 0;
+    int first_refusal = 0;
+    core::MonoNanos dot_sent_nanos = 0;
+  };
 
   void WaitForReply(net::Connection& connection) {
     connection.ArmTimer(connection.shard().now() + shard_.config().reply_timeout_nanos);
@@ -78,25 +88,26 @@ class BlastSession final : public net::Session {
 
   void Fail(net::Connection& connection, const char* why) {
     RP_LOG(kDebug) << "session failed: " << why;
-    if (in_message_) FailMessage();
+    FailOpenMessages();
     failed_ = true;
     connection.Close();
   }
 
-  void FailMessage() {
-    in_message_ = false;
-    BlastCounters::Add(shard_.counters().failed, 1);
+  void FailOpenMessages() {
+    BlastCounters::Add(shard_.counters().failed, transactions_.size());
+    transactions_.clear();
   }
 
   void FinishMessage(int code) {
-    in_message_ = false;
+    Transaction& t = transactions_.front();
     if (code >= 0 && code < 600) BlastCounters::Add(shard_.counters().final_codes[code], 1);
     if (code / 100 == 2) {
       BlastCounters::Add(shard_.counters().accepted, 1);
-      shard_.OnAccepted(std::move(message_id_));
+      shard_.OnAccepted(std::move(t.message_id));
     } else {
       BlastCounters::Add(shard_.counters().refused, 1);
     }
+    transactions_.pop_front();
     ++messages_on_connection_;
   }
 
@@ -130,107 +141,125 @@ class BlastSession final : public net::Session {
     }
   }
 
-  void StartMessage(net::Connection& connection) {
-    connection.CancelTimer();
+  bool Pipelining() const { return shard_.config().pipelining && server_pipelining_; }
+
+  // Claims the next message if there is one and the rate allows it now.
+  enum class Claim { kStarted, kNoMore, kWait };
+  Claim ClaimNext(net::Connection& connection) {
     const int per_connection = shard_.config().messages_per_connection;
-    if ((per_connection > 0 && messages_on_connection_ >= per_connection) || !shard_.ClaimMessage()) {
-      Send(connection, "QUIT\r\n");
-      state_ = State::kQuit;
-      return WaitForReply(connection);
+    const int open = static_cast<int>(transactions_.size());
+    if ((per_connection > 0 && messages_on_connection_ + open >= per_connection) || !shard_.ClaimMessage()) {
+      return Claim::kNoMore;
     }
     const core::MonoNanos wait = shard_.RateDelay(connection.shard().now());
     if (wait > 0) {
-      // The message is claimed; it starts when the rate allows.
-      state_ = State::kWaitRate;
-      connection.ArmTimer(connection.shard().now() + wait);
-      claimed_waiting_ = true;
-      return;
+      rate_wait_nanos_ = wait;
+      return Claim::kWait;
     }
-    claimed_waiting_ = false;
-    BuildTransaction();
+    QueueTransaction();
+    return Claim::kStarted;
+  }
+
+  void StartMessage(net::Connection& connection) {
+    connection.CancelTimer();
+    if (state_ != State::kWaitRate) {
+      const Claim claim = ClaimNext(connection);
+      if (claim == Claim::kNoMore) {
+        Send(connection, "QUIT\r\n");
+        state_ = State::kQuit;
+        return WaitForReply(connection);
+      }
+      if (claim == Claim::kWait) {
+        // The message is claimed; it starts when the rate allows.
+        state_ = State::kWaitRate;
+        connection.ArmTimer(connection.shard().now() + rate_wait_nanos_);
+        return;
+      }
+    } else {
+      QueueTransaction();  // claimed before the wait
+    }
     state_ = State::kTransaction;
-    in_message_ = true;
-    BlastCounters::Add(shard_.counters().started, 1);
     SendNextCommands(connection);
   }
 
-  void BuildTransaction() {
-    pending_.clear();
-    expect_.clear();
-    rcpts_accepted_ = 0;
-    first_refusal_ = 0;
+  void QueueTransaction() {
+    BlastCounters::Add(shard_.counters().started, 1);
+    Transaction t;
+    t.message_id = shard_.NextMessageId();
     if (need_rset_) pending_.push_back({Expect::kRset, "RSET\r\n"});
     need_rset_ = false;
     pending_.push_back({Expect::kMail, absl::StrCat("MAIL FROM:<", shard_.config().from, ">\r\n")});
-    first_rcpt_.clear();
     for (int i = 0; i < shard_.config().rcpts; ++i) {
       std::string rcpt = shard_.PickRecipient();
-      if (i == 0) first_rcpt_ = rcpt;
+      if (i == 0) t.first_rcpt = rcpt;
       pending_.push_back({Expect::kRcpt, absl::StrCat("RCPT TO:<", rcpt, ">\r\n")});
     }
     pending_.push_back({Expect::kData, "DATA\r\n"});
-    message_id_ = shard_.NextMessageId();
+    transactions_.push_back(std::move(t));
   }
 
-  // Pipelining (RFC 2920): MAIL, every RCPT and DATA leave in one send; without it,
-  // one command per reply.
+  // With pipelining the whole group leaves at once; without, one command per reply.
   void SendNextCommands(net::Connection& connection) {
-    const bool pipeline = shard_.config().pipelining && server_pipelining_;
     std::string batch;
     while (!pending_.empty()) {
       batch += pending_.front().second;
       expect_.push_back(pending_.front().first);
       pending_.pop_front();
-      if (!pipeline) break;
+      if (!Pipelining()) break;
     }
     if (!batch.empty()) Send(connection, batch);
     WaitForReply(connection);
   }
 
+  void SendContent(net::Connection& connection, Transaction& t) {
+    const auto& config = shard_.config();
+    const uint64_t size = config.size.Sample(shard_.rng());
+    const std::string headers = shard_.factory().Headers(config.from, t.first_rcpt, t.message_id);
+    const std::string& body = shard_.factory().WireBody(size > headers.size() ? size - headers.size() : 0);
+    Send(connection, headers);
+    Send(connection, body);
+    expect_.push_back(Expect::kDot);
+    t.dot_sent_nanos = core::MonotonicNowNanos();
+    // The next message's commands ride in the same send (RFC 2920 §3.1).
+    if (Pipelining() && ClaimNext(connection) == Claim::kStarted) SendNextCommands(connection);
+    WaitForReply(connection);
+  }
+
   void OnTransactionReply(net::Connection& connection, const net::SmtpReply& reply) {
-    if (expect_.empty()) return Fail(connection, "reply nobody asked for");
+    if (expect_.empty() || transactions_.empty()) return Fail(connection, "reply nobody asked for");
     const Expect expected = expect_.front();
     expect_.pop_front();
+    Transaction& t = transactions_.front();
     const bool ok = reply.code_class() == 2;
     switch (expected) {
       case Expect::kRset:
         break;
       case Expect::kMail:
-        if (!ok && first_refusal_ == 0) first_refusal_ = reply.code;
+        if (!ok && t.first_refusal == 0) t.first_refusal = reply.code;
         break;
       case Expect::kRcpt:
-        if (ok) ++rcpts_accepted_;
-        else if (first_refusal_ == 0) first_refusal_ = reply.code;
+        if (ok) ++t.rcpts_accepted;
+        else if (t.first_refusal == 0) t.first_refusal = reply.code;
         break;
       case Expect::kData:
-        if (reply.code == 354 && rcpts_accepted_ > 0 && first_refusal_ == 0) {
-          const auto& config = shard_.config();
-          const uint64_t size = config.size.Sample(shard_.rng());
-          const std::string headers =
-              shard_.factory().Headers(config.from, first_rcpt_, message_id_);
-          const std::string& body =
-              shard_.factory().WireBody(size > headers.size() ? size - headers.size() : 0);
-          Send(connection, headers);
-          Send(connection, body);
-          expect_.push_back(Expect::kDot);
-          dot_sent_nanos_ = core::MonotonicNowNanos();
-          return WaitForReply(connection);
-        }
         if (reply.code == 354) {
-          // The server took DATA although we lost every recipient: end it empty.
+          if (t.rcpts_accepted > 0 && t.first_refusal == 0) return SendContent(connection, t);
+          // The server took DATA although the transaction failed: end it empty.
           Send(connection, ".\r\n");
           expect_.push_back(Expect::kDot);
           return WaitForReply(connection);
         }
         need_rset_ = true;
-        FinishMessage(first_refusal_ != 0 ? first_refusal_ : reply.code);
+        FinishMessage(t.first_refusal != 0 ? t.first_refusal : reply.code);
         return StartMessage(connection);
       case Expect::kDot: {
-        const core::MonoNanos micros = (core::MonotonicNowNanos() - dot_sent_nanos_) / 1000;
-        if (dot_sent_nanos_ != 0) shard_.counters().latency.Record(static_cast<uint64_t>(micros));
-        dot_sent_nanos_ = 0;
-        FinishMessage(first_refusal_ != 0 && ok ? first_refusal_ : reply.code);
-        return StartMessage(connection);
+        if (t.dot_sent_nanos != 0) {
+          shard_.counters().latency.Record(
+              static_cast<uint64_t>((core::MonotonicNowNanos() - t.dot_sent_nanos) / 1000));
+        }
+        FinishMessage(t.first_refusal != 0 && ok ? t.first_refusal : reply.code);
+        if (transactions_.empty()) return StartMessage(connection);
+        return WaitForReply(connection);  // the next message is already under way
       }
     }
     if (!pending_.empty()) SendNextCommands(connection);
@@ -246,16 +275,11 @@ class BlastSession final : public net::Session {
   net::ReplyParser replies_;
   State state_ = State::kGreeting;
   bool server_pipelining_ = false;
-  bool in_message_ = false;
   bool need_rset_ = false;
   bool failed_ = true;  // until OnOpen: a session that never connected ended in failure
-  bool claimed_waiting_ = false;
   int messages_on_connection_ = 0;
-  int rcpts_accepted_ = 0;
-  int first_refusal_ = 0;
-  std::string message_id_;
-  std::string first_rcpt_;
-  core::MonoNanos dot_sent_nanos_ = 0;
+  core::MonoNanos rate_wait_nanos_ = 0;
+  std::deque<Transaction> transactions_;  // open transactions, oldest first (at most two)
   std::deque<std::pair<Expect, std::string>> pending_;
   std::deque<Expect> expect_;
 };
