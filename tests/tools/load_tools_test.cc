@@ -57,9 +57,11 @@ class Sink {
   }
   const std::string& address() const { return address_; }
   const std::string& port() const { return port_; }
+  void SignalUsr1() { process_->Signal(SIGUSR1); }
+  std::optional<std::string> ReadLine() { return process_->ReadLine(milliseconds(10000)); }
   Fields Stop() {
     process_->Signal(SIGTERM);
-    auto line = process_->WaitForLine("connections=", milliseconds(15000));
+    auto line = process_->WaitForLine("connections", milliseconds(15000));
     EXPECT_EQ(process_->Wait(milliseconds(10000)), 0);
     return line ? ParseFields(*line) : Fields{};
   }
@@ -76,7 +78,8 @@ Fields Blast(const Sink& sink, std::vector<std::string> flags) {
   auto [status, output] = RunCommand(argv, milliseconds(120000));
   EXPECT_EQ(status, 0) << output;
   std::printf("blast: %s", output.c_str());
-  return ParseFields(output.substr(output.find("messages=")));
+  const size_t summary = output.find("messages=");
+  return summary == std::string::npos ? Fields{} : ParseFields(output.substr(summary));
 }
 
 std::string ReadFile(const std::filesystem::path& path) {
@@ -247,6 +250,32 @@ TEST(LoadToolsTest, SmtplibAndSwaksAreRecordedByteExactly) {
   EXPECT_NE(ReadFile(dir + "/S0-1.json").find("\"rcpt_to\":[\"r1@example.org\",\"r2@example.org\"]"),
             std::string::npos);
   EXPECT_NE(ReadFile(dir + "/S0-2.json").find("\"mail_from\":\"s@example.org\""), std::string::npos);
+}
+
+}  // namespace
+}  // namespace ringpost::testing
+
+namespace ringpost::testing {
+namespace {
+
+TEST(LoadToolsTest, WithoutPipeliningOneCommandPerReply) {
+  Sink sink({});
+  Fields blast = Blast(sink, {"--messages=300", "--connections=4", "--rcpts=3", "--pipelining=false"});
+  Fields counts = sink.Stop();
+  EXPECT_EQ(blast["accepted"], 300u);
+  EXPECT_EQ(counts["recipients"], 900u);
+}
+
+TEST(LoadToolsTest, SinkPrintsCountsOnSigusr1AndAsJson) {
+  Sink sink({"--json"});
+  Fields blast = Blast(sink, {"--messages=50", "--connections=2", "--json"});
+  (void)blast;  // JSON summary: parsed as fields below only for the sink
+  sink.SignalUsr1();
+  auto line = sink.ReadLine();
+  ASSERT_TRUE(line.has_value());
+  EXPECT_NE(line->find("{\"connections\":2,"), std::string::npos) << *line;
+  EXPECT_NE(line->find("\"messages\":50,"), std::string::npos) << *line;
+  sink.Stop();
 }
 
 }  // namespace
