@@ -47,6 +47,15 @@ void PinToAllowedCpu(int index) {
 }  // namespace
 
 Runtime::Runtime(const RuntimeOptions& options) : options_(options) {
+  // Blocked here, on the constructing (main) thread, and inherited by every shard
+  // thread: from now on signals arrive only through the signalfd that shard 0 reads
+  // on its ring. Blocking before the caller announces readiness means a SIGTERM that
+  // follows the announcement is always a graceful stop, never a default-action death.
+  const sigset_t handled = HandledSignals();
+  RP_CHECK(pthread_sigmask(SIG_BLOCK, &handled, nullptr) == 0);
+  signal(SIGPIPE, SIG_IGN);  // a peer closing mid-send is an error code, not a death
+  signal_fd_ = signalfd(-1, &handled, SFD_CLOEXEC);
+  RP_CHECK_MSG(signal_fd_ >= 0, "signalfd");
   RP_CHECK_GT(options_.shards, 0);
   RP_CHECK_LE(options_.shards, 1024);
   for (int i = 0; i < options_.shards; ++i) {
@@ -68,13 +77,6 @@ Runtime::~Runtime() {
 }
 
 absl::Status Runtime::Run(const SetupFunction& setup) {
-  // Blocked here, inherited by every shard thread: signals arrive only through the
-  // signalfd that shard 0 reads on its ring.
-  const sigset_t handled = HandledSignals();
-  RP_CHECK(pthread_sigmask(SIG_BLOCK, &handled, nullptr) == 0);
-  signal(SIGPIPE, SIG_IGN);  // a peer closing mid-send is an error code, not a death
-  signal_fd_ = signalfd(-1, &handled, SFD_CLOEXEC);
-  if (signal_fd_ < 0) return absl::ErrnoToStatus(errno, "signalfd");
   control_ring_ = std::make_unique<Ring>();
   RingOptions control_options;
   control_options.sq_entries = 64;

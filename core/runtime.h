@@ -1,7 +1,8 @@
 // The runtime: N shard threads, the cross-shard handoff mesh, signals and shutdown.
 //
-// Created and run on the main thread. Run() blocks SIGTERM/SIGINT/SIGHUP/SIGUSR1 in
-// every thread and reads them through a signalfd on shard 0's ring; SIGTERM and
+// Created and run on the main thread. The constructor blocks SIGTERM/SIGINT/SIGHUP/
+// SIGUSR1 (so construct it before announcing readiness); every shard thread inherits
+// the mask and the signals are read through a signalfd on shard 0's ring; SIGTERM and
 // SIGINT stop the runtime gracefully (stop handlers get the grace deadline, the shards
 // exit once their holds are released). The handoff mesh is one SpscQueue<Envelope>
 // per ordered pair of shards, created before any thread starts and never resized.

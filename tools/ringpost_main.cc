@@ -114,6 +114,7 @@ int Main() {
   net::ConnectionTableOptions table_options;
   table_options.connections_max = (max_connections + shards - 1) / shards;
 
+  core::Runtime runtime(options);  // blocks the signals before we announce the start
   std::vector<std::string> bound;
   for (const auto& address : listeners->bound) bound.push_back(address.ToString());
   std::vector<std::string> resolvers;
@@ -124,7 +125,6 @@ int Main() {
                 << " tls_library=" << net::TlsLibraryVersion() << " kernel=" << features->Describe()
                 << " smtp=not-built-yet(554)";
 
-  core::Runtime runtime(options);
   absl::Status status = runtime.Run([&](core::Shard& shard) -> absl::Status {
     auto& service = shard.Make<tools::NoSmtpService>(hostname);
     auto& table = shard.Make<net::ConnectionTable>(shard, service, table_options);

@@ -67,16 +67,15 @@ int Main() {
     std::fprintf(stderr, "echo-server: %s\n", listeners.status().ToString().c_str());
     return 2;
   }
-  for (const auto& bound : listeners->bound) std::printf("listening %s\n", bound.ToString().c_str());
-  std::fflush(stdout);
-
   core::RuntimeOptions options;
   options.shards = shards;
   options.pin_threads = absl::GetFlag(FLAGS_pin_threads);
   options.shutdown_grace_nanos = 2 * core::kNanosPerSecond;
   options.shard.recv_buffer_count = absl::GetFlag(FLAGS_buffer_count);
   options.shard.recv_buffer_bytes = absl::GetFlag(FLAGS_buffer_bytes);
-  core::Runtime runtime(options);
+  core::Runtime runtime(options);  // signals blocked before we announce readiness
+  for (const auto& bound : listeners->bound) std::printf("listening %s\n", bound.ToString().c_str());
+  std::fflush(stdout);
   std::vector<ShardReport> reports(shards);
   net::ConnectionTableOptions table_options;
   table_options.connections_max = absl::GetFlag(FLAGS_connections_per_shard);

@@ -97,14 +97,13 @@ int Main() {
   if (!addresses.ok()) return Fatal(absl::StrCat("--listen: ", addresses.status().message()));
   auto listeners = net::BindListeners(*addresses, shards, 4096);
   if (!listeners.ok()) return Fatal(std::string(listeners.status().message()));
-  for (const auto& bound : listeners->bound) std::printf("listening %s\n", bound.ToString().c_str());
-  std::fflush(stdout);
-
   core::RuntimeOptions options;
   options.shards = shards;
   options.pin_threads = absl::GetFlag(FLAGS_pin_threads);
   options.shutdown_grace_nanos = core::kNanosPerSecond;
-  core::Runtime runtime(options);
+  core::Runtime runtime(options);  // signals blocked before we announce readiness
+  for (const auto& bound : listeners->bound) std::printf("listening %s\n", bound.ToString().c_str());
+  std::fflush(stdout);
   SinkShared shared;
   std::vector<SinkCounters> counters(static_cast<size_t>(shards));
   std::vector<SinkCounters*> counter_pointers;
