@@ -1,0 +1,367 @@
+#include "queue/log_writer.h"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <filesystem>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "core/check.h"
+#include "core/log.h"
+#include "queue/wire.h"
+
+namespace ringpost::queue {
+namespace {
+
+// What a failed operation means for the client (issue 5 maps these to replies):
+// a full disk is 452 4.3.1, anything else 451 4.3.0.
+absl::Status StorageError(int error, absl::string_view what) {
+  if (error == ENOSPC || error == EDQUOT) {
+    return absl::ResourceExhaustedError(absl::StrCat(what, ": ", strerror(error)));
+  }
+  return absl::UnavailableError(absl::StrCat(what, ": ", strerror(error)));
+}
+
+bool Armed(int& countdown) {
+  if (countdown < 0) return false;
+  return countdown-- == 0;
+}
+
+}  // namespace
+
+struct LogWriter::Segment {
+  struct Waiter {
+    uint64_t end;  // durable once synced_end >= end
+    DurableCallback done;
+  };
+  struct Parked {
+    uint64_t body_end;  // the commit may be written once written_end >= body_end
+    std::string payload;
+    DurableCallback done;
+  };
+
+  uint32_t number = 0;
+  std::string path;
+  int fd = -1;
+  uint64_t sequence = 0;
+  std::string pending;          // staged records, not yet submitted
+  uint64_t pending_offset = 0;  // file offset of pending[0]
+  std::string inflight;         // on loan to the kernel until its CQE
+  uint64_t inflight_offset = 0;
+  bool write_in_flight = false;
+  uint64_t written_end = 0;     // every byte before this was written in full
+  bool sync_in_flight = false;
+  uint64_t sync_target = 0;     // written_end when the sync in flight was issued
+  uint64_t synced_end = 0;      // covered by a completed sync
+  std::deque<Waiter> waiters;   // in file order
+  std::deque<Parked> parked;
+  uint32_t open_messages = 0;
+  bool sealing = false;  // the seal record is on its way to disk
+  bool failed = false;
+  absl::Status failure;
+
+  uint64_t end() const { return pending_offset + pending.size(); }
+  bool idle() const {
+    return !write_in_flight && !sync_in_flight && pending.empty() && waiters.empty() && parked.empty() &&
+           open_messages == 0;
+  }
+};
+
+LogWriter::LogWriter(core::Shard& shard, const LogWriterOptions& options) : shard_(shard), options_(options) {
+  RP_CHECK_GT(options_.body_chunk_bytes_max, 0u);
+  RP_CHECK_LE(options_.body_chunk_bytes_max + kBodyChunkPrefixBytes, kRecordPayloadBytesMax);
+  shard_.SetSink(core::OpKind::kFileWrite, this);
+  shard_.SetSink(core::OpKind::kFileSync, this);
+}
+
+LogWriter::~LogWriter() {
+  for (auto& s : segments_) {
+    if (s->fd >= 0) close(s->fd);
+  }
+  if (dir_fd_ >= 0) close(dir_fd_);
+}
+
+absl::Status LogWriter::Start(LogFaults* faults) {
+  faults_ = faults;
+  std::error_code error;
+  std::filesystem::create_directories(options_.shard_dir, error);
+  if (error) return absl::UnavailableError(absl::StrCat("create ", options_.shard_dir, ": ", error.message()));
+  dir_fd_ = open(options_.shard_dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (dir_fd_ < 0) return absl::ErrnoToStatus(errno, absl::StrCat("open ", options_.shard_dir));
+  // Never reuse a number: segments of an earlier run (or quarantined ones) keep theirs.
+  for (const auto& entry : std::filesystem::directory_iterator(options_.shard_dir, error)) {
+    unsigned number = 0;
+    if (std::sscanf(entry.path().filename().c_str(), "%08u.log", &number) == 1 && number >= next_number_) {
+      next_number_ = number + 1;
+    }
+  }
+  return RollSegment();
+}
+
+absl::Status LogWriter::RollSegment() {
+  auto segment = std::make_unique<Segment>();
+  segment->number = next_number_++;
+  segment->path = absl::StrFormat("%s/%08u.log", options_.shard_dir, segment->number);
+  segment->fd = open(segment->path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+  if (segment->fd < 0) return StorageError(errno, absl::StrCat("create ", segment->path));
+  // The directory entry must be durable before any record in the file is
+  // acknowledged; once per segment, so a blocking fsync here is cheap.
+  if (options_.fsync && fsync(dir_fd_) != 0) {
+    const int saved = errno;
+    close(segment->fd);
+    unlink(segment->path.c_str());
+    return StorageError(saved, absl::StrCat("fsync ", options_.shard_dir));
+  }
+  SegmentHeader header;
+  header.shard = options_.shard;
+  header.generation = segment->number;  // never reused, so stale bytes never match
+  header.number = segment->number;
+  segment->pending = EncodeSegmentHeader(header);
+  ++stats_.segments_created;
+  segments_.push_back(std::move(segment));
+  for (size_t i = 0; i + 1 < segments_.size(); ++i) MaybeRetire(*segments_[i]);
+  return absl::OkStatus();
+}
+
+LogWriter::Segment& LogWriter::Current() { return *segments_.back(); }
+
+uint64_t LogWriter::BeginMessage() {
+  Segment* current = &Current();
+  if (current->failed || current->end() >= options_.segment_bytes_max) {
+    if (absl::Status s = RollSegment(); !s.ok()) {
+      RP_LOG(kError) << "cannot start a new segment: " << s;  // the message fails on append
+    }
+    current = &Current();
+  }
+  const uint64_t id = next_message_++;
+  OpenMessage& m = open_[id];
+  m.segment = current;
+  m.body_end = current->end();
+  ++current->open_messages;
+  return id;
+}
+
+void LogWriter::AppendRecordTo(Segment& s, RecordType type, absl::string_view payload) {
+  AppendRecord(type, s.number, ++s.sequence, payload, &s.pending);
+}
+
+absl::Status LogWriter::AppendBody(uint64_t message, absl::string_view bytes) {
+  auto it = open_.find(message);
+  RP_CHECK_MSG(it != open_.end(), "AppendBody on a message that is not open");
+  OpenMessage& m = it->second;
+  Segment& s = *m.segment;
+  if (s.failed) return s.failure;
+  std::string payload;
+  while (!bytes.empty()) {
+    const size_t take = std::min<size_t>(bytes.size(), options_.body_chunk_bytes_max);
+    payload.clear();
+    ByteWriter(&payload).U64(message);
+    payload.append(bytes.data(), take);
+    const uint64_t data_offset = s.end() + kRecordHeaderBytes + kBodyChunkPrefixBytes;
+    AppendRecordTo(s, RecordType::kBody, payload);
+    m.extents.push_back({data_offset, static_cast<uint32_t>(take)});
+    m.body_bytes += take;
+    bytes.remove_prefix(take);
+  }
+  m.body_end = s.end();
+  Kick(s);
+  return absl::OkStatus();
+}
+
+void LogWriter::Commit(uint64_t message, Envelope envelope, DurableCallback done) {
+  auto it = open_.find(message);
+  RP_CHECK_MSG(it != open_.end(), "Commit on a message that is not open");
+  OpenMessage m = std::move(it->second);
+  open_.erase(it);
+  Segment& s = *m.segment;
+  RP_CHECK_GT(s.open_messages, 0u);
+  --s.open_messages;
+  if (s.failed) {
+    done(s.failure);
+    return MaybeRetire(s);
+  }
+  envelope.message_ref = message;
+  envelope.body = std::move(m.extents);
+  envelope.body_bytes = m.body_bytes;
+  s.parked.push_back({m.body_end, EncodeEnvelope(envelope), std::move(done)});
+  ++stats_.commits;
+  ReleaseParkedCommits(s);  // at once when the body is already written
+  Kick(s);
+}
+
+void LogWriter::Abort(uint64_t message) {
+  auto it = open_.find(message);
+  if (it == open_.end()) return;
+  Segment& s = *it->second.segment;
+  open_.erase(it);
+  RP_CHECK_GT(s.open_messages, 0u);
+  --s.open_messages;
+  MaybeRetire(s);
+}
+
+void LogWriter::AppendResult(const DeliveryResult& result, DurableCallback done) {
+  Segment* s = &Current();
+  if (s->failed) {
+    if (absl::Status status = RollSegment(); !status.ok()) return done(status);
+    s = &Current();
+  }
+  AppendRecordTo(*s, RecordType::kResult, EncodeDeliveryResult(result));
+  s->waiters.push_back({s->end(), std::move(done)});
+  Kick(*s);
+}
+
+void LogWriter::ReleaseParkedCommits(Segment& s) {
+  // A commit record is staged only once its whole body was written in full.
+  for (auto it = s.parked.begin(); it != s.parked.end();) {
+    if (it->body_end > s.written_end) {
+      ++it;
+      continue;
+    }
+    AppendRecordTo(s, RecordType::kCommit, it->payload);
+    s.waiters.push_back({s.end(), std::move(it->done)});
+    it = s.parked.erase(it);
+  }
+}
+
+void LogWriter::Kick(Segment& s) {
+  if (s.failed) return;
+  if (!s.write_in_flight && !s.pending.empty()) SubmitWrite(s);
+  if (s.waiters.empty() || s.written_end <= s.synced_end || s.sync_in_flight) return;
+  if (!options_.fsync) {
+    // UNSAFE benchmark mode: written counts as durable.
+    s.synced_end = s.written_end;
+    ReleaseDurable(s);
+    return;
+  }
+  SubmitSync(s);
+}
+
+void LogWriter::SubmitWrite(Segment& s) {
+  RP_CHECK(!s.write_in_flight);
+  s.inflight.swap(s.pending);
+  s.inflight_offset = s.pending_offset;
+  s.pending_offset += s.inflight.size();
+  s.pending.clear();
+  io_uring_sqe* sqe = shard_.ring().GetSqe();
+  io_uring_prep_write(sqe, s.fd, s.inflight.data(), static_cast<unsigned>(s.inflight.size()), s.inflight_offset);
+  io_uring_sqe_set_data64(sqe, core::OpTag{s.number, 0, core::OpKind::kFileWrite}.Encode());
+  s.write_in_flight = true;
+}
+
+void LogWriter::SubmitSync(Segment& s) {
+  RP_CHECK(!s.sync_in_flight);
+  // The sync covers what was written in full before it was issued, nothing more.
+  s.sync_target = s.written_end;
+  io_uring_sqe* sqe = shard_.ring().GetSqe();
+  io_uring_prep_fsync(sqe, s.fd, IORING_FSYNC_DATASYNC);
+  io_uring_sqe_set_data64(sqe, core::OpTag{s.number, 0, core::OpKind::kFileSync}.Encode());
+  s.sync_in_flight = true;
+}
+
+void LogWriter::OnCompletion(const core::Completion& completion) {
+  const core::OpTag tag = core::OpTag::Decode(completion.user_data);
+  Segment* s = nullptr;
+  for (auto& candidate : segments_) {
+    if (candidate->number == tag.slot) s = candidate.get();
+  }
+  RP_CHECK_MSG(s != nullptr, "log completion for a segment that is not active");
+  if (tag.kind == core::OpKind::kFileWrite) {
+    OnWrite(*s, completion.res);
+  } else {
+    OnSync(*s, completion.res);
+  }
+  MaybeRetire(*s);
+}
+
+void LogWriter::OnWrite(Segment& s, int32_t result) {
+  RP_CHECK(s.write_in_flight);
+  s.write_in_flight = false;
+  ++writes_seen_;
+  if (faults_ != nullptr) {
+    if (Armed(faults_->fail_write_after)) result = -faults_->write_errno;
+    if (Armed(faults_->short_write_after) && result > 0) result -= 1;
+  }
+  if (result < 0) return FailSegment(s, StorageError(-result, absl::StrCat("write ", s.path)));
+  if (static_cast<size_t>(result) != s.inflight.size()) {
+    // A short write is an error, not a retry: what reached the file is unknown.
+    return FailSegment(s, absl::UnavailableError(absl::StrCat("short write to ", s.path)));
+  }
+  ++stats_.writes;
+  stats_.write_bytes += s.inflight.size();
+  s.written_end = s.inflight_offset + s.inflight.size();
+  s.inflight.clear();
+  ReleaseParkedCommits(s);
+  Kick(s);
+}
+
+void LogWriter::OnSync(Segment& s, int32_t result) {
+  RP_CHECK(s.sync_in_flight);
+  s.sync_in_flight = false;
+  ++syncs_seen_;
+  if (faults_ != nullptr && Armed(faults_->fail_sync_after)) result = -EIO;
+  if (result < 0) {
+    // Never retried and then believed (fsyncgate): the segment is finished.
+    return FailSegment(s, StorageError(-result, absl::StrCat("fdatasync ", s.path)));
+  }
+  ++stats_.syncs;
+  s.synced_end = s.sync_target;
+  ReleaseDurable(s);
+  Kick(s);
+}
+
+void LogWriter::ReleaseDurable(Segment& s) {
+  while (!s.waiters.empty() && s.waiters.front().end <= s.synced_end) {
+    DurableCallback done = std::move(s.waiters.front().done);
+    s.waiters.pop_front();
+    done(absl::OkStatus());
+  }
+}
+
+void LogWriter::FailSegment(Segment& s, const absl::Status& status) {
+  RP_LOG(kError) << "queue log segment " << s.path << " failed and is sealed: " << status;
+  ++stats_.failures;
+  s.failed = true;
+  s.failure = status;
+  s.pending.clear();
+  // Nothing unsynced is acknowledged; every waiter hears the error.
+  std::deque<Segment::Waiter> waiters = std::move(s.waiters);
+  std::deque<Segment::Parked> parked = std::move(s.parked);
+  s.waiters.clear();
+  s.parked.clear();
+  for (auto& w : waiters) w.done(status);
+  for (auto& p : parked) p.done(status);
+}
+
+void LogWriter::MaybeRetire(Segment& s) {
+  if (&s == segments_.back().get() || !s.idle()) return;
+  if (!s.failed && !s.sealing) {
+    // Finish the segment with a seal record, so recovery can tell a complete segment
+    // (where any bad record is corruption) from one cut short by a crash.
+    s.sealing = true;
+    AppendRecordTo(s, RecordType::kSeal, "");
+    s.waiters.push_back({s.end(), [](const absl::Status&) {}});
+    Kick(s);
+    return;
+  }
+  // Sealed and synced (or failed) with nothing in flight: close it. Reclamation
+  // deletes it once every message in it is finished.
+  close(s.fd);
+  for (auto it = segments_.begin(); it != segments_.end(); ++it) {
+    if (it->get() == &s) {
+      segments_.erase(it);
+      return;
+    }
+  }
+}
+
+std::vector<LogWriter::SegmentState> LogWriter::SegmentStates() const {
+  std::vector<SegmentState> states;
+  for (const auto& s : segments_) states.push_back({s->path, s->synced_end, s->written_end});
+  return states;
+}
+
+}  // namespace ringpost::queue

@@ -1,0 +1,132 @@
+// The write side of one shard's queue log: segments, group commit, durability notices.
+//
+// Owned by one shard; completions arrive as kFileWrite / kFileSync through the shard's
+// ring (this is their sink). Message bytes take one staging copy (into the segment's
+// pending buffer) and go to the file with one pwrite per batch; a shard never blocks
+// on the disk except to create a segment file (once per segment_bytes_max).
+//
+// Invariants (DESIGN.md, Durable before 250):
+//  - per segment at most one write and at most one fdatasync are in flight;
+//  - a commit record is appended only after every byte of its body was written in
+//    full (a short write is an error, never retried);
+//  - a caller hears "durable" only when an fdatasync issued after its commit record
+//    was written in full has completed, and, for a new segment, after the directory
+//    entry was synced;
+//  - a failed write or sync acknowledges nothing: every waiter of that segment hears
+//    the error, the segment is sealed and never written again, new messages go to a
+//    fresh segment.
+// Records in a segment carry the segment's number as their generation and sequence
+// numbers 1, 2, 3... (so a recycled file's stale tail and a lost record both show).
+// A message lives in the segment it started in; segments roll at message starts.
+//
+// Back-of-envelope budget (PEERS.md): fdatasync ~150 µs → ~6k syncs/s per shard; at
+// 64 concurrent 1 KB producers a sync covers ~8-30 commits → 45k+ commits/s, one
+// write syscall per batch, no per-message syscall.
+#pragma once
+
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/container/flat_hash_map.h"
+#include "absl/status/status.h"
+#include "core/shard.h"
+#include "queue/record.h"
+
+namespace ringpost::queue {
+
+struct LogWriterOptions {
+  std::string shard_dir;                        // SPOOL/shard-K, created if missing
+  uint32_t shard = 0;
+  uint64_t segment_bytes_max = 64ull << 20;     // roll at the next message start past this
+  uint32_t body_chunk_bytes_max = 256 * 1024;   // bigger bodies become several records
+  bool fsync = true;                            // false: benchmarks only, UNSAFE
+};
+
+// Test-only fault injection (compiled into every build, inert unless a test arms it;
+// release daemons never arm it).
+struct LogFaults {
+  int fail_write_after = -1;   // the Nth write completes with `write_errno` (-1: never)
+  int write_errno = 0;         // e.g. ENOSPC, EIO
+  int short_write_after = -1;  // the Nth write reports one byte less than asked
+  int fail_sync_after = -1;    // the Nth sync completes with -EIO
+};
+
+using DurableCallback = std::function<void(const absl::Status& status)>;
+
+class LogWriter final : public core::CompletionSink {
+ public:
+  LogWriter(core::Shard& shard, const LogWriterOptions& options);
+  ~LogWriter();
+  LogWriter(const LogWriter&) = delete;
+  LogWriter& operator=(const LogWriter&) = delete;
+
+  // Creates the first segment, numbered after every segment already in the folder.
+  absl::Status Start(LogFaults* faults = nullptr);
+
+  // A message in progress. Body bytes are staged at once; Commit() makes it exist.
+  uint64_t BeginMessage();
+  // Copies `bytes` into the log. Fails (and the message is dead) if its segment failed.
+  absl::Status AppendBody(uint64_t message, absl::string_view bytes);
+  // Writes the commit record once the body is written, then calls `done` when it is
+  // durable (or with the error that keeps it from being so). `envelope.body` and
+  // `body_bytes` are filled in here.
+  void Commit(uint64_t message, Envelope envelope, DurableCallback done);
+  // Forgets a message (client gone, message refused): without a commit it never existed.
+  void Abort(uint64_t message);
+  // A delivery result record; `done` when durable.
+  void AppendResult(const DeliveryResult& result, DurableCallback done);
+
+  void OnCompletion(const core::Completion& completion) override;
+
+  struct Stats {
+    uint64_t writes = 0, write_bytes = 0, syncs = 0, commits = 0, segments_created = 0, failures = 0;
+  };
+  const Stats& stats() const { return stats_; }
+  // Bytes of the current segment covered by a completed sync (power-loss tests).
+  struct SegmentState {
+    std::string path;
+    uint64_t synced_bytes;
+    uint64_t written_bytes;
+  };
+  std::vector<SegmentState> SegmentStates() const;
+
+ private:
+  struct Segment;
+  struct OpenMessage {
+    Segment* segment = nullptr;
+    std::vector<BodyExtent> extents;
+    uint64_t body_bytes = 0;
+    uint64_t body_end = 0;  // file offset just past its last staged body record
+  };
+
+  absl::Status RollSegment();
+  Segment& Current();
+  void AppendRecordTo(Segment& s, RecordType type, absl::string_view payload);
+  void Kick(Segment& s);
+  void SubmitWrite(Segment& s);
+  void SubmitSync(Segment& s);
+  void OnWrite(Segment& s, int32_t result);
+  void OnSync(Segment& s, int32_t result);
+  void ReleaseParkedCommits(Segment& s);
+  void ReleaseDurable(Segment& s);
+  void FailSegment(Segment& s, const absl::Status& status);
+  void MaybeRetire(Segment& s);
+
+  core::Shard& shard_;
+  const LogWriterOptions options_;
+  LogFaults* faults_ = nullptr;
+  int dir_fd_ = -1;
+  uint32_t next_number_ = 1;
+  std::vector<std::unique_ptr<Segment>> segments_;  // active ones; the last is current
+  absl::flat_hash_map<uint64_t, OpenMessage> open_;
+  uint64_t next_message_ = 1;
+  int writes_seen_ = 0;
+  int syncs_seen_ = 0;
+  Stats stats_;
+};
+
+}  // namespace ringpost::queue

@@ -1,0 +1,183 @@
+#include "queue/record.h"
+
+#include "absl/strings/str_cat.h"
+#include "core/check.h"
+#include "queue/crc32c.h"
+#include "queue/wire.h"
+
+namespace ringpost::queue {
+namespace {
+constexpr size_t kSegmentHeaderCrcOffset = 28;
+
+bool KnownType(uint8_t type) {
+  return type >= static_cast<uint8_t>(RecordType::kBody) && type <= static_cast<uint8_t>(RecordType::kSeal);
+}
+}  // namespace
+
+std::string EncodeSegmentHeader(const SegmentHeader& header) {
+  std::string out(kSegmentMagic);
+  ByteWriter w(&out);
+  w.U32(header.version);
+  w.U32(header.shard);
+  w.U32(header.generation);
+  w.U32(header.number);
+  w.U32(0);
+  w.U32(Crc32c(out));
+  RP_CHECK_EQ(out.size(), kSegmentHeaderBytes);
+  return out;
+}
+
+absl::StatusOr<SegmentHeader> DecodeSegmentHeader(absl::string_view bytes) {
+  if (bytes.size() < kSegmentHeaderBytes) return absl::DataLossError("segment shorter than its header");
+  if (bytes.substr(0, kSegmentMagic.size()) != kSegmentMagic) return absl::DataLossError("bad segment magic");
+  ByteReader r(bytes.substr(kSegmentMagic.size(), kSegmentHeaderBytes - kSegmentMagic.size()));
+  SegmentHeader header;
+  header.version = r.U32();
+  header.shard = r.U32();
+  header.generation = r.U32();
+  header.number = r.U32();
+  r.U32();
+  const uint32_t crc = r.U32();
+  if (crc != Crc32c(bytes.substr(0, kSegmentHeaderCrcOffset))) return absl::DataLossError("segment header CRC");
+  if (header.version != kSegmentVersion) {
+    return absl::DataLossError(absl::StrCat("unknown segment version ", header.version));
+  }
+  return header;
+}
+
+void AppendRecord(RecordType type, uint32_t generation, uint64_t sequence, absl::string_view payload,
+                  std::string* out) {
+  RP_CHECK_LE(payload.size(), kRecordPayloadBytesMax);
+  const size_t start = out->size();
+  ByteWriter w(out);
+  w.U32(0);  // CRC, filled below
+  w.U32(static_cast<uint32_t>(payload.size()));
+  w.U8(static_cast<uint8_t>(type));
+  w.U8(0);
+  w.U8(0);
+  w.U8(0);
+  w.U32(generation);
+  w.U64(sequence);
+  out->append(payload.data(), payload.size());
+  const uint32_t crc = Crc32cExtend(0, out->data() + start + 4, out->size() - start - 4);
+  for (int i = 0; i < 4; ++i) (*out)[start + i] = static_cast<char>(crc >> (8 * i));
+}
+
+DecodeStatus DecodeRecord(absl::string_view input, DecodedRecord* out) {
+  if (input.size() < kRecordHeaderBytes) return DecodeStatus::kIncomplete;
+  ByteReader r(input.substr(0, kRecordHeaderBytes));
+  const uint32_t crc = r.U32();
+  const uint32_t payload_bytes = r.U32();
+  const uint8_t type = r.U8();
+  const uint8_t pad[3] = {r.U8(), r.U8(), r.U8()};
+  const uint32_t generation = r.U32();
+  const uint64_t sequence = r.U64();
+  // Check the length before trusting it to decide "incomplete": a torn or garbage
+  // header must not make us wait for a megabyte that will never come.
+  if (payload_bytes > kRecordPayloadBytesMax || !KnownType(type) || pad[0] || pad[1] || pad[2]) {
+    return DecodeStatus::kCorrupt;
+  }
+  const size_t total = kRecordHeaderBytes + payload_bytes;
+  if (input.size() < total) return DecodeStatus::kIncomplete;
+  if (Crc32cExtend(0, input.data() + 4, total - 4) != crc) return DecodeStatus::kCorrupt;
+  out->header = RecordHeader{static_cast<RecordType>(type), payload_bytes, generation, sequence};
+  out->payload = input.substr(kRecordHeaderBytes, payload_bytes);
+  out->total_bytes = total;
+  return DecodeStatus::kOk;
+}
+
+std::string EncodeEnvelope(const Envelope& e) {
+  std::string out;
+  ByteWriter w(&out);
+  w.Bytes(e.queue_id);
+  w.U64(e.message_ref);
+  w.U64(e.arrival_unix_micros);
+  w.Bytes(e.client_address);
+  w.Bytes(e.helo);
+  w.Bytes(e.protocol);
+  w.Bytes(e.tls);
+  w.Bytes(e.mail_from);
+  w.Bytes(e.mail_params);
+  w.U32(static_cast<uint32_t>(e.recipients.size()));
+  for (const Recipient& r : e.recipients) {
+    w.Bytes(r.address);
+    w.Bytes(r.params);
+  }
+  w.U32(static_cast<uint32_t>(e.body.size()));
+  for (const BodyExtent& x : e.body) {
+    w.U64(x.offset);
+    w.U32(x.bytes);
+  }
+  w.U64(e.body_bytes);
+  RP_CHECK_LE(out.size(), kRecordPayloadBytesMax);
+  return out;
+}
+
+absl::StatusOr<Envelope> DecodeEnvelope(absl::string_view payload) {
+  ByteReader r(payload);
+  Envelope e;
+  auto str = [&r]() { return std::string(r.Bytes(kEnvelopeStringBytesMax)); };
+  e.queue_id = str();
+  e.message_ref = r.U64();
+  e.arrival_unix_micros = r.U64();
+  e.client_address = str();
+  e.helo = str();
+  e.protocol = str();
+  e.tls = str();
+  e.mail_from = str();
+  e.mail_params = str();
+  const uint32_t recipients = r.U32();
+  if (!r.ok() || recipients == 0 || recipients > kEnvelopeRecipientsMax) {
+    return absl::DataLossError("bad envelope recipient count");
+  }
+  for (uint32_t i = 0; i < recipients && r.ok(); ++i) {
+    Recipient rcpt;
+    rcpt.address = str();
+    rcpt.params = str();
+    e.recipients.push_back(std::move(rcpt));
+  }
+  const uint32_t extents = r.U32();
+  if (!r.ok() || extents > kEnvelopeExtentsMax) return absl::DataLossError("bad envelope extent count");
+  uint64_t sum = 0;
+  for (uint32_t i = 0; i < extents && r.ok(); ++i) {
+    BodyExtent x;
+    x.offset = r.U64();
+    x.bytes = r.U32();
+    sum += x.bytes;
+    e.body.push_back(x);
+  }
+  e.body_bytes = r.U64();
+  if (!r.ok() || !r.done()) return absl::DataLossError("malformed envelope");
+  if (sum != e.body_bytes) return absl::DataLossError("envelope extents do not add up to the body size");
+  return e;
+}
+
+std::string EncodeDeliveryResult(const DeliveryResult& d) {
+  std::string out;
+  ByteWriter w(&out);
+  w.Bytes(d.queue_id);
+  w.U32(d.recipient_index);
+  w.U8(static_cast<uint8_t>(d.outcome));
+  w.U32(d.attempt);
+  w.U64(d.next_attempt_unix_micros);
+  w.U16(d.code);
+  w.Bytes(d.text);
+  return out;
+}
+
+absl::StatusOr<DeliveryResult> DecodeDeliveryResult(absl::string_view payload) {
+  ByteReader r(payload);
+  DeliveryResult d;
+  d.queue_id = std::string(r.Bytes(kEnvelopeStringBytesMax));
+  d.recipient_index = r.U32();
+  const uint8_t outcome = r.U8();
+  d.attempt = r.U32();
+  d.next_attempt_unix_micros = r.U64();
+  d.code = r.U16();
+  d.text = std::string(r.Bytes(kEnvelopeStringBytesMax));
+  if (!r.ok() || !r.done() || outcome < 1 || outcome > 4) return absl::DataLossError("malformed delivery result");
+  d.outcome = static_cast<Outcome>(outcome);
+  return d;
+}
+
+}  // namespace ringpost::queue
