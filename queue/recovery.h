@@ -1,0 +1,59 @@
+// Start-up recovery of the whole spool (DESIGN.md, The log).
+//
+// Scans every SPOOL/shard-K folder (whatever --shards is now), every segment in number
+// order, verifying CRCs, generations and sequences, and rebuilds the live messages with
+// each recipient's state. Runs on the main thread before the shards start.
+//  - An unsealed segment (one a crash interrupted) that stops early has a torn tail:
+//    the file is cut at its last good record (after a power loss the tail may hold
+//    stale but valid-looking records of an older generation; they never match).
+//  - A sealed segment that stops early is corrupt: it moves to SPOOL/quarantine/ (never
+//    deleted, logged), and the messages before the bad record are still recovered.
+//  - A segment whose header never reached the disk held nothing acknowledged: it is
+//    quarantined too (cheap, and an operator can look).
+// Every queue id found is returned so new ids never collide with old ones.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "queue/record.h"
+
+namespace ringpost::queue {
+
+struct RecipientState {
+  bool final = false;       // delivered, bounced or expired
+  Outcome last_outcome = Outcome::kDeferred;
+  uint32_t attempts = 0;
+  uint64_t next_attempt_unix_micros = 0;  // 0: as soon as possible
+};
+
+struct RecoveredMessage {
+  uint32_t shard = 0;
+  std::string segment_path;
+  Envelope envelope;
+  std::vector<RecipientState> recipients;
+};
+
+struct RecoveryReport {
+  uint64_t segments = 0;
+  uint64_t sealed_segments = 0;
+  uint64_t torn_tails = 0;
+  uint64_t torn_bytes_cut = 0;
+  uint64_t quarantined = 0;
+  uint64_t messages_committed = 0;
+  uint64_t messages_finished = 0;
+  uint64_t results = 0;
+  uint64_t bytes_scanned = 0;
+};
+
+struct RecoveredQueue {
+  std::vector<RecoveredMessage> live;  // at least one recipient not final
+  std::vector<std::string> queue_ids;  // every id seen, live or finished
+  RecoveryReport report;
+};
+
+absl::StatusOr<RecoveredQueue> RecoverSpool(const std::string& spool_dir);
+
+}  // namespace ringpost::queue
