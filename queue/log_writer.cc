@@ -116,6 +116,7 @@ absl::Status LogWriter::RollSegment() {
     unlink(segment->path.c_str());
     return StorageError(saved, absl::StrCat("fsync ", options_.shard_dir));
   }
+  if (faults_ != nullptr) faults_->shadow[segment->path] = {};
   SegmentHeader header;
   header.shard = options_.shard;
   header.generation = segment->number;  // never reused, so stale bytes never match
@@ -248,6 +249,10 @@ void LogWriter::SubmitWrite(Segment& s) {
   s.pending.clear();
   io_uring_sqe* sqe = shard_.ring().GetSqe();
   io_uring_prep_write(sqe, s.fd, s.inflight.data(), static_cast<unsigned>(s.inflight.size()), s.inflight_offset);
+  if (faults_ != nullptr) {
+    faults_->shadow[s.path].write_offset = s.inflight_offset;
+    faults_->shadow[s.path].write_bytes = s.inflight.size();
+  }
   io_uring_sqe_set_data64(sqe, core::OpTag{s.number, 0, core::OpKind::kFileWrite}.Encode());
   s.write_in_flight = true;
 }
@@ -258,6 +263,7 @@ void LogWriter::SubmitSync(Segment& s) {
   s.sync_target = s.written_end;
   io_uring_sqe* sqe = shard_.ring().GetSqe();
   io_uring_prep_fsync(sqe, s.fd, IORING_FSYNC_DATASYNC);
+  if (faults_ != nullptr) faults_->shadow[s.path].sync_covers = faults_->shadow[s.path].written;
   io_uring_sqe_set_data64(sqe, core::OpTag{s.number, 0, core::OpKind::kFileSync}.Encode());
   s.sync_in_flight = true;
 }
@@ -282,6 +288,9 @@ void LogWriter::OnWrite(Segment& s, int32_t result) {
   s.write_in_flight = false;
   ++writes_seen_;
   if (faults_ != nullptr) {
+    LogFaults::FileShadow& shadow = faults_->shadow[s.path];
+    // The kernel wrote what it reported, whatever we pretend below.
+    if (result > 0 && shadow.write_offset == shadow.written) shadow.written += static_cast<uint64_t>(result);
     if (Armed(faults_->fail_write_after)) result = -faults_->write_errno;
     if (Armed(faults_->short_write_after) && result > 0) result -= 1;
   }
@@ -302,7 +311,11 @@ void LogWriter::OnSync(Segment& s, int32_t result) {
   RP_CHECK(s.sync_in_flight);
   s.sync_in_flight = false;
   ++syncs_seen_;
-  if (faults_ != nullptr && Armed(faults_->fail_sync_after)) result = -EIO;
+  if (faults_ != nullptr) {
+    LogFaults::FileShadow& shadow = faults_->shadow[s.path];
+    if (Armed(faults_->fail_sync_after)) result = -EIO;
+    if (result >= 0) shadow.durable = shadow.sync_covers;
+  }
   if (result < 0) {
     // Never retried and then believed (fsyncgate): the segment is finished.
     return FailSegment(s, StorageError(-result, absl::StrCat("fdatasync ", s.path)));

@@ -27,6 +27,7 @@
 #include <cstdint>
 #include <deque>
 #include <functional>
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
@@ -46,13 +47,24 @@ struct LogWriterOptions {
   bool fsync = true;                            // false: benchmarks only, UNSAFE
 };
 
-// Test-only fault injection (compiled into every build, inert unless a test arms it;
-// release daemons never arm it).
+// Test-only fault injection and observation (compiled into every build, inert unless
+// a test passes one to Start(); the daemon never does).
 struct LogFaults {
   int fail_write_after = -1;   // the Nth write completes with `write_errno` (-1: never)
   int write_errno = 0;         // e.g. ENOSPC, EIO
   int short_write_after = -1;  // the Nth write reports one byte less than asked
   int fail_sync_after = -1;    // the Nth sync completes with -EIO
+
+  // Ground truth for power-loss tests, kept from the operations themselves rather than
+  // from the writer's bookkeeping: per file, the bytes that completed writes put
+  // there, and the prefix that a completed fdatasync covers (what survives a power cut).
+  struct FileShadow {
+    uint64_t write_offset = 0, write_bytes = 0;  // the write in flight
+    uint64_t written = 0;                        // contiguous prefix written in full
+    uint64_t sync_covers = 0;                    // `written` when the sync in flight was issued
+    uint64_t durable = 0;
+  };
+  std::map<std::string, FileShadow> shadow;  // by segment path
 };
 
 using DurableCallback = std::function<void(const absl::Status& status)>;

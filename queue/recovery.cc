@@ -104,11 +104,19 @@ absl::StatusOr<RecoveredQueue> RecoverSpool(const std::string& spool_dir) {
       absl::StatusOr<SegmentScan> scan = ScanSegment(file.bytes());
       std::string segment_path = path.string();
       if (!scan.ok()) {
-        // The header never made it (or rotted): nothing in it can be trusted.
-        RP_LOG(kWarning) << "segment " << segment_path << ": " << scan.status() << "; quarantined";
+        // The newest segment's header may simply never have been synced (a crash
+        // right after the roll): it held nothing acknowledged. Anywhere else a bad
+        // header is corruption. Either way the file is moved aside, never deleted.
+        const bool newest = number == shard.segments.back().first;
+        if (newest) {
+          RP_LOG(kInfo) << "segment " << segment_path << " was never written (" << scan.status() << "); moved aside";
+          ++report.unwritten_segments;
+        } else {
+          RP_LOG(kError) << "segment " << segment_path << ": " << scan.status() << "; quarantined";
+          ++report.quarantined;
+        }
         std::string moved;
         RP_RETURN_IF_ERROR(Quarantine(spool_dir, path, shard.shard, &moved));
-        ++report.quarantined;
         continue;
       }
       if (scan->sealed) ++report.sealed_segments;

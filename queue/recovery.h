@@ -8,8 +8,9 @@
 //    stale but valid-looking records of an older generation; they never match).
 //  - A sealed segment that stops early is corrupt: it moves to SPOOL/quarantine/ (never
 //    deleted, logged), and the messages before the bad record are still recovered.
-//  - A segment whose header never reached the disk held nothing acknowledged: it is
-//    quarantined too (cheap, and an operator can look).
+//  - The newest segment of a shard whose header never reached the disk (a crash right
+//    after a roll) held nothing acknowledged: it is moved aside as "unwritten". A bad
+//    header anywhere else is corruption and quarantined.
 // Every queue id found is returned so new ids never collide with old ones.
 #pragma once
 
@@ -41,7 +42,8 @@ struct RecoveryReport {
   uint64_t sealed_segments = 0;
   uint64_t torn_tails = 0;
   uint64_t torn_bytes_cut = 0;
-  uint64_t quarantined = 0;
+  uint64_t quarantined = 0;         // corrupt segments moved to SPOOL/quarantine
+  uint64_t unwritten_segments = 0;  // newest segments whose header never reached the disk
   uint64_t messages_committed = 0;
   uint64_t messages_finished = 0;
   uint64_t results = 0;

@@ -1,6 +1,7 @@
 // The queue log's write side on a real ring and a real file system: group commit,
 // durable-before-acknowledged, and what failures acknowledge (nothing).
 #include "queue/log_writer.h"
+#include "tests/queue/log_workload.h"
 
 #include <filesystem>
 #include <fstream>
@@ -14,105 +15,6 @@
 
 namespace ringpost::queue {
 namespace {
-
-std::string TempShardDir(const std::string& name) {
-  const std::string dir =
-      std::string(::testing::TempDir()) + "/log-writer-" + name + "-" + std::to_string(getpid());
-  std::filesystem::remove_all(dir);
-  return dir + "/shard-0";
-}
-
-std::string BodyFor(int producer, int sequence, size_t bytes) {
-  std::string body = absl::StrCat("Message-ID: <", producer, ".", sequence, "@test>\r\n\r\n");
-  while (body.size() < bytes) body += absl::StrCat("line ", body.size(), " of ", producer, "\r\n");
-  body.resize(bytes);
-  return body;
-}
-
-// Everything committed and found again: queue id -> body.
-std::map<std::string, std::string> Recover(const std::string& dir, int* sealed_segments = nullptr) {
-  std::map<std::string, std::string> found;
-  for (const auto& entry : std::filesystem::directory_iterator(dir)) {
-    std::ifstream in(entry.path(), std::ios::binary);
-    std::stringstream buffer;
-    buffer << in.rdbuf();
-    const std::string bytes = buffer.str();
-    auto scan = ScanSegment(bytes);
-    EXPECT_TRUE(scan.ok()) << entry.path() << ": " << scan.status();
-    if (!scan.ok()) continue;
-    if (sealed_segments != nullptr && scan->sealed) ++*sealed_segments;
-    for (const auto& m : scan->messages) {
-      std::string body;
-      for (const auto& x : m.envelope.body) body += bytes.substr(x.offset, x.bytes);
-      found[m.envelope.queue_id] = body;
-    }
-  }
-  return found;
-}
-
-// `producers` concurrent writers on one shard, each committing messages back to back
-// until `total` are durable (or failed).
-struct Workload {
-  int producers = 64;
-  int total = 4000;
-  size_t body_bytes = 1024;
-  LogWriterOptions options;
-  LogFaults faults;
-  // Results, filled on the shard.
-  std::map<std::string, std::string> acknowledged;
-  std::map<std::string, absl::Status> failed;
-  LogWriter::Stats stats;
-};
-
-void RunWorkload(Workload& w) {
-  core::RuntimeOptions options;
-  options.shards = 1;
-  options.pin_threads = false;
-  options.shard.recv_buffer_count = 8;
-  options.shard.ring.cq_entries = 1024;
-  core::Runtime runtime(options);
-  absl::Status status = runtime.Run([&w](core::Shard& shard) -> absl::Status {
-    auto& writer = shard.Make<LogWriter>(shard, w.options);
-    if (absl::Status s = writer.Start(&w.faults); !s.ok()) return s;
-    struct Producer {
-      int id;
-      int sequence = 0;
-    };
-    auto started = std::make_shared<int>(0);
-    auto finished = std::make_shared<int>(0);
-    auto start_one = std::make_shared<std::function<void(int)>>();
-    *start_one = [&w, &writer, &shard, started, finished, start_one](int producer) {
-      if (*started == w.total) return;
-      const int sequence = (*started)++;
-      const std::string id = absl::StrCat("P", producer, "-", sequence);
-      const std::string body = BodyFor(producer, sequence, w.body_bytes);
-      const uint64_t message = writer.BeginMessage();
-      absl::Status appended = writer.AppendBody(message, body);
-      auto done = [&w, &shard, &writer, id, body, producer, finished, start_one](const absl::Status& s) {
-        if (s.ok()) w.acknowledged[id] = body;
-        else w.failed[id] = s;
-        if (++*finished == w.total) {
-          w.stats = writer.stats();
-          shard.runtime().RequestStop();
-          return;
-        }
-        (*start_one)(producer);
-      };
-      if (!appended.ok()) {
-        writer.Abort(message);
-        return done(appended);
-      }
-      Envelope envelope;
-      envelope.queue_id = id;
-      envelope.mail_from = "sender@example.org";
-      envelope.recipients.push_back({"rcpt@example.net", ""});
-      writer.Commit(message, envelope, done);
-    };
-    for (int p = 0; p < w.producers; ++p) (*start_one)(p);
-    return absl::OkStatus();
-  });
-  ASSERT_TRUE(status.ok()) << status;
-}
 
 TEST(LogWriterTest, GroupCommitAcknowledgesOnlyWhatIsDurable) {
   Workload w;
