@@ -18,6 +18,7 @@
 #include <string>
 #include <vector>
 
+#include "absl/container/inlined_vector.h"
 #include "absl/status/statusor.h"
 #include "queue/record.h"
 
@@ -30,11 +31,16 @@ struct RecipientState {
   uint64_t next_attempt_unix_micros = 0;  // 0: as soon as possible
 };
 
+// The in-memory index entry of a live message: small on purpose (a million queued
+// messages cost tens of MiB, not gigabytes). The envelope and body stay in the log and
+// are read back with ReadEnvelope / ReadBody when delivery needs them.
 struct RecoveredMessage {
+  std::string queue_id;  // 13 characters: stored inline, no allocation
   uint32_t shard = 0;
-  std::string segment_path;
-  Envelope envelope;
-  std::vector<RecipientState> recipients;
+  uint32_t segment = 0;  // index into RecoveredQueue::segment_paths
+  uint64_t commit_offset = 0;
+  uint64_t body_bytes = 0;
+  absl::InlinedVector<RecipientState, 1> recipients;
 };
 
 struct RecoveryReport {
@@ -51,11 +57,18 @@ struct RecoveryReport {
 };
 
 struct RecoveredQueue {
+  std::vector<std::string> segment_paths;  // where each segment is now
   std::vector<RecoveredMessage> live;  // at least one recipient not final
   std::vector<std::string> queue_ids;  // every id seen, live or finished
   RecoveryReport report;
 };
 
 absl::StatusOr<RecoveredQueue> RecoverSpool(const std::string& spool_dir);
+
+// The reader API (delivery and ringpost-queue): a message's envelope from its commit
+// record, and its body from the extents the envelope names. Both verify the CRC of
+// what they read and return DataLoss when it does not match.
+absl::StatusOr<Envelope> ReadEnvelope(const std::string& segment_path, uint64_t commit_offset);
+absl::StatusOr<std::string> ReadBody(const std::string& segment_path, const Envelope& envelope);
 
 }  // namespace ringpost::queue

@@ -2,7 +2,6 @@
 // after its durable notice; we kill it at random moments, recover, and check that every
 // printed id is there with a byte-identical body. (SIGKILL keeps the page cache, so
 // this catches lost commits and bad recovery; power_loss_test covers missing syncs.)
-#include <fcntl.h>
 #include <unistd.h>
 
 #include <csignal>
@@ -20,15 +19,6 @@ namespace ringpost::queue {
 namespace {
 
 using std::chrono::milliseconds;
-
-std::string ReadExtent(const std::string& path, const BodyExtent& extent) {
-  std::string bytes(extent.bytes, '\0');
-  const int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  const ssize_t n = pread(fd, bytes.data(), bytes.size(), static_cast<off_t>(extent.offset));
-  close(fd);
-  if (n != static_cast<ssize_t>(bytes.size())) return "<short read>";
-  return bytes;
-}
 
 TEST(KillTest, EveryAcknowledgedMessageSurvivesSigkill) {
   const std::string spool = std::string(::testing::TempDir()) + "/kill-test-" + std::to_string(getpid());
@@ -63,14 +53,18 @@ TEST(KillTest, EveryAcknowledgedMessageSurvivesSigkill) {
   auto recovered = RecoverSpool(spool);
   ASSERT_TRUE(recovered.ok()) << recovered.status();
   std::map<std::string, const RecoveredMessage*> found;
-  for (const auto& m : recovered->live) found[m.envelope.queue_id] = &m;
+  for (const auto& m : recovered->live) found[m.queue_id] = &m;
   size_t checked = 0;
   for (const auto& [id, bytes] : acknowledged) {
     auto it = found.find(id);
     ASSERT_NE(it, found.end()) << "acknowledged message " << id << " was lost";
-    std::string body;
-    for (const auto& extent : it->second->envelope.body) body += ReadExtent(it->second->segment_path, extent);
-    ASSERT_EQ(body, testing::ExpectedBody(id, bytes)) << id;
+    const std::string& path = recovered->segment_paths[it->second->segment];
+    auto envelope = ReadEnvelope(path, it->second->commit_offset);
+    ASSERT_TRUE(envelope.ok()) << envelope.status();
+    ASSERT_EQ(envelope->queue_id, id);
+    auto body = ReadBody(path, *envelope);
+    ASSERT_TRUE(body.ok()) << body.status();
+    ASSERT_EQ(*body, testing::ExpectedBody(id, bytes)) << id;
     ++checked;
   }
   EXPECT_EQ(recovered->report.quarantined, 0u);

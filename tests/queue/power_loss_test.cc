@@ -94,10 +94,12 @@ TEST(PowerLossTest, AcknowledgedMessagesSurviveAndNothingHalfWrittenAppears) {
     EXPECT_EQ(recovered->report.quarantined, 0u) << "trial " << trial;
     std::map<std::string, std::string> found;
     for (const auto& m : recovered->live) {
-      const std::string bytes = ReadAll(m.segment_path);
-      std::string body;
-      for (const auto& x : m.envelope.body) body += bytes.substr(x.offset, x.bytes);
-      found[m.envelope.queue_id] = body;
+      const std::string& path = recovered->segment_paths[m.segment];
+      auto envelope = ReadEnvelope(path, m.commit_offset);
+      ASSERT_TRUE(envelope.ok()) << envelope.status();
+      auto body = ReadBody(path, *envelope);
+      ASSERT_TRUE(body.ok()) << body.status();
+      found[m.queue_id] = *body;
     }
     for (const auto& [id, body] : acknowledged_at_cut) {
       auto it = found.find(id);
