@@ -31,6 +31,13 @@ absl::StatusOr<SegmentScan> ScanSegment(absl::string_view bytes) {
   if (!header.ok()) return header.status();
   SegmentScan scan;
   scan.header = *header;
+  // A finished segment ends with a seal record. Look at the end first: damage before
+  // the seal must read as corruption, not as a torn tail.
+  if (bytes.size() >= kSegmentHeaderBytes + kRecordHeaderBytes) {
+    DecodedRecord last;
+    scan.sealed = DecodeRecord(bytes.substr(bytes.size() - kRecordHeaderBytes), &last) == DecodeStatus::kOk &&
+                  last.header.type == RecordType::kSeal && last.header.generation == scan.header.generation;
+  }
   absl::flat_hash_map<uint64_t, ChunkInfo> chunks;
   uint64_t offset = kSegmentHeaderBytes;
   for (;;) {
@@ -78,8 +85,7 @@ absl::StatusOr<SegmentScan> ScanSegment(absl::string_view bytes) {
         break;
       }
       case RecordType::kSeal:
-        valid = record.payload.empty();
-        scan.sealed = valid;
+        valid = record.payload.empty() && offset + record.total_bytes == bytes.size();
         break;
     }
     if (!valid) {
@@ -88,11 +94,6 @@ absl::StatusOr<SegmentScan> ScanSegment(absl::string_view bytes) {
     }
     scan.last_sequence = record.header.sequence;
     offset += record.total_bytes;
-    if (scan.sealed) {
-      scan.clean_end = offset == bytes.size();
-      if (!scan.clean_end) scan.stop_reason = "bytes after the seal";
-      break;
-    }
   }
   scan.valid_bytes = offset;
   return scan;

@@ -38,7 +38,7 @@ struct SegmentScan {
   uint64_t valid_bytes = 0;    // the good records end here
   uint64_t last_sequence = 0;  // of the last good record (0: none)
   bool clean_end = false;      // nothing after the good records
-  bool sealed = false;         // ends with a seal record: any early stop is corruption
+  bool sealed = false;         // ends with its seal record: any early stop is corruption
   std::string stop_reason;     // why scanning stopped early (empty on a clean end)
 };
 

@@ -1,0 +1,147 @@
+// Recovery's decisions (DESIGN.md, The log): corruption in a sealed segment is
+// quarantined (never deleted, never a crash) with the messages before it kept; a newest
+// segment that never got its header is set aside; delivery results decide which
+// messages are still live; the reader API checks what it reads.
+#include "queue/recovery.h"
+
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include "gtest/gtest.h"
+#include "tests/support/segment_builder.h"
+
+namespace ringpost::queue {
+namespace {
+
+namespace fs = std::filesystem;
+
+std::string Spool(const std::string& name) {
+  const std::string dir = std::string(::testing::TempDir()) + "/recovery-" + name + "-" + std::to_string(getpid());
+  fs::remove_all(dir);
+  fs::create_directories(dir + "/shard-0");
+  return dir;
+}
+
+void Write(const std::string& path, const std::string& bytes) { std::ofstream(path, std::ios::binary) << bytes; }
+
+std::string Seal(testing::SegmentBuilder& builder, uint32_t generation, uint64_t sequence) {
+  AppendRecord(RecordType::kSeal, generation, sequence, "", &builder.bytes());
+  return builder.bytes();
+}
+
+TEST(RecoveryTest, CorruptSealedSegmentIsQuarantinedAndItsEarlierMessagesKept) {
+  const std::string spool = Spool("quarantine");
+  testing::SegmentBuilder builder(1);
+  builder.AddMessage("AAAAAAAAAAAA1", std::string(3000, 'a'));
+  const size_t first_end = builder.bytes().size();
+  builder.AddMessage("AAAAAAAAAAAA2", std::string(3000, 'b'));
+  std::string bytes = Seal(builder, 1, 5);  // records 1-4 are the two messages
+  bytes[first_end + 40] ^= 0x10;  // rot a byte inside the second message's body record
+  Write(spool + "/shard-0/00000001.log", bytes);
+  auto recovered = RecoverSpool(spool);
+  ASSERT_TRUE(recovered.ok()) << recovered.status();
+  EXPECT_EQ(recovered->report.quarantined, 1u);
+  ASSERT_EQ(recovered->live.size(), 1u);
+  EXPECT_EQ(recovered->live[0].queue_id, "AAAAAAAAAAAA1");
+  EXPECT_FALSE(fs::exists(spool + "/shard-0/00000001.log"));
+  EXPECT_TRUE(fs::exists(spool + "/quarantine/shard-0-00000001.log"));  // moved, never deleted
+  // The message before the damage is still readable where the segment now lives.
+  const std::string& path = recovered->segment_paths[recovered->live[0].segment];
+  auto envelope = ReadEnvelope(path, recovered->live[0].commit_offset);
+  ASSERT_TRUE(envelope.ok()) << envelope.status();
+  auto body = ReadBody(path, *envelope);
+  ASSERT_TRUE(body.ok());
+  EXPECT_EQ(*body, std::string(3000, 'a'));
+}
+
+TEST(RecoveryTest, TornTailOfAnUnsealedSegmentIsCut) {
+  const std::string spool = Spool("torn");
+  testing::SegmentBuilder builder(1);
+  builder.AddMessage("AAAAAAAAAAAA1", "one");
+  const size_t good = builder.bytes().size();
+  builder.AddMessage("AAAAAAAAAAAA2", "two");
+  const size_t torn = builder.bytes().size() - 5;  // inside the second commit record
+  Write(spool + "/shard-0/00000001.log", builder.bytes().substr(0, torn));
+  auto recovered = RecoverSpool(spool);
+  ASSERT_TRUE(recovered.ok());
+  EXPECT_EQ(recovered->report.torn_tails, 1u);
+  EXPECT_EQ(recovered->report.quarantined, 0u);
+  EXPECT_EQ(recovered->live.size(), 1u);
+  // Cut at the last whole record (the second message's body chunk, harmless without
+  // its commit).
+  EXPECT_GT(fs::file_size(spool + "/shard-0/00000001.log"), good);
+  EXPECT_LT(fs::file_size(spool + "/shard-0/00000001.log"), torn);
+}
+
+TEST(RecoveryTest, NewestSegmentWithoutHeaderIsSetAsideOthersAreCorrupt) {
+  const std::string spool = Spool("header");
+  testing::SegmentBuilder one(1);
+  one.AddMessage("AAAAAAAAAAAA1", "kept");
+  Write(spool + "/shard-0/00000001.log", one.bytes());
+  Write(spool + "/shard-0/00000002.log", std::string(10, '\0'));  // created, header never synced
+  auto recovered = RecoverSpool(spool);
+  ASSERT_TRUE(recovered.ok());
+  EXPECT_EQ(recovered->report.unwritten_segments, 1u);
+  EXPECT_EQ(recovered->report.quarantined, 0u);
+  EXPECT_EQ(recovered->live.size(), 1u);
+  // A bad header that is not the newest segment's is corruption.
+  Write(spool + "/shard-0/00000003.log", one.bytes());
+  std::string rotten = one.bytes();
+  rotten[0] = 'X';
+  Write(spool + "/shard-0/00000001.log", rotten);
+  recovered = RecoverSpool(spool);
+  ASSERT_TRUE(recovered.ok());
+  EXPECT_EQ(recovered->report.quarantined, 1u);
+}
+
+TEST(RecoveryTest, DeliveryResultsDecideWhatIsStillLive) {
+  const std::string spool = Spool("results");
+  testing::SegmentBuilder builder(1);
+  builder.AddMessage("AAAAAAAAAAAA1", "delivered");
+  builder.AddMessage("AAAAAAAAAAAA2", "deferred");
+  builder.AddMessage("AAAAAAAAAAAA3", "bounced after a deferral");
+  builder.AddResult({"AAAAAAAAAAAA1", 0, Outcome::kDelivered, 1, 0, 250, "ok"});
+  builder.AddResult({"AAAAAAAAAAAA2", 0, Outcome::kDeferred, 2, 1'900'000'000'000'000, 451, "later"});
+  builder.AddResult({"AAAAAAAAAAAA3", 0, Outcome::kDeferred, 1, 5, 451, "later"});
+  builder.AddResult({"AAAAAAAAAAAA3", 0, Outcome::kBounced, 2, 0, 550, "no such user"});
+  builder.AddResult({"AAAAAAAAAAAA3", 0, Outcome::kDeferred, 1, 7, 451, "a late, older attempt"});
+  Write(spool + "/shard-0/00000001.log", builder.bytes());
+  auto recovered = RecoverSpool(spool);
+  ASSERT_TRUE(recovered.ok());
+  EXPECT_EQ(recovered->report.messages_committed, 3u);
+  EXPECT_EQ(recovered->report.messages_finished, 2u);
+  ASSERT_EQ(recovered->live.size(), 1u);
+  EXPECT_EQ(recovered->live[0].queue_id, "AAAAAAAAAAAA2");
+  EXPECT_EQ(recovered->live[0].recipients[0].attempts, 2u);
+  EXPECT_EQ(recovered->live[0].recipients[0].next_attempt_unix_micros, 1'900'000'000'000'000u);
+  EXPECT_EQ(recovered->queue_ids.size(), 3u);  // every id, for the id generator
+}
+
+TEST(RecoveryTest, EveryShardFolderIsScannedWhateverShardsIsNow) {
+  const std::string spool = Spool("shards");
+  for (int shard : {0, 3, 7}) {
+    fs::create_directories(spool + "/shard-" + std::to_string(shard));
+    testing::SegmentBuilder builder(1);
+    builder.AddMessage("SHARD" + std::to_string(shard) + "0000000", "x");
+    Write(spool + "/shard-" + std::to_string(shard) + "/00000001.log", builder.bytes());
+  }
+  auto recovered = RecoverSpool(spool);
+  ASSERT_TRUE(recovered.ok());
+  EXPECT_EQ(recovered->live.size(), 3u);
+}
+
+TEST(RecoveryTest, ReaderRejectsDamagedRecords) {
+  const std::string spool = Spool("reader");
+  testing::SegmentBuilder builder(1);
+  Envelope e = builder.AddMessage("AAAAAAAAAAAA1", std::string(100, 'z'));
+  const std::string path = spool + "/shard-0/00000001.log";
+  std::string bytes = builder.bytes();
+  bytes[e.body[0].offset + 3] ^= 1;
+  Write(path, bytes);
+  EXPECT_EQ(ReadBody(path, e).status().code(), absl::StatusCode::kDataLoss);
+  EXPECT_EQ(ReadEnvelope(path, 0).status().code(), absl::StatusCode::kDataLoss);
+}
+
+}  // namespace
+}  // namespace ringpost::queue
