@@ -91,7 +91,9 @@ void BM_Log_Commit(benchmark::State& state) {
       *next = [&, remaining, done_count, next] {
         if (*remaining == 0) return;
         --*remaining;
-        const uint64_t message = writer.BeginMessage();
+        absl::StatusOr<uint64_t> begun = writer.BeginMessage();
+      if (!begun.ok()) return;  // the free-space reserve is not set here
+      const uint64_t message = *begun;
         (void)writer.AppendBody(message, body);
         queue::Envelope envelope;
         envelope.queue_id = "0000000000000";

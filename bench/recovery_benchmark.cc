@@ -50,7 +50,9 @@ int Main() {
     *next = [&, started, done, next] {
       if (*started == total) return;
       ++*started;
-      const uint64_t message = writer.BeginMessage();
+      absl::StatusOr<uint64_t> begun = writer.BeginMessage();
+      if (!begun.ok()) return;  // the free-space reserve is not set here
+      const uint64_t message = *begun;
       (void)writer.AppendBody(message, body);
       queue::Envelope envelope;
       envelope.queue_id = ids.Next(static_cast<uint64_t>(time(nullptr)));

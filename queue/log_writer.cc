@@ -2,6 +2,7 @@
 
 #include <dirent.h>
 #include <fcntl.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -130,7 +131,24 @@ absl::Status LogWriter::RollSegment() {
 
 LogWriter::Segment& LogWriter::Current() { return *segments_.back(); }
 
-uint64_t LogWriter::BeginMessage() {
+absl::Status LogWriter::CheckFreeSpace() {
+  if (options_.free_space_reserve_bytes == 0) return absl::OkStatus();
+  const core::MonoNanos now = shard_.now();
+  if (free_space_checked_at_ == 0 || now - free_space_checked_at_ >= 100 * core::kNanosPerMilli) {
+    free_space_checked_at_ = now;
+    struct statvfs fs;
+    if (fstatvfs(dir_fd_, &fs) == 0) {
+      free_space_low_ = static_cast<uint64_t>(fs.f_bavail) * fs.f_frsize < options_.free_space_reserve_bytes;
+    }
+  }
+  if (free_space_low_) {
+    return absl::ResourceExhaustedError("spool free space is below the reserve; new mail is refused");
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<uint64_t> LogWriter::BeginMessage() {
+  RP_RETURN_IF_ERROR(CheckFreeSpace());
   Segment* current = &Current();
   if (current->failed || current->end() >= options_.segment_bytes_max) {
     if (absl::Status s = RollSegment(); !s.ok()) {

@@ -34,6 +34,7 @@
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/status/status.h"
+#include "absl/status/statusor.h"
 #include "core/shard.h"
 #include "queue/record.h"
 
@@ -45,6 +46,10 @@ struct LogWriterOptions {
   uint64_t segment_bytes_max = 64ull << 20;     // roll at the next message start past this
   uint32_t body_chunk_bytes_max = 256 * 1024;   // bigger bodies become several records
   bool fsync = true;                            // false: benchmarks only, UNSAFE
+  // New messages are refused (ResourceExhausted → 452 4.3.1) while the spool's file
+  // system has less free space than this, so delivery results, compaction and
+  // reclamation can still write. Checked at most every 100 ms.
+  uint64_t free_space_reserve_bytes = 0;
 };
 
 // Test-only fault injection and observation (compiled into every build, inert unless
@@ -80,7 +85,8 @@ class LogWriter final : public core::CompletionSink {
   absl::Status Start(LogFaults* faults = nullptr);
 
   // A message in progress. Body bytes are staged at once; Commit() makes it exist.
-  uint64_t BeginMessage();
+  // ResourceExhausted when the free-space reserve is reached.
+  absl::StatusOr<uint64_t> BeginMessage();
   // Copies `bytes` into the log. Fails (and the message is dead) if its segment failed.
   absl::Status AppendBody(uint64_t message, absl::string_view bytes);
   // Writes the commit record once the body is written, then calls `done` when it is
@@ -136,6 +142,9 @@ class LogWriter final : public core::CompletionSink {
   std::vector<std::unique_ptr<Segment>> segments_;  // active ones; the last is current
   absl::flat_hash_map<uint64_t, OpenMessage> open_;
   uint64_t next_message_ = 1;
+  absl::Status CheckFreeSpace();
+  core::MonoNanos free_space_checked_at_ = 0;
+  bool free_space_low_ = false;
   int writes_seen_ = 0;
   int syncs_seen_ = 0;
   Stats stats_;

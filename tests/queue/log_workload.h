@@ -95,8 +95,6 @@ inline void RunWorkload(Workload& w) {
       const int sequence = (*started)++;
       const std::string id = MessageName(producer, sequence);
       const std::string body = BodyFor(producer, sequence, w.body_bytes);
-      const uint64_t message = writer.BeginMessage();
-      absl::Status appended = writer.AppendBody(message, body);
       auto done = [&w, &shard, &writer, id, body, producer, finished, start_one](const absl::Status& s) {
         if (s.ok()) {
           w.acknowledged[id] = body;
@@ -111,6 +109,10 @@ inline void RunWorkload(Workload& w) {
         }
         (*start_one)(producer);
       };
+      absl::StatusOr<uint64_t> begun = writer.BeginMessage();
+      if (!begun.ok()) return done(begun.status());
+      const uint64_t message = *begun;
+      absl::Status appended = writer.AppendBody(message, body);
       if (!appended.ok()) {
         writer.Abort(message);
         return done(appended);

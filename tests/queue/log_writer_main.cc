@@ -38,7 +38,9 @@ void StartMessage(core::Shard& shard, LogWriter& writer, ShardWork& work) {
   const std::string id = work.ids.Next(static_cast<uint64_t>(time(nullptr)));
   const size_t bytes = 1 + work.rng() % 20000;
   const std::string body = testing::ExpectedBody(id, bytes);
-  const uint64_t message = writer.BeginMessage();
+  absl::StatusOr<uint64_t> begun = writer.BeginMessage();
+      if (!begun.ok()) return;  // the free-space reserve is not set here
+      const uint64_t message = *begun;
   // Several appends, as a session receives a body in pieces.
   for (size_t at = 0; at < body.size(); at += 4000) {
     if (!writer.AppendBody(message, absl::string_view(body).substr(at, 4000)).ok()) {

@@ -101,3 +101,40 @@ TEST(LogWriterTest, ShortWriteIsAnErrorNotARetry) {
 
 }  // namespace
 }  // namespace ringpost::queue
+
+namespace ringpost::queue {
+namespace {
+
+TEST(LogWriterTest, FreeSpaceReserveRefusesNewMailButNotResults) {
+  Workload w;
+  w.options.shard_dir = TempShardDir("reserve");
+  w.options.free_space_reserve_bytes = uint64_t{1} << 60;  // more than any disk: always "low"
+  w.total = 10;
+  RunWorkload(w);
+  EXPECT_TRUE(w.acknowledged.empty());
+  ASSERT_EQ(w.failed.size(), 10u);
+  for (const auto& [id, s] : w.failed) EXPECT_EQ(s.code(), absl::StatusCode::kResourceExhausted) << id;
+  // Delivery results still get written under the reserve.
+  core::RuntimeOptions options;
+  options.shards = 1;
+  options.pin_threads = false;
+  options.shard.recv_buffer_count = 8;
+  core::Runtime runtime(options);
+  absl::Status result_status = absl::UnknownError("not written");
+  ASSERT_TRUE(runtime
+                  .Run([&](core::Shard& shard) -> absl::Status {
+                    auto& writer = shard.Make<LogWriter>(shard, w.options);
+                    RP_RETURN_IF_ERROR(writer.Start());
+                    writer.AppendResult({"0000000000001", 0, Outcome::kDelivered, 1, 0, 250, "ok"},
+                                        [&](const absl::Status& s) {
+                                          result_status = s;
+                                          shard.runtime().RequestStop();
+                                        });
+                    return absl::OkStatus();
+                  })
+                  .ok());
+  EXPECT_TRUE(result_status.ok()) << result_status;
+}
+
+}  // namespace
+}  // namespace ringpost::queue
