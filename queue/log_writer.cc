@@ -13,6 +13,7 @@
 #include "absl/strings/str_format.h"
 #include "core/check.h"
 #include "core/log.h"
+#include "queue/log_reader.h"
 #include "queue/wire.h"
 
 namespace ringpost::queue {
@@ -37,12 +38,13 @@ bool Armed(int& countdown) {
 struct LogWriter::Segment {
   struct Waiter {
     uint64_t end;  // durable once synced_end >= end
-    DurableCallback done;
+    CommitCallback done;
+    uint64_t commit_offset = 0;  // for commits: where the record starts
   };
   struct Parked {
     uint64_t body_end;  // the commit may be written once written_end >= body_end
     std::string payload;
-    DurableCallback done;
+    CommitCallback done;
   };
 
   uint32_t number = 0;
@@ -124,6 +126,7 @@ absl::Status LogWriter::RollSegment() {
   header.number = segment->number;
   segment->pending = EncodeSegmentHeader(header);
   ++stats_.segments_created;
+  ledger_[segment->number] = LedgerEntry{segment->path, 0, false};
   segments_.push_back(std::move(segment));
   for (size_t i = 0; i + 1 < segments_.size(); ++i) MaybeRetire(*segments_[i]);
   return absl::OkStatus();
@@ -149,6 +152,10 @@ absl::Status LogWriter::CheckFreeSpace() {
 
 absl::StatusOr<uint64_t> LogWriter::BeginMessage() {
   RP_RETURN_IF_ERROR(CheckFreeSpace());
+  return BeginMessageUnchecked();
+}
+
+absl::StatusOr<uint64_t> LogWriter::BeginMessageUnchecked() {
   Segment* current = &Current();
   if (current->failed || current->end() >= options_.segment_bytes_max) {
     if (absl::Status s = RollSegment(); !s.ok()) {
@@ -192,6 +199,11 @@ absl::Status LogWriter::AppendBody(uint64_t message, absl::string_view bytes) {
 }
 
 void LogWriter::Commit(uint64_t message, Envelope envelope, DurableCallback done) {
+  Commit(message, std::move(envelope),
+         [done = std::move(done)](const absl::Status& status, const MessageLocation&) { done(status); });
+}
+
+void LogWriter::Commit(uint64_t message, Envelope envelope, CommitCallback done) {
   auto it = open_.find(message);
   RP_CHECK_MSG(it != open_.end(), "Commit on a message that is not open");
   OpenMessage m = std::move(it->second);
@@ -200,7 +212,7 @@ void LogWriter::Commit(uint64_t message, Envelope envelope, DurableCallback done
   RP_CHECK_GT(s.open_messages, 0u);
   --s.open_messages;
   if (s.failed) {
-    done(s.failure);
+    done(s.failure, MessageLocation{});
     return MaybeRetire(s);
   }
   envelope.message_ref = message;
@@ -229,7 +241,9 @@ void LogWriter::AppendResult(const DeliveryResult& result, DurableCallback done)
     s = &Current();
   }
   AppendRecordTo(*s, RecordType::kResult, EncodeDeliveryResult(result));
-  s->waiters.push_back({s->end(), std::move(done)});
+  s->waiters.push_back({s->end(), [done = std::move(done)](const absl::Status& status, const MessageLocation&) {
+                          done(status);
+                        }});
   Kick(*s);
 }
 
@@ -240,8 +254,9 @@ void LogWriter::ReleaseParkedCommits(Segment& s) {
       ++it;
       continue;
     }
+    const uint64_t commit_offset = s.end();
     AppendRecordTo(s, RecordType::kCommit, it->payload);
-    s.waiters.push_back({s.end(), std::move(it->done)});
+    s.waiters.push_back({s.end(), std::move(it->done), commit_offset});
     it = s.parked.erase(it);
   }
 }
@@ -346,9 +361,10 @@ void LogWriter::OnSync(Segment& s, int32_t result) {
 
 void LogWriter::ReleaseDurable(Segment& s) {
   while (!s.waiters.empty() && s.waiters.front().end <= s.synced_end) {
-    DurableCallback done = std::move(s.waiters.front().done);
+    Segment::Waiter waiter = std::move(s.waiters.front());
     s.waiters.pop_front();
-    done(absl::OkStatus());
+    if (waiter.commit_offset != 0) ++ledger_[s.number].live;  // a durable message pins its segment
+    waiter.done(absl::OkStatus(), MessageLocation{s.number, waiter.commit_offset});
   }
 }
 
@@ -363,8 +379,8 @@ void LogWriter::FailSegment(Segment& s, const absl::Status& status) {
   std::deque<Segment::Parked> parked = std::move(s.parked);
   s.waiters.clear();
   s.parked.clear();
-  for (auto& w : waiters) w.done(status);
-  for (auto& p : parked) p.done(status);
+  for (auto& w : waiters) w.done(status, MessageLocation{});
+  for (auto& p : parked) p.done(status, MessageLocation{});
 }
 
 void LogWriter::MaybeRetire(Segment& s) {
@@ -374,19 +390,84 @@ void LogWriter::MaybeRetire(Segment& s) {
     // (where any bad record is corruption) from one cut short by a crash.
     s.sealing = true;
     AppendRecordTo(s, RecordType::kSeal, "");
-    s.waiters.push_back({s.end(), [](const absl::Status&) {}});
+    s.waiters.push_back({s.end(), [](const absl::Status&, const MessageLocation&) {}});
     Kick(s);
     return;
   }
   // Sealed and synced (or failed) with nothing in flight: close it. Reclamation
   // deletes it once every message in it is finished.
   close(s.fd);
+  ledger_[s.number].finished_writing = true;
   for (auto it = segments_.begin(); it != segments_.end(); ++it) {
     if (it->get() == &s) {
       segments_.erase(it);
-      return;
+      break;
     }
   }
+  DeleteFinishedSegments();
+}
+
+void LogWriter::AdoptRecovered(uint32_t segment, const std::string& path, uint32_t live_messages) {
+  RP_CHECK_LT(segment, next_number_);  // recovered segments are older than ours
+  ledger_[segment] = LedgerEntry{path, live_messages, true};
+  DeleteFinishedSegments();
+}
+
+void LogWriter::MessageFinished(uint32_t segment) {
+  auto it = ledger_.find(segment);
+  RP_CHECK_MSG(it != ledger_.end() && it->second.live > 0, "MessageFinished for a segment with nothing live");
+  --it->second.live;
+  DeleteFinishedSegments();
+}
+
+void LogWriter::DeleteFinishedSegments() {
+  // Oldest first, and only a whole finished prefix: a newer segment may hold the
+  // result records that finished an older one's messages.
+  while (!ledger_.empty()) {
+    auto oldest = ledger_.begin();
+    if (!oldest->second.finished_writing || oldest->second.live > 0) return;
+    if (unlink(oldest->second.path.c_str()) != 0 && errno != ENOENT) {
+      RP_LOG(kWarning) << "cannot delete finished segment " << oldest->second.path << ": " << strerror(errno);
+      return;
+    }
+    ++stats_.segments_deleted;
+    ledger_.erase(oldest);
+  }
+}
+
+uint32_t LogWriter::OldestPinnedSegment() const {
+  for (const auto& [number, entry] : ledger_) {
+    if (entry.live > 0) return number;
+  }
+  return 0;
+}
+
+void LogWriter::Relocate(uint32_t segment, uint64_t commit_offset, std::vector<Recipient> recipients,
+                         CommitCallback done) {
+  auto it = ledger_.find(segment);
+  RP_CHECK_MSG(it != ledger_.end(), "Relocate from an unknown segment");
+  // Reading back blocks on the page cache or disk; compaction is rare and off the
+  // receive path. TODO(ringpost): read through the ring when delivery reads do.
+  absl::StatusOr<Envelope> envelope = ReadEnvelope(it->second.path, commit_offset);
+  if (!envelope.ok()) return done(envelope.status(), MessageLocation{});
+  absl::StatusOr<std::string> body = ReadBody(it->second.path, *envelope);
+  if (!body.ok()) return done(body.status(), MessageLocation{});
+  RP_CHECK_EQ(recipients.size(), envelope->recipients.size());
+  envelope->recipients = std::move(recipients);
+  absl::StatusOr<uint64_t> message = BeginMessageUnchecked();
+  if (!message.ok()) return done(message.status(), MessageLocation{});
+  if (absl::Status appended = AppendBody(*message, *body); !appended.ok()) {
+    Abort(*message);
+    return done(appended, MessageLocation{});
+  }
+  Commit(*message, std::move(*envelope),
+         [this, segment, done = std::move(done)](const absl::Status& status, const MessageLocation& location) {
+           if (status.ok()) {
+             ++stats_.messages_relocated;
+             MessageFinished(segment);  // the old copy no longer pins its segment
+           }
+           done(status, location);
+         });
 }
 
 std::vector<LogWriter::SegmentState> LogWriter::SegmentStates() const {

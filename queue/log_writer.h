@@ -74,6 +74,13 @@ struct LogFaults {
 
 using DurableCallback = std::function<void(const absl::Status& status)>;
 
+// Where a committed message lives: its segment and the offset of its commit record.
+struct MessageLocation {
+  uint32_t segment = 0;
+  uint64_t commit_offset = 0;
+};
+using CommitCallback = std::function<void(const absl::Status& status, const MessageLocation& location)>;
+
 class LogWriter final : public core::CompletionSink {
  public:
   LogWriter(core::Shard& shard, const LogWriterOptions& options);
@@ -92,16 +99,35 @@ class LogWriter final : public core::CompletionSink {
   // Writes the commit record once the body is written, then calls `done` when it is
   // durable (or with the error that keeps it from being so). `envelope.body` and
   // `body_bytes` are filled in here.
+  void Commit(uint64_t message, Envelope envelope, CommitCallback done);
   void Commit(uint64_t message, Envelope envelope, DurableCallback done);
   // Forgets a message (client gone, message refused): without a commit it never existed.
   void Abort(uint64_t message);
   // A delivery result record; `done` when durable.
   void AppendResult(const DeliveryResult& result, DurableCallback done);
 
+  // Reclamation. This shard owns its segments: each committed message pins its segment
+  // until MessageFinished() (the delivering shard's "done" notice, sent once the final
+  // results are durable). Segments are deleted oldest first, once they are finished
+  // (sealed) and they and every older one hold nothing live — so a result record is
+  // never deleted while an older segment still holds a message it finished.
+  // Recovered segments are handed over with their live counts.
+  void AdoptRecovered(uint32_t segment, const std::string& path, uint32_t live_messages);
+  void MessageFinished(uint32_t segment);
+  // Compaction: copies a live message (envelope, body, and the recipients' delivery
+  // state in `recipients`, addresses included) into the head segment; once the copy is
+  // durable the old one stops pinning its segment. `done` hears the new location.
+  // Not refused by the free-space reserve: compaction is how space comes back.
+  void Relocate(uint32_t segment, uint64_t commit_offset, std::vector<Recipient> recipients, CommitCallback done);
+  // The oldest segment still pinned by a live message (0: none), for the compaction policy.
+  uint32_t OldestPinnedSegment() const;
+  size_t segment_files() const { return ledger_.size(); }
+
   void OnCompletion(const core::Completion& completion) override;
 
   struct Stats {
-    uint64_t writes = 0, write_bytes = 0, syncs = 0, commits = 0, segments_created = 0, failures = 0;
+    uint64_t writes = 0, write_bytes = 0, syncs = 0, commits = 0, segments_created = 0, failures = 0,
+             segments_deleted = 0, messages_relocated = 0;
   };
   const Stats& stats() const { return stats_; }
   // Bytes of the current segment covered by a completed sync (power-loss tests).
@@ -121,6 +147,8 @@ class LogWriter final : public core::CompletionSink {
     uint64_t body_end = 0;  // file offset just past its last staged body record
   };
 
+  absl::StatusOr<uint64_t> BeginMessageUnchecked();
+  void DeleteFinishedSegments();
   absl::Status RollSegment();
   Segment& Current();
   void AppendRecordTo(Segment& s, RecordType type, absl::string_view payload);
@@ -141,6 +169,12 @@ class LogWriter final : public core::CompletionSink {
   uint32_t next_number_ = 1;
   std::vector<std::unique_ptr<Segment>> segments_;  // active ones; the last is current
   absl::flat_hash_map<uint64_t, OpenMessage> open_;
+  struct LedgerEntry {
+    std::string path;
+    uint32_t live = 0;
+    bool finished_writing = false;  // sealed, failed, or recovered: never written again
+  };
+  std::map<uint32_t, LedgerEntry> ledger_;  // every segment file of this shard, by number
   uint64_t next_message_ = 1;
   absl::Status CheckFreeSpace();
   core::MonoNanos free_space_checked_at_ = 0;

@@ -102,6 +102,9 @@ std::string EncodeEnvelope(const Envelope& e) {
   for (const Recipient& r : e.recipients) {
     w.Bytes(r.address);
     w.Bytes(r.params);
+    w.U8(r.final ? 1 : 0);
+    w.U32(r.attempts);
+    w.U64(r.next_attempt_unix_micros);
   }
   w.U32(static_cast<uint32_t>(e.body.size()));
   for (const BodyExtent& x : e.body) {
@@ -134,6 +137,11 @@ absl::StatusOr<Envelope> DecodeEnvelope(absl::string_view payload) {
     Recipient rcpt;
     rcpt.address = str();
     rcpt.params = str();
+    const uint8_t final = r.U8();
+    if (final > 1) return absl::DataLossError("bad recipient state");
+    rcpt.final = final == 1;
+    rcpt.attempts = r.U32();
+    rcpt.next_attempt_unix_micros = r.U64();
     e.recipients.push_back(std::move(rcpt));
   }
   const uint32_t extents = r.U32();

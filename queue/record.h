@@ -70,6 +70,12 @@ inline constexpr size_t kBodyChunkPrefixBytes = 8;
 struct Recipient {
   std::string address;
   std::string params;  // ESMTP parameters as received (NOTIFY=..., ORCPT=...)
+  // The delivery state carried along when compaction rewrites a message forward (the
+  // result records that said it may be deleted with the old segment). Fresh messages
+  // have zeros.
+  bool final = false;
+  uint32_t attempts = 0;
+  uint64_t next_attempt_unix_micros = 0;
 };
 
 // Where a body chunk's bytes are, in the same segment as the commit.

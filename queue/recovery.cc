@@ -153,6 +153,13 @@ void RecoverSegment(const std::string& spool_dir, SegmentOutcome& out) {
     entry.commit_offset = m.commit_offset;
     entry.body_bytes = m.envelope.body_bytes;
     entry.recipients.resize(m.envelope.recipients.size());
+    // A message compaction rewrote carries its recipients' state with it.
+    for (size_t i = 0; i < m.envelope.recipients.size(); ++i) {
+      const Recipient& r = m.envelope.recipients[i];
+      entry.recipients[i].final = r.final;
+      entry.recipients[i].attempts = r.attempts;
+      entry.recipients[i].next_attempt_unix_micros = r.next_attempt_unix_micros;
+    }
     out.messages.push_back(std::move(entry));
   }
   scan->messages.clear();
@@ -194,6 +201,8 @@ absl::StatusOr<RecoveredQueue> RecoverSpool(const std::string& spool_dir) {
   queue.queue_ids.reserve(committed);
   absl::flat_hash_map<std::string, size_t> by_id;
   by_id.reserve(committed);
+  std::vector<bool> superseded;
+  superseded.reserve(committed);
   std::vector<const ScannedResult*> results;
   for (SegmentOutcome& out : outcomes) {
     RP_RETURN_IF_ERROR(out.status);
@@ -211,14 +220,23 @@ absl::StatusOr<RecoveredQueue> RecoverSpool(const std::string& spool_dir) {
     queue.segment_paths.push_back(out.segment_path);
     for (RecoveredMessage& m : out.messages) {
       m.segment = segment;
-      by_id[m.queue_id] = messages.size();
-      queue.queue_ids.push_back(m.queue_id);
+      auto [it, inserted] = by_id.try_emplace(m.queue_id, messages.size());
+      if (!inserted) {
+        // Compaction copied this message forward: the newer copy (segments are in
+        // order) is the one that counts.
+        superseded[it->second] = true;
+        it->second = messages.size();
+        ++report.messages_relocated;
+      } else {
+        queue.queue_ids.push_back(m.queue_id);
+      }
       messages.push_back(std::move(m));
+      superseded.push_back(false);
     }
     out.messages = {};
     for (const ScannedResult& r : out.scan->results) results.push_back(&r);
   }
-  report.messages_committed = messages.size();
+  report.messages_committed = messages.size() - report.messages_relocated;
   // Results may sit in later segments than their messages; apply them once all are known.
   report.results = results.size();
   for (const ScannedResult* scanned : results) {
@@ -235,7 +253,9 @@ absl::StatusOr<RecoveredQueue> RecoverSpool(const std::string& spool_dir) {
     state.next_attempt_unix_micros = r.outcome == Outcome::kDeferred ? r.next_attempt_unix_micros : 0;
   }
   queue.live.reserve(messages.size());
-  for (RecoveredMessage& m : messages) {
+  for (size_t i = 0; i < messages.size(); ++i) {
+    if (superseded[i]) continue;
+    RecoveredMessage& m = messages[i];
     const bool finished = std::all_of(m.recipients.begin(), m.recipients.end(),
                                       [](const RecipientState& s) { return s.final; });
     if (finished) {
@@ -249,57 +269,3 @@ absl::StatusOr<RecoveredQueue> RecoverSpool(const std::string& spool_dir) {
 
 }  // namespace ringpost::queue
 
-namespace ringpost::queue {
-
-absl::StatusOr<Envelope> ReadEnvelope(const std::string& segment_path, uint64_t commit_offset) {
-  const int fd = open(segment_path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return absl::ErrnoToStatus(errno, absl::StrCat("open ", segment_path));
-  std::string header(kRecordHeaderBytes, '\0');
-  std::string record;
-  ssize_t n = pread(fd, header.data(), header.size(), static_cast<off_t>(commit_offset));
-  if (n == static_cast<ssize_t>(header.size())) {
-    const uint32_t payload_bytes = static_cast<uint32_t>(static_cast<uint8_t>(header[4])) |
-                                   static_cast<uint32_t>(static_cast<uint8_t>(header[5])) << 8 |
-                                   static_cast<uint32_t>(static_cast<uint8_t>(header[6])) << 16 |
-                                   static_cast<uint32_t>(static_cast<uint8_t>(header[7])) << 24;
-    if (payload_bytes <= kRecordPayloadBytesMax) {
-      record.resize(kRecordHeaderBytes + payload_bytes);
-      n = pread(fd, record.data(), record.size(), static_cast<off_t>(commit_offset));
-      if (n != static_cast<ssize_t>(record.size())) record.clear();
-    }
-  }
-  close(fd);
-  DecodedRecord decoded;
-  if (record.empty() || DecodeRecord(record, &decoded) != DecodeStatus::kOk ||
-      decoded.header.type != RecordType::kCommit) {
-    return absl::DataLossError(absl::StrCat("no commit record at ", segment_path, ":", commit_offset));
-  }
-  return DecodeEnvelope(decoded.payload);
-}
-
-absl::StatusOr<std::string> ReadBody(const std::string& segment_path, const Envelope& envelope) {
-  const int fd = open(segment_path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return absl::ErrnoToStatus(errno, absl::StrCat("open ", segment_path));
-  std::string body;
-  body.reserve(envelope.body_bytes);
-  absl::Status status = absl::OkStatus();
-  for (const BodyExtent& extent : envelope.body) {
-    // Read the whole body record so its CRC is checked, not just the bytes.
-    const uint64_t record_offset = extent.offset - kBodyChunkPrefixBytes - kRecordHeaderBytes;
-    std::string record(kRecordHeaderBytes + kBodyChunkPrefixBytes + extent.bytes, '\0');
-    const ssize_t n = pread(fd, record.data(), record.size(), static_cast<off_t>(record_offset));
-    DecodedRecord decoded;
-    if (n != static_cast<ssize_t>(record.size()) || DecodeRecord(record, &decoded) != DecodeStatus::kOk ||
-        decoded.header.type != RecordType::kBody) {
-      status = absl::DataLossError(absl::StrCat("bad body record at ", segment_path, ":", record_offset));
-      break;
-    }
-    const absl::string_view bytes = decoded.payload.substr(kBodyChunkPrefixBytes);
-    body.append(bytes.data(), bytes.size());
-  }
-  close(fd);
-  if (!status.ok()) return status;
-  return body;
-}
-
-}  // namespace ringpost::queue

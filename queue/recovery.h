@@ -20,6 +20,7 @@
 
 #include "absl/container/inlined_vector.h"
 #include "absl/status/statusor.h"
+#include "queue/log_reader.h"
 #include "queue/record.h"
 
 namespace ringpost::queue {
@@ -52,6 +53,7 @@ struct RecoveryReport {
   uint64_t unwritten_segments = 0;  // newest segments whose header never reached the disk
   uint64_t messages_committed = 0;
   uint64_t messages_finished = 0;
+  uint64_t messages_relocated = 0;  // older copies superseded by compaction
   uint64_t results = 0;
   uint64_t bytes_scanned = 0;
 };
@@ -65,10 +67,5 @@ struct RecoveredQueue {
 
 absl::StatusOr<RecoveredQueue> RecoverSpool(const std::string& spool_dir);
 
-// The reader API (delivery and ringpost-queue): a message's envelope from its commit
-// record, and its body from the extents the envelope names. Both verify the CRC of
-// what they read and return DataLoss when it does not match.
-absl::StatusOr<Envelope> ReadEnvelope(const std::string& segment_path, uint64_t commit_offset);
-absl::StatusOr<std::string> ReadBody(const std::string& segment_path, const Envelope& envelope);
 
 }  // namespace ringpost::queue
