@@ -59,7 +59,11 @@ absl::Status Quarantine(const std::string& spool_dir, const fs::path& segment, u
   const fs::path dir = fs::path(spool_dir) / "quarantine";
   std::error_code error;
   fs::create_directories(dir, error);
-  const fs::path target = dir / absl::StrCat("shard-", shard, "-", segment.filename().string());
+  // Never overwrite an earlier quarantined file: a quarantined segment is kept forever.
+  fs::path target = dir / absl::StrCat("shard-", shard, "-", segment.filename().string());
+  for (int copy = 1; fs::exists(target); ++copy) {
+    target = dir / absl::StrCat("shard-", shard, "-", segment.filename().string(), ".", copy);
+  }
   fs::rename(segment, target, error);
   if (error) return absl::UnavailableError(absl::StrCat("quarantine ", segment.string(), ": ", error.message()));
   *moved_to = target.string();
@@ -115,6 +119,13 @@ void RecoverSegment(const std::string& spool_dir, SegmentOutcome& out) {
     return;
   }
   out.size = file.bytes().size();
+  if (out.size == 0 && out.newest) {
+    // Created, then the process stopped before its first write: an empty file holds
+    // nothing at all, so it simply goes.
+    out.unwritten = true;
+    if (unlink(out.segment_path.c_str()) != 0) out.status = absl::ErrnoToStatus(errno, "unlink empty segment");
+    return;
+  }
   absl::StatusOr<SegmentScan> scan = ScanSegment(file.bytes());
   if (!scan.ok()) {
     // The newest segment's header may simply never have been synced (a crash right
@@ -216,8 +227,8 @@ absl::StatusOr<RecoveredQueue> RecoverSpool(const std::string& spool_dir) {
       ++report.torn_tails;
       report.torn_bytes_cut += out.size - out.scan->valid_bytes;
     }
-    const uint32_t segment = static_cast<uint32_t>(queue.segment_paths.size());
-    queue.segment_paths.push_back(out.segment_path);
+    const uint32_t segment = static_cast<uint32_t>(queue.segments.size());
+    queue.segments.push_back(RecoveredSegment{out.shard, out.number, out.segment_path, out.quarantined, 0});
     for (RecoveredMessage& m : out.messages) {
       m.segment = segment;
       auto [it, inserted] = by_id.try_emplace(m.queue_id, messages.size());
@@ -261,6 +272,7 @@ absl::StatusOr<RecoveredQueue> RecoverSpool(const std::string& spool_dir) {
     if (finished) {
       ++report.messages_finished;
     } else {
+      ++queue.segments[m.segment].live;
       queue.live.push_back(std::move(m));
     }
   }

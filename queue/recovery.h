@@ -9,8 +9,9 @@
 //  - A sealed segment that stops early is corrupt: it moves to SPOOL/quarantine/ (never
 //    deleted, logged), and the messages before the bad record are still recovered.
 //  - The newest segment of a shard whose header never reached the disk (a crash right
-//    after a roll) held nothing acknowledged: it is moved aside as "unwritten". A bad
-//    header anywhere else is corruption and quarantined.
+//    after a roll) held nothing acknowledged: an empty file is removed, a torn header is
+//    moved aside as "unwritten". A bad header anywhere else is corruption and
+//    quarantined. Quarantined files are never overwritten or deleted.
 // Every queue id found is returned so new ids never collide with old ones.
 #pragma once
 
@@ -38,7 +39,7 @@ struct RecipientState {
 struct RecoveredMessage {
   std::string queue_id;  // 13 characters: stored inline, no allocation
   uint32_t shard = 0;
-  uint32_t segment = 0;  // index into RecoveredQueue::segment_paths
+  uint32_t segment = 0;  // index into RecoveredQueue::segments
   uint64_t commit_offset = 0;
   uint64_t body_bytes = 0;
   absl::InlinedVector<RecipientState, 1> recipients;
@@ -58,8 +59,16 @@ struct RecoveryReport {
   uint64_t bytes_scanned = 0;
 };
 
+struct RecoveredSegment {
+  uint32_t shard = 0;
+  uint32_t number = 0;
+  std::string path;          // where it is now (quarantine moves it)
+  bool quarantined = false;  // moved aside: never deleted, owned by nobody
+  uint32_t live = 0;         // live messages in it
+};
+
 struct RecoveredQueue {
-  std::vector<std::string> segment_paths;  // where each segment is now
+  std::vector<RecoveredSegment> segments;  // every segment scanned, in (shard, number) order
   std::vector<RecoveredMessage> live;  // at least one recipient not final
   std::vector<std::string> queue_ids;  // every id seen, live or finished
   RecoveryReport report;

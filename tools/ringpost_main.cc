@@ -13,6 +13,7 @@
 #include "absl/flags/usage.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "core/check.h"
 #include "core/duration_flag.h"
 #include "core/kernel_probe.h"
 #include "core/log.h"
@@ -22,6 +23,8 @@
 #include "net/connection_table.h"
 #include "net/listener.h"
 #include "net/tls_library.h"
+#include "queue/log_writer.h"
+#include "queue/recovery.h"
 #include "queue/spool_lock.h"
 #include "tools/no_service_session.h"
 
@@ -40,6 +43,13 @@ ABSL_FLAG(std::string, user, "", "drop to this user after binding listeners (whe
 ABSL_FLAG(std::string, log_level, "info", "debug, info, warning or error");
 ABSL_FLAG(uint32_t, recv_buffers, 1024, "receive buffers per shard (a power of two)");
 ABSL_FLAG(uint32_t, recv_buffer_bytes, 16384, "bytes per receive buffer");
+ABSL_FLAG(bool, fsync, true,
+          "sync the queue log before answering 250. false is for benchmarks only and UNSAFE: "
+          "a crash or power loss can lose mail that was acknowledged");
+ABSL_FLAG(uint64_t, segment_bytes, 64ull << 20, "queue log segment size (a new segment starts past it)");
+ABSL_FLAG(uint64_t, spool_reserve_bytes, 256ull << 20,
+          "refuse new mail (452 4.3.1) while the spool file system has less free space than this, "
+          "so delivery results and reclamation can still be written");
 
 namespace ringpost {
 namespace {
@@ -95,6 +105,9 @@ int Main() {
   const std::string spool_dir = absl::GetFlag(FLAGS_spool_dir);
   auto spool_lock = queue::SpoolLock::Acquire(spool_dir);
   if (!spool_lock.ok()) return Fatal(std::string(spool_lock.status().message()));
+  // Recovery before anything listens: every shard-K folder, whatever --shards is now.
+  auto recovered = queue::RecoverSpool(spool_dir);
+  if (!recovered.ok()) return Fatal(absl::StrCat("queue recovery: ", recovered.status().message()));
   // Every connection is a descriptor, plus listeners, spool segments and slack.
   if (absl::Status s = core::RaiseFileLimit(uint64_t{max_connections} + 1024); !s.ok()) {
     return Fatal(std::string(s.message()));
@@ -113,6 +126,10 @@ int Main() {
   options.shard.recv_buffer_bytes = absl::GetFlag(FLAGS_recv_buffer_bytes);
   net::ConnectionTableOptions table_options;
   table_options.connections_max = (max_connections + shards - 1) / shards;
+  const bool fsync_on = absl::GetFlag(FLAGS_fsync);
+  if (!fsync_on) {
+    RP_LOG(kWarning) << "--fsync=false: UNSAFE, acknowledged mail can be lost on a crash (benchmarks only)";
+  }
 
   core::Runtime runtime(options);  // blocks the signals before we announce the start
   std::vector<std::string> bound;
@@ -123,9 +140,26 @@ int Main() {
                 << " listen=" << absl::StrJoin(bound, ",") << " spool=" << spool_dir
                 << " hostname=" << hostname << " dns=" << absl::StrJoin(resolvers, ",")
                 << " tls_library=" << net::TlsLibraryVersion() << " kernel=" << features->Describe()
-                << " smtp=not-built-yet(554)";
+                << " fsync=" << (fsync_on ? "on" : "OFF-UNSAFE") << " queue_live=" << recovered->live.size()
+                << " recovered_segments=" << recovered->report.segments
+                << " torn_tails=" << recovered->report.torn_tails
+                << " quarantined=" << recovered->report.quarantined << " smtp=not-built-yet(554)";
 
   absl::Status status = runtime.Run([&](core::Shard& shard) -> absl::Status {
+    // Each shard writes its own log and owns the segments recovered from its folder.
+    queue::LogWriterOptions log_options;
+    log_options.shard_dir = absl::StrCat(spool_dir, "/shard-", shard.id());
+    log_options.shard = static_cast<uint32_t>(shard.id());
+    log_options.segment_bytes_max = absl::GetFlag(FLAGS_segment_bytes);
+    log_options.fsync = fsync_on;
+    log_options.free_space_reserve_bytes = absl::GetFlag(FLAGS_spool_reserve_bytes);
+    auto& log = shard.Make<queue::LogWriter>(shard, log_options);
+    RP_RETURN_IF_ERROR(log.Start());
+    for (const queue::RecoveredSegment& segment : recovered->segments) {
+      if (static_cast<int>(segment.shard) == shard.id() && !segment.quarantined) {
+        log.AdoptRecovered(segment.number, segment.path, segment.live);
+      }
+    }
     auto& service = shard.Make<tools::NoSmtpService>(hostname);
     auto& table = shard.Make<net::ConnectionTable>(shard, service, table_options);
     for (auto& per_address : listeners->fds) {

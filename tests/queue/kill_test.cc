@@ -58,7 +58,7 @@ TEST(KillTest, EveryAcknowledgedMessageSurvivesSigkill) {
   for (const auto& [id, bytes] : acknowledged) {
     auto it = found.find(id);
     ASSERT_NE(it, found.end()) << "acknowledged message " << id << " was lost";
-    const std::string& path = recovered->segment_paths[it->second->segment];
+    const std::string& path = recovered->segments[it->second->segment].path;
     auto envelope = ReadEnvelope(path, it->second->commit_offset);
     ASSERT_TRUE(envelope.ok()) << envelope.status();
     ASSERT_EQ(envelope->queue_id, id);

@@ -94,7 +94,7 @@ TEST(PowerLossTest, AcknowledgedMessagesSurviveAndNothingHalfWrittenAppears) {
     EXPECT_EQ(recovered->report.quarantined, 0u) << "trial " << trial;
     std::map<std::string, std::string> found;
     for (const auto& m : recovered->live) {
-      const std::string& path = recovered->segment_paths[m.segment];
+      const std::string& path = recovered->segments[m.segment].path;
       auto envelope = ReadEnvelope(path, m.commit_offset);
       ASSERT_TRUE(envelope.ok()) << envelope.status();
       auto body = ReadBody(path, *envelope);

@@ -47,7 +47,7 @@ TEST(RecoveryTest, CorruptSealedSegmentIsQuarantinedAndItsEarlierMessagesKept) {
   EXPECT_FALSE(fs::exists(spool + "/shard-0/00000001.log"));
   EXPECT_TRUE(fs::exists(spool + "/quarantine/shard-0-00000001.log"));  // moved, never deleted
   // The message before the damage is still readable where the segment now lives.
-  const std::string& path = recovered->segment_paths[recovered->live[0].segment];
+  const std::string& path = recovered->segments[recovered->live[0].segment].path;
   auto envelope = ReadEnvelope(path, recovered->live[0].commit_offset);
   ASSERT_TRUE(envelope.ok()) << envelope.status();
   auto body = ReadBody(path, *envelope);
@@ -85,7 +85,15 @@ TEST(RecoveryTest, NewestSegmentWithoutHeaderIsSetAsideOthersAreCorrupt) {
   EXPECT_EQ(recovered->report.unwritten_segments, 1u);
   EXPECT_EQ(recovered->report.quarantined, 0u);
   EXPECT_EQ(recovered->live.size(), 1u);
-  // A bad header that is not the newest segment's is corruption.
+  // An empty newest file (created, never written) simply goes.
+  Write(spool + "/shard-0/00000002.log", "");
+  recovered = RecoverSpool(spool);
+  ASSERT_TRUE(recovered.ok());
+  EXPECT_EQ(recovered->report.unwritten_segments, 1u);
+  EXPECT_FALSE(fs::exists(spool + "/shard-0/00000002.log"));
+  // A bad header that is not the newest segment's is corruption, and a second
+  // quarantined file of the same name does not replace the first.
+  Write(spool + "/quarantine/shard-0-00000001.log", "earlier");
   Write(spool + "/shard-0/00000003.log", one.bytes());
   std::string rotten = one.bytes();
   rotten[0] = 'X';
@@ -93,6 +101,11 @@ TEST(RecoveryTest, NewestSegmentWithoutHeaderIsSetAsideOthersAreCorrupt) {
   recovered = RecoverSpool(spool);
   ASSERT_TRUE(recovered.ok());
   EXPECT_EQ(recovered->report.quarantined, 1u);
+  EXPECT_TRUE(fs::exists(spool + "/quarantine/shard-0-00000001.log.1"));
+  std::ifstream earlier(spool + "/quarantine/shard-0-00000001.log");
+  std::string text;
+  earlier >> text;
+  EXPECT_EQ(text, "earlier");
 }
 
 TEST(RecoveryTest, DeliveryResultsDecideWhatIsStillLive) {

@@ -84,9 +84,14 @@ TEST(DaemonTest, HelpfullShowsTheOperatorFlags) {
   auto [status, output] = RunCommand({Ringpost(), "--helpfull"}, milliseconds(10000));
   (void)status;  // Abseil exits 1 after printing help
   for (const char* flag : {"--listen", "--shards", "--spool_dir", "--hostname", "--pin_threads",
-                           "--shutdown_grace", "--max_connections", "--dns_servers", "--user"}) {
+                           "--shutdown_grace", "--max_connections", "--dns_servers", "--user", "--fsync",
+                           "--segment_bytes", "--spool_reserve_bytes"}) {
     EXPECT_NE(output.find(flag), std::string::npos) << flag;
   }
+  // --fsync=false is labelled unsafe where operators look.
+  const size_t fsync_help = output.find("--fsync");
+  ASSERT_NE(fsync_help, std::string::npos);
+  EXPECT_NE(output.substr(fsync_help, 400).find("UNSAFE"), std::string::npos);
 }
 
 TEST(DaemonTest, StartsPrintsOneLineAndStopsWithExitZeroOnSigterm) {
@@ -95,9 +100,36 @@ TEST(DaemonTest, StartsPrintsOneLineAndStopsWithExitZeroOnSigterm) {
   ASSERT_GT(daemon.port, 0) << daemon.process->transcript();
   EXPECT_NE(daemon.start_line.find("shards=2"), std::string::npos) << daemon.start_line;
   EXPECT_NE(daemon.start_line.find("spool=" + spool), std::string::npos) << daemon.start_line;
+  EXPECT_NE(daemon.start_line.find("fsync=on queue_live=0"), std::string::npos) << daemon.start_line;
   EXPECT_TRUE(std::filesystem::exists(spool + "/lock"));
   daemon.process->Signal(SIGTERM);
   EXPECT_EQ(daemon.process->Wait(milliseconds(10000)), 0) << daemon.process->ReadAll(milliseconds(100));
+  EXPECT_TRUE(std::filesystem::exists(spool + "/shard-0"));  // each shard opened its queue log
+  EXPECT_TRUE(std::filesystem::exists(spool + "/shard-1"));
+}
+
+TEST(DaemonTest, FsyncOffIsAnnouncedAsUnsafe) {
+  const std::string spool = TempSpool("nofsync");
+  Daemon daemon(spool, {"--fsync=false"});
+  ASSERT_GT(daemon.port, 0) << daemon.process->transcript();
+  EXPECT_NE(daemon.start_line.find("fsync=OFF-UNSAFE"), std::string::npos) << daemon.start_line;
+  EXPECT_NE(daemon.process->transcript().find("UNSAFE, acknowledged mail can be lost"), std::string::npos);
+  daemon.process->Signal(SIGTERM);
+  EXPECT_EQ(daemon.process->Wait(milliseconds(10000)), 0);
+}
+
+TEST(DaemonTest, RestartsRecoverTheSpoolWithoutGrowingIt) {
+  const std::string spool = TempSpool("restart");
+  for (int run = 0; run < 3; ++run) {
+    Daemon daemon(spool);
+    ASSERT_GT(daemon.port, 0) << daemon.process->transcript();
+    daemon.process->Signal(SIGTERM);
+    ASSERT_EQ(daemon.process->Wait(milliseconds(10000)), 0);
+  }
+  size_t files = 0;
+  for (const auto& entry : std::filesystem::recursive_directory_iterator(spool)) files += entry.is_regular_file();
+  EXPECT_LE(files, 3u);  // the lock and one segment per shard
+  EXPECT_FALSE(std::filesystem::exists(spool + "/quarantine"));
 }
 
 TEST(DaemonTest, SecondDaemonOnTheSameSpoolExitsWithAClearMessage) {
