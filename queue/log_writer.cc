@@ -7,6 +7,7 @@
 
 #include <cerrno>
 #include <cstdio>
+#include <ctime>
 #include <filesystem>
 
 #include "absl/strings/str_cat.h"
@@ -48,6 +49,7 @@ struct LogWriter::Segment {
   };
 
   uint32_t number = 0;
+  uint32_t generation = 0;
   std::string path;
   int fd = -1;
   uint64_t sequence = 0;
@@ -63,6 +65,7 @@ struct LogWriter::Segment {
   std::deque<Waiter> waiters;   // in file order
   std::deque<Parked> parked;
   uint32_t open_messages = 0;
+  bool recycled = false;  // a reused file: older records may follow ours
   bool sealing = false;  // the seal record is on its way to disk
   bool failed = false;
   absl::Status failure;
@@ -95,13 +98,21 @@ absl::Status LogWriter::Start(LogFaults* faults) {
   if (error) return absl::UnavailableError(absl::StrCat("create ", options_.shard_dir, ": ", error.message()));
   dir_fd_ = open(options_.shard_dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (dir_fd_ < 0) return absl::ErrnoToStatus(errno, absl::StrCat("open ", options_.shard_dir));
-  // Never reuse a number: segments of an earlier run (or quarantined ones) keep theirs.
+  // Numbers only grow past what the folder holds; files left for reuse by an earlier
+  // run go back into the pool.
   for (const auto& entry : std::filesystem::directory_iterator(options_.shard_dir, error)) {
     unsigned number = 0;
-    if (std::sscanf(entry.path().filename().c_str(), "%08u.log", &number) == 1 && number >= next_number_) {
+    const std::string name = entry.path().filename().string();
+    if (std::sscanf(name.c_str(), "%08u.log", &number) == 1 && number >= next_number_) {
       next_number_ = number + 1;
+    } else if (name.size() > 5 && name.substr(name.size() - 5) == ".free") {
+      free_files_.push_back(entry.path().string());
     }
   }
+  // Stale records in a reused file carry an older generation; the salt keeps them apart
+  // even from a number an earlier run used.
+  generation_salt_ = static_cast<uint32_t>(core::MonotonicNowNanos() ^ (core::MonotonicNowNanos() >> 32)) ^
+                     static_cast<uint32_t>(time(nullptr)) * 2654435761u;
   return RollSegment();
 }
 
@@ -109,8 +120,19 @@ absl::Status LogWriter::RollSegment() {
   auto segment = std::make_unique<Segment>();
   segment->number = next_number_++;
   segment->path = absl::StrFormat("%s/%08u.log", options_.shard_dir, segment->number);
-  segment->fd = open(segment->path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+  bool recycled = false;
+  if (!free_files_.empty()) {
+    // Reuse a finished file: its blocks are allocated and were synced once. Its old
+    // records stay behind ours until overwritten; their generation never matches, and
+    // recovery knows a file whose header still names another number.
+    if (rename(free_files_.back().c_str(), segment->path.c_str()) == 0) recycled = true;
+    free_files_.pop_back();
+  }
+  segment->fd = recycled ? open(segment->path.c_str(), O_WRONLY | O_CLOEXEC)
+                         : open(segment->path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
   if (segment->fd < 0) return StorageError(errno, absl::StrCat("create ", segment->path));
+  if (recycled) ++stats_.segments_recycled;
+  segment->recycled = recycled;
   // The directory entry must be durable before any record in the file is
   // acknowledged; once per segment, so a blocking fsync here is cheap.
   if (options_.fsync && fsync(dir_fd_) != 0) {
@@ -122,8 +144,9 @@ absl::Status LogWriter::RollSegment() {
   if (faults_ != nullptr) faults_->shadow[segment->path] = {};
   SegmentHeader header;
   header.shard = options_.shard;
-  header.generation = segment->number;  // never reused, so stale bytes never match
+  header.generation = generation_salt_ + segment->number;
   header.number = segment->number;
+  segment->generation = header.generation;
   segment->pending = EncodeSegmentHeader(header);
   ++stats_.segments_created;
   ledger_[segment->number] = LedgerEntry{segment->path, 0, false};
@@ -172,7 +195,7 @@ absl::StatusOr<uint64_t> LogWriter::BeginMessageUnchecked() {
 }
 
 void LogWriter::AppendRecordTo(Segment& s, RecordType type, absl::string_view payload) {
-  AppendRecord(type, s.number, ++s.sequence, payload, &s.pending);
+  AppendRecord(type, s.generation, ++s.sequence, payload, &s.pending);
 }
 
 absl::Status LogWriter::AppendBody(uint64_t message, absl::string_view bytes) {
@@ -395,7 +418,13 @@ void LogWriter::MaybeRetire(Segment& s) {
     return;
   }
   // Sealed and synced (or failed) with nothing in flight: close it. Reclamation
-  // deletes it once every message in it is finished.
+  // deletes it once every message in it is finished. A reused file is cut after its
+  // seal, so the seal is where recovery looks for it: the file's end.
+  if (s.recycled && !s.failed) {
+    if (ftruncate(s.fd, static_cast<off_t>(s.end())) != 0) {
+      RP_LOG(kWarning) << "cannot trim reused segment " << s.path << ": " << strerror(errno);
+    }
+  }
   close(s.fd);
   ledger_[s.number].finished_writing = true;
   for (auto it = segments_.begin(); it != segments_.end(); ++it) {
@@ -426,8 +455,18 @@ void LogWriter::DeleteFinishedSegments() {
   while (!ledger_.empty()) {
     auto oldest = ledger_.begin();
     if (!oldest->second.finished_writing || oldest->second.live > 0) return;
-    if (unlink(oldest->second.path.c_str()) != 0 && errno != ENOENT) {
-      RP_LOG(kWarning) << "cannot delete finished segment " << oldest->second.path << ": " << strerror(errno);
+    const std::string& path = oldest->second.path;
+    if (free_files_.size() < options_.recycled_files_max) {
+      const std::string free_path = absl::StrFormat("%s/%08u.free", options_.shard_dir, oldest->first);
+      if (rename(path.c_str(), free_path.c_str()) == 0) {
+        free_files_.push_back(free_path);
+        ++stats_.segments_deleted;
+        ledger_.erase(oldest);
+        continue;
+      }
+    }
+    if (unlink(path.c_str()) != 0 && errno != ENOENT) {
+      RP_LOG(kWarning) << "cannot delete finished segment " << path << ": " << strerror(errno);
       return;
     }
     ++stats_.segments_deleted;

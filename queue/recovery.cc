@@ -127,17 +127,19 @@ void RecoverSegment(const std::string& spool_dir, SegmentOutcome& out) {
     return;
   }
   absl::StatusOr<SegmentScan> scan = ScanSegment(file.bytes());
+  if (scan.ok() && scan->header.number != out.number) {
+    // A reused file whose new header never reached the disk: what it holds is the old,
+    // finished segment's content under a new name. It must not come back to life.
+    scan = absl::DataLossError(absl::StrCat("header names segment ", scan->header.number));
+  }
   if (!scan.ok()) {
-    // The newest segment's header may simply never have been synced (a crash right
-    // after the roll): it held nothing acknowledged. Anywhere else a bad header is
-    // corruption. Either way the file is moved aside, never deleted.
-    if (out.newest) {
-      RP_LOG(kInfo) << "segment " << out.segment_path << " was never written (" << scan.status() << "); moved aside";
-      out.unwritten = true;
-    } else {
-      RP_LOG(kError) << "segment " << out.segment_path << ": " << scan.status() << "; quarantined";
-      out.quarantined = true;
-    }
+    // No valid header: nothing in the file was ever acknowledged (a sync covering a
+    // record covers the header before it). Typically a segment created just before a
+    // crash, or a reused file whose new header never landed. Moved aside, never deleted,
+    // never read.
+    RP_LOG(kWarning) << "segment " << out.segment_path << " has no valid header (" << scan.status()
+                     << "); moved aside unread";
+    out.unwritten = true;
     std::string moved;
     out.status = Quarantine(spool_dir, out.path, out.shard, &moved);
     return;

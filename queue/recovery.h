@@ -8,10 +8,10 @@
 //    stale but valid-looking records of an older generation; they never match).
 //  - A sealed segment that stops early is corrupt: it moves to SPOOL/quarantine/ (never
 //    deleted, logged), and the messages before the bad record are still recovered.
-//  - The newest segment of a shard whose header never reached the disk (a crash right
-//    after a roll) held nothing acknowledged: an empty file is removed, a torn header is
-//    moved aside as "unwritten". A bad header anywhere else is corruption and
-//    quarantined. Quarantined files are never overwritten or deleted.
+//  - A segment without a valid header (created just before a crash, or a reused file
+//    whose new header never landed) held nothing acknowledged: an empty newest file is
+//    removed, any other is moved aside unread as "unwritten". Files moved aside are
+//    never overwritten or deleted.
 // Every queue id found is returned so new ids never collide with old ones.
 #pragma once
 
@@ -50,8 +50,8 @@ struct RecoveryReport {
   uint64_t sealed_segments = 0;
   uint64_t torn_tails = 0;
   uint64_t torn_bytes_cut = 0;
-  uint64_t quarantined = 0;         // corrupt segments moved to SPOOL/quarantine
-  uint64_t unwritten_segments = 0;  // newest segments whose header never reached the disk
+  uint64_t quarantined = 0;         // sealed segments found corrupt, moved to SPOOL/quarantine
+  uint64_t unwritten_segments = 0;  // segments without a valid header (moved aside, or removed if empty)
   uint64_t messages_committed = 0;
   uint64_t messages_finished = 0;
   uint64_t messages_relocated = 0;  // older copies superseded by compaction

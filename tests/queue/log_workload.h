@@ -70,7 +70,7 @@ struct Workload {
   std::map<std::string, absl::Status> failed;
   LogWriter::Stats stats;
   // Called on the shard after each acknowledgement (the power-loss test cuts here).
-  std::function<void(LogWriter&, Workload&)> on_ack;
+  std::function<void(LogWriter&, Workload&, const std::string& id, const MessageLocation& at)> on_ack;
 };
 
 inline void RunWorkload(Workload& w) {
@@ -95,10 +95,11 @@ inline void RunWorkload(Workload& w) {
       const int sequence = (*started)++;
       const std::string id = MessageName(producer, sequence);
       const std::string body = BodyFor(producer, sequence, w.body_bytes);
-      auto done = [&w, &shard, &writer, id, body, producer, finished, start_one](const absl::Status& s) {
+      auto done = [&w, &shard, &writer, id, body, producer, finished, start_one](const absl::Status& s,
+                                                                                  const MessageLocation& at) {
         if (s.ok()) {
           w.acknowledged[id] = body;
-          if (w.on_ack) w.on_ack(writer, w);
+          if (w.on_ack) w.on_ack(writer, w, id, at);
         } else {
           w.failed[id] = s;
         }
@@ -110,18 +111,18 @@ inline void RunWorkload(Workload& w) {
         (*start_one)(producer);
       };
       absl::StatusOr<uint64_t> begun = writer.BeginMessage();
-      if (!begun.ok()) return done(begun.status());
+      if (!begun.ok()) return done(begun.status(), MessageLocation{});
       const uint64_t message = *begun;
       absl::Status appended = writer.AppendBody(message, body);
       if (!appended.ok()) {
         writer.Abort(message);
-        return done(appended);
+        return done(appended, MessageLocation{});
       }
       Envelope envelope;
       envelope.queue_id = id;
       envelope.mail_from = "sender@example.org";
       envelope.recipients.push_back({"rcpt@example.net", ""});
-      writer.Commit(message, envelope, done);
+      writer.Commit(message, envelope, CommitCallback(done));
     };
     for (int p = 0; p < w.producers; ++p) (*start_one)(p);
     return absl::OkStatus();

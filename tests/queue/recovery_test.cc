@@ -74,7 +74,7 @@ TEST(RecoveryTest, TornTailOfAnUnsealedSegmentIsCut) {
   EXPECT_LT(fs::file_size(spool + "/shard-0/00000001.log"), torn);
 }
 
-TEST(RecoveryTest, NewestSegmentWithoutHeaderIsSetAsideOthersAreCorrupt) {
+TEST(RecoveryTest, SegmentsWithoutAValidHeaderAreSetAsideUnread) {
   const std::string spool = Spool("header");
   testing::SegmentBuilder one(1);
   one.AddMessage("AAAAAAAAAAAA1", "kept");
@@ -91,8 +91,8 @@ TEST(RecoveryTest, NewestSegmentWithoutHeaderIsSetAsideOthersAreCorrupt) {
   ASSERT_TRUE(recovered.ok());
   EXPECT_EQ(recovered->report.unwritten_segments, 1u);
   EXPECT_FALSE(fs::exists(spool + "/shard-0/00000002.log"));
-  // A bad header that is not the newest segment's is corruption, and a second
-  // quarantined file of the same name does not replace the first.
+  // A bad header anywhere is set aside too, and a second file set aside under the
+  // same name does not replace the first.
   Write(spool + "/quarantine/shard-0-00000001.log", "earlier");
   Write(spool + "/shard-0/00000003.log", one.bytes());
   std::string rotten = one.bytes();
@@ -100,7 +100,7 @@ TEST(RecoveryTest, NewestSegmentWithoutHeaderIsSetAsideOthersAreCorrupt) {
   Write(spool + "/shard-0/00000001.log", rotten);
   recovered = RecoverSpool(spool);
   ASSERT_TRUE(recovered.ok());
-  EXPECT_EQ(recovered->report.quarantined, 1u);
+  EXPECT_EQ(recovered->report.unwritten_segments, 2u);  // the rotten one and 3 (header names 1)
   EXPECT_TRUE(fs::exists(spool + "/quarantine/shard-0-00000001.log.1"));
   std::ifstream earlier(spool + "/quarantine/shard-0-00000001.log");
   std::string text;
