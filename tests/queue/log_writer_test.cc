@@ -76,6 +76,19 @@ TEST(LogWriterTest, FullDiskIsResourceExhaustedAndLaterMessagesUseANewSegment) {
   for (const auto& [id, body] : w.acknowledged) ASSERT_EQ(found.at(id), body) << id;
 }
 
+TEST(LogWriterTest, WriteErrorIsUnavailableAndNothingItCarriedIsAcknowledged) {
+  Workload w;
+  w.options.shard_dir = TempShardDir("eio-write");
+  w.faults.fail_write_after = 4;
+  w.faults.write_errno = EIO;
+  RunWorkload(w);
+  ASSERT_FALSE(w.failed.empty());
+  for (const auto& [id, s] : w.failed) EXPECT_EQ(s.code(), absl::StatusCode::kUnavailable) << id;
+  EXPECT_EQ(w.acknowledged.size() + w.failed.size(), 4000u);
+  const auto found = Recover(w.options.shard_dir);
+  for (const auto& [id, body] : w.acknowledged) ASSERT_EQ(found.at(id), body) << id;
+}
+
 TEST(LogWriterTest, FailedSyncAcknowledgesNothingItCovered) {
   Workload w;
   w.options.shard_dir = TempShardDir("eio");
