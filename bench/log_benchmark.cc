@@ -126,7 +126,7 @@ void BM_Log_Commit(benchmark::State& state) {
       RP_RETURN_IF_ERROR(writer.Start());
       auto remaining = std::make_shared<int>(per_iteration);
       auto done_count = std::make_shared<int>(0);
-      auto next = std::make_shared<std::function<void()>>();
+      auto* next = &shard.Make<std::function<void()>>();  // owned by the shard: no self-reference
       *next = [&, remaining, done_count, next] {
         if (*remaining == 0) return;
         --*remaining;

@@ -46,7 +46,7 @@ int Main() {
     auto& ids = shard.Make<queue::QueueIdGenerator>(0u);
     auto started = std::make_shared<int>(0);
     auto done = std::make_shared<int>(0);
-    auto next = std::make_shared<std::function<void()>>();
+    auto* next = &shard.Make<std::function<void()>>();  // owned by the shard: no self-reference
     *next = [&, started, done, next] {
       if (*started == total) return;
       ++*started;

@@ -82,6 +82,7 @@ LogWriter::LogWriter(core::Shard& shard, const LogWriterOptions& options) : shar
   RP_CHECK_LE(options_.body_chunk_bytes_max + kBodyChunkPrefixBytes, kRecordPayloadBytesMax);
   shard_.SetSink(core::OpKind::kFileWrite, this);
   shard_.SetSink(core::OpKind::kFileSync, this);
+  shard_.AddTurnHook([this] { retired_.clear(); });
 }
 
 LogWriter::~LogWriter() {
@@ -151,7 +152,9 @@ absl::Status LogWriter::RollSegment() {
   ++stats_.segments_created;
   ledger_[segment->number] = LedgerEntry{segment->path, 0, false};
   segments_.push_back(std::move(segment));
-  for (size_t i = 0; i + 1 < segments_.size(); ++i) MaybeRetire(*segments_[i]);
+  std::vector<Segment*> older;
+  for (size_t i = 0; i + 1 < segments_.size(); ++i) older.push_back(segments_[i].get());
+  for (Segment* old : older) MaybeRetire(*old);
   return absl::OkStatus();
 }
 
@@ -336,7 +339,7 @@ void LogWriter::OnCompletion(const core::Completion& completion) {
   } else {
     OnSync(*s, completion.res);
   }
-  MaybeRetire(*s);
+  MaybeRetire(*s);  // safe even if callbacks retired it already: retired objects live to turn end
 }
 
 void LogWriter::OnWrite(Segment& s, int32_t result) {
@@ -407,7 +410,7 @@ void LogWriter::FailSegment(Segment& s, const absl::Status& status) {
 }
 
 void LogWriter::MaybeRetire(Segment& s) {
-  if (&s == segments_.back().get() || !s.idle()) return;
+  if (s.fd < 0 || &s == segments_.back().get() || !s.idle()) return;  // fd < 0: retired already
   if (!s.failed && !s.sealing) {
     // Finish the segment with a seal record, so recovery can tell a complete segment
     // (where any bad record is corruption) from one cut short by a crash.
@@ -426,9 +429,13 @@ void LogWriter::MaybeRetire(Segment& s) {
     }
   }
   close(s.fd);
+  s.fd = -1;
   ledger_[s.number].finished_writing = true;
+  // Callers up the stack may still hold `s` (a completion handler whose callbacks rolled
+  // the log): the object itself is freed at the end of the loop turn.
   for (auto it = segments_.begin(); it != segments_.end(); ++it) {
     if (it->get() == &s) {
+      retired_.push_back(std::move(*it));
       segments_.erase(it);
       break;
     }

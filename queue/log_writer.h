@@ -173,6 +173,7 @@ class LogWriter final : public core::CompletionSink {
   int dir_fd_ = -1;
   uint32_t next_number_ = 1;
   std::vector<std::unique_ptr<Segment>> segments_;  // active ones; the last is current
+  std::vector<std::unique_ptr<Segment>> retired_;   // closed, freed at the end of the loop turn
   absl::flat_hash_map<uint64_t, OpenMessage> open_;
   struct LedgerEntry {
     std::string path;

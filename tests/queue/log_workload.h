@@ -89,7 +89,8 @@ inline void RunWorkload(Workload& w) {
     };
     auto started = std::make_shared<int>(0);
     auto finished = std::make_shared<int>(0);
-    auto start_one = std::make_shared<std::function<void(int)>>();
+    // Owned by the shard (not by itself): a self-capturing shared_ptr would leak.
+    auto* start_one = &shard.Make<std::function<void(int)>>();
     *start_one = [&w, &writer, &shard, started, finished, start_one](int producer) {
       if (*started == w.total) return;
       const int sequence = (*started)++;

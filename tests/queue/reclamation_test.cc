@@ -33,10 +33,10 @@ size_t SegmentFiles(const std::string& dir) {
 }
 
 // Commits `total` messages (16 in flight); `on_durable` decides each one's fate.
-void Produce(LogWriter& writer, int total, size_t bytes,
+void Produce(core::Shard& shard, LogWriter& writer, int total, size_t bytes,
              std::function<void(const std::string& id, const MessageLocation&)> on_durable) {
   auto started = std::make_shared<int>(0);
-  auto next = std::make_shared<std::function<void()>>();
+  auto* next = &shard.Make<std::function<void()>>();  // owned by the shard: no self-reference
   *next = [&writer, total, bytes, on_durable, started, next] {
     if (*started == total) return;
     const std::string id = absl::StrCat("M", (*started)++);
@@ -68,7 +68,7 @@ TEST(ReclamationTest, SteadyDeliveredFlowKeepsTheSpoolBounded) {
                     auto& writer = shard.Make<LogWriter>(shard, options);
                     RP_RETURN_IF_ERROR(writer.Start());
                     auto delivered = std::make_shared<int>(0);
-                    Produce(writer, 5000, 2000, [&, delivered](const std::string& id, const MessageLocation& at) {
+                    Produce(shard, writer, 5000, 2000, [&, delivered](const std::string& id, const MessageLocation& at) {
                       // Delivery: the result record first, then the "done" notice home.
                       writer.AppendResult({id, 0, Outcome::kDelivered, 1, 0, 250, "ok"},
                                           [&, at, delivered](const absl::Status& s) {
@@ -129,7 +129,7 @@ TEST(ReclamationTest, DeferredMessagesAreCompactedForwardAndSurviveRestart) {
                                           });
                         }
                       };
-                      Produce(writer, 1000, 1500, [&, compact](const std::string& id, const MessageLocation& at) {
+                      Produce(shard, writer, 1000, 1500, [&, compact](const std::string& id, const MessageLocation& at) {
                         const int n = std::stoi(id.substr(1));
                         if (n % 100 == 7) {  // ten messages stay deferred (attempt 2)
                           deferred[id] = at;

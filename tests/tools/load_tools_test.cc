@@ -18,10 +18,10 @@ namespace {
 using std::chrono::milliseconds;
 using Fields = std::map<std::string, uint64_t>;
 
-// "a=1 b=2 ..." → {a:1, b:2}; "codes 250=9 451=1" → {code_250:9, code_451:1}.
+// "a=1 b=2.5 ..." → {a:1, b:2, b_milli:2500}; "codes 250=9 451=1" → {code_250:9, code_451:1}.
 Fields ParseFields(const std::string& line) {
   Fields fields;
-  const std::regex pair(R"((\w+)=(\d+))");
+  const std::regex pair(R"((\w+)=(\d+)(\.\d+)?)");
   bool in_codes = false;
   std::istringstream words(line);
   std::string word;
@@ -31,7 +31,10 @@ Fields ParseFields(const std::string& line) {
       continue;
     }
     std::smatch m;
-    if (std::regex_match(word, m, pair)) fields[(in_codes ? "code_" : "") + m[1].str()] = std::stoull(m[2]);
+    if (!std::regex_match(word, m, pair)) continue;
+    const std::string key = (in_codes ? "code_" : "") + m[1].str();
+    fields[key] = std::stoull(m[2]);
+    fields[key + "_milli"] = static_cast<uint64_t>(std::stod(m[2].str() + m[3].str()) * 1000);
   }
   return fields;
 }
@@ -276,6 +279,31 @@ TEST(LoadToolsTest, SinkPrintsCountsOnSigusr1AndAsJson) {
   EXPECT_NE(line->find("{\"connections\":2,"), std::string::npos) << *line;
   EXPECT_NE(line->find("\"messages\":50,"), std::string::npos) << *line;
   sink.Stop();
+}
+
+}  // namespace
+}  // namespace ringpost::testing
+
+namespace ringpost::testing {
+namespace {
+
+TEST(LoadToolsTest, RateCapsMessagesPerSecond) {
+  Sink sink({});
+  // 100 messages at 200/s, evenly spaced, cannot finish in less than 0.495 s. Only a
+  // lower bound: the machine may always be slower.
+  Fields blast = Blast(sink, {"--messages=100", "--connections=4", "--rate=200"});
+  sink.Stop();
+  EXPECT_EQ(blast["accepted"], 100u);
+  Fields unlimited = [&] {
+    Sink fast({});
+    Fields f = Blast(fast, {"--messages=100", "--connections=4"});
+    fast.Stop();
+    return f;
+  }();
+  EXPECT_EQ(unlimited["accepted"], 100u);
+  EXPECT_GE(blast["seconds_milli"], 450u);
+  EXPECT_LE(blast["messages_per_second"], 205u);
+  EXPECT_LT(unlimited["seconds_milli"], blast["seconds_milli"]);
 }
 
 }  // namespace

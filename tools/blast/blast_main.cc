@@ -33,7 +33,7 @@ ABSL_FLAG(int, rcpts, 1, "recipients per message");
 ABSL_FLAG(int, domains, 1, "spread recipients over this many domains (dK.blast.test)");
 ABSL_FLAG(double, zipf, 0, "skew the domain spread (Zipf exponent, e.g. 1.1; 0: uniform)");
 ABSL_FLAG(bool, pipelining, true, "pipeline MAIL/RCPT/DATA when the server offers PIPELINING");
-ABSL_FLAG(double, rate, 0, "cap on messages started per second (0: none)");
+ABSL_FLAG(double, rate, 0, "cap on messages started per second, evenly spaced (0: none)");
 ABSL_FLAG(int, messages_per_connection, 0, "reconnect after this many messages (0: never)");
 ABSL_FLAG(ringpost::core::FlagDuration, reply_timeout, ringpost::core::FlagDuration{absl::Seconds(30)},
           "give up on a reply after this long (the message counts as failed)");

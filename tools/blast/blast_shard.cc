@@ -220,8 +220,11 @@ class BlastSession final : public net::Session {
     Send(connection, body);
     expect_.push_back(Expect::kDot);
     t.dot_sent_nanos = core::MonotonicNowNanos();
-    // The next message's commands ride in the same send (RFC 2920 §3.1).
-    if (Pipelining() && ClaimNext(connection) == Claim::kStarted) SendNextCommands(connection);
+    // The next message's commands ride in the same send (RFC 2920 §3.1). Not under a
+    // rate cap: a chained message could not wait for its slot.
+    if (Pipelining() && shard_.config().rate <= 0 && ClaimNext(connection) == Claim::kStarted) {
+      SendNextCommands(connection);
+    }
     WaitForReply(connection);
   }
 
@@ -343,16 +346,13 @@ bool BlastShard::ClaimMessage() {
 
 core::MonoNanos BlastShard::RateDelay(core::MonoNanos now) {
   if (config_.rate <= 0) return 0;
-  // A token bucket holding at most one second of this shard's share.
-  const double per_second = config_.rate / shard_.shard_count();
-  if (tokens_at_ == 0) tokens_at_ = now;
-  tokens_ = std::min(per_second, tokens_ + per_second * static_cast<double>(now - tokens_at_) / 1e9);
-  tokens_at_ = now;
-  if (tokens_ >= 1) {
-    tokens_ -= 1;
-    return 0;
-  }
-  return static_cast<core::MonoNanos>((1 - tokens_) / per_second * 1e9) + 1;
+  // Each call reserves the next start slot, slots 1/rate apart (this shard's share):
+  // the caller starts its message after the returned delay and never asks again.
+  const auto interval = static_cast<core::MonoNanos>(1e9 * shard_.shard_count() / config_.rate);
+  if (next_start_nanos_ < now) next_start_nanos_ = now;
+  const core::MonoNanos delay = next_start_nanos_ - now;
+  next_start_nanos_ += interval;
+  return delay;
 }
 
 std::string BlastShard::PickRecipient() {

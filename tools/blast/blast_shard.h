@@ -85,7 +85,8 @@ class BlastShard final : public net::Service {
   int shard_id() const { return shard_.id(); }
   // Claims the next message; false when the budget or the time is up.
   bool ClaimMessage();
-  // 0 when a message may start now, else how long to wait (rate limit).
+  // 0 when a message may start now, else how long to wait (rate limit). Reserves a
+  // start slot either way.
   core::MonoNanos RateDelay(core::MonoNanos now);
   std::string PickRecipient();
   // Unique per run: run id, shard, and this shard's message sequence.
@@ -112,8 +113,7 @@ class BlastShard final : public net::Service {
   int reconnects_pending_ = 0;
   bool done_ = false;
   core::TimerNode reconnect_timer_;
-  double tokens_ = 0;
-  core::MonoNanos tokens_at_ = 0;
+  core::MonoNanos next_start_nanos_ = 0;  // the next free start slot under --rate
   std::vector<std::string> accepted_ids_;
   uint64_t message_sequence_ = 0;
 };
