@@ -13,6 +13,7 @@
 #include "gtest/gtest.h"
 #include "queue/recovery.h"
 #include "tests/queue/expected_body.h"
+#include "tests/queue/log_workload.h"
 #include "tests/support/subprocess.h"
 
 namespace ringpost::queue {
@@ -52,19 +53,12 @@ TEST(KillTest, EveryAcknowledgedMessageSurvivesSigkill) {
   }
   auto recovered = RecoverSpool(spool);
   ASSERT_TRUE(recovered.ok()) << recovered.status();
-  std::map<std::string, const RecoveredMessage*> found;
-  for (const auto& m : recovered->live) found[m.queue_id] = &m;
+  const std::map<std::string, std::string> found = LiveBodies(*recovered);
   size_t checked = 0;
   for (const auto& [id, bytes] : acknowledged) {
     auto it = found.find(id);
     ASSERT_NE(it, found.end()) << "acknowledged message " << id << " was lost";
-    const std::string& path = recovered->segments[it->second->segment].path;
-    auto envelope = ReadEnvelope(path, it->second->commit_offset);
-    ASSERT_TRUE(envelope.ok()) << envelope.status();
-    ASSERT_EQ(envelope->queue_id, id);
-    auto body = ReadBody(path, *envelope);
-    ASSERT_TRUE(body.ok()) << body.status();
-    ASSERT_EQ(*body, testing::ExpectedBody(id, bytes)) << id;
+    ASSERT_EQ(it->second, testing::ExpectedBody(id, bytes)) << id;
     ++checked;
   }
   EXPECT_EQ(recovered->report.quarantined, 0u);

@@ -13,7 +13,9 @@
 #include "absl/strings/str_cat.h"
 #include "core/runtime.h"
 #include "gtest/gtest.h"
+#include "queue/log_reader.h"
 #include "queue/log_writer.h"
+#include "queue/recovery.h"
 #include "queue/segment_scan.h"
 
 namespace ringpost::queue {
@@ -129,6 +131,22 @@ inline void RunWorkload(Workload& w) {
     return absl::OkStatus();
   });
   ASSERT_TRUE(status.ok()) << status;
+}
+
+// Every live message's body, read back through the reader API (which checks CRCs).
+inline std::map<std::string, std::string> LiveBodies(const RecoveredQueue& recovered) {
+  std::map<std::string, std::string> bodies;
+  for (const RecoveredMessage& m : recovered.live) {
+    const std::string& path = recovered.segments[m.segment].path;
+    absl::StatusOr<Envelope> envelope = ReadEnvelope(path, m.commit_offset);
+    EXPECT_TRUE(envelope.ok()) << envelope.status();
+    if (!envelope.ok()) continue;
+    EXPECT_EQ(envelope->queue_id, m.queue_id);
+    absl::StatusOr<std::string> body = ReadBody(path, *envelope);
+    EXPECT_TRUE(body.ok()) << body.status();
+    if (body.ok()) bodies[m.queue_id] = *body;
+  }
+  return bodies;
 }
 
 }  // namespace ringpost::queue

@@ -91,15 +91,7 @@ TEST(PowerLossTest, AcknowledgedMessagesSurviveAndNothingHalfWrittenAppears) {
     auto recovered = RecoverSpool(base + "/image");
     ASSERT_TRUE(recovered.ok()) << recovered.status();
     EXPECT_EQ(recovered->report.quarantined, 0u) << "trial " << trial;
-    std::map<std::string, std::string> found;
-    for (const auto& m : recovered->live) {
-      const std::string& path = recovered->segments[m.segment].path;
-      auto envelope = ReadEnvelope(path, m.commit_offset);
-      ASSERT_TRUE(envelope.ok()) << envelope.status();
-      auto body = ReadBody(path, *envelope);
-      ASSERT_TRUE(body.ok()) << body.status();
-      found[m.queue_id] = *body;
-    }
+    std::map<std::string, std::string> found = LiveBodies(*recovered);
     for (const auto& [id, body] : acknowledged_at_cut) {
       auto it = found.find(id);
       ASSERT_NE(it, found.end()) << "trial " << trial << ": acknowledged " << id << " lost";
@@ -177,15 +169,7 @@ TEST(PowerLossTest, RecycledFilesNeverBringFinishedMailBack) {
     recycled_total += w.stats.segments_recycled;
     auto recovered = RecoverSpool(base + "/image");
     ASSERT_TRUE(recovered.ok()) << recovered.status();
-    std::map<std::string, std::string> found;
-    for (const auto& m : recovered->live) {
-      const std::string& path = recovered->segments[m.segment].path;
-      auto envelope = ReadEnvelope(path, m.commit_offset);
-      ASSERT_TRUE(envelope.ok()) << envelope.status();
-      auto body = ReadBody(path, *envelope);
-      ASSERT_TRUE(body.ok()) << body.status();
-      found[m.queue_id] = *body;
-    }
+    std::map<std::string, std::string> found = LiveBodies(*recovered);
     for (const auto& [id, body] : live_at_cut) {
       ASSERT_TRUE(found.count(id)) << "trial " << trial << ": acknowledged, unfinished " << id << " lost";
       ASSERT_EQ(found[id], body);
