@@ -51,7 +51,8 @@ void SyncLoopOn(benchmark::State& state, int fd) {
   const std::string block(1024, 'x');
   off_t offset = 0;
   for (auto _ : state) {
-    if (pwrite(fd, block.data(), block.size(), offset) != static_cast<ssize_t>(block.size()) || fdatasync(fd) != 0) {
+    if (pwrite(fd, block.data(), block.size(), offset) != static_cast<ssize_t>(block.size()) ||
+        fdatasync(fd) != 0) {
       state.SkipWithError("write or fdatasync failed");
       break;
     }
@@ -75,7 +76,8 @@ void BM_Disk_SingleWriterFdatasyncOverwrite(benchmark::State& state) {
   const int fd = open((dir + "/file").c_str(), O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
   const std::string chunk(1 << 20, 'o');
   for (int i = 0; i < 64; ++i) {
-    if (write(fd, chunk.data(), chunk.size()) != static_cast<ssize_t>(chunk.size())) state.SkipWithError("fill");
+    if (write(fd, chunk.data(), chunk.size()) != static_cast<ssize_t>(chunk.size()))
+      state.SkipWithError("fill");
   }
   fsync(fd);
   SyncLoopOn(state, fd);
@@ -131,8 +133,8 @@ void BM_Log_Commit(benchmark::State& state) {
         if (*remaining == 0) return;
         --*remaining;
         absl::StatusOr<uint64_t> begun = writer.BeginMessage();
-      if (!begun.ok()) return;  // the free-space reserve is not set here
-      const uint64_t message = *begun;
+        if (!begun.ok()) return;  // the free-space reserve is not set here
+        const uint64_t message = *begun;
         (void)writer.AppendBody(message, body);
         queue::Envelope envelope;
         envelope.queue_id = "0000000000000";
@@ -151,7 +153,12 @@ void BM_Log_Commit(benchmark::State& state) {
   state.SetItemsProcessed(commits);
   state.SetBytesProcessed(commits * static_cast<int64_t>(body_bytes));
 }
-BENCHMARK(BM_Log_Commit)->Arg(1024)->Arg(100 * 1024)->UseRealTime()->Unit(benchmark::kMillisecond)->Iterations(3);
+BENCHMARK(BM_Log_Commit)
+    ->Arg(1024)
+    ->Arg(100 * 1024)
+    ->UseRealTime()
+    ->Unit(benchmark::kMillisecond)
+    ->Iterations(3);
 
 }  // namespace
 

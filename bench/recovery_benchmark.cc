@@ -70,7 +70,8 @@ int Main() {
     std::fprintf(stderr, "write failed: %s\n", status.ToString().c_str());
     return 1;
   }
-  const double write_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - write_start).count();
+  const double write_seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - write_start).count();
   uint64_t bytes = 0;
   for (const auto& entry : std::filesystem::recursive_directory_iterator(spool)) {
     if (!entry.is_regular_file()) continue;
@@ -87,10 +88,11 @@ int Main() {
     std::fprintf(stderr, "recovery failed: %s\n", recovered.status().ToString().c_str());
     return 1;
   }
-  std::printf("wrote %d messages (%.0f MiB in %llu segments) in %.2f s; cold-cache recovery of %zu live "
-              "messages took %.2f s (%.0f messages/s, %.0f MiB/s)\n",
-              total, bytes / 1048576.0, (unsigned long long)recovered->report.segments, write_seconds,
-              recovered->live.size(), seconds, recovered->live.size() / seconds, bytes / 1048576.0 / seconds);
+  std::printf(
+      "wrote %d messages (%.0f MiB in %llu segments) in %.2f s; cold-cache recovery of %zu live "
+      "messages took %.2f s (%.0f messages/s, %.0f MiB/s)\n",
+      total, bytes / 1048576.0, (unsigned long long)recovered->report.segments, write_seconds,
+      recovered->live.size(), seconds, recovered->live.size() / seconds, bytes / 1048576.0 / seconds);
   const auto warm_start = std::chrono::steady_clock::now();
   auto warm = queue::RecoverSpool(spool);
   std::printf("warm-cache recovery (CPU-bound part): %.2f s\n",

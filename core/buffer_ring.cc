@@ -18,11 +18,11 @@ BufferRing::~BufferRing() {
   if (base_ != nullptr) munmap(base_, static_cast<size_t>(count_) * buffer_bytes_);
 }
 
-absl::Status BufferRing::Init(io_uring* ring, uint16_t group_id, uint32_t count,
-                              uint32_t buffer_bytes) {
+absl::Status BufferRing::Init(io_uring* ring, uint16_t group_id, uint32_t count, uint32_t buffer_bytes) {
   RP_CHECK(buf_ring_ == nullptr);
   if (count == 0 || count > 32768 || (count & (count - 1)) != 0) {
-    return absl::InvalidArgumentError(absl::StrCat("buffer count ", count, " is not a power of two in [1, 32768]"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("buffer count ", count, " is not a power of two in [1, 32768]"));
   }
   if (buffer_bytes == 0) return absl::InvalidArgumentError("buffer size is zero");
   ring_ = ring;

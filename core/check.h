@@ -15,16 +15,15 @@
 
 namespace ringpost::core::internal {
 
-[[noreturn]] void CheckFailed(const char* file, int line, const char* condition,
-                              const char* message);
+[[noreturn]] void CheckFailed(const char* file, int line, const char* condition, const char* message);
 
 }  // namespace ringpost::core::internal
 
-#define RP_CHECK_MSG(condition, message)                                            \
-  do {                                                                              \
-    if (__builtin_expect(!(condition), 0)) {                                        \
+#define RP_CHECK_MSG(condition, message)                                                \
+  do {                                                                                  \
+    if (__builtin_expect(!(condition), 0)) {                                            \
       ::ringpost::core::internal::CheckFailed(__FILE__, __LINE__, #condition, message); \
-    }                                                                               \
+    }                                                                                   \
   } while (0)
 
 #define RP_CHECK(condition) RP_CHECK_MSG(condition, "")
@@ -36,8 +35,8 @@ namespace ringpost::core::internal {
 #define RP_CHECK_GE(a, b) RP_CHECK((a) >= (b))
 
 #ifdef NDEBUG
-#define RP_DCHECK(condition) \
-  do {                       \
+#define RP_DCHECK(condition)      \
+  do {                            \
     if (false) (void)(condition); \
   } while (0)
 #else
@@ -48,10 +47,10 @@ namespace ringpost::core::internal {
 #define RP_INTERNAL_CONCAT(a, b) RP_INTERNAL_CONCAT_IMPL(a, b)
 
 // Returns the status from the enclosing function when `expr` is not OK.
-#define RP_RETURN_IF_ERROR(expr)                  \
-  do {                                            \
-    ::absl::Status rp_status_ = (expr);           \
-    if (!rp_status_.ok()) return rp_status_;      \
+#define RP_RETURN_IF_ERROR(expr)             \
+  do {                                       \
+    ::absl::Status rp_status_ = (expr);      \
+    if (!rp_status_.ok()) return rp_status_; \
   } while (0)
 
 // RP_ASSIGN_OR_RETURN(auto x, MakeX()): declares or assigns `lhs` from a StatusOr,

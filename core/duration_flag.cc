@@ -1,5 +1,5 @@
-#include "absl/strings/string_view.h"
 #include "core/duration_flag.h"
+#include "absl/strings/string_view.h"
 
 #include <cstdint>
 
@@ -12,12 +12,18 @@ constexpr size_t kTextBytesMax = 64;
 constexpr int64_t kMillisMax = int64_t{100} * 366 * 24 * 3600 * 1000;
 
 bool UnitMillis(absl::string_view unit, int64_t* millis) {
-  if (unit == "ms") *millis = 1;
-  else if (unit == "s") *millis = 1000;
-  else if (unit == "m") *millis = 60 * 1000;
-  else if (unit == "h") *millis = 3600 * 1000;
-  else if (unit == "d") *millis = 24 * 3600 * 1000;
-  else return false;
+  if (unit == "ms")
+    *millis = 1;
+  else if (unit == "s")
+    *millis = 1000;
+  else if (unit == "m")
+    *millis = 60 * 1000;
+  else if (unit == "h")
+    *millis = 3600 * 1000;
+  else if (unit == "d")
+    *millis = 24 * 3600 * 1000;
+  else
+    return false;
   return true;
 }
 

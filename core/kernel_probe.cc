@@ -65,8 +65,7 @@ absl::Status ProbeBufferRing(io_uring* ring) {
 
 std::string KernelFeatures::Describe() const {
   return absl::StrCat("linux ", major, ".", minor, " single_issuer=", single_issuer,
-                      " defer_taskrun=", defer_taskrun, " send_zc=", send_zc,
-                      " recv_bundle=", recv_bundle);
+                      " defer_taskrun=", defer_taskrun, " send_zc=", send_zc, " recv_bundle=", recv_bundle);
 }
 
 absl::StatusOr<KernelFeatures> ProbeKernel() {
@@ -112,8 +111,7 @@ absl::StatusOr<KernelFeatures> ProbeKernel() {
   if (!status.ok()) return status;
   absl::Status s = ProbeSetupFlag(IORING_SETUP_SINGLE_ISSUER, &features.single_issuer);
   if (!s.ok()) return s;
-  s = ProbeSetupFlag(IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN,
-                     &features.defer_taskrun);
+  s = ProbeSetupFlag(IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN, &features.defer_taskrun);
   if (!s.ok()) return s;
   return features;
 }

@@ -1,5 +1,5 @@
-#include "absl/strings/string_view.h"
 #include "core/log.h"
+#include "absl/strings/string_view.h"
 
 #include <sys/time.h>
 #include <unistd.h>
@@ -19,10 +19,14 @@ thread_local char t_thread_name[16] = "main";
 
 const char* LevelLetter(LogLevel level) {
   switch (level) {
-    case LogLevel::kDebug: return "D";
-    case LogLevel::kInfo: return "I";
-    case LogLevel::kWarning: return "W";
-    case LogLevel::kError: return "E";
+    case LogLevel::kDebug:
+      return "D";
+    case LogLevel::kInfo:
+      return "I";
+    case LogLevel::kWarning:
+      return "W";
+    case LogLevel::kError:
+      return "E";
   }
   return "?";
 }
@@ -33,11 +37,16 @@ void SetLogLevel(LogLevel level) {
 }
 
 absl::Status ParseLogLevel(absl::string_view text, LogLevel* level) {
-  if (text == "debug") *level = LogLevel::kDebug;
-  else if (text == "info") *level = LogLevel::kInfo;
-  else if (text == "warning") *level = LogLevel::kWarning;
-  else if (text == "error") *level = LogLevel::kError;
-  else return absl::InvalidArgumentError("expected debug, info, warning or error");
+  if (text == "debug")
+    *level = LogLevel::kDebug;
+  else if (text == "info")
+    *level = LogLevel::kInfo;
+  else if (text == "warning")
+    *level = LogLevel::kWarning;
+  else if (text == "error")
+    *level = LogLevel::kError;
+  else
+    return absl::InvalidArgumentError("expected debug, info, warning or error");
   return absl::OkStatus();
 }
 
@@ -57,8 +66,8 @@ LogLine::LogLine(LogLevel level, const char* file, int line) {
   char stamp[40];
   std::snprintf(stamp, sizeof(stamp), "%.20s.%03dZ", seconds, static_cast<int>(tv.tv_usec / 1000) % 1000);
   const char* base = std::strrchr(file, '/');
-  stream_ << LevelLetter(level) << ' ' << stamp << ' ' << t_thread_name << ' '
-          << (base ? base + 1 : file) << ':' << line << "] ";
+  stream_ << LevelLetter(level) << ' ' << stamp << ' ' << t_thread_name << ' ' << (base ? base + 1 : file)
+          << ':' << line << "] ";
 }
 
 LogLine::~LogLine() {

@@ -45,7 +45,7 @@ class LogLine {
 
 }  // namespace ringpost::core
 
-#define RP_LOG(level)                                                        \
-  if (!::ringpost::core::LogEnabled(::ringpost::core::LogLevel::level)) {    \
-  } else                                                                     \
+#define RP_LOG(level)                                                     \
+  if (!::ringpost::core::LogEnabled(::ringpost::core::LogLevel::level)) { \
+  } else                                                                  \
     ::ringpost::core::LogLine(::ringpost::core::LogLevel::level, __FILE__, __LINE__).stream()

@@ -11,17 +11,17 @@
 namespace ringpost::core {
 
 enum class OpKind : uint8_t {
-  kNone = 0,  // user_data 0: completions we never asked to see (e.g. cancels, wake sends)
-  kAccept,    // multishot accept on a listener; slot = listener index
-  kRecv,      // multishot recv into the provided buffer ring; slot = connection
-  kSend,      // sendmsg of a connection's queued output; slot = connection
-  kConnect,   // outbound connect; slot = connection
-  kClose,     // close of a connection's fd; slot = connection
-  kWake,      // IORING_OP_MSG_RING wake-up from another shard
-  kSignal,    // read on the signalfd (shard 0 only)
-  kFileWrite, // queue log writes (queue/)
-  kFileSync,  // queue log fdatasync (queue/)
-  kUser,      // free for a service's own operations
+  kNone = 0,   // user_data 0: completions we never asked to see (e.g. cancels, wake sends)
+  kAccept,     // multishot accept on a listener; slot = listener index
+  kRecv,       // multishot recv into the provided buffer ring; slot = connection
+  kSend,       // sendmsg of a connection's queued output; slot = connection
+  kConnect,    // outbound connect; slot = connection
+  kClose,      // close of a connection's fd; slot = connection
+  kWake,       // IORING_OP_MSG_RING wake-up from another shard
+  kSignal,     // read on the signalfd (shard 0 only)
+  kFileWrite,  // queue log writes (queue/)
+  kFileSync,   // queue log fdatasync (queue/)
+  kUser,       // free for a service's own operations
 };
 inline constexpr int kOpKindCount = static_cast<int>(OpKind::kUser) + 1;
 
@@ -33,8 +33,7 @@ struct OpTag {
   OpKind kind = OpKind::kNone;
 
   constexpr uint64_t Encode() const {
-    return uint64_t{slot} << 32 | uint64_t{generation & kGenerationMask} << 8 |
-           static_cast<uint8_t>(kind);
+    return uint64_t{slot} << 32 | uint64_t{generation & kGenerationMask} << 8 | static_cast<uint8_t>(kind);
   }
   static constexpr OpTag Decode(uint64_t v) {
     return {static_cast<uint32_t>(v >> 32), static_cast<uint32_t>(v >> 8) & kGenerationMask,

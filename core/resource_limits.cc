@@ -21,9 +21,9 @@ absl::Status RaiseFileLimit(uint64_t needed) {
   wanted.rlim_max = limit.rlim_max;
   wanted.rlim_cur = limit.rlim_max;
   setrlimit(RLIMIT_NOFILE, &wanted);
-  return absl::ResourceExhaustedError(
-      absl::StrCat("RLIMIT_NOFILE is ", limit.rlim_max, " but the connection limits need ", needed,
-                   "; raise it (ulimit -n) or lower --max_connections"));
+  return absl::ResourceExhaustedError(absl::StrCat("RLIMIT_NOFILE is ", limit.rlim_max,
+                                                   " but the connection limits need ", needed,
+                                                   "; raise it (ulimit -n) or lower --max_connections"));
 }
 
 int OnlineCpuCount() {

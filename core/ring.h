@@ -23,8 +23,8 @@ struct RingOptions {
   // Completions can outnumber submissions (multishot accept and recv), so the CQ is
   // sized for the worst case of outstanding completions, not from the SQ.
   unsigned cq_entries = 16384;
-  bool single_issuer = true;   // IORING_SETUP_SINGLE_ISSUER when the kernel has it
-  bool defer_taskrun = true;   // IORING_SETUP_DEFER_TASKRUN when the kernel has it
+  bool single_issuer = true;  // IORING_SETUP_SINGLE_ISSUER when the kernel has it
+  bool defer_taskrun = true;  // IORING_SETUP_DEFER_TASKRUN when the kernel has it
 };
 
 class Ring {

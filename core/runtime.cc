@@ -143,9 +143,12 @@ void Runtime::WakeAllFromControlRing() {
 
 void Runtime::SetSignalHandler(int signo, std::function<void()> handler) {
   std::lock_guard<std::mutex> lock(mutex_);
-  if (signo == SIGHUP) sighup_handler_ = std::move(handler);
-  else if (signo == SIGUSR1) sigusr1_handler_ = std::move(handler);
-  else RP_CHECK_MSG(false, "only SIGHUP and SIGUSR1 take handlers");
+  if (signo == SIGHUP)
+    sighup_handler_ = std::move(handler);
+  else if (signo == SIGUSR1)
+    sigusr1_handler_ = std::move(handler);
+  else
+    RP_CHECK_MSG(false, "only SIGHUP and SIGUSR1 take handlers");
 }
 
 void Runtime::HandleSignal(int signo) {

@@ -23,8 +23,8 @@ int Shard::shard_count() const { return runtime_.shard_count(); }
 
 absl::Status Shard::InitOnThread() {
   RP_RETURN_IF_ERROR(ring_.Init(options_.ring));
-  RP_RETURN_IF_ERROR(buffers_.Init(ring_.raw(), /*group_id=*/0, options_.recv_buffer_count,
-                                   options_.recv_buffer_bytes));
+  RP_RETURN_IF_ERROR(
+      buffers_.Init(ring_.raw(), /*group_id=*/0, options_.recv_buffer_count, options_.recv_buffer_bytes));
   now_ = MonotonicNowNanos();
   timers_ = std::make_unique<TimerWheel>(now_);
   self_inbox_.reserve(64);

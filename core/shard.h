@@ -55,9 +55,9 @@ struct Envelope {
 
 struct ShardOptions {
   RingOptions ring;
-  uint32_t recv_buffer_count = 1024;       // power of two
+  uint32_t recv_buffer_count = 1024;  // power of two
   uint32_t recv_buffer_bytes = 16 * 1024;
-  uint32_t inbox_capacity = 4096;          // per source shard
+  uint32_t inbox_capacity = 4096;  // per source shard
 };
 
 class Shard {
@@ -156,7 +156,7 @@ class Shard {
   uint64_t wakes_sent_ = 0;
   uint64_t turns_ = 0;
   alignas(kCacheLineBytes) std::atomic<bool> sleeping_{false};
-  alignas(kCacheLineBytes) char signal_buffer_[128] = {};  // one signalfd_siginfo
+  alignas(kCacheLineBytes) char signal_buffer_[128] = {};     // one signalfd_siginfo
   std::vector<std::unique_ptr<AttachmentBase>> attachments_;  // destroyed first (see ~Shard)
 };
 

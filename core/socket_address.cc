@@ -1,5 +1,5 @@
-#include "absl/strings/string_view.h"
 #include "core/socket_address.h"
+#include "absl/strings/string_view.h"
 
 #include <arpa/inet.h>
 

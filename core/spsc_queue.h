@@ -62,8 +62,7 @@ class SpscQueue {
 
   // Either side; exact only when the other side is quiescent.
   bool EmptyApprox() const {
-    return head_.value.load(std::memory_order_acquire) ==
-           tail_.value.load(std::memory_order_acquire);
+    return head_.value.load(std::memory_order_acquire) == tail_.value.load(std::memory_order_acquire);
   }
   size_t capacity() const { return capacity_; }
 

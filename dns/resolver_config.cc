@@ -1,5 +1,5 @@
-#include "absl/strings/string_view.h"
 #include "dns/resolver_config.h"
+#include "absl/strings/string_view.h"
 
 #include <fstream>
 #include <sstream>
@@ -22,8 +22,8 @@ absl::StatusOr<core::SocketAddress> ParseServer(absl::string_view text) {
   }
   // A bare address: IPv4 or IPv6 without brackets, port 53.
   const bool v6 = text.find(':') != absl::string_view::npos;
-  return core::ParseSocketAddress(
-      v6 ? absl::StrCat("[", text, "]:", kDnsPort) : absl::StrCat(text, ":", kDnsPort));
+  return core::ParseSocketAddress(v6 ? absl::StrCat("[", text, "]:", kDnsPort)
+                                     : absl::StrCat(text, ":", kDnsPort));
 }
 
 }  // namespace
@@ -47,8 +47,7 @@ std::vector<core::SocketAddress> ParseResolvConf(absl::string_view text) {
   text = text.substr(0, kResolvConfBytesMax);
   for (absl::string_view line : absl::StrSplit(text, '\n')) {
     if (line.size() > kLineBytesMax || servers.size() == kResolverServersMax) continue;
-    std::vector<absl::string_view> words =
-        absl::StrSplit(line, absl::ByAnyChar(" \t\r"), absl::SkipEmpty());
+    std::vector<absl::string_view> words = absl::StrSplit(line, absl::ByAnyChar(" \t\r"), absl::SkipEmpty());
     if (words.size() < 2 || words[0] != "nameserver") continue;
     absl::string_view address = words[1];
     const size_t zone = address.find('%');  // fe80::1%eth0: the zone is not ours to use
@@ -59,8 +58,8 @@ std::vector<core::SocketAddress> ParseResolvConf(absl::string_view text) {
   return servers;
 }
 
-absl::StatusOr<std::vector<core::SocketAddress>> ResolveDnsServers(
-    absl::string_view flag_value, const std::string& resolv_conf_path) {
+absl::StatusOr<std::vector<core::SocketAddress>> ResolveDnsServers(absl::string_view flag_value,
+                                                                   const std::string& resolv_conf_path) {
   if (!flag_value.empty()) return ParseDnsServers(flag_value);
   std::ifstream file(resolv_conf_path);
   std::ostringstream text;

@@ -6,8 +6,8 @@
 #pragma once
 
 #include <string>
-#include "absl/strings/string_view.h"
 #include <vector>
+#include "absl/strings/string_view.h"
 
 #include "absl/status/statusor.h"
 #include "core/socket_address.h"
@@ -22,7 +22,7 @@ absl::StatusOr<std::vector<core::SocketAddress>> ParseDnsServers(absl::string_vi
 // The nameserver lines of a resolv.conf text.
 std::vector<core::SocketAddress> ParseResolvConf(absl::string_view text);
 // --dns_servers if non-empty, else /etc/resolv.conf (`resolv_conf_path`).
-absl::StatusOr<std::vector<core::SocketAddress>> ResolveDnsServers(
-    absl::string_view flag_value, const std::string& resolv_conf_path);
+absl::StatusOr<std::vector<core::SocketAddress>> ResolveDnsServers(absl::string_view flag_value,
+                                                                   const std::string& resolv_conf_path);
 
 }  // namespace ringpost::dns

@@ -1,5 +1,5 @@
-#include "absl/strings/string_view.h"
 #include "net/connection.h"
+#include "absl/strings/string_view.h"
 
 #include "core/shard.h"
 #include "net/connection_table.h"

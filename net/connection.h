@@ -25,8 +25,8 @@
 #include "absl/status/status.h"
 #include "core/buffer_ring.h"
 #include "core/clock.h"
-#include "core/timer_wheel.h"
 #include "core/socket_address.h"
+#include "core/timer_wheel.h"
 
 namespace ringpost::core {
 class Shard;
@@ -99,9 +99,7 @@ class Connection {
     core::BufferLoan loan;  // when valid, the bytes are the loan's
     std::string bytes;      // otherwise these
     uint32_t offset = 0;    // bytes of this chunk already sent
-    absl::string_view view() const {
-      return loan.valid() ? loan.view() : absl::string_view(bytes);
-    }
+    absl::string_view view() const { return loan.valid() ? loan.view() : absl::string_view(bytes); }
   };
 
   Connection() = default;

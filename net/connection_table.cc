@@ -1,5 +1,5 @@
-#include "absl/strings/string_view.h"
 #include "net/connection_table.h"
+#include "absl/strings/string_view.h"
 
 #include <fcntl.h>
 #include <netinet/in.h>
@@ -29,8 +29,7 @@ void SetNoDelay(int fd) {
 }
 }  // namespace
 
-ConnectionTable::ConnectionTable(core::Shard& shard, Service& service,
-                                 const ConnectionTableOptions& options)
+ConnectionTable::ConnectionTable(core::Shard& shard, Service& service, const ConnectionTableOptions& options)
     : shard_(shard), service_(service), options_(options) {
   RP_CHECK_GT(options_.connections_max, 0u);
   RP_CHECK_GT(options_.loans_per_connection_max, 0u);
@@ -256,10 +255,17 @@ void ConnectionTable::OnCompletion(const Completion& completion) {
   if (tag.kind == OpKind::kAccept) return OnAccept(completion, tag.slot);
   Connection& c = ConnectionFor(tag);
   switch (tag.kind) {
-    case OpKind::kRecv: OnRecv(c, completion); break;
-    case OpKind::kSend: OnSend(c, completion); break;
-    case OpKind::kConnect: OnConnect(c, completion); break;
-    default: RP_CHECK_MSG(false, "ConnectionTable got a completion of another kind");
+    case OpKind::kRecv:
+      OnRecv(c, completion);
+      break;
+    case OpKind::kSend:
+      OnSend(c, completion);
+      break;
+    case OpKind::kConnect:
+      OnConnect(c, completion);
+      break;
+    default:
+      RP_CHECK_MSG(false, "ConnectionTable got a completion of another kind");
   }
   MaybeFinish(c);  // callbacks have returned: freeing the slot is safe here
 }
@@ -303,8 +309,8 @@ void ConnectionTable::OnRecv(Connection& c, const Completion& completion) {
   if (completion.res > 0) {
     RP_CHECK(completion.flags & IORING_CQE_F_BUFFER);
     const auto buffer_id = static_cast<uint16_t>(completion.flags >> IORING_CQE_BUFFER_SHIFT);
-    core::BufferLoan loan = shard_.buffers().Take(buffer_id, static_cast<uint32_t>(completion.res),
-                                                  &c.loans_held_);
+    core::BufferLoan loan =
+        shard_.buffers().Take(buffer_id, static_cast<uint32_t>(completion.res), &c.loans_held_);
     stats_.bytes_received_total += static_cast<uint64_t>(completion.res);
     if (open) c.session_->OnRecv(c, std::move(loan));
   } else if (completion.res == -ENOBUFS) {

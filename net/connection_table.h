@@ -32,7 +32,7 @@ class Service {
 };
 
 struct ConnectionTableOptions {
-  uint32_t connections_max = 10000;     // per shard, inbound and outbound
+  uint32_t connections_max = 10000;        // per shard, inbound and outbound
   uint32_t loans_per_connection_max = 32;  // receive buffers one connection may hold
 };
 

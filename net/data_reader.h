@@ -49,7 +49,7 @@ class DataReader {
   // Stage 1 (terminator) state: how much of "\r\n.\r\n" has matched.
   enum class Match : uint8_t { kNone, kCr, kCrLf, kCrLfDot, kCrLfDotCr };
 
-  void Stage2(char c, Emit emit);          // normalise line endings
+  void Stage2(char c, Emit emit);                   // normalise line endings
   void Stage3(absl::string_view piece, Emit emit);  // unstuff and emit
   void EmitCrLf(Emit emit);
 

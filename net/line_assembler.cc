@@ -23,8 +23,9 @@ LineAssembler::Result LineAssembler::Next(absl::string_view* input, absl::string
   }
   while (!input->empty()) {
     const void* found = std::memchr(input->data(), '\n', input->size());
-    const size_t take = found == nullptr ? input->size()
-                                         : static_cast<size_t>(static_cast<const char*>(found) - input->data()) + 1;
+    const size_t take = found == nullptr
+                            ? input->size()
+                            : static_cast<size_t>(static_cast<const char*>(found) - input->data()) + 1;
     absl::string_view piece = input->substr(0, take);
     input->remove_prefix(take);
     const bool complete = found != nullptr;

@@ -44,8 +44,8 @@ ListenerSet::~ListenerSet() {
   }
 }
 
-absl::StatusOr<ListenerSet> BindListeners(const std::vector<core::SocketAddress>& addresses,
-                                          int shard_count, int backlog) {
+absl::StatusOr<ListenerSet> BindListeners(const std::vector<core::SocketAddress>& addresses, int shard_count,
+                                          int backlog) {
   ListenerSet set;
   for (const core::SocketAddress& wanted : addresses) {
     core::SocketAddress address = wanted;

@@ -12,8 +12,8 @@
 namespace ringpost::net {
 
 struct ListenerSet {
-  std::vector<core::SocketAddress> bound;    // per address, with the real port
-  std::vector<std::vector<int>> fds;   // [address][shard]
+  std::vector<core::SocketAddress> bound;  // per address, with the real port
+  std::vector<std::vector<int>> fds;       // [address][shard]
 
   ListenerSet() = default;
   ListenerSet(ListenerSet&&) = default;
@@ -21,7 +21,7 @@ struct ListenerSet {
   ~ListenerSet();  // closes fds not taken by a shard (taken ones are set to -1)
 };
 
-absl::StatusOr<ListenerSet> BindListeners(const std::vector<core::SocketAddress>& addresses,
-                                          int shard_count, int backlog);
+absl::StatusOr<ListenerSet> BindListeners(const std::vector<core::SocketAddress>& addresses, int shard_count,
+                                          int backlog);
 
 }  // namespace ringpost::net

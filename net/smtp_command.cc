@@ -14,10 +14,10 @@ struct VerbName {
   SmtpVerb verb;
 };
 constexpr VerbName kVerbs[] = {
-    {"HELO", SmtpVerb::kHelo}, {"EHLO", SmtpVerb::kEhlo}, {"MAIL", SmtpVerb::kMail},
-    {"RCPT", SmtpVerb::kRcpt}, {"DATA", SmtpVerb::kData}, {"BDAT", SmtpVerb::kBdat},
-    {"RSET", SmtpVerb::kRset}, {"NOOP", SmtpVerb::kNoop}, {"QUIT", SmtpVerb::kQuit},
-    {"VRFY", SmtpVerb::kVrfy}, {"EXPN", SmtpVerb::kExpn}, {"HELP", SmtpVerb::kHelp},
+    {"HELO", SmtpVerb::kHelo},         {"EHLO", SmtpVerb::kEhlo}, {"MAIL", SmtpVerb::kMail},
+    {"RCPT", SmtpVerb::kRcpt},         {"DATA", SmtpVerb::kData}, {"BDAT", SmtpVerb::kBdat},
+    {"RSET", SmtpVerb::kRset},         {"NOOP", SmtpVerb::kNoop}, {"QUIT", SmtpVerb::kQuit},
+    {"VRFY", SmtpVerb::kVrfy},         {"EXPN", SmtpVerb::kExpn}, {"HELP", SmtpVerb::kHelp},
     {"STARTTLS", SmtpVerb::kStartTls}, {"AUTH", SmtpVerb::kAuth},
 };
 
@@ -29,8 +29,24 @@ bool IsUtf8(unsigned char c) { return c >= 0x80; }
 bool IsAtext(unsigned char c) {
   if (IsAlpha(c) || IsDigit(c) || IsUtf8(c)) return true;
   switch (c) {
-    case '!': case '#': case '$': case '%': case '&': case '\'': case '*': case '+': case '-':
-    case '/': case '=': case '?': case '^': case '_': case '`': case '{': case '|': case '}':
+    case '!':
+    case '#':
+    case '$':
+    case '%':
+    case '&':
+    case '\'':
+    case '*':
+    case '+':
+    case '-':
+    case '/':
+    case '=':
+    case '?':
+    case '^':
+    case '_':
+    case '`':
+    case '{':
+    case '|':
+    case '}':
     case '~':
       return true;
     default:
@@ -103,7 +119,8 @@ bool ValidAddressLiteral(absl::string_view d) {
   if (colon == std::string::npos || colon == 0 || colon + 1 == inner.size()) return false;
   for (size_t i = 0; i < inner.size(); ++i) {
     const unsigned char c = static_cast<unsigned char>(inner[i]);
-    if (i < colon ? !(IsAlpha(c) || IsDigit(c) || c == '-') : (c < 33 || c > 126 || c == '[' || c == '\\' || c == ']')) {
+    if (i < colon ? !(IsAlpha(c) || IsDigit(c) || c == '-')
+                  : (c < 33 || c > 126 || c == '[' || c == '\\' || c == ']')) {
       return false;
     }
   }
@@ -165,7 +182,8 @@ absl::StatusOr<PathArgument> ParsePathArgument(absl::string_view argument, absl:
   }
   argument.remove_prefix(prefix.size());
   while (!argument.empty() && argument.front() == ' ') argument.remove_prefix(1);  // lenient, as most MTAs
-  if (argument.empty() || argument.front() != '<') return absl::InvalidArgumentError("the path must be in <>");
+  if (argument.empty() || argument.front() != '<')
+    return absl::InvalidArgumentError("the path must be in <>");
   // The closing '>' is the first one outside a quoted string.
   size_t close = absl::string_view::npos;
   bool quoted = false;
@@ -245,8 +263,8 @@ bool IsValidMailbox(absl::string_view mailbox, bool* non_ascii) {
   absl::string_view local = mailbox.substr(0, at);
   absl::string_view domain = mailbox.substr(at + 1);
   if (local.size() > kLocalPartBytesMax) return false;
-  const bool local_ok = local.front() == '"' ? ValidQuotedString(local, non_ascii)
-                                             : ValidDotString(local, non_ascii);
+  const bool local_ok =
+      local.front() == '"' ? ValidQuotedString(local, non_ascii) : ValidDotString(local, non_ascii);
   if (!local_ok) return false;
   return domain.front() == '[' ? ValidAddressLiteral(domain) : ValidDomain(domain, non_ascii);
 }

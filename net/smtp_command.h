@@ -17,8 +17,21 @@
 namespace ringpost::net {
 
 enum class SmtpVerb {
-  kHelo, kEhlo, kMail, kRcpt, kData, kBdat, kRset, kNoop, kQuit, kVrfy, kExpn, kHelp,
-  kStartTls, kAuth, kUnknown,
+  kHelo,
+  kEhlo,
+  kMail,
+  kRcpt,
+  kData,
+  kBdat,
+  kRset,
+  kNoop,
+  kQuit,
+  kVrfy,
+  kExpn,
+  kHelp,
+  kStartTls,
+  kAuth,
+  kUnknown,
 };
 
 struct SmtpCommand {
@@ -42,11 +55,11 @@ struct EsmtpParam {
 };
 
 struct MailPath {
-  std::string mailbox;      // "local@domain", empty for the null path "<>"
-  size_t at = 0;            // position of the '@' separating local part and domain
-  bool is_null = false;     // "<>" (MAIL only)
+  std::string mailbox;         // "local@domain", empty for the null path "<>"
+  size_t at = 0;               // position of the '@' separating local part and domain
+  bool is_null = false;        // "<>" (MAIL only)
   bool is_postmaster = false;  // RCPT TO:<Postmaster> without a domain (§4.5.1)
-  bool non_ascii = false;   // needs SMTPUTF8
+  bool non_ascii = false;      // needs SMTPUTF8
   absl::string_view local_part() const { return absl::string_view(mailbox).substr(0, at); }
   absl::string_view domain() const {
     return is_null || is_postmaster ? absl::string_view() : absl::string_view(mailbox).substr(at + 1);

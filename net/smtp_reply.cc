@@ -43,8 +43,8 @@ ReplyParser::Result ReplyParser::OnLine(absl::string_view line) {
     reply_ = SmtpReply();
     in_reply_ = true;
   }
-  if (line.size() < 3 || !IsDigit(line[0]) || !IsDigit(line[1]) || !IsDigit(line[2]) ||
-      line[0] < '2' || line[0] > '5') {
+  if (line.size() < 3 || !IsDigit(line[0]) || !IsDigit(line[1]) || !IsDigit(line[2]) || line[0] < '2' ||
+      line[0] > '5') {
     return Fail("reply line without a 3-digit code");
   }
   if (line.size() > 3 && line[3] != ' ' && line[3] != '-') return Fail("bad separator after the code");

@@ -14,9 +14,9 @@
 namespace ringpost::net {
 
 struct SmtpReply {
-  int code = 0;              // 200..599
-  std::string enhanced;      // "2.0.0" when the server sent one, else empty
-  std::string text;          // the lines' text joined by '\n', bounded
+  int code = 0;          // 200..599
+  std::string enhanced;  // "2.0.0" when the server sent one, else empty
+  std::string text;      // the lines' text joined by '\n', bounded
   uint32_t lines = 0;
   bool text_truncated = false;
 

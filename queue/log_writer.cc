@@ -58,15 +58,15 @@ struct LogWriter::Segment {
   std::string inflight;         // on loan to the kernel until its CQE
   uint64_t inflight_offset = 0;
   bool write_in_flight = false;
-  uint64_t written_end = 0;     // every byte before this was written in full
+  uint64_t written_end = 0;  // every byte before this was written in full
   bool sync_in_flight = false;
-  uint64_t sync_target = 0;     // written_end when the sync in flight was issued
-  uint64_t synced_end = 0;      // covered by a completed sync
-  std::deque<Waiter> waiters;   // in file order
+  uint64_t sync_target = 0;    // written_end when the sync in flight was issued
+  uint64_t synced_end = 0;     // covered by a completed sync
+  std::deque<Waiter> waiters;  // in file order
   std::deque<Parked> parked;
   uint32_t open_messages = 0;
   bool recycled = false;  // a reused file: older records may follow ours
-  bool sealing = false;  // the seal record is on its way to disk
+  bool sealing = false;   // the seal record is on its way to disk
   bool failed = false;
   absl::Status failure;
 
@@ -96,7 +96,8 @@ absl::Status LogWriter::Start(LogFaults* faults) {
   faults_ = faults;
   std::error_code error;
   std::filesystem::create_directories(options_.shard_dir, error);
-  if (error) return absl::UnavailableError(absl::StrCat("create ", options_.shard_dir, ": ", error.message()));
+  if (error)
+    return absl::UnavailableError(absl::StrCat("create ", options_.shard_dir, ": ", error.message()));
   dir_fd_ = open(options_.shard_dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (dir_fd_ < 0) return absl::ErrnoToStatus(errno, absl::StrCat("open ", options_.shard_dir));
   // Numbers only grow past what the folder holds; files left for reuse by an earlier
@@ -267,9 +268,8 @@ void LogWriter::AppendResult(const DeliveryResult& result, DurableCallback done)
     s = &Current();
   }
   AppendRecordTo(*s, RecordType::kResult, EncodeDeliveryResult(result));
-  s->waiters.push_back({s->end(), [done = std::move(done)](const absl::Status& status, const MessageLocation&) {
-                          done(status);
-                        }});
+  s->waiters.push_back({s->end(), [done = std::move(done)](const absl::Status& status,
+                                                           const MessageLocation&) { done(status); }});
   Kick(*s);
 }
 
@@ -307,7 +307,8 @@ void LogWriter::SubmitWrite(Segment& s) {
   s.pending_offset += s.inflight.size();
   s.pending.clear();
   io_uring_sqe* sqe = shard_.ring().GetSqe();
-  io_uring_prep_write(sqe, s.fd, s.inflight.data(), static_cast<unsigned>(s.inflight.size()), s.inflight_offset);
+  io_uring_prep_write(sqe, s.fd, s.inflight.data(), static_cast<unsigned>(s.inflight.size()),
+                      s.inflight_offset);
   if (faults_ != nullptr) {
     faults_->shadow[s.path].write_offset = s.inflight_offset;
     faults_->shadow[s.path].write_bytes = s.inflight.size();
@@ -506,14 +507,15 @@ void LogWriter::Relocate(uint32_t segment, uint64_t commit_offset, std::vector<R
     Abort(*message);
     return done(appended, MessageLocation{});
   }
-  Commit(*message, std::move(*envelope),
-         [this, segment, done = std::move(done)](const absl::Status& status, const MessageLocation& location) {
-           if (status.ok()) {
-             ++stats_.messages_relocated;
-             MessageFinished(segment);  // the old copy no longer pins its segment
-           }
-           done(status, location);
-         });
+  Commit(
+      *message, std::move(*envelope),
+      [this, segment, done = std::move(done)](const absl::Status& status, const MessageLocation& location) {
+        if (status.ok()) {
+          ++stats_.messages_relocated;
+          MessageFinished(segment);  // the old copy no longer pins its segment
+        }
+        done(status, location);
+      });
 }
 
 std::vector<LogWriter::SegmentState> LogWriter::SegmentStates() const {

@@ -42,11 +42,11 @@
 namespace ringpost::queue {
 
 struct LogWriterOptions {
-  std::string shard_dir;                        // SPOOL/shard-K, created if missing
+  std::string shard_dir;  // SPOOL/shard-K, created if missing
   uint32_t shard = 0;
-  uint64_t segment_bytes_max = 64ull << 20;     // roll at the next message start past this
-  uint32_t body_chunk_bytes_max = 256 * 1024;   // bigger bodies become several records
-  bool fsync = true;                            // false: benchmarks only, UNSAFE
+  uint64_t segment_bytes_max = 64ull << 20;    // roll at the next message start past this
+  uint32_t body_chunk_bytes_max = 256 * 1024;  // bigger bodies become several records
+  bool fsync = true;                           // false: benchmarks only, UNSAFE
   // New messages are refused (ResourceExhausted → 452 4.3.1) while the spool's file
   // system has less free space than this, so delivery results, compaction and
   // reclamation can still write. Checked at most every 100 ms.
@@ -123,7 +123,8 @@ class LogWriter final : public core::CompletionSink {
   // state in `recipients`, addresses included) into the head segment; once the copy is
   // durable the old one stops pinning its segment. `done` hears the new location.
   // Not refused by the free-space reserve: compaction is how space comes back.
-  void Relocate(uint32_t segment, uint64_t commit_offset, std::vector<Recipient> recipients, CommitCallback done);
+  void Relocate(uint32_t segment, uint64_t commit_offset, std::vector<Recipient> recipients,
+                CommitCallback done);
   // The oldest segment still pinned by a live message (0: none), for the compaction policy.
   uint32_t OldestPinnedSegment() const;
   size_t segment_files() const { return ledger_.size(); }

@@ -40,9 +40,7 @@ bool ParseQueueId(absl::string_view id, uint64_t* value) {
   return true;
 }
 
-QueueIdGenerator::QueueIdGenerator(uint32_t shard) : shard_(shard) {
-  RP_CHECK_LT(shard, 1u << kShardBits);
-}
+QueueIdGenerator::QueueIdGenerator(uint32_t shard) : shard_(shard) { RP_CHECK_LT(shard, 1u << kShardBits); }
 
 std::string QueueIdGenerator::Next(uint64_t now_unix_seconds) {
   if (now_unix_seconds > seconds_) {
@@ -52,8 +50,8 @@ std::string QueueIdGenerator::Next(uint64_t now_unix_seconds) {
     ++seconds_;  // more than a million ids this second (or a clock step back): borrow
     counter_ = 0;
   }
-  const uint64_t value = seconds_ << (kShardBits + kCounterBits) |
-                         uint64_t{shard_} << kCounterBits | counter_++;
+  const uint64_t value =
+      seconds_ << (kShardBits + kCounterBits) | uint64_t{shard_} << kCounterBits | counter_++;
   return FormatQueueId(value);
 }
 

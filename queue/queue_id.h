@@ -28,8 +28,8 @@ class QueueIdGenerator {
 
  private:
   uint32_t shard_;
-  uint64_t seconds_ = 0;   // of the last id issued or observed
-  uint32_t counter_ = 0;   // next counter within seconds_
+  uint64_t seconds_ = 0;  // of the last id issued or observed
+  uint32_t counter_ = 0;  // next counter within seconds_
 };
 
 // Formats and parses the 64-bit value (exposed for tests and ringpost-queue).

@@ -38,7 +38,8 @@ absl::StatusOr<SegmentHeader> DecodeSegmentHeader(absl::string_view bytes) {
   header.number = r.U32();
   r.U32();
   const uint32_t crc = r.U32();
-  if (crc != Crc32c(bytes.substr(0, kSegmentHeaderCrcOffset))) return absl::DataLossError("segment header CRC");
+  if (crc != Crc32c(bytes.substr(0, kSegmentHeaderCrcOffset)))
+    return absl::DataLossError("segment header CRC");
   if (header.version != kSegmentVersion) {
     return absl::DataLossError(absl::StrCat("unknown segment version ", header.version));
   }
@@ -183,7 +184,8 @@ absl::StatusOr<DeliveryResult> DecodeDeliveryResult(absl::string_view payload) {
   d.next_attempt_unix_micros = r.U64();
   d.code = r.U16();
   d.text = std::string(r.Bytes(kEnvelopeStringBytesMax));
-  if (!r.ok() || !r.done() || outcome < 1 || outcome > 4) return absl::DataLossError("malformed delivery result");
+  if (!r.ok() || !r.done() || outcome < 1 || outcome > 4)
+    return absl::DataLossError("malformed delivery result");
   d.outcome = static_cast<Outcome>(outcome);
   return d;
 }

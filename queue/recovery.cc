@@ -6,8 +6,8 @@
 #include <unistd.h>
 
 #include <algorithm>
-#include <cstdio>
 #include <atomic>
+#include <cstdio>
 #include <filesystem>
 #include <optional>
 #include <thread>
@@ -55,7 +55,8 @@ class MappedFile {
   size_t size_ = 0;
 };
 
-absl::Status Quarantine(const std::string& spool_dir, const fs::path& segment, uint32_t shard, std::string* moved_to) {
+absl::Status Quarantine(const std::string& spool_dir, const fs::path& segment, uint32_t shard,
+                        std::string* moved_to) {
   const fs::path dir = fs::path(spool_dir) / "quarantine";
   std::error_code error;
   fs::create_directories(dir, error);
@@ -65,7 +66,8 @@ absl::Status Quarantine(const std::string& spool_dir, const fs::path& segment, u
     target = dir / absl::StrCat("shard-", shard, "-", segment.filename().string(), ".", copy);
   }
   fs::rename(segment, target, error);
-  if (error) return absl::UnavailableError(absl::StrCat("quarantine ", segment.string(), ": ", error.message()));
+  if (error)
+    return absl::UnavailableError(absl::StrCat("quarantine ", segment.string(), ": ", error.message()));
   *moved_to = target.string();
   return absl::OkStatus();
 }
@@ -80,7 +82,8 @@ std::vector<ShardSegments> ListSegments(const std::string& spool_dir) {
   std::error_code error;
   for (const auto& entry : fs::directory_iterator(spool_dir, error)) {
     unsigned shard = 0;
-    if (!entry.is_directory() || std::sscanf(entry.path().filename().c_str(), "shard-%u", &shard) != 1) continue;
+    if (!entry.is_directory() || std::sscanf(entry.path().filename().c_str(), "shard-%u", &shard) != 1)
+      continue;
     ShardSegments s{shard, {}};
     for (const auto& file : fs::directory_iterator(entry.path(), error)) {
       unsigned number = 0;
@@ -103,7 +106,7 @@ struct SegmentOutcome {
   uint32_t number = 0;
   fs::path path;
   bool newest = false;
-  std::string segment_path;  // where it is after recovery (quarantine moves it)
+  std::string segment_path;         // where it is after recovery (quarantine moves it)
   std::optional<SegmentScan> scan;  // envelopes dropped once indexed (memory)
   std::vector<RecoveredMessage> messages;
   absl::Status status;
@@ -123,7 +126,8 @@ void RecoverSegment(const std::string& spool_dir, SegmentOutcome& out) {
     // Created, then the process stopped before its first write: an empty file holds
     // nothing at all, so it simply goes.
     out.unwritten = true;
-    if (unlink(out.segment_path.c_str()) != 0) out.status = absl::ErrnoToStatus(errno, "unlink empty segment");
+    if (unlink(out.segment_path.c_str()) != 0)
+      out.status = absl::ErrnoToStatus(errno, "unlink empty segment");
     return;
   }
   absl::StatusOr<SegmentScan> scan = ScanSegment(file.bytes());
@@ -195,7 +199,8 @@ absl::StatusOr<RecoveredQueue> RecoverSpool(const std::string& spool_dir) {
     }
   }
   // Scan on every CPU: reading and checking segments is independent work.
-  const size_t workers = std::max<size_t>(1, std::min<size_t>(std::thread::hardware_concurrency(), outcomes.size()));
+  const size_t workers =
+      std::max<size_t>(1, std::min<size_t>(std::thread::hardware_concurrency(), outcomes.size()));
   std::atomic<size_t> next{0};
   std::vector<std::thread> threads;
   for (size_t t = 0; t < workers; ++t) {
@@ -282,4 +287,3 @@ absl::StatusOr<RecoveredQueue> RecoverSpool(const std::string& spool_dir) {
 }
 
 }  // namespace ringpost::queue
-

@@ -27,7 +27,7 @@
 namespace ringpost::queue {
 
 struct RecipientState {
-  bool final = false;       // delivered, bounced or expired
+  bool final = false;  // delivered, bounced or expired
   Outcome last_outcome = Outcome::kDeferred;
   uint32_t attempts = 0;
   uint64_t next_attempt_unix_micros = 0;  // 0: as soon as possible
@@ -69,12 +69,11 @@ struct RecoveredSegment {
 
 struct RecoveredQueue {
   std::vector<RecoveredSegment> segments;  // every segment scanned, in (shard, number) order
-  std::vector<RecoveredMessage> live;  // at least one recipient not final
-  std::vector<std::string> queue_ids;  // every id seen, live or finished
+  std::vector<RecoveredMessage> live;      // at least one recipient not final
+  std::vector<std::string> queue_ids;      // every id seen, live or finished
   RecoveryReport report;
 };
 
 absl::StatusOr<RecoveredQueue> RecoverSpool(const std::string& spool_dir);
-
 
 }  // namespace ringpost::queue

@@ -9,8 +9,8 @@ class NoSmtpSession final : public net::Session {
  public:
   explicit NoSmtpSession(const std::string& hostname) : hostname_(hostname) {}
   void OnOpen(net::Connection& connection) override {
-    connection.Send(absl::StrCat("554 5.3.2 ", hostname_,
-                                 " ringpost: no SMTP service in this build yet\r\n"));
+    connection.Send(
+        absl::StrCat("554 5.3.2 ", hostname_, " ringpost: no SMTP service in this build yet\r\n"));
     connection.CloseAfterSend();
   }
   void OnRecv(net::Connection& connection, core::BufferLoan bytes) override {

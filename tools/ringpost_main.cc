@@ -34,8 +34,7 @@ ABSL_FLAG(int, shards, 0, "shard threads, one io_uring each (0: one per online C
 ABSL_FLAG(std::string, spool_dir, "./var/spool", "queue log directory (locked with flock)");
 ABSL_FLAG(std::string, hostname, "", "name in the greeting, Received: and EHLO (default: the host's name)");
 ABSL_FLAG(bool, pin_threads, true, "pin shard threads to CPUs (within the process's allowed set)");
-ABSL_FLAG(ringpost::core::FlagDuration, shutdown_grace,
-          ringpost::core::FlagDuration{absl::Seconds(30)},
+ABSL_FLAG(ringpost::core::FlagDuration, shutdown_grace, ringpost::core::FlagDuration{absl::Seconds(30)},
           "how long SIGTERM waits for sessions in a transaction");
 ABSL_FLAG(uint32_t, max_connections, 10000, "inbound connections in all (421 4.7.0 past it)");
 ABSL_FLAG(std::string, dns_servers, "", "DNS resolvers as IP:PORT,... (default: /etc/resolv.conf)");

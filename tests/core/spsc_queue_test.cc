@@ -41,8 +41,10 @@ TEST(SpscQueueTest, TwoThreadsMillionsInOrder) {
   std::thread producer([&] {
     for (uint64_t i = 1; i <= kItems;) {
       uint64_t v = i;
-      if (queue.TryPush(v)) ++i;
-      else std::this_thread::yield();
+      if (queue.TryPush(v))
+        ++i;
+      else
+        std::this_thread::yield();
     }
   });
   uint64_t expected = 1;

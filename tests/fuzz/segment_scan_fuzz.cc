@@ -18,7 +18,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const int messages = 1 + data[1] % 4;
   for (int m = 0; m < messages; ++m) {
     const std::string id = "MSG" + std::to_string(m);
-    const std::string body(static_cast<size_t>(data[2]) * 37 + static_cast<size_t>(m), static_cast<char>('a' + m));
+    const std::string body(static_cast<size_t>(data[2]) * 37 + static_cast<size_t>(m),
+                           static_cast<char>('a' + m));
     builder.AddMessage(id, body, 1 + data[3] % 200 * 13);
     committed[id] = body;
   }

@@ -92,8 +92,8 @@ TEST(DataReaderTest, NulAndEightBitPassThrough) {
 
 TEST(DataReaderTest, MatchesTheReferenceModelAtEverySplit) {
   const std::vector<std::string> inputs = {
-      "hello\r\n.\r\n", "..\r\n.\r\n", "\r\n.\r\n", ".\r\r\n.\r\n", "a\r\r\n..\r\n.\r\n",
-      ".\r.\r\n.\r\n", "\n.\r\n\r\n.\r\n", "x\r\n.\ry\r\n.\r\n", "\r\r\r\n.\r\n", "...\n.\r\n\r\n.\r\n",
+      "hello\r\n.\r\n", "..\r\n.\r\n",      "\r\n.\r\n",          ".\r\r\n.\r\n",  "a\r\r\n..\r\n.\r\n",
+      ".\r.\r\n.\r\n",  "\n.\r\n\r\n.\r\n", "x\r\n.\ry\r\n.\r\n", "\r\r\r\n.\r\n", "...\n.\r\n\r\n.\r\n",
   };
   for (const std::string& input : inputs) {
     const auto model = testing::ReferenceData(input);
@@ -131,8 +131,8 @@ TEST(DataReaderTest, RandomInputsMatchTheModel) {
 }
 
 TEST(DotStufferTest, Rfc5321_4_5_2_RoundTripsThroughTheReader) {
-  for (const char* body : {"", "plain\r\n", ".leading\r\n..two\r\n", "no final newline", "bare\nlf\rcr",
-                           ".", "\r\n.\r\n"}) {
+  for (const char* body :
+       {"", "plain\r\n", ".leading\r\n..two\r\n", "no final newline", "bare\nlf\rcr", ".", "\r\n.\r\n"}) {
     std::string wire;
     DotStuffer stuffer;
     stuffer.Stuff(body, &wire);
@@ -154,11 +154,16 @@ TEST(DotStufferTest, Rfc5321_4_5_2_RoundTripsThroughTheReader) {
     std::string expected;
     for (size_t i = 0; body[i]; ++i) {
       const char c = body[i];
-      if (c == '\r' && body[i + 1] == '\n') { expected += "\r\n"; ++i; }
-      else if (c == '\r' || c == '\n') expected += "\r\n";
-      else expected += c;
+      if (c == '\r' && body[i + 1] == '\n') {
+        expected += "\r\n";
+        ++i;
+      } else if (c == '\r' || c == '\n')
+        expected += "\r\n";
+      else
+        expected += c;
     }
-    if (!expected.empty() && expected.substr(expected.size() >= 2 ? expected.size() - 2 : 0) != "\r\n") expected += "\r\n";
+    if (!expected.empty() && expected.substr(expected.size() >= 2 ? expected.size() - 2 : 0) != "\r\n")
+      expected += "\r\n";
     EXPECT_EQ(run.body, expected) << body;
   }
 }

@@ -172,9 +172,11 @@ int RunStream(const ringpost::core::SocketAddress& target) {
     close(c.fd);
   }
   const double seconds = std::chrono::duration<double>(Clock::now() - start).count();
-  std::printf("connections=%d bytes_verified=%llu stalled_write_bytes=%llu closed_by_server=%d errors=%d seconds=%.3f\n",
-              count, (unsigned long long)verified, (unsigned long long)stalled_writes,
-              closed_by_server, errors, seconds);
+  std::printf(
+      "connections=%d bytes_verified=%llu stalled_write_bytes=%llu closed_by_server=%d errors=%d "
+      "seconds=%.3f\n",
+      count, (unsigned long long)verified, (unsigned long long)stalled_writes, closed_by_server, errors,
+      seconds);
   return errors == 0 && verified == total * static_cast<uint64_t>(count) ? 0 : 1;
 }
 

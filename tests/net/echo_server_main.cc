@@ -35,11 +35,12 @@ void PrintStats(const std::vector<ShardReport>& reports) {
   for (size_t i = 0; i < reports.size(); ++i) {
     if (reports[i].table == nullptr) continue;
     const net::ConnectionStats& s = reports[i].table->stats();
-    std::printf("shard %zu accepted=%llu closed=%llu live_peak=%u enobufs=%llu cap_pauses=%llu bytes_in=%llu bytes_out=%llu\n",
-                i, (unsigned long long)s.accepted_total, (unsigned long long)s.closed_total,
-                s.live_peak, (unsigned long long)s.enobufs_total,
-                (unsigned long long)s.loan_cap_pauses_total,
-                (unsigned long long)s.bytes_received_total, (unsigned long long)s.bytes_sent_total);
+    std::printf(
+        "shard %zu accepted=%llu closed=%llu live_peak=%u enobufs=%llu cap_pauses=%llu bytes_in=%llu "
+        "bytes_out=%llu\n",
+        i, (unsigned long long)s.accepted_total, (unsigned long long)s.closed_total, s.live_peak,
+        (unsigned long long)s.enobufs_total, (unsigned long long)s.loan_cap_pauses_total,
+        (unsigned long long)s.bytes_received_total, (unsigned long long)s.bytes_sent_total);
   }
   std::fflush(stdout);
 }
@@ -51,8 +52,8 @@ int Main() {
     return 2;
   }
   const int shards = absl::GetFlag(FLAGS_shards);
-  if (absl::Status s = core::RaiseFileLimit(
-          uint64_t{absl::GetFlag(FLAGS_connections_per_shard)} * shards + 64);
+  if (absl::Status s =
+          core::RaiseFileLimit(uint64_t{absl::GetFlag(FLAGS_connections_per_shard)} * shards + 64);
       !s.ok()) {
     std::fprintf(stderr, "echo-server: %s\n", std::string(s.message()).c_str());
     return 2;

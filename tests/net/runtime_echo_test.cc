@@ -39,8 +39,7 @@ class EchoServer {
     std::map<int, ShardCounters> counters;
     const std::regex line(R"(shard (\d+) accepted=(\d+) .*enobufs=(\d+) cap_pauses=(\d+))");
     for (std::sregex_iterator it(output.begin(), output.end(), line), end; it != end; ++it) {
-      counters[std::stoi((*it)[1])] = {std::stoull((*it)[2]), std::stoull((*it)[3]),
-                                       std::stoull((*it)[4])};
+      counters[std::stoi((*it)[1])] = {std::stoull((*it)[2]), std::stoull((*it)[3]), std::stoull((*it)[4])};
     }
     EXPECT_NE(output.find("exited cleanly"), std::string::npos) << output;
     return counters;
@@ -61,8 +60,8 @@ std::vector<std::string> Client(const std::string& address, std::vector<std::str
 TEST(RuntimeEchoTest, TwoThousandConcurrentConnectionsOnTwoShards) {
   EchoServer server({});
   ASSERT_FALSE(server.address().empty());
-  auto [status, output] = RunCommand(
-      Client(server.address(), {"--connections=2000", "--bytes=8192"}), milliseconds(120000));
+  auto [status, output] =
+      RunCommand(Client(server.address(), {"--connections=2000", "--bytes=8192"}), milliseconds(120000));
   EXPECT_EQ(status, 0) << output;
   EXPECT_NE(output.find("connections=2000 bytes_verified=16384000"), std::string::npos) << output;
   int exit_status = -1;
@@ -73,8 +72,8 @@ TEST(RuntimeEchoTest, TwoThousandConcurrentConnectionsOnTwoShards) {
   EXPECT_GT(shards[0].accepted, 0u);
   EXPECT_GT(shards[1].accepted, 0u);
   EXPECT_EQ(shards[0].accepted + shards[1].accepted, 2000u);
-  std::printf("connection split: shard 0 %llu, shard 1 %llu\n",
-              (unsigned long long)shards[0].accepted, (unsigned long long)shards[1].accepted);
+  std::printf("connection split: shard 0 %llu, shard 1 %llu\n", (unsigned long long)shards[0].accepted,
+              (unsigned long long)shards[1].accepted);
 }
 
 TEST(RuntimeEchoTest, ShutdownWithConnectionsOpenIsClean) {
@@ -97,9 +96,9 @@ TEST(RuntimeEchoTest, BufferRingExhaustionResumesWithoutLoss) {
   // every byte in place.
   EchoServer server({"--buffer_count=16", "--buffer_bytes=4096", "--loans_per_connection=16"});
   ASSERT_FALSE(server.address().empty());
-  auto [status, output] = RunCommand(
-      Client(server.address(), {"--connections=4", "--bytes=33554432", "--stall_ms=1500"}),
-      milliseconds(120000));
+  auto [status, output] =
+      RunCommand(Client(server.address(), {"--connections=4", "--bytes=33554432", "--stall_ms=1500"}),
+                 milliseconds(120000));
   EXPECT_EQ(status, 0) << output;
   EXPECT_NE(output.find("bytes_verified=134217728"), std::string::npos) << output;
   int exit_status = -1;
@@ -113,9 +112,9 @@ TEST(RuntimeEchoTest, BufferRingExhaustionResumesWithoutLoss) {
 TEST(RuntimeEchoTest, OneGreedyConnectionIsCappedAtItsShare) {
   EchoServer server({"--buffer_count=256", "--buffer_bytes=4096", "--loans_per_connection=4"});
   ASSERT_FALSE(server.address().empty());
-  auto [status, output] = RunCommand(
-      Client(server.address(), {"--connections=2", "--bytes=16777216", "--stall_ms=1000"}),
-      milliseconds(120000));
+  auto [status, output] =
+      RunCommand(Client(server.address(), {"--connections=2", "--bytes=16777216", "--stall_ms=1000"}),
+                 milliseconds(120000));
   EXPECT_EQ(status, 0) << output;
   EXPECT_NE(output.find("bytes_verified=33554432"), std::string::npos) << output;
   int exit_status = -1;

@@ -13,8 +13,10 @@ std::vector<std::string> Lines(LineAssembler& assembler, absl::string_view input
   for (;;) {
     const auto result = assembler.Next(&input, &line);
     if (result == LineAssembler::Result::kNeedMore) break;
-    if (result == LineAssembler::Result::kTooLong) ++*too_long;
-    else lines.emplace_back(line);
+    if (result == LineAssembler::Result::kTooLong)
+      ++*too_long;
+    else
+      lines.emplace_back(line);
   }
   return lines;
 }
@@ -94,8 +96,8 @@ TEST(SmtpCommandTest, PercentAndBangAreOnlyCharacters) {
 }
 
 TEST(SmtpCommandTest, RejectsBadSyntaxAndOverLimits) {
-  for (const char* bad : {"TO:user@example.org", "TO:<user@example.org", "TO:<@example.org>",
-                          "TO:<user@>", "TO:<user>", "TO:<us er@example.org>", "TO:<.user@example.org>",
+  for (const char* bad : {"TO:user@example.org", "TO:<user@example.org", "TO:<@example.org>", "TO:<user@>",
+                          "TO:<user>", "TO:<us er@example.org>", "TO:<.user@example.org>",
                           "TO:<user..x@example.org>", "TO:<user@-bad.example>", "TO:<user@exa_mple.org>",
                           "TO:<user@[999.1.1.1]>", "TO:<user@example.org>junk", "TO:<\"unterminated@x.org>",
                           "TO:<user@example.org> =value", "FROM:<user@example.org>"}) {

@@ -62,10 +62,11 @@ TEST(KillTest, EveryAcknowledgedMessageSurvivesSigkill) {
     ++checked;
   }
   EXPECT_EQ(recovered->report.quarantined, 0u);
-  std::printf("kill test: %d rounds, %zu acknowledged messages checked byte for byte, %zu recovered in all, "
-              "%llu torn tails cut, %llu segments\n",
-              rounds, checked, recovered->live.size(), (unsigned long long)recovered->report.torn_tails,
-              (unsigned long long)recovered->report.segments);
+  std::printf(
+      "kill test: %d rounds, %zu acknowledged messages checked byte for byte, %zu recovered in all, "
+      "%llu torn tails cut, %llu segments\n",
+      rounds, checked, recovered->live.size(), (unsigned long long)recovered->report.torn_tails,
+      (unsigned long long)recovered->report.segments);
 }
 
 }  // namespace

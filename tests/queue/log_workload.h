@@ -99,7 +99,7 @@ inline void RunWorkload(Workload& w) {
       const std::string id = MessageName(producer, sequence);
       const std::string body = BodyFor(producer, sequence, w.body_bytes);
       auto done = [&w, &shard, &writer, id, body, producer, finished, start_one](const absl::Status& s,
-                                                                                  const MessageLocation& at) {
+                                                                                 const MessageLocation& at) {
         if (s.ok()) {
           w.acknowledged[id] = body;
           if (w.on_ack) w.on_ack(writer, w, id, at);

@@ -39,8 +39,8 @@ void StartMessage(core::Shard& shard, LogWriter& writer, ShardWork& work) {
   const size_t bytes = 1 + work.rng() % 20000;
   const std::string body = testing::ExpectedBody(id, bytes);
   absl::StatusOr<uint64_t> begun = writer.BeginMessage();
-      if (!begun.ok()) return;  // the free-space reserve is not set here
-      const uint64_t message = *begun;
+  if (!begun.ok()) return;  // the free-space reserve is not set here
+  const uint64_t message = *begun;
   // Several appends, as a session receives a body in pieces.
   for (size_t at = 0; at < body.size(); at += 4000) {
     if (!writer.AppendBody(message, absl::string_view(body).substr(at, 4000)).ok()) {

@@ -106,8 +106,9 @@ TEST(PowerLossTest, AcknowledgedMessagesSurviveAndNothingHalfWrittenAppears) {
     }
     ++trials;
   }
-  std::printf("power loss: %d trials (cut tail %d, garbage %d, stale records %d), %d acknowledged messages checked\n",
-              trials, modes[0], modes[1], modes[2], checked);
+  std::printf(
+      "power loss: %d trials (cut tail %d, garbage %d, stale records %d), %d acknowledged messages checked\n",
+      trials, modes[0], modes[1], modes[2], checked);
 }
 
 // With delivery finishing most messages, finished segments are recycled: a reused
@@ -118,8 +119,8 @@ TEST(PowerLossTest, RecycledFilesNeverBringFinishedMailBack) {
   std::mt19937 rng(777);
   uint64_t recycled_total = 0;
   for (int trial = 0; trial < 8; ++trial) {
-    const std::string base = std::string(::testing::TempDir()) + "/power-recycle-" + std::to_string(getpid()) +
-                             "-" + std::to_string(trial);
+    const std::string base = std::string(::testing::TempDir()) + "/power-recycle-" +
+                             std::to_string(getpid()) + "-" + std::to_string(trial);
     fs::remove_all(base);
     Workload w;
     w.options.shard_dir = base + "/live/shard-0";
@@ -127,8 +128,8 @@ TEST(PowerLossTest, RecycledFilesNeverBringFinishedMailBack) {
     w.total = 3000;
     w.producers = 16;
     const size_t cut_at = 1000 + rng() % 1900;
-    std::set<std::string> delivering;      // a result record was appended (maybe durable)
-    std::set<std::string> finished;        // its result durable and its segment released
+    std::set<std::string> delivering;  // a result record was appended (maybe durable)
+    std::set<std::string> finished;    // its result durable and its segment released
     std::set<std::string> finished_at_cut;
     std::map<std::string, std::string> live_at_cut;
     std::vector<std::pair<std::string, MessageLocation>> later;  // delivered in batches

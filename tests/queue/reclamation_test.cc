@@ -46,11 +46,12 @@ void Produce(core::Shard& shard, LogWriter& writer, int total, size_t bytes,
     Envelope envelope;
     envelope.queue_id = id;
     envelope.recipients.push_back({"rcpt@example.net", ""});
-    writer.Commit(*message, envelope, [id, on_durable, next](const absl::Status& s, const MessageLocation& at) {
-      ASSERT_TRUE(s.ok()) << s;
-      on_durable(id, at);
-      (*next)();
-    });
+    writer.Commit(*message, envelope,
+                  [id, on_durable, next](const absl::Status& s, const MessageLocation& at) {
+                    ASSERT_TRUE(s.ok()) << s;
+                    on_durable(id, at);
+                    (*next)();
+                  });
   };
   for (int i = 0; i < 16; ++i) (*next)();
 }
@@ -68,19 +69,20 @@ TEST(ReclamationTest, SteadyDeliveredFlowKeepsTheSpoolBounded) {
                     auto& writer = shard.Make<LogWriter>(shard, options);
                     RP_RETURN_IF_ERROR(writer.Start());
                     auto delivered = std::make_shared<int>(0);
-                    Produce(shard, writer, 5000, 2000, [&, delivered](const std::string& id, const MessageLocation& at) {
-                      // Delivery: the result record first, then the "done" notice home.
-                      writer.AppendResult({id, 0, Outcome::kDelivered, 1, 0, 250, "ok"},
-                                          [&, at, delivered](const absl::Status& s) {
-                                            ASSERT_TRUE(s.ok());
-                                            writer.MessageFinished(at.segment);
-                                            files_max = std::max(files_max, writer.segment_files());
-                                            if (++*delivered == 5000) {
-                                              stats = writer.stats();
-                                              shard.runtime().RequestStop();
-                                            }
-                                          });
-                    });
+                    Produce(shard, writer, 5000, 2000,
+                            [&, delivered](const std::string& id, const MessageLocation& at) {
+                              // Delivery: the result record first, then the "done" notice home.
+                              writer.AppendResult({id, 0, Outcome::kDelivered, 1, 0, 250, "ok"},
+                                                  [&, at, delivered](const absl::Status& s) {
+                                                    ASSERT_TRUE(s.ok());
+                                                    writer.MessageFinished(at.segment);
+                                                    files_max = std::max(files_max, writer.segment_files());
+                                                    if (++*delivered == 5000) {
+                                                      stats = writer.stats();
+                                                      shard.runtime().RequestStop();
+                                                    }
+                                                  });
+                            });
                     return absl::OkStatus();
                   })
                   .ok());
@@ -88,7 +90,8 @@ TEST(ReclamationTest, SteadyDeliveredFlowKeepsTheSpoolBounded) {
   EXPECT_GE(stats.segments_deleted, stats.segments_created - 3);
   EXPECT_LE(SegmentFiles(dir), 3u);
   std::printf("steady flow: %llu segments created, %llu deleted, at most %zu on disk at once\n",
-              (unsigned long long)stats.segments_created, (unsigned long long)stats.segments_deleted, files_max);
+              (unsigned long long)stats.segments_created, (unsigned long long)stats.segments_deleted,
+              files_max);
   // What is left is finished: a restart finds nothing live.
   auto recovered = RecoverSpool(fs::path(dir).parent_path().string());
   ASSERT_TRUE(recovered.ok());
@@ -118,8 +121,8 @@ TEST(ReclamationTest, DeferredMessagesAreCompactedForwardAndSurviveRestart) {
                         for (const auto& [id, at] : old) {
                           Recipient state{"rcpt@example.net", "", false, 2, 1'900'000'000'000'000};
                           writer.Relocate(at.segment, at.commit_offset, {state},
-                                          [&, id = id, relocated, total = old.size()](const absl::Status& s,
-                                                                                     const MessageLocation& now) {
+                                          [&, id = id, relocated, total = old.size()](
+                                              const absl::Status& s, const MessageLocation& now) {
                                             ASSERT_TRUE(s.ok()) << s;
                                             deferred[id] = now;
                                             if (++*relocated == total) {
@@ -129,20 +132,22 @@ TEST(ReclamationTest, DeferredMessagesAreCompactedForwardAndSurviveRestart) {
                                           });
                         }
                       };
-                      Produce(shard, writer, 1000, 1500, [&, compact](const std::string& id, const MessageLocation& at) {
-                        const int n = std::stoi(id.substr(1));
-                        if (n % 100 == 7) {  // ten messages stay deferred (attempt 2)
-                          deferred[id] = at;
-                          writer.AppendResult({id, 0, Outcome::kDeferred, 2, 1'900'000'000'000'000, 451, "later"},
-                                              [compact](const absl::Status&) { compact(); });
-                          return;
-                        }
-                        writer.AppendResult({id, 0, Outcome::kDelivered, 1, 0, 250, "ok"},
-                                            [&, at, compact](const absl::Status&) {
-                                              writer.MessageFinished(at.segment);
-                                              compact();
-                                            });
-                      });
+                      Produce(shard, writer, 1000, 1500,
+                              [&, compact](const std::string& id, const MessageLocation& at) {
+                                const int n = std::stoi(id.substr(1));
+                                if (n % 100 == 7) {  // ten messages stay deferred (attempt 2)
+                                  deferred[id] = at;
+                                  writer.AppendResult(
+                                      {id, 0, Outcome::kDeferred, 2, 1'900'000'000'000'000, 451, "later"},
+                                      [compact](const absl::Status&) { compact(); });
+                                  return;
+                                }
+                                writer.AppendResult({id, 0, Outcome::kDelivered, 1, 0, 250, "ok"},
+                                                    [&, at, compact](const absl::Status&) {
+                                                      writer.MessageFinished(at.segment);
+                                                      compact();
+                                                    });
+                              });
                       return absl::OkStatus();
                     })
                     .ok());

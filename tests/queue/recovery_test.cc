@@ -17,13 +17,16 @@ namespace {
 namespace fs = std::filesystem;
 
 std::string Spool(const std::string& name) {
-  const std::string dir = std::string(::testing::TempDir()) + "/recovery-" + name + "-" + std::to_string(getpid());
+  const std::string dir =
+      std::string(::testing::TempDir()) + "/recovery-" + name + "-" + std::to_string(getpid());
   fs::remove_all(dir);
   fs::create_directories(dir + "/shard-0");
   return dir;
 }
 
-void Write(const std::string& path, const std::string& bytes) { std::ofstream(path, std::ios::binary) << bytes; }
+void Write(const std::string& path, const std::string& bytes) {
+  std::ofstream(path, std::ios::binary) << bytes;
+}
 
 std::string Seal(testing::SegmentBuilder& builder, uint32_t generation, uint64_t sequence) {
   AppendRecord(RecordType::kSeal, generation, sequence, "", &builder.bytes());
@@ -37,7 +40,7 @@ TEST(RecoveryTest, CorruptSealedSegmentIsQuarantinedAndItsEarlierMessagesKept) {
   const size_t first_end = builder.bytes().size();
   builder.AddMessage("AAAAAAAAAAAA2", std::string(3000, 'b'));
   std::string bytes = Seal(builder, 1, 5);  // records 1-4 are the two messages
-  bytes[first_end + 40] ^= 0x10;  // rot a byte inside the second message's body record
+  bytes[first_end + 40] ^= 0x10;            // rot a byte inside the second message's body record
   Write(spool + "/shard-0/00000001.log", bytes);
   auto recovered = RecoverSpool(spool);
   ASSERT_TRUE(recovered.ok()) << recovered.status();

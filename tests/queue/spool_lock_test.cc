@@ -31,7 +31,10 @@ TEST(SpoolLockTest, CreatesTheDirectoryAndLocksIt) {
 
 TEST(SpoolLockTest, ReleasedWhenTheHolderGoesAway) {
   const std::string dir = Dir("release");
-  { auto lock = SpoolLock::Acquire(dir); ASSERT_TRUE(lock.ok()); }
+  {
+    auto lock = SpoolLock::Acquire(dir);
+    ASSERT_TRUE(lock.ok());
+  }
   EXPECT_TRUE(SpoolLock::Acquire(dir).ok());
   // A holder killed with SIGKILL leaves no stale lock behind.
   const pid_t child = fork();

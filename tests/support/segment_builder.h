@@ -22,7 +22,8 @@ class SegmentBuilder {
   }
 
   // Appends a message whose body is split into chunks of `chunk_bytes`.
-  queue::Envelope AddMessage(const std::string& queue_id, const std::string& body, size_t chunk_bytes = 4096) {
+  queue::Envelope AddMessage(const std::string& queue_id, const std::string& body,
+                             size_t chunk_bytes = 4096) {
     queue::Envelope envelope;
     envelope.queue_id = queue_id;
     envelope.message_ref = ++message_refs_;
@@ -48,8 +49,8 @@ class SegmentBuilder {
   }
 
   void AddResult(const queue::DeliveryResult& result) {
-    queue::AppendRecord(queue::RecordType::kResult, generation_, sequence_++, queue::EncodeDeliveryResult(result),
-                        &bytes_);
+    queue::AppendRecord(queue::RecordType::kResult, generation_, sequence_++,
+                        queue::EncodeDeliveryResult(result), &bytes_);
   }
 
   std::string& bytes() { return bytes_; }

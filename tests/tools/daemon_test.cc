@@ -21,8 +21,8 @@ using std::chrono::milliseconds;
 std::string Ringpost() { return BuildPath("tools/ringpost"); }
 
 std::string TempSpool(const std::string& name) {
-  const std::string dir = std::string(::testing::TempDir()) + "/ringpost-" + name + "-" +
-                          std::to_string(getpid());
+  const std::string dir =
+      std::string(::testing::TempDir()) + "/ringpost-" + name + "-" + std::to_string(getpid());
   std::filesystem::remove_all(dir);
   return dir;
 }
@@ -30,9 +30,13 @@ std::string TempSpool(const std::string& name) {
 // Starts the daemon on a free port and returns the port from its start-up line.
 struct Daemon {
   explicit Daemon(const std::string& spool, std::vector<std::string> extra = {}) {
-    std::vector<std::string> argv = {Ringpost(), "--listen=127.0.0.1:0", "--shards=2",
-                                     "--pin_threads=false", "--spool_dir=" + spool,
-                                     "--hostname=mx.test.example", "--shutdown_grace=2s"};
+    std::vector<std::string> argv = {Ringpost(),
+                                     "--listen=127.0.0.1:0",
+                                     "--shards=2",
+                                     "--pin_threads=false",
+                                     "--spool_dir=" + spool,
+                                     "--hostname=mx.test.example",
+                                     "--shutdown_grace=2s"};
     argv.insert(argv.end(), extra.begin(), extra.end());
     process = std::make_unique<Subprocess>(argv, /*merge_stderr=*/true);
     start_line = process->WaitForLine("started:", milliseconds(10000)).value_or("");
@@ -71,8 +75,8 @@ TEST(DaemonTest, BadFlagValueExitsNonZeroWithOneLineNamingTheFlag) {
       {"--no_such_flag=1", "no_such_flag"},
   };
   for (const auto& [flag, name] : cases) {
-    auto [status, output] = RunCommand({Ringpost(), flag, "--spool_dir=" + TempSpool("badflag")},
-                                       milliseconds(10000));
+    auto [status, output] =
+        RunCommand({Ringpost(), flag, "--spool_dir=" + TempSpool("badflag")}, milliseconds(10000));
     EXPECT_NE(status, 0) << flag;
     EXPECT_NE(output.find(name), std::string::npos) << flag << ": " << output;
     // One line: the message, then nothing else.
@@ -127,7 +131,8 @@ TEST(DaemonTest, RestartsRecoverTheSpoolWithoutGrowingIt) {
     ASSERT_EQ(daemon.process->Wait(milliseconds(10000)), 0);
   }
   size_t files = 0;
-  for (const auto& entry : std::filesystem::recursive_directory_iterator(spool)) files += entry.is_regular_file();
+  for (const auto& entry : std::filesystem::recursive_directory_iterator(spool))
+    files += entry.is_regular_file();
   EXPECT_LE(files, 3u);  // the lock and one segment per shard
   EXPECT_FALSE(std::filesystem::exists(spool + "/quarantine"));
 }
@@ -136,8 +141,8 @@ TEST(DaemonTest, SecondDaemonOnTheSameSpoolExitsWithAClearMessage) {
   const std::string spool = TempSpool("lock");
   Daemon first(spool);
   ASSERT_GT(first.port, 0) << first.process->transcript();
-  auto [status, output] = RunCommand({Ringpost(), "--listen=127.0.0.1:0", "--spool_dir=" + spool},
-                                     milliseconds(10000));
+  auto [status, output] =
+      RunCommand({Ringpost(), "--listen=127.0.0.1:0", "--spool_dir=" + spool}, milliseconds(10000));
   EXPECT_EQ(status, 2);
   EXPECT_NE(output.find("locked by another ringpost"), std::string::npos) << output;
   first.process->Signal(SIGTERM);
@@ -152,9 +157,8 @@ TEST(DaemonTest, ListenersAnswer554UntilTheSmtpServiceExists) {
   const std::string greeting = ReadGreeting(daemon.port);
   EXPECT_EQ(greeting.rfind("554 5.3.2 mx.test.example ", 0), 0u) << greeting;
   // And a real SMTP client sees the same refusal.
-  auto [status, output] = RunCommand({"swaks", "--server", "127.0.0.1", "--port",
-                                      std::to_string(daemon.port), "--to", "user@example.org",
-                                      "--timeout", "5"},
+  auto [status, output] = RunCommand({"swaks", "--server", "127.0.0.1", "--port", std::to_string(daemon.port),
+                                      "--to", "user@example.org", "--timeout", "5"},
                                      milliseconds(20000));
   EXPECT_NE(status, 0);
   EXPECT_NE(output.find("554 5.3.2"), std::string::npos) << output;

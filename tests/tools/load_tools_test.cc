@@ -40,7 +40,8 @@ Fields ParseFields(const std::string& line) {
 }
 
 std::string TempDir(const std::string& name) {
-  const std::string dir = std::string(::testing::TempDir()) + "/load-" + name + "-" + std::to_string(getpid());
+  const std::string dir =
+      std::string(::testing::TempDir()) + "/load-" + name + "-" + std::to_string(getpid());
   std::filesystem::remove_all(dir);
   std::filesystem::create_directories(dir);
   return dir;
@@ -145,8 +146,8 @@ TEST(LoadToolsTest, RcptAndDataFaultsYieldTheirCodesAtTheirRates) {
     Sink sink({"--data_permfail_rate=0.1", "--rcpt_permfail_rate=0.05", "--seed=8"});
     Fields blast = Blast(sink, {"--messages=2000", "--connections=8"});
     sink.Stop();
-    EXPECT_NEAR(static_cast<double>(blast["code_550"]), 100, 60);   // 5% at RCPT
-    EXPECT_NEAR(static_cast<double>(blast["code_554"]), 190, 70);   // 10% of the rest after DATA
+    EXPECT_NEAR(static_cast<double>(blast["code_550"]), 100, 60);  // 5% at RCPT
+    EXPECT_NEAR(static_cast<double>(blast["code_554"]), 190, 70);  // 10% of the rest after DATA
     EXPECT_EQ(blast["refused"], blast["code_550"] + blast["code_554"]);
     EXPECT_EQ(blast["accepted"] + blast["refused"], 2000u);
   }
@@ -209,11 +210,13 @@ TEST(LoadToolsTest, TempfailNTimesThenAccept) {
   Sink sink({"--tempfail_pattern=slow", "--tempfail_times=2"});
   std::vector<std::string> replies;
   for (int attempt = 0; attempt < 3; ++attempt) {
-    auto [status, output] = RunCommand({"swaks", "--server", "127.0.0.1", "--port", sink.port(), "--to",
-                                        "slow.user@example.org", "--from", "a@example.net", "--timeout", "10"},
-                                       milliseconds(20000));
-    replies.push_back(output.find("<** 451 4.3.0") != std::string::npos ? "451"
-                      : output.find("<-  250 2.0.0 Ok: queued") != std::string::npos ? "250" : output);
+    auto [status, output] =
+        RunCommand({"swaks", "--server", "127.0.0.1", "--port", sink.port(), "--to", "slow.user@example.org",
+                    "--from", "a@example.net", "--timeout", "10"},
+                   milliseconds(20000));
+    replies.push_back(output.find("<** 451 4.3.0") != std::string::npos              ? "451"
+                      : output.find("<-  250 2.0.0 Ok: queued") != std::string::npos ? "250"
+                                                                                     : output);
   }
   EXPECT_EQ(replies, (std::vector<std::string>{"451", "451", "250"}));
   sink.Stop();
@@ -230,7 +233,8 @@ TEST(LoadToolsTest, SmtplibAndSwaksAreRecordedByteExactly) {
     std::ofstream py(script);
     py << "import smtplib, sys\n"
           "s = smtplib.SMTP('127.0.0.1', int(sys.argv[1]))\n"
-          "s.sendmail('sender@example.org', ['r1@example.org', 'r2@example.org'], open(sys.argv[2], 'rb').read())\n"
+          "s.sendmail('sender@example.org', ['r1@example.org', 'r2@example.org'], open(sys.argv[2], "
+          "'rb').read())\n"
           "s.quit()\n";
     std::ofstream(dir + "/message.txt", std::ios::binary) << message;
   }
@@ -241,10 +245,10 @@ TEST(LoadToolsTest, SmtplibAndSwaksAreRecordedByteExactly) {
   // swaks sends a file that ends with the terminator as it is (otherwise it adds an
   // empty line and its own terminator).
   std::ofstream(dir + "/swaks.txt", std::ios::binary) << swaks_body << ".\r\n";
-  auto [sw_status, sw_output] = RunCommand({"swaks", "--server", "127.0.0.1", "--port", sink.port(), "--to",
-                                            "r3@example.org", "--from", "s@example.org", "--data",
-                                            dir + "/swaks.txt"},
-                                           milliseconds(20000));
+  auto [sw_status, sw_output] =
+      RunCommand({"swaks", "--server", "127.0.0.1", "--port", sink.port(), "--to", "r3@example.org", "--from",
+                  "s@example.org", "--data", dir + "/swaks.txt"},
+                 milliseconds(20000));
   EXPECT_EQ(sw_status, 0) << sw_output;
   Fields counts = sink.Stop();
   EXPECT_EQ(counts["messages"], 2u);

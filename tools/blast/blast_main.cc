@@ -27,7 +27,8 @@
 ABSL_FLAG(std::string, target, "127.0.0.1:2525", "server ADDR:PORT");
 ABSL_FLAG(int, connections, 16, "concurrent connections");
 ABSL_FLAG(int64_t, messages, 0, "messages to send in all (0: until --duration)");
-ABSL_FLAG(ringpost::core::FlagDuration, duration, ringpost::core::FlagDuration{}, "how long to send (e.g. 10s)");
+ABSL_FLAG(ringpost::core::FlagDuration, duration, ringpost::core::FlagDuration{},
+          "how long to send (e.g. 10s)");
 ABSL_FLAG(std::string, size, "1k", "message size: 1k, 1k-100k (uniform) or 2k:60,20k:30,200k:10 (weighted)");
 ABSL_FLAG(int, rcpts, 1, "recipients per message");
 ABSL_FLAG(int, domains, 1, "spread recipients over this many domains (dK.blast.test)");
@@ -55,8 +56,8 @@ int Fatal(const std::string& message) {
 }
 
 struct Totals {
-  uint64_t started = 0, accepted = 0, refused = 0, failed = 0, timeouts = 0, connect_failures = 0, sessions_failed = 0,
-           connections = 0, bytes = 0;
+  uint64_t started = 0, accepted = 0, refused = 0, failed = 0, timeouts = 0, connect_failures = 0,
+           sessions_failed = 0, connections = 0, bytes = 0;
   std::vector<std::pair<int, uint64_t>> codes;
 };
 
@@ -88,28 +89,32 @@ std::vector<const LatencyHistogram*> Histograms(const std::vector<std::unique_pt
   return h;
 }
 
-std::string Summary(const Totals& t, double seconds, const std::vector<const LatencyHistogram*>& h, bool json) {
+std::string Summary(const Totals& t, double seconds, const std::vector<const LatencyHistogram*>& h,
+                    bool json) {
   const double rate = seconds > 0 ? static_cast<double>(t.accepted) / seconds : 0;
   const uint64_t p50 = Percentile(h, 50), p90 = Percentile(h, 90), p99 = Percentile(h, 99),
                  p999 = Percentile(h, 99.9);
   std::string codes;
   for (const auto& [code, count] : t.codes) {
-    absl::StrAppend(&codes, codes.empty() ? "" : (json ? "," : " "), json ? "\"" : "", code, json ? "\":" : "=", count);
+    absl::StrAppend(&codes, codes.empty() ? "" : (json ? "," : " "), json ? "\"" : "", code,
+                    json ? "\":" : "=", count);
   }
   if (json) {
     return absl::StrFormat(
         "{\"messages\":%d,\"accepted\":%d,\"refused\":%d,\"failed\":%d,\"timeouts\":%d,"
-        "\"connect_failures\":%d,\"sessions_failed\":%d,\"connections\":%d,\"bytes_sent\":%d,\"seconds\":%.3f,"
+        "\"connect_failures\":%d,\"sessions_failed\":%d,\"connections\":%d,\"bytes_sent\":%d,\"seconds\":%."
+        "3f,"
         "\"messages_per_second\":%.1f,\"latency_us\":{\"p50\":%d,\"p90\":%d,\"p99\":%d,\"p999\":%d},"
         "\"codes\":{%s}}",
         t.started, t.accepted, t.refused, t.failed, t.timeouts, t.connect_failures, t.sessions_failed,
         t.connections, t.bytes, seconds, rate, p50, p90, p99, p999, codes);
   }
   return absl::StrFormat(
-      "messages=%d accepted=%d refused=%d failed=%d timeouts=%d connect_failures=%d sessions_failed=%d connections=%d "
+      "messages=%d accepted=%d refused=%d failed=%d timeouts=%d connect_failures=%d sessions_failed=%d "
+      "connections=%d "
       "bytes_sent=%d seconds=%.3f messages_per_second=%.1f latency_us p50=%d p90=%d p99=%d p999=%d codes %s",
-      t.started, t.accepted, t.refused, t.failed, t.timeouts, t.connect_failures, t.sessions_failed, t.connections,
-      t.bytes, seconds, rate, p50, p90, p99, p999, codes.empty() ? "none" : codes);
+      t.started, t.accepted, t.refused, t.failed, t.timeouts, t.connect_failures, t.sessions_failed,
+      t.connections, t.bytes, seconds, rate, p50, p90, p99, p999, codes.empty() ? "none" : codes);
 }
 
 int Main() {
@@ -135,7 +140,8 @@ int Main() {
   config.keep_message_ids = !absl::GetFlag(FLAGS_message_ids_out).empty();
   config.seed = absl::GetFlag(FLAGS_seed);
   const int shards = absl::GetFlag(FLAGS_shards);
-  if (config.connections < 1 || config.connections > 100000) return Fatal("--connections: expected 1 to 100000");
+  if (config.connections < 1 || config.connections > 100000)
+    return Fatal("--connections: expected 1 to 100000");
   if (config.messages < 0) return Fatal("--messages: must not be negative");
   if (config.messages == 0 && config.duration_nanos == 0) return Fatal("--messages or --duration is needed");
   if (config.rcpts < 1 || config.rcpts > 1000) return Fatal("--rcpts: expected 1 to 1000");
@@ -214,7 +220,8 @@ int Main() {
       for (const std::string& id : blast->accepted_message_ids()) out << id << "\n";
     }
   }
-  std::printf("%s\n", Summary(Sum(counters), seconds, Histograms(counters), absl::GetFlag(FLAGS_json)).c_str());
+  std::printf("%s\n",
+              Summary(Sum(counters), seconds, Histograms(counters), absl::GetFlag(FLAGS_json)).c_str());
   return 0;
 }
 

@@ -241,8 +241,10 @@ class BlastSession final : public net::Session {
         if (!ok && t.first_refusal == 0) t.first_refusal = reply.code;
         break;
       case Expect::kRcpt:
-        if (ok) ++t.rcpts_accepted;
-        else if (t.first_refusal == 0) t.first_refusal = reply.code;
+        if (ok)
+          ++t.rcpts_accepted;
+        else if (t.first_refusal == 0)
+          t.first_refusal = reply.code;
         break;
       case Expect::kData:
         if (reply.code == 354) {
@@ -291,8 +293,13 @@ class BlastSession final : public net::Session {
 
 BlastShard::BlastShard(core::Shard& shard, const BlastConfig& config, BlastShared& shared,
                        BlastCounters& counters, int connections, const std::string& run_id)
-    : shard_(shard), config_(config), shared_(shared), counters_(counters), connections_(connections),
-      factory_(run_id), rng_(config.seed * 7919 + static_cast<uint64_t>(shard.id())) {
+    : shard_(shard),
+      config_(config),
+      shared_(shared),
+      counters_(counters),
+      connections_(connections),
+      factory_(run_id),
+      rng_(config.seed * 7919 + static_cast<uint64_t>(shard.id())) {
   reconnect_timer_.Bind(&BlastShard::OnReconnectTimer, this);
   if (config_.domains > 1 && config_.zipf > 0) {
     // Zipf: P(domain k) ∝ 1 / (k+1)^s — a few domains take most of the mail, as in

@@ -25,15 +25,15 @@ namespace ringpost::blast {
 struct BlastConfig {
   core::SocketAddress target;
   int connections = 1;
-  int64_t messages = 0;            // 0: until the deadline
+  int64_t messages = 0;                // 0: until the deadline
   core::MonoNanos duration_nanos = 0;  // 0: until --messages are done
   SizeSpec size;
   int rcpts = 1;
   int domains = 1;
-  double zipf = 0;                 // 0: uniform over the domains
+  double zipf = 0;  // 0: uniform over the domains
   bool pipelining = true;
-  double rate = 0;                 // messages/s in all, 0: unlimited
-  int messages_per_connection = 0; // 0: unlimited
+  double rate = 0;                  // messages/s in all, 0: unlimited
+  int messages_per_connection = 0;  // 0: unlimited
   core::MonoNanos reply_timeout_nanos = 30 * core::kNanosPerSecond;
   std::string helo = "blast.ringpost.invalid";
   std::string from = "blast@ringpost-blast.invalid";
@@ -49,16 +49,16 @@ struct BlastShared {
 
 struct BlastCounters {
   std::atomic<uint64_t> started{0};
-  std::atomic<uint64_t> accepted{0};   // final reply 2xx
-  std::atomic<uint64_t> refused{0};    // a 4xx/5xx ended the transaction
-  std::atomic<uint64_t> failed{0};     // connection lost, timeout or protocol error mid-message
+  std::atomic<uint64_t> accepted{0};  // final reply 2xx
+  std::atomic<uint64_t> refused{0};   // a 4xx/5xx ended the transaction
+  std::atomic<uint64_t> failed{0};    // connection lost, timeout or protocol error mid-message
   std::atomic<uint64_t> timeouts{0};
   std::atomic<uint64_t> connect_failures{0};
   std::atomic<uint64_t> sessions_failed{0};  // sessions that ended in an error (then reconnected)
   std::atomic<uint64_t> connections_opened{0};
   std::atomic<uint64_t> bytes_sent{0};
   std::array<std::atomic<uint64_t>, 600> final_codes{};  // the reply that ended each message
-  LatencyHistogram latency;            // final dot to its reply, microseconds
+  LatencyHistogram latency;                              // final dot to its reply, microseconds
 
   static void Add(std::atomic<uint64_t>& c, uint64_t n) {
     c.store(c.load(std::memory_order_relaxed) + n, std::memory_order_relaxed);

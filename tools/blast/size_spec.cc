@@ -17,7 +17,8 @@ absl::StatusOr<uint64_t> ParseByteCount(absl::string_view text) {
   if (scale != 1) text.remove_suffix(1);
   uint64_t value = 0;
   if (text.empty() || text.size() > 9 || !absl::SimpleAtoi(text, &value) || value * scale > kBytesMax) {
-    return absl::InvalidArgumentError(absl::StrCat("bad size '", text, "' (e.g. 1024, 10k, 1m; at most 64m)"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("bad size '", text, "' (e.g. 1024, 10k, 1m; at most 64m)"));
   }
   return value * scale;
 }
@@ -29,7 +30,8 @@ absl::StatusOr<SizeSpec> SizeSpec::Parse(absl::string_view text) {
     Entry entry;
     const size_t colon = part.find(':');
     if (colon != absl::string_view::npos) {
-      if (!absl::SimpleAtoi(part.substr(colon + 1), &entry.weight) || entry.weight == 0 || entry.weight > 1000000) {
+      if (!absl::SimpleAtoi(part.substr(colon + 1), &entry.weight) || entry.weight == 0 ||
+          entry.weight > 1000000) {
         return absl::InvalidArgumentError(absl::StrCat("bad weight in '", part, "'"));
       }
       part = part.substr(0, colon);

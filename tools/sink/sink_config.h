@@ -9,26 +9,26 @@
 namespace ringpost::sink {
 
 struct FaultConfig {
-  double rcpt_tempfail_rate = 0;   // 451 4.3.0 at RCPT
-  double rcpt_permfail_rate = 0;   // 550 5.1.1 at RCPT
-  double data_tempfail_rate = 0;   // 451 4.3.0 after the final dot
-  double data_permfail_rate = 0;   // 554 5.6.0 after the final dot
+  double rcpt_tempfail_rate = 0;  // 451 4.3.0 at RCPT
+  double rcpt_permfail_rate = 0;  // 550 5.1.1 at RCPT
+  double data_tempfail_rate = 0;  // 451 4.3.0 after the final dot
+  double data_permfail_rate = 0;  // 554 5.6.0 after the final dot
   // Recipients containing this text get 451 for their first N RCPTs, then 250
   // ("4xx N times then accept"; counted per recipient address across connections of
   // the same shard).
   std::string tempfail_pattern;
   uint32_t tempfail_times = 0;
-  uint32_t data_delay_ms = 0;      // wait before answering the final dot
-  double disconnect_rate = 0;      // drop the connection without a reply ...
-  std::string disconnect_at = "dot";  // ... at "rcpt", "data" or "dot"
-  double silent_after_data_rate = 0;  // never answer the final dot (connection stays open)
-  uint32_t huge_reply_lines = 0;   // a multi-line reply of this many lines ...
+  uint32_t data_delay_ms = 0;          // wait before answering the final dot
+  double disconnect_rate = 0;          // drop the connection without a reply ...
+  std::string disconnect_at = "dot";   // ... at "rcpt", "data" or "dot"
+  double silent_after_data_rate = 0;   // never answer the final dot (connection stays open)
+  uint32_t huge_reply_lines = 0;       // a multi-line reply of this many lines ...
   std::string huge_reply_at = "ehlo";  // ... to "ehlo", "rcpt" or "dot"
 };
 
 struct SinkConfig {
   std::string hostname = "sink.invalid";
-  std::string record_dir;          // when set: every accepted message and its envelope
+  std::string record_dir;  // when set: every accepted message and its envelope
   uint64_t seed = 1;
   FaultConfig faults;
 };

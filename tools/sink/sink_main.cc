@@ -22,17 +22,20 @@ ABSL_FLAG(int, shards, 1, "shard threads");
 ABSL_FLAG(bool, pin_threads, false, "pin shard threads to CPUs");
 ABSL_FLAG(std::string, hostname, "sink.invalid", "name in the greeting and EHLO reply");
 ABSL_FLAG(uint32_t, max_connections, 8192, "connections in all");
-ABSL_FLAG(std::string, record_dir, "", "write every accepted message (NAME.eml) and envelope (NAME.json) here");
+ABSL_FLAG(std::string, record_dir, "",
+          "write every accepted message (NAME.eml) and envelope (NAME.json) here");
 ABSL_FLAG(uint64_t, seed, 1, "seed of the fault PRNG (a run's faults repeat with the same seed)");
 ABSL_FLAG(bool, json, false, "print counters as JSON");
 ABSL_FLAG(double, rcpt_tempfail_rate, 0, "fraction of RCPTs answered 451 4.3.0");
 ABSL_FLAG(double, rcpt_permfail_rate, 0, "fraction of RCPTs answered 550 5.1.1");
 ABSL_FLAG(double, data_tempfail_rate, 0, "fraction of messages answered 451 4.3.0 after the final dot");
 ABSL_FLAG(double, data_permfail_rate, 0, "fraction of messages answered 554 5.6.0 after the final dot");
-ABSL_FLAG(std::string, tempfail_pattern, "", "recipients containing this text get 451 for their first --tempfail_times RCPTs");
+ABSL_FLAG(std::string, tempfail_pattern, "",
+          "recipients containing this text get 451 for their first --tempfail_times RCPTs");
 ABSL_FLAG(uint32_t, tempfail_times, 0, "see --tempfail_pattern");
 ABSL_FLAG(uint32_t, data_delay_ms, 0, "wait this long before answering the final dot");
-ABSL_FLAG(double, disconnect_rate, 0, "fraction of --disconnect_at events where the connection is dropped without a reply");
+ABSL_FLAG(double, disconnect_rate, 0,
+          "fraction of --disconnect_at events where the connection is dropped without a reply");
 ABSL_FLAG(std::string, disconnect_at, "dot", "rcpt, data or dot");
 ABSL_FLAG(double, silent_after_data_rate, 0, "fraction of messages whose final dot is never answered");
 ABSL_FLAG(uint32_t, huge_reply_lines, 0, "make the --huge_reply_at reply this many lines long");

@@ -4,10 +4,10 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "absl/strings/str_cat.h"
-#include "absl/strings/str_join.h"
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "core/check.h"
 #include "net/data_reader.h"
 #include "net/line_assembler.h"
@@ -225,7 +225,8 @@ class SinkSession final : public net::Session {
     if (!absl::SimpleAtoi(argument.substr(0, space), &size)) {
       return Reply(connection, "501 5.5.4 BDAT needs a size\r\n");
     }
-    bdat_last_ = space != absl::string_view::npos && absl::EqualsIgnoreCase(argument.substr(space + 1), "LAST");
+    bdat_last_ =
+        space != absl::string_view::npos && absl::EqualsIgnoreCase(argument.substr(space + 1), "LAST");
     if (!bdat_started_) {
       if (!has_mail_ || rcpts_.empty()) {
         // The chunk must still be read and dropped to stay in sync.
@@ -329,7 +330,10 @@ class SinkSession final : public net::Session {
 }  // namespace
 
 SinkService::SinkService(const SinkConfig& config, SinkCounters& counters, SinkShared& shared, int shard_id)
-    : config_(config), counters_(counters), shared_(shared), shard_id_(shard_id),
+    : config_(config),
+      counters_(counters),
+      shared_(shared),
+      shard_id_(shard_id),
       rng_(config.seed * 1000003 + static_cast<uint64_t>(shard_id)) {}
 
 std::unique_ptr<net::Session> SinkService::NewSession(net::Connection& connection) {

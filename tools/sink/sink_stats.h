@@ -26,9 +26,9 @@ struct SinkShared {
 
 struct SinkCounters {
   std::atomic<uint64_t> connections_total{0};
-  std::atomic<uint64_t> messages{0};      // answered 250 after the final dot / BDAT LAST
-  std::atomic<uint64_t> recipients{0};    // accepted recipients of those messages
-  std::atomic<uint64_t> bytes{0};         // body bytes of those messages
+  std::atomic<uint64_t> messages{0};    // answered 250 after the final dot / BDAT LAST
+  std::atomic<uint64_t> recipients{0};  // accepted recipients of those messages
+  std::atomic<uint64_t> bytes{0};       // body bytes of those messages
   std::atomic<uint64_t> replies_4xx{0};
   std::atomic<uint64_t> replies_5xx{0};
   std::atomic<uint64_t> disconnects_injected{0};
