@@ -6,6 +6,7 @@
 #include <filesystem>
 #include <fstream>
 #include <map>
+#include <optional>
 #include <sstream>
 
 #include "absl/strings/str_cat.h"
@@ -61,55 +62,50 @@ TEST(LogWriterTest, LargeBodiesSpanManyRecords) {
   for (const auto& [id, body] : w.acknowledged) ASSERT_EQ(found.at(id), body);
 }
 
-TEST(LogWriterTest, FullDiskIsResourceExhaustedAndLaterMessagesUseANewSegment) {
+// Runs the workload with `faults` armed and checks what every failure must mean:
+// the failed messages hear `code` (when given), the rest were acknowledged, exactly one
+// segment failed, and everything acknowledged is in the log byte for byte.
+void ExpectFailureAcknowledgesNothing(const std::string& name, const LogFaults& faults,
+                                      std::optional<absl::StatusCode> code) {
   Workload w;
-  w.options.shard_dir = TempShardDir("enospc");
-  w.faults.fail_write_after = 5;
-  w.faults.write_errno = ENOSPC;
+  w.options.shard_dir = TempShardDir(name);
+  w.faults = faults;
   RunWorkload(w);
   ASSERT_FALSE(w.failed.empty());
-  for (const auto& [id, s] : w.failed) EXPECT_EQ(s.code(), absl::StatusCode::kResourceExhausted) << id;
+  if (code) {
+    for (const auto& [id, s] : w.failed) EXPECT_EQ(s.code(), *code) << id;
+  }
   EXPECT_EQ(w.acknowledged.size() + w.failed.size(), 4000u);
-  EXPECT_GT(w.stats.segments_created, 1u);
   EXPECT_EQ(w.stats.failures, 1u);
+  EXPECT_GT(w.stats.segments_created, 1u);  // later messages went to a fresh segment
   const auto found = Recover(w.options.shard_dir);
   for (const auto& [id, body] : w.acknowledged) ASSERT_EQ(found.at(id), body) << id;
+}
+
+TEST(LogWriterTest, FullDiskIsResourceExhaustedAndLaterMessagesUseANewSegment) {
+  LogFaults faults;
+  faults.fail_write_after = 5;
+  faults.write_errno = ENOSPC;
+  ExpectFailureAcknowledgesNothing("enospc", faults, absl::StatusCode::kResourceExhausted);
 }
 
 TEST(LogWriterTest, WriteErrorIsUnavailableAndNothingItCarriedIsAcknowledged) {
-  Workload w;
-  w.options.shard_dir = TempShardDir("eio-write");
-  w.faults.fail_write_after = 4;
-  w.faults.write_errno = EIO;
-  RunWorkload(w);
-  ASSERT_FALSE(w.failed.empty());
-  for (const auto& [id, s] : w.failed) EXPECT_EQ(s.code(), absl::StatusCode::kUnavailable) << id;
-  EXPECT_EQ(w.acknowledged.size() + w.failed.size(), 4000u);
-  const auto found = Recover(w.options.shard_dir);
-  for (const auto& [id, body] : w.acknowledged) ASSERT_EQ(found.at(id), body) << id;
+  LogFaults faults;
+  faults.fail_write_after = 4;
+  faults.write_errno = EIO;
+  ExpectFailureAcknowledgesNothing("eio-write", faults, absl::StatusCode::kUnavailable);
 }
 
 TEST(LogWriterTest, FailedSyncAcknowledgesNothingItCovered) {
-  Workload w;
-  w.options.shard_dir = TempShardDir("eio");
-  w.faults.fail_sync_after = 3;
-  RunWorkload(w);
-  ASSERT_FALSE(w.failed.empty());
-  for (const auto& [id, s] : w.failed) EXPECT_EQ(s.code(), absl::StatusCode::kUnavailable) << id;
-  EXPECT_EQ(w.acknowledged.size() + w.failed.size(), 4000u);
-  const auto found = Recover(w.options.shard_dir);
-  for (const auto& [id, body] : w.acknowledged) ASSERT_EQ(found.at(id), body) << id;
+  LogFaults faults;
+  faults.fail_sync_after = 3;
+  ExpectFailureAcknowledgesNothing("eio-sync", faults, absl::StatusCode::kUnavailable);
 }
 
 TEST(LogWriterTest, ShortWriteIsAnErrorNotARetry) {
-  Workload w;
-  w.options.shard_dir = TempShardDir("short");
-  w.faults.short_write_after = 2;
-  RunWorkload(w);
-  ASSERT_FALSE(w.failed.empty());
-  EXPECT_EQ(w.stats.failures, 1u);
-  const auto found = Recover(w.options.shard_dir);
-  for (const auto& [id, body] : w.acknowledged) ASSERT_EQ(found.at(id), body) << id;
+  LogFaults faults;
+  faults.short_write_after = 2;
+  ExpectFailureAcknowledgesNothing("short", faults, absl::StatusCode::kUnavailable);
 }
 
 }  // namespace

@@ -26,6 +26,16 @@ core::RuntimeOptions OneShard() {
   return options;
 }
 
+LogWriter& StartWriter(core::Shard& shard, const std::string& dir) {
+  LogWriterOptions options;
+  options.shard_dir = dir;
+  options.segment_bytes_max = 64 * 1024;
+  auto& writer = shard.Make<LogWriter>(shard, options);
+  const absl::Status started = writer.Start();
+  EXPECT_TRUE(started.ok()) << started;
+  return writer;
+}
+
 size_t SegmentFiles(const std::string& dir) {
   size_t n = 0;
   for (const auto& entry : fs::directory_iterator(dir)) n += entry.path().extension() == ".log" ? 1 : 0;
@@ -63,11 +73,7 @@ TEST(ReclamationTest, SteadyDeliveredFlowKeepsTheSpoolBounded) {
   size_t files_max = 0;
   ASSERT_TRUE(runtime
                   .Run([&](core::Shard& shard) -> absl::Status {
-                    LogWriterOptions options;
-                    options.shard_dir = dir;
-                    options.segment_bytes_max = 64 * 1024;
-                    auto& writer = shard.Make<LogWriter>(shard, options);
-                    RP_RETURN_IF_ERROR(writer.Start());
+                    auto& writer = StartWriter(shard, dir);
                     auto delivered = std::make_shared<int>(0);
                     Produce(shard, writer, 5000, 2000,
                             [&, delivered](const std::string& id, const MessageLocation& at) {
@@ -107,11 +113,7 @@ TEST(ReclamationTest, DeferredMessagesAreCompactedForwardAndSurviveRestart) {
     core::Runtime runtime(OneShard());
     ASSERT_TRUE(runtime
                     .Run([&](core::Shard& shard) -> absl::Status {
-                      LogWriterOptions options;
-                      options.shard_dir = dir;
-                      options.segment_bytes_max = 64 * 1024;
-                      auto& writer = shard.Make<LogWriter>(shard, options);
-                      RP_RETURN_IF_ERROR(writer.Start());
+                      auto& writer = StartWriter(shard, dir);
                       auto settled = std::make_shared<int>(0);
                       auto compact = [&, settled] {
                         if (++*settled < 1000) return;
