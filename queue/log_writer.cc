@@ -208,14 +208,14 @@ absl::Status LogWriter::AppendBody(uint64_t message, absl::string_view bytes) {
   OpenMessage& m = it->second;
   Segment& s = *m.segment;
   if (s.failed) return s.failure;
-  std::string payload;
+  char prefix[kBodyChunkPrefixBytes];
+  for (size_t i = 0; i < kBodyChunkPrefixBytes; ++i) prefix[i] = static_cast<char>(message >> (8 * i));
   while (!bytes.empty()) {
     const size_t take = std::min<size_t>(bytes.size(), options_.body_chunk_bytes_max);
-    payload.clear();
-    ByteWriter(&payload).U64(message);
-    payload.append(bytes.data(), take);
     const uint64_t data_offset = s.end() + kRecordHeaderBytes + kBodyChunkPrefixBytes;
-    AppendRecordTo(s, RecordType::kBody, payload);
+    // One copy: the bytes go straight into the segment's staging buffer.
+    AppendRecordParts(RecordType::kBody, s.generation, ++s.sequence,
+                      absl::string_view(prefix, sizeof(prefix)), bytes.substr(0, take), &s.pending);
     m.extents.push_back({data_offset, static_cast<uint32_t>(take)});
     m.body_bytes += take;
     bytes.remove_prefix(take);

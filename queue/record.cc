@@ -48,18 +48,25 @@ absl::StatusOr<SegmentHeader> DecodeSegmentHeader(absl::string_view bytes) {
 
 void AppendRecord(RecordType type, uint32_t generation, uint64_t sequence, absl::string_view payload,
                   std::string* out) {
-  RP_CHECK_LE(payload.size(), kRecordPayloadBytesMax);
+  AppendRecordParts(type, generation, sequence, payload, absl::string_view(), out);
+}
+
+void AppendRecordParts(RecordType type, uint32_t generation, uint64_t sequence, absl::string_view first,
+                       absl::string_view second, std::string* out) {
+  const size_t payload_bytes = first.size() + second.size();
+  RP_CHECK_LE(payload_bytes, kRecordPayloadBytesMax);
   const size_t start = out->size();
   ByteWriter w(out);
   w.U32(0);  // CRC, filled below
-  w.U32(static_cast<uint32_t>(payload.size()));
+  w.U32(static_cast<uint32_t>(payload_bytes));
   w.U8(static_cast<uint8_t>(type));
   w.U8(0);
   w.U8(0);
   w.U8(0);
   w.U32(generation);
   w.U64(sequence);
-  out->append(payload.data(), payload.size());
+  out->append(first.data(), first.size());
+  out->append(second.data(), second.size());
   const uint32_t crc = Crc32cExtend(0, out->data() + start + 4, out->size() - start - 4);
   for (int i = 0; i < 4; ++i) (*out)[start + i] = static_cast<char>(crc >> (8 * i));
 }

@@ -53,6 +53,10 @@ struct RecordHeader {
 // Appends one record to `out`.
 void AppendRecord(RecordType type, uint32_t generation, uint64_t sequence, absl::string_view payload,
                   std::string* out);
+// The same with the payload given in two pieces (a body chunk's prefix and its bytes),
+// so body bytes are copied once, straight into the staging buffer the CRC pass reads.
+void AppendRecordParts(RecordType type, uint32_t generation, uint64_t sequence, absl::string_view first,
+                       absl::string_view second, std::string* out);
 
 enum class DecodeStatus { kOk, kIncomplete, kCorrupt };
 struct DecodedRecord {
