@@ -518,10 +518,4 @@ void LogWriter::Relocate(uint32_t segment, uint64_t commit_offset, std::vector<R
       });
 }
 
-std::vector<LogWriter::SegmentState> LogWriter::SegmentStates() const {
-  std::vector<SegmentState> states;
-  for (const auto& s : segments_) states.push_back({s->path, s->synced_end, s->written_end});
-  return states;
-}
-
 }  // namespace ringpost::queue

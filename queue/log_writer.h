@@ -136,13 +136,6 @@ class LogWriter final : public core::CompletionSink {
              segments_deleted = 0, segments_recycled = 0, messages_relocated = 0;
   };
   const Stats& stats() const { return stats_; }
-  // Bytes of the current segment covered by a completed sync (power-loss tests).
-  struct SegmentState {
-    std::string path;
-    uint64_t synced_bytes;
-    uint64_t written_bytes;
-  };
-  std::vector<SegmentState> SegmentStates() const;
 
  private:
   struct Segment;
