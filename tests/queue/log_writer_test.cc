@@ -35,6 +35,17 @@ TEST(LogWriterTest, GroupCommitAcknowledgesOnlyWhatIsDurable) {
   }
 }
 
+TEST(LogWriterTest, ManyLargeProducersDrain) {
+  Workload w;
+  w.options.shard_dir = TempShardDir("many-large");
+  w.producers = 256;
+  w.total = 2000;
+  w.body_bytes = 100 * 1024;
+  RunWorkload(w);
+  EXPECT_EQ(w.acknowledged.size() + w.failed.size(), 2000u);
+  for (const auto& [id, s] : w.failed) ADD_FAILURE() << id << ": " << s;
+}
+
 TEST(LogWriterTest, SegmentsRollAndFinishedOnesAreSealed) {
   Workload w;
   w.options.shard_dir = TempShardDir("roll");
