@@ -6,8 +6,11 @@
 
 namespace ringpost::net {
 namespace {
+// Emitted views always point at stable memory: the input, or these constants, so a
+// caller may keep the views until its input goes away (and join adjacent ones).
 constexpr absl::string_view kCrLf = "\r\n";
 constexpr absl::string_view kDot = ".";
+constexpr char kCr = '\r';
 }  // namespace
 
 void DataReader::Reset() {
@@ -19,8 +22,11 @@ void DataReader::Reset() {
   body_bytes_ = 0;
 }
 
-void DataReader::EmitCrLf(Emit emit) {
-  emit(kCrLf);
+void DataReader::EmitCrLf(const char* lf, Emit emit) {
+  // A CRLF that came in one piece is emitted as a view of the input, so the caller can
+  // join it to the text around it; a normalised or split one is the constant.
+  const bool in_input = lf != nullptr && lf > input_begin_ && lf[-1] == '\r';
+  emit(in_input ? absl::string_view(lf - 1, 2) : kCrLf);
   body_bytes_ += 2;
   at_line_start_ = true;
 }
@@ -34,25 +40,27 @@ void DataReader::Stage3(absl::string_view piece, Emit emit) {
   body_bytes_ += piece.size();
 }
 
-void DataReader::Stage2(char c, Emit emit) {
+void DataReader::Stage2(const char* at, Emit emit) {
+  const char c = *at;
   if (pending_cr_) {
     pending_cr_ = false;
-    if (c == '\n') return EmitCrLf(emit);
+    if (c == '\n') return EmitCrLf(at, emit);
     saw_bare_ = true;  // a CR not followed by LF
-    EmitCrLf(emit);
+    EmitCrLf(nullptr, emit);
   }
   if (c == '\r') {
     pending_cr_ = true;
   } else if (c == '\n') {
     saw_bare_ = true;  // an LF without its CR
-    EmitCrLf(emit);
+    EmitCrLf(nullptr, emit);
   } else {
-    Stage3(absl::string_view(&c, 1), emit);
+    Stage3(absl::string_view(at, 1), emit);
   }
 }
 
 size_t DataReader::Consume(absl::string_view input, Emit emit) {
   RP_CHECK(!done_);
+  input_begin_ = input.data();
   const char* const p = input.data();
   const size_t n = input.size();
   size_t i = 0;
@@ -71,18 +79,18 @@ size_t DataReader::Consume(absl::string_view input, Emit emit) {
     switch (match_) {
       case Match::kNone:
         match_ = c == '\r' ? Match::kCr : Match::kNone;
-        Stage2(c, emit);
+        Stage2(p + i - 1, emit);
         break;
       case Match::kCr:
         match_ = c == '\n' ? Match::kCrLf : (c == '\r' ? Match::kCr : Match::kNone);
-        Stage2(c, emit);
+        Stage2(p + i - 1, emit);
         break;
       case Match::kCrLf:
         if (c == '.') {
           match_ = Match::kCrLfDot;  // held: maybe the terminator
         } else {
           match_ = c == '\r' ? Match::kCr : Match::kNone;
-          Stage2(c, emit);
+          Stage2(p + i - 1, emit);
         }
         break;
       case Match::kCrLfDot:
@@ -101,7 +109,7 @@ size_t DataReader::Consume(absl::string_view input, Emit emit) {
           return i;
         }
         Stage3(kDot, emit);
-        Stage2('\r', emit);  // a bare CR after the dot
+        Stage2(&kCr, emit);  // a bare CR after the dot
         match_ = Match::kCr;
         --i;  // look at c again from kCr
         break;

@@ -15,6 +15,9 @@
 //
 // Speed: runs of ordinary bytes are found with memchr-like scans and emitted as views
 // into the input (no copy); only line endings and leading dots take the slow path.
+// Every emitted view points into the input or at static constants (never at a
+// temporary), so a caller may gather the views of one input and write them at once;
+// consecutive views of an ordinary message are adjacent in memory and can be joined.
 #pragma once
 
 #include <cstddef>
@@ -49,14 +52,15 @@ class DataReader {
   // Stage 1 (terminator) state: how much of "\r\n.\r\n" has matched.
   enum class Match : uint8_t { kNone, kCr, kCrLf, kCrLfDot, kCrLfDotCr };
 
-  void Stage2(char c, Emit emit);                   // normalise line endings
+  void Stage2(const char* at, Emit emit);           // normalise line endings
   void Stage3(absl::string_view piece, Emit emit);  // unstuff and emit
-  void EmitCrLf(Emit emit);
+  void EmitCrLf(const char* lf, Emit emit);         // `lf`: the LF in the input, if any
 
   const BareLineEndings mode_;
-  Match match_ = Match::kCrLf;  // the data starts at a line start
-  bool pending_cr_ = false;     // stage 2: a CR waiting to see whether LF follows
-  bool at_line_start_ = true;   // stage 3
+  const char* input_begin_ = nullptr;  // of the input being consumed
+  Match match_ = Match::kCrLf;         // the data starts at a line start
+  bool pending_cr_ = false;            // stage 2: a CR waiting to see whether LF follows
+  bool at_line_start_ = true;          // stage 3
   bool done_ = false;
   bool saw_bare_ = false;
   uint64_t body_bytes_ = 0;

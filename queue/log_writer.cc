@@ -10,6 +10,7 @@
 #include <ctime>
 #include <filesystem>
 
+#include "absl/container/inlined_vector.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "core/check.h"
@@ -203,6 +204,10 @@ void LogWriter::AppendRecordTo(Segment& s, RecordType type, absl::string_view pa
 }
 
 absl::Status LogWriter::AppendBody(uint64_t message, absl::string_view bytes) {
+  return AppendBodyParts(message, absl::MakeConstSpan(&bytes, 1));
+}
+
+absl::Status LogWriter::AppendBodyParts(uint64_t message, absl::Span<const absl::string_view> pieces) {
   auto it = open_.find(message);
   RP_CHECK_MSG(it != open_.end(), "AppendBody on a message that is not open");
   OpenMessage& m = it->second;
@@ -210,15 +215,29 @@ absl::Status LogWriter::AppendBody(uint64_t message, absl::string_view bytes) {
   if (s.failed) return s.failure;
   char prefix[kBodyChunkPrefixBytes];
   for (size_t i = 0; i < kBodyChunkPrefixBytes; ++i) prefix[i] = static_cast<char>(message >> (8 * i));
-  while (!bytes.empty()) {
-    const size_t take = std::min<size_t>(bytes.size(), options_.body_chunk_bytes_max);
+  // Records of at most body_chunk_bytes_max body bytes, each gathered from the pieces
+  // (or parts of them) it covers.
+  absl::InlinedVector<absl::string_view, 16> record;
+  size_t next = 0;         // the piece being cut
+  absl::string_view rest;  // what is left of it
+  if (!pieces.empty()) rest = pieces[0];
+  while (true) {
+    record.clear();
+    record.push_back(absl::string_view(prefix, sizeof(prefix)));
+    size_t take_total = 0;
+    while (next < pieces.size() && take_total < options_.body_chunk_bytes_max) {
+      const size_t take = std::min<size_t>(rest.size(), options_.body_chunk_bytes_max - take_total);
+      if (take > 0) record.push_back(rest.substr(0, take));
+      take_total += take;
+      rest.remove_prefix(take);
+      if (rest.empty() && ++next < pieces.size()) rest = pieces[next];
+    }
+    if (take_total == 0) break;
     const uint64_t data_offset = s.end() + kRecordHeaderBytes + kBodyChunkPrefixBytes;
     // One copy: the bytes go straight into the segment's staging buffer.
-    AppendRecordParts(RecordType::kBody, s.generation, ++s.sequence,
-                      absl::string_view(prefix, sizeof(prefix)), bytes.substr(0, take), &s.pending);
-    m.extents.push_back({data_offset, static_cast<uint32_t>(take)});
-    m.body_bytes += take;
-    bytes.remove_prefix(take);
+    AppendRecordGather(RecordType::kBody, s.generation, ++s.sequence, record, &s.pending);
+    m.extents.push_back({data_offset, static_cast<uint32_t>(take_total)});
+    m.body_bytes += take_total;
   }
   m.body_end = s.end();
   Kick(s);

@@ -101,6 +101,9 @@ class LogWriter final : public core::CompletionSink {
   absl::StatusOr<uint64_t> BeginMessage();
   // Copies `bytes` into the log. Fails (and the message is dead) if its segment failed.
   absl::Status AppendBody(uint64_t message, absl::string_view bytes);
+  // The same for bytes in pieces (the views a DATA reader emitted from one receive
+  // buffer): one record per body_chunk_bytes_max, one copy, however many pieces.
+  absl::Status AppendBodyParts(uint64_t message, absl::Span<const absl::string_view> pieces);
   // Writes the commit record once the body is written, then calls `done` when it is
   // durable (or with the error that keeps it from being so). `envelope.body` and
   // `body_bytes` are filled in here.

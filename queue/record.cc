@@ -53,7 +53,14 @@ void AppendRecord(RecordType type, uint32_t generation, uint64_t sequence, absl:
 
 void AppendRecordParts(RecordType type, uint32_t generation, uint64_t sequence, absl::string_view first,
                        absl::string_view second, std::string* out) {
-  const size_t payload_bytes = first.size() + second.size();
+  const absl::string_view pieces[] = {first, second};
+  AppendRecordGather(type, generation, sequence, pieces, out);
+}
+
+void AppendRecordGather(RecordType type, uint32_t generation, uint64_t sequence,
+                        absl::Span<const absl::string_view> pieces, std::string* out) {
+  size_t payload_bytes = 0;
+  for (absl::string_view piece : pieces) payload_bytes += piece.size();
   RP_CHECK_LE(payload_bytes, kRecordPayloadBytesMax);
   const size_t start = out->size();
   ByteWriter w(out);
@@ -65,8 +72,7 @@ void AppendRecordParts(RecordType type, uint32_t generation, uint64_t sequence, 
   w.U8(0);
   w.U32(generation);
   w.U64(sequence);
-  out->append(first.data(), first.size());
-  out->append(second.data(), second.size());
+  for (absl::string_view piece : pieces) out->append(piece.data(), piece.size());
   const uint32_t crc = Crc32cExtend(0, out->data() + start + 4, out->size() - start - 4);
   for (int i = 0; i < 4; ++i) (*out)[start + i] = static_cast<char>(crc >> (8 * i));
 }

@@ -18,6 +18,7 @@
 
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
+#include "absl/types/span.h"
 
 namespace ringpost::queue {
 
@@ -57,6 +58,11 @@ void AppendRecord(RecordType type, uint32_t generation, uint64_t sequence, absl:
 // so body bytes are copied once, straight into the staging buffer the CRC pass reads.
 void AppendRecordParts(RecordType type, uint32_t generation, uint64_t sequence, absl::string_view first,
                        absl::string_view second, std::string* out);
+
+// The same with the payload gathered from any number of pieces (a body chunk's prefix
+// and the views a DATA reader emitted), still one copy into `out`.
+void AppendRecordGather(RecordType type, uint32_t generation, uint64_t sequence,
+                        absl::Span<const absl::string_view> pieces, std::string* out);
 
 enum class DecodeStatus { kOk, kIncomplete, kCorrupt };
 struct DecodedRecord {

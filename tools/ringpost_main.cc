@@ -22,11 +22,13 @@
 #include "dns/resolver_config.h"
 #include "net/connection_table.h"
 #include "net/listener.h"
+#include "net/relay_policy.h"
+#include "net/smtp_server_session.h"
 #include "net/tls_library.h"
 #include "queue/log_writer.h"
+#include "queue/queue_id.h"
 #include "queue/recovery.h"
 #include "queue/spool_lock.h"
-#include "tools/no_service_session.h"
 
 ABSL_FLAG(std::string, listen, "127.0.0.1:2525",
           "comma-separated ADDR:PORT SMTP listeners (IPv4, or [v6]:port)");
@@ -38,6 +40,22 @@ ABSL_FLAG(ringpost::core::FlagDuration, shutdown_grace, ringpost::core::FlagDura
           "how long SIGTERM waits for sessions in a transaction");
 ABSL_FLAG(uint32_t, max_connections, 10000, "inbound connections in all (421 4.7.0 past it)");
 ABSL_FLAG(std::string, dns_servers, "", "DNS resolvers as IP:PORT,... (default: /etc/resolv.conf)");
+ABSL_FLAG(uint32_t, max_connections_per_ip, 100,
+          "inbound connections per client address (421 4.7.0 past it)");
+ABSL_FLAG(std::string, relay_networks, "127.0.0.0/8,::1/128", "client CIDRs allowed to relay to any domain");
+ABSL_FLAG(std::string, relay_domains, "", "domains accepted from any client (gateway mode), comma-separated");
+ABSL_FLAG(std::string, local_domains, "", "domains delivered locally (Maildir), accepted from any client");
+ABSL_FLAG(uint64_t, max_message_size, 52428800,
+          "largest message in bytes (advertised in SIZE; 552 5.3.4 past it)");
+ABSL_FLAG(uint32_t, max_recipients, 1000, "recipients per transaction (452 4.5.3 past it)");
+ABSL_FLAG(std::string, bare_lf, "normalize",
+          "bare LF or CR in DATA: 'normalize' to CRLF, or 'reject' the message with 550 5.5.2");
+ABSL_FLAG(ringpost::core::FlagDuration, greeting_delay, ringpost::core::FlagDuration{absl::ZeroDuration()},
+          "wait this long before the 220 greeting; a client that talks first gets 554 5.5.0");
+ABSL_FLAG(ringpost::core::FlagDuration, smtp_idle_timeout, ringpost::core::FlagDuration{absl::Minutes(5)},
+          "close an inbound session silent this long between commands (421 4.4.2)");
+ABSL_FLAG(ringpost::core::FlagDuration, smtp_data_timeout, ringpost::core::FlagDuration{absl::Minutes(10)},
+          "close an inbound session silent this long inside DATA or BDAT (421 4.4.2)");
 ABSL_FLAG(std::string, user, "", "drop to this user after binding listeners (when started as root)");
 ABSL_FLAG(std::string, log_level, "info", "debug, info, warning or error");
 ABSL_FLAG(uint32_t, recv_buffers, 1024, "receive buffers per shard (a power of two)");
@@ -98,6 +116,33 @@ int Main() {
   if (max_connections == 0) return Fatal("--max_connections: must be at least 1");
   std::string hostname = absl::GetFlag(FLAGS_hostname);
   if (hostname.empty()) hostname = DefaultHostname();
+  auto relay =
+      net::RelayPolicy::Parse(absl::GetFlag(FLAGS_relay_networks), absl::GetFlag(FLAGS_relay_domains),
+                              absl::GetFlag(FLAGS_local_domains));
+  if (!relay.ok()) return Fatal(std::string(relay.status().message()));
+  net::SmtpServiceConfig smtp;
+  smtp.server.hostname = hostname;
+  smtp.server.message_bytes_max = absl::GetFlag(FLAGS_max_message_size);
+  smtp.server.recipients_max = absl::GetFlag(FLAGS_max_recipients);
+  if (smtp.server.message_bytes_max == 0) return Fatal("--max_message_size: must be at least 1");
+  if (smtp.server.recipients_max == 0) return Fatal("--max_recipients: must be at least 1");
+  const std::string bare_lf = absl::GetFlag(FLAGS_bare_lf);
+  if (bare_lf == "normalize") {
+    smtp.server.bare_line_endings = net::BareLineEndings::kNormalize;
+  } else if (bare_lf == "reject") {
+    smtp.server.bare_line_endings = net::BareLineEndings::kReject;
+  } else {
+    return Fatal(absl::StrCat("--bare_lf: expected normalize or reject, got '", bare_lf, "'"));
+  }
+  smtp.greeting_delay_nanos = absl::ToInt64Nanoseconds(absl::GetFlag(FLAGS_greeting_delay).value);
+  smtp.idle_timeout_nanos = absl::ToInt64Nanoseconds(absl::GetFlag(FLAGS_smtp_idle_timeout).value);
+  smtp.data_timeout_nanos = absl::ToInt64Nanoseconds(absl::GetFlag(FLAGS_smtp_data_timeout).value);
+  if (smtp.idle_timeout_nanos <= 0 || smtp.data_timeout_nanos <= 0) {
+    return Fatal("--smtp_idle_timeout and --smtp_data_timeout must be positive");
+  }
+  const uint32_t max_connections_per_ip = absl::GetFlag(FLAGS_max_connections_per_ip);
+  if (max_connections_per_ip == 0) return Fatal("--max_connections_per_ip: must be at least 1");
+  net::ClientLimiter limiter(max_connections, max_connections_per_ip);
 
   auto features = core::ProbeKernel();
   if (!features.ok()) return Fatal(std::string(features.status().message()));
@@ -124,7 +169,9 @@ int Main() {
   options.shard.recv_buffer_count = absl::GetFlag(FLAGS_recv_buffers);
   options.shard.recv_buffer_bytes = absl::GetFlag(FLAGS_recv_buffer_bytes);
   net::ConnectionTableOptions table_options;
-  table_options.connections_max = (max_connections + shards - 1) / shards;
+  // Each shard could hold every connection; the ClientLimiter enforces the total (and
+  // the per-address limit) across shards, since SO_REUSEPORT spreads clients unevenly.
+  table_options.connections_max = max_connections;
   const bool fsync_on = absl::GetFlag(FLAGS_fsync);
   if (!fsync_on) {
     RP_LOG(kWarning) << "--fsync=false: UNSAFE, acknowledged mail can be lost on a crash (benchmarks only)";
@@ -142,7 +189,8 @@ int Main() {
                 << " fsync=" << (fsync_on ? "on" : "OFF-UNSAFE") << " queue_live=" << recovered->live.size()
                 << " recovered_segments=" << recovered->report.segments
                 << " torn_tails=" << recovered->report.torn_tails
-                << " quarantined=" << recovered->report.quarantined << " smtp=not-built-yet(554)";
+                << " quarantined=" << recovered->report.quarantined
+                << " max_message_size=" << smtp.server.message_bytes_max << " bare_lf=" << bare_lf;
 
   absl::Status status = runtime.Run([&](core::Shard& shard) -> absl::Status {
     // Each shard writes its own log and owns the segments recovered from its folder.
@@ -159,7 +207,9 @@ int Main() {
         log.AdoptRecovered(segment.number, segment.path, segment.live);
       }
     }
-    auto& service = shard.Make<tools::NoSmtpService>(hostname);
+    auto& ids = shard.Make<queue::QueueIdGenerator>(static_cast<uint32_t>(shard.id()));
+    for (const std::string& id : recovered->queue_ids) ids.Observe(id);
+    auto& service = shard.Make<net::SmtpService>(smtp, *relay, limiter, log, ids);
     auto& table = shard.Make<net::ConnectionTable>(shard, service, table_options);
     for (auto& per_address : listeners->fds) {
       table.AddListener(per_address[shard.id()]);

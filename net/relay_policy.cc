@@ -1,0 +1,70 @@
+#include "net/relay_policy.h"
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+
+namespace ringpost::net {
+namespace {
+
+std::string CanonicalDomain(absl::string_view domain) {
+  domain = absl::StripAsciiWhitespace(domain);
+  if (absl::EndsWith(domain, ".")) domain.remove_suffix(1);
+  return absl::AsciiStrToLower(domain);
+}
+
+absl::Status ParseDomains(absl::string_view flag, absl::string_view text,
+                          absl::flat_hash_set<std::string>* out) {
+  for (absl::string_view item : absl::StrSplit(text, ',', absl::SkipWhitespace())) {
+    std::string domain = CanonicalDomain(item);
+    if (domain.empty() || domain.size() > 255 || domain.find_first_of(" @/[]") != std::string::npos) {
+      return absl::InvalidArgumentError(absl::StrCat(flag, ": '", item, "' is not a domain"));
+    }
+    out->insert(std::move(domain));
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+absl::StatusOr<RelayPolicy> RelayPolicy::Parse(absl::string_view relay_networks,
+                                               absl::string_view relay_domains,
+                                               absl::string_view local_domains) {
+  RelayPolicy policy;
+  auto networks = core::CidrSet::Parse(relay_networks);
+  if (!networks.ok()) {
+    return absl::InvalidArgumentError(absl::StrCat("--relay_networks: ", networks.status().message()));
+  }
+  policy.relay_networks_ = *std::move(networks);
+  if (absl::Status s = ParseDomains("--relay_domains", relay_domains, &policy.relay_domains_); !s.ok())
+    return s;
+  if (absl::Status s = ParseDomains("--local_domains", local_domains, &policy.local_domains_); !s.ok())
+    return s;
+  return policy;
+}
+
+bool RelayPolicy::IsLocalDomain(absl::string_view domain) const {
+  return !local_domains_.empty() && local_domains_.contains(CanonicalDomain(domain));
+}
+
+bool RelayPolicy::IsRelayDomain(absl::string_view domain) const {
+  return !relay_domains_.empty() && relay_domains_.contains(CanonicalDomain(domain));
+}
+
+RcptVerdict RelayPolicy::Check(absl::string_view local_part, absl::string_view domain,
+                               bool client_may_relay) const {
+  if (domain.empty()) return RcptVerdict::kAccept;  // <postmaster>
+  if (IsLocalDomain(domain)) {
+    return IsSafeLocalPart(local_part) ? RcptVerdict::kAccept : RcptVerdict::kUnsafeLocalPart;
+  }
+  if (client_may_relay || IsRelayDomain(domain)) return RcptVerdict::kAccept;
+  return RcptVerdict::kRelayDenied;
+}
+
+bool IsSafeLocalPart(absl::string_view local_part) {
+  return !local_part.empty() && local_part.front() != '.' && !absl::StrContains(local_part, "..") &&
+         local_part.find('/') == absl::string_view::npos && local_part.find('\0') == absl::string_view::npos;
+}
+
+}  // namespace ringpost::net

@@ -1,0 +1,216 @@
+#include "net/smtp_server_session.h"
+
+#include <sys/socket.h>
+
+#include <deque>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/strip.h"
+#include "core/check.h"
+#include "core/log.h"
+#include "core/shard.h"
+
+namespace ringpost::net {
+namespace {
+
+absl::string_view WithoutCrLf(absl::string_view reply) {
+  while (!reply.empty() && (reply.back() == '\n' || reply.back() == '\r')) reply.remove_suffix(1);
+  return reply;
+}
+
+class SmtpSession final : public Session, public SmtpServerHandler {
+ public:
+  SmtpSession(SmtpService& service, Connection& connection, SmtpClientInfo client, bool admitted,
+              std::string refusal)
+      : service_(service),
+        connection_(connection),
+        client_address_(client.address),
+        admitted_(admitted),
+        refusal_(std::move(refusal)),
+        engine_(service.config().server, service.relay(), std::move(client), *this),
+        alive_(std::make_shared<SmtpSession*>(this)) {}
+
+  ~SmtpSession() override {
+    *alive_ = nullptr;  // a durability callback still on its way finds nobody
+    if (message_ != 0) service_.log().Abort(message_);
+    message_ = 0;
+    if (admitted_) service_.limiter().Release(client_address_);
+  }
+
+  void OnOpen(Connection& connection) override {
+    if (!admitted_) {
+      ++service_.stats().connections_refused;
+      connection.Send(refusal_);
+      connection.CloseAfterSend();
+      return;
+    }
+    const core::MonoNanos delay = service_.config().greeting_delay_nanos;
+    if (delay > 0) {
+      greeting_pending_ = true;  // the engine refuses anything sent before the greeting
+      connection.ArmTimer(connection.shard().now() + delay);
+      return;
+    }
+    engine_.Greet();
+    Flush();
+  }
+
+  void OnRecv(Connection& connection, core::BufferLoan bytes) override {
+    (void)connection;
+    if (!admitted_) return;  // refused: the 421 is on its way, nothing is read
+    input_.push_back(std::move(bytes));
+    Process();
+  }
+
+  void OnTimer(Connection& connection) override {
+    (void)connection;
+    if (greeting_pending_) {
+      greeting_pending_ = false;
+      engine_.Greet();
+      return Process();
+    }
+    engine_.OnTimeout();
+    Flush();
+  }
+
+  void OnShutdown(Connection& connection, core::MonoNanos deadline) override {
+    (void)connection;
+    (void)deadline;  // the table closes whatever is left at the deadline
+    if (greeting_pending_ || !admitted_) return connection_.Close();
+    engine_.OnShutdown();
+    Flush();
+  }
+
+  // SmtpServerHandler: the queue log.
+  absl::StatusOr<std::string> BeginMessage() override {
+    RP_CHECK_EQ(message_, 0u);
+    absl::StatusOr<uint64_t> message = service_.log().BeginMessage();
+    if (!message.ok()) return message.status();
+    message_ = *message;
+    message_bytes_ = 0;
+    return service_.NextQueueId();
+  }
+
+  absl::Status AppendBody(absl::Span<const absl::string_view> pieces) override {
+    RP_CHECK_NE(message_, 0u);
+    for (absl::string_view piece : pieces) message_bytes_ += piece.size();
+    return service_.log().AppendBodyParts(message_, pieces);
+  }
+
+  void CommitMessage(queue::Envelope envelope) override {
+    RP_CHECK_NE(message_, 0u);
+    const uint64_t message = message_;
+    message_ = 0;
+    std::string summary = absl::StrCat("client=", client_address_, " helo=", envelope.helo, " from=<",
+                                       envelope.mail_from, "> rcpts=", envelope.recipients.size(),
+                                       " size=", message_bytes_, " proto=", envelope.protocol, " tls=none");
+    std::string queue_id = envelope.queue_id;
+    service_.log().Commit(message, std::move(envelope),
+                          [alive = alive_, queue_id = std::move(queue_id), summary = std::move(summary)](
+                              const absl::Status& status, const queue::MessageLocation& location) {
+                            (void)location;
+                            if (*alive != nullptr) (*alive)->OnDurable(status, queue_id, summary);
+                          });
+  }
+
+  void AbortMessage() override {
+    if (message_ == 0) return;
+    service_.log().Abort(message_);
+    message_ = 0;
+  }
+
+  void OnRefused(absl::string_view command, absl::string_view reply) override {
+    ++service_.stats().transactions_refused;
+    RP_LOG(kInfo) << "refused " << command << " client=" << client_address_ << " reply=\""
+                  << WithoutCrLf(reply) << "\"";
+  }
+
+ private:
+  void OnDurable(const absl::Status& status, const std::string& queue_id, const std::string& summary) {
+    if (status.ok()) {
+      ++service_.stats().messages_accepted;
+      // One line per accepted message (size: the bytes stored, Received: included).
+      RP_LOG(kInfo) << "accepted id=" << queue_id << " " << summary;
+    } else {
+      RP_LOG(kWarning) << "not queued: " << status << " client=" << client_address_;
+    }
+    engine_.OnCommitted(status, queue_id);
+    Process();
+  }
+
+  // Feeds what has arrived, in order, until it is all consumed or the engine waits.
+  void Process() {
+    const absl::Time now = absl::Now();
+    while (!input_.empty() && !engine_.awaiting_commit() && !engine_.closed()) {
+      const absl::string_view available = input_.front().view().substr(offset_);
+      offset_ += engine_.Feed(available, now);
+      if (offset_ == input_.front().size()) {
+        input_.pop_front();  // the receive buffer goes back to the ring
+        offset_ = 0;
+      }
+    }
+    if (engine_.closed()) input_.clear();
+    Flush();
+  }
+
+  // Whatever the engine wrote leaves as one send (pipelined replies together).
+  void Flush() {
+    if (engine_.has_output()) connection_.Send(engine_.TakeOutput());
+    if (engine_.closed()) return connection_.CloseAfterSend();
+    const core::MonoNanos timeout =
+        engine_.in_data() ? service_.config().data_timeout_nanos : service_.config().idle_timeout_nanos;
+    connection_.ArmTimer(connection_.shard().now() + timeout);
+  }
+
+  SmtpService& service_;
+  Connection& connection_;
+  const std::string client_address_;
+  const bool admitted_;
+  const std::string refusal_;
+  SmtpServer engine_;
+  std::shared_ptr<SmtpSession*> alive_;
+  std::deque<core::BufferLoan> input_;
+  size_t offset_ = 0;           // into input_.front()
+  uint64_t message_ = 0;        // the log's handle of the open message (0: none)
+  uint64_t message_bytes_ = 0;  // stored so far, the Received: header included
+  bool greeting_pending_ = false;
+};
+
+}  // namespace
+
+SmtpService::SmtpService(const SmtpServiceConfig& config, const RelayPolicy& relay, ClientLimiter& limiter,
+                         queue::LogWriter& log, queue::QueueIdGenerator& ids)
+    : config_(config), relay_(relay), limiter_(limiter), log_(log), ids_(ids) {}
+
+std::unique_ptr<Session> SmtpService::NewSession(Connection& connection) {
+  SmtpClientInfo client;
+  client.address = connection.peer().HostString();
+  client.may_relay = relay_.ClientMayRelay(connection.peer());
+  std::string refusal;
+  switch (limiter_.Admit(client.address)) {
+    case ClientLimiter::Verdict::kAdmitted:
+      break;
+    case ClientLimiter::Verdict::kTooManyTotal:
+      refusal = absl::StrCat("421 4.7.0 ", config_.server.hostname, " Error: too many connections\r\n");
+      break;
+    case ClientLimiter::Verdict::kTooManyFromAddress:
+      refusal = absl::StrCat("421 4.7.0 ", config_.server.hostname, " Error: too many connections from ",
+                             client.address, "\r\n");
+      break;
+  }
+  const bool admitted = refusal.empty();
+  return std::make_unique<SmtpSession>(*this, connection, std::move(client), admitted, std::move(refusal));
+}
+
+void SmtpService::RejectOverLimit(int fd) {
+  const std::string reply =
+      absl::StrCat("421 4.7.0 ", config_.server.hostname, " Error: too many connections\r\n");
+  ssize_t ignored = send(fd, reply.data(), reply.size(), MSG_DONTWAIT | MSG_NOSIGNAL);
+  (void)ignored;
+  ++stats_.connections_refused;
+}
+
+std::string SmtpService::NextQueueId() {
+  return ids_.Next(static_cast<uint64_t>(absl::ToUnixSeconds(absl::Now())));
+}
+
+}  // namespace ringpost::net
