@@ -62,7 +62,18 @@ RcptVerdict RelayPolicy::Check(absl::string_view local_part, absl::string_view d
   return RcptVerdict::kRelayDenied;
 }
 
-bool IsSafeLocalPart(absl::string_view local_part) {
+bool IsSafeLocalPart(absl::string_view quoted_or_not) {
+  // A quoted local part ("a b"@x, RFC 5321 §4.1.2) names the folder without its quotes
+  // and backslashes.
+  std::string unquoted;
+  absl::string_view local_part = quoted_or_not;
+  if (local_part.size() >= 2 && local_part.front() == '"' && local_part.back() == '"') {
+    for (size_t i = 1; i + 1 < local_part.size(); ++i) {
+      if (local_part[i] == '\\' && i + 2 < local_part.size()) ++i;
+      unquoted += local_part[i];
+    }
+    local_part = unquoted;
+  }
   return !local_part.empty() && local_part.front() != '.' && !absl::StrContains(local_part, "..") &&
          local_part.find('/') == absl::string_view::npos && local_part.find('\0') == absl::string_view::npos;
 }
