@@ -66,13 +66,25 @@ size_t DataReader::Consume(absl::string_view input, Emit emit) {
   size_t i = 0;
   while (i < n) {
     if (match_ == Match::kNone && !pending_cr_) {
-      // Fast path: everything up to the next CR or LF is ordinary body.
-      const void* lf = std::memchr(p + i, '\n', n - i);
-      const size_t lf_at = lf ? static_cast<size_t>(static_cast<const char*>(lf) - p) : n;
-      const void* cr = std::memchr(p + i, '\r', lf_at - i);
-      const size_t stop = cr ? static_cast<size_t>(static_cast<const char*>(cr) - p) : lf_at;
-      Stage3(absl::string_view(p + i, stop - i), emit);
-      i = stop;
+      // Fast path: ordinary body up to the next CR or LF, extended over whole lines
+      // while each ends in a proper CRLF and the next one starts with an ordinary
+      // byte (not '.', CR or LF). Such lines need no change, so a run of them is one
+      // view: a message of plain lines becomes one emit per input chunk.
+      const size_t run_start = i;
+      while (true) {
+        const void* lf = std::memchr(p + i, '\n', n - i);
+        const size_t lf_at = lf ? static_cast<size_t>(static_cast<const char*>(lf) - p) : n;
+        const void* cr = std::memchr(p + i, '\r', lf_at - i);
+        const size_t cr_at = cr ? static_cast<size_t>(static_cast<const char*>(cr) - p) : lf_at;
+        const bool ordinary_next_line = lf != nullptr && cr_at + 1 == lf_at && lf_at + 1 < n &&
+                                        p[lf_at + 1] != '.' && p[lf_at + 1] != '\r' && p[lf_at + 1] != '\n';
+        if (!ordinary_next_line) {
+          i = cr_at;  // the first CR, or the LF, or the end: the slow path takes it from here
+          break;
+        }
+        i = lf_at + 1;
+      }
+      Stage3(absl::string_view(p + run_start, i - run_start), emit);
       if (i == n) break;
     }
     const char c = p[i++];

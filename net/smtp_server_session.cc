@@ -65,6 +65,7 @@ class SmtpSession final : public Session, public SmtpServerHandler {
     (void)connection;
     if (greeting_pending_) {
       greeting_pending_ = false;
+      if (engine_.closed()) return;  // it talked first: 554 is on its way out
       engine_.Greet();
       return Process();
     }

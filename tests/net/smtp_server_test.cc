@@ -69,9 +69,10 @@ TEST(SmtpServerTest, Rfc5321_4_3_1_GreetingNamesTheHost) {
 TEST(SmtpServerTest, Rfc5321_4_1_1_1_EhloAdvertisesTheExtensions) {
   Harness h;
   h.Greeted();
-  EXPECT_EQ(h.Say("EHLO client.example\r\n"),
-            "250-mx.test\r\n250-PIPELINING\r\n250-SIZE 52428800\r\n250-8BITMIME\r\n250-ENHANCEDSTATUSCODES\r\n"
-            "250-SMTPUTF8\r\n250 CHUNKING\r\n");
+  EXPECT_EQ(
+      h.Say("EHLO client.example\r\n"),
+      "250-mx.test\r\n250-PIPELINING\r\n250-SIZE 52428800\r\n250-8BITMIME\r\n250-ENHANCEDSTATUSCODES\r\n"
+      "250-SMTPUTF8\r\n250 CHUNKING\r\n");
   EXPECT_EQ(h.Say("HELO client.example\r\n"), "250 mx.test\r\n");
   EXPECT_EQ(h.Say("EHLO\r\n"), "501 5.5.4 Syntax: EHLO hostname\r\n");
 }
@@ -106,7 +107,8 @@ TEST(SmtpServerTest, Rfc5321_D1_SessionQueuesTheMessageWithAReceivedHeader) {
 TEST(SmtpServerTest, Rfc5321_4_4_ReceivedNamesNoRecipientWhenThereAreSeveral) {
   Harness h;
   h.Greeted();
-  h.Say("HELO x\r\nMAIL FROM:<>\r\nRCPT TO:<a@example.net>\r\nRCPT TO:<b@example.net>\r\nDATA\r\nhi\r\n.\r\n");
+  h.Say(
+      "HELO x\r\nMAIL FROM:<>\r\nRCPT TO:<a@example.net>\r\nRCPT TO:<b@example.net>\r\nDATA\r\nhi\r\n.\r\n");
   ASSERT_EQ(h.handler.committed.size(), 1u);
   EXPECT_FALSE(absl::StrContains(h.handler.committed[0].body, "for <"));
   EXPECT_TRUE(absl::StrContains(h.handler.committed[0].body, "with SMTP id"));  // HELO: RFC 3848 SMTP
@@ -147,14 +149,16 @@ TEST(SmtpServerTest, Rfc5321_4_2_5_StorageFailuresAreTransientAndKeepNothing) {
     h.handler.begin_status = absl::ResourceExhaustedError("spool reserve reached");
     h.Greeted();
     h.Say("EHLO c\r\n");
-    EXPECT_EQ(h.Say(Transaction("")), "250 2.1.0 Ok\r\n250 2.1.5 Ok\r\n452 4.3.1 Insufficient system storage\r\n");
+    EXPECT_EQ(h.Say(Transaction("")),
+              "250 2.1.0 Ok\r\n250 2.1.5 Ok\r\n452 4.3.1 Insufficient system storage\r\n");
   }
   {
     Harness h;
     h.handler.append_status = absl::DataLossError("EIO");
     h.Greeted();
     h.Say("EHLO c\r\n");
-    EXPECT_TRUE(absl::EndsWith(h.Say(Transaction("x\r\n.\r\n")), "451 4.3.0 Error: queue file write error\r\n"));
+    EXPECT_TRUE(
+        absl::EndsWith(h.Say(Transaction("x\r\n.\r\n")), "451 4.3.0 Error: queue file write error\r\n"));
     EXPECT_EQ(h.handler.aborted, 1);
   }
   {
@@ -162,7 +166,8 @@ TEST(SmtpServerTest, Rfc5321_4_2_5_StorageFailuresAreTransientAndKeepNothing) {
     h.handler.commit_status = absl::DataLossError("fdatasync failed");
     h.Greeted();
     h.Say("EHLO c\r\n");
-    EXPECT_TRUE(absl::EndsWith(h.Say(Transaction("x\r\n.\r\n")), "451 4.3.0 Error: queue file write error\r\n"));
+    EXPECT_TRUE(
+        absl::EndsWith(h.Say(Transaction("x\r\n.\r\n")), "451 4.3.0 Error: queue file write error\r\n"));
     EXPECT_TRUE(h.handler.committed.empty());
     ASSERT_EQ(h.handler.refusals.size(), 1u);
     EXPECT_TRUE(absl::StartsWith(h.handler.refusals[0], "DATA: 451"));
@@ -177,9 +182,10 @@ TEST(SmtpServerTest, Rfc5321_4_1_1_4_OnlyCrLfDotCrLfEndsTheMessage) {
     Harness h;
     h.Greeted();
     h.Say("EHLO c\r\n");
-    std::string out = h.Say(Transaction(absl::StrCat("Subject: a\r\n\r\nfirst", fake_end,
-                                                     "MAIL FROM:<evil@x.org>\r\nRCPT TO:<v@example.net>\r\nDATA\r\n"
-                                                     "smuggled\r\n.\r\n")));
+    std::string out =
+        h.Say(Transaction(absl::StrCat("Subject: a\r\n\r\nfirst", fake_end,
+                                       "MAIL FROM:<evil@x.org>\r\nRCPT TO:<v@example.net>\r\nDATA\r\n"
+                                       "smuggled\r\n.\r\n")));
     EXPECT_EQ(h.handler.committed.size(), 1u) << absl::CHexEscape(fake_end);
     EXPECT_EQ(absl::StrSplit(out, "queued as").begin()->size(), out.find("queued as")) << out;
     EXPECT_TRUE(absl::StrContains(h.handler.committed[0].body, "smuggled")) << "part of the one message";
@@ -239,7 +245,8 @@ TEST(SmtpServerTest, Rfc1870_MessageSizeIsLimitedAtMailAndOnTheRealCount) {
   Harness h(true, options);
   h.Greeted();
   h.Say("EHLO c\r\n");
-  EXPECT_EQ(h.Say("MAIL FROM:<a@example.org> SIZE=1001\r\n"), "552 5.3.4 Message size exceeds fixed limit\r\n");
+  EXPECT_EQ(h.Say("MAIL FROM:<a@example.org> SIZE=1001\r\n"),
+            "552 5.3.4 Message size exceeds fixed limit\r\n");
   EXPECT_EQ(h.Say("MAIL FROM:<a@example.org> SIZE=1000\r\n"), "250 2.1.0 Ok\r\n");
   h.Say("RCPT TO:<b@example.net>\r\nDATA\r\n");
   EXPECT_EQ(h.Say(absl::StrCat(std::string(2000, 'y'), "\r\n.\r\n")),
@@ -266,7 +273,8 @@ TEST(SmtpServerTest, Rfc5321_4_2_4_UnknownCommandsAre500AndOthersAnswerAsDocumen
   Harness h;
   h.Greeted();
   EXPECT_EQ(h.Say("FROB\r\n"), "500 5.5.1 Error: command not recognized\r\n");
-  EXPECT_EQ(h.Say("VRFY someone\r\n"), "252 2.1.5 Cannot VRFY user, but will accept message and attempt delivery\r\n");
+  EXPECT_EQ(h.Say("VRFY someone\r\n"),
+            "252 2.1.5 Cannot VRFY user, but will accept message and attempt delivery\r\n");
   EXPECT_EQ(h.Say("NOOP\r\n"), "250 2.0.0 Ok\r\n");
   EXPECT_TRUE(absl::StartsWith(h.Say("HELP\r\n"), "214 2.0.0 "));
   EXPECT_EQ(h.Say("STARTTLS\r\n"), "454 4.7.0 TLS not available\r\n");
@@ -288,7 +296,7 @@ TEST(SmtpServerTest, RelayPermissionComesFromNetworksAndDomainsOnly) {
   h.Greeted();
   h.Say("EHLO c\r\nMAIL FROM:<a@example.org>\r\n");
   EXPECT_EQ(h.Say("RCPT TO:<b@example.net>\r\n"), "554 5.7.1 <b@example.net>: Relay access denied\r\n");
-  EXPECT_EQ(h.Say("RCPT TO:<b@Relay.Example>\r\n"), "250 2.1.5 Ok\r\n");   // --relay_domains
+  EXPECT_EQ(h.Say("RCPT TO:<b@Relay.Example>\r\n"), "250 2.1.5 Ok\r\n");    // --relay_domains
   EXPECT_EQ(h.Say("RCPT TO:<bob@local.example>\r\n"), "250 2.1.5 Ok\r\n");  // --local_domains
   EXPECT_EQ(h.Say("RCPT TO:<Postmaster>\r\n"), "250 2.1.5 Ok\r\n");         // RFC 5321 §4.5.1
   // Local parts that could leave the Maildir folder are refused (quoted ones included).
@@ -315,7 +323,8 @@ TEST(SmtpServerTest, Rfc6531_NonAsciiAddressesNeedSmtputf8) {
   EXPECT_EQ(h.Say("MAIL FROM:<a@example.org>\r\nRCPT TO:<\xC3\xB6@example.net>\r\nRSET\r\n"),
             "250 2.1.0 Ok\r\n553 5.6.7 Must declare SMTPUTF8 to send unicode address\r\n250 2.0.0 Ok\r\n");
   h.Say("MAIL FROM:<j\xC3\xB6rg@example.org> SMTPUTF8 BODY=8BITMIME\r\nRCPT TO:<\xC3\xB6@example.net>\r\n");
-  EXPECT_EQ(h.Say("DATA\r\nx\r\n.\r\n"), "354 End data with <CR><LF>.<CR><LF>\r\n250 2.0.0 Ok: queued as Q0001\r\n");
+  EXPECT_EQ(h.Say("DATA\r\nx\r\n.\r\n"),
+            "354 End data with <CR><LF>.<CR><LF>\r\n250 2.0.0 Ok: queued as Q0001\r\n");
   ASSERT_EQ(h.handler.committed.size(), 1u);
   EXPECT_EQ(h.handler.committed[0].envelope.protocol, "UTF8SMTP");  // RFC 6531 §3.7.3
   EXPECT_EQ(h.handler.committed[0].envelope.mail_params, "SMTPUTF8 BODY=8BITMIME");
@@ -326,7 +335,8 @@ TEST(SmtpServerTest, Rfc5321_4_1_1_11_UnknownParametersAre555) {
   h.Greeted();
   h.Say("EHLO c\r\n");
   EXPECT_EQ(h.Say("MAIL FROM:<a@example.org> FOO=1\r\n"), "555 5.5.4 Unsupported option: FOO\r\n");
-  EXPECT_EQ(h.Say("MAIL FROM:<a@example.org> BODY=BINARYMIME\r\n"), "501 5.5.4 Unsupported BODY parameter\r\n");
+  EXPECT_EQ(h.Say("MAIL FROM:<a@example.org> BODY=BINARYMIME\r\n"),
+            "501 5.5.4 Unsupported BODY parameter\r\n");
   h.Say("MAIL FROM:<a@example.org>\r\n");
   EXPECT_EQ(h.Say("RCPT TO:<b@example.net> NOTIFY=NEVER\r\n"), "555 5.5.4 Unsupported option: NOTIFY\r\n");
 }
@@ -352,17 +362,20 @@ TEST(SmtpServerTest, Rfc3030_BdatChunksMakeOneMessage) {
   Harness h;
   h.Greeted();
   h.Say("EHLO c\r\n");
-  EXPECT_EQ(h.Say("MAIL FROM:<a@example.org>\r\nRCPT TO:<b@example.net>\r\nBDAT 5\r\nhelloBDAT 8 LAST\r\n world\r\n"
-                  "NOOP\r\n"),
-            "250 2.1.0 Ok\r\n250 2.1.5 Ok\r\n250 2.0.0 5 octets received\r\n250 2.0.0 Ok: queued as Q0001\r\n"
-            "250 2.0.0 Ok\r\n");
+  EXPECT_EQ(
+      h.Say("MAIL FROM:<a@example.org>\r\nRCPT TO:<b@example.net>\r\nBDAT 5\r\nhelloBDAT 8 LAST\r\n world\r\n"
+            "NOOP\r\n"),
+      "250 2.1.0 Ok\r\n250 2.1.5 Ok\r\n250 2.0.0 5 octets received\r\n250 2.0.0 Ok: queued as Q0001\r\n"
+      "250 2.0.0 Ok\r\n");
   ASSERT_EQ(h.handler.committed.size(), 1u);
-  EXPECT_TRUE(absl::EndsWith(h.handler.committed[0].body, "for <b@example.net>; Mon, 30 Nov 2026 00:53:20 +0000\r\n"
-                                                           "hello world\r\n"));
+  EXPECT_TRUE(absl::EndsWith(h.handler.committed[0].body,
+                             "for <b@example.net>; Mon, 30 Nov 2026 00:53:20 +0000\r\n"
+                             "hello world\r\n"));
   // BDAT 0 LAST ends a message too, and a chunk "looks like" commands only to a
   // server that lost count: its bytes are data.
-  EXPECT_EQ(h.Say("MAIL FROM:<a@example.org>\r\nRCPT TO:<b@example.net>\r\nBDAT 6\r\nQUIT\r\nBDAT 0 LAST\r\n"),
-            "250 2.1.0 Ok\r\n250 2.1.5 Ok\r\n250 2.0.0 6 octets received\r\n250 2.0.0 Ok: queued as Q0002\r\n");
+  EXPECT_EQ(
+      h.Say("MAIL FROM:<a@example.org>\r\nRCPT TO:<b@example.net>\r\nBDAT 6\r\nQUIT\r\nBDAT 0 LAST\r\n"),
+      "250 2.1.0 Ok\r\n250 2.1.5 Ok\r\n250 2.0.0 6 octets received\r\n250 2.0.0 Ok: queued as Q0002\r\n");
   EXPECT_FALSE(h.engine.closed());
 }
 
@@ -373,10 +386,12 @@ TEST(SmtpServerTest, Rfc3030_RefusedBdatChunksAreReadAndDropped) {
   h.Greeted();
   h.Say("EHLO c\r\n");
   EXPECT_EQ(h.Say("BDAT 4\r\nRSETNOOP\r\n"), "503 5.5.1 Error: need MAIL command\r\n250 2.0.0 Ok\r\n");
-  EXPECT_EQ(h.Say("MAIL FROM:<a@example.org>\r\nRCPT TO:<b@example.net>\r\nBDAT 11 LAST\r\n0123456789A"),
-            "250 2.1.0 Ok\r\n250 2.1.5 Ok\r\n552 5.3.4 Error: message exceeds fixed maximum message size\r\n");
+  EXPECT_EQ(
+      h.Say("MAIL FROM:<a@example.org>\r\nRCPT TO:<b@example.net>\r\nBDAT 11 LAST\r\n0123456789A"),
+      "250 2.1.0 Ok\r\n250 2.1.5 Ok\r\n552 5.3.4 Error: message exceeds fixed maximum message size\r\n");
   EXPECT_EQ(h.Say("BDAT x\r\n"), "501 5.5.4 Syntax: BDAT count [LAST]\r\n");
-  EXPECT_EQ(h.Say("DATA\r\n"), "503 5.5.1 Error: need MAIL command\r\n");  // RFC 3030 §2: the transaction failed
+  EXPECT_EQ(h.Say("DATA\r\n"),
+            "503 5.5.1 Error: need MAIL command\r\n");  // RFC 3030 §2: the transaction failed
   EXPECT_TRUE(h.handler.committed.empty());
 }
 
@@ -420,9 +435,10 @@ TEST(SmtpServerTest, Rfc5321_4_5_3_2_TimeoutCloses421AndDropsTheOpenMessage) {
 TEST(SmtpServerTest, Rfc2034_EveryReplyButGreetingAndEhloCarriesAnEnhancedCode) {
   Harness h(/*may_relay=*/false);
   std::string out = h.Greeted();
-  out += h.Say("FROB\r\nMAIL FROM:<a@b.c>\r\nHELO c\r\nNOOP\r\nVRFY x\r\nMAIL FROM:<a@b.c> SIZE=x\r\n"
-               "MAIL FROM:<a@b.c>\r\nRCPT TO:<x@y.z>\r\nRCPT TO:<p@relay.example>\r\nRCPT TO:bad\r\nDATA\r\nx\r\n.\r\n"
-               "BDAT 1 LAST\r\nxRSET\r\nHELP\r\nEXPN x\r\nAUTH x\r\nQUIT\r\n");
+  out += h.Say(
+      "FROB\r\nMAIL FROM:<a@b.c>\r\nHELO c\r\nNOOP\r\nVRFY x\r\nMAIL FROM:<a@b.c> SIZE=x\r\n"
+      "MAIL FROM:<a@b.c>\r\nRCPT TO:<x@y.z>\r\nRCPT TO:<p@relay.example>\r\nRCPT TO:bad\r\nDATA\r\nx\r\n.\r\n"
+      "BDAT 1 LAST\r\nxRSET\r\nHELP\r\nEXPN x\r\nAUTH x\r\nQUIT\r\n");
   const std::regex enhanced("^[245][0-9][0-9][ -][245]\\.[0-9]{1,3}\\.[0-9]{1,3} .*");
   int checked = 0;
   for (absl::string_view line : absl::StrSplit(out, "\r\n", absl::SkipEmpty())) {
@@ -456,7 +472,8 @@ std::string Replay(const std::string& input, const std::vector<size_t>& cuts, st
     if (end > at) out += h.Say(absl::string_view(input).substr(at, end - at));
     at = std::max(at, end);
   }
-  for (const auto& m : h.handler.committed) absl::StrAppend(bodies, "--- ", m.envelope.queue_id, "\n", m.body);
+  for (const auto& m : h.handler.committed)
+    absl::StrAppend(bodies, "--- ", m.envelope.queue_id, "\n", m.body);
   return out;
 }
 

@@ -60,7 +60,9 @@ std::string ReadGreeting(int port) {
   std::string reply;
   char buffer[512];
   ssize_t n;
-  while ((n = read(fd, buffer, sizeof(buffer))) > 0) reply.append(buffer, static_cast<size_t>(n));
+  while (reply.find("\r\n") == std::string::npos && (n = read(fd, buffer, sizeof(buffer))) > 0) {
+    reply.append(buffer, static_cast<size_t>(n));
+  }
   close(fd);
   return reply;
 }
@@ -149,21 +151,30 @@ TEST(DaemonTest, SecondDaemonOnTheSameSpoolExitsWithAClearMessage) {
   EXPECT_EQ(first.process->Wait(milliseconds(10000)), 0);
 }
 
-TEST(DaemonTest, ListenersAnswer554UntilTheSmtpServiceExists) {
-  // RFC 5321 §3.1: a host offering no SMTP service may answer 554 and close.
-  const std::string spool = TempSpool("554");
+TEST(DaemonTest, ListenersGreetAndSwaksQueuesAMessage) {
+  const std::string spool = TempSpool("greet");
   Daemon daemon(spool);
   ASSERT_GT(daemon.port, 0) << daemon.process->transcript();
-  const std::string greeting = ReadGreeting(daemon.port);
-  EXPECT_EQ(greeting.rfind("554 5.3.2 mx.test.example ", 0), 0u) << greeting;
-  // And a real SMTP client sees the same refusal.
+  EXPECT_EQ(ReadGreeting(daemon.port), "220 mx.test.example ESMTP ringpost\r\n");  // RFC 5321 §4.3.1
   auto [status, output] = RunCommand({"swaks", "--server", "127.0.0.1", "--port", std::to_string(daemon.port),
                                       "--to", "user@example.org", "--timeout", "5"},
                                      milliseconds(20000));
-  EXPECT_NE(status, 0);
-  EXPECT_NE(output.find("554 5.3.2"), std::string::npos) << output;
+  EXPECT_EQ(status, 0) << output;
+  std::smatch m;
+  ASSERT_TRUE(std::regex_search(output, m, std::regex(R"(250 2\.0\.0 Ok: queued as ([0-9A-Z]{13}))")))
+      << output;
+  const std::string id = m[1];
+  // The accepted message is logged once, with its id.
+  EXPECT_TRUE(daemon.process->WaitForLine("accepted id=" + id, milliseconds(5000)).has_value())
+      << daemon.process->transcript();
   daemon.process->Signal(SIGTERM);
   EXPECT_EQ(daemon.process->Wait(milliseconds(10000)), 0);
+  // And it waits in the queue, visible to the queue's reader.
+  auto [list_status, listing] =
+      RunCommand({BuildPath("tools/ringpost-queue"), "--spool_dir=" + spool, "list"}, milliseconds(20000));
+  EXPECT_EQ(list_status, 0) << listing;
+  EXPECT_NE(listing.find(id + " shard="), std::string::npos) << listing;
+  EXPECT_NE(listing.find("1 queued"), std::string::npos) << listing;
 }
 
 TEST(DaemonTest, TheRunningDaemonMapsBoringSslNotOpenSsl) {

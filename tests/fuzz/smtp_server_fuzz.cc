@@ -1,0 +1,95 @@
+// A whole SMTP server session from arbitrary bytes, split at arbitrary points.
+//
+// The first bytes choose the engine's options and the log's behaviour (commits now or
+// later, storage failures); the rest is the client's byte stream, cut into chunks whose
+// sizes come from the input too. Checked on every run:
+//  - no crash, no sanitizer report;
+//  - every reply line is well formed: three digits, ' ' or '-', text, CRLF, and every
+//    2xx/4xx/5xx line after the greeting carries an enhanced code unless it answers EHLO;
+//  - memory stays bounded: the engine never holds more than a command line of input,
+//    and never writes more than a bounded reply per input byte;
+//  - "queued as" is said exactly once per committed message and only for committed ones.
+#include <cstdint>
+#include <string>
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_split.h"
+#include "core/check.h"
+#include "net/smtp_server.h"
+#include "tests/support/smtp_memory_handler.h"
+
+namespace {
+
+bool WellFormedLine(absl::string_view line) {
+  if (line.size() < 4) return false;
+  for (int i = 0; i < 3; ++i) {
+    if (line[i] < '0' || line[i] > '9') return false;
+  }
+  return line[3] == ' ' || line[3] == '-';
+}
+
+}  // namespace
+
+extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
+  using ringpost::net::SmtpServer;
+  if (size < 4) return 0;
+  ringpost::net::SmtpServerOptions options;
+  options.hostname = "mx.test";
+  options.message_bytes_max = 64 + data[0] * 16u;
+  options.recipients_max = 1 + data[0] % 5;
+  options.command_line_bytes_max = 512;
+  options.errors_max = 1 + data[1] % 30;
+  options.bare_line_endings =
+      data[1] & 0x80 ? ringpost::net::BareLineEndings::kReject : ringpost::net::BareLineEndings::kNormalize;
+  static const auto* relay = new ringpost::net::RelayPolicy(
+      *ringpost::net::RelayPolicy::Parse("127.0.0.0/8", "relay.example", "local.example"));
+  ringpost::testing::SmtpMemoryHandler handler;
+  handler.commit_at_once = data[2] & 1;
+  if (data[2] & 2) handler.commit_status = absl::DataLossError("injected");
+  if ((data[2] & 0x0c) == 0x0c) handler.append_status = absl::DataLossError("injected");
+  if ((data[2] & 0x30) == 0x30) handler.begin_status = absl::ResourceExhaustedError("injected");
+  const size_t chunk_max = 1 + data[3] % 64;
+  const absl::string_view input(reinterpret_cast<const char*>(data + 4), size - 4);
+
+  SmtpServer engine(options, *relay, ringpost::net::SmtpClientInfo{"192.0.2.1", (data[2] & 0x40) != 0},
+                    handler);
+  handler.engine = &engine;
+  engine.Greet();
+  std::string output = engine.TakeOutput();
+  size_t at = 0;
+  size_t next_chunk = 1;
+  const absl::Time now = absl::FromUnixSeconds(1796000000);
+  while (at < input.size() && !engine.closed()) {
+    if (engine.awaiting_commit()) {
+      handler.CompletePending();  // the log answers; the rest of the input is fed after
+    }
+    const size_t n = std::min(next_chunk, input.size() - at);
+    const size_t used = engine.Feed(input.substr(at, n), now);
+    RP_CHECK_LE(used, n);
+    if (used == 0) RP_CHECK(engine.awaiting_commit() || engine.closed());
+    at += used;
+    next_chunk = 1 + (next_chunk * 31 + static_cast<unsigned char>(input[at - (used ? 1 : 0)])) % chunk_max;
+    const std::string out = engine.TakeOutput();
+    RP_CHECK_LE(out.size(), 512 + used * 600);  // a reply per byte at most, each bounded
+    output += out;
+  }
+  if (engine.awaiting_commit()) handler.CompletePending();
+  output += engine.TakeOutput();
+
+  RP_CHECK(output.empty() || absl::EndsWith(output, "\r\n"));
+  size_t queued = 0;
+  bool after_ehlo = false;
+  for (absl::string_view line : absl::StrSplit(output, "\r\n", absl::SkipEmpty())) {
+    RP_CHECK(WellFormedLine(line));
+    if (absl::StartsWith(line, "250-")) after_ehlo = true;
+    const bool ehlo_line = after_ehlo || line == "250 mx.test";
+    if (line[3] == ' ') after_ehlo = false;
+    if (absl::StrContains(line, "queued as")) ++queued;
+    if (!absl::StartsWith(line, "220 ") && !absl::StartsWith(line, "354 ") && !ehlo_line) {
+      RP_CHECK(line.size() >= 9 && line[4] == line[0] && line[5] == '.');  // RFC 3463 class matches
+    }
+  }
+  RP_CHECK_EQ(queued, handler.committed.size());
+  RP_CHECK(!handler.open() || !engine.closed());  // a closed session leaves nothing open
+  return 0;
+}
