@@ -19,6 +19,7 @@ server_cpu=0
 load_cpu=$(( $(nproc) > 1 ? 1 : 0 ))
 port_base=$((30000 + RANDOM % 20000))
 work=$(mktemp -d /var/tmp/ringpost-accept-bench.XXXXXX)
+chmod 755 "$work"  # Postfix's daemons run as the postfix user
 cg_root=/sys/fs/cgroup/cpuacct
 trap 'stop_all' EXIT
 
@@ -84,7 +85,7 @@ postfix_setup() {
   mkdir -p "$dir/etc" "$dir/queue" "$dir/data"
   cp /usr/share/postfix/master.cf.dist "$dir/etc/master.cf"
   : >"$dir/etc/main.cf"
-  chown -R postfix "$dir/queue" "$dir/data"
+  chown -R postfix "$dir/data"  # the queue directory stays root's; Postfix makes its own subfolders
   local log=/var/tmp/$(basename "$dir").maillog
   touch "$log"; chown postfix "$log"
   postconf -c "$dir/etc" -e "config_directory = $dir/etc" "queue_directory = $dir/queue" \

@@ -395,8 +395,8 @@ void SmtpServer::FinishMessage() {
   envelope.protocol = std::string(ReceivedProtocol(esmtp_, /*tls=*/false, smtputf8_));
   envelope.mail_from = mail_from_;
   envelope.mail_params = mail_params_;
-  envelope.recipients = recipients_;
-  message_open_ = false;  // the handler owns it now
+  envelope.recipients = std::move(recipients_);  // the transaction resets after the commit
+  message_open_ = false;                         // the handler owns it now
   phase_ = Phase::kAwaitingCommit;
   handler_.CommitMessage(std::move(envelope));  // may call OnCommitted at once
 }

@@ -101,9 +101,12 @@ class SmtpSession final : public Session, public SmtpServerHandler {
     RP_CHECK_NE(message_, 0u);
     const uint64_t message = message_;
     message_ = 0;
-    std::string summary = absl::StrCat("client=", client_address_, " helo=", envelope.helo, " from=<",
-                                       envelope.mail_from, "> rcpts=", envelope.recipients.size(),
-                                       " size=", message_bytes_, " proto=", envelope.protocol, " tls=none");
+    std::string summary;  // for the "accepted" log line, built only when it will be written
+    if (core::LogEnabled(core::LogLevel::kInfo)) {
+      summary = absl::StrCat("client=", client_address_, " helo=", envelope.helo, " from=<",
+                             envelope.mail_from, "> rcpts=", envelope.recipients.size(),
+                             " size=", message_bytes_, " proto=", envelope.protocol, " tls=none");
+    }
     std::string queue_id = envelope.queue_id;
     service_.log().Commit(message, std::move(envelope),
                           [alive = alive_, queue_id = std::move(queue_id), summary = std::move(summary)](

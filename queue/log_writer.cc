@@ -83,10 +83,15 @@ LogWriter::LogWriter(core::Shard& shard, const LogWriterOptions& options) : shar
   RP_CHECK_LE(options_.body_chunk_bytes_max + kBodyChunkPrefixBytes, kRecordPayloadBytesMax);
   shard_.SetSink(core::OpKind::kFileWrite, this);
   shard_.SetSink(core::OpKind::kFileSync, this);
+  shard_.AddTurnHook([this] { OnTurn(); });
   shard_.AddTurnHook([this] { retired_.clear(); });
 }
 
 LogWriter::~LogWriter() {
+  RP_LOG(kInfo) << "queue log shard " << options_.shard << ": commits=" << stats_.commits
+                << " writes=" << stats_.writes << " write_bytes=" << stats_.write_bytes
+                << " syncs=" << stats_.syncs << " segments_created=" << stats_.segments_created
+                << " failures=" << stats_.failures;
   for (auto& s : segments_) {
     if (s->fd >= 0) close(s->fd);
   }
@@ -307,6 +312,32 @@ void LogWriter::ReleaseParkedCommits(Segment& s) {
 }
 
 void LogWriter::Kick(Segment& s) {
+  (void)s;
+  // Writes and syncs are issued once per loop turn (OnTurn), so everything staged in
+  // one turn leaves in one write. A kick after this turn's OnTurn (another turn hook
+  // that ran later) makes the next turn poll instead of sleeping: never a lost kick.
+  kick_wanted_ = true;
+  if (turn_hook_ran_ == shard_.turns()) shard_.RequestTurn();
+}
+
+void LogWriter::OnTurn() {
+  turn_hook_ran_ = shard_.turns();
+  if (!kick_wanted_) return;
+  kick_wanted_ = false;
+  // Kicking may run callbacks that roll or retire segments: walk a copy of the numbers.
+  absl::InlinedVector<uint32_t, 4> numbers;
+  for (const auto& segment : segments_) numbers.push_back(segment->number);
+  for (uint32_t number : numbers) {
+    for (const auto& segment : segments_) {
+      if (segment->number == number) {
+        KickNow(*segment);
+        break;
+      }
+    }
+  }
+}
+
+void LogWriter::KickNow(Segment& s) {
   if (s.failed) return;
   if (!s.write_in_flight && !s.pending.empty()) SubmitWrite(s);
   if (s.waiters.empty() || s.written_end <= s.synced_end || s.sync_in_flight) return;

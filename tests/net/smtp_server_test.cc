@@ -451,6 +451,29 @@ TEST(SmtpServerTest, Rfc2034_EveryReplyButGreetingAndEhloCarriesAnEnhancedCode) 
   EXPECT_EQ(checked, 16);
 }
 
+TEST(ReceivedHeaderTest, Rfc5322_3_3_DateMatchesAbslFormattingAcrossCenturies) {
+  std::mt19937_64 rng(7);
+  std::vector<int64_t> times = {0, 951782400 /* 2000-02-29 */, 4107542400 /* 2100-03-01 */, 1796000000, -1};
+  for (int i = 0; i < 2000; ++i) times.push_back(static_cast<int64_t>(rng() % 8000000000ull));
+  for (int64_t t : times) {
+    EXPECT_EQ(FormatRfc5322Date(t),
+              absl::FormatTime("%a, %d %b %Y %H:%M:%S +0000", absl::FromUnixSeconds(t), absl::UTCTimeZone()))
+        << t;
+  }
+}
+
+TEST(ReceivedHeaderTest, CounterFindsReceivedLinesOnlyInTheHeaderAtAnySplit) {
+  const std::string body =
+      "Received: a\r\nX-Received: b\r\nRECEIVED:c\r\nSubject: Received: d\r\nreceived: e\r\n\r\nReceived: "
+      "f\r\n";
+  for (size_t cut = 0; cut <= body.size(); ++cut) {
+    ReceivedHeaderCounter counter;
+    counter.Feed(absl::string_view(body).substr(0, cut));
+    counter.Feed(absl::string_view(body).substr(cut));
+    EXPECT_EQ(counter.count(), 3u) << cut;
+  }
+}
+
 // --- golden transcripts ----------------------------------------------------------
 
 std::string ReadFile(const std::string& path) {
