@@ -141,6 +141,7 @@ absl::Status LogWriter::RollSegment() {
   if (segment->fd < 0) return StorageError(errno, absl::StrCat("create ", segment->path));
   if (recycled) ++stats_.segments_recycled;
   segment->recycled = recycled;
+
   // The directory entry must be durable before any record in the file is
   // acknowledged; once per segment, so a blocking fsync here is cheap.
   if (options_.fsync && fsync(dir_fd_) != 0) {
@@ -334,6 +335,15 @@ void LogWriter::OnTurn() {
         break;
       }
     }
+  }
+  if (kick_wanted_) return;  // callbacks staged more: the next turn kicks again
+  // The watchdog for a lost kick: a segment with work waiting must have an operation in
+  // flight that will bring it back here, or nothing would ever complete it.
+  for (const auto& segment : segments_) {
+    const Segment& g = *segment;
+    const bool has_work = !g.pending.empty() || !g.waiters.empty() || !g.parked.empty();
+    RP_CHECK_MSG(g.failed || !has_work || g.write_in_flight || g.sync_in_flight,
+                 "queue log stalled: segment with work but nothing in flight");
   }
 }
 
