@@ -1,0 +1,341 @@
+// The SMTP client engine, sans I/O: RFC 5321 sessions, PIPELINING (RFC 2920), SIZE
+// (RFC 1870), 8BITMIME (RFC 6152), SMTPUTF8 (RFC 6531) and CHUNKING (RFC 3030), with
+// scripted server replies.
+#include "net/smtp_client.h"
+
+#include "absl/strings/escaping.h"
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "gtest/gtest.h"
+#include "net/smtp_server.h"
+#include "tests/support/smtp_memory_handler.h"
+
+namespace ringpost::net {
+namespace {
+
+class Recorder : public SmtpClientEvents {
+ public:
+  void OnSessionReady() override { ++ready; }
+  void OnMessageDone(std::vector<RecipientResult> results) override { done.push_back(std::move(results)); }
+  void OnSessionFailed(const std::string& reason) override { failures.push_back(reason); }
+  int ready = 0;
+  std::vector<std::vector<RecipientResult>> done;
+  std::vector<std::string> failures;
+};
+
+struct Harness {
+  Harness() : client(options, events) { options.helo_name = "client.test"; }
+  // The server says `bytes`; returns what the client wrote in response.
+  std::string Hear(absl::string_view bytes) {
+    client.Feed(bytes);
+    std::string out = client.TakeOutput();
+    EXPECT_TRUE(IsCrLfClean(out)) << out;  // DESIGN.md: never a bare CR or LF outbound
+    return out;
+  }
+  // Greeting and an EHLO reply offering `extensions` ("PIPELINING", "SIZE 100"...).
+  void Connect(std::vector<std::string> extensions) {
+    EXPECT_EQ(Hear("220 mx.example ESMTP\r\n"), "EHLO client.test\r\n");
+    std::string reply = "250";
+    reply += extensions.empty() ? " mx.example\r\n" : "-mx.example\r\n";
+    for (size_t i = 0; i < extensions.size(); ++i) {
+      absl::StrAppend(&reply, "250", i + 1 == extensions.size() ? " " : "-", extensions[i], "\r\n");
+    }
+    EXPECT_EQ(Hear(reply), "");
+    ASSERT_TRUE(client.ready());
+  }
+  std::string Start(OutboundMessage message) {
+    client.StartMessage(std::move(message));
+    std::string out = client.TakeOutput();
+    EXPECT_TRUE(IsCrLfClean(out)) << out;
+    return out;
+  }
+
+  SmtpClientOptions options;
+  Recorder events;
+  SmtpClient client;
+};
+
+OutboundMessage Message(std::vector<std::string> recipients,
+                        absl::string_view body = "Subject: x\r\n\r\nhi\r\n") {
+  OutboundMessage m;
+  m.mail_from = "sender@example.org";
+  m.recipients = std::move(recipients);
+  m.body = body;
+  return m;
+}
+
+TEST(SmtpClientTest, Rfc5321_3_1_GreetingThenEhloAndTheExtensionsOffered) {
+  Harness h;
+  h.Connect({"PIPELINING", "SIZE 1000", "8BITMIME", "SMTPUTF8", "CHUNKING", "STARTTLS"});
+  const ServerExtensions& e = h.client.extensions();
+  EXPECT_TRUE(e.esmtp && e.pipelining && e.eight_bit_mime && e.smtputf8 && e.chunking && e.starttls);
+  EXPECT_TRUE(e.size_offered);
+  EXPECT_EQ(e.size_max, 1000u);
+  EXPECT_EQ(h.events.ready, 1);
+}
+
+TEST(SmtpClientTest, Rfc5321_3_2_EhloRefusedFallsBackToHelo) {
+  Harness h;
+  EXPECT_EQ(h.Hear("220 old.example\r\n"), "EHLO client.test\r\n");
+  EXPECT_EQ(h.Hear("502 5.5.1 what is EHLO\r\n"), "HELO client.test\r\n");
+  EXPECT_EQ(h.Hear("250 old.example\r\n"), "");
+  EXPECT_TRUE(h.client.ready());
+  EXPECT_FALSE(h.client.extensions().esmtp);
+  EXPECT_FALSE(h.client.extensions().pipelining);
+}
+
+TEST(SmtpClientTest, Rfc5321_3_1_RefusedGreetingEndsWithQuit) {
+  Harness h;
+  EXPECT_EQ(h.Hear("554 5.3.2 no service here\r\n"), "QUIT\r\n");
+  ASSERT_EQ(h.events.failures.size(), 1u);
+  EXPECT_TRUE(absl::StrContains(h.events.failures[0], "554 5.3.2 no service here"));
+  EXPECT_TRUE(h.client.wants_close());
+}
+
+TEST(SmtpClientTest, Rfc2920_TheEnvelopeLeavesInOneWriteAndDataWaitsFor354) {
+  Harness h;
+  h.Connect({"PIPELINING", "SIZE 0"});
+  EXPECT_EQ(h.Start(Message({"a@example.net", "b@example.net"}, ".dot\r\nline\r\n")),
+            "MAIL FROM:<sender@example.org> SIZE=12\r\nRCPT TO:<a@example.net>\r\nRCPT TO:<b@example.net>\r\n"
+            "DATA\r\n");
+  // RFC 5321 §4.5.2: the leading dot is doubled; "." CRLF ends the data.
+  EXPECT_EQ(h.Hear("250 2.1.0 ok\r\n250 2.1.5 ok\r\n550 5.1.1 no such user\r\n354 go on\r\n"),
+            "..dot\r\nline\r\n.\r\n");
+  EXPECT_EQ(h.Hear("250 2.0.0 queued as X\r\n"), "");
+  ASSERT_EQ(h.events.done.size(), 1u);
+  const auto& r = h.events.done[0];
+  EXPECT_EQ(r[0].code, 250);
+  EXPECT_EQ(r[0].enhanced, "2.0.0");
+  EXPECT_EQ(r[1].code, 550);
+  EXPECT_EQ(r[1].Summary(), "550 5.1.1 no such user");
+  EXPECT_TRUE(h.client.ready());
+}
+
+TEST(SmtpClientTest, Rfc5321_WithoutPipeliningOneCommandPerReply) {
+  Harness h;
+  h.Connect({"8BITMIME"});
+  EXPECT_EQ(h.Start(Message({"a@example.net", "b@example.net"})), "MAIL FROM:<sender@example.org>\r\n");
+  EXPECT_EQ(h.Hear("250 ok\r\n"), "RCPT TO:<a@example.net>\r\n");
+  EXPECT_EQ(h.Hear("250 ok\r\n"), "RCPT TO:<b@example.net>\r\n");
+  EXPECT_EQ(h.Hear("250 ok\r\n"), "DATA\r\n");
+  EXPECT_EQ(h.Hear("354 go\r\n"), "Subject: x\r\n\r\nhi\r\n.\r\n");
+  EXPECT_EQ(h.Hear("451 4.3.0 try later\r\n"), "");
+  ASSERT_EQ(h.events.done.size(), 1u);
+  EXPECT_EQ(h.events.done[0][0].code, 451);
+  EXPECT_EQ(h.events.done[0][1].code, 451);
+  // A refused final reply leaves the transaction to be reset before the next one.
+  EXPECT_EQ(h.Start(Message({"c@example.net"})), "RSET\r\n");
+  EXPECT_EQ(h.Hear("250 ok\r\n"), "MAIL FROM:<sender@example.org>\r\n");
+}
+
+TEST(SmtpClientTest, Rfc5321_NoAcceptedRecipientSendsNoDataAndResetsNextTime) {
+  Harness h;
+  h.Connect({});
+  h.Start(Message({"a@example.net"}));
+  EXPECT_EQ(h.Hear("250 ok\r\n"), "RCPT TO:<a@example.net>\r\n");
+  EXPECT_EQ(h.Hear("450 4.2.0 mailbox busy\r\n"), "");  // no DATA
+  ASSERT_EQ(h.events.done.size(), 1u);
+  EXPECT_EQ(h.events.done[0][0].code, 450);
+  EXPECT_EQ(h.Start(Message({"b@example.net"})), "RSET\r\n");
+}
+
+TEST(SmtpClientTest, Rfc2920_RefusedMailDecidesEveryRecipientAfterTheRepliesDrain) {
+  Harness h;
+  h.Connect({"PIPELINING"});
+  h.Start(Message({"a@example.net", "b@example.net"}));
+  EXPECT_EQ(h.Hear("553 5.1.8 sender refused\r\n503 5.5.1 no MAIL\r\n503 5.5.1 no MAIL\r\n"), "");
+  EXPECT_TRUE(h.events.done.empty());  // DATA's reply is still to come
+  EXPECT_EQ(h.Hear("503 5.5.1 no valid recipients\r\n"), "");
+  ASSERT_EQ(h.events.done.size(), 1u);
+  EXPECT_EQ(h.events.done[0][0].Summary(), "553 5.1.8 sender refused");
+  EXPECT_EQ(h.events.done[0][1].Summary(), "553 5.1.8 sender refused");
+  EXPECT_EQ(h.Start(Message({"b@example.net"})).rfind("MAIL FROM", 0), 0u) << "no RSET after a refused MAIL";
+}
+
+TEST(SmtpClientTest, Rfc2920_A354WithNobodyAcceptedGetsAnEmptyEnd) {
+  Harness h;
+  h.Connect({"PIPELINING"});
+  h.Start(Message({"a@example.net"}));
+  EXPECT_EQ(h.Hear("250 ok\r\n550 no\r\n354 go on anyway\r\n"), ".\r\n");
+  EXPECT_EQ(h.Hear("554 5.5.1 no valid recipients\r\n"), "");
+  ASSERT_EQ(h.events.done.size(), 1u);
+  EXPECT_EQ(h.events.done[0][0].code, 550);
+}
+
+TEST(SmtpClientTest, Rfc1870_ATooLargeMessageIsRefusedWithoutSending) {
+  Harness h;
+  h.Connect({"PIPELINING", "SIZE 10"});
+  EXPECT_EQ(h.Start(Message({"a@example.net"}, "0123456789A")), "");
+  ASSERT_EQ(h.events.done.size(), 1u);
+  EXPECT_EQ(h.events.done[0][0].Summary(), "552 5.3.4 message size exceeds the next hop's fixed limit");
+  EXPECT_TRUE(h.client.ready());
+}
+
+TEST(SmtpClientTest, Rfc6531_Rfc6152_ParametersOnlyWhenNeededAndOffered) {
+  {
+    Harness h;
+    h.Connect({"PIPELINING", "8BITMIME"});
+    OutboundMessage m = Message({"\xC3\xB6@example.net"});
+    m.smtputf8 = true;
+    EXPECT_EQ(h.Start(std::move(m)), "");  // DESIGN.md: no SMTPUTF8 at the next hop → 5.6.7
+    EXPECT_EQ(h.events.done[0][0].Summary(), "553 5.6.7 next hop does not support SMTPUTF8");
+    OutboundMessage eight = Message({"a@example.net"});
+    eight.eight_bit = true;
+    EXPECT_TRUE(
+        absl::StartsWith(h.Start(std::move(eight)), "MAIL FROM:<sender@example.org> BODY=8BITMIME\r\n"));
+  }
+  {
+    Harness h;
+    h.Connect({"PIPELINING", "SMTPUTF8"});
+    OutboundMessage m = Message({"\xC3\xB6@example.net"});
+    m.smtputf8 = true;
+    m.eight_bit = true;  // no 8BITMIME offered: no BODY parameter
+    EXPECT_TRUE(absl::StartsWith(h.Start(std::move(m)), "MAIL FROM:<sender@example.org> SMTPUTF8\r\n"));
+  }
+}
+
+TEST(SmtpClientTest, Rfc3030_ChunkingSendsTheBodyAsOneLastChunk) {
+  Harness h;
+  h.Connect({"PIPELINING", "CHUNKING"});
+  EXPECT_EQ(h.Start(Message({"a@example.net"}, ".x\r\n")),
+            "MAIL FROM:<sender@example.org>\r\nRCPT TO:<a@example.net>\r\n");
+  EXPECT_EQ(h.Hear("250 ok\r\n250 ok\r\n"), "BDAT 4 LAST\r\n.x\r\n");  // no dot-stuffing in BDAT
+  EXPECT_EQ(h.Hear("250 2.0.0 ok\r\n"), "");
+  EXPECT_EQ(h.events.done[0][0].code, 250);
+  // A body with a bare LF goes through DATA, whose stuffer makes it CRLF.
+  EXPECT_EQ(h.Start(Message({"a@example.net"}, "bare\nlf\n")),
+            "MAIL FROM:<sender@example.org>\r\nRCPT TO:<a@example.net>\r\nDATA\r\n");
+  EXPECT_EQ(h.Hear("250 ok\r\n250 ok\r\n354 go\r\n"), "bare\r\nlf\r\n.\r\n");
+}
+
+TEST(SmtpClientTest, NoReplyAfterTheFinalDotIsAPossibleDuplicateNeverADelivery) {
+  Harness h;
+  h.Connect({"PIPELINING"});
+  h.Start(Message({"a@example.net", "b@example.net"}));
+  h.Hear("250 ok\r\n250 ok\r\n550 no\r\n354 go\r\n");
+  h.client.OnConnectionLost();
+  ASSERT_EQ(h.events.done.size(), 1u);
+  EXPECT_EQ(h.events.done[0][0].code, 0);
+  EXPECT_TRUE(h.events.done[0][0].possible_duplicate);
+  EXPECT_EQ(h.events.done[0][1].code, 550);
+  EXPECT_TRUE(h.client.closed());
+
+  Harness early;
+  early.Connect({"PIPELINING"});
+  early.Start(Message({"a@example.net"}));
+  early.client.OnConnectionLost();
+  EXPECT_EQ(early.events.done[0][0].code, 0);
+  EXPECT_FALSE(early.events.done[0][0].possible_duplicate);
+}
+
+TEST(SmtpClientTest, AHostileEndlessReplyFailsTheSessionWithinItsBound) {
+  Harness h;
+  h.client.Feed("220 mx\r\n");
+  h.client.TakeOutput();
+  std::string endless;
+  for (int i = 0; i < 100000; ++i) endless += "250-filler line of a hostile server\r\n";
+  h.client.Feed(endless);
+  ASSERT_EQ(h.events.failures.size(), 1u);
+  EXPECT_TRUE(absl::StrContains(h.events.failures[0], "too many lines")) << h.events.failures[0];
+  EXPECT_TRUE(h.client.wants_close());
+}
+
+TEST(SmtpClientTest, UnaskedRepliesAndBrokenLinesFailTheSession) {
+  Harness h;
+  h.Connect({});
+  h.Hear("250 surprise\r\n");
+  ASSERT_EQ(h.events.failures.size(), 1u);
+  EXPECT_TRUE(absl::StrContains(h.events.failures[0], "nobody asked"));
+  Harness broken;
+  broken.Hear("2x0 what\r\n");
+  ASSERT_EQ(broken.events.failures.size(), 1u);
+}
+
+TEST(SmtpClientTest, Rfc5321_4_1_1_10_QuitEndsTheSession) {
+  Harness h;
+  h.Connect({"PIPELINING"});
+  h.client.Quit();
+  EXPECT_EQ(h.client.TakeOutput(), "QUIT\r\n");
+  EXPECT_FALSE(h.client.closed());
+  h.Hear("221 2.0.0 bye\r\n");
+  EXPECT_TRUE(h.client.closed());
+}
+
+TEST(SmtpClientTest, TheNextMessageMayStartFromInsideTheDoneCallback) {
+  struct Chain : Recorder {
+    SmtpClient* client = nullptr;
+    int started = 0;
+    void OnMessageDone(std::vector<RecipientResult> results) override {
+      Recorder::OnMessageDone(std::move(results));
+      if (started++ < 2 && client->ready()) {
+        OutboundMessage m;
+        m.recipients = {"next@example.net"};
+        client->StartMessage(std::move(m));
+      }
+    }
+  };
+  SmtpClientOptions options;
+  Chain chain;
+  SmtpClient client(options, chain);
+  chain.client = &client;
+  client.Feed("220 mx\r\n250-mx\r\n250 PIPELINING\r\n");
+  OutboundMessage m;
+  m.recipients = {"first@example.net"};
+  client.StartMessage(std::move(m));
+  // Three transactions answered in one burst.
+  for (int i = 0; i < 3; ++i) client.Feed("250 ok\r\n250 ok\r\n354 go\r\n250 done\r\n");
+  EXPECT_EQ(chain.done.size(), 3u);
+  const std::string out = client.TakeOutput();
+  EXPECT_EQ(out.find("MAIL FROM:<>"), 16u) << out;  // right after "EHLO localhost\r\n"
+  EXPECT_TRUE(client.ready());
+}
+
+// The client engine against ringpost's own server engine, bytes passed in memory: what
+// the server stores is the client's body (CRLF-normalised), for DATA and for BDAT.
+TEST(SmtpClientTest, TalksToRingpostsServerEngineAndTheBodyArrivesIntact) {
+  for (bool chunking : {false, true}) {
+    for (absl::string_view body : {absl::string_view("Subject: t\r\n\r\n.lead\r\n..two\r\n.\r\nend\r\n"),
+                                   absl::string_view("no final newline"), absl::string_view("")}) {
+      SmtpServerOptions server_options;
+      server_options.hostname = "mx.test";
+      const RelayPolicy relay = *RelayPolicy::Parse("0.0.0.0/0", "", "");
+      testing::SmtpMemoryHandler handler;
+      SmtpServer server(server_options, relay, SmtpClientInfo{"192.0.2.7", true}, handler);
+      handler.engine = &server;
+      Recorder events;
+      SmtpClientOptions options;
+      options.helo_name = "client.test";
+      SmtpClient client(options, events);
+      server.Greet();
+      bool started = false;
+      for (int round = 0; round < 20 && events.done.empty(); ++round) {
+        std::string to_client = server.TakeOutput();
+        if (!chunking) {  // hide CHUNKING from the client: it uses DATA
+          const size_t at = to_client.find("250-SMTPUTF8\r\n250 CHUNKING\r\n");
+          if (at != std::string::npos) to_client.replace(at, std::string::npos, "250 SMTPUTF8\r\n");
+        }
+        client.Feed(to_client);
+        if (client.ready() && !started) {
+          started = true;
+          OutboundMessage m = Message({"rcpt@example.net"}, body);
+          client.StartMessage(std::move(m));
+        }
+        const std::string to_server = client.TakeOutput();
+        size_t used = 0;
+        while (used < to_server.size())
+          used += server.Feed(absl::string_view(to_server).substr(used), absl::Now());
+      }
+      ASSERT_EQ(events.done.size(), 1u) << chunking;
+      EXPECT_EQ(events.done[0][0].code, 250) << events.done[0][0].Summary();
+      ASSERT_EQ(handler.committed.size(), 1u);
+      const std::string& stored = handler.committed[0].body;
+      const std::string expected = body == "no final newline" ? "no final newline\r\n" : std::string(body);
+      // BDAT stores the bytes as sent (no final CRLF is added to a chunked body).
+      const std::string want = chunking && body == "no final newline" ? "no final newline" : expected;
+      EXPECT_EQ(stored.substr(stored.find("+0000\r\n") + 7), want) << chunking << " " << absl::CEscape(body);
+    }
+  }
+}
+
+}  // namespace
+}  // namespace ringpost::net
