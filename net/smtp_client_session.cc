@@ -1,0 +1,99 @@
+#include "net/smtp_client_session.h"
+
+#include "absl/strings/str_cat.h"
+#include "core/check.h"
+#include "core/shard.h"
+
+namespace ringpost::net {
+
+OutboundSession::OutboundSession(OutboundOwner& owner, const OutboundSessionOptions& options)
+    : owner_(owner), options_(options), client_(options.client, *this) {}
+
+OutboundSession::~OutboundSession() {
+  // The connection is being freed: whatever was in flight is lost, and the owner hears
+  // it before the pointer dies.
+  client_.OnConnectionLost();
+  Closed(failure_.empty() ? "connection closed" : failure_);
+}
+
+void OutboundSession::Deliver(OutboundMessage message) {
+  RP_CHECK(ready());
+  client_.StartMessage(std::move(message));
+  Flush();
+}
+
+void OutboundSession::Quit() {
+  RP_CHECK(ready());
+  client_.Quit();
+  Flush();
+}
+
+void OutboundSession::OnOpen(Connection& connection) {
+  connection_ = &connection;
+  // The greeting is the first reply to wait for.
+  connection.ArmTimer(connection.shard().now() + options_.reply_timeout_nanos);
+}
+
+void OutboundSession::OnRecv(Connection& connection, core::BufferLoan bytes) {
+  (void)connection;
+  client_.Feed(bytes.view());  // the engine copies what it keeps: the buffer goes back now
+  Flush();
+}
+
+void OutboundSession::OnPeerClosed(Connection& connection) {
+  (void)connection;
+  Lose(client_.closed() ? "" : "the server closed the connection");
+}
+
+void OutboundSession::OnTimer(Connection& connection) {
+  (void)connection;
+  Lose("timed out waiting for a reply");
+}
+
+void OutboundSession::OnShutdown(Connection& connection, core::MonoNanos deadline) {
+  (void)connection;
+  (void)deadline;
+  if (client_.ready()) return Quit();  // polite, and the table closes it at the deadline anyway
+  Lose("shutting down");
+}
+
+void OutboundSession::OnConnectFailed(Connection& connection, const absl::Status& status) {
+  (void)connection;
+  failure_ = absl::StrCat("connect: ", status.message());
+}
+
+void OutboundSession::OnSessionReady() { owner_.OnReady(*this); }
+
+void OutboundSession::OnMessageDone(std::vector<RecipientResult> results) {
+  owner_.OnMessageDone(*this, std::move(results));
+  // The engine is ready again unless it failed or closed; a message the owner started
+  // from the callback is on its way.
+  if (client_.ready() && connection_ != nullptr) owner_.OnReady(*this);
+}
+
+void OutboundSession::OnSessionFailed(const std::string& reason) { failure_ = reason; }
+
+void OutboundSession::Flush() {
+  if (connection_ == nullptr) return;
+  if (client_.has_output()) connection_->Send(client_.TakeOutput());
+  if (client_.wants_close() || client_.closed()) {
+    connection_->CloseAfterSend();
+    return;
+  }
+  connection_->ArmTimer(connection_->shard().now() + options_.reply_timeout_nanos);
+}
+
+void OutboundSession::Lose(const std::string& reason) {
+  if (failure_.empty() && !reason.empty()) failure_ = reason;
+  client_.OnConnectionLost();  // reports a message in flight
+  if (connection_ != nullptr) connection_->Close();
+}
+
+void OutboundSession::Closed(const std::string& reason) {
+  if (closed_reported_) return;
+  closed_reported_ = true;
+  connection_ = nullptr;
+  owner_.OnSessionClosed(*this, reason);
+}
+
+}  // namespace ringpost::net

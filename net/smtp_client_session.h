@@ -1,0 +1,78 @@
+// One outbound SMTP connection on a shard: the SmtpClient engine driven by a Connection
+// of the shard's ConnectionTable. The delivery pools (issue 6) own these through the
+// OutboundOwner interface; tests drive them directly.
+//
+// Owned by its Connection (which the table frees after close); single-threaded, on the
+// shard that connected it. The owner hears, in order: OnReady whenever the session can
+// take a message, OnMessageDone once per message (every recipient), and OnSessionClosed
+// exactly once, last; after OnSessionClosed the session pointer must not be used.
+// Timeouts (RFC 5321 §4.5.3.2: greeting 5 min, MAIL 5 min, RCPT 5 min, DATA 2 min,
+// data block 3 min, final dot 10 min) are simplified to one reply timeout: a server
+// silent that long loses the connection, and a message in flight is reported as
+// deferred (a possible duplicate after the final dot).
+#pragma once
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "core/clock.h"
+#include "net/connection_table.h"
+#include "net/smtp_client.h"
+
+namespace ringpost::net {
+
+class OutboundSession;
+
+class OutboundOwner {
+ public:
+  virtual ~OutboundOwner() = default;
+  virtual void OnReady(OutboundSession& session) = 0;
+  virtual void OnMessageDone(OutboundSession& session, std::vector<RecipientResult> results) = 0;
+  virtual void OnSessionClosed(OutboundSession& session, const std::string& reason) = 0;
+};
+
+struct OutboundSessionOptions {
+  SmtpClientOptions client;
+  core::MonoNanos reply_timeout_nanos = 600 * core::kNanosPerSecond;
+};
+
+class OutboundSession final : public Session, private SmtpClientEvents {
+ public:
+  OutboundSession(OutboundOwner& owner, const OutboundSessionOptions& options);
+  ~OutboundSession() override;
+
+  // Preconditions: ready(). The body stays valid until OnMessageDone.
+  void Deliver(OutboundMessage message);
+  // An idle session ends with QUIT (DESIGN.md), then closes.
+  void Quit();
+  bool ready() const { return client_.ready() && connection_ != nullptr; }
+  const ServerExtensions& extensions() const { return client_.extensions(); }
+
+  // Session.
+  void OnOpen(Connection& connection) override;
+  void OnRecv(Connection& connection, core::BufferLoan bytes) override;
+  void OnPeerClosed(Connection& connection) override;
+  void OnTimer(Connection& connection) override;
+  void OnShutdown(Connection& connection, core::MonoNanos deadline) override;
+  void OnConnectFailed(Connection& connection, const absl::Status& status) override;
+
+ private:
+  // SmtpClientEvents.
+  void OnSessionReady() override;
+  void OnMessageDone(std::vector<RecipientResult> results) override;
+  void OnSessionFailed(const std::string& reason) override;
+
+  void Flush();
+  void Lose(const std::string& reason);  // the connection is gone or given up
+  void Closed(const std::string& reason);
+
+  OutboundOwner& owner_;
+  const OutboundSessionOptions& options_;
+  SmtpClient client_;
+  Connection* connection_ = nullptr;
+  bool closed_reported_ = false;
+  std::string failure_;  // why the session ended, when it did not end with QUIT
+};
+
+}  // namespace ringpost::net

@@ -1,0 +1,203 @@
+// Outbound SMTP sessions on the real runtime against real servers on loopback:
+// ringpost-sink (with its fault injection) and Postfix's smtp-sink. The session runs in
+// this process on a one-shard Runtime; the servers are child processes.
+#include "net/smtp_client_session.h"
+
+#include <csignal>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include "core/runtime.h"
+#include "gtest/gtest.h"
+#include "tests/support/subprocess.h"
+
+namespace ringpost::net {
+namespace {
+
+using std::chrono::milliseconds;
+using testing::BuildPath;
+using testing::Subprocess;
+
+std::string TempDir(const std::string& name) {
+  const std::string dir =
+      std::string(::testing::TempDir()) + "/outbound-" + name + "-" + std::to_string(getpid());
+  std::filesystem::remove_all(dir);
+  std::filesystem::create_directories(dir);
+  return dir;
+}
+
+std::string ReadFile(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::ostringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+struct Sink {
+  explicit Sink(std::vector<std::string> flags) {
+    std::vector<std::string> argv = {BuildPath("tools/ringpost-sink"), "--listen=127.0.0.1:0", "--shards=1"};
+    argv.insert(argv.end(), flags.begin(), flags.end());
+    process = std::make_unique<Subprocess>(argv);
+    auto line = process->WaitForLine("listening ", milliseconds(10000));
+    if (line) address = line->substr(line->find(' ') + 1);
+  }
+  std::unique_ptr<Subprocess> process;
+  std::string address;
+};
+
+class NoInbound : public Service {
+ public:
+  std::unique_ptr<Session> NewSession(Connection&) override { return nullptr; }
+};
+
+// Delivers `messages` one after another over one connection, then QUIT; stops the
+// runtime when the session is closed.
+struct Delivery : OutboundOwner {
+  std::vector<OutboundMessage> messages;
+  size_t next = 0;
+  std::vector<std::vector<RecipientResult>> results;
+  std::string closed_reason;
+  int closed = 0;
+  core::Shard* shard = nullptr;
+
+  void OnReady(OutboundSession& session) override {
+    if (next < messages.size()) return session.Deliver(messages[next++]);
+    session.Quit();
+  }
+  void OnMessageDone(OutboundSession&, std::vector<RecipientResult> r) override {
+    results.push_back(std::move(r));
+  }
+  void OnSessionClosed(OutboundSession&, const std::string& reason) override {
+    closed_reason = reason;
+    ++closed;
+    shard->runtime().RequestStop();
+  }
+};
+
+void Deliver(const std::string& address, Delivery& run,
+             core::MonoNanos reply_timeout = 10 * core::kNanosPerSecond) {
+  OutboundSessionOptions options;
+  options.client.helo_name = "client.ringpost.test";
+  options.reply_timeout_nanos = reply_timeout;
+  core::RuntimeOptions runtime_options;
+  runtime_options.shards = 1;
+  runtime_options.pin_threads = false;
+  runtime_options.shard.recv_buffer_count = 64;
+  core::Runtime runtime(runtime_options);
+  auto target = core::ParseSocketAddress(address);
+  ASSERT_TRUE(target.ok()) << address;
+  absl::Status status = runtime.Run([&](core::Shard& shard) -> absl::Status {
+    run.shard = &shard;
+    auto& service = shard.Make<NoInbound>();
+    auto& table = shard.Make<ConnectionTable>(shard, service, ConnectionTableOptions{});
+    if (table.Connect(*target, std::make_unique<OutboundSession>(run, options)) == nullptr) {
+      return absl::UnavailableError("no connection slot");
+    }
+    return absl::OkStatus();
+  });
+  ASSERT_TRUE(status.ok()) << status;
+}
+
+OutboundMessage Message(std::string body, std::vector<std::string> recipients = {"r1@example.net"}) {
+  static std::vector<std::unique_ptr<std::string>> bodies;  // kept alive for the test's run
+  bodies.push_back(std::make_unique<std::string>(std::move(body)));
+  OutboundMessage m;
+  m.mail_from = "sender@example.org";
+  m.recipients = std::move(recipients);
+  m.body = *bodies.back();
+  return m;
+}
+
+TEST(OutboundSessionTest, DeliversSeveralMessagesOnOneConnectionToRingpostSink) {
+  const std::string dir = TempDir("sink");
+  Sink sink({"--record_dir=" + dir});
+  ASSERT_FALSE(sink.address.empty());
+  Delivery run;
+  run.messages.push_back(Message("Subject: one\r\n\r\n.leading dot\r\n", {"a@example.net", "b@example.net"}));
+  run.messages.push_back(Message("Subject: two\r\n\r\nbare\nline feeds\n"));
+  run.messages.push_back(Message("Subject: three\r\n\r\nlast\r\n"));
+  Deliver(sink.address, run);
+  ASSERT_EQ(run.results.size(), 3u) << run.closed_reason;
+  for (const auto& r : run.results) {
+    for (const auto& one : r) EXPECT_EQ(one.code, 250) << one.Summary();
+  }
+  EXPECT_EQ(run.results[0].size(), 2u);
+  EXPECT_EQ(run.closed, 1);
+  sink.process->Signal(SIGTERM);
+  EXPECT_EQ(sink.process->Wait(milliseconds(10000)), 0);
+  // The sink recorded each body as sent: dots unstuffed again, bare LFs made CRLF.
+  EXPECT_EQ(ReadFile(dir + "/S0-1.eml"), "Subject: one\r\n\r\n.leading dot\r\n");
+  EXPECT_EQ(ReadFile(dir + "/S0-2.eml"), "Subject: two\r\n\r\nbare\r\nline feeds\r\n");
+  EXPECT_EQ(ReadFile(dir + "/S0-3.eml"), "Subject: three\r\n\r\nlast\r\n");
+  EXPECT_NE(ReadFile(dir + "/S0-1.json").find("\"rcpt_to\":[\"a@example.net\",\"b@example.net\"]"),
+            std::string::npos);
+}
+
+TEST(OutboundSessionTest, RefusalsAreReportedPerRecipient) {
+  Sink sink({"--rcpt_permfail_rate=1"});
+  Delivery run;
+  run.messages.push_back(Message("x\r\n", {"a@example.net", "b@example.net"}));
+  Deliver(sink.address, run);
+  ASSERT_EQ(run.results.size(), 1u);
+  EXPECT_EQ(run.results[0][0].code, 550);
+  EXPECT_EQ(run.results[0][1].enhanced, "5.1.1");
+}
+
+TEST(OutboundSessionTest, SilenceAfterTheFinalDotIsAPossibleDuplicate) {
+  Sink sink({"--silent_after_data_rate=1"});
+  Delivery run;
+  run.messages.push_back(Message("x\r\n"));
+  Deliver(sink.address, run, /*reply_timeout=*/500 * core::kNanosPerMilli);
+  ASSERT_EQ(run.results.size(), 1u);
+  EXPECT_EQ(run.results[0][0].code, 0);
+  EXPECT_TRUE(run.results[0][0].possible_duplicate);
+  EXPECT_EQ(run.closed_reason, "timed out waiting for a reply");
+}
+
+TEST(OutboundSessionTest, DeliversToPostfixSmtpSink) {
+  if (!std::filesystem::exists("/usr/sbin/smtp-sink")) GTEST_SKIP() << "postfix not installed";
+  // A free port: bind 0, read it, close, hand it to smtp-sink (which has no port 0).
+  int port = 0;
+  {
+    auto probe = Sink({});
+    port = std::stoi(probe.address.substr(probe.address.rfind(':') + 1));
+    probe.process->Signal(SIGTERM);
+    probe.process->Wait(milliseconds(10000));
+  }
+  const std::string address = "127.0.0.1:" + std::to_string(port);
+  Subprocess smtp_sink({"/usr/sbin/smtp-sink", "-u", "nobody", address, "64"}, /*merge_stderr=*/true);
+  // Wait until it listens.
+  for (int i = 0; i < 100; ++i) {
+    auto [status, out] =
+        testing::RunCommand({"ss", "-ltnH", "sport = :" + std::to_string(port)}, milliseconds(5000));
+    if (out.find(std::to_string(port)) != std::string::npos) break;
+    usleep(50000);
+  }
+  Delivery run;
+  run.messages.push_back(Message("Subject: postfix\r\n\r\nhello\r\n", {"a@example.net"}));
+  run.messages.push_back(Message("Subject: again\r\n\r\n.dot\r\n", {"b@example.net", "c@example.net"}));
+  Deliver(address, run);
+  ASSERT_EQ(run.results.size(), 2u) << run.closed_reason;
+  EXPECT_EQ(run.results[0][0].code, 250);
+  EXPECT_EQ(run.results[1][1].code, 250);
+}
+
+TEST(OutboundSessionTest, AConnectionRefusedClosesTheSessionWithItsReason) {
+  int port = 0;
+  {
+    auto probe = Sink({});
+    port = std::stoi(probe.address.substr(probe.address.rfind(':') + 1));
+    probe.process->Signal(SIGTERM);
+    probe.process->Wait(milliseconds(10000));
+  }
+  Delivery run;
+  run.messages.push_back(Message("x\r\n"));
+  Deliver("127.0.0.1:" + std::to_string(port), run);
+  EXPECT_TRUE(run.results.empty());
+  EXPECT_EQ(run.closed, 1);
+  EXPECT_EQ(run.closed_reason.rfind("connect: ", 0), 0u) << run.closed_reason;
+}
+
+}  // namespace
+}  // namespace ringpost::net
