@@ -30,9 +30,6 @@ struct ReceivedFields {
 // (controls, parentheses) are replaced.
 std::string FormatReceivedHeader(const ReceivedFields& fields);
 
-// RFC 5322 §3.3 date-time in UTC: "Mon, 30 Nov 2026 00:53:20 +0000".
-std::string FormatRfc5322Date(int64_t unix_seconds);
-
 // RFC 3848 protocol names.
 absl::string_view ReceivedProtocol(bool esmtp, bool tls, bool smtputf8);
 

@@ -12,6 +12,7 @@
 #include "absl/strings/escaping.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_split.h"
+#include "core/mail_date.h"
 #include "gtest/gtest.h"
 #include "tests/support/smtp_memory_handler.h"
 
@@ -456,7 +457,7 @@ TEST(ReceivedHeaderTest, Rfc5322_3_3_DateMatchesAbslFormattingAcrossCenturies) {
   std::vector<int64_t> times = {0, 951782400 /* 2000-02-29 */, 4107542400 /* 2100-03-01 */, 1796000000, -1};
   for (int i = 0; i < 2000; ++i) times.push_back(static_cast<int64_t>(rng() % 8000000000ull));
   for (int64_t t : times) {
-    EXPECT_EQ(FormatRfc5322Date(t),
+    EXPECT_EQ(core::FormatRfc5322Date(t),
               absl::FormatTime("%a, %d %b %Y %H:%M:%S +0000", absl::FromUnixSeconds(t), absl::UTCTimeZone()))
         << t;
   }
