@@ -102,6 +102,7 @@ void Shard::DrainInbox() {
 }
 
 void Shard::RunOnce() {
+  before_wait_ = true;
   DrainInbox();
   if (runtime_.stop_requested() && !stopping_) BeginStop();
   bool may_block = !(stopping_ && holds_ == 0) && !turn_requested_;
@@ -117,6 +118,7 @@ void Shard::RunOnce() {
     ring_.SubmitAndPoll();
   }
   sleeping_.store(false, std::memory_order_relaxed);
+  before_wait_ = false;
   now_ = MonotonicNowNanos();
   Completion ready[kCqeBatchMax];
   for (;;) {

@@ -100,6 +100,10 @@ class Shard {
     --holds_;
   }
   bool stopping() const { return stopping_; }
+  // True from the start of a loop turn until its wait for completions returns (and
+  // before the loop runs at all): work staged now would sleep through the wait unless
+  // it asks for a turn. Turn hooks run after the wait, so they see false.
+  bool before_wait() const { return before_wait_; }
 
   // Constructs a T owned by this shard: it lives until the shard is destroyed (after
   // its thread has exited), and attachments die in reverse order of creation, before
@@ -151,6 +155,7 @@ class Shard {
   std::vector<std::function<void(MonoNanos)>> stop_handlers_;
   uint32_t holds_ = 0;
   bool stopping_ = false;
+  bool before_wait_ = true;
   bool signal_read_armed_ = false;
   bool turn_requested_ = false;
   uint64_t wakes_sent_ = 0;

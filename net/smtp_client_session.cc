@@ -18,8 +18,20 @@ OutboundSession::~OutboundSession() {
 
 void OutboundSession::Deliver(OutboundMessage message) {
   RP_CHECK(ready());
-  client_.StartMessage(std::move(message));
+  ++deliver_depth_;
+  client_.StartMessage(std::move(message));  // may finish at once (refused before sending)
   Flush();
+  --deliver_depth_;
+  // Readiness that arose inside is announced here, in a loop rather than by recursion:
+  // an owner that delivers from OnReady to a server that refuses everything locally
+  // (SIZE too small) must not grow the stack per message.
+  if (deliver_depth_ > 0 || announcing_ready_) return;
+  announcing_ready_ = true;
+  while (ready_pending_ && ready()) {
+    ready_pending_ = false;
+    owner_.OnReady(*this);
+  }
+  announcing_ready_ = false;
 }
 
 void OutboundSession::Quit() {
@@ -68,7 +80,12 @@ void OutboundSession::OnMessageDone(std::vector<RecipientResult> results) {
   owner_.OnMessageDone(*this, std::move(results));
   // The engine is ready again unless it failed or closed; a message the owner started
   // from the callback is on its way.
-  if (client_.ready() && connection_ != nullptr) owner_.OnReady(*this);
+  if (!client_.ready() || connection_ == nullptr) return;
+  if (deliver_depth_ > 0 || announcing_ready_) {
+    ready_pending_ = true;  // Deliver's loop announces it
+    return;
+  }
+  owner_.OnReady(*this);
 }
 
 void OutboundSession::OnSessionFailed(const std::string& reason) { failure_ = reason; }

@@ -72,6 +72,9 @@ class OutboundSession final : public Session, private SmtpClientEvents {
   SmtpClient client_;
   Connection* connection_ = nullptr;
   bool closed_reported_ = false;
+  int deliver_depth_ = 0;
+  bool ready_pending_ = false;
+  bool announcing_ready_ = false;
   std::string failure_;  // why the session ended, when it did not end with QUIT
 };
 

@@ -6,6 +6,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
 #include "core/check.h"
 
 namespace ringpost::net {
@@ -44,7 +45,16 @@ SmtpServer::SmtpServer(const SmtpServerOptions& options, const RelayPolicy& rela
 }
 
 SmtpServer::~SmtpServer() {
+  // Owners whose handler dies with them call Detach() first; others (tests) outlive us.
   if (message_open_) handler_.AbortMessage();
+}
+
+void SmtpServer::Detach() {
+  if (message_open_) handler_.AbortMessage();
+  message_open_ = false;
+  pieces_.clear();
+  carry_.clear();
+  phase_ = Phase::kClosed;
 }
 
 void SmtpServer::Greet() {
@@ -65,9 +75,11 @@ size_t SmtpServer::Feed(absl::string_view input, absl::Time now) {
     const absl::string_view rest = input.substr(consumed);
     switch (phase_) {
       case Phase::kClosed:
+        pieces_.clear();
         return input.size();  // after the last reply nothing is read
       case Phase::kAwaitingCommit:
-        return consumed;  // the reply to the data must go first (RFC 2920 §3.1: in order)
+        RP_DCHECK(pieces_.empty());  // FinishMessage flushed them
+        return consumed;             // the reply to the data must go first (RFC 2920 §3.1: in order)
       case Phase::kGreeting:
         // RFC 5321 §4.3.1: the client waits for the greeting; one that talks first is
         // a spam engine, not an MTA.
@@ -84,6 +96,7 @@ size_t SmtpServer::Feed(absl::string_view input, absl::Time now) {
         break;
     }
   }
+  FlushBody(/*final=*/false);
   RP_DCHECK(pieces_.empty());  // views into `input` never outlive the call
   return consumed;
 }
@@ -258,17 +271,18 @@ void SmtpServer::OnData(absl::Time now) {
 }
 
 void SmtpServer::OnBdat(const SmtpCommand& command, absl::Time now) {
-  // RFC 3030 §2: "BDAT" SP chunk-size [ SP end-marker ].
-  absl::string_view argument = command.argument;
-  const size_t space = argument.find(' ');
-  const absl::string_view size_text = argument.substr(0, space);
-  const absl::string_view marker = space == absl::string_view::npos ? "" : argument.substr(space + 1);
+  // RFC 3030 §2: "BDAT" SP chunk-size [ SP end-marker ] (extra blanks are forgiven).
+  std::vector<absl::string_view> words =
+      absl::StrSplit(command.argument, absl::ByAnyChar(" \t"), absl::SkipEmpty());
+  const absl::string_view size_text = words.empty() ? "" : words[0];
+  const absl::string_view marker = words.size() > 1 ? words[1] : "";
   uint64_t size = 0;
-  if (size_text.empty() || size_text.size() > 19 ||
+  if (words.empty() || words.size() > 2 || size_text.size() > 19 ||
       !std::all_of(size_text.begin(), size_text.end(), absl::ascii_isdigit) ||
       !absl::SimpleAtoi(size_text, &size) || (!marker.empty() && !absl::EqualsIgnoreCase(marker, "LAST"))) {
-    // The chunk's length is unknown, so its bytes will read as commands and fail.
-    return ErrorReply("501 5.5.4 Syntax: BDAT count [LAST]\r\n");
+    // Without the chunk's length the stream cannot be followed: its bytes would run as
+    // commands (smuggling through a sloppy relay). Answer and close.
+    return Close("501 5.5.4 Syntax: BDAT count [LAST]\r\n");
   }
   bdat_last_ = !marker.empty();
   bdat_remaining_ = size;
@@ -293,7 +307,6 @@ void SmtpServer::OnBdat(const SmtpCommand& command, absl::Time now) {
 
 size_t SmtpServer::FeedData(absl::string_view input) {
   const size_t used = data_.Consume(input, [this](absl::string_view piece) { BodyPiece(piece); });
-  FlushBody();
   if (data_.done()) {
     if (message_error_.empty() && data_.saw_bare_line_ending() &&
         options_.bare_line_endings == BareLineEndings::kReject) {
@@ -307,7 +320,6 @@ size_t SmtpServer::FeedData(absl::string_view input) {
 size_t SmtpServer::FeedBdat(absl::string_view input) {
   const size_t take = static_cast<size_t>(std::min<uint64_t>(bdat_remaining_, input.size()));
   if (bdat_refusal_.empty()) BodyPiece(input.substr(0, take));
-  FlushBody();
   bdat_remaining_ -= take;
   if (bdat_remaining_ == 0) ChunkDone();
   return take;
@@ -375,16 +387,31 @@ void SmtpServer::BodyPiece(absl::string_view piece) {
   }
 }
 
-void SmtpServer::FlushBody() {
-  if (pieces_.empty()) return;
-  if (message_open_ && message_error_.empty()) {
-    if (absl::Status s = handler_.AppendBody(pieces_); !s.ok()) message_error_ = StorageReply(s);
+void SmtpServer::FlushBody(bool final) {
+  if (!message_open_ || !message_error_.empty()) {
+    pieces_.clear();
+    carry_.clear();
+    return;
   }
+  size_t bytes = carry_.size();
+  for (absl::string_view piece : pieces_) bytes += piece.size();
+  if (bytes == 0) return;
+  if (!final && bytes < kBodyFlushBytesMin) {
+    // A client that drips its data in small segments: keep the bytes here until there
+    // are enough for one record, so a message never needs thousands of tiny records
+    // (its commit record lists them all).
+    for (absl::string_view piece : pieces_) carry_.append(piece.data(), piece.size());
+    pieces_.clear();
+    return;
+  }
+  if (!carry_.empty()) pieces_.insert(pieces_.begin(), absl::string_view(carry_));
+  if (absl::Status s = handler_.AppendBody(pieces_); !s.ok()) message_error_ = StorageReply(s);
   pieces_.clear();
+  carry_.clear();
 }
 
 void SmtpServer::FinishMessage() {
-  FlushBody();
+  FlushBody(/*final=*/true);
   if (!message_error_.empty()) return FailMessage(message_error_);
   RP_CHECK(message_open_);
   queue::Envelope envelope;
@@ -469,6 +496,7 @@ void SmtpServer::ResetTransaction() {
   message_bytes_ = 0;
   message_error_.clear();
   pieces_.clear();
+  carry_ = std::string();  // a dripped message's buffer goes back
 }
 
 void SmtpServer::Reply(absl::string_view reply) {
@@ -489,6 +517,8 @@ void SmtpServer::Close(absl::string_view reply) {
     handler_.AbortMessage();
     message_open_ = false;
   }
+  pieces_.clear();
+  carry_ = std::string();
   Reply(reply);
   phase_ = Phase::kClosed;
 }

@@ -76,9 +76,14 @@ struct SmtpClientInfo {
 
 class SmtpServer {
  public:
+  // Body bytes reach the log in pieces of at least this much (or a message's last).
+  static constexpr size_t kBodyFlushBytesMin = 8192;
   SmtpServer(const SmtpServerOptions& options, const RelayPolicy& relay, SmtpClientInfo client,
              SmtpServerHandler& handler);
   ~SmtpServer();
+  // The session is going away: an open message is aborted (through the handler, which
+  // must still be alive) and nothing more is read. Call before destruction.
+  void Detach();
   SmtpServer(const SmtpServer&) = delete;
   SmtpServer& operator=(const SmtpServer&) = delete;
 
@@ -99,6 +104,7 @@ class SmtpServer {
   // Replies written since the last call, to send as one chunk.
   std::string TakeOutput();
   bool has_output() const { return !output_.empty(); }
+  size_t output_bytes() const { return output_.size(); }
   // The session should close once the output is sent.
   bool closed() const { return phase_ == Phase::kClosed; }
   bool awaiting_commit() const { return phase_ == Phase::kAwaitingCommit; }
@@ -125,8 +131,8 @@ class SmtpServer {
   std::string StartMessage(absl::Time now);  // empty, or the refusal to answer
   void ChunkDone();
   void BodyPiece(absl::string_view piece);
-  void FlushBody();
-  void FinishMessage();  // the end of DATA or BDAT LAST
+  void FlushBody(bool final);  // hands gathered body bytes to the log (small ones wait unless final)
+  void FinishMessage();        // the end of DATA or BDAT LAST
   void FailMessage(absl::string_view reply);
   void ResetTransaction();
   void Reply(absl::string_view reply);
@@ -164,6 +170,7 @@ class SmtpServer {
   uint64_t message_bytes_ = 0;             // body bytes from the client (after unstuffing)
   std::string message_error_;              // the first refusal; later bytes are read and dropped
   std::vector<absl::string_view> pieces_;  // gathered during one Feed
+  std::string carry_;                      // body bytes of earlier Feeds, waiting to make kBodyFlushBytesMin
   // BDAT (RFC 3030).
   bool bdat_transaction_ = false;  // a BDAT sequence has started
   bool bdat_last_ = false;

@@ -32,6 +32,7 @@ class SmtpSession final : public Session, public SmtpServerHandler {
 
   ~SmtpSession() override {
     *alive_ = nullptr;  // a durability callback still on its way finds nobody
+    engine_.Detach();   // aborts an open message through AbortMessage, while we are whole
     if (message_ != 0) service_.log().Abort(message_);
     message_ = 0;
     if (admitted_) service_.limiter().Release(client_address_);
@@ -69,8 +70,16 @@ class SmtpSession final : public Session, public SmtpServerHandler {
       engine_.Greet();
       return Process();
     }
+    // A client that stopped reading cannot be sent the 421: drop what is queued.
+    const bool stalled = connection_.queued_bytes() > 0;
     engine_.OnTimeout();
     Flush();
+    if (stalled) connection_.Close();
+  }
+
+  void OnSendDrained(Connection& connection) override {
+    (void)connection;
+    Process();  // replies were held back past kQueuedReplyBytesMax: read on
   }
 
   void OnShutdown(Connection& connection, core::MonoNanos deadline) override {
@@ -141,10 +150,16 @@ class SmtpSession final : public Session, public SmtpServerHandler {
     Process();
   }
 
-  // Feeds what has arrived, in order, until it is all consumed or the engine waits.
+  // Feeds what has arrived, in order, until it is all consumed, the engine waits for a
+  // commit, or the replies not yet sent pass kQueuedReplyBytesMax (a client that
+  // pipelines commands but never reads its replies: its input then waits in its loans,
+  // and the loan cap pauses its socket).
   void Process() {
+    if (processing_) return;  // re-entered from a commit that failed at once: the loop below goes on
+    processing_ = true;
     const absl::Time now = absl::Now();
-    while (!input_.empty() && !engine_.awaiting_commit() && !engine_.closed()) {
+    while (!input_.empty() && !engine_.awaiting_commit() && !engine_.closed() &&
+           connection_.queued_bytes() + engine_.output_bytes() < kQueuedReplyBytesMax) {
       const absl::string_view available = input_.front().view().substr(offset_);
       offset_ += engine_.Feed(available, now);
       if (offset_ == input_.front().size()) {
@@ -153,6 +168,7 @@ class SmtpSession final : public Session, public SmtpServerHandler {
       }
     }
     if (engine_.closed()) input_.clear();
+    processing_ = false;
     Flush();
   }
 
@@ -173,7 +189,9 @@ class SmtpSession final : public Session, public SmtpServerHandler {
   SmtpServer engine_;
   std::shared_ptr<SmtpSession*> alive_;
   std::deque<core::BufferLoan> input_;
-  size_t offset_ = 0;           // into input_.front()
+  size_t offset_ = 0;  // into input_.front()
+  static constexpr size_t kQueuedReplyBytesMax = 64 * 1024;
+  bool processing_ = false;
   uint64_t message_ = 0;        // the log's handle of the open message (0: none)
   uint64_t message_bytes_ = 0;  // stored so far, the Received: header included
   bool greeting_pending_ = false;

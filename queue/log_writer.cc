@@ -219,6 +219,10 @@ absl::Status LogWriter::AppendBodyParts(uint64_t message, absl::Span<const absl:
   OpenMessage& m = it->second;
   Segment& s = *m.segment;
   if (s.failed) return s.failure;
+  // The commit record lists every extent: past this many it could outgrow a record.
+  if (m.extents.size() >= kMessageExtentsMax) {
+    return absl::ResourceExhaustedError("message body in too many pieces");
+  }
   char prefix[kBodyChunkPrefixBytes];
   for (size_t i = 0; i < kBodyChunkPrefixBytes; ++i) prefix[i] = static_cast<char>(message >> (8 * i));
   // Records of at most body_chunk_bytes_max body bytes, each gathered from the pieces
@@ -315,10 +319,11 @@ void LogWriter::ReleaseParkedCommits(Segment& s) {
 void LogWriter::Kick(Segment& s) {
   (void)s;
   // Writes and syncs are issued once per loop turn (OnTurn), so everything staged in
-  // one turn leaves in one write. A kick after this turn's OnTurn (another turn hook
-  // that ran later) makes the next turn poll instead of sleeping: never a lost kick.
+  // one turn leaves in one write.
   kick_wanted_ = true;
-  if (turn_hook_ran_ == shard_.turns()) shard_.RequestTurn();
+  // The hook runs at the end of this turn, unless it ran already, or this turn has not
+  // waited yet (a cross-shard post drained before the wait): then the wait must not sleep.
+  if (turn_hook_ran_ == shard_.turns() || shard_.before_wait()) shard_.RequestTurn();
 }
 
 void LogWriter::OnTurn() {

@@ -105,7 +105,10 @@ class LogWriter final : public core::CompletionSink {
   absl::Status AppendBody(uint64_t message, absl::string_view bytes);
   // The same for bytes in pieces (the views a DATA reader emitted from one receive
   // buffer): one record per body_chunk_bytes_max, one copy, however many pieces.
+  // ResourceExhausted once a message has kMessageExtentsMax records (its commit record
+  // names each one): callers gather small pieces (the SMTP engine keeps 16 KiB).
   absl::Status AppendBodyParts(uint64_t message, absl::Span<const absl::string_view> pieces);
+  static constexpr size_t kMessageExtentsMax = 16384;
   // Writes the commit record once the body is written, then calls `done` when it is
   // durable (or with the error that keeps it from being so). `envelope.body` and
   // `body_bytes` are filled in here.

@@ -125,7 +125,14 @@ int Main() {
   smtp.server.message_bytes_max = absl::GetFlag(FLAGS_max_message_size);
   smtp.server.recipients_max = absl::GetFlag(FLAGS_max_recipients);
   if (smtp.server.message_bytes_max == 0) return Fatal("--max_message_size: must be at least 1");
-  if (smtp.server.recipients_max == 0) return Fatal("--max_recipients: must be at least 1");
+  // Bounds that keep a message's commit record (envelope and body extents) far inside
+  // the log's 1 MiB record limit.
+  if (smtp.server.recipients_max == 0 || smtp.server.recipients_max > 2000) {
+    return Fatal("--max_recipients: expected 1 to 2000");
+  }
+  if (smtp.server.message_bytes_max > (uint64_t{100} << 20)) {
+    return Fatal("--max_message_size: at most 104857600 (100 MiB)");
+  }
   const std::string bare_lf = absl::GetFlag(FLAGS_bare_lf);
   if (bare_lf == "normalize") {
     smtp.server.bare_line_endings = net::BareLineEndings::kNormalize;

@@ -183,6 +183,33 @@ TEST(OutboundSessionTest, DeliversToPostfixSmtpSink) {
   EXPECT_EQ(run.results[1][1].code, 250);
 }
 
+// A server whose SIZE refuses everything: the session refuses each message locally, and
+// an owner that delivers its whole queue from OnReady must not recurse once per message.
+TEST(OutboundSessionTest, ManyLocallyRefusedMessagesDoNotGrowTheStack) {
+  const std::string dir = TempDir("size1");
+  std::ofstream(dir + "/server.py") << R"PY(
+import socket, sys
+s = socket.socket(); s.bind(("127.0.0.1", 0)); s.listen(1)
+print("listening 127.0.0.1:%d" % s.getsockname()[1], flush=True)
+c, _ = s.accept(); f = c.makefile("rb")
+c.sendall(b"220 tiny ESMTP\r\n")
+for line in f:
+    verb = line[:4].upper()
+    if verb == b"EHLO": c.sendall(b"250-tiny\r\n250-PIPELINING\r\n250 SIZE 1\r\n")
+    elif verb == b"QUIT": c.sendall(b"221 bye\r\n"); break
+    else: c.sendall(b"500 unexpected\r\n")
+)PY";
+  Subprocess server({"/usr/bin/python3", dir + "/server.py"});
+  auto line = server.WaitForLine("listening ", milliseconds(10000));
+  ASSERT_TRUE(line.has_value());
+  Delivery run;
+  for (int i = 0; i < 200000; ++i) run.messages.push_back(Message("too big\r\n"));
+  Deliver(line->substr(line->find(' ') + 1), run);
+  ASSERT_EQ(run.results.size(), 200000u) << run.closed_reason;
+  EXPECT_EQ(run.results.back()[0].Summary(), "552 5.3.4 message size exceeds the next hop's fixed limit");
+  EXPECT_EQ(run.closed, 1);
+}
+
 TEST(OutboundSessionTest, AConnectionRefusedClosesTheSessionWithItsReason) {
   int port = 0;
   {

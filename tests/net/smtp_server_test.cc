@@ -390,10 +390,37 @@ TEST(SmtpServerTest, Rfc3030_RefusedBdatChunksAreReadAndDropped) {
   EXPECT_EQ(
       h.Say("MAIL FROM:<a@example.org>\r\nRCPT TO:<b@example.net>\r\nBDAT 11 LAST\r\n0123456789A"),
       "250 2.1.0 Ok\r\n250 2.1.5 Ok\r\n552 5.3.4 Error: message exceeds fixed maximum message size\r\n");
-  EXPECT_EQ(h.Say("BDAT x\r\n"), "501 5.5.4 Syntax: BDAT count [LAST]\r\n");
   EXPECT_EQ(h.Say("DATA\r\n"),
             "503 5.5.1 Error: need MAIL command\r\n");  // RFC 3030 §2: the transaction failed
   EXPECT_TRUE(h.handler.committed.empty());
+}
+
+TEST(SmtpServerTest, Rfc3030_ABdatWithoutAReadableSizeClosesRatherThanRunItsChunkAsCommands) {
+  Harness h;
+  h.Greeted();
+  h.Say("EHLO c\r\nMAIL FROM:<a@example.org>\r\nRCPT TO:<b@example.net>\r\n");
+  EXPECT_EQ(h.Say("BDAT 1000 LASTX\r\nRCPT TO:<smuggled@example.net>\r\n"),
+            "501 5.5.4 Syntax: BDAT count [LAST]\r\n");
+  EXPECT_TRUE(h.engine.closed());
+  // Extra blanks are forgiven.
+  Harness blanks;
+  blanks.Greeted();
+  blanks.Say("EHLO c\r\nMAIL FROM:<a@example.org>\r\nRCPT TO:<b@example.net>\r\n");
+  EXPECT_EQ(blanks.Say("BDAT  2\tLAST \r\nhi"), "250 2.0.0 Ok: queued as Q0001\r\n");
+}
+
+TEST(SmtpServerTest, ADrippedBodyReachesTheLogInFewPieces) {
+  Harness h;
+  h.Greeted();
+  h.Say("EHLO c\r\nMAIL FROM:<a@example.org>\r\nRCPT TO:<b@example.net>\r\nBDAT 100000\r\n");
+  const int calls_before = h.handler.append_calls;
+  for (int i = 0; i < 100000; ++i) h.Say("x");  // one byte per receive
+  // One record per kBodyFlushBytesMin, not one per byte (a commit record lists them all).
+  EXPECT_LE(h.handler.append_calls - calls_before,
+            100000 / static_cast<int>(SmtpServer::kBodyFlushBytesMin) + 1);
+  EXPECT_EQ(h.Say("BDAT 0 LAST\r\n"), "250 2.0.0 Ok: queued as Q0001\r\n");
+  ASSERT_EQ(h.handler.committed.size(), 1u);
+  EXPECT_TRUE(absl::EndsWith(h.handler.committed[0].body, std::string(100000, 'x')));
 }
 
 TEST(SmtpServerTest, GreetingDelayRefusesClientsThatTalkFirst) {

@@ -273,6 +273,11 @@ class Daemon:
     def running(self):
         return self.proc.poll() is None
 
+    def rss_kib(self):
+        """The daemon's resident memory (VmRSS) in KiB."""
+        with open("/proc/%d/status" % self.proc.pid) as f:
+            return int(re.search(r"VmRSS:\s+(\d+) kB", f.read()).group(1))
+
     def kill(self):
         """SIGKILL: no chance to flush anything that was not already durable."""
         if self.proc.poll() is None:
@@ -728,6 +733,31 @@ class HostileInputTest(SmtpTestCase):
                 if b"MAIL FROM:<evil@x.org>" not in body or b"Subject: smuggled" not in body:
                     self.fail_with_context("%s: the smuggled text is not in the body of %s:\n%s"
                                            % (name, queue_id, show(stored, 2000)))
+
+    def test_a_client_that_never_reads_its_replies_is_held_back(self):
+        # RFC 2920 §3.1 lets a client pipeline, not make the server buffer without end:
+        # 4 MB of HELP (each answered by ~80 bytes, never an error) from a client that
+        # reads nothing must not grow the daemon by more than a few MiB, and others
+        # are still served.
+        daemon = self.start_daemon()
+        flood = self.connect(daemon, name="never reads")
+        rss_before = daemon.rss_kib()
+        flood.sock.setblocking(False)
+        sent = 0
+        deadline = time.time() + 5
+        chunk = b"HELP\r\n" * 10000
+        while sent < 4 * 1024 * 1024 and time.time() < deadline:
+            try:
+                sent += flood.sock.send(chunk)
+            except BlockingIOError:
+                time.sleep(0.05)  # the server stopped reading: that is the point
+        time.sleep(0.5)
+        growth_kib = daemon.rss_kib() - rss_before
+        self.assertLess(growth_kib, 16 * 1024, "daemon grew %d KiB for %d bytes of unread pipelining%s"
+                        % (growth_kib, sent, self.context()))
+        normal = self.connect(daemon, name="normal client")
+        self.ehlo(normal)
+        self.check(normal.command("NOOP"), 250, "2.0.0")
 
     def test_long_command_line_does_not_disturb_others(self):
         # RFC 5321 §4.5.3.1.4/§4.5.3.1.5: a 100 KiB "command" gets 500 5.5.2 (limit: 2048),
