@@ -64,6 +64,7 @@ class SmtpSession final : public Session, public SmtpServerHandler {
 
   void OnTimer(Connection& connection) override {
     (void)connection;
+    if (log_paused_) return Process();
     if (greeting_pending_) {
       greeting_pending_ = false;
       if (engine_.closed()) return;  // it talked first: 554 is on its way out
@@ -158,8 +159,15 @@ class SmtpSession final : public Session, public SmtpServerHandler {
     if (processing_) return;  // re-entered from a commit that failed at once: the loop below goes on
     processing_ = true;
     const absl::Time now = absl::Now();
+    log_paused_ = false;
     while (!input_.empty() && !engine_.awaiting_commit() && !engine_.closed() &&
            connection_.queued_bytes() + engine_.output_bytes() < kQueuedReplyBytesMax) {
+      if (engine_.in_data() && service_.log().staged_bytes() > kLogStagedBytesMax) {
+        // The disk is behind: message data waits in this connection's buffers (the
+        // loan cap then pauses its socket) instead of piling up in the log's memory.
+        log_paused_ = true;
+        break;
+      }
       const absl::string_view available = input_.front().view().substr(offset_);
       offset_ += engine_.Feed(available, now);
       if (offset_ == input_.front().size()) {
@@ -176,6 +184,10 @@ class SmtpSession final : public Session, public SmtpServerHandler {
   void Flush() {
     if (engine_.has_output()) connection_.Send(engine_.TakeOutput());
     if (engine_.closed()) return connection_.CloseAfterSend();
+    if (log_paused_) {
+      // Look again soon; nothing announces that the log caught up.
+      return connection_.ArmTimer(connection_.shard().now() + kLogPausePollNanos);
+    }
     const core::MonoNanos timeout =
         engine_.in_data() ? service_.config().data_timeout_nanos : service_.config().idle_timeout_nanos;
     connection_.ArmTimer(connection_.shard().now() + timeout);
@@ -191,6 +203,9 @@ class SmtpSession final : public Session, public SmtpServerHandler {
   std::deque<core::BufferLoan> input_;
   size_t offset_ = 0;  // into input_.front()
   static constexpr size_t kQueuedReplyBytesMax = 64 * 1024;
+  static constexpr uint64_t kLogStagedBytesMax = 64ull << 20;  // per shard
+  static constexpr core::MonoNanos kLogPausePollNanos = 5 * core::kNanosPerMilli;
+  bool log_paused_ = false;
   bool processing_ = false;
   uint64_t message_ = 0;        // the log's handle of the open message (0: none)
   uint64_t message_bytes_ = 0;  // stored so far, the Received: header included

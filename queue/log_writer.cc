@@ -547,6 +547,12 @@ void LogWriter::DeleteFinishedSegments() {
   }
 }
 
+uint64_t LogWriter::staged_bytes() const {
+  uint64_t bytes = 0;
+  for (const auto& s : segments_) bytes += s->pending.size() + s->inflight.size();
+  return bytes;
+}
+
 uint32_t LogWriter::OldestPinnedSegment() const {
   for (const auto& [number, entry] : ledger_) {
     if (entry.live > 0) return number;

@@ -156,5 +156,37 @@ TEST(LogWriterTest, FreeSpaceReserveRefusesNewMailButNotResults) {
   EXPECT_TRUE(result_status.ok()) << result_status;
 }
 
+// staged_bytes() is what the SMTP sessions watch to pause DATA while the disk is behind.
+TEST(LogWriterTest, StagedBytesCountWhatIsNotWrittenYet) {
+  LogWriterOptions writer_options;
+  writer_options.shard_dir = TempShardDir("staged");
+  core::RuntimeOptions options;
+  options.shards = 1;
+  options.pin_threads = false;
+  options.shard.recv_buffer_count = 8;
+  core::Runtime runtime(options);
+  uint64_t staged_after_append = 0, staged_when_durable = 1;
+  ASSERT_TRUE(runtime
+                  .Run([&](core::Shard& shard) -> absl::Status {
+                    auto& writer = shard.Make<LogWriter>(shard, writer_options);
+                    RP_RETURN_IF_ERROR(writer.Start());
+                    RP_ASSIGN_OR_RETURN(const uint64_t message, writer.BeginMessage());
+                    RP_RETURN_IF_ERROR(writer.AppendBody(message, std::string(1 << 20, 'b')));
+                    staged_after_append = writer.staged_bytes();
+                    Envelope envelope;
+                    envelope.queue_id = "0000000000001";
+                    envelope.recipients.push_back({"r@example.org", ""});
+                    writer.Commit(message, envelope, [&](const absl::Status& status) {
+                      EXPECT_TRUE(status.ok()) << status;
+                      staged_when_durable = writer.staged_bytes();
+                      shard.runtime().RequestStop();
+                    });
+                    return absl::OkStatus();
+                  })
+                  .ok());
+  EXPECT_GE(staged_after_append, uint64_t{1} << 20);
+  EXPECT_EQ(staged_when_durable, 0u);
+}
+
 }  // namespace
 }  // namespace ringpost::queue
