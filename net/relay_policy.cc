@@ -4,15 +4,10 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "net/domain_name.h"
 
 namespace ringpost::net {
 namespace {
-
-std::string CanonicalDomain(absl::string_view domain) {
-  domain = absl::StripAsciiWhitespace(domain);
-  if (absl::EndsWith(domain, ".")) domain.remove_suffix(1);
-  return absl::AsciiStrToLower(domain);
-}
 
 absl::Status ParseDomains(absl::string_view flag, absl::string_view text,
                           absl::flat_hash_set<std::string>* out) {

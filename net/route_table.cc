@@ -4,18 +4,9 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "net/domain_name.h"
 
 namespace ringpost::net {
-namespace {
-
-std::string CanonicalDomain(absl::string_view domain) {
-  domain = absl::StripAsciiWhitespace(domain);
-  if (absl::EndsWith(domain, ".")) domain.remove_suffix(1);
-  return absl::AsciiStrToLower(domain);
-}
-
-}  // namespace
-
 absl::StatusOr<RouteTable> RouteTable::Parse(absl::string_view text) {
   RouteTable table;
   size_t count = 0;

@@ -93,6 +93,8 @@ class SmtpClient {
   void OnConnectionLost();
 
   std::string TakeOutput();
+  absl::string_view output() const { return output_; }  // send, then ClearOutput()
+  void ClearOutput() { output_.clear(); }
   bool has_output() const { return !output_.empty(); }
   bool ready() const { return phase_ == Phase::kReady; }
   bool closed() const { return phase_ == Phase::kClosed; }

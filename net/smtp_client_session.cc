@@ -92,7 +92,10 @@ void OutboundSession::OnSessionFailed(const std::string& reason) { failure_ = re
 
 void OutboundSession::Flush() {
   if (connection_ == nullptr) return;
-  if (client_.has_output()) connection_->Send(client_.TakeOutput());
+  if (client_.has_output()) {
+    connection_->Send(client_.output());  // copied into the connection's queue
+    client_.ClearOutput();
+  }
   if (client_.wants_close() || client_.closed()) {
     connection_->CloseAfterSend();
     return;

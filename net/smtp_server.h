@@ -103,6 +103,10 @@ class SmtpServer {
 
   // Replies written since the last call, to send as one chunk.
   std::string TakeOutput();
+  // The same without a new string per batch: send output(), then ClearOutput() (the
+  // buffer keeps its capacity for the next replies).
+  absl::string_view output() const { return output_; }
+  void ClearOutput() { output_.clear(); }
   bool has_output() const { return !output_.empty(); }
   size_t output_bytes() const { return output_.size(); }
   // The session should close once the output is sent.

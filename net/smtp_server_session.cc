@@ -182,7 +182,10 @@ class SmtpSession final : public Session, public SmtpServerHandler {
 
   // Whatever the engine wrote leaves as one send (pipelined replies together).
   void Flush() {
-    if (engine_.has_output()) connection_.Send(engine_.TakeOutput());
+    if (engine_.has_output()) {
+      connection_.Send(engine_.output());  // copied into the connection's queue
+      engine_.ClearOutput();
+    }
     if (engine_.closed()) return connection_.CloseAfterSend();
     if (log_paused_) {
       // Look again soon; nothing announces that the log caught up.

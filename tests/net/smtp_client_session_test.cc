@@ -3,10 +3,16 @@
 // this process on a one-shard Runtime; the servers are child processes.
 #include "net/smtp_client_session.h"
 
+#include <arpa/inet.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <chrono>
 #include <csignal>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
+#include <thread>
 
 #include "core/runtime.h"
 #include "gtest/gtest.h"
@@ -45,6 +51,39 @@ struct Sink {
   std::unique_ptr<Subprocess> process;
   std::string address;
 };
+
+// A port nothing listens on right now: bound to 127.0.0.1:0, read, released.
+int FreePort() {
+  const int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_in address{};
+  address.sin_family = AF_INET;
+  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t length = sizeof(address);
+  if (bind(fd, reinterpret_cast<sockaddr*>(&address), sizeof(address)) != 0 ||
+      getsockname(fd, reinterpret_cast<sockaddr*>(&address), &length) != 0) {
+    close(fd);
+    return 0;
+  }
+  close(fd);
+  return ntohs(address.sin_port);
+}
+
+// True once a connect to 127.0.0.1:port succeeds, false at the deadline.
+bool WaitUntilListening(int port, std::chrono::milliseconds timeout) {
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  sockaddr_in address{};
+  address.sin_family = AF_INET;
+  address.sin_port = htons(static_cast<uint16_t>(port));
+  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  while (std::chrono::steady_clock::now() < deadline) {
+    const int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    const bool listening = connect(fd, reinterpret_cast<sockaddr*>(&address), sizeof(address)) == 0;
+    close(fd);
+    if (listening) return true;
+    std::this_thread::sleep_for(milliseconds(10));
+  }
+  return false;
+}
 
 class NoInbound : public Service {
  public:
@@ -157,23 +196,10 @@ TEST(OutboundSessionTest, SilenceAfterTheFinalDotIsAPossibleDuplicate) {
 
 TEST(OutboundSessionTest, DeliversToPostfixSmtpSink) {
   if (!std::filesystem::exists("/usr/sbin/smtp-sink")) GTEST_SKIP() << "postfix not installed";
-  // A free port: bind 0, read it, close, hand it to smtp-sink (which has no port 0).
-  int port = 0;
-  {
-    auto probe = Sink({});
-    port = std::stoi(probe.address.substr(probe.address.rfind(':') + 1));
-    probe.process->Signal(SIGTERM);
-    probe.process->Wait(milliseconds(10000));
-  }
+  const int port = FreePort();  // smtp-sink cannot listen on port 0
   const std::string address = "127.0.0.1:" + std::to_string(port);
   Subprocess smtp_sink({"/usr/sbin/smtp-sink", "-u", "nobody", address, "64"}, /*merge_stderr=*/true);
-  // Wait until it listens.
-  for (int i = 0; i < 100; ++i) {
-    auto [status, out] =
-        testing::RunCommand({"ss", "-ltnH", "sport = :" + std::to_string(port)}, milliseconds(5000));
-    if (out.find(std::to_string(port)) != std::string::npos) break;
-    usleep(50000);
-  }
+  ASSERT_TRUE(WaitUntilListening(port, std::chrono::seconds(10))) << smtp_sink.transcript();
   Delivery run;
   run.messages.push_back(Message("Subject: postfix\r\n\r\nhello\r\n", {"a@example.net"}));
   run.messages.push_back(Message("Subject: again\r\n\r\n.dot\r\n", {"b@example.net", "c@example.net"}));
@@ -211,13 +237,7 @@ for line in f:
 }
 
 TEST(OutboundSessionTest, AConnectionRefusedClosesTheSessionWithItsReason) {
-  int port = 0;
-  {
-    auto probe = Sink({});
-    port = std::stoi(probe.address.substr(probe.address.rfind(':') + 1));
-    probe.process->Signal(SIGTERM);
-    probe.process->Wait(milliseconds(10000));
-  }
+  const int port = FreePort();  // nothing listens there
   Delivery run;
   run.messages.push_back(Message("x\r\n"));
   Deliver("127.0.0.1:" + std::to_string(port), run);
