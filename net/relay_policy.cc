@@ -4,7 +4,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
-#include "net/domain_name.h"
+#include "core/domain_name.h"
 
 namespace ringpost::net {
 namespace {
@@ -12,7 +12,7 @@ namespace {
 absl::Status ParseDomains(absl::string_view flag, absl::string_view text,
                           absl::flat_hash_set<std::string>* out) {
   for (absl::string_view item : absl::StrSplit(text, ',', absl::SkipWhitespace())) {
-    std::string domain = CanonicalDomain(item);
+    std::string domain = core::CanonicalDomain(item);
     if (domain.empty() || domain.size() > 255 || domain.find_first_of(" @/[]") != std::string::npos) {
       return absl::InvalidArgumentError(absl::StrCat(flag, ": '", item, "' is not a domain"));
     }
@@ -40,18 +40,23 @@ absl::StatusOr<RelayPolicy> RelayPolicy::Parse(absl::string_view relay_networks,
 }
 
 bool RelayPolicy::IsLocalDomain(absl::string_view domain) const {
-  return !local_domains_.empty() && local_domains_.contains(CanonicalDomain(domain));
+  return !local_domains_.empty() && local_domains_.contains(core::CanonicalDomain(domain));
 }
 
 bool RelayPolicy::IsRelayDomain(absl::string_view domain) const {
-  return !relay_domains_.empty() && relay_domains_.contains(CanonicalDomain(domain));
+  return !relay_domains_.empty() && relay_domains_.contains(core::CanonicalDomain(domain));
 }
 
 RcptVerdict RelayPolicy::Check(absl::string_view local_part, absl::string_view domain,
                                bool client_may_relay) const {
   if (domain.empty()) return RcptVerdict::kAccept;  // <postmaster>
   if (IsLocalDomain(domain)) {
-    return IsSafeLocalPart(local_part) ? RcptVerdict::kAccept : RcptVerdict::kUnsafeLocalPart;
+    if (!IsSafeLocalPart(local_part)) return RcptVerdict::kUnsafeLocalPart;
+    if (!local_recipients_.empty() &&
+        !local_recipients_.contains(absl::AsciiStrToLower(absl::StrCat(local_part, "@", core::CanonicalDomain(domain))))) {
+      return RcptVerdict::kUnknownLocalUser;
+    }
+    return RcptVerdict::kAccept;
   }
   if (client_may_relay || IsRelayDomain(domain)) return RcptVerdict::kAccept;
   return RcptVerdict::kRelayDenied;

@@ -19,6 +19,7 @@ enum class RcptVerdict {
   kAccept,
   kRelayDenied,      // 554 5.7.1
   kUnsafeLocalPart,  // 550 5.1.1: a Maildir path component that could escape
+  kUnknownLocalUser, // 550 5.1.1: not in --local_recipients
 };
 
 class RelayPolicy {
@@ -26,6 +27,10 @@ class RelayPolicy {
   // Comma-separated lists; empty text is an empty list.
   static absl::StatusOr<RelayPolicy> Parse(absl::string_view relay_networks, absl::string_view relay_domains,
                                            absl::string_view local_domains);
+
+  // Known local addresses ("user@domain", lower case). Empty: every safe local part of
+  // a local domain is accepted.
+  void SetLocalRecipients(absl::flat_hash_set<std::string> known) { local_recipients_ = std::move(known); }
 
   bool ClientMayRelay(const core::SocketAddress& client) const { return relay_networks_.Contains(client); }
   bool IsLocalDomain(absl::string_view domain) const;
@@ -38,6 +43,7 @@ class RelayPolicy {
   core::CidrSet relay_networks_;
   absl::flat_hash_set<std::string> relay_domains_;
   absl::flat_hash_set<std::string> local_domains_;
+  absl::flat_hash_set<std::string> local_recipients_;
 };
 
 // A local part that is safe as one Maildir path component: no '/', no NUL, not

@@ -4,7 +4,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
-#include "net/domain_name.h"
+#include "core/domain_name.h"
 
 namespace ringpost::net {
 absl::StatusOr<RouteTable> RouteTable::Parse(absl::string_view text) {
@@ -16,7 +16,7 @@ absl::StatusOr<RouteTable> RouteTable::Parse(absl::string_view text) {
     if (equals == absl::string_view::npos) {
       return absl::InvalidArgumentError(absl::StrCat("--routes: '", item, "' is not domain=host:port"));
     }
-    const std::string domain = CanonicalDomain(item.substr(0, equals));
+    const std::string domain = core::CanonicalDomain(item.substr(0, equals));
     auto address = core::ParseSocketAddress(absl::StripAsciiWhitespace(item.substr(equals + 1)));
     if (!address.ok()) {
       return absl::InvalidArgumentError(
@@ -41,7 +41,7 @@ absl::StatusOr<RouteTable> RouteTable::Parse(absl::string_view text) {
 
 std::optional<core::SocketAddress> RouteTable::Find(absl::string_view domain) const {
   if (!routes_.empty()) {
-    auto it = routes_.find(CanonicalDomain(domain));
+    auto it = routes_.find(core::CanonicalDomain(domain));
     if (it != routes_.end()) return it->second;
   }
   return smarthost_;

@@ -249,6 +249,12 @@ void SmtpServer::OnRcpt(const SmtpCommand& command) {
       handler_.OnRefused("RCPT", reply);
       return ErrorReply(reply);
     }
+    case RcptVerdict::kUnknownLocalUser: {
+      const std::string reply =
+          absl::StrCat("550 5.1.1 <", path.mailbox, ">: Recipient address rejected: User unknown\r\n");
+      handler_.OnRefused("RCPT", reply);
+      return ErrorReply(reply);
+    }
   }
   queue::Recipient recipient;
   recipient.address = path.mailbox;

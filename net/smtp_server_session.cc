@@ -3,6 +3,7 @@
 #include <sys/socket.h>
 
 #include <deque>
+#include <optional>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/strip.h"
@@ -118,12 +119,20 @@ class SmtpSession final : public Session, public SmtpServerHandler {
                              " size=", message_bytes_, " proto=", envelope.protocol, " tls=none");
     }
     std::string queue_id = envelope.queue_id;
-    service_.log().Commit(message, std::move(envelope),
-                          [alive = alive_, queue_id = std::move(queue_id), summary = std::move(summary)](
-                              const absl::Status& status, const queue::MessageLocation& location) {
-                            (void)location;
-                            if (*alive != nullptr) (*alive)->OnDurable(status, queue_id, summary);
-                          });
+    // Delivery needs the envelope once the message is durable, whether or not the
+    // client is still there to hear the 250.
+    std::shared_ptr<DeliveryAgent*> delivery = service_.delivery();
+    std::optional<queue::Envelope> for_delivery;
+    if (delivery != nullptr) for_delivery = envelope;
+    service_.log().Commit(
+        message, std::move(envelope),
+        [alive = alive_, queue_id = std::move(queue_id), summary = std::move(summary), delivery = std::move(delivery),
+         for_delivery = std::move(for_delivery)](const absl::Status& status,
+                                                 const queue::MessageLocation& location) mutable {
+          if (*alive != nullptr) (*alive)->OnDurable(status, queue_id, summary);
+          if (status.ok() && delivery != nullptr && *delivery != nullptr) (*delivery)->SubmitDurable(
+              std::move(*for_delivery), location);
+        });
   }
 
   void AbortMessage() override {
@@ -218,8 +227,13 @@ class SmtpSession final : public Session, public SmtpServerHandler {
 }  // namespace
 
 SmtpService::SmtpService(const SmtpServiceConfig& config, const RelayPolicy& relay, ClientLimiter& limiter,
-                         queue::LogWriter& log, queue::QueueIdGenerator& ids)
-    : config_(config), relay_(relay), limiter_(limiter), log_(log), ids_(ids) {}
+                         queue::LogWriter& log, queue::QueueIdGenerator& ids, DeliveryAgent* delivery)
+    : config_(config),
+      relay_(relay),
+      limiter_(limiter),
+      log_(log),
+      ids_(ids),
+      delivery_(delivery == nullptr ? nullptr : delivery->handle()) {}
 
 std::unique_ptr<Session> SmtpService::NewSession(Connection& connection) {
   SmtpClientInfo client;

@@ -21,6 +21,7 @@
 #include "core/clock.h"
 #include "net/client_limiter.h"
 #include "net/connection_table.h"
+#include "net/delivery_agent.h"
 #include "net/relay_policy.h"
 #include "net/smtp_server.h"
 #include "queue/log_writer.h"
@@ -39,8 +40,9 @@ class SmtpService final : public Service {
  public:
   // Everything referenced outlives the service (the runtime destroys the shard's
   // attachments in reverse order of creation).
+  // `delivery` (may be null: accept-only, as in tests) hears every durable message.
   SmtpService(const SmtpServiceConfig& config, const RelayPolicy& relay, ClientLimiter& limiter,
-              queue::LogWriter& log, queue::QueueIdGenerator& ids);
+              queue::LogWriter& log, queue::QueueIdGenerator& ids, DeliveryAgent* delivery = nullptr);
 
   std::unique_ptr<Session> NewSession(Connection& connection) override;
   void RejectOverLimit(int fd) override;
@@ -50,6 +52,7 @@ class SmtpService final : public Service {
   ClientLimiter& limiter() { return limiter_; }
   queue::LogWriter& log() { return log_; }
   std::string NextQueueId();
+  const std::shared_ptr<DeliveryAgent*>& delivery() const { return delivery_; }
 
   struct Stats {
     uint64_t messages_accepted = 0, bytes_accepted = 0, transactions_refused = 0, connections_refused = 0;
@@ -62,6 +65,7 @@ class SmtpService final : public Service {
   ClientLimiter& limiter_;
   queue::LogWriter& log_;
   queue::QueueIdGenerator& ids_;
+  std::shared_ptr<DeliveryAgent*> delivery_;
   Stats stats_;
 };
 

@@ -553,6 +553,11 @@ uint64_t LogWriter::staged_bytes() const {
   return bytes;
 }
 
+std::string LogWriter::SegmentPath(uint32_t segment) const {
+  auto it = ledger_.find(segment);
+  return it == ledger_.end() ? std::string() : it->second.path;
+}
+
 uint32_t LogWriter::OldestPinnedSegment() const {
   for (const auto& [number, entry] : ledger_) {
     if (entry.live > 0) return number;

@@ -136,6 +136,9 @@ class LogWriter final : public core::CompletionSink {
   // The oldest segment still pinned by a live message (0: none), for the compaction policy.
   uint32_t OldestPinnedSegment() const;
   size_t segment_files() const { return ledger_.size(); }
+  // The file of one of this shard's segments (a MessageLocation's), for readers on
+  // other shards: it stays there while a message in it is live. Empty if unknown.
+  std::string SegmentPath(uint32_t segment) const;
   // Bytes staged or being written, not yet written in full: what a slow disk makes pile
   // up in memory. Writers of message data pause above a bound (back-pressure).
   uint64_t staged_bytes() const;

@@ -5,12 +5,19 @@
 #include <pwd.h>
 #include <unistd.h>
 
+#include <netdb.h>
+
+#include <algorithm>
 #include <cstdio>
+#include <cstring>
+#include <fstream>
 #include <string>
 
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
+#include "absl/container/flat_hash_set.h"
 #include "absl/flags/usage.h"
+#include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "core/check.h"
@@ -21,10 +28,15 @@
 #include "core/runtime.h"
 #include "dns/resolver_config.h"
 #include "net/connection_table.h"
+#include "net/delivery_agent.h"
+#include "net/next_hop.h"
+#include "net/route_table.h"
 #include "net/listener.h"
 #include "net/relay_policy.h"
 #include "net/smtp_server_session.h"
 #include "net/tls_library.h"
+#include "queue/accounting_log.h"
+#include "queue/log_reader.h"
 #include "queue/log_writer.h"
 #include "queue/queue_id.h"
 #include "queue/recovery.h"
@@ -68,6 +80,31 @@ ABSL_FLAG(uint64_t, spool_reserve_bytes, 256ull << 20,
           "refuse new mail (452 4.3.1) while the spool file system has less free space than this, "
           "so delivery results and reclamation can still be written");
 
+ABSL_FLAG(std::string, routes, "",
+          "static next hops: domain=IP:PORT,...; *=IP:PORT is a smarthost for every other domain");
+ABSL_FLAG(std::string, maildir_root, "./var/mail", "local domains are delivered into MAILDIR_ROOT/<domain>/<user>/");
+ABSL_FLAG(std::string, local_recipients, "",
+          "file of known local addresses (user@domain, one per line); when set, other recipients in "
+          "--local_domains are refused at RCPT with 550 5.1.1");
+ABSL_FLAG(ringpost::core::FlagDuration, retry_initial, ringpost::core::FlagDuration{absl::Minutes(5)},
+          "first retry delay after a temporary failure (doubles per attempt)");
+ABSL_FLAG(ringpost::core::FlagDuration, retry_max, ringpost::core::FlagDuration{absl::Hours(4)},
+          "longest retry delay");
+ABSL_FLAG(ringpost::core::FlagDuration, max_queue_lifetime, ringpost::core::FlagDuration{absl::Hours(24 * 5)},
+          "a recipient still undelivered this long after arrival expires and bounces");
+ABSL_FLAG(uint32_t, domain_max_connections, 20, "concurrent outbound connections per destination domain");
+ABSL_FLAG(uint32_t, host_max_connections, 10,
+          "concurrent outbound connections per destination IP (split evenly between shards)");
+ABSL_FLAG(uint32_t, max_messages_per_connection, 100, "outbound messages before a connection is recycled");
+ABSL_FLAG(ringpost::core::FlagDuration, outbound_idle_timeout, ringpost::core::FlagDuration{absl::Seconds(5)},
+          "an outbound connection without work this long ends with QUIT");
+ABSL_FLAG(ringpost::core::FlagDuration, outbound_reply_timeout, ringpost::core::FlagDuration{absl::Minutes(5)},
+          "an outbound server silent this long loses the connection (the message is deferred)");
+ABSL_FLAG(std::string, accounting_log, "./var/log/accounting.jsonl",
+          "JSON-lines log of every delivery attempt's outcome (empty: off)");
+ABSL_FLAG(uint64_t, accounting_log_max_bytes, 100ull << 20,
+          "rotate the accounting log past this size (4 older files are kept)");
+
 namespace ringpost {
 namespace {
 
@@ -76,10 +113,42 @@ int Fatal(const std::string& message) {
   return 2;
 }
 
+// The host's name, fully qualified when the resolver knows it; a bare name gets
+// ".localdomain" (as Postfix does), since the outbound EHLO needs a FQDN.
 std::string DefaultHostname() {
   char name[256] = {};
-  if (gethostname(name, sizeof(name) - 1) != 0 || name[0] == '\0') return "localhost";
-  return name;
+  if (gethostname(name, sizeof(name) - 1) != 0 || name[0] == '\0') return "localhost.localdomain";
+  std::string host = name;
+  if (host.find('.') != std::string::npos) return host;
+  addrinfo hints{};
+  hints.ai_flags = AI_CANONNAME;
+  addrinfo* info = nullptr;
+  if (getaddrinfo(name, nullptr, &hints, &info) == 0 && info != nullptr) {
+    if (info->ai_canonname != nullptr && std::strchr(info->ai_canonname, '.') != nullptr) host = info->ai_canonname;
+    freeaddrinfo(info);
+  }
+  if (host.find('.') == std::string::npos) host += ".localdomain";
+  return host;
+}
+
+bool IsFullyQualified(const std::string& name) {
+  const size_t dot = name.find('.');
+  return dot != std::string::npos && dot > 0 && dot + 1 < name.size();
+}
+
+absl::StatusOr<absl::flat_hash_set<std::string>> ReadLocalRecipients(const std::string& path) {
+  absl::flat_hash_set<std::string> known;
+  if (path.empty()) return known;
+  std::ifstream in(path);
+  if (!in) return absl::NotFoundError(absl::StrCat("--local_recipients: cannot read ", path));
+  std::string line;
+  while (std::getline(in, line)) {
+    absl::string_view item = absl::StripAsciiWhitespace(line);
+    if (item.empty() || item.front() == '#') continue;
+    if (known.size() >= 1000000) return absl::ResourceExhaustedError("--local_recipients: over 1,000,000 entries");
+    known.insert(absl::AsciiStrToLower(item));
+  }
+  return known;
 }
 
 absl::Status DropPrivileges(const std::string& user, const std::string& spool_dir) {
@@ -96,6 +165,36 @@ absl::Status DropPrivileges(const std::string& user, const std::string& spool_di
     return absl::ErrnoToStatus(errno, absl::StrCat("dropping privileges to ", user));
   }
   return absl::OkStatus();
+}
+
+// Restart (issue: every unfinished recipient is scheduled again with its next attempt
+// time): each shard takes the live messages of its own folder, and of folders no
+// running shard has (--shards was larger before), which it delivers but cannot reclaim.
+void ScheduleRecovered(const queue::RecoveredQueue& recovered, int shard, int shards, net::DeliveryAgent& agent) {
+  for (const queue::RecoveredMessage& m : recovered.live) {
+    if (static_cast<int>(m.shard % static_cast<uint32_t>(shards)) != shard) continue;
+    const queue::RecoveredSegment& segment = recovered.segments[m.segment];
+    auto envelope = queue::ReadEnvelope(segment.path, m.commit_offset);
+    if (!envelope.ok()) {
+      RP_LOG(kError) << "recovered message " << m.queue_id << " unreadable: " << envelope.status();
+      continue;
+    }
+    if (envelope->recipients.size() != m.recipients.size()) continue;  // recovery read the same record
+    for (size_t i = 0; i < m.recipients.size(); ++i) {
+      queue::Recipient& r = envelope->recipients[i];
+      r.final = m.recipients[i].final;
+      r.attempts = m.recipients[i].attempts;
+      r.next_attempt_unix_micros = m.recipients[i].next_attempt_unix_micros;
+    }
+    queue::QueuedMessage message;
+    message.envelope = std::move(*envelope);
+    message.segment_path = segment.path;
+    message.segment = segment.number;
+    message.commit_offset = m.commit_offset;
+    message.home_shard = shard;
+    message.reclaim = static_cast<int>(m.shard) == shard && !segment.quarantined;
+    agent.Submit(message);
+  }
 }
 
 int Main() {
@@ -116,10 +215,45 @@ int Main() {
   if (max_connections == 0) return Fatal("--max_connections: must be at least 1");
   std::string hostname = absl::GetFlag(FLAGS_hostname);
   if (hostname.empty()) hostname = DefaultHostname();
+  if (!IsFullyQualified(hostname)) {
+    return Fatal(absl::StrCat("--hostname: '", hostname,
+                              "' is not fully qualified (the outbound EHLO needs a name like mx.example.com)"));
+  }
   auto relay =
       net::RelayPolicy::Parse(absl::GetFlag(FLAGS_relay_networks), absl::GetFlag(FLAGS_relay_domains),
                               absl::GetFlag(FLAGS_local_domains));
   if (!relay.ok()) return Fatal(std::string(relay.status().message()));
+  auto local_recipients = ReadLocalRecipients(absl::GetFlag(FLAGS_local_recipients));
+  if (!local_recipients.ok()) return Fatal(std::string(local_recipients.status().message()));
+  relay->SetLocalRecipients(std::move(*local_recipients));
+  auto routes = net::RouteTable::Parse(absl::GetFlag(FLAGS_routes));
+  if (!routes.ok()) return Fatal(absl::StrCat("--routes: ", routes.status().message()));
+  net::DeliveryConfig delivery;
+  delivery.retry.initial = absl::GetFlag(FLAGS_retry_initial).value;
+  delivery.retry.max = absl::GetFlag(FLAGS_retry_max).value;
+  delivery.retry.lifetime = absl::GetFlag(FLAGS_max_queue_lifetime).value;
+  if (delivery.retry.initial <= absl::ZeroDuration() || delivery.retry.max < delivery.retry.initial) {
+    return Fatal("--retry_initial must be positive and at most --retry_max");
+  }
+  delivery.domain_max_connections = absl::GetFlag(FLAGS_domain_max_connections);
+  delivery.max_messages_per_connection = absl::GetFlag(FLAGS_max_messages_per_connection);
+  const uint32_t host_max_connections = absl::GetFlag(FLAGS_host_max_connections);
+  if (delivery.domain_max_connections == 0 || host_max_connections == 0 ||
+      delivery.max_messages_per_connection == 0) {
+    return Fatal("--domain_max_connections, --host_max_connections and --max_messages_per_connection: at least 1");
+  }
+  delivery.idle_timeout_nanos = absl::ToInt64Nanoseconds(absl::GetFlag(FLAGS_outbound_idle_timeout).value);
+  delivery.session.reply_timeout_nanos =
+      absl::ToInt64Nanoseconds(absl::GetFlag(FLAGS_outbound_reply_timeout).value);
+  if (delivery.idle_timeout_nanos <= 0 || delivery.session.reply_timeout_nanos <= 0) {
+    return Fatal("--outbound_idle_timeout and --outbound_reply_timeout must be positive");
+  }
+  delivery.session.client.helo_name = hostname;
+  delivery.hostname = hostname;
+  delivery.maildir_root = absl::GetFlag(FLAGS_maildir_root);
+  queue::AccountingLog accounting(absl::GetFlag(FLAGS_accounting_log), absl::GetFlag(FLAGS_accounting_log_max_bytes));
+  if (absl::Status s = accounting.Open(); !s.ok()) return Fatal(std::string(s.message()));
+  net::StaticNextHops next_hops(*relay, *routes);
   net::SmtpServiceConfig smtp;
   smtp.server.hostname = hostname;
   smtp.server.message_bytes_max = absl::GetFlag(FLAGS_max_message_size);
@@ -169,6 +303,9 @@ int Main() {
     return Fatal(std::string(s.message()));
   }
 
+  // Per-destination-IP limits are per shard: each shard gets its share.
+  delivery.host_max_connections = std::max<uint32_t>(1, host_max_connections / static_cast<uint32_t>(shards));
+
   core::RuntimeOptions options;
   options.shards = shards;
   options.pin_threads = absl::GetFlag(FLAGS_pin_threads);
@@ -197,7 +334,9 @@ int Main() {
                 << " recovered_segments=" << recovered->report.segments
                 << " torn_tails=" << recovered->report.torn_tails
                 << " quarantined=" << recovered->report.quarantined
-                << " max_message_size=" << smtp.server.message_bytes_max << " bare_lf=" << bare_lf;
+                << " max_message_size=" << smtp.server.message_bytes_max << " bare_lf=" << bare_lf
+                << " routes=" << routes->size() << " retry=" << core::FormatFlagDuration(delivery.retry.initial) << "/"
+                << core::FormatFlagDuration(delivery.retry.max) << "/" << core::FormatFlagDuration(delivery.retry.lifetime);
 
   absl::Status status = runtime.Run([&](core::Shard& shard) -> absl::Status {
     // Each shard writes its own log and owns the segments recovered from its folder.
@@ -216,8 +355,11 @@ int Main() {
     }
     auto& ids = shard.Make<queue::QueueIdGenerator>(static_cast<uint32_t>(shard.id()));
     for (const std::string& id : recovered->queue_ids) ids.Observe(id);
-    auto& service = shard.Make<net::SmtpService>(smtp, *relay, limiter, log, ids);
+    auto& agent = shard.Make<net::DeliveryAgent>(shard, delivery, next_hops, log, ids, accounting);
+    auto& service = shard.Make<net::SmtpService>(smtp, *relay, limiter, log, ids, &agent);
     auto& table = shard.Make<net::ConnectionTable>(shard, service, table_options);
+    agent.set_connections(&table);
+    ScheduleRecovered(*recovered, shard.id(), shards, agent);
     for (auto& per_address : listeners->fds) {
       table.AddListener(per_address[shard.id()]);
       per_address[shard.id()] = -1;  // owned by the table now

@@ -1,9 +1,9 @@
-#include "net/domain_name.h"
+#include "core/domain_name.h"
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 
-namespace ringpost::net {
+namespace ringpost::core {
 
 std::string CanonicalDomain(absl::string_view domain) {
   domain = absl::StripAsciiWhitespace(domain);
@@ -11,4 +11,4 @@ std::string CanonicalDomain(absl::string_view domain) {
   return absl::AsciiStrToLower(domain);
 }
 
-}  // namespace ringpost::net
+}  // namespace ringpost::core

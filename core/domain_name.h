@@ -6,9 +6,9 @@
 
 #include "absl/strings/string_view.h"
 
-namespace ringpost::net {
+namespace ringpost::core {
 
 // Lower-cased, surrounding blanks and one trailing dot removed: "Example.COM." → "example.com".
 std::string CanonicalDomain(absl::string_view domain);
 
-}  // namespace ringpost::net
+}  // namespace ringpost::core

@@ -1,0 +1,52 @@
+// Where a destination domain's mail goes next: the one routing interface delivery asks
+// (the DNS issue plugs MX routing in behind it).
+//
+// Answers may come later than the call (a DNS lookup); they always come on the
+// caller's shard. Static answers (local domains, --routes) come at once.
+#pragma once
+
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "core/socket_address.h"
+#include "net/relay_policy.h"
+#include "net/route_table.h"
+
+namespace ringpost::net {
+
+struct NextHop {
+  enum class Kind {
+    kSmtp,        // relay to `addresses`, in order of preference
+    kLocal,       // a --local_domains domain: Maildir
+    kTempFail,    // not now: defer every recipient with `status` and `text`
+    kPermFail,    // never: bounce every recipient with `status` and `text`
+  };
+  Kind kind = Kind::kTempFail;
+  std::vector<core::SocketAddress> addresses;
+  std::string status;  // RFC 3463, for kTempFail and kPermFail
+  std::string text;
+};
+
+class NextHopResolver {
+ public:
+  virtual ~NextHopResolver() = default;
+  using Done = std::function<void(NextHop hop)>;
+  // `domain` is canonical. `done` runs exactly once, maybe before Resolve returns.
+  virtual void Resolve(const std::string& domain, Done done) = 0;
+};
+
+// Local domains first (they win over a `*` route, DESIGN.md), then --routes. Without a
+// route a domain needs DNS, which this resolver does not do: its mail is deferred
+// (4.4.3) until a route is configured or DNS routing exists.
+class StaticNextHops final : public NextHopResolver {
+ public:
+  StaticNextHops(const RelayPolicy& relay, const RouteTable& routes) : relay_(relay), routes_(routes) {}
+  void Resolve(const std::string& domain, Done done) override;
+
+ private:
+  const RelayPolicy& relay_;
+  const RouteTable& routes_;
+};
+
+}  // namespace ringpost::net

@@ -1,0 +1,52 @@
+#include "queue/delivery_outcome.h"
+
+namespace ringpost::queue {
+
+RecipientOutcome DecideOutcome(const RetrySchedule& schedule, const AttemptReply& reply, absl::Time arrival,
+                               absl::Time now, uint32_t failed_before, double unit_random) {
+  RecipientOutcome out;
+  out.attempt = failed_before + 1;
+  const int klass = reply.code / 100;
+  if (klass == 2) {
+    out.outcome = Outcome::kDelivered;
+    out.status = reply.enhanced.empty() ? "2.0.0" : reply.enhanced;
+    return out;
+  }
+  if (klass == 5) {
+    out.outcome = Outcome::kBounced;
+    // RFC 3463 §3: a reply without an enhanced code is described by its class alone.
+    out.status = reply.enhanced.empty() || reply.enhanced[0] != '5' ? "5.0.0" : reply.enhanced;
+    return out;
+  }
+  // 4xx, no reply, or a reply outside 2xx-5xx: try again later (RFC 5321 §4.5.4.1).
+  if (reply.code == 0) {
+    out.status = "4.4.1";  // RFC 3463: no answer from host
+  } else {
+    out.status = !reply.enhanced.empty() && reply.enhanced[0] == '4' ? reply.enhanced : "4.0.0";
+  }
+  const absl::Time next = NextAttempt(schedule, arrival, now, out.attempt, unit_random);
+  if (next == absl::InfiniteFuture()) {
+    out.outcome = Outcome::kExpired;
+    out.status = "5.4.7";  // RFC 3463: delivery time expired
+    return out;
+  }
+  out.outcome = Outcome::kDeferred;
+  out.next_attempt = next;
+  return out;
+}
+
+const char* OutcomeName(Outcome outcome) {
+  switch (outcome) {
+    case Outcome::kDelivered:
+      return "delivered";
+    case Outcome::kDeferred:
+      return "deferred";
+    case Outcome::kBounced:
+      return "bounced";
+    case Outcome::kExpired:
+      return "expired";
+  }
+  return "unknown";
+}
+
+}  // namespace ringpost::queue
