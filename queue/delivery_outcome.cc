@@ -19,10 +19,10 @@ RecipientOutcome DecideOutcome(const RetrySchedule& schedule, const AttemptReply
     return out;
   }
   // 4xx, no reply, or a reply outside 2xx-5xx: try again later (RFC 5321 §4.5.4.1).
-  if (reply.code == 0) {
-    out.status = "4.4.1";  // RFC 3463: no answer from host
+  if (!reply.enhanced.empty() && reply.enhanced[0] == '4') {
+    out.status = reply.enhanced;  // the server's, or ours for a failure without a reply
   } else {
-    out.status = !reply.enhanced.empty() && reply.enhanced[0] == '4' ? reply.enhanced : "4.0.0";
+    out.status = reply.code == 0 ? "4.4.1" : "4.0.0";  // RFC 3463: no answer from host / class only
   }
   const absl::Time next = NextAttempt(schedule, arrival, now, out.attempt, unit_random);
   if (next == absl::InfiniteFuture()) {

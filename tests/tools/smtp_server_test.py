@@ -221,6 +221,10 @@ class Daemon:
             # The default (256 MiB of free space or 452 4.3.1) is for production; a test
             # should not fail because a build machine's disk is nearly full.
             "spool_reserve_bytes": "0",
+            # Delivery's files stay in the test's folder (the defaults are relative to
+            # the working directory).
+            "accounting_log": os.path.join(self.spool, "accounting.jsonl"),
+            "maildir_root": os.path.join(self.spool, "mail"),
         }
         settings.update({name: str(value) for name, value in flags.items()})
         self.argv = [os.path.join(BIN_DIR, "ringpost")] + ["--%s=%s" % kv for kv in settings.items()]

@@ -1,0 +1,392 @@
+#!/usr/bin/env python3
+"""Outbound delivery from the outside: the real daemon relaying to real SMTP peers.
+
+Every test starts ringpost (two shards, a fresh spool, port chosen by the kernel) with
+static routes (--routes) to next hops on 127.0.0.1: ringpost-sink (which records every
+message it accepts and can inject faults) and Postfix's smtp-sink. The tests read what
+the peers received, the accounting log (one JSON line per attempt outcome) and the
+daemon's log. Waits are on conditions with deadlines, never fixed sleeps.
+
+Usage: delivery_test.py --bin_dir BUILD/tools [unittest arguments]
+"""
+
+import argparse
+import email
+import email.policy
+import glob
+import json
+import os
+import re
+import signal
+import smtplib
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import unittest
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import smtp_server_test as harness  # noqa: E402  (Daemon: one ringpost process)
+
+HOSTNAME = harness.HOSTNAME
+
+
+def wait_for(condition, timeout, what, details=lambda: ""):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = condition()
+        if value:
+            return value
+        time.sleep(0.05)
+    raise AssertionError("timed out after %ss waiting for %s%s" % (timeout, what, details()))
+
+
+class Sink:
+    """ringpost-sink on a kernel-chosen port, recording into its own folder."""
+
+    LISTENING_RE = re.compile(r"listening 127\.0\.0\.1:(\d+)")
+
+    def __init__(self, *flags, port=0):
+        self.dir_holder = tempfile.TemporaryDirectory(prefix="ringpost-delivery-sink-")
+        self.record_dir = self.dir_holder.name
+        argv = [os.path.join(harness.BIN_DIR, "ringpost-sink"), "--listen=127.0.0.1:%d" % port, "--json",
+                "--record_dir=" + self.record_dir, "--hostname=sink.test"] + list(flags)
+        self.proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                     stderr=subprocess.DEVNULL, text=True)
+        line = self.proc.stdout.readline()
+        match = self.LISTENING_RE.search(line)
+        if not match:
+            self.proc.kill()
+            raise AssertionError("ringpost-sink did not start: %r" % line)
+        self.port = int(match.group(1))
+
+    def messages(self):
+        """[(envelope dict, body bytes)] of every message recorded so far."""
+        found = []
+        for path in sorted(glob.glob(os.path.join(self.record_dir, "*.json"))):
+            with open(path) as f:
+                envelope = json.load(f)
+            with open(path[:-len(".json")] + ".eml", "rb") as f:
+                found.append((envelope, f.read()))
+        return found
+
+    def stop(self):
+        """SIGTERM; returns the final counters (connections, peak_connections, ...)."""
+        if self.proc.poll() is not None:
+            return None
+        self.proc.send_signal(signal.SIGTERM)
+        out, _ = self.proc.communicate(timeout=15)
+        lines = [line for line in out.splitlines() if line.startswith("{")]
+        return json.loads(lines[-1]) if lines else None
+
+    def close(self):
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(timeout=10)
+        self.proc.stdout.close()
+        self.dir_holder.cleanup()
+
+
+def free_port():
+    """A port nothing listens on (bound, then released)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class DeliveryTestCase(unittest.TestCase):
+    def setUp(self):
+        self.sinks = []
+        self.daemons = []
+
+    def tearDown(self):
+        for daemon in self.daemons:
+            daemon.close()
+        for sink in self.sinks:
+            sink.close()
+
+    def sink(self, *flags, port=0):
+        sink = Sink(*flags, port=port)
+        self.sinks.append(sink)
+        return sink
+
+    def daemon(self, **flags):
+        settings = {"retry_initial": "1s", "retry_max": "2s", "outbound_idle_timeout": "1s"}
+        settings.update(flags)
+        daemon = harness.Daemon(**settings)
+        self.daemons.append(daemon)
+        return daemon
+
+    def accounting(self, daemon):
+        path = os.path.join(daemon.spool, "accounting.jsonl")
+        if not os.path.exists(path):
+            return []
+        with open(path) as f:
+            return [json.loads(line) for line in f if line.endswith("\n")]
+
+    def wait_accounting(self, daemon, predicate, count, what, timeout=30):
+        return wait_for(lambda: [e for e in self.accounting(daemon) if predicate(e)][count - 1:] and
+                        [e for e in self.accounting(daemon) if predicate(e)],
+                        timeout, what, lambda: "\n" + daemon.log_text())
+
+    def send(self, daemon, sender, recipients, body):
+        with smtplib.SMTP("127.0.0.1", daemon.port, timeout=30) as client:
+            refused = client.sendmail(sender, recipients, body)
+            self.assertEqual(refused, {})
+
+
+MESSAGE = (b"From: a@src.example\r\nSubject: relay %d\r\n\r\n"
+           b"line one\r\n.leading dot\r\n..two dots\r\n.\r\nx\r\n"
+           b"\xc3\xa9t\xc3\xa9 in 8 bits\r\n")
+
+
+class RelayTest(DeliveryTestCase):
+    def test_bodies_reach_sinks_byte_identical_across_many_domains(self):
+        """RFC 5321 §4.5.2: lines starting with dots survive the hop; the message leaves byte
+        for byte as stored (DESIGN.md), to ringpost-sink and Postfix's smtp-sink at once."""
+        recording = self.sink()
+        routes = ["*=127.0.0.1:%d" % recording.port]
+        postfix = None
+        if os.path.exists("/usr/sbin/smtp-sink"):
+            port = free_port()
+            postfix = subprocess.Popen(["/usr/sbin/smtp-sink", "-u", "nobody", "127.0.0.1:%d" % port, "64"],
+                                       stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                                       stderr=subprocess.DEVNULL)
+            self.addCleanup(lambda: (postfix.kill(), postfix.wait()))
+            wait_for(lambda: self._listening(port), 10, "smtp-sink to listen")
+            routes.append("postfix.example=127.0.0.1:%d" % port)
+        daemon = self.daemon(routes=",".join(routes))
+        sent = {}
+        with smtplib.SMTP("127.0.0.1", daemon.port, timeout=30) as client:
+            for i in range(40):
+                body = MESSAGE % i
+                rcpts = ["user%d@d%d.example" % (i, i % 10)]
+                if postfix is not None and i % 4 == 0:
+                    rcpts.append("pf%d@postfix.example" % i)
+                client.sendmail("a@src.example", rcpts, body, mail_options=["BODY=8BITMIME"])
+                sent["user%d@d%d.example" % (i, i % 10)] = body
+        wait_for(lambda: len(recording.messages()) == 40, 30, "40 messages at the recording sink",
+                 lambda: "\n" + daemon.log_text())
+        for envelope, stored in recording.messages():
+            self.assertEqual(len(envelope["rcpt_to"]), 1)
+            rcpt = envelope["rcpt_to"][0]
+            self.assertEqual(envelope["mail_from"], "a@src.example")
+            self.assertEqual(envelope["helo"], HOSTNAME, "outbound EHLO uses --hostname")
+            self.assertTrue(stored.startswith(b"Received: from "), stored[:80])
+            self.assertTrue(stored.endswith(sent[rcpt]), "body of %s changed in transit" % rcpt)
+            self.assertEqual(stored.count(b"Received:"), 1)
+        if postfix is not None:
+            delivered = self.wait_accounting(
+                daemon, lambda e: e["domain"] == "postfix.example" and e["result"] == "delivered", 10,
+                "10 deliveries to smtp-sink")
+            self.assertEqual(len(delivered), 10)
+        entries = self.accounting(daemon)
+        first = entries[0]
+        for field in ("time", "queue_id", "from", "rcpt", "domain", "host", "result", "code", "status", "text",
+                      "attempt", "tls", "possible_duplicate"):
+            self.assertIn(field, first)
+        self.assertTrue(all(e["result"] == "delivered" and e["code"] == 250 for e in entries), entries[:3])
+        self.assertEqual(daemon.terminate(), 0)
+
+    @staticmethod
+    def _listening(port):
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            return True
+        except OSError:
+            return False
+
+    def test_connection_reuse_500_messages_at_most_2_connections(self):
+        """--domain_max_connections=2: 500 messages for one domain share at most two
+        connections (reused up to --max_messages_per_connection each)."""
+        recording = self.sink("--record_dir=")
+        daemon = self.daemon(routes="bulk.example=127.0.0.1:%d" % recording.port, domain_max_connections=2,
+                             max_messages_per_connection=1000)
+        threads = []
+        errors = []
+
+        def client(offset):
+            try:
+                with smtplib.SMTP("127.0.0.1", daemon.port, timeout=60) as c:
+                    for i in range(125):
+                        c.sendmail("a@src.example", ["r%d@bulk.example" % (offset + i)],
+                                   b"Subject: bulk\r\n\r\nbody\r\n")
+            except Exception as e:  # noqa: BLE001 (reported below)
+                errors.append(e)
+
+        for k in range(4):
+            threads.append(threading.Thread(target=client, args=(k * 1000,)))
+            threads[-1].start()
+        for t in threads:
+            t.join(timeout=120)
+        self.assertEqual(errors, [])
+        self.wait_accounting(daemon, lambda e: e["result"] == "delivered", 500, "500 deliveries")
+        counters = recording.stop()
+        print("\n500 messages to one domain: connections used=%d, peak concurrent=%d" %
+              (counters["connections"], counters["peak_connections"]), file=sys.stderr)
+        self.assertEqual(counters["messages"], 500)
+        self.assertLessEqual(counters["peak_connections"], 2)
+        self.assertGreaterEqual(counters["connections"], 1)
+
+
+class RetryAndBounceTest(DeliveryTestCase):
+    def test_451_twice_then_delivered_on_the_third_attempt(self):
+        """RFC 5321 §4.5.4.1: a 4xx reply is retried later; --retry_initial=1s here."""
+        flaky = self.sink("--tempfail_pattern=retry", "--tempfail_times=2")
+        daemon = self.daemon(routes="flaky.example=127.0.0.1:%d" % flaky.port)
+        self.send(daemon, "a@src.example", ["retry@flaky.example"], b"Subject: again\r\n\r\nthird time\r\n")
+        entries = self.wait_accounting(daemon, lambda e: e["result"] == "delivered", 1, "the delivery", timeout=30)
+        self.assertEqual(entries[0]["attempt"], 3)
+        deferred = [e for e in self.accounting(daemon) if e["result"] == "deferred"]
+        self.assertEqual([e["attempt"] for e in deferred], [1, 2])
+        self.assertTrue(all(e["code"] == 451 for e in deferred), deferred)
+        self.assertEqual(len(flaky.messages()), 1)
+        self.assertTrue(flaky.messages()[0][1].endswith(b"third time\r\n"))
+
+    def test_550_bounces_to_the_sender_with_an_rfc3464_report(self):
+        """RFC 3464: the DSN goes from <> to the sender's route, naming the failed recipient."""
+        refusing = self.sink("--rcpt_permfail_rate=1")
+        home = self.sink()
+        daemon = self.daemon(routes="bad.example=127.0.0.1:%d,src.example=127.0.0.1:%d" %
+                             (refusing.port, home.port))
+        original = b"From: sender@src.example\r\nSubject: doomed\r\nMessage-ID: <m1@src.example>\r\n\r\nbody\r\n"
+        self.send(daemon, "sender@src.example", ["nobody@bad.example"], original)
+        wait_for(lambda: home.messages(), 30, "the DSN at the sender's sink", lambda: "\n" + daemon.log_text())
+        envelope, dsn = home.messages()[0]
+        self.assertEqual(envelope["mail_from"], "", "a DSN comes from the null sender")
+        self.assertEqual(envelope["rcpt_to"], ["sender@src.example"])
+        message = email.message_from_bytes(dsn, policy=email.policy.compat32)
+        self.assertEqual(message.get_content_type(), "multipart/report")
+        self.assertEqual(message.get_param("report-type"), "delivery-status")
+        parts = message.get_payload()
+        self.assertEqual(parts[0].get_content_type(), "text/plain")
+        self.assertEqual(parts[1].get_content_type(), "message/delivery-status")
+        text = dsn.decode("utf-8", "replace")
+        self.assertIn("Reporting-MTA: dns; " + HOSTNAME, text)
+        self.assertIn("Final-Recipient: rfc822; nobody@bad.example", text)
+        self.assertIn("Action: failed", text)
+        self.assertIn("Status: 5.1.1", text)
+        self.assertRegex(text, r"Diagnostic-Code: smtp; 550 5\.1\.1")
+        self.assertIn("Subject: doomed", text, "the original's headers are quoted")
+        bounced = [e for e in self.accounting(daemon) if e["result"] == "bounced"]
+        self.assertEqual(len(bounced), 1)
+        self.assertEqual(bounced[0]["code"], 550)
+
+    def test_null_sender_failure_is_dropped_and_logged_not_bounced(self):
+        """RFC 5321 §6.1: never a DSN for a message whose sender is null."""
+        refusing = self.sink("--rcpt_permfail_rate=1")
+        home = self.sink()
+        daemon = self.daemon(routes="bad.example=127.0.0.1:%d,*=127.0.0.1:%d" % (refusing.port, home.port))
+        self.send(daemon, "", ["nobody@bad.example"], b"Subject: a bounce that fails\r\n\r\nx\r\n")
+        self.wait_accounting(daemon, lambda e: e["result"] == "bounced", 1, "the refusal")
+        wait_for(lambda: any("bounce dropped" in line and "null sender" in line for line in daemon.log_lines()), 10,
+                 "the 'bounce dropped' log line", lambda: "\n" + daemon.log_text())
+        self.assertEqual(daemon.terminate(), 0)
+        self.assertFalse(any("bounce queued" in line for line in daemon.log_lines()))
+        self.assertEqual(home.messages(), [])
+
+    def test_unreachable_next_hop_defers_then_expires_and_bounces(self):
+        """A refused connection is a temporary failure (deferred); past --max_queue_lifetime
+        the recipient expires and the sender gets a DSN with status 5.4.7."""
+        home = self.sink()
+        dead = free_port()
+        daemon = self.daemon(routes="down.example=127.0.0.1:%d,src.example=127.0.0.1:%d" % (dead, home.port),
+                             max_queue_lifetime="3s")
+        self.send(daemon, "sender@src.example", ["x@down.example"], b"Subject: late\r\n\r\nx\r\n")
+        wait_for(lambda: home.messages(), 30, "the expiry DSN", lambda: "\n" + daemon.log_text())
+        text = home.messages()[0][1].decode()
+        self.assertIn("Status: 5.4.7", text)
+        self.assertIn("Final-Recipient: rfc822; x@down.example", text)
+        results = [e["result"] for e in self.accounting(daemon) if e["rcpt"] == "x@down.example"]
+        self.assertEqual(results[-1], "expired")
+        self.assertIn("deferred", results)
+
+
+class LocalDeliveryTest(DeliveryTestCase):
+    def test_maildir_delivery_with_return_path_and_delivered_to(self):
+        """Maildir: tmp/ then new/, Return-Path: and Delivered-To: on top, Unix line endings."""
+        recipients = tempfile.NamedTemporaryFile("w", suffix=".txt", delete=False)
+        recipients.write("# known users\nbob@local.example\n")
+        recipients.close()
+        self.addCleanup(os.unlink, recipients.name)
+        daemon = self.daemon(local_domains="local.example", local_recipients=recipients.name)
+        self.send(daemon, "a@src.example", ["Bob@Local.Example"], b"Subject: hi\r\n\r\nhello bob\r\n")
+        new_dir = os.path.join(daemon.spool, "mail", "local.example", "bob", "new")
+        files = wait_for(lambda: os.path.isdir(new_dir) and os.listdir(new_dir), 20, "a file in " + new_dir,
+                         lambda: "\n" + daemon.log_text())
+        self.assertEqual(len(files), 1)
+        with open(os.path.join(new_dir, files[0]), "rb") as f:
+            stored = f.read()
+        self.assertTrue(stored.startswith(b"Return-Path: <a@src.example>\nDelivered-To: Bob@Local.Example\n"),
+                        stored[:120])
+        self.assertIn(b"Received: from ", stored)
+        self.assertTrue(stored.endswith(b"\n\nhello bob\n"), stored[-40:])
+        self.assertNotIn(b"\r\n", stored)
+        self.assertEqual(os.listdir(os.path.join(daemon.spool, "mail", "local.example", "bob", "tmp")), [])
+        # An unknown local user is refused at RCPT (550 5.1.1), not bounced later.
+        with smtplib.SMTP("127.0.0.1", daemon.port, timeout=30) as client:
+            client.ehlo("client.test")
+            client.mail("a@src.example")
+            code, text = client.rcpt("stranger@local.example")
+            self.assertEqual(code, 550)
+            self.assertIn(b"5.1.1", text)
+
+
+class RestartTest(DeliveryTestCase):
+    def test_restart_delivers_what_was_deferred_and_nothing_twice(self):
+        """After a stop (SIGTERM) and after SIGKILL, every unfinished recipient is tried
+        again on restart; what was delivered is not sent again."""
+        up = self.sink()
+        later_port = free_port()
+        spool = tempfile.TemporaryDirectory(prefix="ringpost-delivery-restart-")
+        self.addCleanup(spool.cleanup)
+        flags = dict(spool_dir=spool.name, accounting_log=os.path.join(spool.name, "accounting.jsonl"),
+                     routes="up.example=127.0.0.1:%d,later.example=127.0.0.1:%d" % (up.port, later_port),
+                     retry_initial="4s", retry_max="4s")
+        first = self.daemon(**flags)
+        first.spool = spool.name
+        self.send(first, "a@src.example", ["one@up.example", "two@later.example"], b"Subject: split\r\n\r\nx\r\n")
+        self.wait_accounting(first, lambda e: e["result"] == "delivered", 1, "one@up.example delivered")
+        self.wait_accounting(first, lambda e: e["result"] == "deferred", 1, "two@later.example deferred")
+        self.assertEqual(first.terminate(), 0)
+
+        # The next hop comes up; the restarted daemon tries at the recorded retry time.
+        later = self.sink(port=later_port)
+        flags["retry_initial"] = "1s"
+        flags["retry_max"] = "2s"
+        second = self.daemon(**flags)
+        second.spool = spool.name
+        wait_for(lambda: later.messages(), 30, "the deferred recipient after the restart",
+                 lambda: "\n" + second.log_text())
+        # Then a crash with mail accepted but not yet delivered: nothing answered 250 is lost.
+        later.stop()
+        self.send(second, "a@src.example", ["three@later.example"], b"Subject: crash\r\n\r\ny\r\n")
+        self.wait_accounting(second, lambda e: e["rcpt"] == "three@later.example", 1, "an attempt for three@")
+        second.kill()
+        later_again = self.sink(port=later_port)
+        third = self.daemon(**flags)
+        third.spool = spool.name
+        wait_for(lambda: later_again.messages(), 30, "three@ after SIGKILL and restart",
+                 lambda: "\n" + third.log_text())
+        self.assertEqual(third.terminate(), 0)
+        self.assertEqual(len(up.messages()), 1, "one@up.example was delivered once")
+        self.assertEqual([m[0]["rcpt_to"] for m in later.messages()], [["two@later.example"]])
+        self.assertEqual([m[0]["rcpt_to"] for m in later_again.messages()], [["three@later.example"]])
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    default_bin = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "build", "release", "tools")
+    parser.add_argument("--bin_dir", default=default_bin, help="directory with ringpost and ringpost-sink")
+    args, rest = parser.parse_known_args()
+    harness.BIN_DIR = os.path.abspath(args.bin_dir)
+    for tool in ("ringpost", "ringpost-sink"):
+        if not os.access(os.path.join(harness.BIN_DIR, tool), os.X_OK):
+            sys.exit("delivery_test: no executable %s in %s (pass --bin_dir)" % (tool, harness.BIN_DIR))
+    unittest.main(argv=[sys.argv[0]] + rest)
+
+
+if __name__ == "__main__":
+    main()
