@@ -116,6 +116,14 @@ absl::Status Runtime::Run(const SetupFunction& setup) {
     });
   }
   for (std::thread& t : threads) t.join();
+  // Envelopes posted to a shard that had already left its loop were never delivered:
+  // their owners' resources go with them.
+  for (auto& queue : queues_) {
+    if (queue == nullptr) continue;  // a shard posts to itself without a queue
+    while (std::optional<Envelope> e = queue->TryPop()) {
+      if (e->dispose != nullptr) e->dispose(e->pointer, e->argument);
+    }
+  }
   std::lock_guard<std::mutex> lock(mutex_);
   return first_error_;
 }

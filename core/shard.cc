@@ -15,6 +15,9 @@ Shard::Shard(Runtime& runtime, int id, const ShardOptions& options)
     : runtime_(runtime), id_(id), options_(options) {}
 
 Shard::~Shard() {
+  for (const Envelope& e : self_inbox_) {
+    if (e.dispose != nullptr) e.dispose(e.pointer, e.argument);
+  }
   // Reverse order of creation: later attachments may use earlier ones.
   while (!attachments_.empty()) attachments_.pop_back();
 }

@@ -51,6 +51,9 @@ struct Envelope {
   void (*function)(Shard& shard, void* pointer, uint64_t argument) = nullptr;
   void* pointer = nullptr;
   uint64_t argument = 0;
+  // Frees what `pointer` owns when the envelope is never delivered (still queued when
+  // the runtime stops). Null: nothing to free.
+  void (*dispose)(void* pointer, uint64_t argument) = nullptr;
 };
 
 struct ShardOptions {

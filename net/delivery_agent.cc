@@ -70,16 +70,17 @@ struct DeliveryAgent::Member final : OutboundOwner {
 
 // One attempt's outcome for a job, kept until its records are durable.
 struct DeliveryAgent::Batch {
-  std::vector<queue::DeliveryResult> results;      // records to write
-  std::vector<queue::BouncedRecipient> bounced;    // for the DSN
-  std::vector<uint32_t> bounced_indexes;           // envelope indexes of `bounced`
+  std::vector<queue::DeliveryResult> results;                          // records to write
+  std::vector<queue::BouncedRecipient> bounced;                        // for the DSN
+  std::vector<uint32_t> bounced_indexes;                               // envelope indexes of `bounced`
   std::vector<std::pair<uint32_t, queue::RecipientOutcome>> outcomes;  // by envelope index
-  std::vector<uint32_t> again_now;                 // 452 beside accepted recipients: new transaction
+  std::vector<uint32_t> again_now;  // 452 beside accepted recipients: new transaction
   size_t pending = 0;
 };
 
 DeliveryAgent::DeliveryAgent(core::Shard& shard, const DeliveryConfig& config, NextHopResolver& next_hops,
-                             queue::LogWriter& log, queue::QueueIdGenerator& ids, queue::AccountingLog& accounting)
+                             queue::LogWriter& log, queue::QueueIdGenerator& ids,
+                             queue::AccountingLog& accounting)
     : shard_(shard),
       config_(config),
       next_hops_(next_hops),
@@ -103,7 +104,7 @@ DeliveryAgent::~DeliveryAgent() {
   }
   for (auto& member : closed_members_) shard_.timers().Cancel(&member->idle);
   for (auto& [target, envelope] : unposted_) {
-    if (envelope.function == &DeliveryAgent::ReceiveJob) delete static_cast<queue::DeliveryJob*>(envelope.pointer);
+    if (envelope.dispose != nullptr) envelope.dispose(envelope.pointer, envelope.argument);
   }
   if (this_thread_agent == this) this_thread_agent = nullptr;
 }
@@ -113,7 +114,9 @@ DeliveryAgent& DeliveryAgent::OnThisThread() {
   return *this_thread_agent;
 }
 
-double DeliveryAgent::UnitRandom() { return std::uniform_real_distribution<double>(0.0, 1.0)(random_) * 0.999999; }
+double DeliveryAgent::UnitRandom() {
+  return std::uniform_real_distribution<double>(0.0, 1.0)(random_) * 0.999999;
+}
 
 // ---- Home side -----------------------------------------------------------------------
 
@@ -128,7 +131,8 @@ void DeliveryAgent::Submit(const queue::QueuedMessage& message) {
     if (target == shard_.id()) {
       Accept(std::move(job));
     } else {
-      PostOrKeep(target, core::Envelope{&DeliveryAgent::ReceiveJob, job.release(), 0});
+      PostOrKeep(target,
+                 core::Envelope{&DeliveryAgent::ReceiveJob, job.release(), 0, &DeliveryAgent::DisposeJob});
     }
   }
 }
@@ -154,6 +158,11 @@ void DeliveryAgent::ReceiveJob(core::Shard& shard, void* pointer, uint64_t argum
   (void)shard;
   (void)argument;
   OnThisThread().Accept(std::unique_ptr<queue::DeliveryJob>(static_cast<queue::DeliveryJob*>(pointer)));
+}
+
+void DeliveryAgent::DisposeJob(void* pointer, uint64_t argument) {
+  (void)argument;
+  delete static_cast<queue::DeliveryJob*>(pointer);
 }
 
 void DeliveryAgent::ReceiveFinished(core::Shard& shard, void* pointer, uint64_t argument) {
@@ -306,7 +315,8 @@ void DeliveryAgent::PumpSmtp(Domain& domain) {
   // Idle connections first (one is idle while its idle timer runs).
   for (size_t i = 0; i < domain.members.size() && !domain.due.empty(); ++i) {
     Member& member = *domain.members[i];
-    if (member.session != nullptr && member.in_flight == nullptr && member.session->ready()) OnMemberReady(member);
+    if (member.session != nullptr && member.in_flight == nullptr && member.session->ready())
+      OnMemberReady(member);
   }
   size_t connecting = 0;
   for (const auto& member : domain.members) connecting += member->ever_ready ? 0 : 1;
@@ -478,7 +488,8 @@ void DeliveryAgent::DeliverLocal(Job* job) {
     message.delivered_to = r.address;
     message.body = job->body;
     std::string path;
-    const absl::Status status = queue::DeliverToMaildir(config_.maildir_root, message, ++maildir_unique_, &path);
+    const absl::Status status =
+        queue::DeliverToMaildir(config_.maildir_root, message, ++maildir_unique_, &path);
     if (status.ok()) {
       replies.push_back(queue::AttemptReply{250, "2.0.0", absl::StrCat("delivered to maildir ", path)});
     } else if (absl::IsInvalidArgument(status)) {
@@ -494,12 +505,13 @@ void DeliveryAgent::DeliverLocal(Job* job) {
 
 // ---- Outcomes ------------------------------------------------------------------------
 
-void DeliveryAgent::Complete(Job* job, const std::vector<queue::AttemptReply>& replies, const std::string& host) {
+void DeliveryAgent::Complete(Job* job, const std::vector<queue::AttemptReply>& replies,
+                             const std::string& host) {
   RP_CHECK_EQ(replies.size(), job->work->recipients.size());
   const absl::Time now = absl::Now();
   const absl::Time arrival = absl::FromUnixMicros(static_cast<int64_t>(job->work->arrival_unix_micros));
-  const bool some_accepted =
-      std::any_of(replies.begin(), replies.end(), [](const queue::AttemptReply& r) { return r.code / 100 == 2; });
+  const bool some_accepted = std::any_of(replies.begin(), replies.end(),
+                                         [](const queue::AttemptReply& r) { return r.code / 100 == 2; });
   auto batch = std::make_shared<Batch>();
   std::string lines;
   for (size_t i = 0; i < replies.size(); ++i) {
@@ -545,8 +557,8 @@ void DeliveryAgent::Complete(Job* job, const std::vector<queue::AttemptReply>& r
     entry.status = outcome.status;
     entry.attempt = outcome.attempt;
     if (accounting_.enabled()) queue::AppendAccountingLine(entry, &lines);
-    RP_LOG(kDebug) << entry.result << " id=" << job->work->queue_id << " rcpt=<" << r.address << "> host=" << host
-                   << " code=" << reply.code << " " << reply.text;
+    RP_LOG(kDebug) << entry.result << " id=" << job->work->queue_id << " rcpt=<" << r.address
+                   << "> host=" << host << " code=" << reply.code << " " << reply.text;
 
     queue::DeliveryResult result;
     result.queue_id = job->work->queue_id;
@@ -564,7 +576,8 @@ void DeliveryAgent::Complete(Job* job, const std::vector<queue::AttemptReply>& r
       failed.address = r.address;
       failed.status = outcome.status;
       if (reply.code != 0) {
-        failed.diagnostic = absl::StrCat(reply.code, reply.enhanced.empty() ? "" : " ", reply.enhanced, " ", reply.text);
+        failed.diagnostic =
+            absl::StrCat(reply.code, reply.enhanced.empty() ? "" : " ", reply.enhanced, " ", reply.text);
       }
       failed.reason = outcome.outcome == queue::Outcome::kExpired
                           ? absl::StrCat("delivery time expired; last error: ", reply.text)
@@ -586,8 +599,8 @@ void DeliveryAgent::Complete(Job* job, const std::vector<queue::AttemptReply>& r
   if (job->work->mail_from.empty()) {
     // RFC 5321 §6.1 / RFC 3464 §2: never a DSN for a message from the null sender.
     ++stats_.dsns_suppressed;
-    RP_LOG(kInfo) << "bounce dropped: id=" << job->work->queue_id << " from=<> failed_recipients="
-                  << batch->bounced.size() << " (null sender)";
+    RP_LOG(kInfo) << "bounce dropped: id=" << job->work->queue_id
+                  << " from=<> failed_recipients=" << batch->bounced.size() << " (null sender)";
     job->body.clear();
     job->body.shrink_to_fit();
     return WriteResults(job, batch);
@@ -648,7 +661,8 @@ void DeliveryAgent::QueueBounce(Job* job, const std::shared_ptr<Batch>& batch) {
                 }
                 ++agent.stats_.dsns_queued;
                 RP_LOG(kInfo) << "bounce queued: id=" << copy.queue_id << " for id=" << job->work->queue_id
-                              << " to=<" << job->work->mail_from << "> failed_recipients=" << batch->bounced.size();
+                              << " to=<" << job->work->mail_from
+                              << "> failed_recipients=" << batch->bounced.size();
                 queue::QueuedMessage queued;
                 queued.envelope = copy;
                 queued.segment = location.segment;

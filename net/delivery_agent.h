@@ -66,8 +66,8 @@ struct DeliveryConfig {
 class DeliveryAgent {
  public:
   // One agent per shard, made on the shard's thread (handoffs find it there).
-  DeliveryAgent(core::Shard& shard, const DeliveryConfig& config, NextHopResolver& next_hops, queue::LogWriter& log, queue::QueueIdGenerator& ids,
-                queue::AccountingLog& accounting);
+  DeliveryAgent(core::Shard& shard, const DeliveryConfig& config, NextHopResolver& next_hops,
+                queue::LogWriter& log, queue::QueueIdGenerator& ids, queue::AccountingLog& accounting);
   ~DeliveryAgent();
   DeliveryAgent(const DeliveryAgent&) = delete;
   DeliveryAgent& operator=(const DeliveryAgent&) = delete;
@@ -127,6 +127,7 @@ class DeliveryAgent {
   static void OnIdleTimer(void* context);
   static DeliveryAgent& OnThisThread();
   static void ReceiveJob(core::Shard& shard, void* pointer, uint64_t argument);
+  static void DisposeJob(void* pointer, uint64_t argument);
   static void ReceiveFinished(core::Shard& shard, void* pointer, uint64_t argument);
   double UnitRandom();
 

@@ -17,10 +17,10 @@ namespace ringpost::net {
 
 struct NextHop {
   enum class Kind {
-    kSmtp,        // relay to `addresses`, in order of preference
-    kLocal,       // a --local_domains domain: Maildir
-    kTempFail,    // not now: defer every recipient with `status` and `text`
-    kPermFail,    // never: bounce every recipient with `status` and `text`
+    kSmtp,      // relay to `addresses`, in order of preference
+    kLocal,     // a --local_domains domain: Maildir
+    kTempFail,  // not now: defer every recipient with `status` and `text`
+    kPermFail,  // never: bounce every recipient with `status` and `text`
   };
   Kind kind = Kind::kTempFail;
   std::vector<core::SocketAddress> addresses;

@@ -52,8 +52,8 @@ RcptVerdict RelayPolicy::Check(absl::string_view local_part, absl::string_view d
   if (domain.empty()) return RcptVerdict::kAccept;  // <postmaster>
   if (IsLocalDomain(domain)) {
     if (!IsSafeLocalPart(local_part)) return RcptVerdict::kUnsafeLocalPart;
-    if (!local_recipients_.empty() &&
-        !local_recipients_.contains(absl::AsciiStrToLower(absl::StrCat(local_part, "@", core::CanonicalDomain(domain))))) {
+    if (!local_recipients_.empty() && !local_recipients_.contains(absl::AsciiStrToLower(
+                                          absl::StrCat(local_part, "@", core::CanonicalDomain(domain))))) {
       return RcptVerdict::kUnknownLocalUser;
     }
     return RcptVerdict::kAccept;

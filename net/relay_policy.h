@@ -17,9 +17,9 @@ namespace ringpost::net {
 
 enum class RcptVerdict {
   kAccept,
-  kRelayDenied,      // 554 5.7.1
-  kUnsafeLocalPart,  // 550 5.1.1: a Maildir path component that could escape
-  kUnknownLocalUser, // 550 5.1.1: not in --local_recipients
+  kRelayDenied,       // 554 5.7.1
+  kUnsafeLocalPart,   // 550 5.1.1: a Maildir path component that could escape
+  kUnknownLocalUser,  // 550 5.1.1: not in --local_recipients
 };
 
 class RelayPolicy {

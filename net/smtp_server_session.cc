@@ -124,15 +124,14 @@ class SmtpSession final : public Session, public SmtpServerHandler {
     std::shared_ptr<DeliveryAgent*> delivery = service_.delivery();
     std::optional<queue::Envelope> for_delivery;
     if (delivery != nullptr) for_delivery = envelope;
-    service_.log().Commit(
-        message, std::move(envelope),
-        [alive = alive_, queue_id = std::move(queue_id), summary = std::move(summary), delivery = std::move(delivery),
-         for_delivery = std::move(for_delivery)](const absl::Status& status,
-                                                 const queue::MessageLocation& location) mutable {
-          if (*alive != nullptr) (*alive)->OnDurable(status, queue_id, summary);
-          if (status.ok() && delivery != nullptr && *delivery != nullptr) (*delivery)->SubmitDurable(
-              std::move(*for_delivery), location);
-        });
+    service_.log().Commit(message, std::move(envelope),
+                          [alive = alive_, queue_id = std::move(queue_id), summary = std::move(summary),
+                           delivery = std::move(delivery), for_delivery = std::move(for_delivery)](
+                              const absl::Status& status, const queue::MessageLocation& location) mutable {
+                            if (*alive != nullptr) (*alive)->OnDurable(status, queue_id, summary);
+                            if (status.ok() && delivery != nullptr && *delivery != nullptr)
+                              (*delivery)->SubmitDurable(std::move(*for_delivery), location);
+                          });
   }
 
   void AbortMessage() override {

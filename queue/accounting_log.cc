@@ -88,7 +88,8 @@ void AppendAccountingLine(const AccountingEntry& e, std::string* out) {
   absl::StrAppend(out, ",\"possible_duplicate\":", e.possible_duplicate ? "true" : "false", "}\n");
 }
 
-AccountingLog::AccountingLog(std::string path, uint64_t max_bytes) : path_(std::move(path)), max_bytes_(max_bytes) {}
+AccountingLog::AccountingLog(std::string path, uint64_t max_bytes)
+    : path_(std::move(path)), max_bytes_(max_bytes) {}
 
 AccountingLog::~AccountingLog() {
   if (fd_ >= 0) close(fd_);

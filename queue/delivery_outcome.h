@@ -14,9 +14,9 @@
 namespace ringpost::queue {
 
 struct AttemptReply {
-  int code = 0;           // 0: no reply (connection lost, timed out, refused locally)
-  std::string enhanced;   // "5.1.1" or empty; with code 0, why there was no reply ("4.4.3")
-  std::string text;       // the reply's text, or why there was none
+  int code = 0;          // 0: no reply (connection lost, timed out, refused locally)
+  std::string enhanced;  // "5.1.1" or empty; with code 0, why there was no reply ("4.4.3")
+  std::string text;      // the reply's text, or why there was none
 };
 
 struct RecipientOutcome {

@@ -81,12 +81,13 @@ absl::Status DeliverToMaildir(const std::string& root, const MaildirMessage& mes
   const std::string folder = FolderName(message.local_part);
   if (folder.empty() || message.domain.empty() || message.domain.front() == '.' ||
       absl::StrContains(message.domain, "/")) {
-    return absl::InvalidArgumentError(absl::StrCat("unsafe mailbox name '", message.local_part, "@",
-                                                   message.domain, "'"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("unsafe mailbox name '", message.local_part, "@", message.domain, "'"));
   }
   const std::string domain_dir = absl::StrCat(root, "/", message.domain);
   const std::string maildir = absl::StrCat(domain_dir, "/", folder);
-  for (const std::string& dir : {root, domain_dir, maildir, maildir + "/tmp", maildir + "/new", maildir + "/cur"}) {
+  for (const std::string& dir :
+       {root, domain_dir, maildir, maildir + "/tmp", maildir + "/new", maildir + "/cur"}) {
     if (absl::Status s = MakeDir(dir); !s.ok()) return s;
   }
   // time.M<micros>P<pid>Q<unique>.host: unique across processes and deliveries.
@@ -102,8 +103,8 @@ absl::Status DeliverToMaildir(const std::string& root, const MaildirMessage& mes
 
   const int fd = open(tmp_path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
   if (fd < 0) return absl::ErrnoToStatus(errno, absl::StrCat("create ", tmp_path));
-  const std::string header = absl::StrCat("Return-Path: <", message.return_path, ">\nDelivered-To: ",
-                                          message.delivered_to, "\n");
+  const std::string header =
+      absl::StrCat("Return-Path: <", message.return_path, ">\nDelivered-To: ", message.delivered_to, "\n");
   absl::Status status = WriteAll(fd, header, tmp_path);
   if (status.ok()) status = WriteUnixLines(fd, message.body, tmp_path);
   if (status.ok() && fsync(fd) != 0) status = absl::ErrnoToStatus(errno, absl::StrCat("fsync ", tmp_path));

@@ -20,9 +20,9 @@
 namespace ringpost::queue {
 
 struct MaildirMessage {
-  std::string domain;      // canonical
-  std::string local_part;  // as given in RCPT (the folder is its unquoted, lower-cased form)
-  std::string return_path; // envelope sender, empty for the null sender
+  std::string domain;       // canonical
+  std::string local_part;   // as given in RCPT (the folder is its unquoted, lower-cased form)
+  std::string return_path;  // envelope sender, empty for the null sender
   std::string delivered_to;
   absl::string_view body;  // stored form, CRLF line endings
 };

@@ -13,9 +13,9 @@
 #include <fstream>
 #include <string>
 
+#include "absl/container/flat_hash_set.h"
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
-#include "absl/container/flat_hash_set.h"
 #include "absl/flags/usage.h"
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
@@ -29,10 +29,10 @@
 #include "dns/resolver_config.h"
 #include "net/connection_table.h"
 #include "net/delivery_agent.h"
-#include "net/next_hop.h"
-#include "net/route_table.h"
 #include "net/listener.h"
+#include "net/next_hop.h"
 #include "net/relay_policy.h"
+#include "net/route_table.h"
 #include "net/smtp_server_session.h"
 #include "net/tls_library.h"
 #include "queue/accounting_log.h"
@@ -82,7 +82,8 @@ ABSL_FLAG(uint64_t, spool_reserve_bytes, 256ull << 20,
 
 ABSL_FLAG(std::string, routes, "",
           "static next hops: domain=IP:PORT,...; *=IP:PORT is a smarthost for every other domain");
-ABSL_FLAG(std::string, maildir_root, "./var/mail", "local domains are delivered into MAILDIR_ROOT/<domain>/<user>/");
+ABSL_FLAG(std::string, maildir_root, "./var/mail",
+          "local domains are delivered into MAILDIR_ROOT/<domain>/<user>/");
 ABSL_FLAG(std::string, local_recipients, "",
           "file of known local addresses (user@domain, one per line); when set, other recipients in "
           "--local_domains are refused at RCPT with 550 5.1.1");
@@ -98,7 +99,8 @@ ABSL_FLAG(uint32_t, host_max_connections, 10,
 ABSL_FLAG(uint32_t, max_messages_per_connection, 100, "outbound messages before a connection is recycled");
 ABSL_FLAG(ringpost::core::FlagDuration, outbound_idle_timeout, ringpost::core::FlagDuration{absl::Seconds(5)},
           "an outbound connection without work this long ends with QUIT");
-ABSL_FLAG(ringpost::core::FlagDuration, outbound_reply_timeout, ringpost::core::FlagDuration{absl::Minutes(5)},
+ABSL_FLAG(ringpost::core::FlagDuration, outbound_reply_timeout,
+          ringpost::core::FlagDuration{absl::Minutes(5)},
           "an outbound server silent this long loses the connection (the message is deferred)");
 ABSL_FLAG(std::string, accounting_log, "./var/log/accounting.jsonl",
           "JSON-lines log of every delivery attempt's outcome (empty: off)");
@@ -124,7 +126,8 @@ std::string DefaultHostname() {
   hints.ai_flags = AI_CANONNAME;
   addrinfo* info = nullptr;
   if (getaddrinfo(name, nullptr, &hints, &info) == 0 && info != nullptr) {
-    if (info->ai_canonname != nullptr && std::strchr(info->ai_canonname, '.') != nullptr) host = info->ai_canonname;
+    if (info->ai_canonname != nullptr && std::strchr(info->ai_canonname, '.') != nullptr)
+      host = info->ai_canonname;
     freeaddrinfo(info);
   }
   if (host.find('.') == std::string::npos) host += ".localdomain";
@@ -145,7 +148,8 @@ absl::StatusOr<absl::flat_hash_set<std::string>> ReadLocalRecipients(const std::
   while (std::getline(in, line)) {
     absl::string_view item = absl::StripAsciiWhitespace(line);
     if (item.empty() || item.front() == '#') continue;
-    if (known.size() >= 1000000) return absl::ResourceExhaustedError("--local_recipients: over 1,000,000 entries");
+    if (known.size() >= 1000000)
+      return absl::ResourceExhaustedError("--local_recipients: over 1,000,000 entries");
     known.insert(absl::AsciiStrToLower(item));
   }
   return known;
@@ -170,7 +174,8 @@ absl::Status DropPrivileges(const std::string& user, const std::string& spool_di
 // Restart (issue: every unfinished recipient is scheduled again with its next attempt
 // time): each shard takes the live messages of its own folder, and of folders no
 // running shard has (--shards was larger before), which it delivers but cannot reclaim.
-void ScheduleRecovered(const queue::RecoveredQueue& recovered, int shard, int shards, net::DeliveryAgent& agent) {
+void ScheduleRecovered(const queue::RecoveredQueue& recovered, int shard, int shards,
+                       net::DeliveryAgent& agent) {
   for (const queue::RecoveredMessage& m : recovered.live) {
     if (static_cast<int>(m.shard % static_cast<uint32_t>(shards)) != shard) continue;
     const queue::RecoveredSegment& segment = recovered.segments[m.segment];
@@ -216,8 +221,9 @@ int Main() {
   std::string hostname = absl::GetFlag(FLAGS_hostname);
   if (hostname.empty()) hostname = DefaultHostname();
   if (!IsFullyQualified(hostname)) {
-    return Fatal(absl::StrCat("--hostname: '", hostname,
-                              "' is not fully qualified (the outbound EHLO needs a name like mx.example.com)"));
+    return Fatal(
+        absl::StrCat("--hostname: '", hostname,
+                     "' is not fully qualified (the outbound EHLO needs a name like mx.example.com)"));
   }
   auto relay =
       net::RelayPolicy::Parse(absl::GetFlag(FLAGS_relay_networks), absl::GetFlag(FLAGS_relay_domains),
@@ -240,7 +246,8 @@ int Main() {
   const uint32_t host_max_connections = absl::GetFlag(FLAGS_host_max_connections);
   if (delivery.domain_max_connections == 0 || host_max_connections == 0 ||
       delivery.max_messages_per_connection == 0) {
-    return Fatal("--domain_max_connections, --host_max_connections and --max_messages_per_connection: at least 1");
+    return Fatal(
+        "--domain_max_connections, --host_max_connections and --max_messages_per_connection: at least 1");
   }
   delivery.idle_timeout_nanos = absl::ToInt64Nanoseconds(absl::GetFlag(FLAGS_outbound_idle_timeout).value);
   delivery.session.reply_timeout_nanos =
@@ -251,7 +258,8 @@ int Main() {
   delivery.session.client.helo_name = hostname;
   delivery.hostname = hostname;
   delivery.maildir_root = absl::GetFlag(FLAGS_maildir_root);
-  queue::AccountingLog accounting(absl::GetFlag(FLAGS_accounting_log), absl::GetFlag(FLAGS_accounting_log_max_bytes));
+  queue::AccountingLog accounting(absl::GetFlag(FLAGS_accounting_log),
+                                  absl::GetFlag(FLAGS_accounting_log_max_bytes));
   if (absl::Status s = accounting.Open(); !s.ok()) return Fatal(std::string(s.message()));
   net::StaticNextHops next_hops(*relay, *routes);
   net::SmtpServiceConfig smtp;
@@ -335,8 +343,10 @@ int Main() {
                 << " torn_tails=" << recovered->report.torn_tails
                 << " quarantined=" << recovered->report.quarantined
                 << " max_message_size=" << smtp.server.message_bytes_max << " bare_lf=" << bare_lf
-                << " routes=" << routes->size() << " retry=" << core::FormatFlagDuration(delivery.retry.initial) << "/"
-                << core::FormatFlagDuration(delivery.retry.max) << "/" << core::FormatFlagDuration(delivery.retry.lifetime);
+                << " routes=" << routes->size()
+                << " retry=" << core::FormatFlagDuration(delivery.retry.initial) << "/"
+                << core::FormatFlagDuration(delivery.retry.max) << "/"
+                << core::FormatFlagDuration(delivery.retry.lifetime);
 
   absl::Status status = runtime.Run([&](core::Shard& shard) -> absl::Status {
     // Each shard writes its own log and owns the segments recovered from its folder.

@@ -156,7 +156,8 @@ TEST(Maildir, WritesIntoNewWithHeadersAndUnixLines) {
   std::string path;
   ASSERT_TRUE(DeliverToMaildir(root, m, 1, &path).ok());
   EXPECT_EQ(path.rfind(root + "/local.example/bob/new/", 0), 0u) << path;
-  EXPECT_EQ(ReadFile(path), "Return-Path: <a@x>\nDelivered-To: Bob@local.example\nSubject: s\n\nline\nbare\rcr\n");
+  EXPECT_EQ(ReadFile(path),
+            "Return-Path: <a@x>\nDelivered-To: Bob@local.example\nSubject: s\n\nline\nbare\rcr\n");
   EXPECT_TRUE(std::filesystem::is_empty(root + "/local.example/bob/tmp"));
   EXPECT_TRUE(std::filesystem::is_directory(root + "/local.example/bob/cur"));
   std::string second;

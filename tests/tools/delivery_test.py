@@ -274,6 +274,20 @@ class RetryAndBounceTest(DeliveryTestCase):
         self.assertEqual(len(bounced), 1)
         self.assertEqual(bounced[0]["code"], 550)
 
+    def test_internationalised_message_to_a_hop_without_smtputf8_bounces_5_6_7(self):
+        """RFC 6531 §3.4 / DESIGN.md: a next hop that lacks SMTPUTF8 never receives an
+        internationalised message; it bounces with 5.6.7."""
+        plain = self.sink("--smtputf8=false")
+        home = self.sink()
+        daemon = self.daemon(routes="old.example=127.0.0.1:%d,src.example=127.0.0.1:%d" % (plain.port, home.port))
+        with smtplib.SMTP("127.0.0.1", daemon.port, timeout=30) as client:
+            client.ehlo("client.test")
+            client.sendmail("sender@src.example", ["j\u00fcrgen@old.example"],
+                            "Subject: gr\u00fc\u00dfe\r\n\r\nx\r\n".encode(), mail_options=["SMTPUTF8"])
+        wait_for(lambda: home.messages(), 30, "the DSN", lambda: "\n" + daemon.log_text())
+        self.assertIn("Status: 5.6.7", home.messages()[0][1].decode("utf-8", "replace"))
+        self.assertEqual(plain.messages(), [])
+
     def test_null_sender_failure_is_dropped_and_logged_not_bounced(self):
         """RFC 5321 §6.1: never a DSN for a message whose sender is null."""
         refusing = self.sink("--rcpt_permfail_rate=1")

@@ -29,6 +29,7 @@ struct FaultConfig {
 struct SinkConfig {
   std::string hostname = "sink.invalid";
   std::string record_dir;  // when set: every accepted message and its envelope
+  bool smtputf8 = true;    // advertise SMTPUTF8 (off: a next hop that cannot take it)
   uint64_t seed = 1;
   FaultConfig faults;
 };

@@ -24,6 +24,7 @@ ABSL_FLAG(std::string, hostname, "sink.invalid", "name in the greeting and EHLO 
 ABSL_FLAG(uint32_t, max_connections, 8192, "connections in all");
 ABSL_FLAG(std::string, record_dir, "",
           "write every accepted message (NAME.eml) and envelope (NAME.json) here");
+ABSL_FLAG(bool, smtputf8, true, "advertise SMTPUTF8 in the EHLO reply");
 ABSL_FLAG(uint64_t, seed, 1, "seed of the fault PRNG (a run's faults repeat with the same seed)");
 ABSL_FLAG(bool, json, false, "print counters as JSON");
 ABSL_FLAG(double, rcpt_tempfail_rate, 0, "fraction of RCPTs answered 451 4.3.0");
@@ -54,6 +55,7 @@ bool ValidRate(double rate) { return rate >= 0 && rate <= 1; }
 int Main() {
   SinkConfig config;
   config.hostname = absl::GetFlag(FLAGS_hostname);
+  config.smtputf8 = absl::GetFlag(FLAGS_smtputf8);
   config.record_dir = absl::GetFlag(FLAGS_record_dir);
   config.seed = absl::GetFlag(FLAGS_seed);
   FaultConfig& f = config.faults;

@@ -143,9 +143,11 @@ class SinkSession final : public net::Session {
       case net::SmtpVerb::kEhlo:
         helo_ = std::string(command.argument);
         ResetTransaction();
-        Reply(connection, absl::StrCat(HugeReplyPrefix("ehlo", 250), "250-", service_.config().hostname,
-                                       "\r\n250-PIPELINING\r\n250-SIZE\r\n250-8BITMIME\r\n"
-                                       "250-ENHANCEDSTATUSCODES\r\n250-SMTPUTF8\r\n250 CHUNKING\r\n"));
+        Reply(connection,
+              absl::StrCat(HugeReplyPrefix("ehlo", 250), "250-", service_.config().hostname,
+                           "\r\n250-PIPELINING\r\n250-SIZE\r\n250-8BITMIME\r\n"
+                           "250-ENHANCEDSTATUSCODES\r\n",
+                           service_.config().smtputf8 ? "250-SMTPUTF8\r\n" : "", "250 CHUNKING\r\n"));
         return;
       case net::SmtpVerb::kHelo:
         helo_ = std::string(command.argument);
