@@ -21,24 +21,16 @@ port_base=$((30000 + RANDOM % 20000))
 work=$(mktemp -d /var/tmp/ringpost-accept-bench.XXXXXX)
 chmod 755 "$work"  # Postfix's daemons run as the postfix user
 cg_root=/sys/fs/cgroup/cpuacct
+source bench/bench_lib.sh
 trap 'stop_all' EXIT
 
 stop_all() {
   [ -n "${postfix_dir:-}" ] && postfix -c "$postfix_dir/etc" stop >/dev/null 2>&1 || true
   [ -n "${server_pid:-}" ] && kill -TERM "$server_pid" 2>/dev/null || true
   sleep 0.5
-  for g in "$cg_root"/ringpost-bench-*; do [ -d "$g" ] && rmdir "$g" 2>/dev/null || true; done
+  remove_groups
   rm -rf "$work"
 }
-
-# Runs "$@" inside a new cpuacct group on the server CPU; prints the group's path.
-start_in_group() {
-  local group="$cg_root/ringpost-bench-$1"; shift
-  mkdir -p "$group"
-  bash -c 'echo $$ > "$0/tasks"; exec taskset -c '"$server_cpu"' "$@"' "$group" "$@" &
-  server_pid=$!
-}
-group_ns() { cat "$cg_root/ringpost-bench-$1/cpuacct.usage"; }
 
 # blast PORT SIZE: prints "accepted seconds"
 blast() {
@@ -47,8 +39,6 @@ blast() {
         --duration=${seconds}s --size=$2 --progress=false --json)
   python3 -c 'import json,sys; j=json.loads(sys.stdin.read()); print(j["accepted"], j["seconds"])' <<<"$out"
 }
-
-wait_port() { for _ in $(seq 200); do (exec 3<>/dev/tcp/127.0.0.1/$1) 2>/dev/null && return 0; sleep 0.05; done; return 1; }
 
 # measure NAME PORT SIZE: prints "msgs_per_s cpu_s_per_1k"
 measure() {
@@ -80,33 +70,10 @@ run_ringpost() {
   rm -rf "$work/spool-$1"
 }
 
-postfix_setup() {
-  local dir=$1 port=$2
-  mkdir -p "$dir/etc" "$dir/queue" "$dir/data"
-  cp /usr/share/postfix/master.cf.dist "$dir/etc/master.cf"
-  : >"$dir/etc/main.cf"
-  chown -R postfix "$dir/data"  # the queue directory stays root's; Postfix makes its own subfolders
-  local log=/var/tmp/$(basename "$dir").maillog
-  touch "$log"; chown postfix "$log"
-  postconf -c "$dir/etc" -e "config_directory = $dir/etc" "queue_directory = $dir/queue" \
-    "data_directory = $dir/data" "multi_instance_name = $(basename "$dir")" "syslog_name = $(basename "$dir")" \
-    "maillog_file = $log" "mydestination =" "local_transport = error:local delivery disabled" \
-    "relayhost = [127.0.0.1]:9" "mynetworks = 127.0.0.0/8" \
-    "smtpd_relay_restrictions = permit_mynetworks, reject_unauth_destination" \
-    "smtpd_data_restrictions = check_client_access static:HOLD" \
-    "smtp_dns_support_level = disabled" "smtp_host_lookup = native" "smtpd_peername_lookup = no" \
-    "default_process_limit = 300" "smtpd_client_connection_count_limit = 0" \
-    "smtpd_client_connection_rate_limit = 0" "smtpd_client_message_rate_limit = 0" \
-    "smtpd_client_recipient_rate_limit = 0" "compatibility_level = 3.6" "message_size_limit = 52428800"
-  postconf -c "$dir/etc" -F '*/*/chroot = n'
-  postconf -c "$dir/etc" -MX smtp/inet
-  postconf -c "$dir/etc" -M "127.0.0.1:$port/inet = 127.0.0.1:$port inet n - n - - smtpd"
-}
-
 run_postfix() {
   local port=$((port_base++))
   postfix_dir="$work/pf$1"
-  postfix_setup "$postfix_dir" $port
+  postfix_setup "$postfix_dir" $port "relayhost = [127.0.0.1]:9" "smtpd_data_restrictions = check_client_access static:HOLD"
   start_in_group "postfix$1" postfix -c "$postfix_dir/etc" start >/dev/null 2>&1
   wait $server_pid 2>/dev/null || true; server_pid=  # `postfix start` returns; its master stays in the group
   wait_port $port

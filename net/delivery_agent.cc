@@ -26,7 +26,8 @@ struct DeliveryAgent::Job {
   std::unique_ptr<queue::DeliveryJob> work;
   Domain* domain = nullptr;
   core::TimerNode timer;
-  std::string body;  // loaded for an attempt, dropped after it
+  std::string body;             // loaded for an attempt, dropped after it
+  std::vector<size_t> attempt;  // positions in work->recipients tried in this attempt
 };
 
 struct DeliveryAgent::Domain {
@@ -38,8 +39,10 @@ struct DeliveryAgent::Domain {
   std::vector<std::unique_ptr<Member>> members;
   uint32_t jobs = 0;             // owned jobs in any state
   uint32_t failures_in_row = 0;  // connections that never became ready
+  uint32_t rests = 0;            // rests in a row (the breaker's backoff step)
   size_t next_address = 0;
-  core::MonoNanos resting_until = 0;
+  core::MonoNanos resting_until = 0;  // no new connection before this
+  bool waiting_for_host = false;      // in waiting_for_host_
   core::TimerNode wake;
 };
 
@@ -52,6 +55,7 @@ struct DeliveryAgent::Member final : OutboundOwner {
   uint32_t messages = 0;
   bool ever_ready = false;
   bool closed = false;
+  bool local_failure = false;  // refused by our own table (no slot, no descriptor)
   core::TimerNode idle;
 
   void OnReady(OutboundSession& s) override {
@@ -109,11 +113,6 @@ DeliveryAgent::~DeliveryAgent() {
   if (this_thread_agent == this) this_thread_agent = nullptr;
 }
 
-DeliveryAgent& DeliveryAgent::OnThisThread() {
-  RP_CHECK(this_thread_agent != nullptr);
-  return *this_thread_agent;
-}
-
 double DeliveryAgent::UnitRandom() {
   return std::uniform_real_distribution<double>(0.0, 1.0)(random_) * 0.999999;
 }
@@ -157,7 +156,10 @@ void DeliveryAgent::PostOrKeep(int target, const core::Envelope& envelope) {
 void DeliveryAgent::ReceiveJob(core::Shard& shard, void* pointer, uint64_t argument) {
   (void)shard;
   (void)argument;
-  OnThisThread().Accept(std::unique_ptr<queue::DeliveryJob>(static_cast<queue::DeliveryJob*>(pointer)));
+  std::unique_ptr<queue::DeliveryJob> job(static_cast<queue::DeliveryJob*>(pointer));
+  // A shard whose setup failed has no agent; the daemon is exiting anyway.
+  if (this_thread_agent == nullptr) return;
+  this_thread_agent->Accept(std::move(job));
 }
 
 void DeliveryAgent::DisposeJob(void* pointer, uint64_t argument) {
@@ -168,7 +170,8 @@ void DeliveryAgent::DisposeJob(void* pointer, uint64_t argument) {
 void DeliveryAgent::ReceiveFinished(core::Shard& shard, void* pointer, uint64_t argument) {
   (void)shard;
   (void)pointer;
-  OnThisThread().log_.MessageFinished(static_cast<uint32_t>(argument));
+  if (this_thread_agent == nullptr) return;
+  this_thread_agent->log_.MessageFinished(static_cast<uint32_t>(argument));
 }
 
 void DeliveryAgent::NoticeFinished(const std::shared_ptr<queue::MessageParts>& parts) {
@@ -244,13 +247,31 @@ void DeliveryAgent::Schedule(Job* job) {
   for (const queue::JobRecipient& r : job->work->recipients) due = std::min(due, r.next_attempt_unix_micros);
   const uint64_t now = NowUnixMicros();
   if (due <= now) return MakeDue(job);
-  const uint64_t wait_micros = due - now;
+  // A recovered time far away (or corrupt) is clamped: the job wakes, finds itself not
+  // due and sleeps again.
+  const uint64_t wait_micros = std::min<uint64_t>(due - now, uint64_t{365} * 24 * 3600 * 1000000);
   shard_.timers().Schedule(&job->timer, shard_.now() + static_cast<core::MonoNanos>(wait_micros) * 1000);
 }
 
 void DeliveryAgent::OnJobTimer(void* context) {
   Job* job = static_cast<Job*>(context);
-  job->agent->MakeDue(job);
+  job->agent->Schedule(job);  // due now, or (clamped wait) not yet
+}
+
+void DeliveryAgent::BeginAttempt(Job* job) {
+  // Only recipients whose time has come: a job's recipients can have different retry
+  // times (a 452 sent some again at once; recovery restores each one's own).
+  job->attempt.clear();
+  const std::vector<queue::JobRecipient>& recipients = job->work->recipients;
+  const uint64_t now = NowUnixMicros();
+  uint64_t earliest = UINT64_MAX;
+  for (const queue::JobRecipient& r : recipients) earliest = std::min(earliest, r.next_attempt_unix_micros);
+  for (size_t i = 0; i < recipients.size(); ++i) {
+    // The earliest always goes (timers and the wall clock may disagree by a tick).
+    if (recipients[i].next_attempt_unix_micros <= now || recipients[i].next_attempt_unix_micros == earliest) {
+      job->attempt.push_back(i);
+    }
+  }
 }
 
 void DeliveryAgent::MakeDue(Job* job) {
@@ -289,6 +310,7 @@ void DeliveryAgent::Pump(Domain& domain) {
       }
       return;
     case NextHop::Kind::kTempFail:
+      domain.route = Domain::Route::kUnknown;  // asked again next time
       return FailAll(domain, domain.hop.status, 0, domain.hop.text);
     case NextHop::Kind::kPermFail:
       return FailAll(domain, domain.hop.status, 550, domain.hop.text);
@@ -301,22 +323,27 @@ void DeliveryAgent::FailAll(Domain& domain, const std::string& status, int code,
   std::deque<Job*> due;
   due.swap(domain.due);
   for (Job* job : due) {
-    std::vector<queue::AttemptReply> replies(job->work->recipients.size(),
-                                             queue::AttemptReply{code, status, text});
-    Complete(job, replies, "");
+    BeginAttempt(job);
+    Complete(job,
+             std::vector<queue::AttemptReply>(job->attempt.size(), queue::AttemptReply{code, status, text}),
+             "");
   }
 }
 
 void DeliveryAgent::PumpSmtp(Domain& domain) {
-  if (domain.resting_until > shard_.now()) {
-    if (!domain.wake.armed()) shard_.timers().Schedule(&domain.wake, domain.resting_until);
-    return;
+  if (domain.hop.addresses.empty()) {  // a route without an address (an MX without A/AAAA)
+    domain.route = Domain::Route::kUnknown;
+    return FailAll(domain, "4.4.4", 0, absl::StrCat("no address for ", domain.name));
   }
   // Idle connections first (one is idle while its idle timer runs).
   for (size_t i = 0; i < domain.members.size() && !domain.due.empty(); ++i) {
     Member& member = *domain.members[i];
     if (member.session != nullptr && member.in_flight == nullptr && member.session->ready())
       OnMemberReady(member);
+  }
+  if (domain.resting_until > shard_.now()) {  // the breaker: no new connection yet
+    if (!domain.wake.armed()) shard_.timers().Schedule(&domain.wake, domain.resting_until);
+    return;
   }
   size_t connecting = 0;
   for (const auto& member : domain.members) connecting += member->ever_ready ? 0 : 1;
@@ -346,18 +373,31 @@ bool DeliveryAgent::OpenConnection(Domain& domain) {
     domain.members.push_back(std::move(owned));
     auto session = std::make_unique<OutboundSession>(*member, config_.session);
     member->session = session.get();
-    // A refusal at once (no free slot) reports OnSessionClosed from in here.
+    // A refusal at once (no free slot, no descriptor) reports OnSessionClosed from in
+    // here: our own shortage, not the domain's fault. Try again in a second.
+    opening_ = true;
     connections_->Connect(address, std::move(session));
-    return !member->closed;
+    opening_ = false;
+    if (!member->closed) return true;
+    if (!domain.wake.armed()) shard_.timers().Schedule(&domain.wake, shard_.now() + core::kNanosPerSecond);
+    return false;
   }
-  waiting_for_host_.push_back(domain.name);  // a connection to the host closing pumps it
+  if (!domain.waiting_for_host) {  // a connection to the host closing pumps it
+    domain.waiting_for_host = true;
+    waiting_for_host_.push_back(domain.name);
+  }
   return false;
 }
 
 void DeliveryAgent::OnMemberReady(Member& member) {
   Domain& domain = *member.domain;
-  member.ever_ready = true;
-  domain.failures_in_row = 0;
+  if (!member.ever_ready) {  // the destination works: the breaker closes
+    member.ever_ready = true;
+    domain.failures_in_row = 0;
+    domain.rests = 0;
+    domain.resting_until = 0;
+    shard_.timers().Cancel(&domain.wake);
+  }
   shard_.timers().Cancel(&member.idle);
   if (member.in_flight != nullptr || member.session == nullptr || !member.session->ready()) return;
   if (stopping_ || member.messages >= config_.max_messages_per_connection) return member.session->Quit();
@@ -366,11 +406,16 @@ void DeliveryAgent::OnMemberReady(Member& member) {
     domain.due.pop_front();
     std::string error;
     if (!LoadBody(job, &error)) {
-      Complete(job, {job->work->recipients.size(), queue::AttemptReply{0, "4.3.0", error}}, member.host);
+      BeginAttempt(job);
+      Complete(job, {job->attempt.size(), queue::AttemptReply{0, "4.3.0", error}}, member.host);
+      if (member.in_flight != nullptr || member.session == nullptr || !member.session->ready()) return;
       continue;
     }
     return StartOn(member, job);
   }
+  // Other domains wait for a connection slot to some host: give this one back now
+  // rather than after the idle timeout.
+  if (!waiting_for_host_.empty()) return member.session->Quit();
   shard_.timers().Schedule(&member.idle, shard_.now() + config_.idle_timeout_nanos);
 }
 
@@ -378,9 +423,10 @@ void DeliveryAgent::StartOn(Member& member, Job* job) {
   member.in_flight = job;
   ++member.messages;
   ++stats_.attempts;
+  BeginAttempt(job);
   OutboundMessage message;
   message.mail_from = job->work->mail_from;
-  for (const queue::JobRecipient& r : job->work->recipients) message.recipients.push_back(r.address);
+  for (size_t position : job->attempt) message.recipients.push_back(job->work->recipients[position].address);
   message.body = job->body;
   message.eight_bit = job->work->eight_bit;
   message.smtputf8 = job->work->smtputf8;
@@ -416,11 +462,12 @@ void DeliveryAgent::OnMemberClosed(Member& member, const std::string& reason) {
   Domain& domain = *member.domain;
   member.closed = true;
   member.session = nullptr;
+  member.local_failure = opening_;
   shard_.timers().Cancel(&member.idle);
   if (member.in_flight != nullptr) {  // the session reports messages first; defensive
     Job* job = member.in_flight;
     member.in_flight = nullptr;
-    Complete(job, {job->work->recipients.size(), queue::AttemptReply{0, "4.4.1", reason}}, member.host);
+    Complete(job, {job->attempt.size(), queue::AttemptReply{0, "4.4.1", reason}}, member.host);
   }
   if (auto it = host_connections_.find(member.host); it != host_connections_.end() && --it->second == 0) {
     host_connections_.erase(it);
@@ -431,20 +478,30 @@ void DeliveryAgent::OnMemberClosed(Member& member, const std::string& reason) {
   closed_members_.push_back(std::move(*it));  // freed at the end of the turn, off its own stack
   domain.members.erase(it);
 
+  maybe_empty_.push_back(domain.name);
+  if (member.local_failure) {
+    RP_LOG(kWarning) << "no outbound connection slot for " << domain.name << ": " << reason;
+    return;  // OpenConnection retries in a second; pumping from here would recurse
+  }
   if (!member.ever_ready) {
     ++stats_.connection_failures;
     ++domain.failures_in_row;
     ++domain.next_address;  // the next attempt starts at the next address
     RP_LOG(kInfo) << "connection failed: domain=" << domain.name << " host=" << member.host << " " << reason;
     const size_t addresses = std::max<size_t>(1, domain.hop.addresses.size());
-    const bool any_ready = std::any_of(domain.members.begin(), domain.members.end(),
-                                       [](const std::unique_ptr<Member>& m) { return m->ever_ready; });
-    if (domain.failures_in_row >= addresses && !any_ready) {
-      // Every address failed in a row: the domain rests, and what is due now is deferred.
-      const uint32_t rounds = static_cast<uint32_t>(domain.failures_in_row / addresses);
-      domain.resting_until =
-          shard_.now() + absl::ToInt64Nanoseconds(queue::RetryDelay(config_.retry, rounds, UnitRandom()));
-      FailAll(domain, "4.4.1", 0, absl::StrCat("connection to ", member.host, " failed: ", reason));
+    if (domain.failures_in_row >= addresses && domain.resting_until <= shard_.now()) {
+      // Every address failed in a row: no new connection for a while (once per rest,
+      // however many connections were failing at once).
+      const bool any_ready = std::any_of(domain.members.begin(), domain.members.end(),
+                                         [](const std::unique_ptr<Member>& m) { return m->ever_ready; });
+      absl::Duration rest = queue::RetryDelay(config_.retry, ++domain.rests, UnitRandom());
+      if (any_ready) {
+        // Working connections carry the due jobs; only the opening of more pauses.
+        rest = std::min(rest, absl::Minutes(1));
+      } else {
+        FailAll(domain, "4.4.1", 0, absl::StrCat("connection to ", member.host, " failed: ", reason));
+      }
+      domain.resting_until = shard_.now() + absl::ToInt64Nanoseconds(rest);
       shard_.timers().Schedule(&domain.wake, domain.resting_until);
     }
   }
@@ -452,9 +509,11 @@ void DeliveryAgent::OnMemberClosed(Member& member, const std::string& reason) {
   waiting.swap(waiting_for_host_);
   Pump(domain);
   for (const std::string& name : waiting) {
-    if (auto w = domains_.find(name); w != domains_.end()) Pump(*w->second);
+    if (auto w = domains_.find(name); w != domains_.end()) {
+      w->second->waiting_for_host = false;
+      Pump(*w->second);
+    }
   }
-  maybe_empty_.push_back(domain.name);
 }
 
 bool DeliveryAgent::LoadBody(Job* job, std::string* error) {
@@ -474,13 +533,15 @@ bool DeliveryAgent::LoadBody(Job* job, std::string* error) {
 
 void DeliveryAgent::DeliverLocal(Job* job) {
   ++stats_.attempts;
+  BeginAttempt(job);
   std::vector<queue::AttemptReply> replies;
   std::string error;
   if (!LoadBody(job, &error)) {
-    replies.assign(job->work->recipients.size(), queue::AttemptReply{0, "4.3.0", error});
+    replies.assign(job->attempt.size(), queue::AttemptReply{0, "4.3.0", error});
     return Complete(job, replies, "maildir");
   }
-  for (const queue::JobRecipient& r : job->work->recipients) {
+  for (size_t position : job->attempt) {
+    const queue::JobRecipient& r = job->work->recipients[position];
     queue::MaildirMessage message;
     message.domain = job->work->domain;
     message.local_part = r.address.substr(0, r.address.rfind('@'));
@@ -507,7 +568,7 @@ void DeliveryAgent::DeliverLocal(Job* job) {
 
 void DeliveryAgent::Complete(Job* job, const std::vector<queue::AttemptReply>& replies,
                              const std::string& host) {
-  RP_CHECK_EQ(replies.size(), job->work->recipients.size());
+  RP_CHECK_EQ(replies.size(), job->attempt.size());
   const absl::Time now = absl::Now();
   const absl::Time arrival = absl::FromUnixMicros(static_cast<int64_t>(job->work->arrival_unix_micros));
   const bool some_accepted = std::any_of(replies.begin(), replies.end(),
@@ -516,7 +577,7 @@ void DeliveryAgent::Complete(Job* job, const std::vector<queue::AttemptReply>& r
   std::string lines;
   for (size_t i = 0; i < replies.size(); ++i) {
     const queue::AttemptReply& reply = replies[i];
-    const queue::JobRecipient& r = job->work->recipients[i];
+    const queue::JobRecipient& r = job->work->recipients[job->attempt[i]];
     queue::AccountingEntry entry;
     entry.time = now;
     entry.queue_id = job->work->queue_id;

@@ -21,8 +21,10 @@
 // the null sender never gets one: its failure is logged and dropped.
 //
 // Connection failures: the next address is tried; when every address failed in a row
-// the domain's due jobs are deferred (their attempt counts) and the domain rests
-// (circuit breaker: RetryDelay of the failure count) without holding up other domains.
+// the domain rests (circuit breaker: no new connection for RetryDelay(rests), escalated
+// once per rest) and, unless another of its connections works, its due jobs are
+// deferred (their attempt counts). Other domains are not held up. A connection our own
+// table refuses (no slot, no descriptor) is not the domain's fault: retried in 1 s.
 //
 // Shutdown: no new connection; idle sessions QUIT; a message in flight is reported as
 // deferred (a possible duplicate after the final dot) and its result written if the
@@ -100,6 +102,7 @@ class DeliveryAgent {
   Domain& DomainFor(const std::string& name);
   void Schedule(Job* job);
   void MakeDue(Job* job);
+  void BeginAttempt(Job* job);
   void Pump(Domain& domain);
   void PumpSmtp(Domain& domain);
   bool OpenConnection(Domain& domain);
@@ -125,7 +128,6 @@ class DeliveryAgent {
   static void OnJobTimer(void* context);
   static void OnDomainTimer(void* context);
   static void OnIdleTimer(void* context);
-  static DeliveryAgent& OnThisThread();
   static void ReceiveJob(core::Shard& shard, void* pointer, uint64_t argument);
   static void DisposeJob(void* pointer, uint64_t argument);
   static void ReceiveFinished(core::Shard& shard, void* pointer, uint64_t argument);
@@ -150,6 +152,7 @@ class DeliveryAgent {
   uint64_t maildir_unique_ = 0;
   uint64_t dsn_sequence_ = 0;
   bool stopping_ = false;
+  bool opening_ = false;  // inside ConnectionTable::Connect
   Stats stats_;
 };
 

@@ -111,7 +111,8 @@ TEST(AccountingLine, IsOneJsonObjectWithEscapes) {
   e.queue_id = "ID";
   e.from = "a\"b@x";
   e.rcpt = "r@y";
-  e.text = std::string("bad\xff\x01 \xc3\xa9");
+  const std::string text("bad\xff\x01 \xc3\xa9");  // the entry holds views
+  e.text = text;
   e.result = "deferred";
   e.code = 451;
   e.attempt = 2;

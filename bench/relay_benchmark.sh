@@ -1,0 +1,104 @@
+#!/usr/bin/env bash
+# End-to-end relay throughput (issue 6): ringpost-blast → MTA → ringpost-sink, in one run
+#   ringpost  --routes='*=sink', fsync on, one shard, 20 connections to the next hop
+#   postfix   a private Postfix with relayhost = the same sink (default concurrency: 20)
+# A fixed number of messages is sent; the time runs from the first message until the
+# sink has them all (accepted and delivered, so the queue is drained). The MTA runs on
+# CPU 0 in a cpuacct group (all of Postfix's processes), blast and sink share CPU 1.
+#   bash bench/relay_benchmark.sh [messages_1k] [connections] [domains]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+messages=${1:-20000}
+conns=${2:-64}
+domains=${3:-1}
+bin=build/release/tools
+[ -x $bin/ringpost ] || tools/dev build release >/dev/null
+command -v postfix >/dev/null || tools/install_deps.sh >/dev/null
+server_cpu=0
+load_cpu=$(( $(nproc) > 1 ? 1 : 0 ))
+port_base=$((30000 + RANDOM % 20000))
+work=$(mktemp -d /var/tmp/ringpost-relay-bench.XXXXXX)
+chmod 755 "$work"
+cg_root=/sys/fs/cgroup/cpuacct
+source bench/bench_lib.sh
+trap 'stop_all' EXIT
+
+stop_all() {
+  [ -n "${postfix_dir:-}" ] && postfix -c "$postfix_dir/etc" stop >/dev/null 2>&1 || true
+  [ -n "${server_pid:-}" ] && kill -TERM "$server_pid" 2>/dev/null || true
+  [ -n "${sink_pid:-}" ] && kill -TERM "$sink_pid" 2>/dev/null || true
+  sleep 0.5
+  remove_groups
+  rm -rf "$work"
+}
+
+start_sink() {
+  sink_port=$((port_base++))
+  taskset -c $load_cpu $bin/ringpost-sink --listen=127.0.0.1:$sink_port --shards=1 --json >"$work/sink.out" 2>&1 &
+  sink_pid=$!
+  wait_port $sink_port
+}
+sink_messages() {
+  kill -USR1 $sink_pid
+  sleep 0.1
+  grep '^{' "$work/sink.out" | tail -1 | python3 -c 'import json,sys; print(json.loads(sys.stdin.read())["messages"])'
+}
+stop_sink() { kill -TERM $sink_pid; wait $sink_pid 2>/dev/null || true; sink_pid=; }
+
+# relay NAME PORT SIZE COUNT: prints "msgs_per_s cpu_s_per_1k"
+relay() {
+  local name=$1 port=$2 size=$3 count=$4 before after t0 t1 got deadline
+  before=$(group_ns "$name")
+  t0=$(date +%s.%N)
+  taskset -c $load_cpu $bin/ringpost-blast --target=127.0.0.1:$port --connections=$conns --messages=$count \
+    --size=$size --domains=$domains --progress=false --json >"$work/blast-$name.json"
+  deadline=$((SECONDS + 300))
+  while got=$(sink_messages) && [ "$got" -lt "$count" ] && [ $SECONDS -lt $deadline ]; do sleep 0.1; done
+  t1=$(date +%s.%N)
+  after=$(group_ns "$name")
+  awk -v n="$got" -v t0="$t0" -v t1="$t1" -v ns=$((after - before)) \
+    'BEGIN { printf "%.0f %.3f %d\n", n / (t1 - t0), ns / 1e9 / n * 1000, n }'
+}
+
+run_ringpost() {
+  local port=$((port_base++)) name=ringpost$1
+  start_sink
+  start_in_group $name $bin/ringpost --listen=127.0.0.1:$port --shards=1 --pin_threads=false \
+    --spool_dir="$work/spool-$1" --hostname=bench.ringpost.test --log_level=warning \
+    --max_connections_per_ip=1000 --routes="*=127.0.0.1:$sink_port" --host_max_connections=20 \
+    --domain_max_connections=20 --accounting_log="$work/accounting-$1.jsonl" >"$work/ringpost-$1.log" 2>&1
+  wait_port $port
+  relay $name $port $1 $2
+  kill -TERM $server_pid; wait $server_pid 2>/dev/null || true; server_pid=
+  stop_sink
+  rm -rf "$work/spool-$1"
+}
+
+run_postfix() {
+  local port=$((port_base++)) name=postfix$1
+  start_sink
+  postfix_dir="$work/pf$1"
+  postfix_setup "$postfix_dir" $port "relayhost = [127.0.0.1]:$sink_port"
+  start_in_group $name postfix -c "$postfix_dir/etc" start >/dev/null 2>&1
+  wait $server_pid 2>/dev/null || true; server_pid=
+  wait_port $port
+  relay $name $port $1 $2
+  postfix -c "$postfix_dir/etc" stop >/dev/null 2>&1 || true
+  rm -f "/var/tmp/$(basename "$postfix_dir").maillog"
+  postfix_dir=
+  stop_sink
+}
+
+echo "# relay: blast → MTA → ringpost-sink, $conns inbound connections, $domains domain(s), MTA on CPU $server_cpu, blast+sink on CPU $load_cpu"
+echo "# kernel $(uname -r), $(nproc) CPUs, commit $(git rev-parse --short HEAD 2>/dev/null || echo none), spool on $(df --output=fstype "$work" | tail -1)"
+printf '| size | MTA | messages | relayed/s | MTA CPU s/1k msgs | rate vs Postfix | CPU vs Postfix |\n|---|---|---|---|---|---|---|\n'
+for size in 1024 102400; do
+  count=$messages
+  [ $size -gt 10000 ] && count=$((messages / 4))
+  read -r r_rate r_cpu r_n < <(run_ringpost $size $count)
+  read -r p_rate p_cpu p_n < <(run_postfix $size $count)
+  awk -v s=$size -v n=$r_n -v r="$r_rate" -v rc="$r_cpu" -v p="$p_rate" -v pc="$p_cpu" \
+    'BEGIN { printf "| %s | ringpost (fsync on) | %d | %s | %s | %.2f | %.3f |\n", s, n, r, rc, r / p, rc / pc }'
+  awk -v s=$size -v n=$p_n -v p="$p_rate" -v pc="$p_cpu" \
+    'BEGIN { printf "| %s | Postfix 3.7 (relayhost) | %d | %s | %s | 1.00 | 1.000 |\n", s, n, p, pc }'
+done
