@@ -16,7 +16,6 @@ bin=build/release/tools
 command -v postfix >/dev/null || tools/install_deps.sh >/dev/null
 server_cpu=0
 load_cpu=$(( $(nproc) > 1 ? 1 : 0 ))
-port_base=$((30000 + RANDOM % 20000))
 work=$(mktemp -d /var/tmp/ringpost-relay-bench.XXXXXX)
 chmod 755 "$work"
 cg_root=/sys/fs/cgroup/cpuacct
@@ -29,19 +28,23 @@ stop_all() {
   [ -n "${sink_pid:-}" ] && kill -TERM "$sink_pid" 2>/dev/null || true
   sleep 0.5
   remove_groups
-  rm -rf "$work"
+  [ -n "${KEEP_WORK:-}" ] && echo "kept $work" >&2 || rm -rf "$work"
 }
 
-start_sink() {
-  sink_port=$((port_base++))
-  taskset -c $load_cpu $bin/ringpost-sink --listen=127.0.0.1:$sink_port --shards=1 --json >"$work/sink.out" 2>&1 &
+# Runs happen in subshells, so ports are drawn per run rather than counted.
+new_port() { echo $((20000 + RANDOM % 40000)); }
+
+start_sink() {  # start_sink NAME: one output file per run
+  sink_port=$(new_port)
+  sink_out="$work/sink-$1.out"
+  taskset -c $load_cpu $bin/ringpost-sink --listen=127.0.0.1:$sink_port --shards=1 --json >"$sink_out" 2>&1 &
   sink_pid=$!
   wait_port $sink_port
 }
 sink_messages() {
   kill -USR1 $sink_pid
   sleep 0.1
-  grep '^{' "$work/sink.out" | tail -1 | python3 -c 'import json,sys; print(json.loads(sys.stdin.read())["messages"])'
+  grep -a '^{' "$sink_out" | tail -1 | python3 -c 'import json,sys; print(json.loads(sys.stdin.read())["messages"])'
 }
 stop_sink() { kill -TERM $sink_pid; wait $sink_pid 2>/dev/null || true; sink_pid=; }
 
@@ -54,6 +57,7 @@ relay() {
     --size=$size --domains=$domains --progress=false --json >"$work/blast-$name.json"
   deadline=$((SECONDS + 300))
   while got=$(sink_messages) && [ "$got" -lt "$count" ] && [ $SECONDS -lt $deadline ]; do sleep 0.1; done
+  [ "$got" -eq "$count" ] || echo "warning: $name: the sink counted $got messages, $count were sent" >&2
   t1=$(date +%s.%N)
   after=$(group_ns "$name")
   awk -v n="$got" -v t0="$t0" -v t1="$t1" -v ns=$((after - before)) \
@@ -61,8 +65,9 @@ relay() {
 }
 
 run_ringpost() {
-  local port=$((port_base++)) name=ringpost$1
-  start_sink
+  local port; port=$(new_port)
+  local name=ringpost$1
+  start_sink $name
   start_in_group $name $bin/ringpost --listen=127.0.0.1:$port --shards=1 --pin_threads=false \
     --spool_dir="$work/spool-$1" --hostname=bench.ringpost.test --log_level=warning \
     --max_connections_per_ip=1000 --routes="*=127.0.0.1:$sink_port" --host_max_connections=20 \
@@ -75,8 +80,9 @@ run_ringpost() {
 }
 
 run_postfix() {
-  local port=$((port_base++)) name=postfix$1
-  start_sink
+  local port; port=$(new_port)
+  local name=postfix$1
+  start_sink $name
   postfix_dir="$work/pf$1"
   postfix_setup "$postfix_dir" $port "relayhost = [127.0.0.1]:$sink_port"
   start_in_group $name postfix -c "$postfix_dir/etc" start >/dev/null 2>&1
@@ -92,7 +98,7 @@ run_postfix() {
 echo "# relay: blast → MTA → ringpost-sink, $conns inbound connections, $domains domain(s), MTA on CPU $server_cpu, blast+sink on CPU $load_cpu"
 echo "# kernel $(uname -r), $(nproc) CPUs, commit $(git rev-parse --short HEAD 2>/dev/null || echo none), spool on $(df --output=fstype "$work" | tail -1)"
 printf '| size | MTA | messages | relayed/s | MTA CPU s/1k msgs | rate vs Postfix | CPU vs Postfix |\n|---|---|---|---|---|---|---|\n'
-for size in 1024 102400; do
+for size in ${SIZES:-1024 102400}; do
   count=$messages
   [ $size -gt 10000 ] && count=$((messages / 4))
   read -r r_rate r_cpu r_n < <(run_ringpost $size $count)

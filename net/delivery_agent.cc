@@ -238,6 +238,7 @@ void DeliveryAgent::Accept(std::unique_ptr<queue::DeliveryJob> work) {
   job.work = std::move(work);
   job.domain = &domain;
   job.timer.Bind(&DeliveryAgent::OnJobTimer, &job);
+  segment_files_.Acquire(job.work->segment_path);
   ++domain.jobs;
   Schedule(&job);
 }
@@ -517,12 +518,18 @@ void DeliveryAgent::OnMemberClosed(Member& member, const std::string& reason) {
 }
 
 bool DeliveryAgent::LoadBody(Job* job, std::string* error) {
-  auto envelope = queue::ReadEnvelope(job->work->segment_path, job->work->commit_offset);
+  const std::string& path = job->work->segment_path;
+  absl::StatusOr<int> fd = segment_files_.Open(path);
+  if (!fd.ok()) {
+    *error = absl::StrCat("cannot read the queued message: ", fd.status().message());
+    return false;
+  }
+  auto envelope = queue::ReadEnvelopeAt(*fd, path, job->work->commit_offset);
   if (!envelope.ok()) {
     *error = absl::StrCat("cannot read the queued message: ", envelope.status().message());
     return false;
   }
-  auto body = queue::ReadBody(job->work->segment_path, *envelope);
+  auto body = queue::ReadBodyAt(*fd, path, *envelope);
   if (!body.ok()) {
     *error = absl::StrCat("cannot read the queued message: ", body.status().message());
     return false;
@@ -794,6 +801,7 @@ void DeliveryAgent::FinishJob(Job* job) {
   Domain& domain = *job->domain;
   shard_.timers().Cancel(&job->timer);
   std::shared_ptr<queue::MessageParts> parts = job->work->parts;
+  segment_files_.Release(job->work->segment_path);
   --domain.jobs;
   jobs_.erase(job->self);
   NoticeFinished(parts);

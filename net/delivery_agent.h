@@ -48,6 +48,7 @@
 #include "queue/accounting_log.h"
 #include "queue/delivery_job.h"
 #include "queue/delivery_outcome.h"
+#include "queue/log_reader.h"
 #include "queue/log_writer.h"
 #include "queue/queue_id.h"
 #include "queue/retry_schedule.h"
@@ -148,6 +149,7 @@ class DeliveryAgent {
   std::vector<std::string> maybe_empty_;                         // domains to forget if idle
   std::vector<std::string> waiting_for_host_;                    // held back by host_max_connections
   std::shared_ptr<DeliveryAgent*> alive_;                        // callbacks check it (log, resolver)
+  queue::SegmentFiles segment_files_;                            // open segment files bodies are read from
   std::mt19937_64 random_;
   uint64_t maildir_unique_ = 0;
   uint64_t dsn_sequence_ = 0;

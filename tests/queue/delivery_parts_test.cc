@@ -12,6 +12,7 @@
 #include "queue/accounting_log.h"
 #include "queue/delivery_job.h"
 #include "queue/delivery_outcome.h"
+#include "queue/log_reader.h"
 #include "queue/maildir.h"
 
 namespace ringpost::queue {
@@ -181,6 +182,24 @@ TEST(Maildir, RefusesNamesThatEscapeTheFolder) {
   EXPECT_TRUE(absl::IsInvalidArgument(DeliverToMaildir(root, m, 1, &path)));
   EXPECT_FALSE(std::filesystem::exists(root + "/../escape"));
   std::filesystem::remove_all(root);
+}
+
+TEST(SegmentFiles, OpenWhileUsedClosedWithTheLastUser) {
+  const std::string path = ::testing::TempDir() + "/segment_files_" + std::to_string(getpid());
+  std::ofstream(path) << "x";
+  SegmentFiles files;
+  EXPECT_FALSE(files.Open(path).ok());  // not acquired
+  files.Acquire(path);
+  files.Acquire(path);
+  auto fd = files.Open(path);
+  ASSERT_TRUE(fd.ok());
+  EXPECT_EQ(*files.Open(path), *fd);  // one descriptor per file
+  EXPECT_EQ(files.open_files(), 1u);
+  files.Release(path);
+  EXPECT_EQ(files.open_files(), 1u);
+  files.Release(path);
+  EXPECT_EQ(files.open_files(), 0u);  // a deleted segment's space is not held
+  std::filesystem::remove(path);
 }
 
 }  // namespace

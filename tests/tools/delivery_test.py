@@ -318,6 +318,36 @@ class RetryAndBounceTest(DeliveryTestCase):
         self.assertIn("deferred", results)
 
 
+class SpoolTest(DeliveryTestCase):
+    def test_delivered_mail_frees_its_segments(self):
+        """Disk use stays bounded under a steady flow: once every message in a sealed
+        segment is delivered, the home shard deletes (or recycles) the file."""
+        recording = self.sink("--record_dir=")
+        daemon = self.daemon(routes="*=127.0.0.1:%d" % recording.port, segment_bytes=65536)
+        body = b"Subject: fill\r\n\r\n" + b"x" * 4000 + b"\r\n"
+        with smtplib.SMTP("127.0.0.1", daemon.port, timeout=60) as client:
+            for i in range(400):
+                client.sendmail("a@src.example", ["r%d@d%d.example" % (i, i % 7)], body)
+        self.wait_accounting(daemon, lambda e: e["result"] == "delivered", 400, "400 deliveries")
+
+        def segment_files():
+            return glob.glob(os.path.join(daemon.spool, "shard-*", "*.log"))
+        # ~1.6 MB went through 64 KiB segments (25 or more of them); what stays is each
+        # shard's head segment and the few files kept for reuse.
+        wait_for(lambda: len(segment_files()) <= 12, 20, "sealed segments to be freed",
+                 lambda: "\n%s\n%s" % (sorted(segment_files()), daemon.log_text()))
+        self.assertEqual(daemon.terminate(), 0)
+
+    def test_hostname_must_be_fully_qualified(self):
+        """The outbound EHLO needs a fully qualified name (RFC 5321 §4.1.1.1)."""
+        argv = [os.path.join(harness.BIN_DIR, "ringpost"), "--hostname=nodots", "--listen=127.0.0.1:0",
+                "--spool_dir=" + tempfile.mkdtemp(prefix="ringpost-delivery-fqdn-")]
+        result = subprocess.run(argv, stdin=subprocess.DEVNULL, capture_output=True, timeout=30)
+        self.assertNotEqual(result.returncode, 0)
+        self.assertIn(b"--hostname", result.stderr)
+        self.assertIn(b"fully qualified", result.stderr)
+
+
 class LocalDeliveryTest(DeliveryTestCase):
     def test_maildir_delivery_with_return_path_and_delivered_to(self):
         """Maildir: tmp/ then new/, Return-Path: and Delivered-To: on top, Unix line endings."""
