@@ -414,10 +414,50 @@ void DeliveryAgent::OnMemberReady(Member& member) {
     }
     return StartOn(member, job);
   }
-  // Other domains wait for a connection slot to some host: give this one back now
-  // rather than after the idle timeout.
+  // Other domains may wait for a connection slot. One that goes to this connection's
+  // host takes it over as it is (a session is to a host, not to a domain: domains
+  // behind one smarthost or one provider's MX share connections); otherwise the slot
+  // is given back now rather than after the idle timeout.
+  if (Domain* taker = DomainWaitingFor(member.host); taker != nullptr) return HandOver(member, *taker);
   if (!waiting_for_host_.empty()) return member.session->Quit();
   shard_.timers().Schedule(&member.idle, shard_.now() + config_.idle_timeout_nanos);
+}
+
+DeliveryAgent::Domain* DeliveryAgent::DomainWaitingFor(const std::string& host) {
+  Domain* found = nullptr;
+  size_t kept = 0;
+  for (size_t i = 0; i < waiting_for_host_.size(); ++i) {
+    auto it = domains_.find(waiting_for_host_[i]);
+    if (it == domains_.end()) continue;
+    Domain& domain = *it->second;
+    if (domain.due.empty()) {  // served meanwhile: it waits no more
+      domain.waiting_for_host = false;
+      continue;
+    }
+    waiting_for_host_[kept++] = waiting_for_host_[i];
+    if (found != nullptr || domain.route != Domain::Route::kKnown ||
+        domain.hop.kind != NextHop::Kind::kSmtp || domain.members.size() >= config_.domain_max_connections) {
+      continue;
+    }
+    for (const core::SocketAddress& address : domain.hop.addresses) {
+      if (address.ToString() == host) found = &domain;
+    }
+  }
+  waiting_for_host_.resize(kept);
+  return found;
+}
+
+void DeliveryAgent::HandOver(Member& member, Domain& taker) {
+  Domain& from = *member.domain;
+  auto it = std::find_if(from.members.begin(), from.members.end(),
+                         [&](const std::unique_ptr<Member>& m) { return m.get() == &member; });
+  RP_CHECK(it != from.members.end());
+  taker.members.push_back(std::move(*it));
+  from.members.erase(it);
+  member.domain = &taker;
+  maybe_empty_.push_back(from.name);
+  ++stats_.connections_handed_over;
+  OnMemberReady(member);
 }
 
 void DeliveryAgent::StartOn(Member& member, Job* job) {

@@ -91,7 +91,7 @@ class DeliveryAgent {
   struct Stats {
     uint64_t jobs_accepted = 0, attempts = 0, delivered = 0, deferred = 0, bounced = 0, expired = 0,
              dsns_queued = 0, dsns_suppressed = 0, connections_opened = 0, connection_failures = 0,
-             messages_finished = 0;
+             connections_handed_over = 0, messages_finished = 0;
   };
   const Stats& stats() const { return stats_; }
 
@@ -124,6 +124,8 @@ class DeliveryAgent {
   void MaybeForget(Domain& domain);
 
   void OnMemberReady(Member& member);
+  Domain* DomainWaitingFor(const std::string& host);
+  void HandOver(Member& member, Domain& taker);
   void OnMemberDone(Member& member, std::vector<RecipientResult> results);
   void OnMemberClosed(Member& member, const std::string& reason);
   static void OnJobTimer(void* context);
