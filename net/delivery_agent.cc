@@ -56,6 +56,7 @@ struct DeliveryAgent::Member final : OutboundOwner {
   bool ever_ready = false;
   bool closed = false;
   bool local_failure = false;  // refused by our own table (no slot, no descriptor)
+  bool idle_listed = false;    // in idle_members_ (stays until closed; idle.armed() tells)
   core::TimerNode idle;
 
   void OnReady(OutboundSession& s) override {
@@ -383,7 +384,21 @@ bool DeliveryAgent::OpenConnection(Domain& domain) {
     if (!domain.wake.armed()) shard_.timers().Schedule(&domain.wake, shard_.now() + core::kNanosPerSecond);
     return false;
   }
-  if (!domain.waiting_for_host) {  // a connection to the host closing pumps it
+  // Every host is at its limit: an idle session to one of them (another domain's,
+  // waiting out its idle timeout) is taken over at once.
+  for (Member* idle : idle_members_) {
+    if (idle->domain == &domain || idle->in_flight != nullptr || idle->session == nullptr ||
+        !idle->session->ready() || !idle->idle.armed() ||
+        domain.members.size() >= config_.domain_max_connections) {
+      continue;
+    }
+    for (const core::SocketAddress& address : domain.hop.addresses) {
+      if (address.ToString() != idle->host) continue;
+      HandOver(*idle, domain);
+      return true;
+    }
+  }
+  if (!domain.waiting_for_host) {  // a connection to the host closing or idling pumps it
     domain.waiting_for_host = true;
     waiting_for_host_.push_back(domain.name);
   }
@@ -421,6 +436,10 @@ void DeliveryAgent::OnMemberReady(Member& member) {
   if (Domain* taker = DomainWaitingFor(member.host); taker != nullptr) return HandOver(member, *taker);
   if (!waiting_for_host_.empty()) return member.session->Quit();
   shard_.timers().Schedule(&member.idle, shard_.now() + config_.idle_timeout_nanos);
+  if (!member.idle_listed) {
+    member.idle_listed = true;
+    idle_members_.push_back(&member);
+  }
 }
 
 DeliveryAgent::Domain* DeliveryAgent::DomainWaitingFor(const std::string& host) {
@@ -504,6 +523,10 @@ void DeliveryAgent::OnMemberClosed(Member& member, const std::string& reason) {
   member.closed = true;
   member.session = nullptr;
   member.local_failure = opening_;
+  if (member.idle_listed) {
+    idle_members_.erase(std::find(idle_members_.begin(), idle_members_.end(), &member));
+    member.idle_listed = false;
+  }
   shard_.timers().Cancel(&member.idle);
   if (member.in_flight != nullptr) {  // the session reports messages first; defensive
     Job* job = member.in_flight;

@@ -150,6 +150,7 @@ class DeliveryAgent {
   std::vector<std::pair<int, core::Envelope>> unposted_;         // handoff queue was full
   std::vector<std::string> maybe_empty_;                         // domains to forget if idle
   std::vector<std::string> waiting_for_host_;                    // held back by host_max_connections
+  std::vector<Member*> idle_members_;                            // sessions that have idled (may be busy now)
   std::shared_ptr<DeliveryAgent*> alive_;                        // callbacks check it (log, resolver)
   queue::SegmentFiles segment_files_;                            // open segment files bodies are read from
   std::mt19937_64 random_;

@@ -231,6 +231,25 @@ class RelayTest(DeliveryTestCase):
         self.assertGreaterEqual(counters["connections"], 1)
 
 
+    def test_domains_behind_one_smarthost_share_its_connections(self):
+        """Connections are to hosts, not domains: 12 domains through one smarthost with
+        --host_max_connections=2 (one per shard) use at most 2 at once, handed from
+        domain to domain instead of closed and reopened."""
+        recording = self.sink("--record_dir=")
+        daemon = self.daemon(routes="*=127.0.0.1:%d" % recording.port, host_max_connections=2,
+                             outbound_idle_timeout="10s")
+        with smtplib.SMTP("127.0.0.1", daemon.port, timeout=60) as client:
+            for i in range(120):
+                client.sendmail("a@src.example", ["r%d@d%d.example" % (i, i % 12)], b"Subject: s\r\n\r\nx\r\n")
+        self.wait_accounting(daemon, lambda e: e["result"] == "delivered", 120, "120 deliveries")
+        counters = recording.stop()
+        print("\n120 messages to 12 domains via one smarthost: connections used=%d, peak concurrent=%d" %
+              (counters["connections"], counters["peak_connections"]), file=sys.stderr)
+        self.assertEqual(counters["messages"], 120)
+        self.assertLessEqual(counters["peak_connections"], 2)
+        self.assertLessEqual(counters["connections"], 4)
+
+
 class RetryAndBounceTest(DeliveryTestCase):
     def test_451_twice_then_delivered_on_the_third_attempt(self):
         """RFC 5321 §4.5.4.1: a 4xx reply is retried later; --retry_initial=1s here."""
