@@ -21,6 +21,7 @@ enum class OpKind : uint8_t {
   kSignal,     // read on the signalfd (shard 0 only)
   kFileWrite,  // queue log writes (queue/)
   kFileSync,   // queue log fdatasync (queue/)
+  kDnsPoll,    // readiness of a resolver socket (dns/); slot = socket, generation = arming
   kUser,       // free for a service's own operations
 };
 inline constexpr int kOpKindCount = static_cast<int>(OpKind::kUser) + 1;

@@ -167,6 +167,7 @@ void Shard::Dispatch(const Completion& completion) {
     case OpKind::kClose:
     case OpKind::kFileWrite:
     case OpKind::kFileSync:
+    case OpKind::kDnsPoll:
     case OpKind::kUser: {
       CompletionSink* sink = sinks_[static_cast<int>(tag.kind)];
       RP_CHECK_MSG(sink != nullptr, "completion for an OpKind with no sink");

@@ -290,6 +290,10 @@ void DeliveryAgent::OnDomainTimer(void* context) {
 void DeliveryAgent::Pump(Domain& domain) {
   if (stopping_ || domain.due.empty()) return;
   if (domain.route == Domain::Route::kResolving) return;  // the answer pumps again
+  if (domain.route == Domain::Route::kKnown && domain.hop.valid_until != 0 &&
+      domain.hop.valid_until < shard_.now()) {
+    domain.route = Domain::Route::kUnknown;  // a DNS answer: ask again (the resolver caches)
+  }
   if (domain.route == Domain::Route::kUnknown) {
     domain.route = Domain::Route::kResolving;
     next_hops_.Resolve(domain.name, [alive = alive_, name = domain.name](NextHop hop) {

@@ -20,4 +20,45 @@ void StaticNextHops::Resolve(const std::string& domain, Done done) {
   done(std::move(hop));
 }
 
+void DnsNextHops::Resolve(const std::string& domain, Done done) {
+  if (relay_.IsLocalDomain(domain)) {
+    NextHop hop;
+    hop.kind = NextHop::Kind::kLocal;
+    return done(std::move(hop));
+  }
+  if (auto route = routes_.Find(domain); route.has_value()) {
+    NextHop hop;
+    hop.kind = NextHop::Kind::kSmtp;
+    hop.addresses.push_back(*route);
+    return done(std::move(hop));
+  }
+  mx_.Resolve(domain, [this, done = std::move(done)](const dns::MailRoute& route) {
+    NextHop hop;
+    // The MX resolver keeps the true TTLs; the agent asks again after a minute.
+    hop.valid_until = shard_.now() + 60 * core::kNanosPerSecond;
+    hop.status = route.status;
+    hop.text = route.detail;
+    switch (route.kind) {
+      case dns::MailRoute::Kind::kAddresses:
+        hop.kind = NextHop::Kind::kSmtp;
+        for (const std::string& ip : route.addresses) {
+          const bool v6 = ip.find(':') != std::string::npos;
+          auto address = core::ParseSocketAddress(v6 ? absl::StrCat("[", ip, "]:", port_)
+                                                     : absl::StrCat(ip, ":", port_));
+          if (address.ok()) hop.addresses.push_back(*address);
+        }
+        break;
+      case dns::MailRoute::Kind::kTempFail:
+        hop.kind = NextHop::Kind::kTempFail;
+        break;
+      case dns::MailRoute::Kind::kNullMx:
+      case dns::MailRoute::Kind::kNoSuchDomain:
+      case dns::MailRoute::Kind::kOnlySelf:
+        hop.kind = NextHop::Kind::kPermFail;
+        break;
+    }
+    done(std::move(hop));
+  });
+}
+
 }  // namespace ringpost::net

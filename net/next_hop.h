@@ -9,7 +9,10 @@
 #include <string>
 #include <vector>
 
+#include "core/clock.h"
+#include "core/shard.h"
 #include "core/socket_address.h"
+#include "dns/mx_resolver.h"
 #include "net/relay_policy.h"
 #include "net/route_table.h"
 
@@ -26,6 +29,9 @@ struct NextHop {
   std::vector<core::SocketAddress> addresses;
   std::string status;  // RFC 3463, for kTempFail and kPermFail
   std::string text;
+  // Ask again after this (the delivery agent keeps an answer per domain): 0 for
+  // answers that never change (configuration), a time for DNS answers.
+  core::MonoNanos valid_until = 0;
 };
 
 class NextHopResolver {
@@ -47,6 +53,23 @@ class StaticNextHops final : public NextHopResolver {
  private:
   const RelayPolicy& relay_;
   const RouteTable& routes_;
+};
+
+// Local domains, then --routes, then DNS (MX, dns/mx_resolver.h) with delivery to
+// --outbound_port. One per shard (its MxResolver's cache is the shard's).
+class DnsNextHops final : public NextHopResolver {
+ public:
+  DnsNextHops(core::Shard& shard, const RelayPolicy& relay, const RouteTable& routes, dns::MxResolver& mx,
+              uint16_t port)
+      : shard_(shard), relay_(relay), routes_(routes), mx_(mx), port_(port) {}
+  void Resolve(const std::string& domain, Done done) override;
+
+ private:
+  core::Shard& shard_;
+  const RelayPolicy& relay_;
+  const RouteTable& routes_;
+  dns::MxResolver& mx_;
+  const uint16_t port_;
 };
 
 }  // namespace ringpost::net

@@ -26,6 +26,8 @@
 #include "core/log.h"
 #include "core/resource_limits.h"
 #include "core/runtime.h"
+#include "dns/mx_resolver.h"
+#include "dns/resolver.h"
 #include "dns/resolver_config.h"
 #include "net/connection_table.h"
 #include "net/delivery_agent.h"
@@ -106,6 +108,12 @@ ABSL_FLAG(std::string, accounting_log, "./var/log/accounting.jsonl",
           "JSON-lines log of every delivery attempt's outcome (empty: off)");
 ABSL_FLAG(uint64_t, accounting_log_max_bytes, 100ull << 20,
           "rotate the accounting log past this size (4 older files are kept)");
+
+ABSL_FLAG(uint32_t, outbound_port, 25, "destination port for delivery by MX or address records");
+ABSL_FLAG(ringpost::core::FlagDuration, dns_timeout, ringpost::core::FlagDuration{absl::Seconds(2)},
+          "DNS query timeout per try and server");
+ABSL_FLAG(int, dns_tries, 2, "DNS tries per server");
+ABSL_FLAG(bool, dns_prefer_ipv6, false, "try an MX host's IPv6 addresses before its IPv4 ones");
 
 namespace ringpost {
 namespace {
@@ -261,7 +269,22 @@ int Main() {
   queue::AccountingLog accounting(absl::GetFlag(FLAGS_accounting_log),
                                   absl::GetFlag(FLAGS_accounting_log_max_bytes));
   if (absl::Status s = accounting.Open(); !s.ok()) return Fatal(std::string(s.message()));
-  net::StaticNextHops next_hops(*relay, *routes);
+  const uint32_t outbound_port = absl::GetFlag(FLAGS_outbound_port);
+  if (outbound_port == 0 || outbound_port > 65535) return Fatal("--outbound_port: expected 1 to 65535");
+  dns::ResolverOptions resolver_options;
+  resolver_options.servers = *dns_servers;
+  resolver_options.timeout_ms =
+      static_cast<int>(absl::ToInt64Milliseconds(absl::GetFlag(FLAGS_dns_timeout).value));
+  resolver_options.tries = absl::GetFlag(FLAGS_dns_tries);
+  if (resolver_options.timeout_ms <= 0 || resolver_options.tries < 1 || resolver_options.tries > 10) {
+    return Fatal("--dns_timeout must be positive and --dns_tries 1 to 10");
+  }
+  if (absl::Status s = dns::InitDnsLibrary(); !s.ok()) return Fatal(std::string(s.message()));
+  dns::MxResolverOptions mx_options;
+  mx_options.prefer_ipv6 = absl::GetFlag(FLAGS_dns_prefer_ipv6);
+  mx_options.is_self = [self = absl::AsciiStrToLower(hostname)](const std::string& host) {
+    return host == self;
+  };
   net::SmtpServiceConfig smtp;
   smtp.server.hostname = hostname;
   smtp.server.message_bytes_max = absl::GetFlag(FLAGS_max_message_size);
@@ -365,6 +388,11 @@ int Main() {
     }
     auto& ids = shard.Make<queue::QueueIdGenerator>(static_cast<uint32_t>(shard.id()));
     for (const std::string& id : recovered->queue_ids) ids.Observe(id);
+    auto& resolver = shard.Make<dns::Resolver>(shard, resolver_options);
+    RP_RETURN_IF_ERROR(resolver.Start());
+    auto& mx = shard.Make<dns::MxResolver>(shard, resolver, mx_options);
+    auto& next_hops =
+        shard.Make<net::DnsNextHops>(shard, *relay, *routes, mx, static_cast<uint16_t>(outbound_port));
     auto& agent = shard.Make<net::DeliveryAgent>(shard, delivery, next_hops, log, ids, accounting);
     auto& service = shard.Make<net::SmtpService>(smtp, *relay, limiter, log, ids, &agent);
     auto& table = shard.Make<net::ConnectionTable>(shard, service, table_options);

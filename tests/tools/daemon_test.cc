@@ -30,13 +30,13 @@ std::string TempSpool(const std::string& name) {
 // Starts the daemon on a free port and returns the port from its start-up line.
 struct Daemon {
   explicit Daemon(const std::string& spool, std::vector<std::string> extra = {}) {
-    std::vector<std::string> argv = {Ringpost(),
-                                     "--listen=127.0.0.1:0",
-                                     "--shards=2",
-                                     "--pin_threads=false",
-                                     "--spool_dir=" + spool,
-                                     "--hostname=mx.test.example",
-                                     "--shutdown_grace=2s"};
+    std::vector<std::string> argv = {
+        Ringpost(), "--listen=127.0.0.1:0", "--shards=2", "--pin_threads=false", "--spool_dir=" + spool,
+        "--hostname=mx.test.example", "--shutdown_grace=2s",
+        // Accepted mail stays queued: DNS goes to a port where
+        // nothing answers (a temporary failure, retried in 5m).
+        "--dns_servers=127.0.0.1:9", "--accounting_log=" + spool + ".accounting.jsonl",
+        "--maildir_root=" + spool + ".mail"};
     argv.insert(argv.end(), extra.begin(), extra.end());
     process = std::make_unique<Subprocess>(argv, /*merge_stderr=*/true);
     start_line = process->WaitForLine("started:", milliseconds(10000)).value_or("");

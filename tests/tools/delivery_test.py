@@ -46,12 +46,12 @@ def wait_for(condition, timeout, what, details=lambda: ""):
 class Sink:
     """ringpost-sink on a kernel-chosen port, recording into its own folder."""
 
-    LISTENING_RE = re.compile(r"listening 127\.0\.0\.1:(\d+)")
+    LISTENING_RE = re.compile(r"listening 127\.0\.0\.\d+:(\d+)")
 
-    def __init__(self, *flags, port=0):
+    def __init__(self, *flags, port=0, listen_host="127.0.0.1"):
         self.dir_holder = tempfile.TemporaryDirectory(prefix="ringpost-delivery-sink-")
         self.record_dir = self.dir_holder.name
-        argv = [os.path.join(harness.BIN_DIR, "ringpost-sink"), "--listen=127.0.0.1:%d" % port, "--json",
+        argv = [os.path.join(harness.BIN_DIR, "ringpost-sink"), "--listen=%s:%d" % (listen_host, port), "--json",
                 "--record_dir=" + self.record_dir, "--hostname=sink.test"] + list(flags)
         self.proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                                      stderr=subprocess.DEVNULL, text=True)
@@ -437,6 +437,131 @@ class RestartTest(DeliveryTestCase):
         self.assertEqual(len(up.messages()), 1, "one@up.example was delivered once")
         self.assertEqual([m[0]["rcpt_to"] for m in later.messages()], [["two@later.example"]])
         self.assertEqual([m[0]["rcpt_to"] for m in later_again.messages()], [["three@later.example"]])
+
+
+class Dnsmasq:
+    """A real dnsmasq on 127.0.0.1:PORT serving the test zone, logging every query."""
+
+    def __init__(self, port, records):
+        self.dir_holder = tempfile.TemporaryDirectory(prefix="ringpost-dnsmasq-")
+        self.log_path = os.path.join(self.dir_holder.name, "queries.log")
+        self.port = port
+        argv = ["dnsmasq", "--keep-in-foreground", "--conf-file=/dev/null", "--port=%d" % port,
+                "--listen-address=127.0.0.1", "--bind-interfaces", "--no-resolv", "--no-hosts", "--pid-file=",
+                "--user=root", "--log-queries", "--log-facility=" + self.log_path, "--local=/test/"] + records
+        self.proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                                     stderr=subprocess.PIPE)
+        wait_for(lambda: self._answers() or self.proc.poll() is not None, 10, "dnsmasq to answer")
+        if self.proc.poll() is not None:
+            raise AssertionError("dnsmasq exited: %s" % self.proc.stderr.read().decode())
+
+    def _answers(self):
+        probe = b"\x00\x01\x01\x00\x00\x01\x00\x00\x00\x00\x00\x00\x05probe\x04test\x00\x00\x01\x00\x01"
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+            s.settimeout(0.2)
+            try:
+                s.sendto(probe, ("127.0.0.1", self.port))
+                return len(s.recv(512)) > 0
+            except OSError:
+                return False
+
+    def queries(self, qtype, name):
+        """How many times dnsmasq was asked for `name` of type `qtype` (from its log)."""
+        if not os.path.exists(self.log_path):
+            return 0
+        with open(self.log_path, errors="replace") as f:
+            return sum(1 for line in f if "query[%s] %s from" % (qtype, name) in line)
+
+    def close(self):
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(timeout=10)
+        self.proc.stderr.close()
+        self.dir_holder.cleanup()
+
+
+ZONE = [
+    "--mx-host=mx.test,mx1.mx.test,10", "--host-record=mx1.mx.test,127.0.0.2",
+    "--mx-host=two.test,mxb.two.test,10", "--host-record=mxb.two.test,127.0.0.3",
+    "--host-record=implicit.test,127.0.0.3",
+    "--dns-rr=nullmx.test,15,000000",  # RFC 7505: preference 0, exchange "."
+]
+
+
+@unittest.skipUnless(subprocess.run(["which", "dnsmasq"], capture_output=True).returncode == 0, "no dnsmasq")
+class DnsRoutingTest(DeliveryTestCase):
+    """RFC 5321 §5.1 MX routing through a real dnsmasq; sinks on 127.0.0.2 and 127.0.0.3."""
+
+    def setUp(self):
+        super().setUp()
+        with socket.socket() as s:  # one port free on both sink addresses
+            s.bind(("127.0.0.2", 0))
+            self.smtp_port = s.getsockname()[1]
+        self.sink2 = Sink(port=self.smtp_port, listen_host="127.0.0.2")
+        self.sink3 = Sink(port=self.smtp_port, listen_host="127.0.0.3")
+        self.sinks += [self.sink2, self.sink3]
+        self.home = self.sink()
+        self.dns_port = free_udp_port()
+        self.dns = None
+
+    def tearDown(self):
+        if self.dns is not None:
+            self.dns.close()
+        super().tearDown()
+
+    def start_dns(self):
+        self.dns = Dnsmasq(self.dns_port, ZONE)
+
+    def mx_daemon(self, **flags):
+        return self.daemon(dns_servers="127.0.0.1:%d" % self.dns_port, outbound_port=self.smtp_port,
+                           routes="src.test=127.0.0.1:%d" % self.home.port, dns_timeout="300ms", dns_tries=1,
+                           **flags)
+
+    def test_mx_implicit_mx_null_mx_and_nxdomain(self):
+        self.start_dns()
+        daemon = self.mx_daemon()
+        self.send(daemon, "s@src.test", ["a@mx.test"], b"Subject: mx\r\n\r\nx\r\n")
+        self.send(daemon, "s@src.test", ["b@two.test"], b"Subject: two\r\n\r\nx\r\n")
+        self.send(daemon, "s@src.test", ["c@implicit.test"], b"Subject: implicit\r\n\r\nx\r\n")
+        self.send(daemon, "s@src.test", ["d@nullmx.test"], b"Subject: null\r\n\r\nx\r\n")
+        self.send(daemon, "s@src.test", ["e@nothing.test"], b"Subject: nx\r\n\r\nx\r\n")
+        wait_for(lambda: len(self.sink2.messages()) == 1 and len(self.sink3.messages()) == 2 and
+                 len(self.home.messages()) == 2, 30, "deliveries and two DSNs", lambda: "\n" + daemon.log_text())
+        self.assertEqual(self.sink2.messages()[0][0]["rcpt_to"], ["a@mx.test"])
+        self.assertEqual(sorted(m[0]["rcpt_to"][0] for m in self.sink3.messages()),
+                         ["b@two.test", "c@implicit.test"])
+        dsns = [m[1].decode() for m in self.home.messages()]
+        null_mx = [d for d in dsns if "d@nullmx.test" in d][0]
+        self.assertIn("Status: 5.1.10", null_mx)  # RFC 7505
+        nxdomain = [d for d in dsns if "e@nothing.test" in d][0]
+        self.assertIn("Status: 5.1.2", nxdomain)
+
+    def test_one_query_for_many_messages_to_one_domain(self):
+        """Caching and coalescing: 40 messages to one domain cause one MX query."""
+        self.start_dns()
+        daemon = self.mx_daemon()
+        with smtplib.SMTP("127.0.0.1", daemon.port, timeout=60) as client:
+            for i in range(40):
+                client.sendmail("s@src.test", ["r%d@mx.test" % i], b"Subject: many\r\n\r\nx\r\n")
+        wait_for(lambda: len(self.sink2.messages()) == 40, 30, "40 deliveries", lambda: "\n" + daemon.log_text())
+        print("\n40 messages to mx.test: %d MX queries, %d A queries for its host" %
+              (self.dns.queries("MX", "mx.test"), self.dns.queries("A", "mx1.mx.test")), file=sys.stderr)
+        self.assertEqual(self.dns.queries("MX", "mx.test"), 1)
+        self.assertEqual(self.dns.queries("A", "mx1.mx.test"), 1)
+
+    def test_deferred_while_dns_is_down_delivered_once_it_is_back(self):
+        daemon = self.mx_daemon()  # nothing listens on the DNS port yet
+        self.send(daemon, "s@src.test", ["late@mx.test"], b"Subject: wait\r\n\r\nx\r\n")
+        deferred = self.wait_accounting(daemon, lambda e: e["result"] == "deferred", 1, "a deferral")
+        self.assertEqual(deferred[0]["status"], "4.4.3")
+        self.start_dns()
+        wait_for(lambda: self.sink2.messages(), 30, "delivery once DNS is back", lambda: "\n" + daemon.log_text())
+
+
+def free_udp_port():
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
 
 
 def main():

@@ -224,6 +224,9 @@ class Daemon:
             # Delivery's files stay in the test's folder (the defaults are relative to
             # the working directory).
             "accounting_log": os.path.join(self.spool, "accounting.jsonl"),
+            # Accepted mail stays queued unless a test routes it: DNS goes to a port where
+            # nothing answers (a temporary failure).
+            "dns_servers": "127.0.0.1:9",
             "maildir_root": os.path.join(self.spool, "mail"),
         }
         settings.update({name: str(value) for name, value in flags.items()})
