@@ -2,6 +2,8 @@
 # End-to-end relay throughput (issue 6): ringpost-blast → MTA → ringpost-sink, in one run
 #   ringpost  --routes='*=sink', fsync on, one shard, 20 connections to the next hop
 #   postfix   a private Postfix with relayhost = the same sink (default concurrency: 20)
+#   ringpost by MX: the same, routed by DNS instead (a dnsmasq on 127.0.0.1 answers every
+#             dK.blast.test with an address: implicit MX), to the sink's port
 # A fixed number of messages is sent; the time runs from the first message until the
 # sink has them all (accepted and delivered, so the queue is drained). The MTA runs on
 # CPU 0 in a cpuacct group (all of Postfix's processes), blast and sink share CPU 1.
@@ -26,6 +28,7 @@ stop_all() {
   [ -n "${postfix_dir:-}" ] && postfix -c "$postfix_dir/etc" stop >/dev/null 2>&1 || true
   [ -n "${server_pid:-}" ] && kill -TERM "$server_pid" 2>/dev/null || true
   [ -n "${sink_pid:-}" ] && kill -TERM "$sink_pid" 2>/dev/null || true
+  [ -n "${dns_pid:-}" ] && kill -TERM "$dns_pid" 2>/dev/null || true
   sleep 0.5
   remove_groups
   [ -n "${KEEP_WORK:-}" ] && echo "kept $work" >&2 || rm -rf "$work"
@@ -64,19 +67,31 @@ relay() {
     'BEGIN { printf "%.0f %.3f %d\n", n / (t1 - t0), ns / 1e9 / n * 1000, n }'
 }
 
+# run_ringpost SIZE COUNT [mx]: static smarthost route, or MX routing through dnsmasq.
 run_ringpost() {
   local port; port=$(new_port)
-  local name=ringpost$1
+  local name=ringpost$1${3:-}
   start_sink $name
+  local routing=(--routes="*=127.0.0.1:$sink_port")
+  if [ "${3:-}" = mx ]; then
+    local dns_port; dns_port=$(new_port)
+    taskset -c $load_cpu dnsmasq --keep-in-foreground --conf-file=/dev/null --port=$dns_port \
+      --listen-address=127.0.0.1 --bind-interfaces --no-resolv --no-hosts --pid-file= --user=root \
+      --address=/blast.test/127.0.0.1 --local=/blast.test/ --local-ttl=300 >/dev/null 2>&1 &
+    dns_pid=$!
+    sleep 0.3
+    routing=(--dns_servers=127.0.0.1:$dns_port --outbound_port=$sink_port)
+  fi
   start_in_group $name $bin/ringpost --listen=127.0.0.1:$port --shards=1 --pin_threads=false \
-    --spool_dir="$work/spool-$1" --hostname=bench.ringpost.test --log_level=warning \
-    --max_connections_per_ip=1000 --routes="*=127.0.0.1:$sink_port" --host_max_connections=20 \
-    --domain_max_connections=20 --accounting_log="$work/accounting-$1.jsonl" >"$work/ringpost-$1.log" 2>&1
+    --spool_dir="$work/spool-$name" --hostname=bench.ringpost.test --log_level=warning \
+    --max_connections_per_ip=1000 "${routing[@]}" --host_max_connections=20 \
+    --domain_max_connections=20 --accounting_log="$work/accounting-$name.jsonl" >"$work/$name.log" 2>&1
   wait_port $port
   relay $name $port $1 $2
   kill -TERM $server_pid; wait $server_pid 2>/dev/null || true; server_pid=
   stop_sink
-  rm -rf "$work/spool-$1"
+  [ -n "${dns_pid:-}" ] && { kill -TERM $dns_pid; wait $dns_pid 2>/dev/null || true; dns_pid=; }
+  rm -rf "$work/spool-$name"
 }
 
 run_postfix() {
@@ -102,9 +117,12 @@ for size in ${SIZES:-1024 102400}; do
   count=$messages
   [ $size -gt 10000 ] && count=$((messages / 4))
   read -r r_rate r_cpu r_n < <(run_ringpost $size $count)
+  read -r m_rate m_cpu m_n < <(run_ringpost $size $count mx)
   read -r p_rate p_cpu p_n < <(run_postfix $size $count)
   awk -v s=$size -v n=$r_n -v r="$r_rate" -v rc="$r_cpu" -v p="$p_rate" -v pc="$p_cpu" \
-    'BEGIN { printf "| %s | ringpost (fsync on) | %d | %s | %s | %.2f | %.3f |\n", s, n, r, rc, r / p, rc / pc }'
+    'BEGIN { printf "| %s | ringpost (fsync on, static route) | %d | %s | %s | %.2f | %.3f |\n", s, n, r, rc, r / p, rc / pc }'
+  awk -v s=$size -v n=$m_n -v r="$m_rate" -v rc="$m_cpu" -v p="$p_rate" -v pc="$p_cpu" \
+    'BEGIN { printf "| %s | ringpost (fsync on, routed by DNS) | %d | %s | %s | %.2f | %.3f |\n", s, n, r, rc, r / p, rc / pc }'
   awk -v s=$size -v n=$p_n -v p="$p_rate" -v pc="$p_cpu" \
     'BEGIN { printf "| %s | Postfix 3.7 (relayhost) | %d | %s | %s | 1.00 | 1.000 |\n", s, n, p, pc }'
 done

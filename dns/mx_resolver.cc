@@ -51,12 +51,9 @@ MxResolver::~MxResolver() { *alive_ = nullptr; }
 
 void MxResolver::Resolve(const std::string& domain, Done done) {
   ++stats_.lookups;
-  if (auto it = cache_.find(domain); it != cache_.end()) {
-    if (it->second.expires > shard_.now()) {
-      ++stats_.cache_hits;
-      return done(it->second.route);
-    }
-    cache_.erase(it);
+  if (const MailRoute* cached = cache_.Find(domain, shard_.now()); cached != nullptr) {
+    ++stats_.cache_hits;
+    return done(*cached);
   }
   if (auto it = in_flight_.find(domain); it != in_flight_.end()) {
     ++stats_.coalesced;
@@ -201,7 +198,7 @@ void MxResolver::Assemble(const std::shared_ptr<Lookup>& lookup) {
 
 void MxResolver::Finish(const std::shared_ptr<Lookup>& lookup, MailRoute route, core::MonoNanos ttl) {
   in_flight_.erase(lookup->domain);
-  if (ttl > 0) cache_[lookup->domain] = Entry{route, shard_.now() + ttl};
+  if (ttl > 0) cache_.Put(lookup->domain, route, shard_.now() + ttl, shard_.now());
   std::vector<Done> waiters;
   waiters.swap(lookup->waiters);
   for (Done& done : waiters) done(route);

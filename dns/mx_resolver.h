@@ -24,6 +24,7 @@
 #include "core/clock.h"
 #include "core/shard.h"
 #include "dns/resolver.h"
+#include "dns/route_cache.h"
 
 namespace ringpost::dns {
 
@@ -59,10 +60,6 @@ class MxResolver {
 
  private:
   struct Lookup;
-  struct Entry {
-    MailRoute route;
-    core::MonoNanos expires = 0;
-  };
   void OnMx(const std::shared_ptr<Lookup>& lookup, const absl::Status& status, const DnsAnswer& answer);
   void LookUpAddresses(const std::shared_ptr<Lookup>& lookup);
   void Assemble(const std::shared_ptr<Lookup>& lookup);
@@ -71,7 +68,7 @@ class MxResolver {
   core::Shard& shard_;
   Resolver& resolver_;
   const MxResolverOptions options_;
-  absl::flat_hash_map<std::string, Entry> cache_;
+  ExpiringCache<MailRoute> cache_;
   absl::flat_hash_map<std::string, std::shared_ptr<Lookup>> in_flight_;
   std::shared_ptr<MxResolver*> alive_;
   uint64_t random_state_;

@@ -5,6 +5,7 @@
 #include <string>
 
 #include "dns/mx_plan.h"
+#include "dns/route_cache.h"
 #include "gtest/gtest.h"
 
 namespace ringpost::dns {
@@ -219,6 +220,16 @@ TEST(PlanMx, NullMxImplicitMxAndSelf) {
   EXPECT_EQ(plan.hosts, std::vector<std::string>{"up.example"});
   EXPECT_EQ(PlanMx({{10, "me.example", 1}, {20, "other.example", 1}}, self, FirstChoice()).kind,
             MxPlan::Kind::kOnlySelf);
+}
+
+TEST(ExpiringCache, EntriesLiveUntilTheirExpiry) {
+  ExpiringCache<int> cache;
+  cache.Put("a.example", 1, /*expires=*/100, /*now=*/0);
+  ASSERT_NE(cache.Find("a.example", 99), nullptr);
+  EXPECT_EQ(*cache.Find("a.example", 99), 1);
+  EXPECT_EQ(cache.Find("a.example", 100), nullptr);  // expired: gone
+  EXPECT_EQ(cache.size(), 0u);
+  EXPECT_EQ(cache.Find("b.example", 0), nullptr);
 }
 
 }  // namespace

@@ -485,6 +485,14 @@ ZONE = [
     "--mx-host=two.test,mxb.two.test,10", "--host-record=mxb.two.test,127.0.0.3",
     "--host-record=implicit.test,127.0.0.3",
     "--dns-rr=nullmx.test,15,000000",  # RFC 7505: preference 0, exchange "."
+    # An MX naming an alias (RFC 5321 §5.1: followed, not refused).
+    "--mx-host=alias.test,other.mx.test,10", "--cname=other.mx.test,mx1.mx.test",
+    # The preferred MX host does not answer: the next one takes the mail.
+    "--mx-host=fallback.test,dead.fallback.test,10", "--mx-host=fallback.test,mxb.two.test,20",
+    "--host-record=dead.fallback.test,127.0.0.4",
+    # This host (--hostname) is among the MXs: only more preferred ones are tried; here
+    # none, which is a configuration error that bounces.
+    "--mx-host=loop.test,%s,10" % HOSTNAME,
 ]
 
 
@@ -535,6 +543,20 @@ class DnsRoutingTest(DeliveryTestCase):
         self.assertIn("Status: 5.1.10", null_mx)  # RFC 7505
         nxdomain = [d for d in dsns if "e@nothing.test" in d][0]
         self.assertIn("Status: 5.1.2", nxdomain)
+
+    def test_cname_mx_fallback_to_the_next_mx_and_mx_naming_this_host(self):
+        self.start_dns()
+        daemon = self.mx_daemon()
+        self.send(daemon, "s@src.test", ["a@alias.test"], b"Subject: alias\r\n\r\nx\r\n")
+        self.send(daemon, "s@src.test", ["b@fallback.test"], b"Subject: fallback\r\n\r\nx\r\n")
+        self.send(daemon, "s@src.test", ["c@loop.test"], b"Subject: loop\r\n\r\nx\r\n")
+        wait_for(lambda: len(self.sink2.messages()) == 1 and len(self.sink3.messages()) == 1 and
+                 len(self.home.messages()) == 1, 30, "two deliveries and a DSN", lambda: "\n" + daemon.log_text())
+        self.assertEqual(self.sink2.messages()[0][0]["rcpt_to"], ["a@alias.test"])
+        self.assertEqual(self.sink3.messages()[0][0]["rcpt_to"], ["b@fallback.test"])
+        dsn = self.home.messages()[0][1].decode()
+        self.assertIn("Final-Recipient: rfc822; c@loop.test", dsn)
+        self.assertIn("Status: 5.4.6", dsn)
 
     def test_one_query_for_many_messages_to_one_domain(self):
         """Caching and coalescing: 40 messages to one domain cause one MX query."""
