@@ -37,7 +37,12 @@ BENCHMARK(BM_RouteCacheHit)->Arg(1)->Arg(1000)->Arg(100000);
 std::string MxAnswer() {
   // example.com MX 10 mx1, 20 mx2, with glue: what a resolver typically returns.
   std::string m("\x12\x34\x81\x80\x00\x01\x00\x02\x00\x00\x00\x01", 12);
-  m += std::string("\x07" "example\x03" "com\x00", 13) + std::string("\x00\x0f\x00\x01", 4);
+  m += std::string(
+           "\x07"
+           "example\x03"
+           "com\x00",
+           13) +
+       std::string("\x00\x0f\x00\x01", 4);
   for (const char* host : {"\x03mx1", "\x03mx2"}) {
     m += std::string("\xc0\x0c\x00\x0f\x00\x01\x00\x00\x01\x2c\x00\x08\x00\x0a", 14) + std::string(host, 4) +
          std::string("\xc0\x0c", 2);
@@ -60,7 +65,8 @@ void BM_PlanMx(benchmark::State& state) {
   uint64_t x = 1;
   for (auto _ : state) {
     benchmark::DoNotOptimize(PlanMx(
-        records, [](const std::string&) { return false; }, [&](uint64_t n) { return (x = x * 6364136223846793005ull + 1) % n; }));
+        records, [](const std::string&) { return false; },
+        [&](uint64_t n) { return (x = x * 6364136223846793005ull + 1) % n; }));
   }
   state.SetItemsProcessed(state.iterations());
 }

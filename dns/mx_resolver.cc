@@ -164,9 +164,22 @@ void MxResolver::LookUpAddresses(const std::shared_ptr<Lookup>& lookup) {
 void MxResolver::Assemble(const std::shared_ptr<Lookup>& lookup) {
   // Hosts in order; within a host, the preferred family first.
   MailRoute route;
+  bool reached_self = false;
   for (size_t i = 0; i < lookup->hosts.size(); ++i) {
     const auto& first = options_.prefer_ipv6 ? lookup->v6[i] : lookup->v4[i];
     const auto& second = options_.prefer_ipv6 ? lookup->v4[i] : lookup->v6[i];
+    if (!lookup->implicit && options_.is_local_address) {
+      // RFC 5321 §5.1: a host that is this one by address ends the list (hosts are in
+      // preference order; equal preferences are cut too, a simplification).
+      bool self = false;
+      for (const auto* list : {&first, &second}) {
+        for (const std::string& a : *list) self = self || options_.is_local_address(a);
+      }
+      if (self) {
+        reached_self = true;
+        break;
+      }
+    }
     for (const auto* list : {&first, &second}) {
       for (const std::string& a : *list) {
         if (std::find(route.addresses.begin(), route.addresses.end(), a) == route.addresses.end()) {
@@ -176,7 +189,12 @@ void MxResolver::Assemble(const std::shared_ptr<Lookup>& lookup) {
     }
   }
   core::MonoNanos ttl = 0;
-  if (!route.addresses.empty()) {
+  if (route.addresses.empty() && reached_self) {
+    route.kind = MailRoute::Kind::kOnlySelf;
+    route.status = "5.4.6";
+    route.detail = absl::StrCat("mail for ", lookup->domain, " loops back to myself (MX is this host)");
+    ttl = std::min(Seconds(lookup->ttl == UINT32_MAX ? 0 : lookup->ttl), options_.cache_ttl_max);
+  } else if (!route.addresses.empty()) {
     route.kind = MailRoute::Kind::kAddresses;
     route.detail = lookup->implicit ? "implicit MX" : absl::StrCat("MX ", lookup->hosts.front());
     ttl = std::min(Seconds(lookup->ttl == UINT32_MAX ? 0 : lookup->ttl), options_.cache_ttl_max);

@@ -4,7 +4,9 @@
 // addresses (A and AAAA; --dns_prefer_ipv6 picks which family comes first). No MX →
 // the domain's own addresses (implicit MX). Null MX → kNullMx (bounce 5.1.10).
 // NXDOMAIN → kNoSuchDomain (bounce 5.1.2). SERVFAIL, a timeout or no server → kTempFail
-// (defer 4.4.3). MX hosts that all lack addresses → kTempFail 4.4.4; a domain with
+// (defer 4.4.3). An MX host named like this host, or with an address this host
+// receives mail on, cuts the list there (only more preferred hosts; none left →
+// kOnlySelf, bounce 5.4.6). MX hosts that all lack addresses → kTempFail 4.4.4; a domain with
 // neither MX nor addresses → kNoSuchDomain. An exchange written as an IP address is
 // used as that address.
 //
@@ -43,6 +45,9 @@ struct MxResolverOptions {
   bool prefer_ipv6 = false;
   size_t hosts_max = 8;                                  // MX hosts whose addresses are looked up
   std::function<bool(const std::string& host)> is_self;  // --hostname (RFC 5321 §5.1)
+  // An address this MTA receives mail on at the delivery port: an MX host that has
+  // one is this host too (RFC 5321 §5.1: its own name or address).
+  std::function<bool(const std::string& ip)> is_local_address;
 };
 
 class MxResolver {

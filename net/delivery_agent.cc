@@ -319,7 +319,7 @@ void DeliveryAgent::Pump(Domain& domain) {
       domain.route = Domain::Route::kUnknown;  // asked again next time
       return FailAll(domain, domain.hop.status, 0, domain.hop.text);
     case NextHop::Kind::kPermFail:
-      return FailAll(domain, domain.hop.status, 550, domain.hop.text);
+      return FailAll(domain, domain.hop.status, domain.hop.code, domain.hop.text);
     case NextHop::Kind::kSmtp:
       return PumpSmtp(domain);
   }

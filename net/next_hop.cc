@@ -52,6 +52,9 @@ void DnsNextHops::Resolve(const std::string& domain, Done done) {
         hop.kind = NextHop::Kind::kTempFail;
         break;
       case dns::MailRoute::Kind::kNullMx:
+        hop.kind = NextHop::Kind::kPermFail;
+        hop.code = 556;  // RFC 7505 §4.2
+        break;
       case dns::MailRoute::Kind::kNoSuchDomain:
       case dns::MailRoute::Kind::kOnlySelf:
         hop.kind = NextHop::Kind::kPermFail;

@@ -29,6 +29,7 @@ struct NextHop {
   std::vector<core::SocketAddress> addresses;
   std::string status;  // RFC 3463, for kTempFail and kPermFail
   std::string text;
+  int code = 550;  // kPermFail: the reply code recorded and quoted in the DSN
   // Ask again after this (the delivery agent keeps an answer per domain): 0 for
   // answers that never change (configuration), a time for DNS answers.
   core::MonoNanos valid_until = 0;

@@ -5,6 +5,7 @@
 #include <pwd.h>
 #include <unistd.h>
 
+#include <ifaddrs.h>
 #include <netdb.h>
 
 #include <algorithm>
@@ -140,6 +141,32 @@ std::string DefaultHostname() {
   }
   if (host.find('.') == std::string::npos) host += ".localdomain";
   return host;
+}
+
+// The addresses this MTA receives mail on at the delivery port: an MX host with one of
+// them is this host (RFC 5321 §5.1). A wildcard listener means every local address.
+absl::flat_hash_set<std::string> LocalMailAddresses(const std::vector<core::SocketAddress>& bound,
+                                                    uint16_t port) {
+  absl::flat_hash_set<std::string> local;
+  for (const core::SocketAddress& address : bound) {
+    if (address.port() != port) continue;
+    const std::string host = address.HostString();
+    if (host != "0.0.0.0" && host != "::") {
+      local.insert(host);
+      continue;
+    }
+    ifaddrs* list = nullptr;
+    if (getifaddrs(&list) != 0) continue;
+    for (ifaddrs* i = list; i != nullptr; i = i->ifa_next) {
+      if (i->ifa_addr == nullptr) continue;
+      const int family = i->ifa_addr->sa_family;
+      if (family != AF_INET && family != AF_INET6) continue;
+      const socklen_t length = family == AF_INET ? sizeof(sockaddr_in) : sizeof(sockaddr_in6);
+      local.insert(core::SocketAddress::FromSockaddr(i->ifa_addr, length).HostString());
+    }
+    freeifaddrs(list);
+  }
+  return local;
 }
 
 bool IsFullyQualified(const std::string& name) {
@@ -330,6 +357,9 @@ int Main() {
   }
   auto listeners = net::BindListeners(*addresses, shards, 4096);
   if (!listeners.ok()) return Fatal(std::string(listeners.status().message()));
+  mx_options.is_local_address =
+      [local = LocalMailAddresses(listeners->bound, static_cast<uint16_t>(outbound_port))](
+          const std::string& ip) { return local.contains(ip); };
   if (absl::Status s = DropPrivileges(absl::GetFlag(FLAGS_user), spool_dir); !s.ok()) {
     return Fatal(std::string(s.message()));
   }

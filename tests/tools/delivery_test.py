@@ -493,6 +493,9 @@ ZONE = [
     # This host (--hostname) is among the MXs: only more preferred ones are tried; here
     # none, which is a configuration error that bounces.
     "--mx-host=loop.test,%s,10" % HOSTNAME,
+    # The preferred MX is this host by address (127.0.0.1 at the delivery port).
+    "--mx-host=selfaddr.test,me.selfaddr.test,10", "--host-record=me.selfaddr.test,127.0.0.1",
+    "--mx-host=selfaddr.test,mxb.two.test,20",
 ]
 
 
@@ -540,7 +543,8 @@ class DnsRoutingTest(DeliveryTestCase):
                          ["b@two.test", "c@implicit.test"])
         dsns = [m[1].decode() for m in self.home.messages()]
         null_mx = [d for d in dsns if "d@nullmx.test" in d][0]
-        self.assertIn("Status: 5.1.10", null_mx)  # RFC 7505
+        self.assertIn("Status: 5.1.10", null_mx)  # RFC 7505 §4.2: 556 5.1.10
+        self.assertIn("556 5.1.10", null_mx)
         nxdomain = [d for d in dsns if "e@nothing.test" in d][0]
         self.assertIn("Status: 5.1.2", nxdomain)
 
@@ -557,6 +561,16 @@ class DnsRoutingTest(DeliveryTestCase):
         dsn = self.home.messages()[0][1].decode()
         self.assertIn("Final-Recipient: rfc822; c@loop.test", dsn)
         self.assertIn("Status: 5.4.6", dsn)
+
+    def test_mx_that_is_this_host_by_address_bounces(self):
+        """RFC 5321 §5.1: an MX host with an address this MTA receives mail on (at the
+        delivery port) is this host: less preferred hosts are not tried."""
+        self.start_dns()
+        daemon = self.mx_daemon(listen="127.0.0.1:%d" % self.smtp_port)
+        self.send(daemon, "s@src.test", ["x@selfaddr.test"], b"Subject: self\r\n\r\nx\r\n")
+        wait_for(lambda: self.home.messages(), 30, "the DSN", lambda: "\n" + daemon.log_text())
+        self.assertIn("Status: 5.4.6", self.home.messages()[0][1].decode())
+        self.assertEqual(self.sink3.messages(), [])
 
     def test_one_query_for_many_messages_to_one_domain(self):
         """Caching and coalescing: 40 messages to one domain cause one MX query."""
