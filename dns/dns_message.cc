@@ -38,7 +38,8 @@ class Reader {
   }
   // A possibly compressed name starting here (RFC 1035 §4.1.4); the reader moves past
   // its in-place part. Pointers must point before the label they are found at, so
-  // every jump goes strictly backwards and the walk ends.
+  // every jump goes strictly backwards; a walk that still circles (labels, then a
+  // pointer back before them) ends at the hop and length bounds.
   bool Name(std::string* out) { return NameAt(offset_, out, /*advance=*/true); }
   bool NameAt(size_t start, std::string* out, bool advance) {
     out->clear();
@@ -142,7 +143,7 @@ absl::StatusOr<DnsAnswer> ParseDnsAnswer(absl::string_view message) {
         char text[INET6_ADDRSTRLEN] = {};
         inet_ntop(ipv6 ? AF_INET6 : AF_INET, message.data() + rdata, text, sizeof(text));
         if (answer.addresses.size() < kRecordsPerTypeMax) {
-          answer.addresses.push_back(AddressRecord{owner, text, ipv6, ttl});
+          answer.addresses.push_back(AddressRecord{owner, text, ipv6, ttl, in_answer});
         }
         break;
       }

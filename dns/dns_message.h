@@ -46,6 +46,7 @@ struct AddressRecord {
   std::string address;  // textual IPv4 or IPv6
   bool ipv6 = false;
   uint32_t ttl = 0;
+  bool in_answer = false;  // false: glue from the additional section
 };
 
 struct CnameRecord {

@@ -150,8 +150,23 @@ void MxResolver::LookUpAddresses(const std::shared_ptr<Lookup>& lookup) {
             lookup->no_such_domain = true;
           }
           if (status.ok()) {
+            // Only the answer to this question: the owner is the host or a name its
+            // CNAME chain leads to (never glue for other names, such as the
+            // zone's nameservers).
+            std::vector<std::string> names = {lookup->hosts[index]};
+            for (size_t round = 0; round < answer.cnames.size(); ++round) {
+              for (const CnameRecord& c : answer.cnames) {
+                if (std::find(names.begin(), names.end(), c.name) != names.end() &&
+                    std::find(names.begin(), names.end(), c.target) == names.end()) {
+                  names.push_back(c.target);
+                }
+              }
+            }
             for (const AddressRecord& a : answer.addresses) {
-              if (a.ipv6 != ipv6) continue;
+              if (a.ipv6 != ipv6 || !a.in_answer ||
+                  std::find(names.begin(), names.end(), a.name) == names.end()) {
+                continue;
+              }
               (ipv6 ? lookup->v6 : lookup->v4)[index].push_back(a.address);
               lookup->ttl = std::min(lookup->ttl, a.ttl);
             }
@@ -189,7 +204,11 @@ void MxResolver::Assemble(const std::shared_ptr<Lookup>& lookup) {
     }
   }
   core::MonoNanos ttl = 0;
-  if (route.addresses.empty() && reached_self) {
+  if (route.addresses.empty() && lookup->temp_failure) {
+    // Before anything permanent: a lookup that failed for now decides nothing.
+    route.status = "4.4.3";
+    route.detail = absl::StrCat("DNS lookup of addresses for ", lookup->domain, " failed");
+  } else if (route.addresses.empty() && reached_self) {
     route.kind = MailRoute::Kind::kOnlySelf;
     route.status = "5.4.6";
     route.detail = absl::StrCat("mail for ", lookup->domain, " loops back to myself (MX is this host)");
@@ -197,10 +216,10 @@ void MxResolver::Assemble(const std::shared_ptr<Lookup>& lookup) {
   } else if (!route.addresses.empty()) {
     route.kind = MailRoute::Kind::kAddresses;
     route.detail = lookup->implicit ? "implicit MX" : absl::StrCat("MX ", lookup->hosts.front());
-    ttl = std::min(Seconds(lookup->ttl == UINT32_MAX ? 0 : lookup->ttl), options_.cache_ttl_max);
-  } else if (lookup->temp_failure) {
-    route.status = "4.4.3";
-    route.detail = absl::StrCat("DNS lookup of addresses for ", lookup->domain, " failed");
+    // Some lookups failed for now: use what was found, but do not keep it.
+    if (!lookup->temp_failure) {
+      ttl = std::min(Seconds(lookup->ttl == UINT32_MAX ? 0 : lookup->ttl), options_.cache_ttl_max);
+    }
   } else if (lookup->implicit) {
     route.kind = MailRoute::Kind::kNoSuchDomain;
     route.status = "5.1.2";

@@ -38,6 +38,7 @@ Resolver::Resolver(core::Shard& shard, const ResolverOptions& options)
 
 Resolver::~Resolver() {
   *alive_ = nullptr;
+  destroying_ = true;  // after the shard's thread: ares_destroy's socket callbacks touch no ring
   shard_.timers().Cancel(&timer_);
   if (channel_ != nullptr) ares_destroy(channel_);  // calls back with ARES_EDESTRUCTION: ignored
 }
@@ -49,8 +50,12 @@ absl::Status Resolver::Start() {
   opts.timeout = options_.timeout_ms;
   opts.tries = options_.tries;
   // Names are absolute: no search list, no HOSTALIASES.
-  opts.flags = ARES_FLAG_NOSEARCH | ARES_FLAG_NOALIASES;
-  const int mask = ARES_OPT_SOCK_STATE_CB | ARES_OPT_TIMEOUTMS | ARES_OPT_TRIES | ARES_OPT_FLAGS;
+  // EDNS0 with a 1232-byte payload (the DNS flag day 2020 size): big MX sets fit in one
+  // UDP answer; a truncated one is retried over TCP by c-ares.
+  opts.flags = ARES_FLAG_NOSEARCH | ARES_FLAG_NOALIASES | ARES_FLAG_EDNS;
+  opts.ednspsz = 1232;
+  const int mask =
+      ARES_OPT_SOCK_STATE_CB | ARES_OPT_TIMEOUTMS | ARES_OPT_TRIES | ARES_OPT_FLAGS | ARES_OPT_EDNSPSZ;
   int rc = ares_init_options(&channel_, &opts, mask);
   if (rc != ARES_SUCCESS) return absl::InternalError(absl::StrCat("c-ares: ", ares_strerror(rc)));
   std::vector<std::string> servers;
@@ -109,29 +114,44 @@ void Resolver::OnSocketState(void* data, ares_socket_t fd, int readable, int wri
     // completion (or a late readiness) finds no socket under that generation.
     auto it = self.sockets_.find(fd);
     if (it == self.sockets_.end()) return;
-    if (it->second.armed) {
-      io_uring_sqe* sqe = self.shard_.ring().GetSqe();
-      io_uring_prep_poll_remove(
-          sqe,
-          core::OpTag{static_cast<uint32_t>(fd), it->second.generation, core::OpKind::kDnsPoll}.Encode());
-      io_uring_sqe_set_data64(sqe, 0);
-    }
+    self.Disarm(fd, it->second);
     self.sockets_.erase(it);
     return;
   }
   Socket& socket = self.sockets_[fd];
   socket.want_read = readable != 0;
   socket.want_write = writable != 0;
+  if (socket.armed && socket.armed_mask != self.Mask(socket)) {
+    // The interest changed (a TCP socket that now has a query to write): the poll in
+    // flight watches the old events, so it goes and a new one comes.
+    self.Disarm(fd, socket);
+  }
   if (!socket.armed) self.Arm(fd, socket);
 }
 
+unsigned Resolver::Mask(const Socket& socket) const {
+  return (socket.want_read ? POLLIN : 0) | (socket.want_write ? POLLOUT : 0);
+}
+
 void Resolver::Arm(int fd, Socket& socket) {
+  if (destroying_) return;
   io_uring_sqe* sqe = shard_.ring().GetSqe();
-  io_uring_prep_poll_add(sqe, fd, (socket.want_read ? POLLIN : 0) | (socket.want_write ? POLLOUT : 0));
+  socket.armed_mask = Mask(socket);
+  io_uring_prep_poll_add(sqe, fd, socket.armed_mask);
   socket.generation = next_generation_++ & core::kGenerationMask;
   io_uring_sqe_set_data64(
       sqe, core::OpTag{static_cast<uint32_t>(fd), socket.generation, core::OpKind::kDnsPoll}.Encode());
   socket.armed = true;
+}
+
+void Resolver::Disarm(int fd, Socket& socket) {
+  if (!socket.armed) return;
+  socket.armed = false;
+  if (destroying_) return;  // the ring's teardown cancels it; no SQE from another thread
+  io_uring_sqe* sqe = shard_.ring().GetSqe();
+  io_uring_prep_poll_remove(
+      sqe, core::OpTag{static_cast<uint32_t>(fd), socket.generation, core::OpKind::kDnsPoll}.Encode());
+  io_uring_sqe_set_data64(sqe, 0);
 }
 
 void Resolver::OnCompletion(const core::Completion& completion) {
@@ -169,7 +189,8 @@ void Resolver::ScheduleTimer() {
   }
   const core::MonoNanos wait = static_cast<core::MonoNanos>(tv.tv_sec) * core::kNanosPerSecond +
                                static_cast<core::MonoNanos>(tv.tv_usec) * 1000;
-  shard_.timers().Schedule(&timer_, shard_.now() + wait);
+  // ares_timeout measured from the clock now, not from the turn's start.
+  shard_.timers().Schedule(&timer_, core::MonotonicNowNanos() + wait);
 }
 
 }  // namespace ringpost::dns

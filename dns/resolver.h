@@ -53,6 +53,7 @@ class Resolver final : public core::CompletionSink {
   struct Socket {
     bool want_read = false, want_write = false;
     bool armed = false;       // a poll is in flight
+    unsigned armed_mask = 0;  // the events it watches
     uint32_t generation = 0;  // of the poll in flight
   };
   struct Pending;
@@ -60,6 +61,8 @@ class Resolver final : public core::CompletionSink {
   static void OnAnswer(void* arg, int status, int timeouts, unsigned char* abuf, int alen);
   static void OnTimer(void* context);
   void Arm(int fd, Socket& socket);
+  void Disarm(int fd, Socket& socket);
+  unsigned Mask(const Socket& socket) const;
   void Process(int read_fd, int write_fd);
   void ScheduleTimer();
 
@@ -72,6 +75,7 @@ class Resolver final : public core::CompletionSink {
   std::shared_ptr<Resolver*> alive_;
   std::vector<std::function<void()>> deferred_;  // answers that came inside Query()
   bool in_query_ = false;
+  bool destroying_ = false;
   uint64_t queries_sent_ = 0;
 };
 

@@ -1,5 +1,6 @@
 #include "net/next_hop.h"
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 
 namespace ringpost::net {
@@ -31,6 +32,35 @@ void DnsNextHops::Resolve(const std::string& domain, Done done) {
     hop.kind = NextHop::Kind::kSmtp;
     hop.addresses.push_back(*route);
     return done(std::move(hop));
+  }
+  if (domain.size() > 2 && domain.front() == '[' && domain.back() == ']') {
+    // An address literal (RFC 5321 §4.1.3): that host, no DNS.
+    std::string ip = domain.substr(1, domain.size() - 2);
+    if (ip.size() > 5 && absl::EqualsIgnoreCase(ip.substr(0, 5), "IPv6:")) ip = ip.substr(5);
+    const bool v6 = ip.find(':') != std::string::npos;
+    auto address =
+        core::ParseSocketAddress(v6 ? absl::StrCat("[", ip, "]:", port_) : absl::StrCat(ip, ":", port_));
+    NextHop hop;
+    if (address.ok()) {
+      hop.kind = NextHop::Kind::kSmtp;
+      hop.addresses.push_back(*address);
+    } else {
+      hop.kind = NextHop::Kind::kPermFail;
+      hop.status = "5.1.2";
+      hop.text = absl::StrCat("bad address literal ", domain);
+    }
+    return done(std::move(hop));
+  }
+  for (const char c : domain) {
+    if (static_cast<unsigned char>(c) >= 0x80) {
+      // A U-label needs IDNA conversion to its A-label before DNS can answer for it.
+      NextHop hop;
+      hop.kind = NextHop::Kind::kTempFail;
+      hop.status = "4.4.3";
+      hop.text =
+          absl::StrCat("no IDNA conversion for the internationalised domain ", domain, " (not supported)");
+      return done(std::move(hop));
+    }
   }
   mx_.Resolve(domain, [this, done = std::move(done)](const dns::MailRoute& route) {
     NextHop hop;

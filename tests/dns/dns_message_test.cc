@@ -116,6 +116,7 @@ TEST(ParseDnsAnswer, MxRecordsWithTtlsAndCompressedNames) {
   EXPECT_EQ(answer->mx[0].ttl, 300u);
   ASSERT_EQ(answer->addresses.size(), 1u);  // glue from the additional section
   EXPECT_EQ(answer->addresses[0].address, "127.0.0.2");
+  EXPECT_FALSE(answer->addresses[0].in_answer);  // glue: never taken as the answer to an A query
   EXPECT_EQ(MinimumTtl(*answer), 60u);
 }
 

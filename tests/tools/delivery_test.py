@@ -496,7 +496,10 @@ ZONE = [
     # The preferred MX is this host by address (127.0.0.1 at the delivery port).
     "--mx-host=selfaddr.test,me.selfaddr.test,10", "--host-record=me.selfaddr.test,127.0.0.1",
     "--mx-host=selfaddr.test,mxb.two.test,20",
-]
+    # An MX set too big for one UDP answer (over 1232 bytes): truncated, asked again over TCP.
+    "--mx-host=big.test,mx1.mx.test,1",
+] + ["--mx-host=big.test,backup-mail-exchanger-number-%02d.with-a-long-name.big.test,%d" % (i, 10 + i)
+     for i in range(60)]
 
 
 @unittest.skipUnless(subprocess.run(["which", "dnsmasq"], capture_output=True).returncode == 0, "no dnsmasq")
@@ -571,6 +574,18 @@ class DnsRoutingTest(DeliveryTestCase):
         wait_for(lambda: self.home.messages(), 30, "the DSN", lambda: "\n" + daemon.log_text())
         self.assertIn("Status: 5.4.6", self.home.messages()[0][1].decode())
         self.assertEqual(self.sink3.messages(), [])
+
+    def test_address_literal_and_an_mx_answer_that_needs_tcp(self):
+        """RFC 5321 §4.1.3: mail for u@[IP] goes to that IP, without DNS. An MX answer over
+        the UDP size (EDNS0 1232 bytes) comes truncated and is fetched over TCP."""
+        self.start_dns()
+        daemon = self.mx_daemon()
+        self.send(daemon, "s@src.test", ["lit@[127.0.0.3]"], b"Subject: literal\r\n\r\nx\r\n")
+        self.send(daemon, "s@src.test", ["a@big.test"], b"Subject: big\r\n\r\nx\r\n")
+        wait_for(lambda: len(self.sink3.messages()) == 1 and len(self.sink2.messages()) == 1, 30,
+                 "both deliveries", lambda: "\n" + daemon.log_text())
+        self.assertEqual(self.sink3.messages()[0][0]["rcpt_to"], ["lit@[127.0.0.3]"])
+        self.assertEqual(self.sink2.messages()[0][0]["rcpt_to"], ["a@big.test"])
 
     def test_one_query_for_many_messages_to_one_domain(self):
         """Caching and coalescing: 40 messages to one domain cause one MX query."""
