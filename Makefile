@@ -1,8 +1,13 @@
 # Convenience aliases for tools/dev (which works without make on a bare machine).
-.PHONY: run test build
+.PHONY: run test build bench-micro
 run:
 	tools/dev run
 test:
 	tools/dev test
 build:
 	tools/dev build
+# The Google Benchmark suites, saved as JSON under bench/results/ (compare two saved
+# runs with: python3 bench/micro.py compare OLD.json NEW.json).
+bench-micro:
+	tools/dev build release
+	python3 bench/micro.py run
