@@ -1,5 +1,5 @@
 # Convenience aliases for tools/dev (which works without make on a bare machine).
-.PHONY: run test build bench-micro
+.PHONY: run test build bench bench-micro
 run:
 	tools/dev run
 test:
@@ -11,3 +11,8 @@ build:
 bench-micro:
 	tools/dev build release
 	python3 bench/micro.py run
+# ringpost beside Postfix on the same load (bench/side_by_side.py, ~10 minutes): the
+# table and charts land in bench/results/ (latest.md, latest-rate.png, ...).
+bench:
+	tools/dev build release
+	python3 bench/side_by_side.py
