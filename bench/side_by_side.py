@@ -84,9 +84,11 @@ class CpuGroup:
             return int(f.read()) / 1e9
 
     def pids(self):
+        """The processes in the group (cgroup.procs: not their threads, which would count
+        a process's memory once per thread)."""
         if not self.ok:
             return []
-        with open(os.path.join(self.path, "tasks")) as f:
+        with open(os.path.join(self.path, "cgroup.procs")) as f:
             return [int(line) for line in f if line.strip()]
 
     def close(self):
