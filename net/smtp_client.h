@@ -97,6 +97,7 @@ class SmtpClient {
   void ClearOutput() { output_.clear(); }
   bool has_output() const { return !output_.empty(); }
   bool ready() const { return phase_ == Phase::kReady; }
+  bool in_transaction() const { return phase_ == Phase::kTransaction; }
   bool closed() const { return phase_ == Phase::kClosed; }
   // Close once the output is sent (after QUIT's reply, or a failure).
   bool wants_close() const { return phase_ == Phase::kClosed || phase_ == Phase::kFailed; }

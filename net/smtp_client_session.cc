@@ -66,6 +66,10 @@ void OutboundSession::OnShutdown(Connection& connection, core::MonoNanos deadlin
   (void)connection;
   (void)deadline;
   if (client_.ready()) return Quit();  // polite, and the table closes it at the deadline anyway
+  // A message on its way is given the grace period to finish (cutting it after the
+  // final dot would make a possible duplicate); the owner QUITs once it is done, and
+  // the table closes whatever is left at the deadline.
+  if (client_.in_transaction()) return;
   Lose("shutting down");
 }
 

@@ -9,7 +9,8 @@
 // Timeouts (RFC 5321 §4.5.3.2: greeting 5 min, MAIL 5 min, RCPT 5 min, DATA 2 min,
 // data block 3 min, final dot 10 min) are simplified to one reply timeout: a server
 // silent that long loses the connection, and a message in flight is reported as
-// deferred (a possible duplicate after the final dot).
+// deferred (a possible duplicate after the final dot). At shutdown an idle session
+// QUITs and one with a message in flight is left to finish within the grace period.
 #pragma once
 
 #include <memory>

@@ -380,6 +380,7 @@ void LogWriter::SubmitWrite(Segment& s) {
   }
   io_uring_sqe_set_data64(sqe, core::OpTag{s.number, 0, core::OpKind::kFileWrite}.Encode());
   s.write_in_flight = true;
+  shard_.Hold();  // a stopping shard waits for it (delivery results written at shutdown)
 }
 
 void LogWriter::SubmitSync(Segment& s) {
@@ -391,9 +392,11 @@ void LogWriter::SubmitSync(Segment& s) {
   if (faults_ != nullptr) faults_->shadow[s.path].sync_covers = faults_->shadow[s.path].written;
   io_uring_sqe_set_data64(sqe, core::OpTag{s.number, 0, core::OpKind::kFileSync}.Encode());
   s.sync_in_flight = true;
+  shard_.Hold();
 }
 
 void LogWriter::OnCompletion(const core::Completion& completion) {
+  shard_.Release();  // every write and sync held the shard while in flight
   const core::OpTag tag = core::OpTag::Decode(completion.user_data);
   Segment* s = nullptr;
   for (auto& candidate : segments_) {

@@ -4,7 +4,8 @@
 // ring (this is their sink). Message bytes take one staging copy (into the segment's
 // pending buffer) and go to the file with one write per loop turn at most (a turn hook
 // submits what the turn staged; each buffered write costs an io-wq hand-off in the
-// kernel, so fewer, larger writes save CPU); a shard never blocks on the disk except to
+// kernel, so fewer, larger writes save CPU; each write and sync in flight holds the
+// shard, so a stop waits for them); a shard never blocks on the disk except to
 // create a segment file (once per segment_bytes_max).
 //
 // Invariants (DESIGN.md, Durable before 250):

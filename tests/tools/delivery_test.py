@@ -250,6 +250,20 @@ class RelayTest(DeliveryTestCase):
         self.assertLessEqual(counters["connections"], 4)
 
 
+class ShutdownTest(DeliveryTestCase):
+    def test_sigterm_lets_a_message_in_flight_finish_and_records_it(self):
+        """SIGTERM while the next hop has the message but has not answered the final dot:
+        the session gets the grace period, the message counts as delivered (not a possible
+        duplicate), and its result is on disk before the process exits."""
+        slow = self.sink("--data_delay_ms=1500")  # records the message, then waits to answer
+        daemon = self.daemon(routes="*=127.0.0.1:%d" % slow.port)
+        self.send(daemon, "a@src.example", ["r@slow.example"], b"Subject: slow\r\n\r\nx\r\n")
+        wait_for(lambda: slow.messages(), 20, "the message at the sink", lambda: "\n" + daemon.log_text())
+        self.assertEqual(daemon.terminate(), 0)
+        self.assertEqual([e["result"] for e in self.accounting(daemon)], ["delivered"], daemon.log_text())
+        self.assertEqual(daemon.queued(), {}, "the delivered result was durable before the exit")
+
+
 class RetryAndBounceTest(DeliveryTestCase):
     def test_451_twice_then_delivered_on_the_third_attempt(self):
         """RFC 5321 §4.5.4.1: a 4xx reply is retried later; --retry_initial=1s here."""
