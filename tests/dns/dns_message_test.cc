@@ -30,34 +30,13 @@ class MessageBuilder {
   // section: 0 answer, 1 authority, 2 additional.
   MessageBuilder& Record(int section, absl::string_view owner, uint16_t type, uint32_t ttl,
                          const std::string& rdata) {
-    Name(owner);
-    U16(type);
-    U16(1);
-    U16(static_cast<uint16_t>(ttl >> 16));
-    U16(static_cast<uint16_t>(ttl));
-    U16(static_cast<uint16_t>(rdata.size()));
-    bytes_ += rdata;
-    const size_t at = counts_at_ + 2 * static_cast<size_t>(section);
-    const uint16_t count = static_cast<uint16_t>(
-        (static_cast<uint8_t>(bytes_[at]) << 8 | static_cast<uint8_t>(bytes_[at + 1])) + 1);
-    bytes_[at] = static_cast<char>(count >> 8);
-    bytes_[at + 1] = static_cast<char>(count);
-    return *this;
+    return RecordWithOwner(section, EncodedName(owner), type, ttl, rdata);
   }
-  // A record whose owner is a compression pointer to the question's name.
+  // An answer record whose owner is a compression pointer to the question's name.
   MessageBuilder& RecordAtQuestion(uint16_t type, uint32_t ttl, const std::string& rdata) {
-    bytes_ += static_cast<char>(0xC0 | (question_at_ >> 8));
-    bytes_ += static_cast<char>(question_at_ & 0xFF);
-    bytes_.resize(bytes_.size());
-    U16(type);
-    U16(1);
-    U16(static_cast<uint16_t>(ttl >> 16));
-    U16(static_cast<uint16_t>(ttl));
-    U16(static_cast<uint16_t>(rdata.size()));
-    bytes_ += rdata;
-    const uint16_t count = static_cast<uint16_t>(static_cast<uint8_t>(bytes_[counts_at_ + 1]) + 1);
-    bytes_[counts_at_ + 1] = static_cast<char>(count);
-    return *this;
+    const std::string pointer = {static_cast<char>(0xC0 | (question_at_ >> 8)),
+                                 static_cast<char>(question_at_ & 0xFF)};
+    return RecordWithOwner(0, pointer, type, ttl, rdata);
   }
   static std::string EncodedName(absl::string_view name) {
     std::string out;
@@ -94,6 +73,22 @@ class MessageBuilder {
     bytes_ += static_cast<char>(v);
   }
   void Name(absl::string_view name) { bytes_ += EncodedName(name); }
+  MessageBuilder& RecordWithOwner(int section, const std::string& owner, uint16_t type, uint32_t ttl,
+                                  const std::string& rdata) {
+    bytes_ += owner;
+    U16(type);
+    U16(1);
+    U16(static_cast<uint16_t>(ttl >> 16));
+    U16(static_cast<uint16_t>(ttl));
+    U16(static_cast<uint16_t>(rdata.size()));
+    bytes_ += rdata;
+    const size_t at = counts_at_ + 2 * static_cast<size_t>(section);  // ANCOUNT, NSCOUNT, ARCOUNT
+    const uint16_t count = static_cast<uint16_t>(
+        (static_cast<uint8_t>(bytes_[at]) << 8 | static_cast<uint8_t>(bytes_[at + 1])) + 1);
+    bytes_[at] = static_cast<char>(count >> 8);
+    bytes_[at + 1] = static_cast<char>(count);
+    return *this;
+  }
   std::string bytes_;
   size_t counts_at_ = 0;
   size_t question_at_ = 0;
