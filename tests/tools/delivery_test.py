@@ -467,7 +467,8 @@ class Dnsmasq:
                                      stderr=subprocess.PIPE)
         wait_for(lambda: self._answers() or self.proc.poll() is not None, 10, "dnsmasq to answer")
         if self.proc.poll() is not None:
-            raise AssertionError("dnsmasq exited: %s" % self.proc.stderr.read().decode())
+            log = open(self.log_path, errors="replace").read() if os.path.exists(self.log_path) else ""
+            raise AssertionError("dnsmasq exited: %s%s" % (self.proc.stderr.read().decode(), log))
 
     def _answers(self):
         probe = b"\x00\x01\x01\x00\x00\x01\x00\x00\x00\x00\x00\x00\x05probe\x04test\x00\x00\x01\x00\x01"
@@ -624,9 +625,17 @@ class DnsRoutingTest(DeliveryTestCase):
 
 
 def free_udp_port():
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    """A port free for both UDP and TCP on 127.0.0.1 (dnsmasq listens on both)."""
+    while True:
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as udp:
+            udp.bind(("127.0.0.1", 0))
+            port = udp.getsockname()[1]
+            with socket.socket() as tcp:
+                try:
+                    tcp.bind(("127.0.0.1", port))
+                    return port
+                except OSError:
+                    continue
 
 
 def main():
