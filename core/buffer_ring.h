@@ -15,6 +15,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <string>
 #include <utility>
 #include "absl/strings/string_view.h"
 
@@ -26,10 +27,20 @@ namespace ringpost::core {
 class BufferRing;
 
 // A received buffer lent to a session. Move-only; returns the buffer to the ring
-// (and decrements its holder's count) when it dies.
+// (and decrements its holder's count) when it dies. A loan may also own its bytes
+// (Owned): decrypted TLS data, which no ring buffer holds, reaches sessions the same way
+// and counts against the same per-connection cap.
 class BufferLoan {
  public:
   BufferLoan() = default;
+  static BufferLoan Owned(std::string bytes, uint32_t* holder_count) {
+    BufferLoan loan;
+    loan.owned_ = new std::string(std::move(bytes));
+    loan.size_bytes_ = static_cast<uint32_t>(loan.owned_->size());
+    loan.holder_count_ = holder_count;
+    if (holder_count != nullptr) ++*holder_count;
+    return loan;
+  }
   BufferLoan(BufferRing* ring, uint16_t buffer_id, uint32_t size_bytes, uint32_t* holder_count)
       : ring_(ring), buffer_id_(buffer_id), size_bytes_(size_bytes), holder_count_(holder_count) {
     if (holder_count_ != nullptr) ++*holder_count_;
@@ -39,6 +50,7 @@ class BufferLoan {
     if (this != &other) {
       Reset();
       ring_ = std::exchange(other.ring_, nullptr);
+      owned_ = std::exchange(other.owned_, nullptr);
       buffer_id_ = other.buffer_id_;
       size_bytes_ = std::exchange(other.size_bytes_, 0);
       holder_count_ = std::exchange(other.holder_count_, nullptr);
@@ -49,7 +61,7 @@ class BufferLoan {
   BufferLoan& operator=(const BufferLoan&) = delete;
   ~BufferLoan() { Reset(); }
 
-  bool valid() const { return ring_ != nullptr; }
+  bool valid() const { return ring_ != nullptr || owned_ != nullptr; }
   const char* data() const;
   uint32_t size() const { return size_bytes_; }
   absl::string_view view() const { return {data(), size_bytes_}; }
@@ -58,6 +70,7 @@ class BufferLoan {
 
  private:
   BufferRing* ring_ = nullptr;
+  std::string* owned_ = nullptr;  // Owned(): the bytes are here, not in a ring buffer
   uint16_t buffer_id_ = 0;
   uint32_t size_bytes_ = 0;
   uint32_t* holder_count_ = nullptr;
@@ -103,17 +116,23 @@ class BufferRing {
 };
 
 inline const char* BufferLoan::data() const {
+  if (owned_ != nullptr) return owned_->data();
   RP_DCHECK(ring_ != nullptr);
   return ring_->BufferData(buffer_id_);
 }
 
 inline void BufferLoan::Reset() {
-  if (ring_ == nullptr) return;
+  if (ring_ == nullptr && owned_ == nullptr) return;
   if (holder_count_ != nullptr) {
     RP_DCHECK(*holder_count_ > 0);
     --*holder_count_;
   }
-  ring_->Return(buffer_id_);
+  if (owned_ != nullptr) {
+    delete owned_;
+    owned_ = nullptr;
+  } else {
+    ring_->Return(buffer_id_);
+  }
   ring_ = nullptr;
   holder_count_ = nullptr;
   size_bytes_ = 0;

@@ -199,6 +199,7 @@ void MxResolver::Assemble(const std::shared_ptr<Lookup>& lookup) {
       for (const std::string& a : *list) {
         if (std::find(route.addresses.begin(), route.addresses.end(), a) == route.addresses.end()) {
           route.addresses.push_back(a);
+          route.hosts.push_back(lookup->hosts[i]);
         }
       }
     }

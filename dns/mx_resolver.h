@@ -34,6 +34,7 @@ struct MailRoute {
   enum class Kind { kAddresses, kNullMx, kNoSuchDomain, kOnlySelf, kTempFail };
   Kind kind = Kind::kTempFail;
   std::vector<std::string> addresses;  // textual IPs, in the order to try
+  std::vector<std::string> hosts;      // the MX host of each address (TLS: SNI, name check)
   std::string detail;                  // for logs and bounce texts
   std::string status;                  // RFC 3463 code for the failures
 };

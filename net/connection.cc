@@ -1,6 +1,7 @@
 #include "net/connection.h"
 #include "absl/strings/string_view.h"
 
+#include "core/check.h"
 #include "core/shard.h"
 #include "net/connection_table.h"
 
@@ -13,10 +14,23 @@ void Session::OnShutdown(Connection& connection, core::MonoNanos deadline) {
   connection.Close();
 }
 
+void Session::OnTlsFailed(Connection& connection, const std::string& error) {
+  (void)error;
+  connection.CloseAfterSend();
+}
+
 core::Shard& Connection::shard() { return table_->shard(); }
 
 void Connection::Send(absl::string_view bytes) {
   if (bytes.empty() || (state_ != State::kOpen && state_ != State::kConnecting)) return;
+  if (tls_ != nullptr) {
+    tls_->Write(bytes);
+    return QueueTlsOutput();
+  }
+  Queue(bytes);
+}
+
+void Connection::Queue(absl::string_view bytes) {
   // Append to the last chunk only when the kernel is not reading it: a chunk in the
   // in-flight sendmsg must not move or grow.
   if (!out_.empty() && !out_.back().loan.valid() && out_.size() > chunks_in_flight_) {
@@ -30,6 +44,7 @@ void Connection::Send(absl::string_view bytes) {
 
 void Connection::Send(core::BufferLoan bytes) {
   if (bytes.size() == 0 || (state_ != State::kOpen && state_ != State::kConnecting)) return;
+  if (tls_ != nullptr) return Send(bytes.view());  // encrypted into a new chunk; the loan goes back
   queued_bytes_ += bytes.size();
   out_.push_back(OutChunk{std::move(bytes), std::string(), 0});
   table_->ScheduleFlush(*this);
@@ -37,11 +52,49 @@ void Connection::Send(core::BufferLoan bytes) {
 
 void Connection::CloseAfterSend() {
   if (state_ == State::kClosing || state_ == State::kFree) return;
+  if (tls_ != nullptr && tls_->open()) {  // close_notify goes last (RFC 8446 §6.1)
+    tls_->Shutdown();
+    QueueTlsOutput();
+  }
   if (out_.empty()) return Close();
   close_after_send_ = true;
 }
 
 void Connection::Close() { table_->RequestClose(*this); }
+
+void Connection::StartTls(std::unique_ptr<TlsChannel> channel) {
+  RP_CHECK(tls_ == nullptr);
+  tls_ = std::move(channel);
+  tls_->Start();
+  QueueTlsOutput();  // a client's ClientHello
+}
+
+void Connection::QueueTlsOutput() {
+  if (!tls_->has_output()) return;
+  std::string ciphertext;
+  tls_->TakeOutput(&ciphertext);
+  Queue(ciphertext);
+}
+
+void Connection::ReceiveTls(core::BufferLoan ciphertext) {
+  const bool handshaking = tls_->state() == TlsChannel::State::kHandshaking;
+  std::string plaintext;
+  tls_->Feed(ciphertext.view(), &plaintext);
+  ciphertext.Reset();  // the receive buffer goes back to the ring now
+  QueueTlsOutput();    // handshake records, alerts
+  // Each callback may close the connection; nothing is said to a closing one.
+  if (handshaking && tls_->state() != TlsChannel::State::kHandshaking && state_ == State::kOpen &&
+      tls_->state() != TlsChannel::State::kFailed) {
+    session_->OnTlsReady(*this);
+  }
+  if (!plaintext.empty() && state_ == State::kOpen) {
+    // Counted against the connection's loan cap like a receive buffer.
+    session_->OnRecv(*this, core::BufferLoan::Owned(std::move(plaintext), &loans_held_));
+  }
+  if (state_ != State::kOpen) return;
+  if (tls_->state() == TlsChannel::State::kFailed) return session_->OnTlsFailed(*this, tls_->error());
+  if (tls_->state() == TlsChannel::State::kClosed) session_->OnPeerClosed(*this);
+}
 
 void Connection::ArmTimer(core::MonoNanos deadline) {
   if (state_ == State::kClosing || state_ == State::kFree) return;

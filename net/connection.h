@@ -27,6 +27,7 @@
 #include "core/clock.h"
 #include "core/socket_address.h"
 #include "core/timer_wheel.h"
+#include "net/tls_channel.h"
 
 namespace ringpost::core {
 class Shard;
@@ -55,6 +56,12 @@ class Session {
   // The shard is stopping; `deadline` ends the grace period, after which the
   // connection is closed regardless. The default closes now.
   virtual void OnShutdown(Connection& connection, core::MonoNanos deadline);
+  // The TLS handshake begun by Connection::StartTls finished; from now on OnRecv gets
+  // decrypted bytes and Send encrypts.
+  virtual void OnTlsReady(Connection& connection) { (void)connection; }
+  // The handshake or the TLS stream failed (`error` says how). The default closes
+  // (after any alert BoringSSL queued for the peer).
+  virtual void OnTlsFailed(Connection& connection, const std::string& error);
   // An outbound connect failed; the connection closes right after.
   virtual void OnConnectFailed(Connection& connection, const absl::Status& status) {
     (void)connection;
@@ -85,6 +92,15 @@ class Connection {
   // Closes now; queued output is dropped.
   void Close();
 
+  // Switches the connection to TLS (STARTTLS, RFC 3207 §4.2): what is queued so far
+  // leaves as it is (the 220 that answers STARTTLS); from now on Send encrypts and
+  // the session receives decrypted bytes. The session hears OnTlsReady or OnTlsFailed.
+  // Bytes received before this call are the caller's to discard (CVE-2011-0411).
+  void StartTls(std::unique_ptr<TlsChannel> channel);
+  // Null until StartTls.
+  const TlsChannel* tls() const { return tls_.get(); }
+  TlsChannel* mutable_tls() { return tls_.get(); }
+
   size_t queued_bytes() const { return queued_bytes_; }
   uint32_t loans_held() const { return loans_held_; }
 
@@ -104,6 +120,9 @@ class Connection {
 
   Connection() = default;
   static void OnTimerFired(void* context);
+  void Queue(absl::string_view bytes);           // appends to the output as it is
+  void ReceiveTls(core::BufferLoan ciphertext);  // a recv under TLS: decrypt, then tell the session
+  void QueueTlsOutput();                         // the channel's ciphertext into the output
   bool OpsInFlight() const { return recv_armed_ || send_in_flight_ || connect_in_flight_; }
 
   ConnectionTable* table_ = nullptr;
@@ -126,6 +145,7 @@ class Connection {
   size_t queued_bytes_ = 0;
   core::SocketAddress peer_;
   std::unique_ptr<Session> session_;
+  std::unique_ptr<TlsChannel> tls_;
   std::deque<OutChunk> out_;  // a deque: chunks never move while the kernel reads them
   core::TimerNode timer_;
   iovec iov_[kIovMax];

@@ -232,7 +232,8 @@ void ConnectionTable::Finish(Connection& c) {
   RP_CHECK(c.state_ == Connection::State::kClosing);
   RP_CHECK(!c.OpsInFlight());
   c.session_.reset();  // drops any loans the session kept
-  c.out_.clear();      // and the ones queued for sending
+  c.tls_.reset();
+  c.out_.clear();  // and the ones queued for sending
   RP_CHECK_EQ(c.loans_held_, 0u);
   close(c.fd_);
   c.fd_ = -1;
@@ -312,7 +313,11 @@ void ConnectionTable::OnRecv(Connection& c, const Completion& completion) {
     core::BufferLoan loan =
         shard_.buffers().Take(buffer_id, static_cast<uint32_t>(completion.res), &c.loans_held_);
     stats_.bytes_received_total += static_cast<uint64_t>(completion.res);
-    if (open) c.session_->OnRecv(c, std::move(loan));
+    if (open && c.tls_ != nullptr) {
+      c.ReceiveTls(std::move(loan));
+    } else if (open) {
+      c.session_->OnRecv(c, std::move(loan));
+    }
   } else if (completion.res == -ENOBUFS) {
     // Every buffer is on loan: back-pressure. OnTurn re-arms once buffers return.
     ++stats_.enobufs_total;

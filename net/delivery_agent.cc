@@ -301,7 +301,8 @@ bool DeliveryAgent::OpenConnection(Domain& domain) {
   if (connections_ == nullptr || domain.hop.addresses.empty()) return false;
   const size_t n = domain.hop.addresses.size();
   for (size_t k = 0; k < n; ++k) {
-    const core::SocketAddress& address = domain.hop.addresses[(domain.next_address + k) % n];
+    const size_t index = (domain.next_address + k) % n;
+    const core::SocketAddress& address = domain.hop.addresses[index];
     std::string host = address.ToString();
     uint32_t& count = host_connections_[host];
     if (count >= config_.host_max_connections) continue;
@@ -314,7 +315,10 @@ bool DeliveryAgent::OpenConnection(Domain& domain) {
     member->host = std::move(host);
     member->idle.Bind(&DeliveryAgent::OnIdleTimer, member);
     domain.members.push_back(std::move(owned));
-    auto session = std::make_unique<OutboundSession>(*member, config_.session);
+    const std::string& name = index < domain.hop.names.size() ? domain.hop.names[index] : std::string();
+    OutboundTls tls = TlsFor(member->host, name);
+    member->tls_key = absl::StrCat(member->host, " ", tls.sni);
+    auto session = std::make_unique<OutboundSession>(*member, config_.session, std::move(tls));
     member->session = session.get();
     // A refusal at once (no free slot, no descriptor) reports OnSessionClosed from in
     // here: our own shortage, not the domain's fault. Try again in a second.
@@ -344,6 +348,49 @@ bool DeliveryAgent::OpenConnection(Domain& domain) {
     waiting_for_host_.push_back(domain.name);
   }
   return false;
+}
+
+OutboundTls DeliveryAgent::TlsFor(const std::string& host, const std::string& name) {
+  OutboundTls tls;
+  tls.policy = config_.session.tls_client == nullptr ? TlsPolicy::kNone : config_.tls_policy;
+  if (tls.policy == TlsPolicy::kOpportunistic) {
+    // A host whose handshake failed gets plaintext for a while (RFC 7435: opportunistic
+    // security never makes delivery worse than plaintext).
+    if (auto it = plaintext_until_.find(host); it != plaintext_until_.end()) {
+      if (it->second > shard_.now()) {
+        tls.policy = TlsPolicy::kNone;
+      } else {
+        plaintext_until_.erase(it);
+      }
+    }
+  }
+  if (tls.policy == TlsPolicy::kNone) return tls;
+  // RFC 6066 §3: the server name is a host name, never an address.
+  const bool is_address = name.empty() || name.find(':') != std::string::npos ||
+                          name.find_first_not_of("0123456789.") == std::string::npos;
+  if (!is_address) tls.sni = name;
+  if (auto it = tls_sessions_.find(absl::StrCat(host, " ", tls.sni)); it != tls_sessions_.end()) {
+    SSL_SESSION_up_ref(it->second.get());
+    tls.resume.reset(it->second.get());
+  }
+  return tls;
+}
+
+void DeliveryAgent::KeepTlsSession(const std::string& key, bssl::UniquePtr<SSL_SESSION> session) {
+  if (tls_sessions_.size() >= kTlsSessionsMax && !tls_sessions_.contains(key)) tls_sessions_.clear();
+  tls_sessions_[key] = std::move(session);
+}
+
+void DeliveryAgent::OnMemberTlsFailed(Member& member, const std::string& error) {
+  member.tls_failed = true;
+  ++stats_.tls_handshake_failures;
+  // Sessions that resume badly are not offered again.
+  tls_sessions_.erase(member.tls_key);
+  RP_LOG(kInfo) << "outbound tls handshake failed: domain=" << member.domain->name << " host=" << member.host
+                << ": " << error;
+  if (config_.tls_policy == TlsPolicy::kOpportunistic) {
+    plaintext_until_[member.host] = shard_.now() + config_.tls_fallback_nanos;
+  }
 }
 
 void DeliveryAgent::OnMemberReady(Member& member) {
@@ -456,7 +503,7 @@ void DeliveryAgent::OnMemberDone(Member& member, std::vector<RecipientResult> re
     }
     replies.push_back(queue::AttemptReply{r.code, std::move(r.enhanced), std::move(text)});
   }
-  Complete(job, replies, member.host);
+  Complete(job, replies, member.host, member.session != nullptr ? member.session->tls() : nullptr);
 }
 
 void DeliveryAgent::OnMemberClosed(Member& member, const std::string& reason) {
@@ -488,7 +535,11 @@ void DeliveryAgent::OnMemberClosed(Member& member, const std::string& reason) {
     RP_LOG(kWarning) << "no outbound connection slot for " << domain.name << ": " << reason;
     return;  // OpenConnection retries in a second; pumping from here would recurse
   }
-  if (!member.ever_ready) {
+  if (!member.ever_ready && member.tls_failed && config_.tls_policy == TlsPolicy::kOpportunistic) {
+    // Not the destination's fault as far as delivery goes: the next connection to it
+    // is plaintext (TlsFor), opened by the Pump below.
+    RP_LOG(kInfo) << "retrying in plaintext: domain=" << domain.name << " host=" << member.host;
+  } else if (!member.ever_ready) {
     ++stats_.connection_failures;
     ++domain.failures_in_row;
     ++domain.next_address;  // the next attempt starts at the next address

@@ -61,8 +61,11 @@ struct DeliveryConfig {
   uint32_t host_max_connections = 10;  // per shard
   uint32_t max_messages_per_connection = 100;
   core::MonoNanos idle_timeout_nanos = 5 * core::kNanosPerSecond;
-  OutboundSessionOptions session;  // helo name (--hostname), reply timeout
-  std::string hostname;            // Reporting-MTA of bounces
+  OutboundSessionOptions session;           // helo name (--hostname), reply timeout, TLS client context
+  TlsPolicy tls_policy = TlsPolicy::kNone;  // --outbound_tls (needs session.tls_client)
+  // Opportunistic TLS: after a failed handshake the host gets plaintext this long.
+  core::MonoNanos tls_fallback_nanos = 3600 * core::kNanosPerSecond;
+  std::string hostname;  // Reporting-MTA of bounces
   std::string maildir_root;
 };
 
@@ -88,10 +91,12 @@ class DeliveryAgent {
   // Owning side: a job for a domain this shard owns.
   void Accept(std::unique_ptr<queue::DeliveryJob> job);
 
+  static constexpr size_t kTlsSessionsMax = 10000;  // resumable sessions kept per shard
+
   struct Stats {
     uint64_t jobs_accepted = 0, attempts = 0, delivered = 0, deferred = 0, bounced = 0, expired = 0,
              dsns_queued = 0, dsns_suppressed = 0, connections_opened = 0, connection_failures = 0,
-             connections_handed_over = 0, messages_finished = 0;
+             connections_handed_over = 0, messages_finished = 0, tls_handshake_failures = 0;
   };
   const Stats& stats() const { return stats_; }
 
@@ -112,7 +117,8 @@ class DeliveryAgent {
   void DeliverLocal(Job* job);
   void FailAll(Domain& domain, const std::string& status, int code, const std::string& text);
   struct Batch;
-  void Complete(Job* job, const std::vector<queue::AttemptReply>& replies, const std::string& host);
+  void Complete(Job* job, const std::vector<queue::AttemptReply>& replies, const std::string& host,
+                const TlsSummary* tls = nullptr);
   void QueueBounce(Job* job, const std::shared_ptr<Batch>& batch);
   void KeepBouncesDeferred(Batch& batch);
   void WriteResults(Job* job, const std::shared_ptr<Batch>& batch);
@@ -128,6 +134,9 @@ class DeliveryAgent {
   void HandOver(Member& member, Domain& taker);
   void OnMemberDone(Member& member, std::vector<RecipientResult> results);
   void OnMemberClosed(Member& member, const std::string& reason);
+  void OnMemberTlsFailed(Member& member, const std::string& error);
+  OutboundTls TlsFor(const std::string& host, const std::string& name);
+  void KeepTlsSession(const std::string& key, bssl::UniquePtr<SSL_SESSION> session);
   static void OnJobTimer(void* context);
   static void OnDomainTimer(void* context);
   static void OnIdleTimer(void* context);
@@ -151,8 +160,10 @@ class DeliveryAgent {
   std::vector<std::string> maybe_empty_;                         // domains to forget if idle
   std::vector<std::string> waiting_for_host_;                    // held back by host_max_connections
   std::vector<Member*> idle_members_;                            // sessions that have idled (may be busy now)
-  std::shared_ptr<DeliveryAgent*> alive_;                        // callbacks check it (log, resolver)
-  queue::SegmentFiles segment_files_;                            // open segment files bodies are read from
+  absl::flat_hash_map<std::string, core::MonoNanos> plaintext_until_;  // host → TLS handshake failed
+  absl::flat_hash_map<std::string, bssl::UniquePtr<SSL_SESSION>> tls_sessions_;  // "host sni" → to resume
+  std::shared_ptr<DeliveryAgent*> alive_;  // callbacks check it (log, resolver)
+  queue::SegmentFiles segment_files_;      // open segment files bodies are read from
   std::mt19937_64 random_;
   uint64_t maildir_unique_ = 0;
   uint64_t dsn_sequence_ = 0;

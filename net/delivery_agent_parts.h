@@ -45,12 +45,14 @@ struct DeliveryAgent::Member final : OutboundOwner {
   DeliveryAgent* agent = nullptr;
   Domain* domain = nullptr;
   OutboundSession* session = nullptr;
-  std::string host;  // the next hop's address, "ip:port"
+  std::string host;     // the next hop's address, "ip:port"
+  std::string tls_key;  // where a resumable TLS session is kept: "ip:port sni"
   Job* in_flight = nullptr;
   uint32_t messages = 0;
   bool ever_ready = false;
   bool closed = false;
   bool local_failure = false;  // refused by our own table (no slot, no descriptor)
+  bool tls_failed = false;     // the STARTTLS handshake failed
   bool idle_listed = false;    // in idle_members_ (stays until closed; idle.armed() tells)
   core::TimerNode idle;
 
@@ -65,6 +67,14 @@ struct DeliveryAgent::Member final : OutboundOwner {
   void OnSessionClosed(OutboundSession& s, const std::string& reason) override {
     (void)s;
     agent->OnMemberClosed(*this, reason);
+  }
+  void OnTlsFailed(OutboundSession& s, const std::string& error) override {
+    (void)s;
+    agent->OnMemberTlsFailed(*this, error);
+  }
+  void OnTlsSession(OutboundSession& s, bssl::UniquePtr<SSL_SESSION> tls_session) override {
+    (void)s;
+    agent->KeepTlsSession(tls_key, std::move(tls_session));
   }
 };
 

@@ -16,13 +16,14 @@
 namespace ringpost::net {
 
 void DeliveryAgent::Complete(Job* job, const std::vector<queue::AttemptReply>& replies,
-                             const std::string& host) {
+                             const std::string& host, const TlsSummary* tls) {
   RP_CHECK_EQ(replies.size(), job->attempt.size());
   const absl::Time now = absl::Now();
   const absl::Time arrival = absl::FromUnixMicros(static_cast<int64_t>(job->work->arrival_unix_micros));
   const bool some_accepted = std::any_of(replies.begin(), replies.end(),
                                          [](const queue::AttemptReply& r) { return r.code / 100 == 2; });
   auto batch = std::make_shared<Batch>();
+  const std::string tls_text = tls != nullptr ? tls->Description() : "none";
   std::string lines;
   for (size_t i = 0; i < replies.size(); ++i) {
     const queue::AttemptReply& reply = replies[i];
@@ -36,7 +37,8 @@ void DeliveryAgent::Complete(Job* job, const std::vector<queue::AttemptReply>& r
     entry.host = host;
     entry.code = reply.code;
     entry.text = reply.text;
-    entry.tls = "none";
+    entry.tls = tls_text;
+    entry.tls_verified = tls != nullptr && tls->peer_verified;
     if (reply.code == 452 && some_accepted) {
       // Too many recipients for this transaction (RFC 5321 §4.5.3.1.10): the rest go
       // in a new one at once, not as a failed attempt.

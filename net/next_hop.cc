@@ -71,11 +71,14 @@ void DnsNextHops::Resolve(const std::string& domain, Done done) {
     switch (route.kind) {
       case dns::MailRoute::Kind::kAddresses:
         hop.kind = NextHop::Kind::kSmtp;
-        for (const std::string& ip : route.addresses) {
+        for (size_t i = 0; i < route.addresses.size(); ++i) {
+          const std::string& ip = route.addresses[i];
           const bool v6 = ip.find(':') != std::string::npos;
           auto address = core::ParseSocketAddress(v6 ? absl::StrCat("[", ip, "]:", port_)
                                                      : absl::StrCat(ip, ":", port_));
-          if (address.ok()) hop.addresses.push_back(*address);
+          if (!address.ok()) continue;
+          hop.addresses.push_back(*address);
+          hop.names.push_back(i < route.hosts.size() ? route.hosts[i] : std::string());
         }
         break;
       case dns::MailRoute::Kind::kTempFail:

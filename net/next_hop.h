@@ -27,6 +27,10 @@ struct NextHop {
   };
   Kind kind = Kind::kTempFail;
   std::vector<core::SocketAddress> addresses;
+  // The host name of each address when it came from DNS (an MX host): the TLS server
+  // name (SNI) and the name its certificate is checked against. Empty for --routes
+  // and address literals.
+  std::vector<std::string> names;
   std::string status;  // RFC 3463, for kTempFail and kPermFail
   std::string text;
   int code = 550;  // kPermFail: the reply code recorded and quoted in the DSN

@@ -27,7 +27,16 @@ absl::string_view ReceivedProtocol(bool esmtp, bool tls, bool smtputf8) {
 std::string FormatReceivedHeader(const ReceivedFields& f) {
   std::string header = absl::StrCat("Received: from ", Sanitized(f.helo, 255), " ([", f.client_address,
                                     "])\r\n\tby ", f.hostname, " (ringpost) with ", f.protocol);
-  if (!f.tls.empty()) absl::StrAppend(&header, " (", f.tls, ")");
+  if (!f.tls.empty()) {
+    // "(using TLSv1.3 with cipher TLS_AES_128_GCM_SHA256)", as Postfix writes it.
+    const size_t space = f.tls.find(' ');
+    if (space == absl::string_view::npos) {
+      absl::StrAppend(&header, " (using ", f.tls, ")");
+    } else {
+      absl::StrAppend(&header, " (using ", f.tls.substr(0, space), " with cipher ", f.tls.substr(space + 1),
+                      ")");
+    }
+  }
   absl::StrAppend(&header, " id ", f.queue_id);
   if (!f.recipient.empty()) absl::StrAppend(&header, "\r\n\tfor <", f.recipient, ">");
   absl::StrAppend(&header, "; ", core::FormatRfc5322Date(absl::ToUnixSeconds(f.time)), "\r\n");

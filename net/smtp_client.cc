@@ -55,7 +55,10 @@ std::string SmtpClient::TakeOutput() {
 
 void SmtpClient::Feed(absl::string_view bytes) {
   absl::string_view rest = bytes;
-  while (!rest.empty() && phase_ != Phase::kClosed && phase_ != Phase::kFailed) {
+  // CVE-2021-38371: after the 220 to STARTTLS nothing more is read in plaintext; a
+  // server (or a man in the middle) that sent more gets it dropped.
+  while (!rest.empty() && phase_ != Phase::kClosed && phase_ != Phase::kFailed &&
+         phase_ != Phase::kTlsHandshake) {
     absl::string_view line;
     const LineAssembler::Result result = lines_.Next(&rest, &line);
     if (result == LineAssembler::Result::kNeedMore) break;
@@ -80,6 +83,10 @@ void SmtpClient::OnReply(const SmtpReply& reply) {
       return OnEhlo(reply, /*esmtp=*/true);
     case Phase::kHelo:
       return OnEhlo(reply, /*esmtp=*/false);
+    case Phase::kStartTls:
+      return OnStartTlsReply(reply);
+    case Phase::kTlsHandshake:
+      return;  // not reached: Feed stops reading
     case Phase::kReady:
       return Fail(absl::StrCat("reply nobody asked for: ", reply.Summary()), /*send_quit=*/false);
     case Phase::kTransaction: {
@@ -140,8 +147,46 @@ void SmtpClient::OnEhlo(const SmtpReply& reply, bool esmtp) {
       }
     }
   }
+  if (!tls_active_ && tls_policy_ != TlsPolicy::kNone) {
+    if (extensions_.starttls) {
+      Send("STARTTLS\r\n");  // RFC 3207 §4
+      phase_ = Phase::kStartTls;
+      return;
+    }
+    if (tls_policy_ == TlsPolicy::kRequired) {
+      return Fail("TLS is required (--outbound_tls=required) and the server does not offer STARTTLS",
+                  /*send_quit=*/true);
+    }
+  }
   phase_ = Phase::kReady;
   events_.OnSessionReady();
+}
+
+void SmtpClient::OnStartTlsReply(const SmtpReply& reply) {
+  if (reply.code == 220) {
+    phase_ = Phase::kTlsHandshake;
+    lines_.Reset();  // a partial line after the 220 is dropped too
+    replies_ = ReplyParser();
+    events_.OnStartTls();
+    return;
+  }
+  if (tls_policy_ == TlsPolicy::kRequired) {
+    return Fail(absl::StrCat("TLS is required and STARTTLS was refused: ", reply.Summary()),
+                /*send_quit=*/true);
+  }
+  // Opportunistic: the session goes on in plaintext (RFC 3207 §4.1 lets the client
+  // decide), with what the first EHLO offered.
+  phase_ = Phase::kReady;
+  events_.OnSessionReady();
+}
+
+void SmtpClient::OnTlsStarted() {
+  RP_CHECK(phase_ == Phase::kTlsHandshake);
+  tls_active_ = true;
+  // RFC 3207 §4.2: everything learned before TLS is forgotten; EHLO again.
+  extensions_ = ServerExtensions();
+  Send(absl::StrCat("EHLO ", options_.helo_name, "\r\n"));
+  phase_ = Phase::kEhlo;
 }
 
 std::string SmtpClient::MailCommand() const {

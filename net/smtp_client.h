@@ -6,7 +6,8 @@
 // shard's ring and owns the timeouts (OnConnectionLost covers them too). One engine per
 // connection, on its shard; not thread-safe.
 //
-// A session: greeting → EHLO (HELO when EHLO gets a 5xx) → ready → messages, one at a
+// A session: greeting → EHLO (HELO when EHLO gets a 5xx) → [STARTTLS → handshake by the
+// session → EHLO again, RFC 3207 §4.2] → ready → messages, one at a
 // time (StartMessage; OnMessageDone reports every recipient) → QUIT. With PIPELINING,
 // MAIL, the RCPTs and DATA leave in one write (RFC 2920 §3.1); with CHUNKING the body
 // goes as one "BDAT n LAST" once a recipient was accepted. A transaction that did not
@@ -39,6 +40,11 @@ namespace ringpost::net {
 struct SmtpClientOptions {
   std::string helo_name = "localhost";  // --hostname: our name in EHLO/HELO
 };
+
+// --outbound_tls. Opportunistic: STARTTLS when offered, plaintext otherwise (and when
+// the server refuses STARTTLS). Required: a server that does not offer it, or refuses
+// it, fails the session (its mail is deferred).
+enum class TlsPolicy { kNone, kOpportunistic, kRequired };
 
 struct OutboundMessage {
   std::string mail_from;  // empty: the null sender "<>"
@@ -76,11 +82,17 @@ class SmtpClientEvents {
   // nobody asked for): `reason` says why; the connection should close once the output
   // (maybe a QUIT) is sent. A message in progress was reported first.
   virtual void OnSessionFailed(const std::string& reason) = 0;
+  // The server answered STARTTLS with 220: the session starts the handshake now (bytes
+  // the server sent after that reply were dropped, CVE-2021-38371) and reports
+  // OnTlsStarted when it is done.
+  virtual void OnStartTls() {}
 };
 
 class SmtpClient {
  public:
   SmtpClient(const SmtpClientOptions& options, SmtpClientEvents& events);
+  // Before the greeting arrives. The default is kNone.
+  void set_tls_policy(TlsPolicy policy) { tls_policy_ = policy; }
 
   // Server bytes, in order, any split.
   void Feed(absl::string_view bytes);
@@ -91,6 +103,8 @@ class SmtpClient {
   // The connection closed or timed out: a message in progress is reported, then the
   // engine is closed.
   void OnConnectionLost();
+  // The TLS handshake after STARTTLS finished: EHLO goes again, over TLS.
+  void OnTlsStarted();
 
   std::string TakeOutput();
   absl::string_view output() const { return output_; }  // send, then ClearOutput()
@@ -102,15 +116,29 @@ class SmtpClient {
   // Close once the output is sent (after QUIT's reply, or a failure).
   bool wants_close() const { return phase_ == Phase::kClosed || phase_ == Phase::kFailed; }
   const ServerExtensions& extensions() const { return extensions_; }
+  bool tls_active() const { return tls_active_; }
+  bool awaiting_tls() const { return phase_ == Phase::kTlsHandshake; }
   uint64_t messages_done() const { return messages_done_; }
 
  private:
-  enum class Phase { kGreeting, kEhlo, kHelo, kReady, kTransaction, kQuitting, kFailed, kClosed };
+  enum class Phase {
+    kGreeting,
+    kEhlo,
+    kHelo,
+    kStartTls,
+    kTlsHandshake,
+    kReady,
+    kTransaction,
+    kQuitting,
+    kFailed,
+    kClosed
+  };
   enum class Expect { kMail, kRcpt, kData, kBody, kBodyIgnored, kBdat, kRset, kQuit };
 
   void OnReply(const SmtpReply& reply);
   void OnGreeting(const SmtpReply& reply);
   void OnEhlo(const SmtpReply& reply, bool esmtp);
+  void OnStartTlsReply(const SmtpReply& reply);
   void OnTransactionReply(Expect expected, const SmtpReply& reply);
   void Pump();  // sends queued commands: all of them with PIPELINING, else one per reply
   void SendBody();
@@ -124,6 +152,8 @@ class SmtpClient {
   LineAssembler lines_;
   ReplyParser replies_;
   Phase phase_ = Phase::kGreeting;
+  TlsPolicy tls_policy_ = TlsPolicy::kNone;
+  bool tls_active_ = false;
   ServerExtensions extensions_;
   std::string output_;
   std::deque<Expect> expected_;  // replies still to come, in order

@@ -6,8 +6,11 @@
 
 namespace ringpost::net {
 
-OutboundSession::OutboundSession(OutboundOwner& owner, const OutboundSessionOptions& options)
-    : owner_(owner), options_(options), client_(options.client, *this) {}
+OutboundSession::OutboundSession(OutboundOwner& owner, const OutboundSessionOptions& options, OutboundTls tls)
+    : owner_(owner), options_(options), client_(options.client, *this), tls_(std::move(tls)) {
+  if (options_.tls_client == nullptr) tls_.policy = TlsPolicy::kNone;
+  client_.set_tls_policy(tls_.policy);
+}
 
 OutboundSession::~OutboundSession() {
   // The connection is being freed: whatever was in flight is lost, and the owner hears
@@ -48,8 +51,37 @@ void OutboundSession::OnOpen(Connection& connection) {
 
 void OutboundSession::OnRecv(Connection& connection, core::BufferLoan bytes) {
   (void)connection;
-  client_.Feed(bytes.view());  // the engine copies what it keeps: the buffer goes back now
+  client_.Feed(bytes.view());        // the engine copies what it keeps: the buffer goes back now
+  if (tls_ready_) TakeTlsSession();  // TLS 1.3 tickets come after the handshake
   Flush();
+}
+
+void OutboundSession::OnStartTls() {
+  // Called from inside Feed: the rest of the plaintext is already dropped, and every
+  // byte received from now on goes through TLS.
+  connection_->StartTls(TlsChannel::NewClient(options_.tls_client, tls_.sni, tls_.resume.get()));
+  tls_.resume.reset();  // BoringSSL took its own reference
+}
+
+void OutboundSession::OnTlsReady(Connection& connection) {
+  tls_summary_ = connection.tls()->summary();
+  tls_ready_ = true;
+  TakeTlsSession();
+  client_.OnTlsStarted();  // EHLO again
+  Flush();
+}
+
+void OutboundSession::OnTlsFailed(Connection& connection, const std::string& error) {
+  (void)connection;
+  owner_.OnTlsFailed(*this, error);
+  Lose(absl::StrCat("TLS handshake failed: ", error));
+}
+
+void OutboundSession::TakeTlsSession() {
+  if (connection_ == nullptr || connection_->mutable_tls() == nullptr) return;
+  if (bssl::UniquePtr<SSL_SESSION> session = connection_->mutable_tls()->TakeNewSession()) {
+    owner_.OnTlsSession(*this, std::move(session));
+  }
 }
 
 void OutboundSession::OnPeerClosed(Connection& connection) {

@@ -14,6 +14,8 @@ namespace {
 
 constexpr size_t kHeloBytesMax = 255;
 constexpr absl::string_view kCommandLetters = "EHLO HELO MAIL RCPT DATA BDAT RSET NOOP QUIT HELP VRFY";
+constexpr absl::string_view kCommandLettersTls =
+    "EHLO HELO MAIL RCPT DATA BDAT RSET NOOP QUIT HELP VRFY STARTTLS";
 
 // RFC 3463 §3.5 (4.3.1 mail system full) and §3.5 (4.3.0 other mail system status).
 std::string StorageReply(const absl::Status& status) {
@@ -80,6 +82,10 @@ size_t SmtpServer::Feed(absl::string_view input, absl::Time now) {
       case Phase::kAwaitingCommit:
         RP_DCHECK(pieces_.empty());  // FinishMessage flushed them
         return consumed;             // the reply to the data must go first (RFC 2920 §3.1: in order)
+      case Phase::kStartingTls:
+        // CVE-2011-0411: bytes that came after STARTTLS in plaintext were sent before
+        // the client could have seen our 220. They are dropped, never run under TLS.
+        return input.size();
       case Phase::kGreeting:
         // RFC 5321 §4.3.1: the client waits for the greeting; one that talks first is
         // a spam engine, not an MTA.
@@ -148,14 +154,16 @@ void SmtpServer::OnLine(absl::string_view line, absl::Time now) {
     case SmtpVerb::kQuit:
       return OnQuit();
     case SmtpVerb::kHelp:
-      return Reply(absl::StrCat("214 2.0.0 Commands: ", kCommandLetters, "\r\n"));
+      return Reply(absl::StrCat(
+          "214 2.0.0 Commands: ", client_.tls_offered && tls_.empty() ? kCommandLettersTls : kCommandLetters,
+          "\r\n"));
     case SmtpVerb::kVrfy:
       // RFC 5321 §3.5.3: 252 when the server will not say, but will accept mail.
       return Reply("252 2.1.5 Cannot VRFY user, but will accept message and attempt delivery\r\n");
     case SmtpVerb::kExpn:
       return ErrorReply("502 5.5.1 Error: command not implemented\r\n");
     case SmtpVerb::kStartTls:
-      return ErrorReply("454 4.7.0 TLS not available\r\n");
+      return OnStartTls(command);
     case SmtpVerb::kAuth:
       return ErrorReply("502 5.5.1 Error: authentication not enabled\r\n");
     case SmtpVerb::kUnknown:
@@ -172,9 +180,11 @@ void SmtpServer::OnEhlo(const SmtpCommand& command, bool esmtp) {
   helo_ = std::string(name.substr(0, kHeloBytesMax));
   esmtp_ = esmtp;
   if (!esmtp) return Reply(absl::StrCat("250 ", options_.hostname, "\r\n"));
-  // RFC 2034 §3: no enhanced code on EHLO lines.
+  // RFC 2034 §3: no enhanced code on EHLO lines. RFC 3207 §4.2: STARTTLS is not
+  // offered again once TLS is on.
   Reply(absl::StrCat("250-", options_.hostname, "\r\n250-PIPELINING\r\n250-SIZE ", options_.message_bytes_max,
-                     "\r\n250-8BITMIME\r\n250-ENHANCEDSTATUSCODES\r\n250-SMTPUTF8\r\n250 CHUNKING\r\n"));
+                     "\r\n250-8BITMIME\r\n250-ENHANCEDSTATUSCODES\r\n250-SMTPUTF8\r\n",
+                     client_.tls_offered && tls_.empty() ? "250-STARTTLS\r\n" : "", "250 CHUNKING\r\n"));
 }
 
 void SmtpServer::OnMail(const SmtpCommand& command) {
@@ -359,7 +369,8 @@ std::string SmtpServer::StartMessage(absl::Time now) {
   fields.helo = helo_;
   fields.client_address = client_.address;
   fields.hostname = options_.hostname;
-  fields.protocol = ReceivedProtocol(esmtp_, /*tls=*/false, smtputf8_);
+  fields.protocol = ReceivedProtocol(esmtp_, /*tls=*/!tls_.empty(), smtputf8_);
+  fields.tls = tls_;
   fields.queue_id = queue_id_;
   if (recipients_.size() == 1) fields.recipient = recipients_.front().address;
   fields.time = now;
@@ -425,7 +436,8 @@ void SmtpServer::FinishMessage() {
   envelope.arrival_unix_micros = static_cast<uint64_t>(absl::ToUnixMicros(arrival_));
   envelope.client_address = client_.address;
   envelope.helo = helo_;
-  envelope.protocol = std::string(ReceivedProtocol(esmtp_, /*tls=*/false, smtputf8_));
+  envelope.protocol = std::string(ReceivedProtocol(esmtp_, /*tls=*/!tls_.empty(), smtputf8_));
+  envelope.tls = tls_;
   envelope.mail_from = mail_from_;
   envelope.mail_params = mail_params_;
   envelope.recipients = std::move(recipients_);  // the transaction resets after the commit
@@ -464,6 +476,29 @@ void SmtpServer::FailMessage(absl::string_view reply) {
 void SmtpServer::OnRset() {
   ResetTransaction();
   Reply("250 2.0.0 Ok\r\n");
+}
+
+void SmtpServer::OnStartTls(const SmtpCommand& command) {
+  if (!tls_.empty()) return ErrorReply("503 5.5.1 Error: TLS already active\r\n");  // RFC 3207 §4.2
+  if (!client_.tls_offered) return ErrorReply("454 4.7.0 TLS not available due to local problem\r\n");
+  if (!command.argument.empty()) return ErrorReply("501 5.5.4 Syntax: STARTTLS\r\n");  // RFC 3207 §4
+  // A transaction begun in plaintext does not carry over into TLS.
+  if (in_transaction()) return ErrorReply("503 5.5.1 Error: MAIL transaction in progress\r\n");
+  Reply("220 2.0.0 Ready to start TLS\r\n");
+  phase_ = Phase::kStartingTls;
+  lines_.Reset();  // a partial line after STARTTLS is dropped with the rest
+}
+
+void SmtpServer::OnTlsStarted(std::string description) {
+  RP_CHECK(phase_ == Phase::kStartingTls);
+  // RFC 3207 §4.2: the server discards any knowledge obtained from the client (the
+  // EHLO argument) and the client must send EHLO again.
+  ResetTransaction();
+  helo_.clear();
+  esmtp_ = false;
+  tls_ = std::move(description);
+  phase_ = Phase::kCommand;
+  if (shutting_down_) Close(absl::StrCat("421 4.3.2 ", options_.hostname, " Service shutting down\r\n"));
 }
 
 void SmtpServer::OnQuit() {

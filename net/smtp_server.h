@@ -1,5 +1,6 @@
 // The SMTP server engine (RFC 5321, with PIPELINING RFC 2920, SIZE RFC 1870, 8BITMIME
-// RFC 6152, ENHANCEDSTATUSCODES RFC 2034/3463, SMTPUTF8 RFC 6531 and CHUNKING RFC 3030).
+// RFC 6152, ENHANCEDSTATUSCODES RFC 2034/3463, SMTPUTF8 RFC 6531, CHUNKING RFC 3030 and
+// STARTTLS RFC 3207).
 //
 // Sans-I/O: bytes in (Feed), replies out (TakeOutput), queue actions through a handler,
 // time passed in. No sockets, no clock, no logging: the session (smtp_server_session.h)
@@ -17,6 +18,12 @@
 // bytes are never held; replies accumulate only until the session takes them.
 // Pipelined commands are answered in order, and whatever the engine wrote during one
 // Feed leaves in one send (RFC 2920 §3.1).
+//
+// STARTTLS: the engine answers "220 2.0.0 Ready to start TLS" and then reads nothing
+// more (starting_tls()): every byte after the STARTTLS line, in this Feed or buffered
+// by the session, is the session's to drop (CVE-2011-0411), and the session starts the
+// handshake. OnTlsStarted resets the session to its state after the greeting; the
+// client must EHLO again (RFC 3207 §4.2).
 #pragma once
 
 #include <cstdint>
@@ -72,6 +79,7 @@ class SmtpServerHandler {
 struct SmtpClientInfo {
   std::string address;  // "192.0.2.1" (no port), for Received: and the envelope
   bool may_relay = false;
+  bool tls_offered = false;  // a certificate is configured: EHLO offers STARTTLS
 };
 
 class SmtpServer {
@@ -93,6 +101,9 @@ class SmtpServer {
   // Consumes client bytes from the front of `input` and returns how many. Stops early
   // while a commit is outstanding (feed the rest after OnCommitted) or once closed.
   size_t Feed(absl::string_view input, absl::Time now);
+  // The session's handshake after "220 Ready to start TLS" finished; `description`
+  // ("TLSv1.3 TLS_AES_128_GCM_SHA256") goes into Received: and the envelope.
+  void OnTlsStarted(std::string description);
   // The outcome of CommitMessage.
   void OnCommitted(const absl::Status& status, absl::string_view queue_id);
   // The idle or DATA timeout passed: 421 and close.
@@ -112,13 +123,16 @@ class SmtpServer {
   // The session should close once the output is sent.
   bool closed() const { return phase_ == Phase::kClosed; }
   bool awaiting_commit() const { return phase_ == Phase::kAwaitingCommit; }
+  // STARTTLS was accepted: send the output, drop every byte not yet fed, handshake.
+  bool starting_tls() const { return phase_ == Phase::kStartingTls; }
+  const std::string& tls() const { return tls_; }
   // Reading message data (the session uses the longer DATA timeout).
   bool in_data() const { return phase_ == Phase::kData || phase_ == Phase::kBdatChunk; }
   bool in_transaction() const { return has_mail_ || phase_ != Phase::kCommand; }
   uint32_t errors() const { return errors_; }
 
  private:
-  enum class Phase { kGreeting, kCommand, kData, kBdatChunk, kAwaitingCommit, kClosed };
+  enum class Phase { kGreeting, kCommand, kData, kBdatChunk, kAwaitingCommit, kStartingTls, kClosed };
 
   size_t FeedCommands(absl::string_view input, absl::Time now);
   size_t FeedData(absl::string_view input);
@@ -131,6 +145,7 @@ class SmtpServer {
   void OnBdat(const SmtpCommand& command, absl::Time now);
   void OnRset();
   void OnQuit();
+  void OnStartTls(const SmtpCommand& command);
 
   std::string StartMessage(absl::Time now);  // empty, or the refusal to answer
   void ChunkDone();
@@ -159,6 +174,7 @@ class SmtpServer {
   // Session (RFC 5321 §4.1.4): EHLO/HELO starts it and resets any transaction.
   std::string helo_;
   bool esmtp_ = false;
+  std::string tls_;  // "TLSv1.3 TLS_AES_128_GCM_SHA256" once STARTTLS succeeded
 
   // Transaction.
   bool has_mail_ = false;

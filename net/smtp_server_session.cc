@@ -6,6 +6,7 @@
 #include <optional>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_replace.h"
 #include "absl/strings/strip.h"
 #include "core/check.h"
 #include "core/log.h"
@@ -73,7 +74,7 @@ class SmtpSession final : public Session, public SmtpServerHandler {
       return Process();
     }
     // A client that stopped reading cannot be sent the 421: drop what is queued.
-    const bool stalled = connection_.queued_bytes() > 0;
+    const bool stalled = connection_.queued_bytes() > 0 || engine_.starting_tls();
     engine_.OnTimeout();
     Flush();
     if (stalled) connection_.Close();
@@ -114,9 +115,10 @@ class SmtpSession final : public Session, public SmtpServerHandler {
     message_ = 0;
     std::string summary;  // for the "accepted" log line, built only when it will be written
     if (core::LogEnabled(core::LogLevel::kInfo)) {
-      summary = absl::StrCat("client=", client_address_, " helo=", envelope.helo, " from=<",
-                             envelope.mail_from, "> rcpts=", envelope.recipients.size(),
-                             " size=", message_bytes_, " proto=", envelope.protocol, " tls=none");
+      summary = absl::StrCat(
+          "client=", client_address_, " helo=", envelope.helo, " from=<", envelope.mail_from,
+          "> rcpts=", envelope.recipients.size(), " size=", message_bytes_, " proto=", envelope.protocol,
+          " tls=", envelope.tls.empty() ? "none" : absl::StrReplaceAll(envelope.tls, {{" ", "/"}}));
     }
     std::string queue_id = envelope.queue_id;
     // Delivery needs the envelope once the message is durable, whether or not the
@@ -138,6 +140,23 @@ class SmtpSession final : public Session, public SmtpServerHandler {
     if (message_ == 0) return;
     service_.log().Abort(message_);
     message_ = 0;
+  }
+
+  void OnTlsReady(Connection& connection) override {
+    const TlsSummary& tls = connection.tls()->summary();
+    ++service_.stats().tls_handshakes;
+    RP_LOG(kInfo) << "tls client=" << client_address_ << " version=" << tls.version
+                  << " cipher=" << tls.cipher << " sni=" << (tls.sni.empty() ? "-" : tls.sni)
+                  << " resumed=" << (tls.resumed ? "yes" : "no");
+    engine_.OnTlsStarted(tls.Description());
+    Process();
+  }
+
+  void OnTlsFailed(Connection& connection, const std::string& error) override {
+    ++service_.stats().tls_failures;
+    // Only this session ends; the alert BoringSSL queued goes out first.
+    RP_LOG(kInfo) << "tls handshake failed client=" << client_address_ << ": " << error;
+    connection.CloseAfterSend();
   }
 
   void OnRefused(absl::string_view command, absl::string_view reply) override {
@@ -168,7 +187,7 @@ class SmtpSession final : public Session, public SmtpServerHandler {
     processing_ = true;
     const absl::Time now = absl::Now();
     log_paused_ = false;
-    while (!input_.empty() && !engine_.awaiting_commit() && !engine_.closed() &&
+    while (!input_.empty() && !engine_.awaiting_commit() && !engine_.closed() && !engine_.starting_tls() &&
            connection_.queued_bytes() + engine_.output_bytes() < kQueuedReplyBytesMax) {
       if (engine_.in_data() && service_.log().staged_bytes() > kLogStagedBytesMax) {
         // The disk is behind: message data waits in this connection's buffers (the
@@ -185,7 +204,24 @@ class SmtpSession final : public Session, public SmtpServerHandler {
     }
     if (engine_.closed()) input_.clear();
     processing_ = false;
+    if (engine_.starting_tls() && connection_.tls() == nullptr) return StartTls();
     Flush();
+  }
+
+  // After "220 Ready to start TLS" (RFC 3207 §4.2).
+  void StartTls() {
+    // CVE-2011-0411: whatever the client sent after STARTTLS in plaintext (the rest of
+    // that segment, later segments already received) is dropped, never read as TLS or
+    // as commands.
+    input_.clear();
+    offset_ = 0;
+    connection_.Send(engine_.output());  // the 220 leaves in plaintext
+    engine_.ClearOutput();
+    std::shared_ptr<TlsContext> context = service_.TlsContextNow();
+    RP_CHECK(context != nullptr);  // STARTTLS is offered only with a certificate
+    connection_.StartTls(TlsChannel::NewServer(std::move(context)));
+    // The handshake has the command timeout to finish.
+    connection_.ArmTimer(connection_.shard().now() + service_.config().idle_timeout_nanos);
   }
 
   // Whatever the engine wrote leaves as one send (pipelined replies together).
@@ -232,12 +268,14 @@ SmtpService::SmtpService(const SmtpServiceConfig& config, const RelayPolicy& rel
       limiter_(limiter),
       log_(log),
       ids_(ids),
-      delivery_(delivery == nullptr ? nullptr : delivery->handle()) {}
+      delivery_(delivery == nullptr ? nullptr : delivery->handle()),
+      tls_(config.tls) {}
 
 std::unique_ptr<Session> SmtpService::NewSession(Connection& connection) {
   SmtpClientInfo client;
   client.address = connection.peer().HostString();
   client.may_relay = relay_.ClientMayRelay(connection.peer());
+  client.tls_offered = tls_.enabled();
   std::string refusal;
   switch (limiter_.Admit(client.address)) {
     case ClientLimiter::Verdict::kAdmitted:

@@ -24,6 +24,7 @@
 #include "net/delivery_agent.h"
 #include "net/relay_policy.h"
 #include "net/smtp_server.h"
+#include "net/tls_context.h"
 #include "queue/log_writer.h"
 #include "queue/queue_id.h"
 
@@ -34,6 +35,7 @@ struct SmtpServiceConfig {
   core::MonoNanos greeting_delay_nanos = 0;                          // --greeting_delay
   core::MonoNanos idle_timeout_nanos = 300 * core::kNanosPerSecond;  // RFC 5321 §4.5.3.2.7
   core::MonoNanos data_timeout_nanos = 600 * core::kNanosPerSecond;  // between DATA bytes
+  const TlsServerCredentials* tls = nullptr;                         // --tls_cert/--tls_key: STARTTLS
 };
 
 class SmtpService final : public Service {
@@ -52,10 +54,13 @@ class SmtpService final : public Service {
   ClientLimiter& limiter() { return limiter_; }
   queue::LogWriter& log() { return log_; }
   std::string NextQueueId();
+  // The newest certificate (after a SIGHUP reload); null without --tls_cert.
+  std::shared_ptr<TlsContext> TlsContextNow() { return tls_.Get(); }
   const std::shared_ptr<DeliveryAgent*>& delivery() const { return delivery_; }
 
   struct Stats {
     uint64_t messages_accepted = 0, bytes_accepted = 0, transactions_refused = 0, connections_refused = 0;
+    uint64_t tls_handshakes = 0, tls_failures = 0;
   };
   Stats& stats() { return stats_; }
 
@@ -66,6 +71,7 @@ class SmtpService final : public Service {
   queue::LogWriter& log_;
   queue::QueueIdGenerator& ids_;
   std::shared_ptr<DeliveryAgent*> delivery_;
+  TlsServerContextCache tls_;
   Stats stats_;
 };
 

@@ -85,6 +85,7 @@ void AppendAccountingLine(const AccountingEntry& e, std::string* out) {
   AppendJsonString(e.text, out);
   absl::StrAppend(out, ",\"attempt\":", e.attempt, ",\"tls\":");
   AppendJsonString(e.tls, out);
+  absl::StrAppend(out, ",\"tls_verified\":", e.tls_verified ? "true" : "false");
   absl::StrAppend(out, ",\"possible_duplicate\":", e.possible_duplicate ? "true" : "false", "}\n");
 }
 

@@ -3,8 +3,11 @@
 //
 //   {"time":"2026-11-29T12:00:00.123456Z","queue_id":"...","from":"a@x","rcpt":"b@y",
 //    "domain":"y","host":"127.0.0.1:25","result":"delivered","code":250,
-//    "status":"2.0.0","text":"250 2.0.0 Ok","attempt":1,"tls":"none",
-//    "possible_duplicate":false}
+//    "status":"2.0.0","text":"250 2.0.0 Ok","attempt":1,
+//    "tls":"TLSv1.3 TLS_AES_128_GCM_SHA256","tls_verified":false,"possible_duplicate":false}
+//
+// "tls" is "none" for plaintext; "tls_verified" says whether the next hop's certificate
+// chained to a trusted root (--tls_ca_file) and named the MX host.
 //
 // Shared by every shard: one mutex around one write(2) per batch of lines (delivery is
 // not the per-byte hot path; a batch is a message's recipients). When the file passes
@@ -27,6 +30,7 @@ struct AccountingEntry {
   absl::string_view queue_id, from, rcpt, domain, host, result, status, text, tls;
   int code = 0;
   uint32_t attempt = 0;
+  bool tls_verified = false;
   bool possible_duplicate = false;
 };
 

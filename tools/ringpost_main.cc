@@ -9,9 +9,11 @@
 #include <netdb.h>
 
 #include <algorithm>
+#include <csignal>
 #include <cstdio>
 #include <cstring>
 #include <fstream>
+#include <memory>
 #include <string>
 
 #include "absl/container/flat_hash_set.h"
@@ -37,6 +39,7 @@
 #include "net/relay_policy.h"
 #include "net/route_table.h"
 #include "net/smtp_server_session.h"
+#include "net/tls_context.h"
 #include "net/tls_library.h"
 #include "queue/accounting_log.h"
 #include "queue/log_reader.h"
@@ -115,6 +118,15 @@ ABSL_FLAG(ringpost::core::FlagDuration, dns_timeout, ringpost::core::FlagDuratio
           "DNS query timeout per try and server");
 ABSL_FLAG(int, dns_tries, 2, "DNS tries per server");
 ABSL_FLAG(bool, dns_prefer_ipv6, false, "try an MX host's IPv6 addresses before its IPv4 ones");
+ABSL_FLAG(std::string, tls_cert, "",
+          "PEM certificate chain; with --tls_key enables STARTTLS (SIGHUP reloads)");
+ABSL_FLAG(std::string, tls_key, "", "PEM private key for --tls_cert");
+ABSL_FLAG(std::string, outbound_tls, "opportunistic",
+          "STARTTLS towards next hops: none, opportunistic (when offered; plaintext if the handshake "
+          "fails) or required (defer mail to hosts without it)");
+ABSL_FLAG(std::string, tls_ca_file, "/etc/ssl/certs/ca-certificates.crt",
+          "PEM roots that outbound certificates are checked against (the result is logged, "
+          "never enforced); empty: trust none");
 
 namespace ringpost {
 namespace {
@@ -291,6 +303,26 @@ int Main() {
     return Fatal("--outbound_idle_timeout and --outbound_reply_timeout must be positive");
   }
   delivery.session.client.helo_name = hostname;
+  const std::string outbound_tls = absl::GetFlag(FLAGS_outbound_tls);
+  if (outbound_tls == "none") {
+    delivery.tls_policy = net::TlsPolicy::kNone;
+  } else if (outbound_tls == "opportunistic") {
+    delivery.tls_policy = net::TlsPolicy::kOpportunistic;
+  } else if (outbound_tls == "required") {
+    delivery.tls_policy = net::TlsPolicy::kRequired;
+  } else {
+    return Fatal(
+        absl::StrCat("--outbound_tls: expected none, opportunistic or required, got '", outbound_tls, "'"));
+  }
+  if (delivery.tls_policy != net::TlsPolicy::kNone) {
+    std::string ca_file = absl::GetFlag(FLAGS_tls_ca_file);
+    // The default bundle may not be installed; an operator's own file must exist.
+    if (ca_file == "/etc/ssl/certs/ca-certificates.crt" && access(ca_file.c_str(), R_OK) != 0)
+      ca_file.clear();
+    auto client = net::TlsContext::Client(ca_file);
+    if (!client.ok()) return Fatal(std::string(client.status().message()));
+    delivery.session.tls_client = *std::move(client);
+  }
   delivery.hostname = hostname;
   delivery.maildir_root = absl::GetFlag(FLAGS_maildir_root);
   queue::AccountingLog accounting(absl::GetFlag(FLAGS_accounting_log),
@@ -314,6 +346,17 @@ int Main() {
   };
   net::SmtpServiceConfig smtp;
   smtp.server.hostname = hostname;
+  std::unique_ptr<net::TlsServerCredentials> tls_credentials;
+  if (!absl::GetFlag(FLAGS_tls_cert).empty() || !absl::GetFlag(FLAGS_tls_key).empty()) {
+    if (absl::GetFlag(FLAGS_tls_cert).empty() || absl::GetFlag(FLAGS_tls_key).empty()) {
+      return Fatal("--tls_cert and --tls_key go together");
+    }
+    tls_credentials = std::make_unique<net::TlsServerCredentials>(absl::GetFlag(FLAGS_tls_cert),
+                                                                  absl::GetFlag(FLAGS_tls_key));
+    // Read before privileges are dropped (--user); a reload reads them as that user.
+    if (absl::Status s = tls_credentials->Reload(); !s.ok()) return Fatal(std::string(s.message()));
+    smtp.tls = tls_credentials.get();
+  }
   smtp.server.message_bytes_max = absl::GetFlag(FLAGS_max_message_size);
   smtp.server.recipients_max = absl::GetFlag(FLAGS_max_recipients);
   if (smtp.server.message_bytes_max == 0) return Fatal("--max_message_size: must be at least 1");
@@ -383,6 +426,16 @@ int Main() {
   }
 
   core::Runtime runtime(options);  // blocks the signals before we announce the start
+  if (tls_credentials != nullptr) {
+    // SIGHUP: new certificate and key for new handshakes; sessions keep theirs.
+    runtime.SetSignalHandler(SIGHUP, [credentials = tls_credentials.get()] {
+      if (absl::Status s = credentials->Reload(); !s.ok()) {
+        RP_LOG(kError) << "SIGHUP: TLS certificate not reloaded (the previous one stays): " << s.message();
+      } else {
+        RP_LOG(kInfo) << "SIGHUP: TLS certificate reloaded from " << credentials->cert_path();
+      }
+    });
+  }
   std::vector<std::string> bound;
   for (const auto& address : listeners->bound) bound.push_back(address.ToString());
   std::vector<std::string> resolvers;
@@ -390,7 +443,9 @@ int Main() {
   RP_LOG(kInfo) << "ringpost " << RINGPOST_VERSION << " started: shards=" << shards
                 << " listen=" << absl::StrJoin(bound, ",") << " spool=" << spool_dir
                 << " hostname=" << hostname << " dns=" << absl::StrJoin(resolvers, ",")
-                << " tls_library=" << net::TlsLibraryVersion() << " kernel=" << features->Describe()
+                << " tls_library=" << net::TlsLibraryVersion()
+                << " starttls=" << (tls_credentials != nullptr ? "on" : "off")
+                << " outbound_tls=" << outbound_tls << " kernel=" << features->Describe()
                 << " fsync=" << (fsync_on ? "on" : "OFF-UNSAFE") << " queue_live=" << recovered->live.size()
                 << " recovered_segments=" << recovered->report.segments
                 << " torn_tails=" << recovered->report.torn_tails
