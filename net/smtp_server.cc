@@ -480,7 +480,7 @@ void SmtpServer::OnRset() {
 
 void SmtpServer::OnStartTls(const SmtpCommand& command) {
   if (!tls_.empty()) return ErrorReply("503 5.5.1 Error: TLS already active\r\n");  // RFC 3207 §4.2
-  if (!client_.tls_offered) return ErrorReply("454 4.7.0 TLS not available due to local problem\r\n");
+  if (!client_.tls_offered) return ErrorReply("454 4.7.0 TLS not available\r\n");
   if (!command.argument.empty()) return ErrorReply("501 5.5.4 Syntax: STARTTLS\r\n");  // RFC 3207 §4
   // A transaction begun in plaintext does not carry over into TLS.
   if (in_transaction()) return ErrorReply("503 5.5.1 Error: MAIL transaction in progress\r\n");

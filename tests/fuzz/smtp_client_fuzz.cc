@@ -3,7 +3,9 @@
 // message (1-3 recipients, a body with dots and bare line endings) whenever it is ready.
 // Checked on every run: no crash; the client never writes a bare CR or LF; every
 // message is reported once with exactly one result per recipient; a result with code 0
-// is the only kind that may be a possible duplicate; output stays bounded.
+// is the only kind that may be a possible duplicate; output stays bounded. data[1]
+// picks the TLS policy: after the 220 to STARTTLS nothing more of that chunk may be
+// read (the client writes nothing until the handshake "finishes"), then EHLO goes again.
 #include <cstdint>
 #include <string>
 
@@ -27,6 +29,8 @@ class Events : public ringpost::net::SmtpClientEvents {
     RP_CHECK(!reason.empty());
     ++failed;
   }
+  void OnStartTls() override { ++start_tls; }
+  int start_tls = 0;
   size_t expected_recipients = 0;
   int done = 0;
   int failed = 0;
@@ -44,6 +48,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   static const std::string body = "Subject: fuzz\r\n\r\n.dot\r\nbare\nlf\rcr\r\n..\r\n.\r\nend";
   const size_t chunk_max = 1 + data[0] % 48;
   const size_t recipients = 1 + data[1] % 3;
+  client.set_tls_policy(static_cast<TlsPolicy>((data[1] >> 2) % 3));
   const absl::string_view input(reinterpret_cast<const char*>(data + 2), size - 2);
   int started = 0;
   size_t at = 0;
@@ -62,8 +67,15 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       client.StartMessage(std::move(m));
     }
     const size_t n = std::min(chunk_max, input.size() - at);
+    const int start_tls_before = events.start_tls;
     client.Feed(input.substr(at, n));
     at += n;
+    if (client.awaiting_tls()) {
+      RP_CHECK_EQ(events.start_tls, start_tls_before + 1);
+      RP_CHECK(!client.has_output());  // CVE-2021-38371: nothing answered after the 220
+      client.OnTlsStarted();
+      RP_CHECK(client.tls_active());
+    }
     sent += client.TakeOutput();
     RP_CHECK_LE(sent.size(), 4096 + started * 2048);
   }

@@ -8,7 +8,10 @@
 //    2xx/4xx/5xx line after the greeting carries an enhanced code unless it answers EHLO;
 //  - memory stays bounded: the engine never holds more than a command line of input,
 //    and never writes more than a bounded reply per input byte;
-//  - "queued as" is said exactly once per committed message and only for committed ones.
+//  - "queued as" is said exactly once per committed message and only for committed ones;
+//  - STARTTLS (offered when data[2] has 0x80): nothing is answered after "220 Ready to
+//    start TLS", and bytes fed before the handshake ends are dropped without a reply
+//    (CVE-2011-0411); the handshake then "finishes" and the session goes on.
 #include <cstdint>
 #include <string>
 
@@ -51,8 +54,10 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const size_t chunk_max = 1 + data[3] % 64;
   const absl::string_view input(reinterpret_cast<const char*>(data + 4), size - 4);
 
-  SmtpServer engine(options, *relay, ringpost::net::SmtpClientInfo{"192.0.2.1", (data[2] & 0x40) != 0},
+  SmtpServer engine(options, *relay,
+                    ringpost::net::SmtpClientInfo{"192.0.2.1", (data[2] & 0x40) != 0, (data[2] & 0x80) != 0},
                     handler);
+  bool tls_plaintext_fed = false;  // a chunk went in between the 220 and the handshake
   handler.engine = &engine;
   engine.Greet();
   std::string output = engine.TakeOutput();
@@ -72,6 +77,17 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     const std::string out = engine.TakeOutput();
     RP_CHECK_LE(out.size(), 512 + used * 600);  // a reply per byte at most, each bounded
     output += out;
+    if (engine.starting_tls()) {
+      if (!tls_plaintext_fed) {
+        RP_CHECK(absl::EndsWith(out, "220 2.0.0 Ready to start TLS\r\n"));
+        tls_plaintext_fed = true;  // the next chunk is fed as if it arrived before the handshake
+      } else {
+        RP_CHECK(out.empty());
+        RP_CHECK_EQ(used, n);
+        engine.OnTlsStarted("TLSv1.3 TLS_AES_128_GCM_SHA256");
+        tls_plaintext_fed = false;
+      }
+    }
   }
   if (engine.awaiting_commit()) handler.CompletePending();
   output += engine.TakeOutput();

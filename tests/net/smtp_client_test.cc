@@ -18,7 +18,9 @@ class Recorder : public SmtpClientEvents {
   void OnSessionReady() override { ++ready; }
   void OnMessageDone(std::vector<RecipientResult> results) override { done.push_back(std::move(results)); }
   void OnSessionFailed(const std::string& reason) override { failures.push_back(reason); }
+  void OnStartTls() override { ++start_tls; }
   int ready = 0;
+  int start_tls = 0;
   std::vector<std::vector<RecipientResult>> done;
   std::vector<std::string> failures;
 };
@@ -72,6 +74,69 @@ TEST(SmtpClientTest, Rfc5321_3_1_GreetingThenEhloAndTheExtensionsOffered) {
   EXPECT_TRUE(e.size_offered);
   EXPECT_EQ(e.size_max, 1000u);
   EXPECT_EQ(h.events.ready, 1);
+}
+
+constexpr absl::string_view kEhloWithStartTls = "250-mx.example\r\n250-PIPELINING\r\n250 STARTTLS\r\n";
+
+TEST(SmtpClientTest, Rfc3207_4_StartTlsWhenOfferedThenEhloAgainOverTls) {
+  Harness h;
+  h.client.set_tls_policy(TlsPolicy::kOpportunistic);
+  EXPECT_EQ(h.Hear("220 mx.example ESMTP\r\n"), "EHLO client.test\r\n");
+  EXPECT_EQ(h.Hear(kEhloWithStartTls), "STARTTLS\r\n");
+  EXPECT_EQ(h.events.ready, 0);
+  // CVE-2021-38371: what the server sent after its 220 in plaintext is dropped; it
+  // would otherwise be read as replies inside TLS.
+  EXPECT_EQ(h.Hear("220 2.0.0 go ahead\r\n250 2.0.0 injected\r\n"), "");
+  EXPECT_EQ(h.events.start_tls, 1);
+  EXPECT_TRUE(h.client.awaiting_tls());
+  h.client.OnTlsStarted();
+  // RFC 3207 §4.2: EHLO again; what was offered before is forgotten.
+  EXPECT_EQ(h.client.TakeOutput(), "EHLO client.test\r\n");
+  EXPECT_FALSE(h.client.extensions().pipelining);
+  EXPECT_EQ(h.Hear("250-mx.example\r\n250 CHUNKING\r\n"), "");  // no STARTTLS a second time
+  EXPECT_TRUE(h.client.ready());
+  EXPECT_TRUE(h.client.tls_active());
+  EXPECT_TRUE(h.client.extensions().chunking);
+}
+
+TEST(SmtpClientTest, Rfc3207_OpportunisticGoesOnInPlaintextWhenNotOfferedOrRefused) {
+  Harness h;
+  h.client.set_tls_policy(TlsPolicy::kOpportunistic);
+  h.Connect({"PIPELINING"});
+  EXPECT_FALSE(h.client.tls_active());
+
+  Harness refused;
+  refused.client.set_tls_policy(TlsPolicy::kOpportunistic);
+  refused.Hear("220 mx.example ESMTP\r\n");
+  EXPECT_EQ(refused.Hear(kEhloWithStartTls), "STARTTLS\r\n");
+  EXPECT_EQ(refused.Hear("454 4.7.0 TLS not available\r\n"), "");
+  EXPECT_TRUE(refused.client.ready());
+  EXPECT_TRUE(refused.client.extensions().pipelining);  // from the first EHLO
+}
+
+TEST(SmtpClientTest, Rfc3207_RequiredFailsWithoutStartTls) {
+  Harness h;
+  h.client.set_tls_policy(TlsPolicy::kRequired);
+  h.Hear("220 mx.example ESMTP\r\n");
+  EXPECT_EQ(h.Hear("250-mx.example\r\n250 PIPELINING\r\n"), "QUIT\r\n");
+  ASSERT_EQ(h.events.failures.size(), 1u);
+  EXPECT_TRUE(absl::StrContains(h.events.failures[0], "does not offer STARTTLS"));
+  EXPECT_EQ(h.events.ready, 0);
+
+  Harness refused;
+  refused.client.set_tls_policy(TlsPolicy::kRequired);
+  refused.Hear("220 mx.example ESMTP\r\n");
+  refused.Hear(kEhloWithStartTls);
+  EXPECT_EQ(refused.Hear("454 4.7.0 TLS not available\r\n"), "QUIT\r\n");
+  ASSERT_EQ(refused.events.failures.size(), 1u);
+  EXPECT_TRUE(absl::StrContains(refused.events.failures[0], "STARTTLS was refused: 454 4.7.0"));
+}
+
+TEST(SmtpClientTest, WithoutATlsPolicyStartTlsIsNeverSent) {
+  Harness h;
+  h.Hear("220 mx.example ESMTP\r\n");
+  EXPECT_EQ(h.Hear(kEhloWithStartTls), "");
+  EXPECT_TRUE(h.client.ready());
 }
 
 TEST(SmtpClientTest, Rfc5321_3_2_EhloRefusedFallsBackToHelo) {

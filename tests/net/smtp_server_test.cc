@@ -22,10 +22,10 @@ namespace {
 const absl::Time kNow = absl::FromUnixSeconds(1796000000);
 
 struct Harness {
-  explicit Harness(bool may_relay = true, SmtpServerOptions opts = Options())
+  explicit Harness(bool may_relay = true, SmtpServerOptions opts = Options(), bool tls_offered = false)
       : options(std::move(opts)),
         relay(*RelayPolicy::Parse("127.0.0.0/8", "relay.example", "local.example")),
-        engine(options, relay, SmtpClientInfo{"192.0.2.9", may_relay}, handler) {
+        engine(options, relay, SmtpClientInfo{"192.0.2.9", may_relay, tls_offered}, handler) {
     handler.engine = &engine;
   }
   static SmtpServerOptions Options() {
@@ -477,6 +477,77 @@ TEST(SmtpServerTest, Rfc2034_EveryReplyButGreetingAndEhloCarriesAnEnhancedCode) 
     ++checked;
   }
   EXPECT_EQ(checked, 16);
+}
+
+// STARTTLS (RFC 3207). The handshake itself is the session's (net/tls_channel.h); the
+// engine's part is the reply, what it stops reading, and the reset after TLS.
+struct TlsHarness : Harness {
+  TlsHarness() : Harness(true, Options(), /*tls_offered=*/true) { Greeted(); }
+};
+
+TEST(SmtpServerTest, Rfc3207_4_EhloOffersStartTlsOnlyWithACertificateAndOnlyBeforeTls) {
+  Harness plain;
+  plain.Greeted();
+  EXPECT_FALSE(absl::StrContains(plain.Say("EHLO client.example\r\n"), "STARTTLS"));
+  // RFC 3207 §4: without TLS available, 454.
+  EXPECT_EQ(plain.Say("STARTTLS\r\n"), "454 4.7.0 TLS not available\r\n");
+
+  TlsHarness h;
+  EXPECT_TRUE(absl::StrContains(h.Say("EHLO client.example\r\n"), "250-STARTTLS\r\n"));
+  EXPECT_EQ(h.Say("STARTTLS\r\n"), "220 2.0.0 Ready to start TLS\r\n");
+  EXPECT_TRUE(h.engine.starting_tls());
+  h.engine.OnTlsStarted("TLSv1.3 TLS_AES_128_GCM_SHA256");
+  // RFC 3207 §4.2: STARTTLS is not offered (nor accepted) again.
+  EXPECT_FALSE(absl::StrContains(h.Say("EHLO client.example\r\n"), "STARTTLS"));
+  EXPECT_EQ(h.Say("STARTTLS\r\n"), "503 5.5.1 Error: TLS already active\r\n");
+}
+
+TEST(SmtpServerTest, Rfc3207_4_2_PlaintextPipelinedAfterStartTlsIsDroppedCve2011_0411) {
+  TlsHarness h;
+  h.Say("EHLO client.example\r\n");
+  // The injection: commands in the same segment as STARTTLS get no reply, ever.
+  EXPECT_EQ(h.Say("STARTTLS\r\nRSET\r\nMAIL FROM:<evil@example.org>\r\n"),
+            "220 2.0.0 Ready to start TLS\r\n");
+  EXPECT_TRUE(h.rest.empty());       // consumed, not waiting: dropped
+  EXPECT_EQ(h.Say("NOOP\r\n"), "");  // nothing is read until the handshake is done
+  h.engine.OnTlsStarted("TLSv1.3 TLS_AES_128_GCM_SHA256");
+  // The session was reset: the EHLO before TLS counts for nothing (RFC 3207 §4.2).
+  EXPECT_EQ(h.Say("MAIL FROM:<a@example.org>\r\n"), "503 5.5.1 Error: send HELO/EHLO first\r\n");
+  h.Say("EHLO client.example\r\n");
+  EXPECT_EQ(h.Say("MAIL FROM:<a@example.org>\r\n"), "250 2.1.0 Ok\r\n");
+}
+
+TEST(SmtpServerTest, Rfc3207_4_StartTlsNeedsNoArgumentAndNoOpenTransaction) {
+  TlsHarness h;
+  h.Say("EHLO client.example\r\n");
+  EXPECT_EQ(h.Say("STARTTLS now\r\n"), "501 5.5.4 Syntax: STARTTLS\r\n");
+  h.Say("MAIL FROM:<a@example.org>\r\n");
+  EXPECT_EQ(h.Say("STARTTLS\r\n"), "503 5.5.1 Error: MAIL transaction in progress\r\n");
+  EXPECT_FALSE(h.engine.starting_tls());
+}
+
+TEST(SmtpServerTest, Rfc3030_StartTlsInsideABdatChunkIsData) {
+  TlsHarness h;
+  h.Say("EHLO client.example\r\nMAIL FROM:<a@example.org>\r\nRCPT TO:<b@example.net>\r\n");
+  EXPECT_EQ(h.Say("BDAT 10 LAST\r\nSTARTTLS\r\n"), "250 2.0.0 Ok: queued as Q0001\r\n");
+  EXPECT_FALSE(h.engine.starting_tls());
+  ASSERT_EQ(h.handler.committed.size(), 1u);
+  EXPECT_TRUE(absl::EndsWith(h.handler.committed[0].body, "STARTTLS\r\n"));
+}
+
+TEST(SmtpServerTest, Rfc3207_ReceivedSaysEsmtpsWithTheVersionAndCipher) {
+  TlsHarness h;
+  h.Say("EHLO client.example\r\nSTARTTLS\r\n");
+  h.engine.OnTlsStarted("TLSv1.3 TLS_AES_256_GCM_SHA384");
+  h.Say("EHLO client.example\r\n");
+  EXPECT_EQ(h.Say(Transaction("Subject: x\r\n\r\nhi\r\n.\r\n")).substr(0, 3), "250");
+  ASSERT_EQ(h.handler.committed.size(), 1u);
+  const auto& message = h.handler.committed[0];
+  EXPECT_TRUE(absl::StrContains(message.body,
+                                "with ESMTPS (using TLSv1.3 with cipher TLS_AES_256_GCM_SHA384) id Q0001"))
+      << message.body;
+  EXPECT_EQ(message.envelope.protocol, "ESMTPS");
+  EXPECT_EQ(message.envelope.tls, "TLSv1.3 TLS_AES_256_GCM_SHA384");
 }
 
 TEST(ReceivedHeaderTest, Rfc5322_3_3_DateMatchesAbslFormattingAcrossCenturies) {

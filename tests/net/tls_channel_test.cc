@@ -1,0 +1,171 @@
+// TlsChannel: two channels handshake and talk through memory only (no sockets), as the
+// connection layer drives them: ciphertext out of one goes into the other.
+#include "net/tls_channel.h"
+
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <string>
+
+#include "tests/support/test_certificate.h"
+
+namespace ringpost::net {
+namespace {
+
+class TlsChannelTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = ::testing::TempDir() + "/tls_channel_" + std::to_string(getpid());
+    cert_ = ringpost::testing::WriteTestCertificate(dir_, "mx.tls.test");
+    auto server = TlsContext::Server(cert_.cert_path, cert_.key_path);
+    ASSERT_TRUE(server.ok()) << server.status();
+    server_context_ = *server;
+    auto client = TlsContext::Client("");
+    ASSERT_TRUE(client.ok()) << client.status();
+    client_context_ = *client;
+    auto trusting = TlsContext::Client(cert_.cert_path);
+    ASSERT_TRUE(trusting.ok()) << trusting.status();
+    trusting_context_ = *trusting;
+  }
+
+  // Moves ciphertext both ways until both are quiet; plaintext lands in the strings.
+  static void Pump(TlsChannel& client, TlsChannel& server, std::string* to_client = nullptr,
+                   std::string* to_server = nullptr) {
+    std::string scratch;
+    for (int round = 0; round < 20; ++round) {
+      if (!client.has_output() && !server.has_output()) return;
+      std::string bytes;
+      client.TakeOutput(&bytes);
+      if (!bytes.empty()) server.Feed(bytes, to_server != nullptr ? to_server : &scratch);
+      bytes.clear();
+      server.TakeOutput(&bytes);
+      if (!bytes.empty()) client.Feed(bytes, to_client != nullptr ? to_client : &scratch);
+    }
+  }
+
+  std::string dir_;
+  ringpost::testing::TestCertificate cert_;
+  std::shared_ptr<TlsContext> server_context_, client_context_, trusting_context_;
+};
+
+TEST_F(TlsChannelTest, HandshakesWithTls13AndCarriesDataBothWays) {
+  auto server = TlsChannel::NewServer(server_context_);
+  auto client = TlsChannel::NewClient(client_context_, "mx.tls.test", nullptr);
+  client->Start();
+  Pump(*client, *server);
+  ASSERT_TRUE(client->open()) << client->error();
+  ASSERT_TRUE(server->open()) << server->error();
+  EXPECT_EQ(server->summary().version, "TLSv1.3");
+  EXPECT_EQ(server->summary().sni, "mx.tls.test");
+  EXPECT_FALSE(server->summary().cipher.empty());
+  EXPECT_EQ(client->summary().Description(), server->summary().Description());
+  // Self-signed and not trusted by this client: encrypted, but not verified.
+  EXPECT_FALSE(client->summary().peer_verified);
+
+  std::string at_server, at_client;
+  client->Write("EHLO client.test\r\n");
+  Pump(*client, *server, &at_client, &at_server);
+  EXPECT_EQ(at_server, "EHLO client.test\r\n");
+  server->Write("250 ok\r\n");
+  Pump(*client, *server, &at_client, &at_server);
+  EXPECT_EQ(at_client, "250 ok\r\n");
+}
+
+TEST_F(TlsChannelTest, NegotiatesTls12WhenThePeerStopsThere) {
+  SSL_CTX_set_max_proto_version(client_context_->get(), TLS1_2_VERSION);
+  auto server = TlsChannel::NewServer(server_context_);
+  auto client = TlsChannel::NewClient(client_context_, "", nullptr);
+  client->Start();
+  Pump(*client, *server);
+  ASSERT_TRUE(server->open()) << server->error();
+  EXPECT_EQ(server->summary().version, "TLSv1.2");
+  EXPECT_EQ(server->summary().sni, "");
+}
+
+TEST_F(TlsChannelTest, VerifiesTheChainAndTheNameAskedFor) {
+  for (const auto& [sni, verified] : {std::pair<std::string, bool>{"mx.tls.test", true},
+                                      {"other.tls.test", false},  // RFC 6125: the name must match
+                                      {"", false}}) {             // no name: nothing to verify
+    auto server = TlsChannel::NewServer(server_context_);
+    auto client = TlsChannel::NewClient(trusting_context_, sni, nullptr);
+    client->Start();
+    Pump(*client, *server);
+    ASSERT_TRUE(client->open()) << client->error();
+    EXPECT_EQ(client->summary().peer_verified, verified) << "sni=" << sni;
+  }
+}
+
+TEST_F(TlsChannelTest, ResumesASessionTheServerIssued) {
+  auto server = TlsChannel::NewServer(server_context_);
+  auto client = TlsChannel::NewClient(client_context_, "mx.tls.test", nullptr);
+  client->Start();
+  Pump(*client, *server);
+  ASSERT_TRUE(client->open());
+  // TLS 1.3 tickets arrive after the handshake, read with the next data.
+  server->Write("220 ready\r\n");
+  std::string at_client;
+  Pump(*client, *server, &at_client);
+  bssl::UniquePtr<SSL_SESSION> session = client->TakeNewSession();
+  ASSERT_NE(session, nullptr);
+  EXPECT_FALSE(client->summary().resumed);
+
+  auto server2 = TlsChannel::NewServer(server_context_);
+  auto client2 = TlsChannel::NewClient(client_context_, "mx.tls.test", session.get());
+  client2->Start();
+  Pump(*client2, *server2);
+  ASSERT_TRUE(client2->open());
+  EXPECT_TRUE(client2->summary().resumed);
+  EXPECT_TRUE(server2->summary().resumed);
+}
+
+TEST_F(TlsChannelTest, PlaintextWhereAHandshakeShouldBeFails) {
+  auto server = TlsChannel::NewServer(server_context_);
+  std::string plaintext;
+  server->Feed("EHLO attacker.test\r\nMAIL FROM:<a@b>\r\n", &plaintext);
+  EXPECT_EQ(server->state(), TlsChannel::State::kFailed);
+  EXPECT_FALSE(server->error().empty());
+  EXPECT_TRUE(plaintext.empty());
+}
+
+TEST_F(TlsChannelTest, NothingAfterCloseNotifyIsRead) {
+  auto server = TlsChannel::NewServer(server_context_);
+  auto client = TlsChannel::NewClient(client_context_, "", nullptr);
+  client->Start();
+  Pump(*client, *server);
+  ASSERT_TRUE(server->open());
+  client->Shutdown();
+  std::string bytes;
+  client->TakeOutput(&bytes);
+  bytes += "RSET\r\n";  // plaintext after TLS ended
+  std::string plaintext;
+  server->Feed(bytes, &plaintext);
+  EXPECT_EQ(server->state(), TlsChannel::State::kClosed);
+  server->Feed("QUIT\r\n", &plaintext);
+  EXPECT_TRUE(plaintext.empty());
+}
+
+TEST_F(TlsChannelTest, HandshakeFedOneByteAtATime) {
+  auto server = TlsChannel::NewServer(server_context_);
+  auto client = TlsChannel::NewClient(client_context_, "", nullptr);
+  client->Start();
+  std::string plaintext;
+  for (int round = 0; round < 10 && !(client->open() && server->open()); ++round) {
+    std::string bytes;
+    client->TakeOutput(&bytes);
+    for (char c : bytes) server->Feed(std::string(1, c), &plaintext);
+    bytes.clear();
+    server->TakeOutput(&bytes);
+    for (char c : bytes) client->Feed(std::string(1, c), &plaintext);
+  }
+  EXPECT_TRUE(client->open() && server->open());
+}
+
+TEST(TlsContext, ErrorsNameTheFile) {
+  auto missing = TlsContext::Server("/nonexistent/cert.pem", "/nonexistent/key.pem");
+  ASSERT_FALSE(missing.ok());
+  EXPECT_NE(missing.status().message().find("--tls_cert /nonexistent/cert.pem"), std::string::npos)
+      << missing.status();
+}
+
+}  // namespace
+}  // namespace ringpost::net
