@@ -77,7 +77,9 @@ void Connection::QueueTlsOutput() {
 }
 
 void Connection::ReceiveTls(core::BufferLoan ciphertext) {
-  const bool handshaking = tls_->state() == TlsChannel::State::kHandshaking;
+  const TlsChannel::State before = tls_->state();
+  if (before == TlsChannel::State::kClosed || before == TlsChannel::State::kFailed) return;  // not read
+  const bool handshaking = before == TlsChannel::State::kHandshaking;
   std::string plaintext;
   tls_->Feed(ciphertext.view(), &plaintext);
   ciphertext.Reset();  // the receive buffer goes back to the ring now
@@ -93,7 +95,9 @@ void Connection::ReceiveTls(core::BufferLoan ciphertext) {
   }
   if (state_ != State::kOpen) return;
   if (tls_->state() == TlsChannel::State::kFailed) return session_->OnTlsFailed(*this, tls_->error());
-  if (tls_->state() == TlsChannel::State::kClosed) session_->OnPeerClosed(*this);
+  // Only the peer's close_notify; our own (CloseAfterSend from the session's callback)
+  // leaves with the output queued before it.
+  if (tls_->peer_closed()) session_->OnPeerClosed(*this);
 }
 
 void Connection::ArmTimer(core::MonoNanos deadline) {

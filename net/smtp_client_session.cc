@@ -85,13 +85,17 @@ void OutboundSession::TakeTlsSession() {
 }
 
 void OutboundSession::OnPeerClosed(Connection& connection) {
-  (void)connection;
+  if (Handshaking()) return OnTlsFailed(connection, "the server closed the connection");
   Lose(client_.closed() ? "" : "the server closed the connection");
 }
 
 void OutboundSession::OnTimer(Connection& connection) {
-  (void)connection;
+  if (Handshaking()) return OnTlsFailed(connection, "timed out");
   Lose("timed out waiting for a reply");
+}
+
+bool OutboundSession::Handshaking() const {
+  return connection_ != nullptr && connection_->tls() != nullptr && !tls_ready_;
 }
 
 void OutboundSession::OnShutdown(Connection& connection, core::MonoNanos deadline) {

@@ -95,6 +95,7 @@ class OutboundSession final : public Session, private SmtpClientEvents {
   void OnSessionFailed(const std::string& reason) override;
   void OnStartTls() override;
   void TakeTlsSession();
+  bool Handshaking() const;  // STARTTLS was answered 220 and the handshake is not done
 
   void Flush();
   void Lose(const std::string& reason);  // the connection is gone or given up

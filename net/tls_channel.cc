@@ -107,6 +107,7 @@ void TlsChannel::Advance(std::string* plaintext) {
     if (error == SSL_ERROR_WANT_READ) return;
     if (error == SSL_ERROR_ZERO_RETURN) {  // close_notify: whatever follows is not read
       state_ = State::kClosed;
+      peer_closed_ = true;
       return;
     }
     return Fail("read");

@@ -57,6 +57,8 @@ class TlsChannel {
   void TakeOutput(std::string* out);
 
   State state() const { return state_; }
+  // The peer sent close_notify (kClosed may also be our own Shutdown).
+  bool peer_closed() const { return peer_closed_; }
   bool open() const { return state_ == State::kOpen; }
   const std::string& error() const { return error_; }
   // Valid once open.
@@ -80,6 +82,7 @@ class TlsChannel {
   BIO* out_;  // owned by ssl_
   State state_ = State::kHandshaking;
   bool started_ = false;
+  bool peer_closed_ = false;
   std::string error_;
   TlsSummary summary_;
   bssl::UniquePtr<SSL_SESSION> new_session_;

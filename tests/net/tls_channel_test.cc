@@ -144,6 +144,21 @@ TEST_F(TlsChannelTest, NothingAfterCloseNotifyIsRead) {
   EXPECT_TRUE(plaintext.empty());
 }
 
+TEST_F(TlsChannelTest, DataWrittenBeforeShutdownArrivesBeforeTheClose) {
+  auto server = TlsChannel::NewServer(server_context_);
+  auto client = TlsChannel::NewClient(client_context_, "", nullptr);
+  client->Start();
+  Pump(*client, *server);
+  ASSERT_TRUE(server->open());
+  server->Write("221 2.0.0 Bye\r\n");  // QUIT's reply, then close_notify
+  server->Shutdown();
+  std::string bytes, plaintext;
+  server->TakeOutput(&bytes);
+  client->Feed(bytes, &plaintext);
+  EXPECT_EQ(plaintext, "221 2.0.0 Bye\r\n");
+  EXPECT_EQ(client->state(), TlsChannel::State::kClosed);
+}
+
 TEST_F(TlsChannelTest, HandshakeFedOneByteAtATime) {
   auto server = TlsChannel::NewServer(server_context_);
   auto client = TlsChannel::NewClient(client_context_, "", nullptr);

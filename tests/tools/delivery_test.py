@@ -185,7 +185,7 @@ class RelayTest(DeliveryTestCase):
         entries = self.accounting(daemon)
         first = entries[0]
         for field in ("time", "queue_id", "from", "rcpt", "domain", "host", "result", "code", "status", "text",
-                      "attempt", "tls", "possible_duplicate"):
+                      "attempt", "tls", "tls_verified", "possible_duplicate"):
             self.assertIn(field, first)
         self.assertTrue(all(e["result"] == "delivered" and e["code"] == 250 for e in entries), entries[:3])
         self.assertEqual(daemon.terminate(), 0)
