@@ -46,6 +46,8 @@ ABSL_FLAG(std::string, message_ids_out, "", "write the Message-ID of every accep
 ABSL_FLAG(bool, json, false, "print the summary as JSON");
 ABSL_FLAG(bool, progress, true, "live progress line when stderr is a terminal");
 ABSL_FLAG(uint64_t, seed, 1, "seed for sizes and recipients");
+ABSL_FLAG(bool, starttls, false,
+          "STARTTLS when the server offers it (no certificate check; sessions resumed)");
 
 namespace ringpost::blast {
 namespace {
@@ -57,7 +59,7 @@ int Fatal(const std::string& message) {
 
 struct Totals {
   uint64_t started = 0, accepted = 0, refused = 0, failed = 0, timeouts = 0, connect_failures = 0,
-           sessions_failed = 0, connections = 0, bytes = 0;
+           sessions_failed = 0, connections = 0, bytes = 0, tls_handshakes = 0, tls_resumed = 0;
   std::vector<std::pair<int, uint64_t>> codes;
 };
 
@@ -75,6 +77,8 @@ Totals Sum(const std::vector<std::unique_ptr<BlastCounters>>& counters) {
     t.sessions_failed += get(c->sessions_failed);
     t.connections += get(c->connections_opened);
     t.bytes += get(c->bytes_sent);
+    t.tls_handshakes += get(c->tls_handshakes);
+    t.tls_resumed += get(c->tls_resumed);
     for (int code = 0; code < 600; ++code) codes[code] += get(c->final_codes[code]);
   }
   for (int code = 0; code < 600; ++code) {
@@ -102,19 +106,20 @@ std::string Summary(const Totals& t, double seconds, const std::vector<const Lat
   if (json) {
     return absl::StrFormat(
         "{\"messages\":%d,\"accepted\":%d,\"refused\":%d,\"failed\":%d,\"timeouts\":%d,"
-        "\"connect_failures\":%d,\"sessions_failed\":%d,\"connections\":%d,\"bytes_sent\":%d,\"seconds\":%."
-        "3f,"
+        "\"connect_failures\":%d,\"sessions_failed\":%d,\"connections\":%d,\"tls_handshakes\":%d,"
+        "\"tls_resumed\":%d,\"bytes_sent\":%d,\"seconds\":%.3f,"
         "\"messages_per_second\":%.1f,\"latency_us\":{\"p50\":%d,\"p90\":%d,\"p99\":%d,\"p999\":%d},"
         "\"codes\":{%s}}",
         t.started, t.accepted, t.refused, t.failed, t.timeouts, t.connect_failures, t.sessions_failed,
-        t.connections, t.bytes, seconds, rate, p50, p90, p99, p999, codes);
+        t.connections, t.tls_handshakes, t.tls_resumed, t.bytes, seconds, rate, p50, p90, p99, p999, codes);
   }
   return absl::StrFormat(
       "messages=%d accepted=%d refused=%d failed=%d timeouts=%d connect_failures=%d sessions_failed=%d "
-      "connections=%d "
+      "connections=%d tls_handshakes=%d tls_resumed=%d "
       "bytes_sent=%d seconds=%.3f messages_per_second=%.1f latency_us p50=%d p90=%d p99=%d p999=%d codes %s",
       t.started, t.accepted, t.refused, t.failed, t.timeouts, t.connect_failures, t.sessions_failed,
-      t.connections, t.bytes, seconds, rate, p50, p90, p99, p999, codes.empty() ? "none" : codes);
+      t.connections, t.tls_handshakes, t.tls_resumed, t.bytes, seconds, rate, p50, p90, p99, p999,
+      codes.empty() ? "none" : codes);
 }
 
 int Main() {
@@ -136,6 +141,11 @@ int Main() {
   config.messages_per_connection = absl::GetFlag(FLAGS_messages_per_connection);
   config.reply_timeout_nanos = absl::ToInt64Nanoseconds(absl::GetFlag(FLAGS_reply_timeout).value);
   config.helo = absl::GetFlag(FLAGS_helo);
+  if (absl::GetFlag(FLAGS_starttls)) {
+    auto tls = net::TlsContext::Client("");
+    if (!tls.ok()) return Fatal(std::string(tls.status().message()));
+    config.tls = *std::move(tls);
+  }
   config.from = absl::GetFlag(FLAGS_from);
   config.keep_message_ids = !absl::GetFlag(FLAGS_message_ids_out).empty();
   config.seed = absl::GetFlag(FLAGS_seed);

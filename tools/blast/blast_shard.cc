@@ -42,9 +42,10 @@ class BlastSession final : public net::Session {
   }
 
   void OnRecv(net::Connection& connection, core::BufferLoan bytes) override {
+    if (connection.tls() != nullptr) KeepTlsSession(connection);  // TLS 1.3 tickets come later
     absl::string_view input = bytes.view();
     absl::string_view line;
-    while (!connection.closing()) {
+    while (!connection.closing() && state_ != State::kTlsHandshake) {  // CVE-2021-38371
       const auto result = lines_.Next(&input, &line);
       if (result == net::LineAssembler::Result::kNeedMore) return;
       if (result == net::LineAssembler::Result::kTooLong) return Fail(connection, "reply line too long");
@@ -52,6 +53,20 @@ class BlastSession final : public net::Session {
       if (parsed == net::ReplyParser::Result::kError) return Fail(connection, replies_.error().c_str());
       if (parsed == net::ReplyParser::Result::kReply) OnReply(connection, replies_.reply());
     }
+  }
+
+  void OnTlsReady(net::Connection& connection) override {
+    BlastCounters::Add(shard_.counters().tls_handshakes, 1);
+    if (connection.tls()->summary().resumed) BlastCounters::Add(shard_.counters().tls_resumed, 1);
+    KeepTlsSession(connection);
+    Send(connection, absl::StrCat("EHLO ", shard_.config().helo, "\r\n"));  // RFC 3207 §4.2
+    state_ = State::kEhlo;
+    WaitForReply(connection);
+  }
+
+  void OnTlsFailed(net::Connection& connection, const std::string& error) override {
+    (void)error;
+    Fail(connection, "TLS handshake failed");
   }
 
   void OnPeerClosed(net::Connection& connection) override {
@@ -72,7 +87,7 @@ class BlastSession final : public net::Session {
   }
 
  private:
-  enum class State { kGreeting, kEhlo, kHelo, kTransaction, kWaitRate, kQuit };
+  enum class State { kGreeting, kEhlo, kHelo, kStartTls, kTlsHandshake, kTransaction, kWaitRate, kQuit };
   enum class Expect { kRset, kMail, kRcpt, kData, kDot };
   struct Transaction {
     std::string message_id;
@@ -124,10 +139,26 @@ class BlastSession final : public net::Session {
           state_ = State::kHelo;
           return WaitForReply(connection);
         }
+        server_pipelining_ = false;
         for (absl::string_view line : absl::StrSplit(reply.text, '\n')) {
           if (absl::EqualsIgnoreCase(line, "PIPELINING")) server_pipelining_ = true;
+          if (absl::EqualsIgnoreCase(line, "STARTTLS") && shard_.config().tls != nullptr &&
+              connection.tls() == nullptr) {
+            Send(connection, "STARTTLS\r\n");
+            state_ = State::kStartTls;
+            return WaitForReply(connection);
+          }
         }
         return StartMessage(connection);
+      case State::kStartTls:
+        if (reply.code != 220) return Fail(connection, "STARTTLS refused");
+        state_ = State::kTlsHandshake;  // OnRecv reads no more plaintext
+        lines_.Reset();
+        replies_ = net::ReplyParser();
+        connection.StartTls(net::TlsChannel::NewClient(shard_.config().tls, "", shard_.tls_session()));
+        return WaitForReply(connection);
+      case State::kTlsHandshake:
+        return;
       case State::kHelo:
         if (reply.code_class() != 2) return Fail(connection, "HELO refused");
         return StartMessage(connection);
@@ -142,6 +173,12 @@ class BlastSession final : public net::Session {
   }
 
   bool Pipelining() const { return shard_.config().pipelining && server_pipelining_; }
+
+  void KeepTlsSession(net::Connection& connection) {
+    if (bssl::UniquePtr<SSL_SESSION> session = connection.mutable_tls()->TakeNewSession()) {
+      shard_.KeepTlsSession(std::move(session));
+    }
+  }
 
   // Claims the next message if there is one and the rate allows it now.
   enum class Claim { kStarted, kNoMore, kWait };

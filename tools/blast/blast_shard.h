@@ -16,6 +16,7 @@
 
 #include "core/socket_address.h"
 #include "net/connection_table.h"
+#include "net/tls_context.h"
 #include "tools/blast/latency_histogram.h"
 #include "tools/blast/message_factory.h"
 #include "tools/blast/size_spec.h"
@@ -39,6 +40,7 @@ struct BlastConfig {
   std::string from = "blast@ringpost-blast.invalid";
   bool keep_message_ids = false;
   uint64_t seed = 1;
+  std::shared_ptr<net::TlsContext> tls;  // --starttls: STARTTLS when the server offers it
 };
 
 struct BlastShared {
@@ -56,6 +58,8 @@ struct BlastCounters {
   std::atomic<uint64_t> connect_failures{0};
   std::atomic<uint64_t> sessions_failed{0};  // sessions that ended in an error (then reconnected)
   std::atomic<uint64_t> connections_opened{0};
+  std::atomic<uint64_t> tls_handshakes{0};
+  std::atomic<uint64_t> tls_resumed{0};
   std::atomic<uint64_t> bytes_sent{0};
   std::array<std::atomic<uint64_t>, 600> final_codes{};  // the reply that ended each message
   LatencyHistogram latency;                              // final dot to its reply, microseconds
@@ -93,6 +97,9 @@ class BlastShard final : public net::Service {
   std::string NextMessageId();
   void OnAccepted(std::string message_id);
   void OnSessionEnded(bool failed);
+  // The shard's last TLS session, offered for resumption by its next connection.
+  SSL_SESSION* tls_session() { return tls_session_.get(); }
+  void KeepTlsSession(bssl::UniquePtr<SSL_SESSION> session) { tls_session_ = std::move(session); }
 
  private:
   bool WorkLeft() const;
@@ -116,6 +123,7 @@ class BlastShard final : public net::Service {
   core::MonoNanos next_start_nanos_ = 0;  // the next free start slot under --rate
   std::vector<std::string> accepted_ids_;
   uint64_t message_sequence_ = 0;
+  bssl::UniquePtr<SSL_SESSION> tls_session_;
 };
 
 }  // namespace ringpost::blast

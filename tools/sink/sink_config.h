@@ -4,7 +4,10 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <string>
+
+#include "net/tls_context.h"
 
 namespace ringpost::sink {
 
@@ -28,8 +31,9 @@ struct FaultConfig {
 
 struct SinkConfig {
   std::string hostname = "sink.invalid";
-  std::string record_dir;  // when set: every accepted message and its envelope
-  bool smtputf8 = true;    // advertise SMTPUTF8 (off: a next hop that cannot take it)
+  std::string record_dir;                // when set: every accepted message and its envelope
+  bool smtputf8 = true;                  // advertise SMTPUTF8 (off: a next hop that cannot take it)
+  std::shared_ptr<net::TlsContext> tls;  // --tls_cert/--tls_key: offer STARTTLS
   uint64_t seed = 1;
   FaultConfig faults;
 };

@@ -27,6 +27,8 @@ ABSL_FLAG(std::string, record_dir, "",
 ABSL_FLAG(bool, smtputf8, true, "advertise SMTPUTF8 in the EHLO reply");
 ABSL_FLAG(uint64_t, seed, 1, "seed of the fault PRNG (a run's faults repeat with the same seed)");
 ABSL_FLAG(bool, json, false, "print counters as JSON");
+ABSL_FLAG(std::string, tls_cert, "", "PEM certificate; with --tls_key the sink offers STARTTLS");
+ABSL_FLAG(std::string, tls_key, "", "PEM private key for --tls_cert");
 ABSL_FLAG(double, rcpt_tempfail_rate, 0, "fraction of RCPTs answered 451 4.3.0");
 ABSL_FLAG(double, rcpt_permfail_rate, 0, "fraction of RCPTs answered 550 5.1.1");
 ABSL_FLAG(double, data_tempfail_rate, 0, "fraction of messages answered 451 4.3.0 after the final dot");
@@ -58,6 +60,11 @@ int Main() {
   config.smtputf8 = absl::GetFlag(FLAGS_smtputf8);
   config.record_dir = absl::GetFlag(FLAGS_record_dir);
   config.seed = absl::GetFlag(FLAGS_seed);
+  if (!absl::GetFlag(FLAGS_tls_cert).empty()) {
+    auto tls = net::TlsContext::Server(absl::GetFlag(FLAGS_tls_cert), absl::GetFlag(FLAGS_tls_key));
+    if (!tls.ok()) return Fatal(std::string(tls.status().message()));
+    config.tls = *std::move(tls);
+  }
   FaultConfig& f = config.faults;
   f.rcpt_tempfail_rate = absl::GetFlag(FLAGS_rcpt_tempfail_rate);
   f.rcpt_permfail_rate = absl::GetFlag(FLAGS_rcpt_permfail_rate);

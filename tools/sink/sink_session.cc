@@ -64,6 +64,13 @@ class SinkSession final : public net::Session {
   enum class Mode { kCommand, kData, kBdat, kSilent };
   const FaultConfig& faults() const { return service_.config().faults; }
 
+  void OnTlsReady(net::Connection& connection) override {
+    (void)connection;
+    SinkCounters::Add(service_.counters().tls_handshakes, 1);
+    helo_.clear();  // RFC 3207 §4.2: the client starts over with EHLO
+    ResetTransaction();
+  }
+
   void Process(net::Connection& connection) {
     while (!input_.empty() && !blocked_ && !connection.closing()) {
       absl::string_view available = input_.front().view().substr(offset_);
@@ -71,6 +78,14 @@ class SinkSession final : public net::Session {
       if (offset_ == input_.front().size()) {
         input_.pop_front();  // the receive buffer goes back to the ring
         offset_ = 0;
+      }
+      if (starting_tls_) {
+        // CVE-2011-0411: plaintext behind STARTTLS is dropped, buffered or not.
+        starting_tls_ = false;
+        input_.clear();
+        offset_ = 0;
+        lines_.Reset();
+        connection.StartTls(net::TlsChannel::NewServer(service_.config().tls));
       }
     }
   }
@@ -97,7 +112,7 @@ class SinkSession final : public net::Session {
     }
     absl::string_view rest = available;
     absl::string_view line;
-    while (mode_ == Mode::kCommand && !blocked_ && !connection.closing()) {
+    while (mode_ == Mode::kCommand && !blocked_ && !connection.closing() && !starting_tls_) {
       const auto result = lines_.Next(&rest, &line);
       if (result == net::LineAssembler::Result::kNeedMore) break;
       if (result == net::LineAssembler::Result::kTooLong) {
@@ -144,10 +159,13 @@ class SinkSession final : public net::Session {
         helo_ = std::string(command.argument);
         ResetTransaction();
         Reply(connection,
-              absl::StrCat(HugeReplyPrefix("ehlo", 250), "250-", service_.config().hostname,
-                           "\r\n250-PIPELINING\r\n250-SIZE\r\n250-8BITMIME\r\n"
-                           "250-ENHANCEDSTATUSCODES\r\n",
-                           service_.config().smtputf8 ? "250-SMTPUTF8\r\n" : "", "250 CHUNKING\r\n"));
+              absl::StrCat(
+                  HugeReplyPrefix("ehlo", 250), "250-", service_.config().hostname,
+                  "\r\n250-PIPELINING\r\n250-SIZE\r\n250-8BITMIME\r\n"
+                  "250-ENHANCEDSTATUSCODES\r\n",
+                  service_.config().smtputf8 ? "250-SMTPUTF8\r\n" : "",
+                  service_.config().tls != nullptr && connection.tls() == nullptr ? "250-STARTTLS\r\n" : "",
+                  "250 CHUNKING\r\n"));
         return;
       case net::SmtpVerb::kHelo:
         helo_ = std::string(command.argument);
@@ -189,6 +207,12 @@ class SinkSession final : public net::Session {
       case net::SmtpVerb::kHelp:
         return Reply(connection, "214 2.0.0 ringpost-sink: EHLO MAIL RCPT DATA BDAT RSET NOOP QUIT\r\n");
       case net::SmtpVerb::kStartTls:
+        if (service_.config().tls == nullptr || connection.tls() != nullptr) {
+          return Reply(connection, "454 4.7.0 TLS not available\r\n");
+        }
+        Reply(connection, "220 2.0.0 Ready to start TLS\r\n");
+        starting_tls_ = true;  // Process starts the handshake once this line is consumed
+        return;
       case net::SmtpVerb::kAuth:
       case net::SmtpVerb::kExpn:
         return Reply(connection, "502 5.5.1 Not implemented\r\n");
@@ -316,6 +340,7 @@ class SinkSession final : public net::Session {
   std::deque<core::BufferLoan> input_;
   size_t offset_ = 0;
   bool blocked_ = false;
+  bool starting_tls_ = false;
   std::string delayed_reply_;
   std::string helo_;
   bool has_mail_ = false;

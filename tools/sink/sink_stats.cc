@@ -18,6 +18,7 @@ SinkTotals Sum(const std::vector<SinkCounters*>& shards, const SinkShared& share
     t.replies_5xx += get(s->replies_5xx);
     t.disconnects_injected += get(s->disconnects_injected);
     t.silences_injected += get(s->silences_injected);
+    t.tls_handshakes += get(s->tls_handshakes);
   }
   return t;
 }
@@ -27,7 +28,7 @@ std::string FormatText(const SinkTotals& t) {
                       " messages=", t.messages, " recipients=", t.recipients, " bytes=", t.bytes,
                       " replies_4xx=", t.replies_4xx, " replies_5xx=", t.replies_5xx,
                       " disconnects_injected=", t.disconnects_injected,
-                      " silences_injected=", t.silences_injected);
+                      " silences_injected=", t.silences_injected, " tls_handshakes=", t.tls_handshakes);
 }
 
 std::string FormatJson(const SinkTotals& t) {
@@ -35,7 +36,8 @@ std::string FormatJson(const SinkTotals& t) {
                       ",\"messages\":", t.messages, ",\"recipients\":", t.recipients, ",\"bytes\":", t.bytes,
                       ",\"replies_4xx\":", t.replies_4xx, ",\"replies_5xx\":", t.replies_5xx,
                       ",\"disconnects_injected\":", t.disconnects_injected,
-                      ",\"silences_injected\":", t.silences_injected, "}");
+                      ",\"silences_injected\":", t.silences_injected,
+                      ",\"tls_handshakes\":", t.tls_handshakes, "}");
 }
 
 }  // namespace ringpost::sink

@@ -33,6 +33,7 @@ struct SinkCounters {
   std::atomic<uint64_t> replies_5xx{0};
   std::atomic<uint64_t> disconnects_injected{0};
   std::atomic<uint64_t> silences_injected{0};
+  std::atomic<uint64_t> tls_handshakes{0};
 
   static void Add(std::atomic<uint64_t>& counter, uint64_t n) {
     counter.store(counter.load(std::memory_order_relaxed) + n, std::memory_order_relaxed);
@@ -41,7 +42,8 @@ struct SinkCounters {
 
 struct SinkTotals {
   uint64_t connections_total = 0, connections_peak = 0, messages = 0, recipients = 0, bytes = 0,
-           replies_4xx = 0, replies_5xx = 0, disconnects_injected = 0, silences_injected = 0;
+           replies_4xx = 0, replies_5xx = 0, disconnects_injected = 0, silences_injected = 0,
+           tls_handshakes = 0;
 };
 
 SinkTotals Sum(const std::vector<SinkCounters*>& shards, const SinkShared& shared);
