@@ -8,6 +8,9 @@
 # sink has them all (accepted and delivered, so the queue is drained). The MTA runs on
 # CPU 0 in a cpuacct group (all of Postfix's processes), blast and sink share CPU 1.
 #   bash bench/relay_benchmark.sh [messages_1k] [connections] [domains]
+# TLS=1 compares instead, per size: ringpost in plaintext, ringpost with STARTTLS on
+# both sides (blast --starttls in, the sink offering it out), and Postfix with
+# STARTTLS on both sides (smtpd and smtp security level "may"), same certificate.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 messages=${1:-20000}
@@ -37,10 +40,20 @@ stop_all() {
 # Runs happen in subshells, so ports are drawn per run rather than counted.
 new_port() { echo $((20000 + RANDOM % 40000)); }
 
-start_sink() {  # start_sink NAME: one output file per run
+# STARTTLS for a run (run_* ... tls): one self-signed certificate for every server.
+cert="$work/bench.crt" key="$work/bench.key"
+if [ "${TLS:-0}" = 1 ]; then
+  openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$key" -out "$cert" -days 2 \
+    -subj /CN=bench.ringpost.test >/dev/null 2>&1
+  chmod 644 "$key" "$cert"  # Postfix's unprivileged processes read them too
+fi
+tls_flags() { [ "$1" = tls ] && echo "$2" || true; }
+
+start_sink() {  # start_sink NAME [tls]: one output file per run
   sink_port=$(new_port)
   sink_out="$work/sink-$1.out"
-  taskset -c $load_cpu $bin/ringpost-sink --listen=127.0.0.1:$sink_port --shards=1 --json >"$sink_out" 2>&1 &
+  taskset -c $load_cpu $bin/ringpost-sink --listen=127.0.0.1:$sink_port --shards=1 --json \
+    $(tls_flags "${2:-}" "--tls_cert=$cert --tls_key=$key") >"$sink_out" 2>&1 &
   sink_pid=$!
   wait_port $sink_port
 }
@@ -51,13 +64,14 @@ sink_messages() {
 }
 stop_sink() { kill -TERM $sink_pid; wait $sink_pid 2>/dev/null || true; sink_pid=; }
 
-# relay NAME PORT SIZE COUNT: prints "msgs_per_s cpu_s_per_1k"
+# relay NAME PORT SIZE COUNT [tls]: prints "msgs_per_s cpu_s_per_1k"
 relay() {
   local name=$1 port=$2 size=$3 count=$4 before after t0 t1 got deadline
   before=$(group_ns "$name")
   t0=$(date +%s.%N)
   taskset -c $load_cpu $bin/ringpost-blast --target=127.0.0.1:$port --connections=$conns --messages=$count \
-    --size=$size --domains=$domains --progress=false --json >"$work/blast-$name.json"
+    --size=$size --domains=$domains --progress=false --json $(tls_flags "${5:-}" --starttls) \
+    >"$work/blast-$name.json"
   deadline=$((SECONDS + 300))
   while got=$(sink_messages) && [ "$got" -lt "$count" ] && [ $SECONDS -lt $deadline ]; do sleep 0.1; done
   [ "$got" -eq "$count" ] || echo "warning: $name: the sink counted $got messages, $count were sent" >&2
@@ -67,11 +81,12 @@ relay() {
     'BEGIN { printf "%.0f %.3f %d\n", n / (t1 - t0), ns / 1e9 / n * 1000, n }'
 }
 
-# run_ringpost SIZE COUNT [mx]: static smarthost route, or MX routing through dnsmasq.
+# run_ringpost SIZE COUNT [mx|tls]: static smarthost route, MX routing through dnsmasq,
+# or the static route with STARTTLS on both sides.
 run_ringpost() {
   local port; port=$(new_port)
   local name=ringpost$1${3:-}
-  start_sink $name
+  start_sink $name "${3:-}"
   local routing=(--routes="*=127.0.0.1:$sink_port")
   if [ "${3:-}" = mx ]; then
     local dns_port; dns_port=$(new_port)
@@ -85,25 +100,29 @@ run_ringpost() {
   start_in_group $name $bin/ringpost --listen=127.0.0.1:$port --shards=1 --pin_threads=false \
     --spool_dir="$work/spool-$name" --hostname=bench.ringpost.test --log_level=warning \
     --max_connections_per_ip=1000 "${routing[@]}" --host_max_connections=20 \
-    --domain_max_connections=20 --accounting_log="$work/accounting-$name.jsonl" >"$work/$name.log" 2>&1
+    --domain_max_connections=20 --accounting_log="$work/accounting-$name.jsonl" \
+    $(tls_flags "${3:-}" "--tls_cert=$cert --tls_key=$key") >"$work/$name.log" 2>&1
   wait_port $port
-  relay $name $port $1 $2
+  relay $name $port $1 $2 "${3:-}"
   kill -TERM $server_pid; wait $server_pid 2>/dev/null || true; server_pid=
   stop_sink
   [ -n "${dns_pid:-}" ] && { kill -TERM $dns_pid; wait $dns_pid 2>/dev/null || true; dns_pid=; }
   rm -rf "$work/spool-$name"
 }
 
-run_postfix() {
+run_postfix() {  # run_postfix SIZE COUNT [tls]
   local port; port=$(new_port)
-  local name=postfix$1
-  start_sink $name
-  postfix_dir="$work/pf$1"
-  postfix_setup "$postfix_dir" $port "relayhost = [127.0.0.1]:$sink_port"
+  local name=postfix$1${3:-}
+  start_sink $name "${3:-}"
+  postfix_dir="$work/pf$1${3:-}"
+  local tls_settings=()
+  [ "${3:-}" = tls ] && tls_settings=("smtpd_tls_cert_file = $cert" "smtpd_tls_key_file = $key"
+    "smtpd_tls_security_level = may" "smtp_tls_security_level = may")
+  postfix_setup "$postfix_dir" $port "relayhost = [127.0.0.1]:$sink_port" "${tls_settings[@]}"
   start_in_group $name postfix -c "$postfix_dir/etc" start >/dev/null 2>&1
   wait $server_pid 2>/dev/null || true; server_pid=
   wait_port $port
-  relay $name $port $1 $2
+  relay $name $port $1 $2 "${3:-}"
   postfix -c "$postfix_dir/etc" stop >/dev/null 2>&1 || true
   rm -f "/var/tmp/$(basename "$postfix_dir").maillog"
   postfix_dir=
@@ -113,6 +132,25 @@ run_postfix() {
 echo "# relay: blast → MTA → ringpost-sink, $conns inbound connections, $domains domain(s), MTA on CPU $server_cpu, blast+sink on CPU $load_cpu"
 echo "# kernel $(uname -r), $(nproc) CPUs, commit $(git rev-parse --short HEAD 2>/dev/null || echo none), spool on $(df --output=fstype "$work" | tail -1)"
 printf '| size | MTA | messages | relayed/s | MTA CPU s/1k msgs | rate vs Postfix | CPU vs Postfix |\n|---|---|---|---|---|---|---|\n'
+if [ "${TLS:-0}" = 1 ]; then
+  for size in ${SIZES:-1024 102400}; do
+    count=$messages
+    [ $size -gt 10000 ] && count=$((messages / 4))
+    read -r r_rate r_cpu r_n < <(run_ringpost $size $count)
+    read -r t_rate t_cpu t_n < <(run_ringpost $size $count tls)
+    read -r p_rate p_cpu p_n < <(run_postfix $size $count tls)
+    for row in "plaintext|$r_n|$r_rate|$r_cpu" "STARTTLS in and out|$t_n|$t_rate|$t_cpu"; do
+      IFS='|' read -r what n rate cpu <<<"$row"
+      awk -v s=$size -v w="$what" -v n=$n -v r="$rate" -v rc="$cpu" -v p="$p_rate" -v pc="$p_cpu" \
+        'BEGIN { printf "| %s | ringpost (%s) | %d | %s | %s | %.2f | %.3f |\n", s, w, n, r, rc, r / p, rc / pc }'
+    done
+    awk -v s=$size -v n=$p_n -v p="$p_rate" -v pc="$p_cpu" \
+      'BEGIN { printf "| %s | Postfix 3.7 (STARTTLS in and out) | %d | %s | %s | 1.00 | 1.000 |\n", s, n, p, pc }'
+    awk -v s=$size -v a="$r_cpu" -v b="$t_cpu" \
+      'BEGIN { printf "# %s bytes: TLS costs ringpost %.1f µs of CPU per message (%.2fx plaintext)\n", s, (b - a) * 1000, b / a }'
+  done
+  exit 0
+fi
 for size in ${SIZES:-1024 102400}; do
   count=$messages
   [ $size -gt 10000 ] && count=$((messages / 4))

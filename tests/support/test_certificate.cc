@@ -4,6 +4,7 @@
 #include <openssl/evp.h>
 #include <openssl/nid.h>
 #include <openssl/pem.h>
+#include <openssl/rsa.h>
 #include <openssl/x509.h>
 #include <openssl/x509v3.h>
 
@@ -14,12 +15,19 @@
 
 namespace ringpost::testing {
 
-TestCertificate WriteTestCertificate(const std::string& dir, const std::string& dns_name) {
+TestCertificate WriteTestCertificate(const std::string& dir, const std::string& dns_name, KeyType type) {
   std::filesystem::create_directories(dir);
-  bssl::UniquePtr<EC_KEY> ec(EC_KEY_new_by_curve_name(NID_X9_62_prime256v1));
-  RP_CHECK(ec != nullptr && EC_KEY_generate_key(ec.get()) == 1);
   bssl::UniquePtr<EVP_PKEY> key(EVP_PKEY_new());
-  RP_CHECK(EVP_PKEY_assign_EC_KEY(key.get(), ec.release()) == 1);
+  if (type == KeyType::kEcdsaP256) {
+    bssl::UniquePtr<EC_KEY> ec(EC_KEY_new_by_curve_name(NID_X9_62_prime256v1));
+    RP_CHECK(ec != nullptr && EC_KEY_generate_key(ec.get()) == 1);
+    RP_CHECK(EVP_PKEY_assign_EC_KEY(key.get(), ec.release()) == 1);
+  } else {
+    bssl::UniquePtr<RSA> rsa(RSA_new());
+    bssl::UniquePtr<BIGNUM> e(BN_new());
+    RP_CHECK(BN_set_word(e.get(), RSA_F4) == 1 && RSA_generate_key_ex(rsa.get(), 2048, e.get(), nullptr) == 1);
+    RP_CHECK(EVP_PKEY_assign_RSA(key.get(), rsa.release()) == 1);
+  }
 
   bssl::UniquePtr<X509> cert(X509_new());
   RP_CHECK(X509_set_version(cert.get(), X509_VERSION_3) == 1);

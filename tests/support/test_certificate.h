@@ -11,8 +11,11 @@ struct TestCertificate {
   std::string key_path;   // PEM private key
 };
 
-// Writes NAME.crt and NAME.key into `dir` (created): an EC P-256 key and a certificate
+enum class KeyType { kEcdsaP256, kRsa2048 };
+
+// Writes NAME.crt and NAME.key into `dir` (created): a key of `type` and a certificate
 // for `dns_name` (subject CN and subjectAltName), valid from an hour ago for a day.
-TestCertificate WriteTestCertificate(const std::string& dir, const std::string& dns_name);
+TestCertificate WriteTestCertificate(const std::string& dir, const std::string& dns_name,
+                                     KeyType type = KeyType::kEcdsaP256);
 
 }  // namespace ringpost::testing
