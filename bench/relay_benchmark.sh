@@ -11,6 +11,9 @@
 # TLS=1 compares instead, per size: ringpost in plaintext, ringpost with STARTTLS on
 # both sides (blast --starttls in, the sink offering it out), and Postfix with
 # STARTTLS on both sides (smtpd and smtp security level "may"), same certificate.
+# BASELINE=path/to/an/older/ringpost compares instead that binary and this build in
+# plaintext, alternating (baseline, current, baseline, current) per size: a change's
+# before and after in one run.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 messages=${1:-20000}
@@ -97,7 +100,7 @@ run_ringpost() {
     sleep 0.3
     routing=(--dns_servers=127.0.0.1:$dns_port --outbound_port=$sink_port)
   fi
-  start_in_group $name $bin/ringpost --listen=127.0.0.1:$port --shards=1 --pin_threads=false \
+  start_in_group $name ${RINGPOST_BIN:-$bin/ringpost} --listen=127.0.0.1:$port --shards=1 --pin_threads=false \
     --spool_dir="$work/spool-$name" --hostname=bench.ringpost.test --log_level=warning \
     --max_connections_per_ip=1000 "${routing[@]}" --host_max_connections=20 \
     --domain_max_connections=20 --accounting_log="$work/accounting-$name.jsonl" \
@@ -132,6 +135,21 @@ run_postfix() {  # run_postfix SIZE COUNT [tls]
 echo "# relay: blast → MTA → ringpost-sink, $conns inbound connections, $domains domain(s), MTA on CPU $server_cpu, blast+sink on CPU $load_cpu"
 echo "# kernel $(uname -r), $(nproc) CPUs, commit $(git rev-parse --short HEAD 2>/dev/null || echo none), spool on $(df --output=fstype "$work" | tail -1)"
 printf '| size | MTA | messages | relayed/s | MTA CPU s/1k msgs | rate vs Postfix | CPU vs Postfix |\n|---|---|---|---|---|---|---|\n'
+if [ -n "${BASELINE:-}" ]; then
+  for size in ${SIZES:-1024 102400}; do
+    count=$messages
+    [ $size -gt 10000 ] && count=$((messages / 4))
+    for round in 1 2; do
+      for which in baseline current; do
+        binary=$bin/ringpost
+        [ $which = baseline ] && binary=$BASELINE
+        read -r rate cpu n < <(RINGPOST_BIN=$binary run_ringpost $size $count)
+        printf '| %s | ringpost %s (round %d) | %d | %s | %s | - | - |\n' $size $which $round $n $rate $cpu
+      done
+    done
+  done
+  exit 0
+fi
 if [ "${TLS:-0}" = 1 ]; then
   for size in ${SIZES:-1024 102400}; do
     count=$messages

@@ -23,11 +23,14 @@ core::Shard& Connection::shard() { return table_->shard(); }
 
 void Connection::Send(absl::string_view bytes) {
   if (bytes.empty() || (state_ != State::kOpen && state_ != State::kConnecting)) return;
-  if (tls_ != nullptr) {
-    tls_->Write(bytes);
-    return QueueTlsOutput();
+  if (tls_ == nullptr) return Queue(bytes);
+  RP_DCHECK(tls_->open() || tls_->state() == TlsChannel::State::kClosed);
+  // Slices keep the channel's output buffer small (a body is sent in one call).
+  for (size_t at = 0; at < bytes.size(); at += kTlsSliceBytes) {
+    tls_->Write(bytes.substr(at, kTlsSliceBytes));
+    QueueTlsOutput();
   }
-  Queue(bytes);
+  if (tls_->state() == TlsChannel::State::kFailed) Close();  // nothing more can be sent
 }
 
 void Connection::Queue(absl::string_view bytes) {
@@ -89,7 +92,7 @@ void Connection::ReceiveTls(core::BufferLoan ciphertext) {
       tls_->state() != TlsChannel::State::kFailed) {
     session_->OnTlsReady(*this);
   }
-  if (!plaintext.empty() && state_ == State::kOpen) {
+  if (!plaintext.empty() && state_ == State::kOpen && tls_->state() != TlsChannel::State::kFailed) {
     // Counted against the connection's loan cap like a receive buffer.
     session_->OnRecv(*this, core::BufferLoan::Owned(std::move(plaintext), &loans_held_));
   }

@@ -72,6 +72,7 @@ class Session {
 class Connection {
  public:
   static constexpr int kIovMax = 16;
+  static constexpr size_t kTlsSliceBytes = 64 * 1024;  // plaintext encrypted per step
 
   uint32_t slot() const { return slot_; }
   uint32_t generation() const { return generation_; }

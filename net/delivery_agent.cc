@@ -6,6 +6,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "core/check.h"
+#include "core/domain_name.h"
 #include "core/log.h"
 #include "net/delivery_agent_parts.h"
 #include "queue/log_reader.h"
@@ -366,12 +367,11 @@ OutboundTls DeliveryAgent::TlsFor(const std::string& host, const std::string& na
   }
   if (tls.policy == TlsPolicy::kNone) return tls;
   // RFC 6066 §3: the server name is a host name, never an address.
-  const bool is_address = name.empty() || name.find(':') != std::string::npos ||
-                          name.find_first_not_of("0123456789.") == std::string::npos;
-  if (!is_address) tls.sni = name;
+  if (core::IsHostName(name)) tls.sni = name;
+  // A ticket is offered once (RFC 8446 §C.4); the connection's own new one refills it.
   if (auto it = tls_sessions_.find(absl::StrCat(host, " ", tls.sni)); it != tls_sessions_.end()) {
-    SSL_SESSION_up_ref(it->second.get());
-    tls.resume.reset(it->second.get());
+    tls.resume = std::move(it->second);
+    tls_sessions_.erase(it);
   }
   return tls;
 }
@@ -389,6 +389,8 @@ void DeliveryAgent::OnMemberTlsFailed(Member& member, const std::string& error) 
   RP_LOG(kInfo) << "outbound tls handshake failed: domain=" << member.domain->name << " host=" << member.host
                 << ": " << error;
   if (config_.tls_policy == TlsPolicy::kOpportunistic) {
+    // Bounded like the session cache: forgetting only means one more failed try.
+    if (plaintext_until_.size() >= kTlsSessionsMax) plaintext_until_.clear();
     plaintext_until_[member.host] = shard_.now() + config_.tls_fallback_nanos;
   }
 }
@@ -503,7 +505,21 @@ void DeliveryAgent::OnMemberDone(Member& member, std::vector<RecipientResult> re
     }
     replies.push_back(queue::AttemptReply{r.code, std::move(r.enhanced), std::move(text)});
   }
-  Complete(job, replies, member.host, member.session != nullptr ? member.session->tls() : nullptr);
+  const TlsSummary* tls = member.session != nullptr ? member.session->tls() : nullptr;
+  if (tls == nullptr || !tls->peer_verified || tls->sni == NameOf(*member.domain, member.host)) {
+    return Complete(job, replies, member.host, tls);
+  }
+  // A session handed over from another domain was verified for that domain's MX name.
+  TlsSummary unverified = *tls;
+  unverified.peer_verified = false;
+  Complete(job, replies, member.host, &unverified);
+}
+
+std::string DeliveryAgent::NameOf(const Domain& domain, const std::string& host) {
+  for (size_t i = 0; i < domain.hop.addresses.size() && i < domain.hop.names.size(); ++i) {
+    if (domain.hop.addresses[i].ToString() == host) return domain.hop.names[i];
+  }
+  return "";
 }
 
 void DeliveryAgent::OnMemberClosed(Member& member, const std::string& reason) {

@@ -91,7 +91,7 @@ class DeliveryAgent {
   // Owning side: a job for a domain this shard owns.
   void Accept(std::unique_ptr<queue::DeliveryJob> job);
 
-  static constexpr size_t kTlsSessionsMax = 10000;  // resumable sessions kept per shard
+  static constexpr size_t kTlsSessionsMax = 10000;  // resumable sessions (and TLS-failed hosts) per shard
 
   struct Stats {
     uint64_t jobs_accepted = 0, attempts = 0, delivered = 0, deferred = 0, bounced = 0, expired = 0,
@@ -137,6 +137,7 @@ class DeliveryAgent {
   void OnMemberTlsFailed(Member& member, const std::string& error);
   OutboundTls TlsFor(const std::string& host, const std::string& name);
   void KeepTlsSession(const std::string& key, bssl::UniquePtr<SSL_SESSION> session);
+  static std::string NameOf(const Domain& domain, const std::string& host);  // the MX name of an address
   static void OnJobTimer(void* context);
   static void OnDomainTimer(void* context);
   static void OnIdleTimer(void* context);

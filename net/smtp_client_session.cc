@@ -73,6 +73,9 @@ void OutboundSession::OnTlsReady(Connection& connection) {
 
 void OutboundSession::OnTlsFailed(Connection& connection, const std::string& error) {
   (void)connection;
+  // Only a failed handshake says the host cannot do TLS; a broken stream later is a
+  // lost connection like any other.
+  if (!Handshaking()) return Lose(absl::StrCat("TLS failed: ", error));
   owner_.OnTlsFailed(*this, error);
   Lose(absl::StrCat("TLS handshake failed: ", error));
 }

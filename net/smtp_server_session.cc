@@ -9,6 +9,7 @@
 #include "absl/strings/str_replace.h"
 #include "absl/strings/strip.h"
 #include "core/check.h"
+#include "core/domain_name.h"
 #include "core/log.h"
 #include "core/shard.h"
 
@@ -73,8 +74,10 @@ class SmtpSession final : public Session, public SmtpServerHandler {
       engine_.Greet();
       return Process();
     }
+    // A handshake that did not finish in time has nobody to say 421 to.
+    if (engine_.starting_tls()) return connection_.Close();
     // A client that stopped reading cannot be sent the 421: drop what is queued.
-    const bool stalled = connection_.queued_bytes() > 0 || engine_.starting_tls();
+    const bool stalled = connection_.queued_bytes() > 0;
     engine_.OnTimeout();
     Flush();
     if (stalled) connection_.Close();
@@ -146,7 +149,7 @@ class SmtpSession final : public Session, public SmtpServerHandler {
     const TlsSummary& tls = connection.tls()->summary();
     ++service_.stats().tls_handshakes;
     RP_LOG(kInfo) << "tls client=" << client_address_ << " version=" << tls.version
-                  << " cipher=" << tls.cipher << " sni=" << (tls.sni.empty() ? "-" : tls.sni)
+                  << " cipher=" << tls.cipher << " sni=" << (core::IsHostName(tls.sni) ? tls.sni : "-")
                   << " resumed=" << (tls.resumed ? "yes" : "no");
     engine_.OnTlsStarted(tls.Description());
     Process();

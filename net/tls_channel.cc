@@ -3,6 +3,7 @@
 #include <openssl/err.h>
 #include <openssl/x509.h>
 
+#include <algorithm>
 #include <climits>
 
 #include "absl/strings/str_cat.h"
@@ -42,10 +43,10 @@ std::unique_ptr<TlsChannel> TlsChannel::NewClient(std::shared_ptr<TlsContext> co
   SSL_set_bio(ssl, in, out);
   SSL_set_connect_state(ssl);
   auto channel = std::unique_ptr<TlsChannel>(new TlsChannel(std::move(context), ssl, in, out));
-  if (!sni.empty()) {
-    SSL_set_tlsext_host_name(ssl, sni.c_str());
-    // The certificate must name the host we asked for (RFC 6125), not just chain up.
-    X509_VERIFY_PARAM_set1_host(SSL_get0_param(ssl), sni.data(), sni.size());
+  // The certificate must name the host we asked for (RFC 6125), not just chain up; a
+  // name BoringSSL refuses is neither sent nor counted as checked.
+  if (!sni.empty() && SSL_set_tlsext_host_name(ssl, sni.c_str()) == 1 &&
+      X509_VERIFY_PARAM_set1_host(SSL_get0_param(ssl), sni.data(), sni.size()) == 1) {
     channel->summary_.sni = sni;
   }
   if (resume != nullptr) SSL_set_session(ssl, resume);
@@ -134,11 +135,14 @@ void TlsChannel::Shutdown() {
 bool TlsChannel::has_output() const { return BIO_pending(out_) > 0; }
 
 void TlsChannel::TakeOutput(std::string* out) {
-  const uint8_t* data = nullptr;
-  size_t size = 0;
-  if (BIO_mem_contents(out_, &data, &size) != 1 || size == 0) return;
-  out->append(reinterpret_cast<const char*>(data), size);
-  BIO_reset(out_);
+  // BIO_read of everything pending empties the BIO without BIO_reset's clearing of its
+  // whole capacity.
+  const size_t pending = BIO_pending(out_);
+  if (pending == 0) return;
+  const size_t before = out->size();
+  out->resize(before + pending);
+  const int n = BIO_read(out_, out->data() + before, static_cast<int>(pending));
+  out->resize(before + static_cast<size_t>(std::max(n, 0)));
 }
 
 void TlsChannel::Fail(absl::string_view what) {
