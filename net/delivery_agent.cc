@@ -177,6 +177,7 @@ void DeliveryAgent::Accept(std::unique_ptr<queue::DeliveryJob> work) {
   job.work = std::move(work);
   job.domain = &domain;
   job.timer.Bind(&DeliveryAgent::OnJobTimer, &job);
+  job.written_at = shard_.now();
   segment_files_.Acquire(job.work->segment_path);
   ++domain.jobs;
   Schedule(&job);

@@ -65,6 +65,10 @@ struct DeliveryConfig {
   TlsPolicy tls_policy = TlsPolicy::kNone;  // --outbound_tls (needs session.tls_client)
   // Opportunistic TLS: after a failed handshake the host gets plaintext this long.
   core::MonoNanos tls_fallback_nanos = 3600 * core::kNanosPerSecond;
+  // Compaction: a job still deferred this long after its copy was written is copied
+  // forward into this shard's head segment (as a new message holding its recipients),
+  // so old segments do not stay pinned by long-deferred mail. 0: never.
+  core::MonoNanos compaction_age_nanos = 1800 * core::kNanosPerSecond;
   std::string hostname;  // Reporting-MTA of bounces
   std::string maildir_root;
 };
@@ -96,7 +100,8 @@ class DeliveryAgent {
   struct Stats {
     uint64_t jobs_accepted = 0, attempts = 0, delivered = 0, deferred = 0, bounced = 0, expired = 0,
              dsns_queued = 0, dsns_suppressed = 0, connections_opened = 0, connection_failures = 0,
-             connections_handed_over = 0, messages_finished = 0, tls_handshake_failures = 0;
+             connections_handed_over = 0, messages_finished = 0, tls_handshake_failures = 0,
+             jobs_compacted = 0;
   };
   const Stats& stats() const { return stats_; }
 
@@ -124,6 +129,9 @@ class DeliveryAgent {
   void WriteResults(Job* job, const std::shared_ptr<Batch>& batch);
   void FinishBatch(Job* job, const Batch& batch);
   void FinishJob(Job* job);
+  bool ShouldCompact(const Job* job) const;
+  void Compact(Job* job);
+  void FinishCompaction(Job* job, std::string queue_id, const queue::MessageLocation& location);
   void NoticeFinished(const std::shared_ptr<queue::MessageParts>& parts);
   void PostOrKeep(int target, const core::Envelope& envelope);
   void OnTurn();

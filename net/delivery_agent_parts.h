@@ -21,8 +21,10 @@ struct DeliveryAgent::Job {
   std::unique_ptr<queue::DeliveryJob> work;
   Domain* domain = nullptr;
   core::TimerNode timer;
-  std::string body;             // loaded for an attempt, dropped after it
-  std::vector<size_t> attempt;  // positions in work->recipients tried in this attempt
+  std::string body;                // loaded for an attempt, dropped after it
+  std::vector<size_t> attempt;     // positions in work->recipients tried in this attempt
+  core::MonoNanos written_at = 0;  // when its copy in the log was written (or recovered)
+  bool compacting = false;         // being copied forward: not scheduled meanwhile
 };
 
 struct DeliveryAgent::Domain {

@@ -64,6 +64,8 @@ void DeliveryAgent::Complete(Job* job, const std::vector<queue::AttemptReply>& r
       case queue::Outcome::kExpired:
         ++stats_.expired;
         break;
+      case queue::Outcome::kRelocated:  // compaction's, never an attempt's
+        break;
     }
     entry.result = queue::OutcomeName(outcome.outcome);
     entry.status = outcome.status;
@@ -238,6 +240,84 @@ void DeliveryAgent::FinishBatch(Job* job, const Batch& batch) {
     if (auto it = find(index); it != recipients.end()) it->next_attempt_unix_micros = 0;
   }
   if (recipients.empty()) return FinishJob(job);
+  if (ShouldCompact(job)) return Compact(job);
+  Schedule(job);
+}
+
+// ---- Compaction ----------------------------------------------------------------------
+// A long-deferred job would pin its message's segment (on its home shard) for days.
+// Instead its recipients are copied, with their delivery state, into a new message in
+// this shard's head segment; once that copy is durable, "relocated" results finish
+// them in the old message (a crash in between gives both copies: a duplicate, never a
+// loss), and the job goes on as the new message.
+
+bool DeliveryAgent::ShouldCompact(const Job* job) const {
+  return config_.compaction_age_nanos > 0 && !stopping_ && !job->compacting &&
+         shard_.now() - job->written_at >= config_.compaction_age_nanos;
+}
+
+void DeliveryAgent::Compact(Job* job) {
+  job->compacting = true;
+  std::vector<queue::LogWriter::RecipientPick> picks;
+  for (const queue::JobRecipient& r : job->work->recipients) {
+    picks.push_back({r.index, r.attempts, r.next_attempt_unix_micros});
+  }
+  std::string queue_id = ids_.Next(static_cast<uint64_t>(absl::ToUnixSeconds(absl::Now())));
+  log_.CopyMessage(
+      job->work->segment_path, job->work->commit_offset, queue_id, picks,
+      [alive = alive_, job, queue_id](const absl::Status& status, const queue::MessageLocation& location) {
+        if (*alive == nullptr) return;
+        DeliveryAgent& agent = **alive;
+        if (!status.ok()) {  // it stays where it is; tried again after its next attempt
+          RP_LOG(kWarning) << "compaction of id=" << job->work->queue_id << " failed: " << status;
+          job->compacting = false;
+          job->written_at = agent.shard_.now();
+          return agent.Schedule(job);
+        }
+        agent.FinishCompaction(job, queue_id, location);
+      });
+}
+
+void DeliveryAgent::FinishCompaction(Job* job, std::string queue_id, const queue::MessageLocation& location) {
+  queue::DeliveryJob& work = *job->work;
+  auto pending = std::make_shared<size_t>(work.recipients.size());
+  auto old_parts = work.parts;
+  const std::string old_id = work.queue_id;
+  const std::string old_path = work.segment_path;
+  for (const queue::JobRecipient& r : work.recipients) {
+    queue::DeliveryResult moved;
+    moved.queue_id = old_id;
+    moved.recipient_index = r.index;
+    moved.outcome = queue::Outcome::kRelocated;
+    moved.attempt = r.attempts;
+    moved.text = absl::StrCat("relocated to ", queue_id);
+    log_.AppendResult(moved, [alive = alive_, pending, old_parts](const absl::Status& status) {
+      if (*alive == nullptr) return;
+      if (!status.ok()) {
+        RP_LOG(kWarning) << "relocation result not durable: " << status;
+      }
+      // The old message lets go of these recipients once that is written (a restart
+      // before then delivers them from both copies).
+      if (--*pending == 0) (*alive)->NoticeFinished(old_parts);
+    });
+  }
+  // The job is the new message from now on.
+  RP_LOG(kInfo) << "compacted id=" << old_id << " into id=" << queue_id
+                << " rcpts=" << work.recipients.size();
+  work.queue_id = std::move(queue_id);
+  work.segment_path = log_.SegmentPath(location.segment);
+  work.commit_offset = location.commit_offset;
+  for (size_t i = 0; i < work.recipients.size(); ++i) work.recipients[i].index = static_cast<uint32_t>(i);
+  auto parts = std::make_shared<queue::MessageParts>();
+  parts->unfinished.store(1, std::memory_order_relaxed);
+  parts->home_shard = shard_.id();
+  parts->segment = location.segment;
+  work.parts = std::move(parts);
+  segment_files_.Acquire(work.segment_path);
+  segment_files_.Release(old_path);
+  ++stats_.jobs_compacted;
+  job->compacting = false;
+  job->written_at = shard_.now();
   Schedule(job);
 }
 

@@ -45,6 +45,8 @@ const char* OutcomeName(Outcome outcome) {
       return "bounced";
     case Outcome::kExpired:
       return "expired";
+    case Outcome::kRelocated:
+      return "relocated";
   }
   return "unknown";
 }

@@ -134,6 +134,18 @@ class LogWriter final : public core::CompletionSink {
   // Not refused by the free-space reserve: compaction is how space comes back.
   void Relocate(uint32_t segment, uint64_t commit_offset, std::vector<Recipient> recipients,
                 CommitCallback done);
+  // Compaction across shards: copies a committed message from `path` (any shard's
+  // segment, pinned by the caller) into the head segment as a new message `queue_id`
+  // holding only the recipients `picks` names (envelope indexes, in the new order) with
+  // the delivery state given there. The original is untouched: the caller finishes its
+  // recipients there (Outcome::kRelocated results) once the copy is durable.
+  struct RecipientPick {
+    uint32_t index = 0;
+    uint32_t attempts = 0;
+    uint64_t next_attempt_unix_micros = 0;
+  };
+  void CopyMessage(const std::string& path, uint64_t commit_offset, std::string queue_id,
+                   const std::vector<RecipientPick>& picks, CommitCallback done);
   // The oldest segment still pinned by a live message (0: none), for the compaction policy.
   uint32_t OldestPinnedSegment() const;
   size_t segment_files() const { return ledger_.size(); }
@@ -153,6 +165,10 @@ class LogWriter final : public core::CompletionSink {
   const Stats& stats() const { return stats_; }
 
  private:
+  // Reads a committed message back, lets `edit` change its envelope, and commits the
+  // copy into the head segment.
+  void WriteCopy(const std::string& path, uint64_t commit_offset,
+                 const std::function<absl::Status(Envelope&)>& edit, CommitCallback done);
   struct Segment;
   struct OpenMessage {
     Segment* segment = nullptr;

@@ -197,7 +197,7 @@ absl::StatusOr<DeliveryResult> DecodeDeliveryResult(absl::string_view payload) {
   d.next_attempt_unix_micros = r.U64();
   d.code = r.U16();
   d.text = std::string(r.Bytes(kEnvelopeStringBytesMax));
-  if (!r.ok() || !r.done() || outcome < 1 || outcome > 4)
+  if (!r.ok() || !r.done() || outcome < 1 || outcome > 5)
     return absl::DataLossError("malformed delivery result");
   d.outcome = static_cast<Outcome>(outcome);
   return d;

@@ -117,7 +117,9 @@ inline constexpr size_t kEnvelopeExtentsMax = 1 << 16;
 std::string EncodeEnvelope(const Envelope& envelope);
 absl::StatusOr<Envelope> DecodeEnvelope(absl::string_view payload);
 
-enum class Outcome : uint8_t { kDelivered = 1, kDeferred = 2, kBounced = 3, kExpired = 4 };
+// kRelocated: compaction copied the recipient into a newer message (another queue id);
+// final for this one, so its old segment can go.
+enum class Outcome : uint8_t { kDelivered = 1, kDeferred = 2, kBounced = 3, kExpired = 4, kRelocated = 5 };
 
 struct DeliveryResult {
   std::string queue_id;

@@ -38,6 +38,8 @@ absl::string_view OutcomeName(const queue::RecipientState& state) {
       return "bounced";
     case queue::Outcome::kExpired:
       return "expired";
+    case queue::Outcome::kRelocated:
+      return "relocated";  // compaction moved it into a newer message
     case queue::Outcome::kDeferred:
       break;
   }

@@ -99,6 +99,9 @@ ABSL_FLAG(ringpost::core::FlagDuration, retry_max, ringpost::core::FlagDuration{
           "longest retry delay");
 ABSL_FLAG(ringpost::core::FlagDuration, max_queue_lifetime, ringpost::core::FlagDuration{absl::Hours(24 * 5)},
           "a recipient still undelivered this long after arrival expires and bounces");
+ABSL_FLAG(ringpost::core::FlagDuration, compaction_age, ringpost::core::FlagDuration{absl::Minutes(30)},
+          "mail still deferred this long after it was written is copied forward in the queue log, so "
+          "old segments can be freed (0s: never)");
 ABSL_FLAG(uint32_t, domain_max_connections, 20, "concurrent outbound connections per destination domain");
 ABSL_FLAG(uint32_t, host_max_connections, 10,
           "concurrent outbound connections per destination IP (split evenly between shards)");
@@ -288,6 +291,8 @@ int Main() {
   if (delivery.retry.initial <= absl::ZeroDuration() || delivery.retry.max < delivery.retry.initial) {
     return Fatal("--retry_initial must be positive and at most --retry_max");
   }
+  delivery.compaction_age_nanos = absl::ToInt64Nanoseconds(absl::GetFlag(FLAGS_compaction_age).value);
+  if (delivery.compaction_age_nanos < 0) return Fatal("--compaction_age: must not be negative");
   delivery.domain_max_connections = absl::GetFlag(FLAGS_domain_max_connections);
   delivery.max_messages_per_connection = absl::GetFlag(FLAGS_max_messages_per_connection);
   const uint32_t host_max_connections = absl::GetFlag(FLAGS_host_max_connections);

@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <string>
 
+#include "absl/strings/string_view.h"
 #include "core/check.h"
 #include "net/tls_channel.h"
 #include "tests/support/test_certificate.h"
@@ -33,7 +34,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   auto channel = TlsChannel::NewServer(ServerContext());
   channel->Start();
   const size_t chunk_max = 1 + data[0] % 200;
-  const std::string_view input(reinterpret_cast<const char*>(data + 1), size - 1);
+  const absl::string_view input(reinterpret_cast<const char*>(data + 1), size - 1);
   std::string plaintext, output;
   for (size_t at = 0; at < input.size();) {
     const size_t n = std::min(chunk_max, input.size() - at);

@@ -9,6 +9,7 @@
 #include "absl/strings/str_cat.h"
 #include "core/runtime.h"
 #include "gtest/gtest.h"
+#include "queue/log_reader.h"
 #include "queue/log_writer.h"
 #include "queue/recovery.h"
 #include "tests/queue/log_workload.h"
@@ -168,6 +169,63 @@ TEST(ReclamationTest, DeferredMessagesAreCompactedForwardAndSurviveRestart) {
   for (const auto& [id, body] : LiveBodies(*recovered)) {
     EXPECT_EQ(body, BodyFor(0, std::stoi(id.substr(1)), 1500)) << id;
   }
+}
+
+// The delivering shard's compaction (net/delivery_agent): a deferred share of a message
+// becomes a new message; "relocated" results finish it in the old one, so a restart
+// finds only the copy, with its recipients' retry state.
+TEST(ReclamationTest, ACopiedShareSupersedesItsRecipientsInTheOriginal) {
+  const std::string dir = TempShardDir("copy");
+  const std::string spool = fs::path(dir).parent_path().string();
+  {
+    core::Runtime runtime(OneShard());
+    ASSERT_TRUE(
+        runtime
+            .Run([&](core::Shard& shard) -> absl::Status {
+              auto& writer = StartWriter(shard, dir);
+              absl::StatusOr<uint64_t> message = writer.BeginMessage();
+              EXPECT_TRUE(message.ok());
+              EXPECT_TRUE(writer.AppendBody(*message, BodyFor(0, 7, 3000)).ok());
+              Envelope envelope;
+              envelope.queue_id = "M7";
+              envelope.recipients.push_back({"done@example.net", ""});
+              envelope.recipients.push_back({"later@example.org", "NOTIFY=NEVER"});
+              writer.Commit(*message, envelope, [&](const absl::Status& s, const MessageLocation& at) {
+                ASSERT_TRUE(s.ok()) << s;
+                writer.AppendResult({"M7", 0, Outcome::kDelivered, 1, 0, 250, "ok"},
+                                    [](const absl::Status&) {});
+                writer.CopyMessage(
+                    writer.SegmentPath(at.segment), at.commit_offset, "N1", {{1, 3, 1'900'000'000'000'000}},
+                    [&, at](const absl::Status& copied, const MessageLocation&) {
+                      ASSERT_TRUE(copied.ok()) << copied;
+                      writer.AppendResult({"M7", 1, Outcome::kRelocated, 3, 0, 0, "relocated to N1"},
+                                          [&, at](const absl::Status& moved) {
+                                            ASSERT_TRUE(moved.ok());
+                                            writer.MessageFinished(at.segment);
+                                            shard.runtime().RequestStop();
+                                          });
+                    });
+              });
+              return absl::OkStatus();
+            })
+            .ok());
+  }
+  auto recovered = RecoverSpool(spool);
+  ASSERT_TRUE(recovered.ok()) << recovered.status();
+  ASSERT_EQ(recovered->live.size(), 1u);
+  const RecoveredMessage& copy = recovered->live[0];
+  EXPECT_EQ(copy.queue_id, "N1");
+  ASSERT_EQ(copy.recipients.size(), 1u);
+  EXPECT_EQ(copy.recipients[0].attempts, 3u);
+  EXPECT_EQ(copy.recipients[0].next_attempt_unix_micros, 1'900'000'000'000'000u);
+  const auto bodies = LiveBodies(*recovered);
+  ASSERT_EQ(bodies.size(), 1u);
+  EXPECT_EQ(bodies.begin()->second, BodyFor(0, 7, 3000));
+  auto envelope = ReadEnvelope(recovered->segments[copy.segment].path, copy.commit_offset);
+  ASSERT_TRUE(envelope.ok());
+  ASSERT_EQ(envelope->recipients.size(), 1u);
+  EXPECT_EQ(envelope->recipients[0].address, "later@example.org");
+  EXPECT_EQ(envelope->recipients[0].params, "NOTIFY=NEVER");  // the parameters travel too
 }
 
 }  // namespace

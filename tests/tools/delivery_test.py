@@ -371,6 +371,44 @@ class SpoolTest(DeliveryTestCase):
                  lambda: "\n%s\n%s" % (sorted(segment_files()), daemon.log_text()))
         self.assertEqual(daemon.terminate(), 0)
 
+    def test_long_deferred_mail_is_compacted_forward_and_its_old_segment_goes(self):
+        """A message deferred past --compaction_age is copied forward (a new queue id with
+        the deferred recipients and their retry state); its old segment is then freed
+        although the mail is still queued, and a restart finds only the copy."""
+        sink = self.sink("--tempfail_pattern=slow", "--tempfail_times=100000")
+        daemon = self.daemon(routes="*=127.0.0.1:%d" % sink.port, segment_bytes=16384, compaction_age="1s",
+                             shards=1)
+        body = b"Subject: fill\r\n\r\n" + b"x" * 2000 + b"\r\n"
+        self.send(daemon, "s@src.test", ["slow@far.test", "fast@other.test"], body)
+        first = sorted(glob.glob(os.path.join(daemon.spool, "shard-0", "*.log")))
+        self.assertEqual(len(first), 1, first)
+        original = self.wait_accounting(daemon, lambda e: e["rcpt"] == "fast@other.test", 1, "fast delivered")
+        old_id = original[0]["queue_id"]
+        compacted = wait_for(lambda: re.search(r"compacted id=%s into id=(\w+)" % old_id, daemon.log_text(300)),
+                             30, "the compaction", lambda: "\n" + daemon.log_text())
+        new_id = compacted.group(1)
+        # A flow of other mail rolls segments; the first one no longer holds anything live.
+        with smtplib.SMTP("127.0.0.1", daemon.port, timeout=60) as client:
+            for i in range(40):
+                client.sendmail("s@src.test", ["r%d@far.test" % i], body)
+        self.wait_accounting(daemon, lambda e: e["rcpt"].startswith("r") and e["result"] == "delivered", 40,
+                             "40 deliveries")
+        wait_for(lambda: not os.path.exists(first[0]), 20, "the first segment to be freed",
+                 lambda: "\n%s" % sorted(glob.glob(os.path.join(daemon.spool, "shard-0", "*.log"))))
+        later = [e for e in self.accounting(daemon) if e["rcpt"] == "slow@far.test"]
+        self.assertTrue(all(e["result"] == "deferred" for e in later), later)
+        self.assertIn(new_id, {e["queue_id"] for e in later})  # attempts go on under the new id
+        self.assertEqual(daemon.terminate(), 0)
+        # Deferred again past the age, the copy is copied again: follow the chain.
+        moves = dict(re.findall(r"compacted id=(\w+) into id=(\w+)", daemon.log_text(10000)))
+        current = new_id
+        while current in moves:
+            current = moves[current]
+        queued = daemon.queued()
+        self.assertEqual(list(queued), [current])  # every older copy is finished: relocated
+        self.assertEqual(queued[current]["recipients"], 1)
+        self.assertIn(b"Subject: fill", daemon.stored(current))
+
     def test_hostname_must_be_fully_qualified(self):
         """The outbound EHLO needs a fully qualified name (RFC 5321 §4.1.1.1)."""
         argv = [os.path.join(harness.BIN_DIR, "ringpost"), "--hostname=nodots", "--listen=127.0.0.1:0",
