@@ -676,16 +676,21 @@ def free_udp_port():
                     continue
 
 
-def main():
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+def run_tests(doc, name, tools):
+    """The command line of this file and of the tests built on it (tls_test.py)."""
+    parser = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
     default_bin = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "build", "release", "tools")
-    parser.add_argument("--bin_dir", default=default_bin, help="directory with ringpost and ringpost-sink")
+    parser.add_argument("--bin_dir", default=default_bin, help="directory with " + ", ".join(tools))
     args, rest = parser.parse_known_args()
     harness.BIN_DIR = os.path.abspath(args.bin_dir)
-    for tool in ("ringpost", "ringpost-sink"):
+    for tool in tools:
         if not os.access(os.path.join(harness.BIN_DIR, tool), os.X_OK):
-            sys.exit("delivery_test: no executable %s in %s (pass --bin_dir)" % (tool, harness.BIN_DIR))
-    unittest.main(argv=[sys.argv[0]] + rest)
+            sys.exit("%s: no executable %s in %s (pass --bin_dir)" % (name, tool, harness.BIN_DIR))
+    unittest.main(module="__main__", argv=[sys.argv[0]] + rest)
+
+
+def main():
+    run_tests(__doc__, "delivery_test", ("ringpost", "ringpost-sink", "ringpost-queue"))
 
 
 if __name__ == "__main__":

@@ -20,7 +20,6 @@ with deadlines.
 Usage: tls_test.py --bin_dir BUILD/tools [unittest arguments]
 """
 
-import argparse
 import os
 import shutil
 import signal
@@ -419,15 +418,7 @@ class MxTlsTest(TlsTestCase):
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    default_bin = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "build", "release", "tools")
-    parser.add_argument("--bin_dir", default=default_bin, help="directory with ringpost and ringpost-sink")
-    args, rest = parser.parse_known_args()
-    harness.BIN_DIR = os.path.abspath(args.bin_dir)
-    for tool in ("ringpost", "ringpost-sink", "ringpost-queue"):
-        if not os.access(os.path.join(harness.BIN_DIR, tool), os.X_OK):
-            sys.exit("tls_test: no executable %s in %s (pass --bin_dir)" % (tool, harness.BIN_DIR))
-    unittest.main(argv=[sys.argv[0]] + rest)
+    delivery.run_tests(__doc__, "tls_test", ("ringpost", "ringpost-sink", "ringpost-queue"))
 
 
 if __name__ == "__main__":
