@@ -48,6 +48,8 @@ ABSL_FLAG(bool, progress, true, "live progress line when stderr is a terminal");
 ABSL_FLAG(uint64_t, seed, 1, "seed for sizes and recipients");
 ABSL_FLAG(bool, starttls, false,
           "STARTTLS when the server offers it (no certificate check; sessions resumed)");
+ABSL_FLAG(bool, tls_resume, true,
+          "with --starttls: offer the shard's last session for resumption (false: full handshakes)");
 
 namespace ringpost::blast {
 namespace {
@@ -145,6 +147,7 @@ int Main() {
     auto tls = net::TlsContext::Client("");
     if (!tls.ok()) return Fatal(std::string(tls.status().message()));
     config.tls = *std::move(tls);
+    config.tls_resume = absl::GetFlag(FLAGS_tls_resume);
   }
   config.from = absl::GetFlag(FLAGS_from);
   config.keep_message_ids = !absl::GetFlag(FLAGS_message_ids_out).empty();

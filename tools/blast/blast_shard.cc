@@ -155,7 +155,8 @@ class BlastSession final : public net::Session {
         state_ = State::kTlsHandshake;  // OnRecv reads no more plaintext
         lines_.Reset();
         replies_ = net::ReplyParser();
-        connection.StartTls(net::TlsChannel::NewClient(shard_.config().tls, "", shard_.tls_session()));
+        connection.StartTls(net::TlsChannel::NewClient(
+            shard_.config().tls, "", shard_.config().tls_resume ? shard_.tls_session() : nullptr));
         return WaitForReply(connection);
       case State::kTlsHandshake:
         return;

@@ -41,6 +41,7 @@ struct BlastConfig {
   bool keep_message_ids = false;
   uint64_t seed = 1;
   std::shared_ptr<net::TlsContext> tls;  // --starttls: STARTTLS when the server offers it
+  bool tls_resume = true;                // --tls_resume
 };
 
 struct BlastShared {
