@@ -78,6 +78,10 @@ relay() {
   deadline=$((SECONDS + 300))
   while got=$(sink_messages) && [ "$got" -lt "$count" ] && [ $SECONDS -lt $deadline ]; do sleep 0.1; done
   [ "$got" -eq "$count" ] || echo "warning: $name: the sink counted $got messages, $count were sent" >&2
+  if [ "${5:-}" = tls ]; then  # proof that both hops ran TLS (Postfix reuses no TLS connection)
+    echo "# $name: $(grep -ao '"tls_handshakes":[0-9]*' "$work/blast-$name.json" | cut -d: -f2) TLS handshakes in," \
+      "$(grep -a '^{' "$sink_out" | tail -1 | grep -ao '"tls_handshakes":[0-9]*' | cut -d: -f2) out" >&2
+  fi
   t1=$(date +%s.%N)
   after=$(group_ns "$name")
   awk -v n="$got" -v t0="$t0" -v t1="$t1" -v ns=$((after - before)) \
