@@ -25,7 +25,8 @@ TestCertificate WriteTestCertificate(const std::string& dir, const std::string& 
   } else {
     bssl::UniquePtr<RSA> rsa(RSA_new());
     bssl::UniquePtr<BIGNUM> e(BN_new());
-    RP_CHECK(BN_set_word(e.get(), RSA_F4) == 1 && RSA_generate_key_ex(rsa.get(), 2048, e.get(), nullptr) == 1);
+    RP_CHECK(BN_set_word(e.get(), RSA_F4) == 1 &&
+             RSA_generate_key_ex(rsa.get(), 2048, e.get(), nullptr) == 1);
     RP_CHECK(EVP_PKEY_assign_RSA(key.get(), rsa.release()) == 1);
   }
 
