@@ -100,8 +100,8 @@ ABSL_FLAG(ringpost::core::FlagDuration, retry_max, ringpost::core::FlagDuration{
 ABSL_FLAG(ringpost::core::FlagDuration, max_queue_lifetime, ringpost::core::FlagDuration{absl::Hours(24 * 5)},
           "a recipient still undelivered this long after arrival expires and bounces");
 ABSL_FLAG(ringpost::core::FlagDuration, compaction_age, ringpost::core::FlagDuration{absl::Minutes(30)},
-          "mail still deferred this long after it was written is copied forward in the queue log, so "
-          "old segments can be freed (0s: never)");
+          "mail still deferred this long after delivery took it over (at arrival, or at start-up) is "
+          "copied forward in the queue log, so old segments can be freed (0s: never)");
 ABSL_FLAG(uint32_t, domain_max_connections, 20, "concurrent outbound connections per destination domain");
 ABSL_FLAG(uint32_t, host_max_connections, 10,
           "concurrent outbound connections per destination IP (split evenly between shards)");
