@@ -11,9 +11,9 @@
 # TLS=1 compares instead, per size: ringpost in plaintext, ringpost with STARTTLS on
 # both sides (blast --starttls in, the sink offering it out), and Postfix with
 # STARTTLS on both sides (smtpd and smtp security level "may"), same certificate.
-# BASELINE=path/to/an/older/ringpost compares instead that binary and this build in
-# plaintext, alternating (baseline, current, baseline, current) per size: a change's
-# before and after in one run.
+# BASELINE=path/to/an/older/ringpost compares instead that binary and this build,
+# alternating (baseline, current, baseline, current) per size: a change's before and
+# after in one run (in plaintext; with TLS=1 too, STARTTLS on both sides).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 messages=${1:-20000}
@@ -147,7 +147,7 @@ if [ -n "${BASELINE:-}" ]; then
       for which in baseline current; do
         binary=$bin/ringpost
         [ $which = baseline ] && binary=$BASELINE
-        read -r rate cpu n < <(RINGPOST_BIN=$binary run_ringpost $size $count)
+        read -r rate cpu n < <(RINGPOST_BIN=$binary run_ringpost $size $count $([ "${TLS:-0}" = 1 ] && echo tls))
         printf '| %s | ringpost %s (round %d) | %d | %s | %s | - | - |\n' $size $which $round $n $rate $cpu
       done
     done

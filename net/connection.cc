@@ -34,15 +34,17 @@ void Connection::Send(absl::string_view bytes) {
 }
 
 void Connection::Queue(absl::string_view bytes) {
-  // Append to the last chunk only when the kernel is not reading it: a chunk in the
-  // in-flight sendmsg must not move or grow.
-  if (!out_.empty() && !out_.back().loan.valid() && out_.size() > chunks_in_flight_) {
-    out_.back().bytes.append(bytes.data(), bytes.size());
-  } else {
-    out_.push_back(OutChunk{core::BufferLoan(), std::string(bytes), 0});
-  }
+  Tail().append(bytes.data(), bytes.size());
   queued_bytes_ += bytes.size();
   table_->ScheduleFlush(*this);
+}
+
+std::string& Connection::Tail() {
+  // Only a chunk the kernel is not reading may grow: one in the in-flight sendmsg must
+  // not move.
+  if (out_.empty() || out_.back().loan.valid() || out_.size() <= chunks_in_flight_)
+    out_.push_back(OutChunk{});
+  return out_.back().bytes;
 }
 
 void Connection::Send(core::BufferLoan bytes) {
@@ -74,9 +76,11 @@ void Connection::StartTls(std::unique_ptr<TlsChannel> channel) {
 
 void Connection::QueueTlsOutput() {
   if (!tls_->has_output()) return;
-  std::string ciphertext;
-  tls_->TakeOutput(&ciphertext);
-  Queue(ciphertext);
+  std::string& tail = Tail();  // straight in: one copy out of BoringSSL, not two
+  const size_t before = tail.size();
+  tls_->TakeOutput(&tail);
+  queued_bytes_ += tail.size() - before;
+  table_->ScheduleFlush(*this);
 }
 
 void Connection::ReceiveTls(core::BufferLoan ciphertext) {

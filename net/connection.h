@@ -122,6 +122,7 @@ class Connection {
   Connection() = default;
   static void OnTimerFired(void* context);
   void Queue(absl::string_view bytes);           // appends to the output as it is
+  std::string& Tail();                           // the output chunk new bytes may go into
   void ReceiveTls(core::BufferLoan ciphertext);  // a recv under TLS: decrypt, then tell the session
   void QueueTlsOutput();                         // the channel's ciphertext into the output
   bool OpsInFlight() const { return recv_armed_ || send_in_flight_ || connect_in_flight_; }

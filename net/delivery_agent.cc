@@ -319,7 +319,7 @@ bool DeliveryAgent::OpenConnection(Domain& domain) {
     domain.members.push_back(std::move(owned));
     const std::string& name = index < domain.hop.names.size() ? domain.hop.names[index] : std::string();
     OutboundTls tls = TlsFor(member->host, name);
-    member->tls_key = absl::StrCat(member->host, " ", tls.sni);
+    member->tls_key = TlsSessionKey(member->host, tls.sni);
     auto session = std::make_unique<OutboundSession>(*member, config_.session, std::move(tls));
     member->session = session.get();
     // A refusal at once (no free slot, no descriptor) reports OnSessionClosed from in
@@ -352,6 +352,10 @@ bool DeliveryAgent::OpenConnection(Domain& domain) {
   return false;
 }
 
+std::string DeliveryAgent::TlsSessionKey(const std::string& host, const std::string& sni) {
+  return absl::StrCat(host, " ", sni);  // a session is for one server and one name
+}
+
 OutboundTls DeliveryAgent::TlsFor(const std::string& host, const std::string& name) {
   OutboundTls tls;
   tls.policy = config_.session.tls_client == nullptr ? TlsPolicy::kNone : config_.tls_policy;
@@ -370,7 +374,7 @@ OutboundTls DeliveryAgent::TlsFor(const std::string& host, const std::string& na
   // RFC 6066 §3: the server name is a host name, never an address.
   if (core::IsHostName(name)) tls.sni = name;
   // A ticket is offered once (RFC 8446 §C.4); the connection's own new one refills it.
-  if (auto it = tls_sessions_.find(absl::StrCat(host, " ", tls.sni)); it != tls_sessions_.end()) {
+  if (auto it = tls_sessions_.find(TlsSessionKey(host, tls.sni)); it != tls_sessions_.end()) {
     tls.resume = std::move(it->second);
     tls_sessions_.erase(it);
   }

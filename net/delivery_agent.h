@@ -145,6 +145,7 @@ class DeliveryAgent {
   void OnMemberTlsFailed(Member& member, const std::string& error);
   OutboundTls TlsFor(const std::string& host, const std::string& name);
   void KeepTlsSession(const std::string& key, bssl::UniquePtr<SSL_SESSION> session);
+  static std::string TlsSessionKey(const std::string& host, const std::string& sni);
   static std::string NameOf(const Domain& domain, const std::string& host);  // the MX name of an address
   static void OnJobTimer(void* context);
   static void OnDomainTimer(void* context);

@@ -23,8 +23,7 @@ struct DeliveryAgent::Job {
   core::TimerNode timer;
   std::string body;                // loaded for an attempt, dropped after it
   std::vector<size_t> attempt;     // positions in work->recipients tried in this attempt
-  core::MonoNanos written_at = 0;  // when its copy in the log was written (or recovered)
-  bool compacting = false;         // being copied forward: not scheduled meanwhile
+  core::MonoNanos written_at = 0;  // when this shard took it over, or last copied it forward
 };
 
 struct DeliveryAgent::Domain {

@@ -252,12 +252,12 @@ void DeliveryAgent::FinishBatch(Job* job, const Batch& batch) {
 // loss), and the job goes on as the new message.
 
 bool DeliveryAgent::ShouldCompact(const Job* job) const {
-  return config_.compaction_age_nanos > 0 && !stopping_ && !job->compacting &&
+  return config_.compaction_age_nanos > 0 && !stopping_ &&
          shard_.now() - job->written_at >= config_.compaction_age_nanos;
 }
 
+// The job stays unscheduled (neither due nor on a timer) until the copy is done.
 void DeliveryAgent::Compact(Job* job) {
-  job->compacting = true;
   std::vector<queue::LogWriter::RecipientPick> picks;
   for (const queue::JobRecipient& r : job->work->recipients) {
     picks.push_back({r.index, r.attempts, r.next_attempt_unix_micros});
@@ -270,7 +270,6 @@ void DeliveryAgent::Compact(Job* job) {
         DeliveryAgent& agent = **alive;
         if (!status.ok()) {  // it stays where it is; tried again after its next attempt
           RP_LOG(kWarning) << "compaction of id=" << job->work->queue_id << " failed: " << status;
-          job->compacting = false;
           job->written_at = agent.shard_.now();
           return agent.Schedule(job);
         }
@@ -316,7 +315,6 @@ void DeliveryAgent::FinishCompaction(Job* job, std::string queue_id, const queue
   segment_files_.Acquire(work.segment_path);
   segment_files_.Release(old_path);
   ++stats_.jobs_compacted;
-  job->compacting = false;
   job->written_at = shard_.now();
   Schedule(job);
 }

@@ -14,8 +14,6 @@ namespace {
 
 constexpr size_t kHeloBytesMax = 255;
 constexpr absl::string_view kCommandLetters = "EHLO HELO MAIL RCPT DATA BDAT RSET NOOP QUIT HELP VRFY";
-constexpr absl::string_view kCommandLettersTls =
-    "EHLO HELO MAIL RCPT DATA BDAT RSET NOOP QUIT HELP VRFY STARTTLS";
 
 // RFC 3463 §3.5 (4.3.1 mail system full) and §3.5 (4.3.0 other mail system status).
 std::string StorageReply(const absl::Status& status) {
@@ -154,9 +152,8 @@ void SmtpServer::OnLine(absl::string_view line, absl::Time now) {
     case SmtpVerb::kQuit:
       return OnQuit();
     case SmtpVerb::kHelp:
-      return Reply(absl::StrCat(
-          "214 2.0.0 Commands: ", client_.tls_offered && tls_.empty() ? kCommandLettersTls : kCommandLetters,
-          "\r\n"));
+      return Reply(absl::StrCat("214 2.0.0 Commands: ", kCommandLetters,
+                                client_.tls_offered && tls_.empty() ? " STARTTLS" : "", "\r\n"));
     case SmtpVerb::kVrfy:
       // RFC 5321 §3.5.3: 252 when the server will not say, but will accept mail.
       return Reply("252 2.1.5 Cannot VRFY user, but will accept message and attempt delivery\r\n");

@@ -68,15 +68,12 @@ int TlsChannel::OnNewSession(SSL* ssl, SSL_SESSION* session) {
 }
 
 void TlsChannel::Start() {
-  if (started_) return;
-  started_ = true;
   ERR_clear_error();
   Advance(nullptr);
 }
 
 void TlsChannel::Feed(absl::string_view ciphertext, std::string* plaintext) {
   if (state_ == State::kClosed || state_ == State::kFailed) return;
-  started_ = true;
   ERR_clear_error();
   while (!ciphertext.empty()) {
     const int n = static_cast<int>(std::min<size_t>(ciphertext.size(), INT_MAX));

@@ -41,7 +41,7 @@ class TlsChannel {
   TlsChannel(const TlsChannel&) = delete;
   TlsChannel& operator=(const TlsChannel&) = delete;
 
-  // Starts the handshake (a client's ClientHello lands in the output).
+  // Starts the handshake (a client's ClientHello lands in the output). Once, before Feed.
   void Start();
   // Ciphertext from the peer, in order, any split. Decrypted bytes are appended to
   // `plaintext`. The state may move to kOpen (handshake done), kClosed (the peer's
@@ -81,7 +81,6 @@ class TlsChannel {
   BIO* in_;   // owned by ssl_
   BIO* out_;  // owned by ssl_
   State state_ = State::kHandshaking;
-  bool started_ = false;
   bool peer_closed_ = false;
   std::string error_;
   TlsSummary summary_;

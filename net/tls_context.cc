@@ -14,9 +14,6 @@ SSL_CTX* NewContext() {
   if (ctx == nullptr) return nullptr;
   SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
   SSL_CTX_set_max_proto_version(ctx, TLS1_3_VERSION);
-  // Memory BIOs accept every write, so partial writes never happen; allowing them keeps
-  // SSL_write from ever retrying with a moved buffer.
-  SSL_CTX_set_mode(ctx, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
   return ctx;
 }
 
