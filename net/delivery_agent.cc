@@ -605,13 +605,27 @@ bool DeliveryAgent::LoadBody(Job* job, std::string* error) {
     *error = absl::StrCat("cannot read the queued message: ", envelope.status().message());
     return false;
   }
-  auto body = queue::ReadBodyAt(*fd, path, *envelope);
-  if (!body.ok()) {
-    *error = absl::StrCat("cannot read the queued message: ", body.status().message());
+  if (job->body.empty() && !spare_bodies_.empty()) {
+    job->body.swap(spare_bodies_.back());
+    spare_bodies_.pop_back();
+  }
+  const absl::Status read = queue::ReadBodyInto(*fd, path, *envelope, &job->body);
+  if (!read.ok()) {
+    *error = absl::StrCat("cannot read the queued message: ", read.message());
+    DropBody(job);
     return false;
   }
-  job->body = std::move(*body);
   return true;
+}
+
+void DeliveryAgent::DropBody(Job* job) {
+  // Bounded: a few buffers of ordinary sizes; a huge body's memory goes back at once.
+  constexpr size_t kSpareBodies = 16, kSpareBodyBytesMax = 1 << 20;
+  std::string body;
+  body.swap(job->body);
+  if (spare_bodies_.size() < kSpareBodies && body.capacity() <= kSpareBodyBytesMax) {
+    spare_bodies_.push_back(std::move(body));
+  }
 }
 
 void DeliveryAgent::DeliverLocal(Job* job) {

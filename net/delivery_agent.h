@@ -119,6 +119,9 @@ class DeliveryAgent {
   bool OpenConnection(Domain& domain);
   void StartOn(Member& member, Job* job);
   bool LoadBody(Job* job, std::string* error);
+  // Hands a job's body buffer back once the attempt no longer needs it: a few are kept
+  // for the next loads, which then neither allocate nor zero-fill (the read fills them).
+  void DropBody(Job* job);
   void DeliverLocal(Job* job);
   void FailAll(Domain& domain, const std::string& status, int code, const std::string& text);
   struct Batch;
@@ -174,6 +177,7 @@ class DeliveryAgent {
   absl::flat_hash_map<std::string, bssl::UniquePtr<SSL_SESSION>> tls_sessions_;  // "host sni" → to resume
   std::shared_ptr<DeliveryAgent*> alive_;  // callbacks check it (log, resolver)
   queue::SegmentFiles segment_files_;      // open segment files bodies are read from
+  std::vector<std::string> spare_bodies_;  // body buffers for the next loads (DropBody)
   std::mt19937_64 random_;
   uint64_t maildir_unique_ = 0;
   uint64_t dsn_sequence_ = 0;

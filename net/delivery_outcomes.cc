@@ -106,8 +106,7 @@ void DeliveryAgent::Complete(Job* job, const std::vector<queue::AttemptReply>& r
   accounting_.Write(lines);
 
   if (batch->bounced.empty()) {
-    job->body.clear();
-    job->body.shrink_to_fit();
+    DropBody(job);
     return WriteResults(job, batch);
   }
   if (job->work->mail_from.empty()) {
@@ -115,8 +114,7 @@ void DeliveryAgent::Complete(Job* job, const std::vector<queue::AttemptReply>& r
     ++stats_.dsns_suppressed;
     RP_LOG(kInfo) << "bounce dropped: id=" << job->work->queue_id
                   << " from=<> failed_recipients=" << batch->bounced.size() << " (null sender)";
-    job->body.clear();
-    job->body.shrink_to_fit();
+    DropBody(job);
     return WriteResults(job, batch);
   }
   QueueBounce(job, batch);
@@ -140,8 +138,7 @@ void DeliveryAgent::QueueBounce(Job* job, const std::shared_ptr<Batch>& batch) {
   input.original = job->body;
   input.sequence = ++dsn_sequence_;
   absl::StatusOr<std::string> dsn = queue::BuildBounce(input);
-  job->body.clear();
-  job->body.shrink_to_fit();
+  DropBody(job);
 
   // The DSN is durable before the results that say "bounced": a crash in between sends
   // it twice rather than never.

@@ -314,6 +314,8 @@ void SmtpClient::OnTransactionReply(Expect expected, const SmtpReply& reply) {
 
 void SmtpClient::SendBody() {
   DotStuffer stuffer;
+  // One allocation: stuffing adds a byte per line that starts with a dot, and the end.
+  output_.reserve(output_.size() + message_.body.size() + message_.body.size() / 64 + 8);
   stuffer.Stuff(message_.body, &output_);
   stuffer.Finish(&output_);
   expected_.push_back(Expect::kBody);

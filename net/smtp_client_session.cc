@@ -5,6 +5,10 @@
 #include "core/shard.h"
 
 namespace ringpost::net {
+namespace {
+// Output at least this big (a message body) is handed to the connection, not copied.
+constexpr size_t kHandOverBytes = 16 * 1024;
+}  // namespace
 
 OutboundSession::OutboundSession(OutboundOwner& owner, const OutboundSessionOptions& options, OutboundTls tls)
     : owner_(owner), options_(options), client_(options.client, *this), tls_(std::move(tls)) {
@@ -135,8 +139,11 @@ void OutboundSession::OnSessionFailed(const std::string& reason) { failure_ = re
 
 void OutboundSession::Flush() {
   if (connection_ == nullptr) return;
-  if (client_.has_output()) {
-    connection_->Send(client_.output());  // copied into the connection's queue
+  if (client_.output().size() >= kHandOverBytes) {
+    // A message body: the connection sends from the engine's buffer itself.
+    connection_->Send(core::BufferLoan::Owned(client_.TakeOutput(), nullptr));
+  } else if (client_.has_output()) {
+    connection_->Send(client_.output());  // commands: copied, to go out with what is queued
     client_.ClearOutput();
   }
   if (client_.wants_close() || client_.closed()) {

@@ -1,11 +1,13 @@
 #include "queue/log_reader.h"
 
 #include <fcntl.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #include <cerrno>
 
 #include "absl/strings/str_cat.h"
+#include "core/check.h"
 
 namespace ringpost::queue {
 
@@ -39,6 +41,12 @@ std::string ReadRecordAt(int fd, uint64_t offset) {
   return record;
 }
 
+uint64_t LittleEndian64(const char* p) {
+  uint64_t value = 0;
+  for (int i = 7; i >= 0; --i) value = value << 8 | static_cast<uint8_t>(p[i]);
+  return value;
+}
+
 }  // namespace
 
 absl::StatusOr<Envelope> ReadEnvelopeAt(int fd, const std::string& segment_path, uint64_t commit_offset) {
@@ -51,23 +59,61 @@ absl::StatusOr<Envelope> ReadEnvelopeAt(int fd, const std::string& segment_path,
   return DecodeEnvelope(decoded.payload);
 }
 
+absl::Status ReadBodyInto(int fd, const std::string& segment_path, const Envelope& envelope,
+                          std::string* out) {
+  std::string& body = *out;
+  body.resize(envelope.body_bytes);
+  // Each record's header and chunk prefix land in `heads`, its bytes straight in place:
+  // the kernel's copy out of the page cache is the only one, and every record's CRC is
+  // still checked. Records that follow each other in the file (a message written while
+  // no other was) are read by one preadv.
+  constexpr size_t kHeadBytes = kRecordHeaderBytes + kBodyChunkPrefixBytes;
+  constexpr size_t kRecordsPerRead = 32;
+  char heads[kRecordsPerRead][kHeadBytes];
+  iovec parts[2 * kRecordsPerRead];
+  uint64_t at = 0;
+  for (size_t first = 0; first < envelope.body.size();) {
+    const uint64_t read_offset = envelope.body[first].offset - kHeadBytes;
+    size_t count = 0;
+    uint64_t read_bytes = 0, place = at;
+    for (; first + count < envelope.body.size() && count < kRecordsPerRead; ++count) {
+      const BodyExtent& extent = envelope.body[first + count];
+      if (extent.offset < kHeadBytes || extent.bytes > body.size() - place) {
+        return absl::DataLossError(absl::StrCat("body extents do not fit the body at ", segment_path));
+      }
+      if (count > 0 && extent.offset - kHeadBytes != read_offset + read_bytes) break;  // not adjacent
+      parts[2 * count] = {heads[count], kHeadBytes};
+      parts[2 * count + 1] = {body.data() + place, extent.bytes};
+      read_bytes += kHeadBytes + extent.bytes;
+      place += extent.bytes;
+    }
+    const ssize_t n = preadv(fd, parts, static_cast<int>(2 * count), static_cast<off_t>(read_offset));
+    if (n != static_cast<ssize_t>(read_bytes)) {
+      return absl::DataLossError(
+          absl::StrCat("cannot read the body records at ", segment_path, ":", read_offset));
+    }
+    for (size_t i = 0; i < count; ++i) {
+      const BodyExtent& extent = envelope.body[first + i];
+      const absl::string_view bytes(body.data() + at, extent.bytes);
+      RecordHeader header;
+      if (DecodeRecordInParts(absl::string_view(heads[i], kHeadBytes), bytes, &header) != DecodeStatus::kOk ||
+          header.type != RecordType::kBody ||
+          LittleEndian64(heads[i] + kRecordHeaderBytes) != envelope.message_ref) {
+        return absl::DataLossError(
+            absl::StrCat("bad body record at ", segment_path, ":", extent.offset - kHeadBytes));
+      }
+      at += extent.bytes;
+    }
+    first += count;
+  }
+  if (at != body.size())
+    return absl::DataLossError(absl::StrCat("body extents short of the body at ", segment_path));
+  return absl::OkStatus();
+}
+
 absl::StatusOr<std::string> ReadBodyAt(int fd, const std::string& segment_path, const Envelope& envelope) {
   std::string body;
-  body.reserve(envelope.body_bytes);
-  std::string record;
-  for (const BodyExtent& extent : envelope.body) {
-    // Read the whole body record so its CRC is checked, not just the bytes.
-    const uint64_t record_offset = extent.offset - kBodyChunkPrefixBytes - kRecordHeaderBytes;
-    record.resize(kRecordHeaderBytes + kBodyChunkPrefixBytes + extent.bytes);
-    const ssize_t n = pread(fd, record.data(), record.size(), static_cast<off_t>(record_offset));
-    DecodedRecord decoded;
-    if (n != static_cast<ssize_t>(record.size()) || DecodeRecord(record, &decoded) != DecodeStatus::kOk ||
-        decoded.header.type != RecordType::kBody) {
-      return absl::DataLossError(absl::StrCat("bad body record at ", segment_path, ":", record_offset));
-    }
-    const absl::string_view bytes = decoded.payload.substr(kBodyChunkPrefixBytes);
-    body.append(bytes.data(), bytes.size());
-  }
+  RP_RETURN_IF_ERROR(ReadBodyInto(fd, segment_path, envelope, &body));
   return body;
 }
 

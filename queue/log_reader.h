@@ -21,6 +21,10 @@ absl::StatusOr<std::string> ReadBody(const std::string& segment_path, const Enve
 // The same on an open segment file (`segment_path` only names it in errors).
 absl::StatusOr<Envelope> ReadEnvelopeAt(int fd, const std::string& segment_path, uint64_t commit_offset);
 absl::StatusOr<std::string> ReadBodyAt(int fd, const std::string& segment_path, const Envelope& envelope);
+// The same into `body`, whose capacity is reused: a buffer that held a body as long
+// before is not zero-filled again (the read overwrites it anyway).
+absl::Status ReadBodyInto(int fd, const std::string& segment_path, const Envelope& envelope,
+                          std::string* body);
 
 // Read-only descriptors of the segment files a thread's live jobs read from, counted
 // by path: Acquire when a job that reads `path` arrives, Release when it is done; the

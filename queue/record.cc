@@ -12,6 +12,22 @@ constexpr size_t kSegmentHeaderCrcOffset = 28;
 bool KnownType(uint8_t type) {
   return type >= static_cast<uint8_t>(RecordType::kBody) && type <= static_cast<uint8_t>(RecordType::kSeal);
 }
+
+// The header at the start of `input` (at least kRecordHeaderBytes) and its CRC, or
+// false when it cannot be one: checked before its length is trusted, so a torn or
+// garbage header never makes a reader wait for a megabyte that will never come.
+bool ParseRecordHeader(absl::string_view input, RecordHeader* header, uint32_t* crc) {
+  ByteReader r(input.substr(0, kRecordHeaderBytes));
+  *crc = r.U32();
+  const uint32_t payload_bytes = r.U32();
+  const uint8_t type = r.U8();
+  const uint8_t pad[3] = {r.U8(), r.U8(), r.U8()};
+  const uint32_t generation = r.U32();
+  const uint64_t sequence = r.U64();
+  if (payload_bytes > kRecordPayloadBytesMax || !KnownType(type) || pad[0] || pad[1] || pad[2]) return false;
+  *header = RecordHeader{static_cast<RecordType>(type), payload_bytes, generation, sequence};
+  return true;
+}
 }  // namespace
 
 std::string EncodeSegmentHeader(const SegmentHeader& header) {
@@ -79,24 +95,27 @@ void AppendRecordGather(RecordType type, uint32_t generation, uint64_t sequence,
 
 DecodeStatus DecodeRecord(absl::string_view input, DecodedRecord* out) {
   if (input.size() < kRecordHeaderBytes) return DecodeStatus::kIncomplete;
-  ByteReader r(input.substr(0, kRecordHeaderBytes));
-  const uint32_t crc = r.U32();
-  const uint32_t payload_bytes = r.U32();
-  const uint8_t type = r.U8();
-  const uint8_t pad[3] = {r.U8(), r.U8(), r.U8()};
-  const uint32_t generation = r.U32();
-  const uint64_t sequence = r.U64();
-  // Check the length before trusting it to decide "incomplete": a torn or garbage
-  // header must not make us wait for a megabyte that will never come.
-  if (payload_bytes > kRecordPayloadBytesMax || !KnownType(type) || pad[0] || pad[1] || pad[2]) {
-    return DecodeStatus::kCorrupt;
-  }
-  const size_t total = kRecordHeaderBytes + payload_bytes;
+  RecordHeader header;
+  uint32_t crc = 0;
+  if (!ParseRecordHeader(input, &header, &crc)) return DecodeStatus::kCorrupt;
+  const size_t total = kRecordHeaderBytes + header.payload_bytes;
   if (input.size() < total) return DecodeStatus::kIncomplete;
   if (Crc32cExtend(0, input.data() + 4, total - 4) != crc) return DecodeStatus::kCorrupt;
-  out->header = RecordHeader{static_cast<RecordType>(type), payload_bytes, generation, sequence};
-  out->payload = input.substr(kRecordHeaderBytes, payload_bytes);
+  out->header = header;
+  out->payload = input.substr(kRecordHeaderBytes, header.payload_bytes);
   out->total_bytes = total;
+  return DecodeStatus::kOk;
+}
+
+DecodeStatus DecodeRecordInParts(absl::string_view head, absl::string_view rest, RecordHeader* out) {
+  RecordHeader header;
+  uint32_t crc = 0;
+  if (head.size() < kRecordHeaderBytes || !ParseRecordHeader(head, &header, &crc) ||
+      header.payload_bytes != head.size() - kRecordHeaderBytes + rest.size() ||
+      Crc32cExtend(Crc32cExtend(0, head.data() + 4, head.size() - 4), rest.data(), rest.size()) != crc) {
+    return DecodeStatus::kCorrupt;
+  }
+  *out = header;
   return DecodeStatus::kOk;
 }
 

@@ -73,6 +73,10 @@ struct DecodedRecord {
 // Decodes the record at the start of `input`. kIncomplete: `input` ends inside it;
 // kCorrupt: bad CRC, length or type.
 DecodeStatus DecodeRecord(absl::string_view input, DecodedRecord* out);
+// The same for a whole record read into two places (a body read straight into the
+// buffer delivery sends from): `head` is its header and the payload's first bytes,
+// `rest` the remainder of the payload. kCorrupt unless the two make exactly one record.
+DecodeStatus DecodeRecordInParts(absl::string_view head, absl::string_view rest, RecordHeader* out);
 
 // Body chunk payload: the message it belongs to (a per-shard reference), then bytes.
 inline constexpr size_t kBodyChunkPrefixBytes = 8;
