@@ -34,6 +34,7 @@ class BufferLoan {
  public:
   BufferLoan() = default;
   static BufferLoan Owned(std::string bytes, uint32_t* holder_count) {
+    RP_CHECK_LE(bytes.size(), uint64_t{UINT32_MAX});  // the size is kept in 32 bits
     BufferLoan loan;
     loan.owned_ = new std::string(std::move(bytes));
     loan.size_bytes_ = static_cast<uint32_t>(loan.owned_->size());

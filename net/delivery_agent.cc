@@ -620,10 +620,12 @@ bool DeliveryAgent::LoadBody(Job* job, std::string* error) {
 
 void DeliveryAgent::DropBody(Job* job) {
   // Bounded: a few buffers of ordinary sizes; a huge body's memory goes back at once.
-  constexpr size_t kSpareBodies = 16, kSpareBodyBytesMax = 1 << 20;
+  // (A body never loaded has no buffer worth keeping.)
+  constexpr size_t kSpareBodies = 16, kSpareBodyBytesMin = 4096, kSpareBodyBytesMax = 1 << 20;
   std::string body;
   body.swap(job->body);
-  if (spare_bodies_.size() < kSpareBodies && body.capacity() <= kSpareBodyBytesMax) {
+  if (spare_bodies_.size() < kSpareBodies && body.capacity() >= kSpareBodyBytesMin &&
+      body.capacity() <= kSpareBodyBytesMax) {
     spare_bodies_.push_back(std::move(body));
   }
 }

@@ -120,7 +120,8 @@ class DeliveryAgent {
   void StartOn(Member& member, Job* job);
   bool LoadBody(Job* job, std::string* error);
   // Hands a job's body buffer back once the attempt no longer needs it: a few are kept
-  // for the next loads, which then neither allocate nor zero-fill (the read fills them).
+  // for the next loads, which then need no allocation, nor any zero-fill when an
+  // earlier body was at least as long (the read fills them).
   void DropBody(Job* job);
   void DeliverLocal(Job* job);
   void FailAll(Domain& domain, const std::string& status, int code, const std::string& text);

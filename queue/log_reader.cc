@@ -62,6 +62,14 @@ absl::StatusOr<Envelope> ReadEnvelopeAt(int fd, const std::string& segment_path,
 absl::Status ReadBodyInto(int fd, const std::string& segment_path, const Envelope& envelope,
                           std::string* out) {
   std::string& body = *out;
+  // The extents must make up the body exactly before a byte is allocated for it.
+  uint64_t extent_bytes = 0;
+  for (const BodyExtent& extent : envelope.body) extent_bytes += extent.bytes;
+  if (extent_bytes != envelope.body_bytes) {
+    return absl::DataLossError(absl::StrCat("body extents do not make up the body at ", segment_path));
+  }
+  // Growing past the capacity would copy the old bytes first: start empty instead.
+  if (envelope.body_bytes > body.capacity()) body.clear();
   body.resize(envelope.body_bytes);
   // Each record's header and chunk prefix land in `heads`, its bytes straight in place:
   // the kernel's copy out of the page cache is the only one, and every record's CRC is

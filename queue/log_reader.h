@@ -21,8 +21,8 @@ absl::StatusOr<std::string> ReadBody(const std::string& segment_path, const Enve
 // The same on an open segment file (`segment_path` only names it in errors).
 absl::StatusOr<Envelope> ReadEnvelopeAt(int fd, const std::string& segment_path, uint64_t commit_offset);
 absl::StatusOr<std::string> ReadBodyAt(int fd, const std::string& segment_path, const Envelope& envelope);
-// The same into `body`, whose capacity is reused: a buffer that held a body as long
-// before is not zero-filled again (the read overwrites it anyway).
+// The same into `body`, whose memory is reused: a buffer that held a body at least as
+// long is neither reallocated nor zero-filled again (the read overwrites it anyway).
 absl::Status ReadBodyInto(int fd, const std::string& segment_path, const Envelope& envelope,
                           std::string* body);
 

@@ -210,6 +210,9 @@ TEST(RecoveryTest, ReaderReadsManyRecordBodiesAndChecksEachOne) {
   Envelope overfull = first;
   overfull.body_bytes -= 1;
   EXPECT_EQ(ReadBody(path, overfull).status().code(), absl::StatusCode::kDataLoss);
+  Envelope huge = first;  // refused before a terabyte is allocated for it
+  huge.body_bytes = uint64_t{1} << 40;
+  EXPECT_EQ(ReadBody(path, huge).status().code(), absl::StatusCode::kDataLoss);
 }
 
 }  // namespace
