@@ -29,8 +29,10 @@ core::MonoNanos Seconds(uint32_t s) { return static_cast<core::MonoNanos>(s) * c
 
 struct MxResolver::Lookup {
   std::string domain;
+  std::string key;  // in the cache and in_flight_: the domain, or "[host]" for ResolveHost
   std::vector<Done> waiters;
   bool implicit = false;
+  bool route_host = false;  // ResolveHost: the host's own addresses, failures temporary
   std::vector<std::string> hosts;
   // Per host, per family (0: IPv4, 1: IPv6): the addresses found.
   std::vector<std::vector<std::string>> v4, v6;
@@ -49,22 +51,41 @@ MxResolver::MxResolver(core::Shard& shard, Resolver& resolver, MxResolverOptions
 
 MxResolver::~MxResolver() { *alive_ = nullptr; }
 
-void MxResolver::Resolve(const std::string& domain, Done done) {
+std::shared_ptr<MxResolver::Lookup> MxResolver::Begin(const std::string& key, Done& done) {
   ++stats_.lookups;
-  if (const MailRoute* cached = cache_.Find(domain, shard_.now()); cached != nullptr) {
+  if (const MailRoute* cached = cache_.Find(key, shard_.now()); cached != nullptr) {
     ++stats_.cache_hits;
-    return done(*cached);
+    done(*cached);
+    return nullptr;
   }
-  if (auto it = in_flight_.find(domain); it != in_flight_.end()) {
+  if (auto it = in_flight_.find(key); it != in_flight_.end()) {
     ++stats_.coalesced;
     it->second->waiters.push_back(std::move(done));
-    return;
+    return nullptr;
   }
   ++stats_.resolutions;
   auto lookup = std::make_shared<Lookup>();
-  lookup->domain = domain;
+  lookup->key = key;
   lookup->waiters.push_back(std::move(done));
-  in_flight_[domain] = lookup;
+  in_flight_[key] = lookup;
+  return lookup;
+}
+
+void MxResolver::ResolveHost(const std::string& host, Done done) {
+  // Brackets cannot occur in a domain, so the key never meets one's.
+  std::shared_ptr<Lookup> lookup = Begin(absl::StrCat("[", host, "]"), done);
+  if (lookup == nullptr) return;
+  lookup->domain = host;
+  lookup->implicit = true;  // the name itself, and no "is this host" cut
+  lookup->route_host = true;
+  lookup->hosts = {host};
+  LookUpAddresses(lookup);
+}
+
+void MxResolver::Resolve(const std::string& domain, Done done) {
+  std::shared_ptr<Lookup> lookup = Begin(domain, done);
+  if (lookup == nullptr) return;
+  lookup->domain = domain;
   resolver_.Query(domain, RecordType::kMx,
                   [alive = alive_, lookup](const absl::Status& status, const DnsAnswer& answer) {
                     if (*alive != nullptr) (*alive)->OnMx(lookup, status, answer);
@@ -205,7 +226,13 @@ void MxResolver::Assemble(const std::shared_ptr<Lookup>& lookup) {
     }
   }
   core::MonoNanos ttl = 0;
-  if (route.addresses.empty() && lookup->temp_failure) {
+  if (route.addresses.empty() && lookup->route_host) {
+    route.status = "4.4.4";
+    route.detail =
+        absl::StrCat("the route host ", lookup->domain,
+                     lookup->temp_failure ? ": DNS lookup of its addresses failed" : " has no address");
+    if (!lookup->temp_failure) ttl = options_.negative_ttl_default;
+  } else if (route.addresses.empty() && lookup->temp_failure) {
     // Before anything permanent: a lookup that failed for now decides nothing.
     route.status = "4.4.3";
     route.detail = absl::StrCat("DNS lookup of addresses for ", lookup->domain, " failed");
@@ -216,7 +243,9 @@ void MxResolver::Assemble(const std::shared_ptr<Lookup>& lookup) {
     ttl = std::min(Seconds(lookup->ttl == UINT32_MAX ? 0 : lookup->ttl), options_.cache_ttl_max);
   } else if (!route.addresses.empty()) {
     route.kind = MailRoute::Kind::kAddresses;
-    route.detail = lookup->implicit ? "implicit MX" : absl::StrCat("MX ", lookup->hosts.front());
+    route.detail = lookup->route_host ? absl::StrCat("route host ", lookup->domain)
+                   : lookup->implicit ? "implicit MX"
+                                      : absl::StrCat("MX ", lookup->hosts.front());
     // Some lookups failed for now: use what was found, but do not keep it.
     if (!lookup->temp_failure) {
       ttl = std::min(Seconds(lookup->ttl == UINT32_MAX ? 0 : lookup->ttl), options_.cache_ttl_max);
@@ -235,8 +264,8 @@ void MxResolver::Assemble(const std::shared_ptr<Lookup>& lookup) {
 }
 
 void MxResolver::Finish(const std::shared_ptr<Lookup>& lookup, MailRoute route, core::MonoNanos ttl) {
-  in_flight_.erase(lookup->domain);
-  if (ttl > 0) cache_.Put(lookup->domain, route, shard_.now() + ttl, shard_.now());
+  in_flight_.erase(lookup->key);
+  if (ttl > 0) cache_.Put(lookup->key, route, shard_.now() + ttl, shard_.now());
   std::vector<Done> waiters;
   waiters.swap(lookup->waiters);
   for (Done& done : waiters) done(route);

@@ -58,6 +58,10 @@ class MxResolver {
   using Done = std::function<void(const MailRoute& route)>;
   // `domain` canonical. `done` may run before Resolve returns (a cache hit).
   void Resolve(const std::string& domain, Done done);
+  // The addresses of one host (A and AAAA, no MX): a --routes next hop named by its
+  // host name. Cached and coalesced like domains. Every failure is temporary (4.4.4):
+  // a route the operator wrote waits for DNS or a fix, it never bounces mail.
+  void ResolveHost(const std::string& host, Done done);
 
   struct Stats {
     uint64_t lookups = 0, cache_hits = 0, coalesced = 0, resolutions = 0;
@@ -66,6 +70,8 @@ class MxResolver {
 
  private:
   struct Lookup;
+  // A cache hit or a lookup of `key` already under way; else the new lookup to start.
+  std::shared_ptr<Lookup> Begin(const std::string& key, Done& done);
   void OnMx(const std::shared_ptr<Lookup>& lookup, const absl::Status& status, const DnsAnswer& answer);
   void LookUpAddresses(const std::shared_ptr<Lookup>& lookup);
   void Assemble(const std::shared_ptr<Lookup>& lookup);

@@ -9,9 +9,13 @@ void StaticNextHops::Resolve(const std::string& domain, Done done) {
   NextHop hop;
   if (relay_.IsLocalDomain(domain)) {
     hop.kind = NextHop::Kind::kLocal;
-  } else if (auto route = routes_.Find(domain); route.has_value()) {
+  } else if (auto route = routes_.Find(domain); route.has_value() && route->address) {
     hop.kind = NextHop::Kind::kSmtp;
-    hop.addresses.push_back(*route);
+    hop.addresses.push_back(*route->address);
+  } else if (route.has_value()) {
+    hop.kind = NextHop::Kind::kTempFail;
+    hop.status = "4.4.3";
+    hop.text = absl::StrCat("the route to ", route->ToString(), " needs DNS");
   } else {
     hop.kind = NextHop::Kind::kTempFail;
     hop.status = "4.4.3";
@@ -21,6 +25,40 @@ void StaticNextHops::Resolve(const std::string& domain, Done done) {
   done(std::move(hop));
 }
 
+NextHop DnsNextHops::FromMailRoute(const dns::MailRoute& route, uint16_t port) const {
+  NextHop hop;
+  // The MX resolver keeps the true TTLs; the agent asks again after a minute.
+  hop.valid_until = shard_.now() + 60 * core::kNanosPerSecond;
+  hop.status = route.status;
+  hop.text = route.detail;
+  switch (route.kind) {
+    case dns::MailRoute::Kind::kAddresses:
+      hop.kind = NextHop::Kind::kSmtp;
+      for (size_t i = 0; i < route.addresses.size(); ++i) {
+        const std::string& ip = route.addresses[i];
+        const bool v6 = ip.find(':') != std::string::npos;
+        auto address =
+            core::ParseSocketAddress(v6 ? absl::StrCat("[", ip, "]:", port) : absl::StrCat(ip, ":", port));
+        if (!address.ok()) continue;
+        hop.addresses.push_back(*address);
+        hop.names.push_back(i < route.hosts.size() ? route.hosts[i] : std::string());
+      }
+      break;
+    case dns::MailRoute::Kind::kTempFail:
+      hop.kind = NextHop::Kind::kTempFail;
+      break;
+    case dns::MailRoute::Kind::kNullMx:
+      hop.kind = NextHop::Kind::kPermFail;
+      hop.code = 556;  // RFC 7505 §4.2
+      break;
+    case dns::MailRoute::Kind::kNoSuchDomain:
+    case dns::MailRoute::Kind::kOnlySelf:
+      hop.kind = NextHop::Kind::kPermFail;
+      break;
+  }
+  return hop;
+}
+
 void DnsNextHops::Resolve(const std::string& domain, Done done) {
   if (relay_.IsLocalDomain(domain)) {
     NextHop hop;
@@ -28,10 +66,16 @@ void DnsNextHops::Resolve(const std::string& domain, Done done) {
     return done(std::move(hop));
   }
   if (auto route = routes_.Find(domain); route.has_value()) {
-    NextHop hop;
-    hop.kind = NextHop::Kind::kSmtp;
-    hop.addresses.push_back(*route);
-    return done(std::move(hop));
+    if (route->address) {
+      NextHop hop;
+      hop.kind = NextHop::Kind::kSmtp;
+      hop.addresses.push_back(*route->address);
+      return done(std::move(hop));
+    }
+    return mx_.ResolveHost(route->host,
+                           [this, port = route->port, done = std::move(done)](const dns::MailRoute& found) {
+                             done(FromMailRoute(found, port));
+                           });
   }
   if (domain.size() > 2 && domain.front() == '[' && domain.back() == ']') {
     // An address literal (RFC 5321 §4.1.3): that host, no DNS.
@@ -63,37 +107,7 @@ void DnsNextHops::Resolve(const std::string& domain, Done done) {
     }
   }
   mx_.Resolve(domain, [this, done = std::move(done)](const dns::MailRoute& route) {
-    NextHop hop;
-    // The MX resolver keeps the true TTLs; the agent asks again after a minute.
-    hop.valid_until = shard_.now() + 60 * core::kNanosPerSecond;
-    hop.status = route.status;
-    hop.text = route.detail;
-    switch (route.kind) {
-      case dns::MailRoute::Kind::kAddresses:
-        hop.kind = NextHop::Kind::kSmtp;
-        for (size_t i = 0; i < route.addresses.size(); ++i) {
-          const std::string& ip = route.addresses[i];
-          const bool v6 = ip.find(':') != std::string::npos;
-          auto address = core::ParseSocketAddress(v6 ? absl::StrCat("[", ip, "]:", port_)
-                                                     : absl::StrCat(ip, ":", port_));
-          if (!address.ok()) continue;
-          hop.addresses.push_back(*address);
-          hop.names.push_back(i < route.hosts.size() ? route.hosts[i] : std::string());
-        }
-        break;
-      case dns::MailRoute::Kind::kTempFail:
-        hop.kind = NextHop::Kind::kTempFail;
-        break;
-      case dns::MailRoute::Kind::kNullMx:
-        hop.kind = NextHop::Kind::kPermFail;
-        hop.code = 556;  // RFC 7505 §4.2
-        break;
-      case dns::MailRoute::Kind::kNoSuchDomain:
-      case dns::MailRoute::Kind::kOnlySelf:
-        hop.kind = NextHop::Kind::kPermFail;
-        break;
-    }
-    done(std::move(hop));
+    done(FromMailRoute(route, port_));
   });
 }
 

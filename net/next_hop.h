@@ -27,9 +27,9 @@ struct NextHop {
   };
   Kind kind = Kind::kTempFail;
   std::vector<core::SocketAddress> addresses;
-  // The host name of each address when it came from DNS (an MX host): the TLS server
-  // name (SNI) and the name its certificate is checked against. Empty for --routes
-  // and address literals.
+  // The host name of each address when it came from DNS (an MX host, or a --routes
+  // host name): the TLS server name (SNI) and the name its certificate is checked
+  // against. Empty for address routes and address literals.
   std::vector<std::string> names;
   std::string status;  // RFC 3463, for kTempFail and kPermFail
   std::string text;
@@ -60,8 +60,9 @@ class StaticNextHops final : public NextHopResolver {
   const RouteTable& routes_;
 };
 
-// Local domains, then --routes, then DNS (MX, dns/mx_resolver.h) with delivery to
-// --outbound_port. One per shard (its MxResolver's cache is the shard's).
+// Local domains, then --routes (a route named by host name: that host's addresses),
+// then DNS (MX, dns/mx_resolver.h) with delivery to --outbound_port. One per shard
+// (its MxResolver's cache is the shard's).
 class DnsNextHops final : public NextHopResolver {
  public:
   DnsNextHops(core::Shard& shard, const RelayPolicy& relay, const RouteTable& routes, dns::MxResolver& mx,
@@ -70,6 +71,7 @@ class DnsNextHops final : public NextHopResolver {
   void Resolve(const std::string& domain, Done done) override;
 
  private:
+  NextHop FromMailRoute(const dns::MailRoute& route, uint16_t port) const;
   core::Shard& shard_;
   const RelayPolicy& relay_;
   const RouteTable& routes_;

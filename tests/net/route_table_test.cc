@@ -23,10 +23,29 @@ TEST(RouteTableTest, WithoutASmarthostUnroutedDomainsGoToDns) {
   EXPECT_TRUE(RouteTable::Parse("")->size() == 0);
 }
 
+// DESIGN.md: "domain=host:port". A host name is kept as a name, looked up (A/AAAA, not
+// MX) when mail goes there; brackets around it (Postfix's "[host]:port") mean the same.
+TEST(RouteTableTest, NextHopsByHostNameAreKeptAsNames) {
+  auto table =
+      RouteTable::Parse("example.com=Relay.Example.NET:587,*=[smarthost.example]:25,a.test=127.0.0.9:26");
+  ASSERT_TRUE(table.ok()) << table.status();
+  const auto route = table->Find("example.com");
+  ASSERT_TRUE(route.has_value());
+  EXPECT_FALSE(route->address.has_value());
+  EXPECT_EQ(route->host, "relay.example.net");
+  EXPECT_EQ(route->port, 587);
+  EXPECT_EQ(route->ToString(), "relay.example.net:587");
+  EXPECT_EQ(table->Find("other.org")->ToString(), "smarthost.example:25");
+  EXPECT_EQ(table->Find("a.test")->address->ToString(), "127.0.0.9:26");
+}
+
 TEST(RouteTableTest, MistakesAreRefusedWithTheEntryNamed) {
-  for (const char* bad : {"example.com", "example.com=mx.example.net:25", "example.com=127.0.0.1:0",
-                          "*=127.0.0.1:25,*=127.0.0.2:25", "a.com=127.0.0.1:25,A.com=127.0.0.2:25",
-                          "bad domain=127.0.0.1:25", "=127.0.0.1:25"}) {
+  for (const char* bad :
+       {"example.com", "example.com=mx.example.net", "example.com=mx.example.net:0",
+        "example.com=mx.example.net:65536", "example.com=mx_bad.example:25", "example.com=-mx.example:25",
+        "example.com=mx.example.net:x", "example.com=:25", "example.com=127.0.0.1:0",
+        "*=127.0.0.1:25,*=127.0.0.2:25", "a.com=127.0.0.1:25,A.com=127.0.0.2:25", "bad domain=127.0.0.1:25",
+        "=127.0.0.1:25"}) {
     auto table = RouteTable::Parse(bad);
     EXPECT_FALSE(table.ok()) << bad;
     EXPECT_NE(table.status().message().find("--routes"), absl::string_view::npos) << table.status();

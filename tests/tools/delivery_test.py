@@ -549,6 +549,8 @@ ZONE = [
     # The preferred MX is this host by address (127.0.0.1 at the delivery port).
     "--mx-host=selfaddr.test,me.selfaddr.test,10", "--host-record=me.selfaddr.test,127.0.0.1",
     "--mx-host=selfaddr.test,mxb.two.test,20",
+    # A --routes next hop by name: its own address (127.0.0.3) is used, never its MX.
+    "--host-record=smarthost.test,127.0.0.3", "--mx-host=smarthost.test,mx1.mx.test,10",
     # An MX set too big for one UDP answer (over 1232 bytes): truncated, asked again over TCP.
     "--mx-host=big.test,mx1.mx.test,1",
 ] + ["--mx-host=big.test,backup-mail-exchanger-number-%02d.with-a-long-name.big.test,%d" % (i, 10 + i)
@@ -639,6 +641,27 @@ class DnsRoutingTest(DeliveryTestCase):
                  "both deliveries", lambda: "\n" + daemon.log_text())
         self.assertEqual(self.sink3.messages()[0][0]["rcpt_to"], ["lit@[127.0.0.3]"])
         self.assertEqual(self.sink2.messages()[0][0]["rcpt_to"], ["a@big.test"])
+
+    def test_route_to_a_host_name_goes_to_its_address_and_never_bounces(self):
+        """DESIGN.md --routes "domain=host:port": the host's A record is used (not its MX,
+        which points elsewhere here), at the route's port. A route host without an
+        address defers the mail (4.4.4); it is the operator's to fix, never a bounce."""
+        self.start_dns()
+        daemon = self.daemon(dns_servers="127.0.0.1:%d" % self.dns_port, dns_timeout="300ms", dns_tries=1,
+                             routes="src.test=127.0.0.1:%d,routed.test=smarthost.test:%d,lost.test=gone.test:%d"
+                             % (self.home.port, self.smtp_port, self.smtp_port))
+        self.send(daemon, "s@src.test", ["a@routed.test"], b"Subject: routed\r\n\r\nx\r\n")
+        self.send(daemon, "s@src.test", ["b@lost.test"], b"Subject: lost\r\n\r\nx\r\n")
+        wait_for(lambda: self.sink3.messages(), 30, "delivery to smarthost.test", lambda: "\n" + daemon.log_text())
+        self.assertEqual(self.sink3.messages()[0][0]["rcpt_to"], ["a@routed.test"])
+        deferred = self.wait_accounting(daemon, lambda e: e["result"] == "deferred", 1, "the deferral")
+        self.assertEqual(deferred[0]["rcpt"], "b@lost.test")
+        self.assertEqual(deferred[0]["status"], "4.4.4")
+        self.assertIn("route host gone.test", deferred[0]["text"])
+        self.assertEqual(self.sink2.messages(), [])  # smarthost.test's MX was never used
+        self.assertEqual(self.dns.queries("MX", "smarthost.test"), 0)
+        self.assertGreaterEqual(self.dns.queries("A", "smarthost.test"), 1)
+        self.assertEqual(self.home.messages(), [])  # no DSN
 
     def test_one_query_for_many_messages_to_one_domain(self):
         """Caching and coalescing: 40 messages to one domain cause one MX query."""

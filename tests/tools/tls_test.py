@@ -424,13 +424,17 @@ class MxTlsTest(TlsTestCase):
                                           "--host-record=mx.tls.test,127.0.0.2"])
         self.addCleanup(dns.close)
         sender = self.daemon(dns_servers="127.0.0.1:%d" % dns_port, outbound_port=port, tls_ca_file=self.cert,
-                             routes="byaddress.test=127.0.0.2:%d" % port, dns_timeout="300ms", dns_tries=1)
+                             routes="byaddress.test=127.0.0.2:%d,byname.test=mx.tls.test:%d" % (port, port),
+                             dns_timeout="300ms", dns_tries=1)
         self.send(sender, "s@src.test", ["a@tls.test"], b"Subject: by mx\r\n\r\nbody\r\n")
         self.send(sender, "s@src.test", ["b@byaddress.test"], b"Subject: by route\r\n\r\nbody\r\n")
-        entries = self.wait_accounting(sender, lambda e: e["result"] == "delivered", 2, "2 deliveries")
+        self.send(sender, "s@src.test", ["c@byname.test"], b"Subject: by named route\r\n\r\nbody\r\n")
+        entries = self.wait_accounting(sender, lambda e: e["result"] == "delivered", 3, "3 deliveries")
         by_domain = {e["domain"]: e for e in entries}
         self.assertTrue(by_domain["tls.test"]["tls_verified"], by_domain)
         self.assertFalse(by_domain["byaddress.test"]["tls_verified"], by_domain)
+        # A route named by host name: that name is the SNI and what the certificate matches.
+        self.assertTrue(by_domain["byname.test"]["tls_verified"], by_domain)
         self.assertIn("sni=mx.tls.test", receiver.log_text(100))
 
 
