@@ -1,5 +1,7 @@
 #include "net/route_table.h"
 
+#include <algorithm>
+
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
@@ -10,7 +12,9 @@
 namespace ringpost::net {
 namespace {
 
-// "ADDRESS:PORT", "[IPv6]:PORT", "host:PORT" or "[host]:PORT".
+// "ADDRESS:PORT", "[IPv6]:PORT", "host:PORT" or "[host]:PORT" (Postfix's form; also
+// "[IPv4]:PORT"). A host must be fully qualified: the resolver has no search list and
+// no /etc/hosts, so a bare "localhost" or "relay" would defer mail for ever.
 absl::StatusOr<RouteTarget> ParseTarget(absl::string_view text) {
   RouteTarget target;
   if (auto address = core::ParseSocketAddress(text); address.ok()) {
@@ -20,13 +24,26 @@ absl::StatusOr<RouteTarget> ParseTarget(absl::string_view text) {
   }
   const size_t colon = text.rfind(':');
   if (colon == absl::string_view::npos) return absl::InvalidArgumentError("not host:port");
-  absl::string_view host = text.substr(0, colon);
-  if (host.size() > 2 && host.front() == '[' && host.back() == ']') host = host.substr(1, host.size() - 2);
+  const absl::string_view digits = text.substr(colon + 1);
   uint32_t port = 0;
-  if (!absl::SimpleAtoi(text.substr(colon + 1), &port) || port == 0 || port > 65535) {
+  if (digits.empty() || digits.size() > 5 ||
+      !std::all_of(digits.begin(), digits.end(), absl::ascii_isdigit) || !absl::SimpleAtoi(digits, &port) ||
+      port == 0 || port > 65535) {
     return absl::InvalidArgumentError("not host:port (port 1-65535)");
   }
+  absl::string_view host = text.substr(0, colon);
+  if (host.size() > 2 && host.front() == '[' && host.back() == ']') {
+    host = host.substr(1, host.size() - 2);
+    if (auto address = core::ParseSocketAddress(absl::StrCat(host, ":", port)); address.ok()) {
+      target.address = *address;
+      return target;
+    }
+  }
+  if (!host.empty() && host.back() == '.') host.remove_suffix(1);
   if (!core::IsHostName(host)) return absl::InvalidArgumentError("neither an address nor a host name");
+  if (host.find('.') == absl::string_view::npos) {
+    return absl::InvalidArgumentError("a host name must be fully qualified (or give an address)");
+  }
   target.host = absl::AsciiStrToLower(host);
   target.port = static_cast<uint16_t>(port);
   return target;

@@ -88,8 +88,9 @@ ABSL_FLAG(uint64_t, spool_reserve_bytes, 256ull << 20,
 
 ABSL_FLAG(std::string, routes, "",
           "static next hops: domain=HOST:PORT,...; *=HOST:PORT is a smarthost for every other domain. "
-          "HOST is an address ([v6] in brackets) or a host name, whose A/AAAA records (never its MX) "
-          "are looked up when mail goes there and whose name its TLS certificate is checked against");
+          "HOST is an address ([v6] in brackets) or a fully qualified host name, whose A/AAAA records "
+          "(never its MX) are looked up when mail goes there and whose name its TLS certificate is "
+          "checked against");
 ABSL_FLAG(std::string, maildir_root, "./var/mail",
           "local domains are delivered into MAILDIR_ROOT/<domain>/<user>/");
 ABSL_FLAG(std::string, local_recipients, "",

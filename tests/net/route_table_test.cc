@@ -37,6 +37,12 @@ TEST(RouteTableTest, NextHopsByHostNameAreKeptAsNames) {
   EXPECT_EQ(route->ToString(), "relay.example.net:587");
   EXPECT_EQ(table->Find("other.org")->ToString(), "smarthost.example:25");
   EXPECT_EQ(table->Find("a.test")->address->ToString(), "127.0.0.9:26");
+  // A trailing dot names the same host; Postfix's "[IPv4]:port" is an address.
+  auto more = RouteTable::Parse("b.test=relay.example.net.:25,c.test=[192.0.2.1]:2525");
+  ASSERT_TRUE(more.ok()) << more.status();
+  EXPECT_EQ(more->Find("b.test")->ToString(), "relay.example.net:25");
+  ASSERT_TRUE(more->Find("c.test")->address.has_value());
+  EXPECT_EQ(more->Find("c.test")->ToString(), "192.0.2.1:2525");
 }
 
 TEST(RouteTableTest, MistakesAreRefusedWithTheEntryNamed) {
@@ -45,7 +51,10 @@ TEST(RouteTableTest, MistakesAreRefusedWithTheEntryNamed) {
         "example.com=mx.example.net:65536", "example.com=mx_bad.example:25", "example.com=-mx.example:25",
         "example.com=mx.example.net:x", "example.com=:25", "example.com=127.0.0.1:0",
         "*=127.0.0.1:25,*=127.0.0.2:25", "a.com=127.0.0.1:25,A.com=127.0.0.2:25", "bad domain=127.0.0.1:25",
-        "=127.0.0.1:25"}) {
+        "=127.0.0.1:25",
+        // Ports are 1-5 digits, nothing else; hosts fully qualified (no search list, no hosts file).
+        "example.com=mx.example.net:+25", "example.com=mx.example.net: 25",
+        "example.com=mx.example.net:0000025", "example.com=localhost:25", "example.com=relay:25"}) {
     auto table = RouteTable::Parse(bad);
     EXPECT_FALSE(table.ok()) << bad;
     EXPECT_NE(table.status().message().find("--routes"), absl::string_view::npos) << table.status();
