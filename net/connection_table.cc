@@ -94,10 +94,11 @@ Connection& ConnectionTable::ConnectionFor(const OpTag& tag) {
   return c;
 }
 
-void ConnectionTable::AddListener(int fd) {
+void ConnectionTable::AddListener(int fd, Service* service) {
   RP_CHECK_GE(fd, 0);
   auto listener = std::make_unique<Listener>();
   listener->fd = fd;
+  listener->service = service;
   listener->table = this;
   listener->retry_timer.Bind(&ConnectionTable::OnListenerRetry, listener.get());
   listeners_.push_back(std::move(listener));
@@ -113,11 +114,12 @@ void ConnectionTable::ArmAccept(uint32_t index) {
   listener.accept_armed = true;
 }
 
-void ConnectionTable::Adopt(int fd, bool inbound) {
+void ConnectionTable::Adopt(int fd, bool inbound, Service* service) {
+  Service& sessions = service != nullptr ? *service : service_;
   Connection* c = Allocate();
   if (c == nullptr) {
     ++stats_.rejected_over_limit_total;
-    service_.RejectOverLimit(fd);
+    sessions.RejectOverLimit(fd);
     close(fd);
     return;
   }
@@ -131,7 +133,7 @@ void ConnectionTable::Adopt(int fd, bool inbound) {
   }
   SetNoDelay(fd);
   ++stats_.accepted_total;
-  c->session_ = service_.NewSession(*c);
+  c->session_ = sessions.NewSession(*c);
   RP_CHECK(c->session_ != nullptr);
   ArmRecv(*c);
   c->session_->OnOpen(*c);
@@ -276,7 +278,7 @@ void ConnectionTable::OnAccept(const Completion& completion, uint32_t index) {
   Listener& listener = *listeners_[index];
   if (!(completion.flags & IORING_CQE_F_MORE)) listener.accept_armed = false;
   if (completion.res >= 0) {
-    Adopt(completion.res, /*inbound=*/true);
+    Adopt(completion.res, /*inbound=*/true, listener.service);
   } else if (completion.res != -ECANCELED) {
     RP_LOG(kWarning) << "accept failed: " << strerror(-completion.res);
     if (!listener.accept_armed && !stopping_) {
@@ -476,7 +478,7 @@ void ConnectionTable::CloseListenerAfterDrain(Listener& listener) {
   for (;;) {
     const int fd = accept4(listener.fd, nullptr, nullptr, SOCK_CLOEXEC);
     if (fd < 0) break;
-    Adopt(fd, /*inbound=*/true);
+    Adopt(fd, /*inbound=*/true, listener.service);
   }
   close(listener.fd);
   listener.fd = -1;

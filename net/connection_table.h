@@ -56,8 +56,10 @@ class ConnectionTable final : public core::CompletionSink {
   ConnectionTable& operator=(const ConnectionTable&) = delete;
   ~ConnectionTable();
 
-  // Takes ownership of a bound, listening socket and starts accepting on it.
-  void AddListener(int fd);
+  // Takes ownership of a bound, listening socket and starts accepting on it. Its
+  // connections get sessions from `service` when given (another protocol on this
+  // shard, such as the metrics endpoint), else from the table's.
+  void AddListener(int fd, Service* service = nullptr);
   // Starts an outbound connection; the session hears OnOpen or OnConnectFailed.
   // Returns null (and drops `session`) when no slot is free.
   Connection* Connect(const core::SocketAddress& address, std::unique_ptr<Session> session);
@@ -74,11 +76,12 @@ class ConnectionTable final : public core::CompletionSink {
     bool accept_armed = false;
     core::TimerNode retry_timer;
     ConnectionTable* table = nullptr;
+    Service* service = nullptr;  // null: the table's
   };
 
   Connection* Allocate();
   Connection& ConnectionFor(const core::OpTag& tag);
-  void Adopt(int fd, bool inbound);
+  void Adopt(int fd, bool inbound, Service* service = nullptr);
   void ArmAccept(uint32_t listener_index);
   void ArmRecv(Connection& c);
   void SubmitSend(Connection& c);

@@ -104,6 +104,7 @@ class DeliveryAgent {
              jobs_compacted = 0;
   };
   const Stats& stats() const { return stats_; }
+  size_t jobs() const { return jobs_.size(); }
 
  private:
   struct Domain;

@@ -59,7 +59,7 @@ class SmtpService final : public Service {
   const std::shared_ptr<DeliveryAgent*>& delivery() const { return delivery_; }
 
   struct Stats {
-    uint64_t messages_accepted = 0, bytes_accepted = 0, transactions_refused = 0, connections_refused = 0;
+    uint64_t messages_accepted = 0, transactions_refused = 0, connections_refused = 0;
     uint64_t tls_handshakes = 0, tls_failures = 0;
   };
   Stats& stats() { return stats_; }

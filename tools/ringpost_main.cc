@@ -35,6 +35,7 @@
 #include "net/connection_table.h"
 #include "net/delivery_agent.h"
 #include "net/listener.h"
+#include "net/metrics_session.h"
 #include "net/next_hop.h"
 #include "net/relay_policy.h"
 #include "net/route_table.h"
@@ -47,6 +48,7 @@
 #include "queue/queue_id.h"
 #include "queue/recovery.h"
 #include "queue/spool_lock.h"
+#include "tools/metrics_publisher.h"
 
 ABSL_FLAG(std::string, listen, "127.0.0.1:2525",
           "comma-separated ADDR:PORT SMTP listeners (IPv4, or [v6]:port)");
@@ -86,6 +88,9 @@ ABSL_FLAG(uint64_t, spool_reserve_bytes, 256ull << 20,
           "refuse new mail (452 4.3.1) while the spool file system has less free space than this, "
           "so delivery results and reclamation can still be written");
 
+ABSL_FLAG(std::string, metrics_listen, "127.0.0.1:9025",
+          "ADDR:PORT for GET /metrics (Prometheus text, counters summed over the shards, at most a second "
+          "old); empty turns it off. A port that cannot be bound is logged and mail flows without it");
 ABSL_FLAG(std::string, routes, "",
           "static next hops: domain=HOST:PORT,...; *=HOST:PORT is a smarthost for every other domain. "
           "HOST is an address ([v6] in brackets) or a fully qualified host name, whose A/AAAA records "
@@ -408,6 +413,23 @@ int Main() {
   }
   auto listeners = net::BindListeners(*addresses, shards, 4096);
   if (!listeners.ok()) return Fatal(std::string(listeners.status().message()));
+  // The metrics endpoint: one socket, served by shard 0. Auxiliary: a port taken by
+  // another daemon on this machine must not stop the mail.
+  net::ListenerSet metrics_listener;
+  std::string metrics_at = "off";
+  if (const std::string text = absl::GetFlag(FLAGS_metrics_listen); !text.empty()) {
+    auto address = core::ParseSocketAddress(text);
+    if (!address.ok()) return Fatal(absl::StrCat("--metrics_listen: ", address.status().message()));
+    auto bound = net::BindListeners({*address}, 1, 64);
+    if (bound.ok()) {
+      metrics_listener = std::move(*bound);
+      metrics_at = metrics_listener.bound[0].ToString();
+    } else {
+      RP_LOG(kError) << "--metrics_listen " << text << ": " << bound.status().message()
+                     << "; /metrics is off";
+    }
+  }
+  core::MetricsBoard metrics(shards);
   mx_options.is_local_address =
       [local = LocalMailAddresses(listeners->bound, static_cast<uint16_t>(outbound_port))](
           const std::string& ip) { return local.contains(ip); };
@@ -459,7 +481,7 @@ int Main() {
                 << " torn_tails=" << recovered->report.torn_tails
                 << " quarantined=" << recovered->report.quarantined
                 << " max_message_size=" << smtp.server.message_bytes_max << " bare_lf=" << bare_lf
-                << " routes=" << routes->size()
+                << " routes=" << routes->size() << " metrics=" << metrics_at
                 << " retry=" << core::FormatFlagDuration(delivery.retry.initial) << "/"
                 << core::FormatFlagDuration(delivery.retry.max) << "/"
                 << core::FormatFlagDuration(delivery.retry.lifetime);
@@ -494,6 +516,11 @@ int Main() {
     for (auto& per_address : listeners->fds) {
       table.AddListener(per_address[shard.id()]);
       per_address[shard.id()] = -1;  // owned by the table now
+    }
+    shard.Make<MetricsPublisher>(shard, metrics, table, service, agent, log, mx);
+    if (shard.id() == 0 && !metrics_listener.fds.empty()) {
+      table.AddListener(metrics_listener.fds[0][0], &shard.Make<net::MetricsService>(metrics));
+      metrics_listener.fds[0][0] = -1;
     }
     return absl::OkStatus();
   });

@@ -36,7 +36,7 @@ struct Daemon {
         // Accepted mail stays queued: DNS goes to a port where
         // nothing answers (a temporary failure, retried in 5m).
         "--dns_servers=127.0.0.1:9", "--accounting_log=" + spool + ".accounting.jsonl",
-        "--maildir_root=" + spool + ".mail"};
+        "--maildir_root=" + spool + ".mail", "--metrics_listen=127.0.0.1:0"};
     argv.insert(argv.end(), extra.begin(), extra.end());
     process = std::make_unique<Subprocess>(argv, /*merge_stderr=*/true);
     start_line = process->WaitForLine("started:", milliseconds(10000)).value_or("");
@@ -91,7 +91,7 @@ TEST(DaemonTest, HelpfullShowsTheOperatorFlags) {
   (void)status;  // Abseil exits 1 after printing help
   for (const char* flag : {"--listen", "--shards", "--spool_dir", "--hostname", "--pin_threads",
                            "--shutdown_grace", "--max_connections", "--dns_servers", "--user", "--fsync",
-                           "--segment_bytes", "--spool_reserve_bytes"}) {
+                           "--segment_bytes", "--spool_reserve_bytes", "--metrics_listen"}) {
     EXPECT_NE(output.find(flag), std::string::npos) << flag;
   }
   // --fsync=false is labelled unsafe where operators look.

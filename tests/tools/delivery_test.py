@@ -26,6 +26,8 @@ import tempfile
 import threading
 import time
 import unittest
+import urllib.error
+import urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import smtp_server_test as harness  # noqa: E402  (Daemon: one ringpost process)
@@ -683,6 +685,74 @@ class DnsRoutingTest(DeliveryTestCase):
         self.assertEqual(deferred[0]["status"], "4.4.3")
         self.start_dns()
         wait_for(lambda: self.sink2.messages(), 30, "delivery once DNS is back", lambda: "\n" + daemon.log_text())
+
+
+class MetricsTest(DeliveryTestCase):
+    """DESIGN.md --metrics_listen: GET /metrics in the Prometheus text format, names
+    prefixed ringpost_, counters ending in _total, summed over the shards."""
+
+    def get(self, daemon, path, method="GET"):
+        request = urllib.request.Request("http://127.0.0.1:%d%s" % (daemon.metrics_port, path), method=method)
+        try:
+            with urllib.request.urlopen(request, timeout=10) as response:
+                return response.status, response.headers, response.read().decode()
+        except urllib.error.HTTPError as error:
+            return error.code, error.headers, error.read().decode()
+
+    def raw(self, daemon, request):
+        with socket.create_connection(("127.0.0.1", daemon.metrics_port), timeout=10) as s:
+            s.sendall(request)
+            reply = b""
+            while True:
+                chunk = s.recv(65536)
+                if not chunk:
+                    return reply.decode(errors="replace")
+                reply += chunk
+
+    def metrics(self, daemon):
+        status, headers, body = self.get(daemon, "/metrics")
+        self.assertEqual(status, 200)
+        self.assertTrue(headers["Content-Type"].startswith("text/plain; version=0.0.4"), headers)
+        values = {}
+        for line in body.splitlines():
+            if line.startswith("# TYPE "):
+                _, _, name, kind = line.split(" ")
+                self.assertTrue(name.startswith("ringpost_"), line)
+                self.assertEqual(name.endswith("_total"), kind == "counter", line)
+            elif line and not line.startswith("#"):
+                name, value = line.split(" ")
+                values[name] = int(value)
+        return values
+
+    def test_counters_follow_the_mail(self):
+        sink = self.sink()
+        daemon = self.daemon(routes="*=127.0.0.1:%d" % sink.port)
+        self.assertIsNotNone(daemon.metrics_port, "the started line names the metrics address")
+        for i in range(3):
+            self.send(daemon, "s@src.test", ["r%d@dst.test" % i], MESSAGE % i)
+        wait_for(lambda: len(sink.messages()) == 3, 30, "3 deliveries", lambda: "\n" + daemon.log_text())
+        # The shards publish once a second.
+        values = wait_for(lambda: (lambda v: v if v.get("ringpost_recipients_delivered_total") == 3 else None)(
+            self.metrics(daemon)), 10, "the counters")
+        self.assertEqual(values["ringpost_messages_accepted_total"], 3)
+        self.assertGreaterEqual(values["ringpost_log_commits_total"], 3)
+        self.assertGreaterEqual(values["ringpost_log_syncs_total"], 1)
+        self.assertGreaterEqual(values["ringpost_connections_accepted_total"], 3)
+        self.assertGreaterEqual(values["ringpost_delivery_attempts_total"], 3)
+        self.assertEqual(values["ringpost_recipients_bounced_total"], 0)
+
+    def test_other_paths_methods_and_hostile_requests_get_http_errors(self):
+        daemon = self.daemon()
+        self.assertEqual(self.get(daemon, "/")[0], 404)
+        self.assertEqual(self.get(daemon, "/metrics", method="POST")[0], 405)
+        status, headers, body = self.get(daemon, "/metrics?x=1", method="HEAD")
+        self.assertEqual((status, body), (200, ""))
+        self.assertIn("431 ", self.raw(daemon, b"GET /metrics HTTP/1.1\r\nX: " + b"a" * 9000 + b"\r\n\r\n"))
+        self.assertIn("400 ", self.raw(daemon, b"EHLO me\r\n\r\n"))
+        self.assertIn("400 ", self.raw(daemon, b"GET metrics HTTP/1.1\r\n\r\n"))
+        # The SMTP side is untouched.
+        with smtplib.SMTP("127.0.0.1", daemon.port, timeout=10) as client:
+            self.assertEqual(client.noop()[0], 250)
 
 
 def free_udp_port():

@@ -228,6 +228,9 @@ class Daemon:
             # nothing answers (a temporary failure).
             "dns_servers": "127.0.0.1:9",
             "maildir_root": os.path.join(self.spool, "mail"),
+            # Every daemon serves /metrics on a port of its own (the default 9025 is one
+            # per machine).
+            "metrics_listen": "127.0.0.1:0",
         }
         settings.update({name: str(value) for name, value in flags.items()})
         self.argv = [os.path.join(BIN_DIR, "ringpost")] + ["--%s=%s" % kv for kv in settings.items()]
@@ -240,6 +243,9 @@ class Daemon:
         self.reader = threading.Thread(target=self._drain, daemon=True)
         self.reader.start()
         self.port = self._wait_for_start(timeout=15)
+        started = [line for line in self.lines if self.STARTED_RE.search(line)]
+        metrics = re.search(r"\bmetrics=[0-9.]+:(\d+)\b", started[0]) if started else None
+        self.metrics_port = int(metrics.group(1)) if metrics else None
 
     def _drain(self):
         for raw in self.proc.stderr:

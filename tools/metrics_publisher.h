@@ -1,0 +1,77 @@
+// The daemon's side of /metrics: once a second, each shard copies its components'
+// counters into its slot of the shared MetricsBoard (core/metrics.h), so the
+// endpoint's shard reads them without touching another shard's objects.
+#pragma once
+
+#include "core/metrics.h"
+#include "core/shard.h"
+#include "dns/mx_resolver.h"
+#include "net/connection_table.h"
+#include "net/delivery_agent.h"
+#include "net/smtp_server_session.h"
+#include "queue/log_writer.h"
+
+namespace ringpost {
+
+class MetricsPublisher {
+ public:
+  MetricsPublisher(core::Shard& shard, core::MetricsBoard& board, net::ConnectionTable& table,
+                   net::SmtpService& service, net::DeliveryAgent& agent, queue::LogWriter& log,
+                   dns::MxResolver& mx)
+      : shard_(shard), board_(board), table_(table), service_(service), agent_(agent), log_(log), mx_(mx) {
+    timer_.Bind(&MetricsPublisher::OnTimer, this);
+    Publish();
+  }
+  ~MetricsPublisher() { shard_.timers().Cancel(&timer_); }
+  MetricsPublisher(const MetricsPublisher&) = delete;
+  MetricsPublisher& operator=(const MetricsPublisher&) = delete;
+
+ private:
+  static void OnTimer(void* context) { static_cast<MetricsPublisher*>(context)->Publish(); }
+
+  void Publish() {
+    using core::Metric;
+    const int id = shard_.id();
+    const net::ConnectionStats& c = table_.stats();
+    board_.Set(id, Metric::kConnectionsAccepted, c.accepted_total);
+    board_.Set(id, Metric::kConnectionsOpen, c.live);
+    board_.Set(id, Metric::kConnectionsRejected, c.rejected_over_limit_total);
+    board_.Set(id, Metric::kBytesReceived, c.bytes_received_total);
+    board_.Set(id, Metric::kBytesSent, c.bytes_sent_total);
+    const net::SmtpService::Stats& s = service_.stats();
+    board_.Set(id, Metric::kMessagesAccepted, s.messages_accepted);
+    board_.Set(id, Metric::kTransactionsRefused, s.transactions_refused);
+    board_.Set(id, Metric::kTlsHandshakes, s.tls_handshakes);
+    board_.Set(id, Metric::kTlsFailures, s.tls_failures);
+    const net::DeliveryAgent::Stats& d = agent_.stats();
+    board_.Set(id, Metric::kDeliveryJobs, agent_.jobs());
+    board_.Set(id, Metric::kDeliveryAttempts, d.attempts);
+    board_.Set(id, Metric::kRecipientsDelivered, d.delivered);
+    board_.Set(id, Metric::kRecipientsDeferred, d.deferred);
+    board_.Set(id, Metric::kRecipientsBounced, d.bounced);
+    board_.Set(id, Metric::kRecipientsExpired, d.expired);
+    board_.Set(id, Metric::kDsnsQueued, d.dsns_queued);
+    board_.Set(id, Metric::kOutboundConnectionsOpened, d.connections_opened);
+    board_.Set(id, Metric::kOutboundConnectionFailures, d.connection_failures);
+    const queue::LogWriter::Stats& l = log_.stats();
+    board_.Set(id, Metric::kLogCommits, l.commits);
+    board_.Set(id, Metric::kLogSyncs, l.syncs);
+    board_.Set(id, Metric::kLogWriteBytes, l.write_bytes);
+    board_.Set(id, Metric::kLogSegments, log_.segment_files());
+    board_.Set(id, Metric::kLogFailures, l.failures);
+    board_.Set(id, Metric::kDnsLookups, mx_.stats().lookups);
+    board_.Set(id, Metric::kDnsCacheHits, mx_.stats().cache_hits);
+    shard_.timers().Schedule(&timer_, shard_.now() + core::kNanosPerSecond);
+  }
+
+  core::Shard& shard_;
+  core::MetricsBoard& board_;
+  net::ConnectionTable& table_;
+  net::SmtpService& service_;
+  net::DeliveryAgent& agent_;
+  queue::LogWriter& log_;
+  dns::MxResolver& mx_;
+  core::TimerNode timer_;
+};
+
+}  // namespace ringpost
