@@ -17,11 +17,11 @@ namespace ringpost::core {
 enum class Metric : int {
   kConnectionsAccepted,
   kConnectionsOpen,
-  kConnectionsRejected,
+  kConnectionsRefused,
   kBytesReceived,
   kBytesSent,
   kMessagesAccepted,
-  kTransactionsRefused,
+  kCommandsRefused,
   kTlsHandshakes,
   kTlsFailures,
   kDeliveryJobs,

@@ -10,12 +10,12 @@
 namespace ringpost::net {
 namespace {
 
-absl::StatusOr<int> BindOne(const core::SocketAddress& address, int backlog) {
+absl::StatusOr<int> BindOne(const core::SocketAddress& address, int backlog, bool reuse_port) {
   const int fd = socket(address.family(), SOCK_STREAM | SOCK_CLOEXEC, 0);
   if (fd < 0) return absl::ErrnoToStatus(errno, "socket");
   const int one = 1;
   setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-  if (setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) != 0) {
+  if (reuse_port && setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) != 0) {
     const int saved = errno;
     close(fd);
     return absl::ErrnoToStatus(saved, "SO_REUSEPORT");
@@ -45,13 +45,15 @@ ListenerSet::~ListenerSet() {
 }
 
 absl::StatusOr<ListenerSet> BindListeners(const std::vector<core::SocketAddress>& addresses, int shard_count,
-                                          int backlog) {
+                                          int backlog, bool reuse_port) {
+  if (!reuse_port && shard_count != 1)
+    return absl::InvalidArgumentError("one socket per address needs one shard");
   ListenerSet set;
   for (const core::SocketAddress& wanted : addresses) {
     core::SocketAddress address = wanted;
     set.fds.emplace_back();
     for (int shard = 0; shard < shard_count; ++shard) {
-      absl::StatusOr<int> fd = BindOne(address, backlog);
+      absl::StatusOr<int> fd = BindOne(address, backlog, reuse_port);
       if (!fd.ok()) return fd.status();
       set.fds.back().push_back(*fd);
       if (shard == 0 && address.port() == 0) {

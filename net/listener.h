@@ -21,7 +21,9 @@ struct ListenerSet {
   ~ListenerSet();  // closes fds not taken by a shard (taken ones are set to -1)
 };
 
+// `reuse_port` false (one shard only): no SO_REUSEPORT, so a port another process
+// holds is an error rather than silently shared with it.
 absl::StatusOr<ListenerSet> BindListeners(const std::vector<core::SocketAddress>& addresses, int shard_count,
-                                          int backlog);
+                                          int backlog, bool reuse_port = true);
 
 }  // namespace ringpost::net

@@ -8,10 +8,10 @@ namespace {
 
 constexpr core::MonoNanos kRequestTimeout = 10 * core::kNanosPerSecond;
 
-std::string Answer(const char* status, absl::string_view content_type, absl::string_view body,
-                   bool head_only) {
+std::string Answer(const char* status, absl::string_view content_type, absl::string_view body, bool head_only,
+                   absl::string_view extra_headers = "") {
   return absl::StrCat("HTTP/1.0 ", status, "\r\nContent-Type: ", content_type,
-                      "\r\nContent-Length: ", body.size(), "\r\nConnection: close\r\n\r\n",
+                      "\r\nContent-Length: ", body.size(), "\r\n", extra_headers, "Connection: close\r\n\r\n",
                       head_only ? "" : body);
 }
 
@@ -31,6 +31,10 @@ class MetricsSession final : public Session {
     connection.CloseAfterSend();
   }
   void OnTimer(Connection& connection) override { connection.Close(); }
+  // A client that half-closes after its request still gets the answer.
+  void OnPeerClosed(Connection& connection) override {
+    if (!answered_) connection.Close();
+  }
 
  private:
   const core::MetricsBoard& board_;
@@ -53,7 +57,10 @@ std::string MetricsResponse(HttpRequestReader::Result result, const std::string&
       break;
   }
   const bool head = method == "HEAD";
-  if (method != "GET" && !head) return Answer("405 Method Not Allowed", kText, "GET /metrics\n", head);
+  if (method != "GET" && !head) {
+    return Answer("405 Method Not Allowed", kText, "GET /metrics\n", false,
+                  "Allow: GET, HEAD\r\n");  // RFC 9110 §15.5.6
+  }
   if (path != "/metrics") return Answer("404 Not Found", kText, "not found: try /metrics\n", head);
   return Answer("200 OK", "text/plain; version=0.0.4; charset=utf-8", board.RenderPrometheus(), head);
 }

@@ -35,12 +35,12 @@ class MetricsPublisher {
     const net::ConnectionStats& c = table_.stats();
     board_.Set(id, Metric::kConnectionsAccepted, c.accepted_total);
     board_.Set(id, Metric::kConnectionsOpen, c.live);
-    board_.Set(id, Metric::kConnectionsRejected, c.rejected_over_limit_total);
     board_.Set(id, Metric::kBytesReceived, c.bytes_received_total);
     board_.Set(id, Metric::kBytesSent, c.bytes_sent_total);
     const net::SmtpService::Stats& s = service_.stats();
     board_.Set(id, Metric::kMessagesAccepted, s.messages_accepted);
-    board_.Set(id, Metric::kTransactionsRefused, s.transactions_refused);
+    board_.Set(id, Metric::kConnectionsRefused, s.connections_refused);
+    board_.Set(id, Metric::kCommandsRefused, s.transactions_refused);
     board_.Set(id, Metric::kTlsHandshakes, s.tls_handshakes);
     board_.Set(id, Metric::kTlsFailures, s.tls_failures);
     const net::DeliveryAgent::Stats& d = agent_.stats();

@@ -420,7 +420,7 @@ int Main() {
   if (const std::string text = absl::GetFlag(FLAGS_metrics_listen); !text.empty()) {
     auto address = core::ParseSocketAddress(text);
     if (!address.ok()) return Fatal(absl::StrCat("--metrics_listen: ", address.status().message()));
-    auto bound = net::BindListeners({*address}, 1, 64);
+    auto bound = net::BindListeners({*address}, 1, 64, /*reuse_port=*/false);
     if (bound.ok()) {
       metrics_listener = std::move(*bound);
       metrics_at = metrics_listener.bound[0].ToString();

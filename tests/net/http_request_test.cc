@@ -71,7 +71,9 @@ TEST(MetricsResponseTest, StatusCodesAndThePrometheusText) {
   const std::string head = MetricsResponse(Result::kOk, "HEAD", "/metrics", board);
   EXPECT_EQ(head.substr(head.find("\r\n\r\n") + 4), "");
   EXPECT_EQ(MetricsResponse(Result::kOk, "GET", "/", board).rfind("HTTP/1.0 404 ", 0), 0u);
-  EXPECT_EQ(MetricsResponse(Result::kOk, "POST", "/metrics", board).rfind("HTTP/1.0 405 ", 0), 0u);
+  const std::string post = MetricsResponse(Result::kOk, "POST", "/metrics", board);
+  EXPECT_EQ(post.rfind("HTTP/1.0 405 ", 0), 0u);
+  EXPECT_NE(post.find("\r\nAllow: GET, HEAD\r\n"), std::string::npos);  // RFC 9110 §15.5.6
   EXPECT_EQ(MetricsResponse(Result::kBad, "", "", board).rfind("HTTP/1.0 400 ", 0), 0u);
   EXPECT_EQ(MetricsResponse(Result::kTooLarge, "", "", board).rfind("HTTP/1.0 431 ", 0), 0u);
 }
