@@ -5,10 +5,10 @@
 //   BM_Disk_BufferedSequentialWrite 1 MiB buffered writes of 256 MiB files, each file
 //                                   synced once at its end (`dd conv=fdatasync`: what the
 //                                   disk sustains, the bandwidth ceiling)
-//   BM_Log_Commit/<bytes>           durable commits through LogWriter on one shard's ring,
-//                                   64 producers each waiting for its own durable notice
-//   BM_Log_CommitWarmSpool/<bytes>  the same on a spool whose delivered segments left
-//                                   files for reuse (the steady state: recycled segments)
+//   BM_Log_Commit/bytes:N/warm:W    durable commits through LogWriter on one shard's ring,
+//                                   64 producers each waiting for its own durable notice;
+//                                   warm:1 on a spool whose delivered segments left files
+//                                   for reuse (the steady state: recycled segments)
 //   BM_Log_Commit100KiBVersusBuffered  the 100 KiB commits (fresh and warm spool) against
 //                                   buffered writes of the same bytes, in back-to-back
 //                                   runs: the ratio per pair
@@ -244,36 +244,20 @@ void DropUnfinishedSegments(const std::string& dir) {
 
 int CommitsPerPass(size_t body_bytes) { return body_bytes > 10000 ? 2000 : 20000; }
 
+// warm:0 on a fresh spool (every segment a new file); warm:1 on a warm one, the steady
+// state of a running MTA whose deliveries keep up: each message is finished once
+// durable and new segments go into the recycled files of finished ones.
 void BM_Log_Commit(benchmark::State& state) {
   const size_t body_bytes = static_cast<size_t>(state.range(0));
-  int64_t commits = 0;
-  for (auto _ : state) {
-    std::string error;
-    if (!CommitPass(body_bytes, CommitsPerPass(body_bytes), &error)) state.SkipWithError(error.c_str());
-    commits += CommitsPerPass(body_bytes);
-  }
-  state.SetItemsProcessed(commits);
-  state.SetBytesProcessed(commits * static_cast<int64_t>(body_bytes));
-}
-BENCHMARK(BM_Log_Commit)
-    ->Arg(1024)
-    ->Arg(100 * 1024)
-    ->UseRealTime()
-    ->Unit(benchmark::kMillisecond)
-    ->Iterations(3);
-
-// The same on a warm spool, the steady state of a running MTA whose deliveries keep
-// up: each message is finished once durable and new segments go into recycled files.
-void BM_Log_CommitWarmSpool(benchmark::State& state) {
-  const size_t body_bytes = static_cast<size_t>(state.range(0));
-  const std::string dir = WarmSpool(body_bytes, CommitsPerPass(body_bytes));
+  const bool warm = state.range(1) != 0;
+  const std::string dir = warm ? WarmSpool(body_bytes, CommitsPerPass(body_bytes)) : "";
   int64_t commits = 0;
   uint64_t recycled_total = 0;
   for (auto _ : state) {
     std::string error;
     uint64_t recycled = 0;
-    DropUnfinishedSegments(dir);
-    if (!CommitPass(body_bytes, CommitsPerPass(body_bytes), &error, nullptr, Spool{dir, true}, &recycled))
+    if (warm) DropUnfinishedSegments(dir);
+    if (!CommitPass(body_bytes, CommitsPerPass(body_bytes), &error, nullptr, Spool{dir, warm}, &recycled))
       state.SkipWithError(error.c_str());
     commits += CommitsPerPass(body_bytes);
     recycled_total += recycled;
@@ -283,9 +267,9 @@ void BM_Log_CommitWarmSpool(benchmark::State& state) {
   state.counters["recycled_segments_per_pass"] =
       static_cast<double>(recycled_total) / static_cast<double>(state.iterations());
 }
-BENCHMARK(BM_Log_CommitWarmSpool)
-    ->Arg(1024)
-    ->Arg(100 * 1024)
+BENCHMARK(BM_Log_Commit)
+    ->ArgsProduct({{1024, 100 * 1024}, {0, 1}})
+    ->ArgNames({"bytes", "warm"})
     ->UseRealTime()
     ->Unit(benchmark::kMillisecond)
     ->Iterations(3);

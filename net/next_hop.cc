@@ -5,25 +5,15 @@
 
 namespace ringpost::net {
 
-void StaticNextHops::Resolve(const std::string& domain, Done done) {
-  NextHop hop;
-  if (relay_.IsLocalDomain(domain)) {
-    hop.kind = NextHop::Kind::kLocal;
-  } else if (auto route = routes_.Find(domain); route.has_value() && route->address) {
-    hop.kind = NextHop::Kind::kSmtp;
-    hop.addresses.push_back(*route->address);
-  } else if (route.has_value()) {
-    hop.kind = NextHop::Kind::kTempFail;
-    hop.status = "4.4.3";
-    hop.text = absl::StrCat("the route to ", route->ToString(), " needs DNS");
-  } else {
-    hop.kind = NextHop::Kind::kTempFail;
-    hop.status = "4.4.3";
-    hop.text = absl::StrCat("no route to ", domain.empty() ? "(no domain)" : domain,
-                            ": no --routes entry and no smarthost (*=)");
-  }
-  done(std::move(hop));
+namespace {
+
+// "IP:PORT" for an IPv4 address, "[IP]:PORT" for an IPv6 one.
+absl::StatusOr<core::SocketAddress> AddressAt(const std::string& ip, uint16_t port) {
+  const bool v6 = ip.find(':') != std::string::npos;
+  return core::ParseSocketAddress(v6 ? absl::StrCat("[", ip, "]:", port) : absl::StrCat(ip, ":", port));
 }
+
+}  // namespace
 
 NextHop DnsNextHops::FromMailRoute(const dns::MailRoute& route, uint16_t port) const {
   NextHop hop;
@@ -35,10 +25,7 @@ NextHop DnsNextHops::FromMailRoute(const dns::MailRoute& route, uint16_t port) c
     case dns::MailRoute::Kind::kAddresses:
       hop.kind = NextHop::Kind::kSmtp;
       for (size_t i = 0; i < route.addresses.size(); ++i) {
-        const std::string& ip = route.addresses[i];
-        const bool v6 = ip.find(':') != std::string::npos;
-        auto address =
-            core::ParseSocketAddress(v6 ? absl::StrCat("[", ip, "]:", port) : absl::StrCat(ip, ":", port));
+        auto address = AddressAt(route.addresses[i], port);
         if (!address.ok()) continue;
         hop.addresses.push_back(*address);
         hop.names.push_back(i < route.hosts.size() ? route.hosts[i] : std::string());
@@ -81,9 +68,7 @@ void DnsNextHops::Resolve(const std::string& domain, Done done) {
     // An address literal (RFC 5321 §4.1.3): that host, no DNS.
     std::string ip = domain.substr(1, domain.size() - 2);
     if (ip.size() > 5 && absl::EqualsIgnoreCase(ip.substr(0, 5), "IPv6:")) ip = ip.substr(5);
-    const bool v6 = ip.find(':') != std::string::npos;
-    auto address =
-        core::ParseSocketAddress(v6 ? absl::StrCat("[", ip, "]:", port_) : absl::StrCat(ip, ":", port_));
+    auto address = AddressAt(ip, port_);
     NextHop hop;
     if (address.ok()) {
       hop.kind = NextHop::Kind::kSmtp;

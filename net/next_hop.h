@@ -47,19 +47,6 @@ class NextHopResolver {
   virtual void Resolve(const std::string& domain, Done done) = 0;
 };
 
-// Local domains first (they win over a `*` route, DESIGN.md), then --routes. Without a
-// route a domain needs DNS, which this resolver does not do: its mail is deferred
-// (4.4.3) until a route is configured or DNS routing exists.
-class StaticNextHops final : public NextHopResolver {
- public:
-  StaticNextHops(const RelayPolicy& relay, const RouteTable& routes) : relay_(relay), routes_(routes) {}
-  void Resolve(const std::string& domain, Done done) override;
-
- private:
-  const RelayPolicy& relay_;
-  const RouteTable& routes_;
-};
-
 // Local domains, then --routes (a route named by host name: that host's addresses),
 // then DNS (MX, dns/mx_resolver.h) with delivery to --outbound_port. One per shard
 // (its MxResolver's cache is the shard's).
