@@ -229,17 +229,31 @@ bool CommitPass(size_t body_bytes, int count, std::string* error, uint64_t* sync
 
 // A spool that has been running: a pass whose messages were all delivered left its
 // sealed segments as free files. The segments a pass leaves behind unfinished (its
-// head) are removed, as reclamation would once their mail went.
+// heads) are then reclaimed as they would be once their mail went: kept for reuse
+// while the writer's pool has room (LogWriterOptions::recycled_files_max), else deleted.
+void DropUnfinishedSegments(const std::string& dir) {
+  const uint32_t pool = ringpost::queue::LogWriterOptions{}.recycled_files_max;
+  uint32_t free_files = 0;
+  std::vector<std::filesystem::path> unfinished;
+  for (const auto& entry : std::filesystem::directory_iterator(dir)) {
+    if (entry.path().extension() == ".free") ++free_files;
+    if (entry.path().extension() == ".log") unfinished.push_back(entry.path());
+  }
+  for (const auto& path : unfinished) {
+    if (free_files < pool) {
+      std::filesystem::rename(path, std::filesystem::path(path).replace_extension(".free"));
+      ++free_files;
+    } else {
+      std::filesystem::remove(path);
+    }
+  }
+}
 std::string WarmSpool(size_t body_bytes, int count) {
   const std::string dir = BenchDir("warm") + "/shard-0";
   std::string error;
   CommitPass(body_bytes, count, &error, nullptr, Spool{dir, true});
+  DropUnfinishedSegments(dir);
   return dir;
-}
-void DropUnfinishedSegments(const std::string& dir) {
-  for (const auto& entry : std::filesystem::directory_iterator(dir)) {
-    if (entry.path().extension() == ".log") std::filesystem::remove(entry.path());
-  }
 }
 
 int CommitsPerPass(size_t body_bytes) { return body_bytes > 10000 ? 2000 : 20000; }

@@ -65,6 +65,11 @@ void Ring::SubmitAndPoll() {
                "io_uring_submit_and_get_events");
 }
 
+void Ring::SubmitNow() {
+  const int ret = io_uring_submit(&ring_);
+  RP_CHECK_MSG(ret >= 0 || ret == -EBUSY || ret == -EAGAIN || ret == -EINTR, "io_uring_submit");
+}
+
 void Ring::SubmitAndWait(MonoNanos deadline, MonoNanos now) {
   if (backlog_head_ < backlog_.size()) return SubmitAndPoll();  // work is already waiting
   io_uring_cqe* cqe = nullptr;

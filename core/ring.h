@@ -43,6 +43,9 @@ class Ring {
   // Submits queued SQEs and runs the kernel's completion work without waiting (with
   // DEFER_TASKRUN, completions are only posted inside io_uring_enter with GETEVENTS).
   void SubmitAndPoll();
+  // Submits queued SQEs now, mid-turn, without reaping (an fdatasync the disk should
+  // start on before the rest of the turn's work).
+  void SubmitNow();
   // Submits and waits for at least one completion or until `deadline` (monotonic
   // nanoseconds; TimerWheel::kNever waits without a timeout).
   void SubmitAndWait(MonoNanos deadline, MonoNanos now);

@@ -5,10 +5,13 @@
 #include <sys/statvfs.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdio>
 #include <ctime>
 #include <filesystem>
+#include <tuple>
+#include <utility>
 
 #include "absl/container/inlined_vector.h"
 #include "absl/strings/str_cat.h"
@@ -67,6 +70,7 @@ struct LogWriter::Segment {
   std::deque<Parked> parked;
   uint32_t open_messages = 0;
   bool recycled = false;  // a reused file: older records may follow ours
+  bool head = false;      // takes new records; the others only finish what they hold
   bool sealing = false;   // the seal record is on its way to disk
   bool failed = false;
   absl::Status failure;
@@ -121,10 +125,16 @@ absl::Status LogWriter::Start(LogFaults* faults) {
   // even from a number an earlier run used.
   generation_salt_ = static_cast<uint32_t>(core::MonotonicNowNanos() ^ (core::MonotonicNowNanos() >> 32)) ^
                      static_cast<uint32_t>(time(nullptr)) * 2654435761u;
-  return RollSegment();
+  heads_.resize(std::max<uint32_t>(options_.heads, 1), nullptr);
+  return RollHeads();
 }
 
-absl::Status LogWriter::RollSegment() {
+absl::Status LogWriter::RollHeads() {
+  for (size_t lane = 0; lane < heads_.size(); ++lane) RP_RETURN_IF_ERROR(RollSegment(lane));
+  return absl::OkStatus();
+}
+
+absl::Status LogWriter::RollSegment(size_t lane) {
   auto segment = std::make_unique<Segment>();
   segment->number = next_number_++;
   segment->path = absl::StrFormat("%s/%08u.log", options_.shard_dir, segment->number);
@@ -159,14 +169,58 @@ absl::Status LogWriter::RollSegment() {
   segment->pending = EncodeSegmentHeader(header);
   ++stats_.segments_created;
   ledger_[segment->number] = LedgerEntry{segment->path, 0, false};
+  segment->head = true;
+  Segment* old = std::exchange(heads_[lane], segment.get());
   segments_.push_back(std::move(segment));
-  std::vector<Segment*> older;
-  for (size_t i = 0; i + 1 < segments_.size(); ++i) older.push_back(segments_[i].get());
-  for (Segment* old : older) MaybeRetire(*old);
+  if (old != nullptr) {
+    old->head = false;
+    MaybeRetire(*old);  // sealed now if idle, else once what it holds is durable
+  }
   return absl::OkStatus();
 }
 
-LogWriter::Segment& LogWriter::Current() { return *segments_.back(); }
+LogWriter::Segment& LogWriter::NewestHead() {
+  Segment* newest = heads_[0];
+  for (Segment* head : heads_) {
+    if (head->number > newest->number) newest = head;
+  }
+  return *newest;
+}
+
+LogWriter::Segment& LogWriter::HeadForMessage() {
+  // Small messages gather in one head: while a head without a sync in flight holds
+  // less than this not yet durable, staging and writing it take a fraction of a sync,
+  // so splitting the producers would only halve what each sync covers.
+  constexpr uint64_t kGatherBytes = 1 << 20;
+  for (Segment* head : heads_) {
+    if (!head->failed && !head->sync_in_flight && head->end() - head->synced_end < kGatherBytes) return *head;
+  }
+  // Past that, the head whose bytes can leave soonest: a healthy one without a sync in
+  // flight (what is staged there goes with its next sync, not the one after the sync
+  // running), else the one with fewer bytes not yet durable.
+  const auto rank = [](const Segment* s) {
+    return std::make_tuple(s->failed, s->sync_in_flight, s->end() - s->synced_end);
+  };
+  Segment* best = heads_[0];
+  for (Segment* head : heads_) {
+    if (rank(head) < rank(best)) best = head;
+  }
+  return *best;
+}
+
+LogWriter::Segment& LogWriter::UsableHead(Segment& (LogWriter::*pick)()) {
+  Segment* head = &(this->*pick)();
+  // A failed head is replaced at once (with the other heads, so they stay the newest).
+  const bool any_failed =
+      std::any_of(heads_.begin(), heads_.end(), [](const Segment* h) { return h->failed; });
+  if (any_failed || head->end() >= options_.segment_bytes_max) {
+    if (absl::Status s = RollHeads(); !s.ok()) {
+      RP_LOG(kError) << "cannot start a new segment: " << s;  // the caller hears the failure
+    }
+    head = &(this->*pick)();
+  }
+  return *head;
+}
 
 absl::Status LogWriter::CheckFreeSpace() {
   if (options_.free_space_reserve_bytes == 0) return absl::OkStatus();
@@ -186,17 +240,12 @@ absl::Status LogWriter::CheckFreeSpace() {
 
 absl::StatusOr<uint64_t> LogWriter::BeginMessage() {
   RP_RETURN_IF_ERROR(CheckFreeSpace());
-  return BeginMessageUnchecked();
+  return BeginMessageUnchecked(/*newest=*/false);
 }
 
-absl::StatusOr<uint64_t> LogWriter::BeginMessageUnchecked() {
-  Segment* current = &Current();
-  if (current->failed || current->end() >= options_.segment_bytes_max) {
-    if (absl::Status s = RollSegment(); !s.ok()) {
-      RP_LOG(kError) << "cannot start a new segment: " << s;  // the message fails on append
-    }
-    current = &Current();
-  }
+absl::StatusOr<uint64_t> LogWriter::BeginMessageUnchecked(bool newest) {
+  // A failed head that could not be replaced fails the message on append.
+  Segment* current = &UsableHead(newest ? &LogWriter::NewestHead : &LogWriter::HeadForMessage);
   const uint64_t id = next_message_++;
   OpenMessage& m = open_[id];
   m.segment = current;
@@ -291,11 +340,8 @@ void LogWriter::Abort(uint64_t message) {
 }
 
 void LogWriter::AppendResult(const DeliveryResult& result, DurableCallback done) {
-  Segment* s = &Current();
-  if (s->failed) {
-    if (absl::Status status = RollSegment(); !status.ok()) return done(status);
-    s = &Current();
-  }
+  Segment* s = &UsableHead(&LogWriter::NewestHead);
+  if (s->failed) return done(s->failure);
   AppendRecordTo(*s, RecordType::kResult, EncodeDeliveryResult(result));
   s->waiters.push_back({s->end(), [done = std::move(done)](const absl::Status& status,
                                                            const MessageLocation&) { done(status); }});
@@ -331,8 +377,11 @@ void LogWriter::OnTurn() {
   if (!kick_wanted_) return;
   kick_wanted_ = false;
   // Kicking may run callbacks that roll or retire segments: walk a copy of the numbers.
+  // Starting after the segment synced last, so the heads take turns at the sync.
   absl::InlinedVector<uint32_t, 4> numbers;
   for (const auto& segment : segments_) numbers.push_back(segment->number);
+  std::rotate(numbers.begin(), std::upper_bound(numbers.begin(), numbers.end(), last_synced_segment_),
+              numbers.end());
   for (uint32_t number : numbers) {
     for (const auto& segment : segments_) {
       if (segment->number == number) {
@@ -347,21 +396,46 @@ void LogWriter::OnTurn() {
   for (const auto& segment : segments_) {
     const Segment& g = *segment;
     const bool has_work = !g.pending.empty() || !g.waiters.empty() || !g.parked.empty();
-    RP_CHECK_MSG(g.failed || !has_work || g.write_in_flight || g.sync_in_flight,
+    RP_CHECK_MSG(g.failed || !has_work || g.write_in_flight || syncs_in_flight_ > 0,
                  "queue log stalled: segment with work but nothing in flight");
   }
+}
+
+bool LogWriter::SyncDue(const Segment& s) const {
+  // A sync only once it makes a waiter durable: one issued before the commit records
+  // are written in full would need another after it.
+  return !s.failed && !s.sync_in_flight && !s.waiters.empty() && s.waiters.front().end <= s.written_end;
+}
+
+void LogWriter::StartNextSync() {
+  if (!options_.fsync || syncs_in_flight_ > 0) return;
+  // The segment after the one synced last first, so the heads take turns.
+  Segment* next = nullptr;
+  for (const auto& segment : segments_) {
+    if (!SyncDue(*segment)) continue;
+    if (next == nullptr || (next->number <= last_synced_segment_ && segment->number > last_synced_segment_)) {
+      next = segment.get();
+    }
+  }
+  if (next == nullptr) return;
+  SubmitSync(*next);
+  shard_.ring().SubmitNow();
 }
 
 void LogWriter::KickNow(Segment& s) {
   if (s.failed) return;
   if (!s.write_in_flight && !s.pending.empty()) SubmitWrite(s);
-  if (s.waiters.empty() || s.written_end <= s.synced_end || s.sync_in_flight) return;
+  if (!SyncDue(s)) return;
   if (!options_.fsync) {
     // UNSAFE benchmark mode: written counts as durable.
     s.synced_end = s.written_end;
     ReleaseDurable(s);
     return;
   }
+  // One sync in flight per shard: each fdatasync ends in a flush of the whole device,
+  // so two at once finish together and their producers come back together. One at a
+  // time, the heads alternate: one group stages and writes while the other's sync runs.
+  if (syncs_in_flight_ > 0) return;
   SubmitSync(s);
 }
 
@@ -392,6 +466,10 @@ void LogWriter::SubmitSync(Segment& s) {
   if (faults_ != nullptr) faults_->shadow[s.path].sync_covers = faults_->shadow[s.path].written;
   io_uring_sqe_set_data64(sqe, core::OpTag{s.number, 0, core::OpKind::kFileSync}.Encode());
   s.sync_in_flight = true;
+  ++syncs_in_flight_;
+  last_synced_segment_ = s.number;
+  if (faults_ != nullptr)
+    faults_->syncs_in_flight_peak = std::max(faults_->syncs_in_flight_peak, syncs_in_flight_);
   shard_.Hold();
 }
 
@@ -438,6 +516,7 @@ void LogWriter::OnWrite(Segment& s, int32_t result) {
 void LogWriter::OnSync(Segment& s, int32_t result) {
   RP_CHECK(s.sync_in_flight);
   s.sync_in_flight = false;
+  --syncs_in_flight_;
   ++syncs_seen_;
   if (faults_ != nullptr) {
     LogFaults::FileShadow& shadow = faults_->shadow[s.path];
@@ -446,7 +525,8 @@ void LogWriter::OnSync(Segment& s, int32_t result) {
   }
   if (result < 0) {
     // Never retried and then believed (fsyncgate): the segment is finished.
-    return FailSegment(s, StorageError(-result, absl::StrCat("fdatasync ", s.path)));
+    FailSegment(s, StorageError(-result, absl::StrCat("fdatasync ", s.path)));
+    return Kick(s);  // another segment may be waiting for the sync slot
   }
   ++stats_.syncs;
   s.synced_end = s.sync_target;
@@ -455,11 +535,18 @@ void LogWriter::OnSync(Segment& s, int32_t result) {
 }
 
 void LogWriter::ReleaseDurable(Segment& s) {
+  absl::InlinedVector<Segment::Waiter, 32> durable;
   while (!s.waiters.empty() && s.waiters.front().end <= s.synced_end) {
-    Segment::Waiter waiter = std::move(s.waiters.front());
+    durable.push_back(std::move(s.waiters.front()));
     s.waiters.pop_front();
-    if (waiter.commit_offset != 0) ++ledger_[s.number].live;  // a durable message pins its segment
-    waiter.done(absl::OkStatus(), MessageLocation{s.number, waiter.commit_offset});
+  }
+  // The device is free: the other head's sync starts now, before these callbacks
+  // restage their producers' next messages (a good part of a sync's time).
+  StartNextSync();
+  const uint32_t number = s.number;  // callbacks may roll and retire `s`
+  for (Segment::Waiter& waiter : durable) {
+    if (waiter.commit_offset != 0) ++ledger_[number].live;  // a durable message pins its segment
+    waiter.done(absl::OkStatus(), MessageLocation{number, waiter.commit_offset});
   }
 }
 
@@ -479,7 +566,7 @@ void LogWriter::FailSegment(Segment& s, const absl::Status& status) {
 }
 
 void LogWriter::MaybeRetire(Segment& s) {
-  if (s.fd < 0 || &s == segments_.back().get() || !s.idle()) return;  // fd < 0: retired already
+  if (s.fd < 0 || s.head || !s.idle()) return;  // fd < 0: retired already
   if (!s.failed && !s.sealing) {
     // Finish the segment with a seal record, so recovery can tell a complete segment
     // (where any bad record is corruption) from one cut short by a crash.
@@ -625,7 +712,7 @@ void LogWriter::WriteCopy(const std::string& path, uint64_t commit_offset,
   if (!body.ok()) return done(body.status(), MessageLocation{});
   if (absl::Status edited = edit(*envelope); !edited.ok()) return done(edited, MessageLocation{});
   // Not refused by the free-space reserve: compaction is how space comes back.
-  absl::StatusOr<uint64_t> message = BeginMessageUnchecked();
+  absl::StatusOr<uint64_t> message = BeginMessageUnchecked(/*newest=*/true);
   if (!message.ok()) return done(message.status(), MessageLocation{});
   if (absl::Status appended = AppendBody(*message, *body); !appended.ok()) {
     Abort(*message);

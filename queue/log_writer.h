@@ -9,7 +9,8 @@
 // create a segment file (once per segment_bytes_max).
 //
 // Invariants (DESIGN.md, Durable before 250):
-//  - per segment at most one write and at most one fdatasync are in flight;
+//  - per segment at most one write is in flight, and per shard at most one fdatasync
+//    (which the heads take in turns, see below);
 //  - a commit record is appended only after every byte of its body was written in
 //    full (a short write is an error, never retried);
 //  - a caller hears "durable" only when an fdatasync issued after its commit record
@@ -22,6 +23,21 @@
 // and sequence numbers 1, 2, 3... (so a reused file's stale tail and a lost record both
 // show).
 // A message lives in the segment it started in; segments roll at message starts.
+//
+// Two head segments take new messages (LogWriterOptions::heads). Producers that each
+// wait for their own durable notice move in lockstep: with one head the disk idles
+// while the whole group stages and writes into the page cache, then the shard idles
+// while the disk syncs. With two, a message starts in the head that has no sync in
+// flight, so one group writes while the other's sync runs. Only one sync runs at a
+// time: each fdatasync ends in a flush of the whole device, so two at once finish
+// together and bring both groups back into step. Small messages gather in one head
+// (staging them takes a fraction of a sync; split, each sync would cover half of
+// them). Measured in bench/log_benchmark.cc (BM_Log_Commit100KiBVersusBuffered) and
+// in docs/ARCHITECTURE.md. Delivery results and
+// compaction copies go to the newest head: a record that finishes a message must sit
+// in a segment no older than the message's (reclamation deletes oldest first), and a
+// copy must be newer than its original (recovery keeps the newest). The heads roll
+// together, so every sealed segment is older than both.
 //
 // Back-of-envelope budget (PEERS.md): fdatasync ~150 µs → ~6k syncs/s per shard; at
 // 64 concurrent 1 KB producers a sync covers ~8-30 commits → 45k+ commits/s, one
@@ -58,6 +74,8 @@ struct LogWriterOptions {
   // were written and synced before needs no allocation in fdatasync (measured here:
   // ~1.7x the append rate, see bench/log_benchmark.cc). 0 turns recycling off.
   uint32_t recycled_files_max = 4;
+  // Segments taking new messages at once (see above); 1 gives a single head.
+  uint32_t heads = 2;
 };
 
 // Test-only fault injection and observation (compiled into every build, inert unless
@@ -78,6 +96,7 @@ struct LogFaults {
     uint64_t durable = 0;
   };
   std::map<std::string, FileShadow> shadow;  // by segment path
+  int syncs_in_flight_peak = 0;              // across segments (at most one, KickNow)
 };
 
 using DurableCallback = std::function<void(const absl::Status& status)>;
@@ -96,7 +115,7 @@ class LogWriter final : public core::CompletionSink {
   LogWriter(const LogWriter&) = delete;
   LogWriter& operator=(const LogWriter&) = delete;
 
-  // Creates the first segment, numbered after every segment already in the folder.
+  // Creates the head segments, numbered after every segment already in the folder.
   absl::Status Start(LogFaults* faults = nullptr);
 
   // A message in progress. Body bytes are staged at once; Commit() makes it exist.
@@ -177,16 +196,24 @@ class LogWriter final : public core::CompletionSink {
     uint64_t body_end = 0;  // file offset just past its last staged body record
   };
 
-  absl::StatusOr<uint64_t> BeginMessageUnchecked();
+  // `newest`: in the newest head (compaction copies), else in the head that can take
+  // it soonest.
+  absl::StatusOr<uint64_t> BeginMessageUnchecked(bool newest);
   void DeleteFinishedSegments();
-  absl::Status RollSegment();
-  Segment& Current();
+  absl::Status RollSegment(size_t lane);
+  absl::Status RollHeads();  // every head is replaced by a new segment
+  Segment& NewestHead();
+  Segment& HeadForMessage();
+  // The head to write into, after rolling the heads if it is full or failed.
+  Segment& UsableHead(Segment& (LogWriter::*pick)());
   void AppendRecordTo(Segment& s, RecordType type, absl::string_view payload);
   void Kick(Segment& s);     // asks for KickNow at the end of this loop turn
   void KickNow(Segment& s);  // submits the pending write and the sync that are due
   void OnTurn();
   void SubmitWrite(Segment& s);
   void SubmitSync(Segment& s);
+  bool SyncDue(const Segment& s) const;
+  void StartNextSync();  // the sync slot is free: the segment whose turn it is syncs
   void OnWrite(Segment& s, int32_t result);
   void OnSync(Segment& s, int32_t result);
   void ReleaseParkedCommits(Segment& s);
@@ -199,7 +226,8 @@ class LogWriter final : public core::CompletionSink {
   LogFaults* faults_ = nullptr;
   int dir_fd_ = -1;
   uint32_t next_number_ = 1;
-  std::vector<std::unique_ptr<Segment>> segments_;  // active ones; the last is current
+  std::vector<std::unique_ptr<Segment>> segments_;  // active ones: the heads, and older ones finishing
+  std::vector<Segment*> heads_;                     // one per lane, in segments_
   std::vector<std::unique_ptr<Segment>> retired_;   // closed, freed at the end of the loop turn
   absl::flat_hash_map<uint64_t, OpenMessage> open_;
   struct LedgerEntry {
@@ -216,7 +244,9 @@ class LogWriter final : public core::CompletionSink {
   core::MonoNanos free_space_checked_at_ = 0;
   bool free_space_low_ = false;
   bool kick_wanted_ = false;
-  uint64_t turn_hook_ran_ = 0;  // the shard turn in which OnTurn last ran
+  uint64_t turn_hook_ran_ = 0;        // the shard turn in which OnTurn last ran
+  int syncs_in_flight_ = 0;           // across segments: at most one (KickNow)
+  uint32_t last_synced_segment_ = 0;  // the next sync goes to a segment after it
   int writes_seen_ = 0;
   int syncs_seen_ = 0;
   Stats stats_;

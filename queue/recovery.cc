@@ -105,7 +105,6 @@ struct SegmentOutcome {
   uint32_t shard = 0;
   uint32_t number = 0;
   fs::path path;
-  bool newest = false;
   std::string segment_path;         // where it is after recovery (quarantine moves it)
   std::optional<SegmentScan> scan;  // envelopes dropped once indexed (memory)
   std::vector<RecoveredMessage> messages;
@@ -122,9 +121,10 @@ void RecoverSegment(const std::string& spool_dir, SegmentOutcome& out) {
     return;
   }
   out.size = file.bytes().size();
-  if (out.size == 0 && out.newest) {
+  if (out.size == 0) {
     // Created, then the process stopped before its first write: an empty file holds
-    // nothing at all, so it simply goes.
+    // nothing at all, so it simply goes (with two head segments it need not be the
+    // newest file).
     out.unwritten = true;
     if (unlink(out.segment_path.c_str()) != 0)
       out.status = absl::ErrnoToStatus(errno, "unlink empty segment");
@@ -194,7 +194,6 @@ absl::StatusOr<RecoveredQueue> RecoverSpool(const std::string& spool_dir) {
       out.shard = shard.shard;
       out.number = number;
       out.path = path;
-      out.newest = number == shard.segments.back().first;
       outcomes.push_back(std::move(out));
     }
   }

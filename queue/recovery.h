@@ -9,7 +9,7 @@
 //  - A sealed segment that stops early is corrupt: it moves to SPOOL/quarantine/ (never
 //    deleted, logged), and the messages before the bad record are still recovered.
 //  - A segment without a valid header (created just before a crash, or a reused file
-//    whose new header never landed) held nothing acknowledged: an empty newest file is
+//    whose new header never landed) held nothing acknowledged: an empty file is
 //    removed, any other is moved aside unread as "unwritten". Files moved aside are
 //    never overwritten or deleted.
 // Every queue id found is returned so new ids never collide with old ones.

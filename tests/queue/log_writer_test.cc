@@ -46,6 +46,75 @@ TEST(LogWriterTest, ManyLargeProducersDrain) {
   for (const auto& [id, s] : w.failed) ADD_FAILURE() << id << ": " << s;
 }
 
+// Messages per segment, from where each acknowledged one was committed.
+std::map<uint32_t, int> CountBySegment(Workload& w) {
+  auto counts = std::make_shared<std::map<uint32_t, int>>();
+  w.on_ack = [counts](LogWriter&, Workload&, const std::string&, const MessageLocation& at) {
+    ++(*counts)[at.segment];
+  };
+  RunWorkload(w);
+  return *counts;
+}
+
+TEST(LogWriterTest, LargeMessagesAlternateBetweenTwoHeadsWithOneSyncInFlight) {
+  // 64 producers of 100 KiB in lockstep: each group writes while the other's sync runs,
+  // so both heads (segments 1 and 2) take a good share, and never two syncs at once.
+  Workload w;
+  w.options.shard_dir = TempShardDir("two-heads");
+  w.total = 640;
+  w.body_bytes = 100 * 1024;
+  const std::map<uint32_t, int> counts = CountBySegment(w);
+  EXPECT_EQ(w.acknowledged.size(), 640u);
+  ASSERT_EQ(counts.size(), 2u);
+  for (const auto& [segment, n] : counts) EXPECT_GT(n, 640 / 5) << "segment " << segment;
+  EXPECT_EQ(w.faults.syncs_in_flight_peak, 1);
+  const auto found = Recover(w.options.shard_dir);
+  for (const auto& [id, body] : w.acknowledged) ASSERT_EQ(found.at(id), body) << id;
+}
+
+TEST(LogWriterTest, SmallMessagesGatherInOneHead) {
+  // 1 KiB messages take a fraction of a sync to stage: split into two groups, each sync
+  // would cover half of them. They stay together in the first head.
+  Workload w;
+  w.options.shard_dir = TempShardDir("gather");
+  w.total = 2000;
+  const std::map<uint32_t, int> counts = CountBySegment(w);
+  EXPECT_EQ(w.acknowledged.size(), 2000u);
+  EXPECT_GE(counts.count(1) ? counts.at(1) : 0, 1900)
+      << "segment 2 took " << (counts.count(2) ? counts.at(2) : 0);
+  EXPECT_LT(w.stats.syncs * 16, w.stats.commits) << "syncs " << w.stats.syncs;
+}
+
+TEST(LogWriterTest, ResultsGoToTheNewestHead) {
+  // A result record must sit in a segment no older than its message's: reclamation
+  // deletes the oldest segments first, and must not delete what finished a newer one.
+  Workload w;
+  w.options.shard_dir = TempShardDir("result-head");
+  w.producers = 1;
+  w.total = 2;
+  w.on_ack = [](LogWriter& writer, Workload&, const std::string& id, const MessageLocation& at) {
+    EXPECT_EQ(at.segment, 1u);  // an idle log starts messages in its first head
+    DeliveryResult result;
+    result.queue_id = id;
+    result.outcome = Outcome::kDelivered;
+    result.attempt = 1;
+    writer.AppendResult(result, [](const absl::Status& s) { EXPECT_TRUE(s.ok()) << s; });
+  };
+  RunWorkload(w);
+  ASSERT_EQ(w.acknowledged.size(), 2u);
+  std::map<std::string, size_t> results_by_file;
+  for (const auto& entry : std::filesystem::directory_iterator(w.options.shard_dir)) {
+    std::ifstream in(entry.path(), std::ios::binary);
+    std::stringstream buffer;
+    buffer << in.rdbuf();
+    auto scan = ScanSegment(buffer.str());
+    ASSERT_TRUE(scan.ok()) << entry.path();
+    results_by_file[entry.path().filename().string()] = scan->results.size();
+  }
+  EXPECT_EQ(results_by_file["00000001.log"], 0u);
+  EXPECT_EQ(results_by_file["00000002.log"], 2u);
+}
+
 TEST(LogWriterTest, SegmentsRollAndFinishedOnesAreSealed) {
   Workload w;
   w.options.shard_dir = TempShardDir("roll");
@@ -88,7 +157,8 @@ void ExpectFailureAcknowledgesNothing(const std::string& name, const LogFaults& 
   }
   EXPECT_EQ(w.acknowledged.size() + w.failed.size(), 4000u);
   EXPECT_EQ(w.stats.failures, 1u);
-  EXPECT_GT(w.stats.segments_created, 1u);  // later messages went to a fresh segment
+  EXPECT_GT(w.stats.segments_created,
+            2u);  // later messages went to fresh segments (past the first two heads)
   const auto found = Recover(w.options.shard_dir);
   for (const auto& [id, body] : w.acknowledged) ASSERT_EQ(found.at(id), body) << id;
 }

@@ -98,6 +98,14 @@ TEST(RecoveryTest, SegmentsWithoutAValidHeaderAreSetAsideUnread) {
   ASSERT_TRUE(recovered.ok());
   EXPECT_EQ(recovered->report.unwritten_segments, 1u);
   EXPECT_FALSE(fs::exists(spool + "/shard-0/00000002.log"));
+  // So does an empty one with a newer file after it (two heads were created together).
+  Write(spool + "/shard-0/00000002.log", "");
+  Write(spool + "/shard-0/00000004.log", "");
+  recovered = RecoverSpool(spool);
+  ASSERT_TRUE(recovered.ok());
+  EXPECT_EQ(recovered->report.unwritten_segments, 2u);
+  EXPECT_FALSE(fs::exists(spool + "/shard-0/00000002.log"));
+  EXPECT_FALSE(fs::exists(spool + "/shard-0/00000004.log"));
   // A bad header anywhere is set aside too, and a second file set aside under the
   // same name does not replace the first.
   Write(spool + "/quarantine/shard-0-00000001.log", "earlier");
