@@ -130,11 +130,51 @@ absl::Status LogWriter::Start(LogFaults* faults) {
 }
 
 absl::Status LogWriter::RollHeads() {
-  for (size_t lane = 0; lane < heads_.size(); ++lane) RP_RETURN_IF_ERROR(RollSegment(lane));
+  // All heads or none: a half-done roll would leave an old head behind newer sealed
+  // segments (pinning reclamation) and be retried on every message.
+  std::vector<std::unique_ptr<Segment>> fresh;
+  absl::Status status;
+  for (size_t lane = 0; lane < heads_.size() && status.ok(); ++lane) {
+    absl::StatusOr<std::unique_ptr<Segment>> segment = CreateSegmentFile();
+    if (segment.ok()) {
+      fresh.push_back(std::move(*segment));
+    } else {
+      status = segment.status();
+    }
+  }
+  // The directory entries must be durable before any record in the files is
+  // acknowledged; once per roll, so a blocking fsync here is cheap.
+  if (status.ok() && options_.fsync && fsync(dir_fd_) != 0) {
+    status = StorageError(errno, absl::StrCat("fsync ", options_.shard_dir));
+  }
+  if (!status.ok()) {
+    for (const auto& segment : fresh) {
+      close(segment->fd);
+      unlink(segment->path.c_str());
+    }
+    return status;
+  }
+  for (size_t lane = 0; lane < heads_.size(); ++lane) {
+    Segment& segment = *fresh[lane];
+    if (faults_ != nullptr) faults_->shadow[segment.path] = {};
+    ++stats_.segments_created;
+    ledger_[segment.number] = LedgerEntry{segment.path, 0, false};
+    segment.head = true;
+    if (heads_[lane] != nullptr) heads_[lane]->head = false;
+    heads_[lane] = &segment;
+    segments_.push_back(std::move(fresh[lane]));
+  }
+  // Every older segment is sealed now if idle, else once what it holds is durable.
+  std::vector<Segment*> older;
+  for (const auto& segment : segments_) {
+    if (!segment->head) older.push_back(segment.get());
+  }
+  for (Segment* old : older) MaybeRetire(*old);
   return absl::OkStatus();
 }
 
-absl::Status LogWriter::RollSegment(size_t lane) {
+absl::StatusOr<std::unique_ptr<LogWriter::Segment>> LogWriter::CreateSegmentFile() {
+  if (faults_ != nullptr && Armed(faults_->fail_create_after)) return StorageError(ENOSPC, "create segment");
   auto segment = std::make_unique<Segment>();
   segment->number = next_number_++;
   segment->path = absl::StrFormat("%s/%08u.log", options_.shard_dir, segment->number);
@@ -151,32 +191,13 @@ absl::Status LogWriter::RollSegment(size_t lane) {
   if (segment->fd < 0) return StorageError(errno, absl::StrCat("create ", segment->path));
   if (recycled) ++stats_.segments_recycled;
   segment->recycled = recycled;
-
-  // The directory entry must be durable before any record in the file is
-  // acknowledged; once per segment, so a blocking fsync here is cheap.
-  if (options_.fsync && fsync(dir_fd_) != 0) {
-    const int saved = errno;
-    close(segment->fd);
-    unlink(segment->path.c_str());
-    return StorageError(saved, absl::StrCat("fsync ", options_.shard_dir));
-  }
-  if (faults_ != nullptr) faults_->shadow[segment->path] = {};
   SegmentHeader header;
   header.shard = options_.shard;
   header.generation = generation_salt_ + segment->number;
   header.number = segment->number;
   segment->generation = header.generation;
   segment->pending = EncodeSegmentHeader(header);
-  ++stats_.segments_created;
-  ledger_[segment->number] = LedgerEntry{segment->path, 0, false};
-  segment->head = true;
-  Segment* old = std::exchange(heads_[lane], segment.get());
-  segments_.push_back(std::move(segment));
-  if (old != nullptr) {
-    old->head = false;
-    MaybeRetire(*old);  // sealed now if idle, else once what it holds is durable
-  }
-  return absl::OkStatus();
+  return segment;
 }
 
 LogWriter::Segment& LogWriter::NewestHead() {
@@ -430,7 +451,7 @@ void LogWriter::KickNow(Segment& s) {
     // UNSAFE benchmark mode: written counts as durable.
     s.synced_end = s.written_end;
     ReleaseDurable(s);
-    return;
+    return MaybeRetire(s);  // no sync completion will: a finished old head closes here
   }
   // One sync in flight per shard: each fdatasync ends in a flush of the whole device,
   // so two at once finish together and their producers come back together. One at a

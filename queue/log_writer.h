@@ -6,7 +6,8 @@
 // submits what the turn staged; each buffered write costs an io-wq hand-off in the
 // kernel, so fewer, larger writes save CPU; each write and sync in flight holds the
 // shard, so a stop waits for them); a shard never blocks on the disk except to
-// create a segment file (once per segment_bytes_max).
+// create the head segments' files (both at once, with one directory fsync, once per
+// segment_bytes_max).
 //
 // Invariants (DESIGN.md, Durable before 250):
 //  - per segment at most one write is in flight, and per shard at most one fdatasync
@@ -22,7 +23,8 @@
 // Records in a segment carry the segment's generation (a per-run salt plus its number)
 // and sequence numbers 1, 2, 3... (so a reused file's stale tail and a lost record both
 // show).
-// A message lives in the segment it started in; segments roll at message starts.
+// A message lives in the segment it started in. The heads roll when a message, result
+// or copy is about to start in a full head, or a head failed.
 //
 // Two head segments take new messages (LogWriterOptions::heads). Producers that each
 // wait for their own durable notice move in lockstep: with one head the disk idles
@@ -37,7 +39,7 @@
 // compaction copies go to the newest head: a record that finishes a message must sit
 // in a segment no older than the message's (reclamation deletes oldest first), and a
 // copy must be newer than its original (recovery keeps the newest). The heads roll
-// together, so every sealed segment is older than both.
+// together (all or none), so every sealed segment is older than both.
 //
 // Back-of-envelope budget (PEERS.md): fdatasync ~150 µs → ~6k syncs/s per shard; at
 // 64 concurrent 1 KB producers a sync covers ~8-30 commits → 45k+ commits/s, one
@@ -85,6 +87,7 @@ struct LogFaults {
   int write_errno = 0;         // e.g. ENOSPC, EIO
   int short_write_after = -1;  // the Nth write reports one byte less than asked
   int fail_sync_after = -1;    // the Nth sync completes with -EIO
+  int fail_create_after = -1;  // the Nth segment file creation fails with ENOSPC
 
   // Ground truth for power-loss tests, kept from the operations themselves rather than
   // from the writer's bookkeeping: per file, the bytes that completed writes put
@@ -148,13 +151,13 @@ class LogWriter final : public core::CompletionSink {
   void AdoptRecovered(uint32_t segment, const std::string& path, uint32_t live_messages);
   void MessageFinished(uint32_t segment);
   // Compaction: copies a live message (envelope, body, and the recipients' delivery
-  // state in `recipients`, addresses included) into the head segment; once the copy is
+  // state in `recipients`, addresses included) into the newest head; once the copy is
   // durable the old one stops pinning its segment. `done` hears the new location.
   // Not refused by the free-space reserve: compaction is how space comes back.
   void Relocate(uint32_t segment, uint64_t commit_offset, std::vector<Recipient> recipients,
                 CommitCallback done);
   // Compaction across shards: copies a committed message from `path` (any shard's
-  // segment, pinned by the caller) into the head segment as a new message `queue_id`
+  // segment, pinned by the caller) into the newest head as a new message `queue_id`
   // holding only the recipients `picks` names (envelope indexes, in the new order) with
   // the delivery state given there. The original is untouched: the caller finishes its
   // recipients there (Outcome::kRelocated results) once the copy is durable.
@@ -185,7 +188,7 @@ class LogWriter final : public core::CompletionSink {
 
  private:
   // Reads a committed message back, lets `edit` change its envelope, and commits the
-  // copy into the head segment.
+  // copy into the newest head.
   void WriteCopy(const std::string& path, uint64_t commit_offset,
                  const std::function<absl::Status(Envelope&)>& edit, CommitCallback done);
   struct Segment;
@@ -200,8 +203,8 @@ class LogWriter final : public core::CompletionSink {
   // it soonest.
   absl::StatusOr<uint64_t> BeginMessageUnchecked(bool newest);
   void DeleteFinishedSegments();
-  absl::Status RollSegment(size_t lane);
-  absl::Status RollHeads();  // every head is replaced by a new segment
+  absl::StatusOr<std::unique_ptr<Segment>> CreateSegmentFile();  // its header staged
+  absl::Status RollHeads();  // every head is replaced by a new segment, or none
   Segment& NewestHead();
   Segment& HeadForMessage();
   // The head to write into, after rolling the heads if it is full or failed.

@@ -130,6 +130,44 @@ TEST(LogWriterTest, SegmentsRollAndFinishedOnesAreSealed) {
   for (const auto& [id, body] : w.acknowledged) ASSERT_EQ(found.at(id), body);
 }
 
+TEST(LogWriterTest, AFailedRollReplacesNoHeadAndLeavesNoFile) {
+  // The second file of the first roll cannot be created: the first one goes too, the
+  // old heads take the next message, and the next roll replaces both.
+  Workload w;
+  w.options.shard_dir = TempShardDir("roll-fails");
+  w.options.segment_bytes_max = 256 * 1024;
+  w.total = 2000;
+  w.body_bytes = 3000;
+  w.faults.fail_create_after = 3;
+  RunWorkload(w);
+  EXPECT_EQ(w.acknowledged.size(), 2000u);
+  size_t files = 0;
+  for (const auto& entry : std::filesystem::directory_iterator(w.options.shard_dir))
+    files += entry.is_regular_file();
+  EXPECT_EQ(files, w.stats.segments_created);  // the roll's first file was removed
+  int sealed = 0;
+  const auto found = Recover(w.options.shard_dir, &sealed);
+  EXPECT_EQ(sealed, static_cast<int>(w.stats.segments_created) - 2);  // all but the two heads
+  for (const auto& [id, body] : w.acknowledged) ASSERT_EQ(found.at(id), body);
+}
+
+TEST(LogWriterTest, WithoutSyncsOldSegmentsAreStillSealed) {
+  // --fsync=false (benchmarks): no sync completion comes to finish a replaced head.
+  Workload w;
+  w.options.shard_dir = TempShardDir("roll-nosync");
+  w.options.segment_bytes_max = 256 * 1024;
+  w.options.fsync = false;
+  w.total = 2000;
+  w.body_bytes = 3000;
+  RunWorkload(w);
+  EXPECT_EQ(w.acknowledged.size(), 2000u);
+  EXPECT_EQ(w.stats.syncs, 0u);
+  int sealed = 0;
+  const auto found = Recover(w.options.shard_dir, &sealed);
+  EXPECT_EQ(sealed, static_cast<int>(w.stats.segments_created) - 2);  // all but the two heads
+  for (const auto& [id, body] : w.acknowledged) ASSERT_EQ(found.at(id), body);
+}
+
 TEST(LogWriterTest, LargeBodiesSpanManyRecords) {
   Workload w;
   w.options.shard_dir = TempShardDir("large");
