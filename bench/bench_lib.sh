@@ -9,6 +9,12 @@ start_in_group() {
   server_pid=$!
 }
 group_ns() { cat "$cg_root/ringpost-bench-$1/cpuacct.usage"; }
+# A port for a server of one run: below the kernel's ephemeral range, so no outgoing
+# connection (the load's, the MTA's) can be holding it ("Address already in use").
+new_port() {
+  local low; low=$(cut -f1 /proc/sys/net/ipv4/ip_local_port_range)
+  echo $((20000 + RANDOM % (low > 21000 ? low - 20000 : 1000)))
+}
 remove_groups() { for g in "$cg_root"/ringpost-bench-*; do [ -d "$g" ] && rmdir "$g" 2>/dev/null || true; done; }
 
 wait_port() { for _ in $(seq 200); do (exec 3<>/dev/tcp/127.0.0.1/$1) 2>/dev/null && return 0; sleep 0.05; done; return 1; }

@@ -5,11 +5,11 @@
 //   BM_Disk_BufferedSequentialWrite 1 MiB buffered writes of 256 MiB files, each file
 //                                   synced once at its end (`dd conv=fdatasync`: what the
 //                                   disk sustains, the bandwidth ceiling)
-//   BM_Log_Commit/bytes:N/warm:W    durable commits through LogWriter on one shard's ring,
+//   BM_Log_Commit/bytes:N/warm:W/heads:H durable commits through LogWriter on one shard's ring,
 //                                   64 producers each waiting for its own durable notice;
 //                                   warm:1 on a spool whose delivered segments left files
 //                                   for reuse (the steady state: recycled segments)
-//   BM_Log_Commit100KiBVersusBuffered  the 100 KiB commits (fresh and warm spool) against
+//   BM_Log_Commit100KiBVersusBuffered/heads:H  the 100 KiB commits (fresh and warm spool) against
 //                                   buffered writes of the same bytes, in back-to-back
 //                                   runs: the ratio per pair
 // Targets (issue 4): 1 KiB commits ≥ 8× the single-writer sync rate; 100 KiB commits
@@ -181,7 +181,7 @@ struct Spool {
   bool finish = false;  // MessageFinished once durable
 };
 bool CommitPass(size_t body_bytes, int count, std::string* error, uint64_t* syncs = nullptr,
-                const Spool& spool = {}, uint64_t* recycled = nullptr) {
+                const Spool& spool = {}, uint64_t* recycled = nullptr, uint32_t heads = 1) {
   using namespace ringpost;
   const int producers = 64;
   const std::string body(body_bytes, 'b');
@@ -193,6 +193,7 @@ bool CommitPass(size_t body_bytes, int count, std::string* error, uint64_t* sync
   absl::Status status = runtime.Run([&](core::Shard& shard) -> absl::Status {
     queue::LogWriterOptions writer_options;
     writer_options.shard_dir = spool.dir.empty() ? BenchDir("log") + "/shard-0" : spool.dir;
+    writer_options.heads = heads;
     auto& writer = shard.Make<queue::LogWriter>(shard, writer_options);
     RP_RETURN_IF_ERROR(writer.Start());
     auto remaining = std::make_shared<int>(count);
@@ -248,10 +249,10 @@ void DropUnfinishedSegments(const std::string& dir) {
     }
   }
 }
-std::string WarmSpool(size_t body_bytes, int count) {
+std::string WarmSpool(size_t body_bytes, int count, uint32_t heads) {
   const std::string dir = BenchDir("warm") + "/shard-0";
   std::string error;
-  CommitPass(body_bytes, count, &error, nullptr, Spool{dir, true});
+  CommitPass(body_bytes, count, &error, nullptr, Spool{dir, true}, nullptr, heads);
   DropUnfinishedSegments(dir);
   return dir;
 }
@@ -260,18 +261,21 @@ int CommitsPerPass(size_t body_bytes) { return body_bytes > 10000 ? 2000 : 20000
 
 // warm:0 on a fresh spool (every segment a new file); warm:1 on a warm one, the steady
 // state of a running MTA whose deliveries keep up: each message is finished once
-// durable and new segments go into the recycled files of finished ones.
+// durable and new segments go into the recycled files of finished ones. heads: 1 or 2
+// head segments (--log_heads).
 void BM_Log_Commit(benchmark::State& state) {
   const size_t body_bytes = static_cast<size_t>(state.range(0));
   const bool warm = state.range(1) != 0;
-  const std::string dir = warm ? WarmSpool(body_bytes, CommitsPerPass(body_bytes)) : "";
+  const uint32_t heads = static_cast<uint32_t>(state.range(2));
+  const std::string dir = warm ? WarmSpool(body_bytes, CommitsPerPass(body_bytes), heads) : "";
   int64_t commits = 0;
   uint64_t recycled_total = 0;
   for (auto _ : state) {
     std::string error;
     uint64_t recycled = 0;
     if (warm) DropUnfinishedSegments(dir);
-    if (!CommitPass(body_bytes, CommitsPerPass(body_bytes), &error, nullptr, Spool{dir, warm}, &recycled))
+    if (!CommitPass(body_bytes, CommitsPerPass(body_bytes), &error, nullptr, Spool{dir, warm}, &recycled,
+                    heads))
       state.SkipWithError(error.c_str());
     commits += CommitsPerPass(body_bytes);
     recycled_total += recycled;
@@ -282,8 +286,8 @@ void BM_Log_Commit(benchmark::State& state) {
       static_cast<double>(recycled_total) / static_cast<double>(state.iterations());
 }
 BENCHMARK(BM_Log_Commit)
-    ->ArgsProduct({{1024, 100 * 1024}, {0, 1}})
-    ->ArgNames({"bytes", "warm"})
+    ->ArgsProduct({{1024, 100 * 1024}, {0, 1}, {1, 2}})
+    ->ArgNames({"bytes", "warm", "heads"})
     ->UseRealTime()
     ->Unit(benchmark::kMillisecond)
     ->Iterations(3);
@@ -298,13 +302,14 @@ BENCHMARK(BM_Log_Commit)
 // producers that each wait for their own durable notice: one writer, batches of
 // 64 x 100 KiB, each batch synced (no log, no records, no ring): `ideal_ratio_median`
 // is what that reaches against the ceiling, `commit_vs_ideal_median` how close the
-// fresh-spool log comes to it.
+// fresh-spool log comes to it. `heads`: LogWriterOptions::heads (--log_heads).
 void BM_Log_Commit100KiBVersusBuffered(benchmark::State& state) {
   const size_t body_bytes = 100 * 1024;
   const int count = CommitsPerPass(body_bytes);
   const uint64_t total = uint64_t{body_bytes} * static_cast<uint64_t>(count);
   const std::string block(1 << 20, 'x');
-  const std::string warm_dir = WarmSpool(body_bytes, count);
+  const uint32_t heads = static_cast<uint32_t>(state.range(0));
+  const std::string warm_dir = WarmSpool(body_bytes, count, heads);
   std::vector<double> ratios, warm_ratios, ideal_ratios, versus_ideal;
   uint64_t syncs_total = 0, recycled_total = 0;
   double commit_seconds_total = 0;
@@ -330,11 +335,12 @@ void BM_Log_Commit100KiBVersusBuffered(benchmark::State& state) {
     const auto t1 = Clock::now();
     std::string error;
     uint64_t syncs = 0, recycled = 0;
-    if (!CommitPass(body_bytes, count, &error, &syncs)) state.SkipWithError(error.c_str());
+    if (!CommitPass(body_bytes, count, &error, &syncs, Spool{}, nullptr, heads))
+      state.SkipWithError(error.c_str());
     const auto t2 = Clock::now();
     DropUnfinishedSegments(warm_dir);
     const auto t3 = Clock::now();
-    if (!CommitPass(body_bytes, count, &error, nullptr, Spool{warm_dir, true}, &recycled))
+    if (!CommitPass(body_bytes, count, &error, nullptr, Spool{warm_dir, true}, &recycled, heads))
       state.SkipWithError(error.c_str());
     const auto t4 = Clock::now();
     // The best case of group commit at 64 producers: 6.4 MiB batches, each synced.
@@ -379,7 +385,13 @@ void BM_Log_Commit100KiBVersusBuffered(benchmark::State& state) {
   state.counters["ms_per_sync"] =
       commit_seconds_total * 1000 / static_cast<double>(std::max<uint64_t>(syncs_total, 1));
 }
-BENCHMARK(BM_Log_Commit100KiBVersusBuffered)->UseRealTime()->Unit(benchmark::kMillisecond)->Iterations(7);
+BENCHMARK(BM_Log_Commit100KiBVersusBuffered)
+    ->ArgName("heads")
+    ->Arg(1)
+    ->Arg(2)
+    ->UseRealTime()
+    ->Unit(benchmark::kMillisecond)
+    ->Iterations(7);
 
 }  // namespace
 

@@ -40,8 +40,7 @@ stop_all() {
   [ -n "${KEEP_WORK:-}" ] && echo "kept $work" >&2 || rm -rf "$work"
 }
 
-# Runs happen in subshells, so ports are drawn per run rather than counted.
-new_port() { echo $((20000 + RANDOM % 40000)); }
+# Runs happen in subshells, so ports are drawn per run (new_port) rather than counted.
 
 # STARTTLS for a run (run_* ... tls): one self-signed certificate for every server.
 cert="$work/bench.crt" key="$work/bench.key"

@@ -22,7 +22,7 @@ openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$w
 
 run() {  # run NAME [blast flags...]: prints "NAME connections/s cpu_us_per_connection"
   local name=$1; shift
-  local port=$((20000 + RANDOM % 40000))
+  local port; port=$(new_port)
   start_in_group $name $bin/ringpost --listen=127.0.0.1:$port --shards=1 --pin_threads=false --fsync=false \
     --spool_dir="$work/spool-$name" --hostname=bench.ringpost.test --log_level=warning \
     --max_connections_per_ip=10000 --accounting_log= --tls_cert="$work/cert.pem" --tls_key="$work/key.pem" \

@@ -209,12 +209,16 @@ LogWriter::Segment& LogWriter::NewestHead() {
 }
 
 LogWriter::Segment& LogWriter::HeadForMessage() {
-  // Small messages gather in one head: while a head without a sync in flight holds
-  // less than this not yet durable, staging and writing it take a fraction of a sync,
-  // so splitting the producers would only halve what each sync covers.
+  // Small messages gather in one head: while a head holds less than this not yet
+  // durable, staging and writing it take a fraction of a sync, so splitting the
+  // producers would only halve what each sync covers. The newest head first, where
+  // delivery results go: commits and results then share a sync.
   constexpr uint64_t kGatherBytes = 1 << 20;
+  const auto gathers = [](const Segment* s) { return !s->failed && s->end() - s->synced_end < kGatherBytes; };
+  Segment& newest = NewestHead();
+  if (gathers(&newest)) return newest;
   for (Segment* head : heads_) {
-    if (!head->failed && !head->sync_in_flight && head->end() - head->synced_end < kGatherBytes) return *head;
+    if (gathers(head)) return *head;
   }
   // Past that, the head whose bytes can leave soonest: a healthy one without a sync in
   // flight (what is staged there goes with its next sync, not the one after the sync
@@ -222,7 +226,7 @@ LogWriter::Segment& LogWriter::HeadForMessage() {
   const auto rank = [](const Segment* s) {
     return std::make_tuple(s->failed, s->sync_in_flight, s->end() - s->synced_end);
   };
-  Segment* best = heads_[0];
+  Segment* best = &newest;
   for (Segment* head : heads_) {
     if (rank(head) < rank(best)) best = head;
   }

@@ -29,7 +29,8 @@ TEST(KillTest, EveryAcknowledgedMessageSurvivesSigkill) {
   const int rounds = 50;
   for (int round = 0; round < rounds; ++round) {
     testing::Subprocess writer({testing::BuildPath("tests/ringpost-log-writer"), "--spool_dir=" + spool,
-                                "--seed=" + std::to_string(round + 1), "--segment_bytes=262144"});
+                                "--seed=" + std::to_string(round + 1), "--segment_bytes=262144",
+                                "--heads=" + std::to_string(1 + round % 2)});  // one head, then two
     ASSERT_TRUE(writer.WaitForLine("READY", milliseconds(30000))) << "round " << round;
     // Let it run for a random number of acknowledgements, then kill it mid-flight.
     const int wait_for = 1 + static_cast<int>(rng() % 400);

@@ -24,6 +24,7 @@ ABSL_FLAG(int, shards, 2, "shards");
 ABSL_FLAG(int, producers, 16, "messages in flight per shard");
 ABSL_FLAG(uint64_t, seed, 1, "body size seed");
 ABSL_FLAG(uint64_t, segment_bytes, 1 << 20, "segment size");
+ABSL_FLAG(uint32_t, heads, 1, "head segments per shard (LogWriterOptions::heads)");
 
 namespace ringpost::queue {
 namespace {
@@ -82,6 +83,7 @@ int Main() {
     writer_options.shard_dir = absl::StrCat(spool, "/shard-", shard.id());
     writer_options.shard = static_cast<uint32_t>(shard.id());
     writer_options.segment_bytes_max = absl::GetFlag(FLAGS_segment_bytes);
+    writer_options.heads = absl::GetFlag(FLAGS_heads);
     auto& writer = shard.Make<LogWriter>(shard, writer_options);
     RP_RETURN_IF_ERROR(writer.Start());
     auto& work = shard.Make<ShardWork>(shard.id(), absl::GetFlag(FLAGS_seed));

@@ -46,6 +46,14 @@ TEST(LogWriterTest, ManyLargeProducersDrain) {
   for (const auto& [id, s] : w.failed) ADD_FAILURE() << id << ": " << s;
 }
 
+// Segment files in a folder (reclamation recycles an empty old head's file at once).
+int LogFiles(const std::string& dir) {
+  int files = 0;
+  for (const auto& entry : std::filesystem::directory_iterator(dir))
+    files += entry.path().extension() == ".log";
+  return files;
+}
+
 // Messages per segment, from where each acknowledged one was committed.
 std::map<uint32_t, int> CountBySegment(Workload& w) {
   auto counts = std::make_shared<std::map<uint32_t, int>>();
@@ -61,6 +69,7 @@ TEST(LogWriterTest, LargeMessagesAlternateBetweenTwoHeadsWithOneSyncInFlight) {
   // so both heads (segments 1 and 2) take a good share, and never two syncs at once.
   Workload w;
   w.options.shard_dir = TempShardDir("two-heads");
+  w.options.heads = 2;
   w.total = 640;
   w.body_bytes = 100 * 1024;
   const std::map<uint32_t, int> counts = CountBySegment(w);
@@ -74,26 +83,30 @@ TEST(LogWriterTest, LargeMessagesAlternateBetweenTwoHeadsWithOneSyncInFlight) {
 
 TEST(LogWriterTest, SmallMessagesGatherInOneHead) {
   // 1 KiB messages take a fraction of a sync to stage: split into two groups, each sync
-  // would cover half of them. They stay together in the first head.
+  // would cover half of them. They stay together in the newest head (segment 2).
   Workload w;
   w.options.shard_dir = TempShardDir("gather");
+  w.options.heads = 2;
   w.total = 2000;
   const std::map<uint32_t, int> counts = CountBySegment(w);
   EXPECT_EQ(w.acknowledged.size(), 2000u);
-  EXPECT_GE(counts.count(1) ? counts.at(1) : 0, 1900)
-      << "segment 2 took " << (counts.count(2) ? counts.at(2) : 0);
+  EXPECT_GE(counts.count(2) ? counts.at(2) : 0, 1900)
+      << "segment 1 took " << (counts.count(1) ? counts.at(1) : 0);
   EXPECT_LT(w.stats.syncs * 16, w.stats.commits) << "syncs " << w.stats.syncs;
 }
 
 TEST(LogWriterTest, ResultsGoToTheNewestHead) {
   // A result record must sit in a segment no older than its message's: reclamation
   // deletes the oldest segments first, and must not delete what finished a newer one.
+  // Large messages use both heads (segments 1 and 2); every result goes to segment 2.
   Workload w;
   w.options.shard_dir = TempShardDir("result-head");
-  w.producers = 1;
-  w.total = 2;
-  w.on_ack = [](LogWriter& writer, Workload&, const std::string& id, const MessageLocation& at) {
-    EXPECT_EQ(at.segment, 1u);  // an idle log starts messages in its first head
+  w.options.heads = 2;
+  w.total = 320;
+  w.body_bytes = 100 * 1024;
+  auto in_first = std::make_shared<int>(0);
+  w.on_ack = [in_first](LogWriter& writer, Workload&, const std::string& id, const MessageLocation& at) {
+    *in_first += at.segment == 1;
     DeliveryResult result;
     result.queue_id = id;
     result.outcome = Outcome::kDelivered;
@@ -101,7 +114,8 @@ TEST(LogWriterTest, ResultsGoToTheNewestHead) {
     writer.AppendResult(result, [](const absl::Status& s) { EXPECT_TRUE(s.ok()) << s; });
   };
   RunWorkload(w);
-  ASSERT_EQ(w.acknowledged.size(), 2u);
+  ASSERT_EQ(w.acknowledged.size(), 320u);
+  EXPECT_GT(*in_first, 0);
   std::map<std::string, size_t> results_by_file;
   for (const auto& entry : std::filesystem::directory_iterator(w.options.shard_dir)) {
     std::ifstream in(entry.path(), std::ios::binary);
@@ -112,7 +126,7 @@ TEST(LogWriterTest, ResultsGoToTheNewestHead) {
     results_by_file[entry.path().filename().string()] = scan->results.size();
   }
   EXPECT_EQ(results_by_file["00000001.log"], 0u);
-  EXPECT_EQ(results_by_file["00000002.log"], 2u);
+  EXPECT_EQ(results_by_file["00000002.log"], 320u);
 }
 
 TEST(LogWriterTest, SegmentsRollAndFinishedOnesAreSealed) {
@@ -126,7 +140,7 @@ TEST(LogWriterTest, SegmentsRollAndFinishedOnesAreSealed) {
   EXPECT_GT(w.stats.segments_created, 10u);
   int sealed = 0;
   const auto found = Recover(w.options.shard_dir, &sealed);
-  EXPECT_GE(sealed, static_cast<int>(w.stats.segments_created) - 2);  // all but the last one or two
+  EXPECT_EQ(sealed, LogFiles(w.options.shard_dir) - 1);  // all but the head
   for (const auto& [id, body] : w.acknowledged) ASSERT_EQ(found.at(id), body);
 }
 
@@ -135,19 +149,19 @@ TEST(LogWriterTest, AFailedRollReplacesNoHeadAndLeavesNoFile) {
   // old heads take the next message, and the next roll replaces both.
   Workload w;
   w.options.shard_dir = TempShardDir("roll-fails");
+  w.options.heads = 2;
   w.options.segment_bytes_max = 256 * 1024;
   w.total = 2000;
   w.body_bytes = 3000;
   w.faults.fail_create_after = 3;
   RunWorkload(w);
   EXPECT_EQ(w.acknowledged.size(), 2000u);
-  size_t files = 0;
-  for (const auto& entry : std::filesystem::directory_iterator(w.options.shard_dir))
-    files += entry.is_regular_file();
-  EXPECT_EQ(files, w.stats.segments_created);  // the roll's first file was removed
+  // The roll's first file was removed: every other segment is still there or was reclaimed.
+  EXPECT_EQ(LogFiles(w.options.shard_dir),
+            static_cast<int>(w.stats.segments_created - w.stats.segments_deleted));
   int sealed = 0;
   const auto found = Recover(w.options.shard_dir, &sealed);
-  EXPECT_EQ(sealed, static_cast<int>(w.stats.segments_created) - 2);  // all but the two heads
+  EXPECT_EQ(sealed, LogFiles(w.options.shard_dir) - 2);  // all but the two heads
   for (const auto& [id, body] : w.acknowledged) ASSERT_EQ(found.at(id), body);
 }
 
@@ -155,6 +169,7 @@ TEST(LogWriterTest, WithoutSyncsOldSegmentsAreStillSealed) {
   // --fsync=false (benchmarks): no sync completion comes to finish a replaced head.
   Workload w;
   w.options.shard_dir = TempShardDir("roll-nosync");
+  w.options.heads = 2;
   w.options.segment_bytes_max = 256 * 1024;
   w.options.fsync = false;
   w.total = 2000;
@@ -164,7 +179,7 @@ TEST(LogWriterTest, WithoutSyncsOldSegmentsAreStillSealed) {
   EXPECT_EQ(w.stats.syncs, 0u);
   int sealed = 0;
   const auto found = Recover(w.options.shard_dir, &sealed);
-  EXPECT_EQ(sealed, static_cast<int>(w.stats.segments_created) - 2);  // all but the two heads
+  EXPECT_EQ(sealed, LogFiles(w.options.shard_dir) - 2);  // all but the two heads
   for (const auto& [id, body] : w.acknowledged) ASSERT_EQ(found.at(id), body);
 }
 
@@ -180,25 +195,29 @@ TEST(LogWriterTest, LargeBodiesSpanManyRecords) {
   for (const auto& [id, body] : w.acknowledged) ASSERT_EQ(found.at(id), body);
 }
 
-// Runs the workload with `faults` armed and checks what every failure must mean:
-// the failed messages hear `code` (when given), the rest were acknowledged, exactly one
-// segment failed, and everything acknowledged is in the log byte for byte.
+// Runs the workload with `faults` armed, with one head and with two, and checks what
+// every failure must mean: the failed messages hear `code` (when given), the rest were
+// acknowledged, exactly one segment failed, and everything acknowledged is in the log
+// byte for byte.
 void ExpectFailureAcknowledgesNothing(const std::string& name, const LogFaults& faults,
                                       std::optional<absl::StatusCode> code) {
-  Workload w;
-  w.options.shard_dir = TempShardDir(name);
-  w.faults = faults;
-  RunWorkload(w);
-  ASSERT_FALSE(w.failed.empty());
-  if (code) {
-    for (const auto& [id, s] : w.failed) EXPECT_EQ(s.code(), *code) << id;
+  for (uint32_t heads : {1u, 2u}) {
+    SCOPED_TRACE(absl::StrCat("heads=", heads));
+    Workload w;
+    w.options.shard_dir = TempShardDir(absl::StrCat(name, "-", heads));
+    w.options.heads = heads;
+    w.faults = faults;
+    RunWorkload(w);
+    ASSERT_FALSE(w.failed.empty());
+    if (code) {
+      for (const auto& [id, s] : w.failed) EXPECT_EQ(s.code(), *code) << id;
+    }
+    EXPECT_EQ(w.acknowledged.size() + w.failed.size(), 4000u);
+    EXPECT_EQ(w.stats.failures, 1u);
+    EXPECT_GT(w.stats.segments_created, heads);  // later messages went to fresh segments
+    const auto found = Recover(w.options.shard_dir);
+    for (const auto& [id, body] : w.acknowledged) ASSERT_EQ(found.at(id), body) << id;
   }
-  EXPECT_EQ(w.acknowledged.size() + w.failed.size(), 4000u);
-  EXPECT_EQ(w.stats.failures, 1u);
-  EXPECT_GT(w.stats.segments_created,
-            2u);  // later messages went to fresh segments (past the first two heads)
-  const auto found = Recover(w.options.shard_dir);
-  for (const auto& [id, body] : w.acknowledged) ASSERT_EQ(found.at(id), body) << id;
 }
 
 TEST(LogWriterTest, FullDiskIsResourceExhaustedAndLaterMessagesUseANewSegment) {
