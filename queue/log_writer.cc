@@ -160,6 +160,14 @@ absl::Status LogWriter::RollHeads() {
     ++stats_.segments_created;
     ledger_[segment.number] = LedgerEntry{segment.path, 0, false};
     segment.head = true;
+    // With two heads, the header is synced at once (an empty waiter): the older head
+    // may take no message for a whole segment's time, and a reused file whose new
+    // header is not durable still carries its old one, which recovery sets aside. (One
+    // head syncs its header with its first records; an unused one stays empty and goes.)
+    if (heads_.size() > 1) {
+      segment.waiters.push_back({segment.end(), [](const absl::Status&, const MessageLocation&) {}});
+      Kick(segment);
+    }
     if (heads_[lane] != nullptr) heads_[lane]->head = false;
     heads_[lane] = &segment;
     segments_.push_back(std::move(fresh[lane]));

@@ -26,16 +26,20 @@
 // A message lives in the segment it started in. The heads roll when a message, result
 // or copy is about to start in a full head, or a head failed.
 //
+// Only one fdatasync per shard runs at a time (a retiring segment's seal waits its
+// turn): each ends in a flush of the whole device, so two at once would finish together.
+//
 // Two head segments may take new messages (LogWriterOptions::heads). Producers that each
 // wait for their own durable notice move in lockstep: with one head the disk idles
 // while the whole group stages and writes into the page cache, then the shard idles
-// while the disk syncs. With two, a message starts in the head that has no sync in
-// flight, so one group writes while the other's sync runs. Only one sync runs at a
-// time: each fdatasync ends in a flush of the whole device, so two at once finish
-// together and bring both groups back into step. Small messages gather in one head
-// (staging them takes a fraction of a sync; split, each sync would cover half of
-// them). Measured in bench/log_benchmark.cc (BM_Log_Commit100KiBVersusBuffered) and
-// in docs/ARCHITECTURE.md. Delivery results and
+// while the disk syncs. With two, the heads take turns at the sync and one group writes
+// while the other's sync runs: a message starts in the newest head while it holds
+// under 1 MiB not yet durable (small messages gather there: staging them takes a
+// fraction of a sync, and split, each sync would cover half of them), else in the head
+// that can take it soonest (no sync in flight, fewer bytes waiting). Measured in
+// bench/log_benchmark.cc (BM_Log_Commit100KiBVersusBuffered) and docs/ARCHITECTURE.md.
+// With two heads, a new head's header is synced at once, so a crash cannot leave a
+// reused file under a new name with its old header (recovery would set it aside). Delivery results and
 // compaction copies go to the newest head: a record that finishes a message must sit
 // in a segment no older than the message's (reclamation deletes oldest first), and a
 // copy must be newer than its original (recovery keeps the newest). The heads roll
@@ -65,7 +69,7 @@ namespace ringpost::queue {
 struct LogWriterOptions {
   std::string shard_dir;  // SPOOL/shard-K, created if missing
   uint32_t shard = 0;
-  uint64_t segment_bytes_max = 64ull << 20;    // roll at the next message start past this
+  uint64_t segment_bytes_max = 64ull << 20;    // roll when a record would start in a head past this
   uint32_t body_chunk_bytes_max = 256 * 1024;  // bigger bodies become several records
   bool fsync = true;                           // false: benchmarks only, UNSAFE
   // New messages are refused (ResourceExhausted → 452 4.3.1) while the spool's file
@@ -77,7 +81,7 @@ struct LogWriterOptions {
   // ~1.7x the append rate, see bench/log_benchmark.cc). 0 turns recycling off.
   uint32_t recycled_files_max = 4;
   // Segments taking new messages at once (see above), 1 or 2 (--log_heads). Two help
-  // when the disk is the limit (100 KiB commits, fresh spool: ~1.3x here); they cost
+  // when the disk is the limit (100 KiB commits, fresh spool: ~1.25x here); they cost
   // CPU end to end (~10% per 100 KB relayed message here, where the MTA is CPU-bound).
   uint32_t heads = 1;
 };

@@ -280,6 +280,8 @@ int Main() {
   if (!dns_servers.ok()) return Fatal(absl::StrCat("--dns_servers: ", dns_servers.status().message()));
   const uint32_t max_connections = absl::GetFlag(FLAGS_max_connections);
   if (max_connections == 0) return Fatal("--max_connections: must be at least 1");
+  const uint32_t log_heads = absl::GetFlag(FLAGS_log_heads);
+  if (log_heads < 1 || log_heads > 2) return Fatal("--log_heads: must be 1 or 2");
   std::string hostname = absl::GetFlag(FLAGS_hostname);
   if (hostname.empty()) hostname = DefaultHostname();
   if (!IsFullyQualified(hostname)) {
@@ -454,8 +456,6 @@ int Main() {
   // Each shard could hold every connection; the ClientLimiter enforces the total (and
   // the per-address limit) across shards, since SO_REUSEPORT spreads clients unevenly.
   table_options.connections_max = max_connections;
-  const uint32_t log_heads = absl::GetFlag(FLAGS_log_heads);
-  if (log_heads < 1 || log_heads > 2) return Fatal("--log_heads: must be 1 or 2");
   const bool fsync_on = absl::GetFlag(FLAGS_fsync);
   if (!fsync_on) {
     RP_LOG(kWarning) << "--fsync=false: UNSAFE, acknowledged mail can be lost on a crash (benchmarks only)";
