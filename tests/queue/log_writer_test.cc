@@ -129,58 +129,53 @@ TEST(LogWriterTest, ResultsGoToTheNewestHead) {
   EXPECT_EQ(results_by_file["00000002.log"], 320u);
 }
 
-TEST(LogWriterTest, SegmentsRollAndFinishedOnesAreSealed) {
+// 2000 messages of 3000 bytes through 256 KiB segments: many rolls.
+Workload RollingWorkload(const std::string& name, uint32_t heads) {
   Workload w;
-  w.options.shard_dir = TempShardDir("roll");
+  w.options.shard_dir = TempShardDir(name);
+  w.options.heads = heads;
   w.options.segment_bytes_max = 256 * 1024;
   w.total = 2000;
   w.body_bytes = 3000;
-  RunWorkload(w);
+  return w;
+}
+
+// Everything acknowledged is there byte for byte, and every segment but the heads is
+// sealed.
+void ExpectAllButTheHeadsSealed(const Workload& w) {
   EXPECT_EQ(w.acknowledged.size(), 2000u);
-  EXPECT_GT(w.stats.segments_created, 10u);
   int sealed = 0;
   const auto found = Recover(w.options.shard_dir, &sealed);
-  EXPECT_EQ(sealed, LogFiles(w.options.shard_dir) - 1);  // all but the head
+  EXPECT_EQ(sealed, LogFiles(w.options.shard_dir) - static_cast<int>(w.options.heads));
   for (const auto& [id, body] : w.acknowledged) ASSERT_EQ(found.at(id), body);
+}
+
+TEST(LogWriterTest, SegmentsRollAndFinishedOnesAreSealed) {
+  Workload w = RollingWorkload("roll", 1);
+  RunWorkload(w);
+  EXPECT_GT(w.stats.segments_created, 10u);
+  ExpectAllButTheHeadsSealed(w);
 }
 
 TEST(LogWriterTest, AFailedRollReplacesNoHeadAndLeavesNoFile) {
   // The second file of the first roll cannot be created: the first one goes too, the
   // old heads take the next message, and the next roll replaces both.
-  Workload w;
-  w.options.shard_dir = TempShardDir("roll-fails");
-  w.options.heads = 2;
-  w.options.segment_bytes_max = 256 * 1024;
-  w.total = 2000;
-  w.body_bytes = 3000;
+  Workload w = RollingWorkload("roll-fails", 2);
   w.faults.fail_create_after = 3;
   RunWorkload(w);
-  EXPECT_EQ(w.acknowledged.size(), 2000u);
   // The roll's first file was removed: every other segment is still there or was reclaimed.
   EXPECT_EQ(LogFiles(w.options.shard_dir),
             static_cast<int>(w.stats.segments_created - w.stats.segments_deleted));
-  int sealed = 0;
-  const auto found = Recover(w.options.shard_dir, &sealed);
-  EXPECT_EQ(sealed, LogFiles(w.options.shard_dir) - 2);  // all but the two heads
-  for (const auto& [id, body] : w.acknowledged) ASSERT_EQ(found.at(id), body);
+  ExpectAllButTheHeadsSealed(w);
 }
 
 TEST(LogWriterTest, WithoutSyncsOldSegmentsAreStillSealed) {
   // --fsync=false (benchmarks): no sync completion comes to finish a replaced head.
-  Workload w;
-  w.options.shard_dir = TempShardDir("roll-nosync");
-  w.options.heads = 2;
-  w.options.segment_bytes_max = 256 * 1024;
+  Workload w = RollingWorkload("roll-nosync", 2);
   w.options.fsync = false;
-  w.total = 2000;
-  w.body_bytes = 3000;
   RunWorkload(w);
-  EXPECT_EQ(w.acknowledged.size(), 2000u);
   EXPECT_EQ(w.stats.syncs, 0u);
-  int sealed = 0;
-  const auto found = Recover(w.options.shard_dir, &sealed);
-  EXPECT_EQ(sealed, LogFiles(w.options.shard_dir) - 2);  // all but the two heads
-  for (const auto& [id, body] : w.acknowledged) ASSERT_EQ(found.at(id), body);
+  ExpectAllButTheHeadsSealed(w);
 }
 
 TEST(LogWriterTest, LargeBodiesSpanManyRecords) {
