@@ -208,13 +208,8 @@ absl::StatusOr<std::unique_ptr<LogWriter::Segment>> LogWriter::CreateSegmentFile
   return segment;
 }
 
-LogWriter::Segment& LogWriter::NewestHead() {
-  Segment* newest = heads_[0];
-  for (Segment* head : heads_) {
-    if (head->number > newest->number) newest = head;
-  }
-  return *newest;
-}
+// The heads roll together, lane by lane in number order: the last lane is the newest.
+LogWriter::Segment& LogWriter::NewestHead() { return *heads_.back(); }
 
 LogWriter::Segment& LogWriter::HeadForMessage() {
   // Small messages gather in one head: while a head holds less than this not yet
@@ -241,8 +236,9 @@ LogWriter::Segment& LogWriter::HeadForMessage() {
   return *best;
 }
 
-LogWriter::Segment& LogWriter::UsableHead(Segment& (LogWriter::*pick)()) {
-  Segment* head = &(this->*pick)();
+LogWriter::Segment& LogWriter::UsableHead(bool newest) {
+  const auto pick = [this, newest]() -> Segment* { return newest ? &NewestHead() : &HeadForMessage(); };
+  Segment* head = pick();
   // A failed head is replaced at once (with the other heads, so they stay the newest).
   const bool any_failed =
       std::any_of(heads_.begin(), heads_.end(), [](const Segment* h) { return h->failed; });
@@ -250,7 +246,7 @@ LogWriter::Segment& LogWriter::UsableHead(Segment& (LogWriter::*pick)()) {
     if (absl::Status s = RollHeads(); !s.ok()) {
       RP_LOG(kError) << "cannot start a new segment: " << s;  // the caller hears the failure
     }
-    head = &(this->*pick)();
+    head = pick();
   }
   return *head;
 }
@@ -278,7 +274,7 @@ absl::StatusOr<uint64_t> LogWriter::BeginMessage() {
 
 absl::StatusOr<uint64_t> LogWriter::BeginMessageUnchecked(bool newest) {
   // A failed head that could not be replaced fails the message on append.
-  Segment* current = &UsableHead(newest ? &LogWriter::NewestHead : &LogWriter::HeadForMessage);
+  Segment* current = &UsableHead(newest);
   const uint64_t id = next_message_++;
   OpenMessage& m = open_[id];
   m.segment = current;
@@ -373,7 +369,7 @@ void LogWriter::Abort(uint64_t message) {
 }
 
 void LogWriter::AppendResult(const DeliveryResult& result, DurableCallback done) {
-  Segment* s = &UsableHead(&LogWriter::NewestHead);
+  Segment* s = &UsableHead(/*newest=*/true);
   if (s->failed) return done(s->failure);
   AppendRecordTo(*s, RecordType::kResult, EncodeDeliveryResult(result));
   s->waiters.push_back({s->end(), [done = std::move(done)](const absl::Status& status,
@@ -410,11 +406,8 @@ void LogWriter::OnTurn() {
   if (!kick_wanted_) return;
   kick_wanted_ = false;
   // Kicking may run callbacks that roll or retire segments: walk a copy of the numbers.
-  // Starting after the segment synced last, so the heads take turns at the sync.
   absl::InlinedVector<uint32_t, 4> numbers;
   for (const auto& segment : segments_) numbers.push_back(segment->number);
-  std::rotate(numbers.begin(), std::upper_bound(numbers.begin(), numbers.end(), last_synced_segment_),
-              numbers.end());
   for (uint32_t number : numbers) {
     for (const auto& segment : segments_) {
       if (segment->number == number) {
@@ -423,6 +416,7 @@ void LogWriter::OnTurn() {
       }
     }
   }
+  if (Segment* next = NextToSync()) SubmitSync(*next);
   if (kick_wanted_) return;  // callbacks staged more: the next turn kicks again
   // The watchdog for a lost kick: a segment with work waiting must have an operation in
   // flight that will bring it back here, or nothing would ever complete it.
@@ -440,8 +434,11 @@ bool LogWriter::SyncDue(const Segment& s) const {
   return !s.failed && !s.sync_in_flight && !s.waiters.empty() && s.waiters.front().end <= s.written_end;
 }
 
-void LogWriter::StartNextSync() {
-  if (!options_.fsync || syncs_in_flight_ > 0) return;
+LogWriter::Segment* LogWriter::NextToSync() {
+  // One sync in flight per shard: each fdatasync ends in a flush of the whole device,
+  // so two at once finish together and their producers come back together. One at a
+  // time, the heads alternate: one group stages and writes while the other's sync runs.
+  if (!options_.fsync || syncs_in_flight_ > 0) return nullptr;
   // The segment after the one synced last first, so the heads take turns.
   Segment* next = nullptr;
   for (const auto& segment : segments_) {
@@ -450,26 +447,17 @@ void LogWriter::StartNextSync() {
       next = segment.get();
     }
   }
-  if (next == nullptr) return;
-  SubmitSync(*next);
-  shard_.ring().SubmitNow();
+  return next;
 }
 
 void LogWriter::KickNow(Segment& s) {
   if (s.failed) return;
   if (!s.write_in_flight && !s.pending.empty()) SubmitWrite(s);
-  if (!SyncDue(s)) return;
-  if (!options_.fsync) {
-    // UNSAFE benchmark mode: written counts as durable.
-    s.synced_end = s.written_end;
-    ReleaseDurable(s);
-    return MaybeRetire(s);  // no sync completion will: a finished old head closes here
-  }
-  // One sync in flight per shard: each fdatasync ends in a flush of the whole device,
-  // so two at once finish together and their producers come back together. One at a
-  // time, the heads alternate: one group stages and writes while the other's sync runs.
-  if (syncs_in_flight_ > 0) return;
-  SubmitSync(s);
+  if (options_.fsync || !SyncDue(s)) return;  // syncs: OnTurn, NextToSync
+  // UNSAFE benchmark mode: written counts as durable.
+  s.synced_end = s.written_end;
+  ReleaseDurable(s);
+  MaybeRetire(s);  // no sync completion will: a finished old head closes here
 }
 
 void LogWriter::SubmitWrite(Segment& s) {
@@ -575,7 +563,10 @@ void LogWriter::ReleaseDurable(Segment& s) {
   }
   // The device is free: the other head's sync starts now, before these callbacks
   // restage their producers' next messages (a good part of a sync's time).
-  StartNextSync();
+  if (Segment* next = NextToSync()) {
+    SubmitSync(*next);
+    shard_.ring().SubmitNow();
+  }
   const uint32_t number = s.number;  // callbacks may roll and retire `s`
   for (Segment::Waiter& waiter : durable) {
     if (waiter.commit_offset != 0) ++ledger_[number].live;  // a durable message pins its segment

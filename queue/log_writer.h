@@ -105,7 +105,7 @@ struct LogFaults {
     uint64_t durable = 0;
   };
   std::map<std::string, FileShadow> shadow;  // by segment path
-  int syncs_in_flight_peak = 0;              // across segments (at most one, KickNow)
+  int syncs_in_flight_peak = 0;              // across segments (at most one, NextToSync)
 };
 
 using DurableCallback = std::function<void(const absl::Status& status)>;
@@ -213,16 +213,17 @@ class LogWriter final : public core::CompletionSink {
   absl::Status RollHeads();  // every head is replaced by a new segment, or none
   Segment& NewestHead();
   Segment& HeadForMessage();
-  // The head to write into, after rolling the heads if it is full or failed.
-  Segment& UsableHead(Segment& (LogWriter::*pick)());
+  // The head to write into (`newest`: results and compaction copies; else the one
+  // HeadForMessage picks), after rolling the heads if it is full or one failed.
+  Segment& UsableHead(bool newest);
   void AppendRecordTo(Segment& s, RecordType type, absl::string_view payload);
   void Kick(Segment& s);     // asks for KickNow at the end of this loop turn
-  void KickNow(Segment& s);  // submits the pending write and the sync that are due
-  void OnTurn();
+  void KickNow(Segment& s);  // submits the pending write (without fsync: releases what is written)
+  void OnTurn();             // kicks every segment, then the sync whose turn it is
   void SubmitWrite(Segment& s);
   void SubmitSync(Segment& s);
   bool SyncDue(const Segment& s) const;
-  void StartNextSync();  // the sync slot is free: the segment whose turn it is syncs
+  Segment* NextToSync();  // the segment whose turn it is, if the sync slot is free
   void OnWrite(Segment& s, int32_t result);
   void OnSync(Segment& s, int32_t result);
   void ReleaseParkedCommits(Segment& s);
@@ -254,7 +255,7 @@ class LogWriter final : public core::CompletionSink {
   bool free_space_low_ = false;
   bool kick_wanted_ = false;
   uint64_t turn_hook_ran_ = 0;        // the shard turn in which OnTurn last ran
-  int syncs_in_flight_ = 0;           // across segments: at most one (KickNow)
+  int syncs_in_flight_ = 0;           // across segments: at most one (NextToSync)
   uint32_t last_synced_segment_ = 0;  // the next sync goes to a segment after it
   int writes_seen_ = 0;
   int syncs_seen_ = 0;

@@ -64,14 +64,20 @@ std::map<uint32_t, int> CountBySegment(Workload& w) {
   return *counts;
 }
 
+// 64 producers on a log with two heads.
+Workload TwoHeadWorkload(const std::string& name, int total, size_t body_bytes) {
+  Workload w;
+  w.options.shard_dir = TempShardDir(name);
+  w.options.heads = 2;
+  w.total = total;
+  w.body_bytes = body_bytes;
+  return w;
+}
+
 TEST(LogWriterTest, LargeMessagesAlternateBetweenTwoHeadsWithOneSyncInFlight) {
   // 64 producers of 100 KiB in lockstep: each group writes while the other's sync runs,
   // so both heads (segments 1 and 2) take a good share, and never two syncs at once.
-  Workload w;
-  w.options.shard_dir = TempShardDir("two-heads");
-  w.options.heads = 2;
-  w.total = 640;
-  w.body_bytes = 100 * 1024;
+  Workload w = TwoHeadWorkload("two-heads", 640, 100 * 1024);
   const std::map<uint32_t, int> counts = CountBySegment(w);
   EXPECT_EQ(w.acknowledged.size(), 640u);
   ASSERT_EQ(counts.size(), 2u);
@@ -84,10 +90,7 @@ TEST(LogWriterTest, LargeMessagesAlternateBetweenTwoHeadsWithOneSyncInFlight) {
 TEST(LogWriterTest, SmallMessagesGatherInOneHead) {
   // 1 KiB messages take a fraction of a sync to stage: split into two groups, each sync
   // would cover half of them. They stay together in the newest head (segment 2).
-  Workload w;
-  w.options.shard_dir = TempShardDir("gather");
-  w.options.heads = 2;
-  w.total = 2000;
+  Workload w = TwoHeadWorkload("gather", 2000, 1024);
   const std::map<uint32_t, int> counts = CountBySegment(w);
   EXPECT_EQ(w.acknowledged.size(), 2000u);
   EXPECT_GE(counts.count(2) ? counts.at(2) : 0, 1900)
@@ -99,11 +102,7 @@ TEST(LogWriterTest, ResultsGoToTheNewestHead) {
   // A result record must sit in a segment no older than its message's: reclamation
   // deletes the oldest segments first, and must not delete what finished a newer one.
   // Large messages use both heads (segments 1 and 2); every result goes to segment 2.
-  Workload w;
-  w.options.shard_dir = TempShardDir("result-head");
-  w.options.heads = 2;
-  w.total = 320;
-  w.body_bytes = 100 * 1024;
+  Workload w = TwoHeadWorkload("result-head", 320, 100 * 1024);
   auto in_first = std::make_shared<int>(0);
   w.on_ack = [in_first](LogWriter& writer, Workload&, const std::string& id, const MessageLocation& at) {
     *in_first += at.segment == 1;
