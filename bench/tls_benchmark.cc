@@ -4,6 +4,7 @@
 // Benchmark; items per second is handshakes (or messages) per second on one core.
 #include <unistd.h>
 
+#include <filesystem>
 #include <string>
 
 #include "benchmark/benchmark.h"
@@ -22,13 +23,15 @@ struct Contexts {
 
 const Contexts& GetContexts() {
   static const Contexts* contexts = [] {
-    const std::string dir = "/tmp/ringpost_tls_benchmark_" + std::to_string(getpid());
+    const std::string dir =
+        std::filesystem::temp_directory_path() / ("ringpost_tls_benchmark_" + std::to_string(getpid()));
     auto* c = new Contexts;
     const auto ec = testing::WriteTestCertificate(dir, "ec.bench.test", KeyType::kEcdsaP256);
     const auto rsa = testing::WriteTestCertificate(dir, "rsa.bench.test", KeyType::kRsa2048);
     c->ecdsa = *TlsContext::Server(ec.cert_path, ec.key_path);
     c->rsa = *TlsContext::Server(rsa.cert_path, rsa.key_path);
     c->client = *TlsContext::Client("");
+    std::filesystem::remove_all(dir);  // loaded: the files are not needed again
     return c;
   }();
   return *contexts;

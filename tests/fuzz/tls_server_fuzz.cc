@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <cstdint>
+#include <filesystem>
 #include <string>
 
 #include "absl/strings/string_view.h"
@@ -17,10 +18,12 @@ namespace {
 
 std::shared_ptr<ringpost::net::TlsContext> ServerContext() {
   static std::shared_ptr<ringpost::net::TlsContext>* context = [] {
-    const std::string dir = "/tmp/ringpost_tls_fuzz_" + std::to_string(getpid());
+    const std::string dir =
+        std::filesystem::temp_directory_path() / ("ringpost_tls_fuzz_" + std::to_string(getpid()));
     const auto cert = ringpost::testing::WriteTestCertificate(dir, "fuzz.tls.test");
     auto made = ringpost::net::TlsContext::Server(cert.cert_path, cert.key_path);
     RP_CHECK(made.ok());
+    std::filesystem::remove_all(dir);  // loaded: the files are not needed again
     return new std::shared_ptr<ringpost::net::TlsContext>(*made);
   }();
   return *context;

@@ -16,6 +16,7 @@
 
 #include "core/runtime.h"
 #include "gtest/gtest.h"
+#include "tests/support/scratch_dir.h"
 #include "tests/support/subprocess.h"
 
 namespace ringpost::net {
@@ -24,14 +25,6 @@ namespace {
 using std::chrono::milliseconds;
 using testing::BuildPath;
 using testing::Subprocess;
-
-std::string TempDir(const std::string& name) {
-  const std::string dir =
-      std::string(::testing::TempDir()) + "/outbound-" + name + "-" + std::to_string(getpid());
-  std::filesystem::remove_all(dir);
-  std::filesystem::create_directories(dir);
-  return dir;
-}
 
 std::string ReadFile(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
@@ -149,7 +142,8 @@ OutboundMessage Message(std::string body, std::vector<std::string> recipients = 
 }
 
 TEST(OutboundSessionTest, DeliversSeveralMessagesOnOneConnectionToRingpostSink) {
-  const std::string dir = TempDir("sink");
+  const testing::ScratchDir scratch("outbound-sink");
+  const std::string& dir = scratch.path();
   Sink sink({"--record_dir=" + dir});
   ASSERT_FALSE(sink.address.empty());
   Delivery run;
@@ -212,7 +206,8 @@ TEST(OutboundSessionTest, DeliversToPostfixSmtpSink) {
 // A server whose SIZE refuses everything: the session refuses each message locally, and
 // an owner that delivers its whole queue from OnReady must not recurse once per message.
 TEST(OutboundSessionTest, ManyLocallyRefusedMessagesDoNotGrowTheStack) {
-  const std::string dir = TempDir("size1");
+  const testing::ScratchDir scratch("outbound-size1");
+  const std::string& dir = scratch.path();
   std::ofstream(dir + "/server.py") << R"PY(
 import socket, sys
 s = socket.socket(); s.bind(("127.0.0.1", 0)); s.listen(1)

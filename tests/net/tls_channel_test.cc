@@ -7,6 +7,7 @@
 
 #include <string>
 
+#include "tests/support/scratch_dir.h"
 #include "tests/support/test_certificate.h"
 
 namespace ringpost::net {
@@ -15,8 +16,7 @@ namespace {
 class TlsChannelTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    dir_ = ::testing::TempDir() + "/tls_channel_" + std::to_string(getpid());
-    cert_ = ringpost::testing::WriteTestCertificate(dir_, "mx.tls.test");
+    cert_ = ringpost::testing::WriteTestCertificate(scratch_.path(), "mx.tls.test");
     auto server = TlsContext::Server(cert_.cert_path, cert_.key_path);
     ASSERT_TRUE(server.ok()) << server.status();
     server_context_ = *server;
@@ -43,7 +43,7 @@ class TlsChannelTest : public ::testing::Test {
     }
   }
 
-  std::string dir_;
+  ringpost::testing::ScratchDir scratch_{"tls-channel"};
   ringpost::testing::TestCertificate cert_;
   std::shared_ptr<TlsContext> server_context_, client_context_, trusting_context_;
 };

@@ -12,6 +12,7 @@
 #include "absl/strings/str_split.h"
 #include "gtest/gtest.h"
 #include "queue/retry_schedule.h"
+#include "tests/support/scratch_dir.h"
 #include "tests/support/subprocess.h"
 
 namespace ringpost::queue {
@@ -38,8 +39,8 @@ BounceInput Input() {
 TEST(BounceTest, Rfc3464_APythonMimeParserReadsTheReport) {
   auto dsn = BuildBounce(Input());
   ASSERT_TRUE(dsn.ok()) << dsn.status();
-  const std::string dir = std::string(::testing::TempDir()) + "/bounce-" + std::to_string(getpid());
-  std::filesystem::create_directories(dir);
+  const testing::ScratchDir scratch("bounce");
+  const std::string& dir = scratch.path();
   std::ofstream(dir + "/dsn.eml", std::ios::binary) << *dsn;
   std::ofstream(dir + "/check.py") << R"PY(
 import email, email.policy, sys

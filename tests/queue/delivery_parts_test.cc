@@ -14,6 +14,7 @@
 #include "queue/delivery_outcome.h"
 #include "queue/log_reader.h"
 #include "queue/maildir.h"
+#include "tests/support/scratch_dir.h"
 
 namespace ringpost::queue {
 namespace {
@@ -127,8 +128,8 @@ TEST(AccountingLine, IsOneJsonObjectWithEscapes) {
 }
 
 TEST(AccountingLog, RotatesPastTheSizeLimit) {
-  const std::string dir = ::testing::TempDir() + "/accounting_" + std::to_string(getpid());
-  std::filesystem::remove_all(dir);
+  const testing::ScratchDir scratch("accounting");
+  const std::string& dir = scratch.path();
   AccountingLog log(dir + "/sub/a.jsonl", 100);
   ASSERT_TRUE(log.Open().ok());
   const std::string line(60, 'x');
@@ -136,7 +137,6 @@ TEST(AccountingLog, RotatesPastTheSizeLimit) {
   EXPECT_TRUE(std::filesystem::exists(dir + "/sub/a.jsonl.1"));
   EXPECT_TRUE(std::filesystem::exists(dir + "/sub/a.jsonl.2"));
   EXPECT_EQ(std::filesystem::file_size(dir + "/sub/a.jsonl"), 61u);
-  std::filesystem::remove_all(dir);
 }
 
 std::string ReadFile(const std::string& path) {
@@ -147,8 +147,8 @@ std::string ReadFile(const std::string& path) {
 }
 
 TEST(Maildir, WritesIntoNewWithHeadersAndUnixLines) {
-  const std::string root = ::testing::TempDir() + "/maildir_" + std::to_string(getpid());
-  std::filesystem::remove_all(root);
+  const testing::ScratchDir scratch("maildir");
+  const std::string root = scratch / "mail";
   MaildirMessage m;
   m.domain = "local.example";
   m.local_part = "Bob";
@@ -165,11 +165,11 @@ TEST(Maildir, WritesIntoNewWithHeadersAndUnixLines) {
   std::string second;
   ASSERT_TRUE(DeliverToMaildir(root, m, 2, &second).ok());
   EXPECT_NE(second, path);
-  std::filesystem::remove_all(root);
 }
 
 TEST(Maildir, RefusesNamesThatEscapeTheFolder) {
-  const std::string root = ::testing::TempDir() + "/maildir_bad_" + std::to_string(getpid());
+  const testing::ScratchDir scratch("maildir-bad");
+  const std::string root = scratch / "mail";
   MaildirMessage m;
   m.domain = "local.example";
   std::string path;
@@ -181,11 +181,11 @@ TEST(Maildir, RefusesNamesThatEscapeTheFolder) {
   m.domain = "../escape";
   EXPECT_TRUE(absl::IsInvalidArgument(DeliverToMaildir(root, m, 1, &path)));
   EXPECT_FALSE(std::filesystem::exists(root + "/../escape"));
-  std::filesystem::remove_all(root);
 }
 
 TEST(SegmentFiles, OpenWhileUsedClosedWithTheLastUser) {
-  const std::string path = ::testing::TempDir() + "/segment_files_" + std::to_string(getpid());
+  const testing::ScratchDir scratch("segment-files");
+  const std::string path = scratch / "segment";
   std::ofstream(path) << "x";
   SegmentFiles files;
   EXPECT_FALSE(files.Open(path).ok());  // not acquired
@@ -199,7 +199,6 @@ TEST(SegmentFiles, OpenWhileUsedClosedWithTheLastUser) {
   EXPECT_EQ(files.open_files(), 1u);
   files.Release(path);
   EXPECT_EQ(files.open_files(), 0u);  // a deleted segment's space is not held
-  std::filesystem::remove(path);
 }
 
 }  // namespace

@@ -14,6 +14,7 @@
 #include "queue/recovery.h"
 #include "tests/queue/expected_body.h"
 #include "tests/queue/log_workload.h"
+#include "tests/support/scratch_dir.h"
 #include "tests/support/subprocess.h"
 
 namespace ringpost::queue {
@@ -22,8 +23,8 @@ namespace {
 using std::chrono::milliseconds;
 
 TEST(KillTest, EveryAcknowledgedMessageSurvivesSigkill) {
-  const std::string spool = std::string(::testing::TempDir()) + "/kill-test-" + std::to_string(getpid());
-  std::filesystem::remove_all(spool);
+  const testing::ScratchDir scratch("kill-test");
+  const std::string spool = scratch / "spool";
   std::mt19937 rng(20261129);
   std::map<std::string, size_t> acknowledged;  // id -> body bytes, over every round
   const int rounds = 50;

@@ -17,15 +17,9 @@
 #include "queue/log_writer.h"
 #include "queue/recovery.h"
 #include "queue/segment_scan.h"
+#include "tests/support/scratch_dir.h"
 
 namespace ringpost::queue {
-
-inline std::string TempShardDir(const std::string& name) {
-  const std::string dir =
-      std::string(::testing::TempDir()) + "/log-writer-" + name + "-" + std::to_string(getpid());
-  std::filesystem::remove_all(dir);
-  return dir + "/shard-0";
-}
 
 inline std::string MessageName(int producer, int sequence) {
   return absl::StrCat("P", producer, "-", sequence);
@@ -62,6 +56,14 @@ inline std::map<std::string, std::string> Recover(const std::string& dir, int* s
 // `producers` concurrent writers on one shard, each committing messages back to back
 // until `total` are durable (or failed).
 struct Workload {
+  // Runs in a spool of its own (`options.shard_dir` is its shard-0), removed with the
+  // workload; `name` names the folder.
+  explicit Workload(const std::string& name)
+      : spool(std::make_unique<testing::ScratchDir>("log-writer-" + name)) {
+    options.shard_dir = *spool / "shard-0";
+  }
+
+  std::unique_ptr<testing::ScratchDir> spool;
   int producers = 64;
   int total = 4000;
   size_t body_bytes = 1024;

@@ -18,8 +18,7 @@ namespace ringpost::queue {
 namespace {
 
 TEST(LogWriterTest, GroupCommitAcknowledgesOnlyWhatIsDurable) {
-  Workload w;
-  w.options.shard_dir = TempShardDir("group");
+  Workload w("group");
   RunWorkload(w);
   EXPECT_EQ(w.acknowledged.size(), 4000u);
   EXPECT_TRUE(w.failed.empty());
@@ -36,8 +35,7 @@ TEST(LogWriterTest, GroupCommitAcknowledgesOnlyWhatIsDurable) {
 }
 
 TEST(LogWriterTest, ManyLargeProducersDrain) {
-  Workload w;
-  w.options.shard_dir = TempShardDir("many-large");
+  Workload w("many-large");
   w.producers = 256;
   w.total = 2000;
   w.body_bytes = 100 * 1024;
@@ -66,8 +64,7 @@ std::map<uint32_t, int> CountBySegment(Workload& w) {
 
 // 64 producers on a log with two heads.
 Workload TwoHeadWorkload(const std::string& name, int total, size_t body_bytes) {
-  Workload w;
-  w.options.shard_dir = TempShardDir(name);
+  Workload w(name);
   w.options.heads = 2;
   w.total = total;
   w.body_bytes = body_bytes;
@@ -130,8 +127,7 @@ TEST(LogWriterTest, ResultsGoToTheNewestHead) {
 
 // 2000 messages of 3000 bytes through 256 KiB segments: many rolls.
 Workload RollingWorkload(const std::string& name, uint32_t heads) {
-  Workload w;
-  w.options.shard_dir = TempShardDir(name);
+  Workload w(name);
   w.options.heads = heads;
   w.options.segment_bytes_max = 256 * 1024;
   w.total = 2000;
@@ -178,8 +174,7 @@ TEST(LogWriterTest, WithoutSyncsOldSegmentsAreStillSealed) {
 }
 
 TEST(LogWriterTest, LargeBodiesSpanManyRecords) {
-  Workload w;
-  w.options.shard_dir = TempShardDir("large");
+  Workload w("large");
   w.producers = 3;
   w.total = 6;
   w.body_bytes = 3 * 1024 * 1024 + 17;
@@ -197,8 +192,7 @@ void ExpectFailureAcknowledgesNothing(const std::string& name, const LogFaults& 
                                       std::optional<absl::StatusCode> code) {
   for (uint32_t heads : {1u, 2u}) {
     SCOPED_TRACE(absl::StrCat("heads=", heads));
-    Workload w;
-    w.options.shard_dir = TempShardDir(absl::StrCat(name, "-", heads));
+    Workload w(absl::StrCat(name, "-", heads));
     w.options.heads = heads;
     w.faults = faults;
     RunWorkload(w);
@@ -251,8 +245,7 @@ namespace ringpost::queue {
 namespace {
 
 TEST(LogWriterTest, FreeSpaceReserveRefusesNewMailButNotResults) {
-  Workload w;
-  w.options.shard_dir = TempShardDir("reserve");
+  Workload w("reserve");
   w.options.free_space_reserve_bytes = uint64_t{1} << 60;  // more than any disk: always "low"
   w.total = 10;
   RunWorkload(w);
@@ -283,8 +276,9 @@ TEST(LogWriterTest, FreeSpaceReserveRefusesNewMailButNotResults) {
 
 // staged_bytes() is what the SMTP sessions watch to pause DATA while the disk is behind.
 TEST(LogWriterTest, StagedBytesCountWhatIsNotWrittenYet) {
+  testing::ScratchDir spool("log-writer-staged");
   LogWriterOptions writer_options;
-  writer_options.shard_dir = TempShardDir("staged");
+  writer_options.shard_dir = spool / "shard-0";
   core::RuntimeOptions options;
   options.shards = 1;
   options.pin_threads = false;

@@ -67,10 +67,8 @@ TEST(PowerLossTest, AcknowledgedMessagesSurviveAndNothingHalfWrittenAppears) {
   int trials = 0, checked = 0;
   int modes[3] = {0, 0, 0};
   for (int trial = 0; trial < 12; ++trial) {
-    const std::string base = std::string(::testing::TempDir()) + "/power-" + std::to_string(getpid()) + "-" +
-                             std::to_string(trial);
-    fs::remove_all(base);
-    Workload w;
+    Workload w("power");
+    const std::string base = w.spool->path();
     w.options.shard_dir = base + "/live/shard-0";
     w.options.segment_bytes_max = 64 * 1024;
     w.total = 1500;
@@ -125,10 +123,8 @@ TEST(PowerLossTest, RecycledFilesNeverBringFinishedMailBack) {
   std::mt19937 rng(777);
   uint64_t recycled_total = 0;
   for (int trial = 0; trial < 8; ++trial) {
-    const std::string base = std::string(::testing::TempDir()) + "/power-recycle-" +
-                             std::to_string(getpid()) + "-" + std::to_string(trial);
-    fs::remove_all(base);
-    Workload w;
+    Workload w("power-recycle");
+    const std::string base = w.spool->path();
     w.options.shard_dir = base + "/live/shard-0";
     w.options.segment_bytes_max = 32 * 1024;
     w.total = 3000;

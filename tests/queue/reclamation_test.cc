@@ -68,7 +68,8 @@ void Produce(core::Shard& shard, LogWriter& writer, int total, size_t bytes,
 }
 
 TEST(ReclamationTest, SteadyDeliveredFlowKeepsTheSpoolBounded) {
-  const std::string dir = TempShardDir("steady");
+  testing::ScratchDir spool("log-writer-steady");
+  const std::string dir = spool / "shard-0";
   core::Runtime runtime(OneShard());
   LogWriter::Stats stats;
   size_t files_max = 0;
@@ -100,14 +101,15 @@ TEST(ReclamationTest, SteadyDeliveredFlowKeepsTheSpoolBounded) {
               (unsigned long long)stats.segments_created, (unsigned long long)stats.segments_deleted,
               files_max);
   // What is left is finished: a restart finds nothing live.
-  auto recovered = RecoverSpool(fs::path(dir).parent_path().string());
+  auto recovered = RecoverSpool(spool.path());
   ASSERT_TRUE(recovered.ok());
   EXPECT_TRUE(recovered->live.empty());
 }
 
 TEST(ReclamationTest, DeferredMessagesAreCompactedForwardAndSurviveRestart) {
-  const std::string dir = TempShardDir("compact");
-  const std::string spool = fs::path(dir).parent_path().string();
+  testing::ScratchDir scratch("log-writer-compact");
+  const std::string spool = scratch.path();
+  const std::string dir = scratch / "shard-0";
   std::map<std::string, MessageLocation> deferred;
   LogWriter::Stats stats;
   {
@@ -175,8 +177,9 @@ TEST(ReclamationTest, DeferredMessagesAreCompactedForwardAndSurviveRestart) {
 // becomes a new message; "relocated" results finish it in the old one, so a restart
 // finds only the copy, with its recipients' retry state.
 TEST(ReclamationTest, ACopiedShareSupersedesItsRecipientsInTheOriginal) {
-  const std::string dir = TempShardDir("copy");
-  const std::string spool = fs::path(dir).parent_path().string();
+  testing::ScratchDir scratch("log-writer-copy");
+  const std::string spool = scratch.path();
+  const std::string dir = scratch / "shard-0";
   {
     core::Runtime runtime(OneShard());
     ASSERT_TRUE(

@@ -13,6 +13,7 @@
 
 #include "gtest/gtest.h"
 #include "queue/log_reader.h"
+#include "tests/support/scratch_dir.h"
 #include "tests/support/segment_builder.h"
 
 namespace ringpost::queue {
@@ -20,12 +21,10 @@ namespace {
 
 namespace fs = std::filesystem;
 
-std::string Spool(const std::string& name) {
-  const std::string dir =
-      std::string(::testing::TempDir()) + "/recovery-" + name + "-" + std::to_string(getpid());
-  fs::remove_all(dir);
-  fs::create_directories(dir + "/shard-0");
-  return dir;
+// The spool in `scratch`, with an empty shard-0 folder.
+std::string SpoolIn(const testing::ScratchDir& scratch) {
+  fs::create_directories(scratch / "shard-0");
+  return scratch.path();
 }
 
 void Write(const std::string& path, const std::string& bytes) {
@@ -38,7 +37,8 @@ std::string Seal(testing::SegmentBuilder& builder, uint32_t generation, uint64_t
 }
 
 TEST(RecoveryTest, CorruptSealedSegmentIsQuarantinedAndItsEarlierMessagesKept) {
-  const std::string spool = Spool("quarantine");
+  const testing::ScratchDir scratch("recovery-quarantine");
+  const std::string spool = SpoolIn(scratch);
   testing::SegmentBuilder builder(1);
   builder.AddMessage("AAAAAAAAAAAA1", std::string(3000, 'a'));
   const size_t first_end = builder.bytes().size();
@@ -63,7 +63,8 @@ TEST(RecoveryTest, CorruptSealedSegmentIsQuarantinedAndItsEarlierMessagesKept) {
 }
 
 TEST(RecoveryTest, TornTailOfAnUnsealedSegmentIsCut) {
-  const std::string spool = Spool("torn");
+  const testing::ScratchDir scratch("recovery-torn");
+  const std::string spool = SpoolIn(scratch);
   testing::SegmentBuilder builder(1);
   builder.AddMessage("AAAAAAAAAAAA1", "one");
   const size_t good = builder.bytes().size();
@@ -82,7 +83,8 @@ TEST(RecoveryTest, TornTailOfAnUnsealedSegmentIsCut) {
 }
 
 TEST(RecoveryTest, SegmentsWithoutAValidHeaderAreSetAsideUnread) {
-  const std::string spool = Spool("header");
+  const testing::ScratchDir scratch("recovery-header");
+  const std::string spool = SpoolIn(scratch);
   testing::SegmentBuilder one(1);
   one.AddMessage("AAAAAAAAAAAA1", "kept");
   Write(spool + "/shard-0/00000001.log", one.bytes());
@@ -124,7 +126,8 @@ TEST(RecoveryTest, SegmentsWithoutAValidHeaderAreSetAsideUnread) {
 }
 
 TEST(RecoveryTest, DeliveryResultsDecideWhatIsStillLive) {
-  const std::string spool = Spool("results");
+  const testing::ScratchDir scratch("recovery-results");
+  const std::string spool = SpoolIn(scratch);
   testing::SegmentBuilder builder(1);
   builder.AddMessage("AAAAAAAAAAAA1", "delivered");
   builder.AddMessage("AAAAAAAAAAAA2", "deferred");
@@ -147,7 +150,8 @@ TEST(RecoveryTest, DeliveryResultsDecideWhatIsStillLive) {
 }
 
 TEST(RecoveryTest, EveryShardFolderIsScannedWhateverShardsIsNow) {
-  const std::string spool = Spool("shards");
+  const testing::ScratchDir scratch("recovery-shards");
+  const std::string spool = SpoolIn(scratch);
   for (int shard : {0, 3, 7}) {
     fs::create_directories(spool + "/shard-" + std::to_string(shard));
     testing::SegmentBuilder builder(1);
@@ -160,7 +164,8 @@ TEST(RecoveryTest, EveryShardFolderIsScannedWhateverShardsIsNow) {
 }
 
 TEST(RecoveryTest, ReaderRejectsDamagedRecords) {
-  const std::string spool = Spool("reader");
+  const testing::ScratchDir scratch("recovery-reader");
+  const std::string spool = SpoolIn(scratch);
   testing::SegmentBuilder builder(1);
   Envelope e = builder.AddMessage("AAAAAAAAAAAA1", std::string(100, 'z'));
   const std::string path = spool + "/shard-0/00000001.log";
@@ -176,7 +181,8 @@ TEST(RecoveryTest, ReaderRejectsDamagedRecords) {
 // with another message's, come back byte for byte, and a flipped byte anywhere in any
 // record (header, prefix or bytes) is DataLoss.
 TEST(RecoveryTest, ReaderReadsManyRecordBodiesAndChecksEachOne) {
-  const std::string spool = Spool("reader_records");
+  const testing::ScratchDir scratch("recovery-reader_records");
+  const std::string spool = SpoolIn(scratch);
   const std::string path = spool + "/shard-0/00000001.log";
   std::string body;
   for (int i = 0; i < 100 * 1024; ++i) body.push_back(static_cast<char>('a' + (i * 7) % 26));

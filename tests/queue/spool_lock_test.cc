@@ -6,18 +6,14 @@
 #include <filesystem>
 
 #include "gtest/gtest.h"
+#include "tests/support/scratch_dir.h"
 
 namespace ringpost::queue {
 namespace {
 
-std::string Dir(const char* name) {
-  std::string dir = std::string(::testing::TempDir()) + "/spool-lock-" + name + std::to_string(getpid());
-  std::filesystem::remove_all(dir);
-  return dir + "/nested/spool";
-}
-
 TEST(SpoolLockTest, CreatesTheDirectoryAndLocksIt) {
-  const std::string dir = Dir("create");
+  const testing::ScratchDir scratch("spool-lock-create");
+  const std::string dir = scratch / "nested/spool";
   auto lock = SpoolLock::Acquire(dir);
   ASSERT_TRUE(lock.ok()) << lock.status();
   EXPECT_TRUE(std::filesystem::is_directory(dir));
@@ -30,7 +26,8 @@ TEST(SpoolLockTest, CreatesTheDirectoryAndLocksIt) {
 }
 
 TEST(SpoolLockTest, ReleasedWhenTheHolderGoesAway) {
-  const std::string dir = Dir("release");
+  const testing::ScratchDir scratch("spool-lock-release");
+  const std::string dir = scratch / "nested/spool";
   {
     auto lock = SpoolLock::Acquire(dir);
     ASSERT_TRUE(lock.ok());
@@ -50,7 +47,8 @@ TEST(SpoolLockTest, ReleasedWhenTheHolderGoesAway) {
 }
 
 TEST(SpoolLockTest, SecondLockInTheSameProcessIsRefusedWithAClearMessage) {
-  const std::string dir = Dir("twice");
+  const testing::ScratchDir scratch("spool-lock-twice");
+  const std::string dir = scratch / "nested/spool";
   auto first = SpoolLock::Acquire(dir);
   ASSERT_TRUE(first.ok());
   auto second = SpoolLock::Acquire(dir);

@@ -11,6 +11,7 @@
 #include <sstream>
 
 #include "gtest/gtest.h"
+#include "tests/support/scratch_dir.h"
 #include "tests/support/subprocess.h"
 
 namespace ringpost::testing {
@@ -19,13 +20,6 @@ namespace {
 using std::chrono::milliseconds;
 
 std::string Ringpost() { return BuildPath("tools/ringpost"); }
-
-std::string TempSpool(const std::string& name) {
-  const std::string dir =
-      std::string(::testing::TempDir()) + "/ringpost-" + name + "-" + std::to_string(getpid());
-  std::filesystem::remove_all(dir);
-  return dir;
-}
 
 // Starts the daemon on a free port and returns the port from its start-up line.
 struct Daemon {
@@ -77,9 +71,10 @@ TEST(DaemonTest, BadFlagValueExitsNonZeroWithOneLineNamingTheFlag) {
       {"--log_heads=3", "--log_heads"},
       {"--no_such_flag=1", "no_such_flag"},
   };
+  const ScratchDir scratch("ringpost-badflag");
   for (const auto& [flag, name] : cases) {
     auto [status, output] =
-        RunCommand({Ringpost(), flag, "--spool_dir=" + TempSpool("badflag")}, milliseconds(10000));
+        RunCommand({Ringpost(), flag, "--spool_dir=" + scratch / "spool"}, milliseconds(10000));
     EXPECT_NE(status, 0) << flag;
     EXPECT_NE(output.find(name), std::string::npos) << flag << ": " << output;
     // One line: the message, then nothing else.
@@ -102,7 +97,8 @@ TEST(DaemonTest, HelpfullShowsTheOperatorFlags) {
 }
 
 TEST(DaemonTest, StartsPrintsOneLineAndStopsWithExitZeroOnSigterm) {
-  const std::string spool = TempSpool("start");
+  const ScratchDir scratch("ringpost-start");
+  const std::string spool = scratch / "spool";
   Daemon daemon(spool);
   ASSERT_GT(daemon.port, 0) << daemon.process->transcript();
   EXPECT_NE(daemon.start_line.find("shards=2"), std::string::npos) << daemon.start_line;
@@ -116,7 +112,8 @@ TEST(DaemonTest, StartsPrintsOneLineAndStopsWithExitZeroOnSigterm) {
 }
 
 TEST(DaemonTest, FsyncOffIsAnnouncedAsUnsafe) {
-  const std::string spool = TempSpool("nofsync");
+  const ScratchDir scratch("ringpost-nofsync");
+  const std::string spool = scratch / "spool";
   Daemon daemon(spool, {"--fsync=false"});
   ASSERT_GT(daemon.port, 0) << daemon.process->transcript();
   EXPECT_NE(daemon.start_line.find("fsync=OFF-UNSAFE"), std::string::npos) << daemon.start_line;
@@ -126,7 +123,8 @@ TEST(DaemonTest, FsyncOffIsAnnouncedAsUnsafe) {
 }
 
 TEST(DaemonTest, RestartsRecoverTheSpoolWithoutGrowingIt) {
-  const std::string spool = TempSpool("restart");
+  const ScratchDir scratch("ringpost-restart");
+  const std::string spool = scratch / "spool";
   for (int run = 0; run < 3; ++run) {
     Daemon daemon(spool);
     ASSERT_GT(daemon.port, 0) << daemon.process->transcript();
@@ -141,7 +139,8 @@ TEST(DaemonTest, RestartsRecoverTheSpoolWithoutGrowingIt) {
 }
 
 TEST(DaemonTest, SecondDaemonOnTheSameSpoolExitsWithAClearMessage) {
-  const std::string spool = TempSpool("lock");
+  const ScratchDir scratch("ringpost-lock");
+  const std::string spool = scratch / "spool";
   Daemon first(spool);
   ASSERT_GT(first.port, 0) << first.process->transcript();
   auto [status, output] =
@@ -153,7 +152,8 @@ TEST(DaemonTest, SecondDaemonOnTheSameSpoolExitsWithAClearMessage) {
 }
 
 TEST(DaemonTest, ListenersGreetAndSwaksQueuesAMessage) {
-  const std::string spool = TempSpool("greet");
+  const ScratchDir scratch("ringpost-greet");
+  const std::string spool = scratch / "spool";
   Daemon daemon(spool);
   ASSERT_GT(daemon.port, 0) << daemon.process->transcript();
   EXPECT_EQ(ReadGreeting(daemon.port), "220 mx.test.example ESMTP ringpost\r\n");  // RFC 5321 §4.3.1
@@ -179,7 +179,8 @@ TEST(DaemonTest, ListenersGreetAndSwaksQueuesAMessage) {
 }
 
 TEST(DaemonTest, TheRunningDaemonMapsBoringSslNotOpenSsl) {
-  const std::string spool = TempSpool("tls");
+  const ScratchDir scratch("ringpost-tls");
+  const std::string spool = scratch / "spool";
   Daemon daemon(spool);
   ASSERT_GT(daemon.port, 0) << daemon.process->transcript();
   EXPECT_NE(daemon.start_line.find("tls_library=BoringSSL"), std::string::npos) << daemon.start_line;

@@ -424,9 +424,10 @@ class SpoolTest(DeliveryTestCase):
 
     def test_hostname_must_be_fully_qualified(self):
         """The outbound EHLO needs a fully qualified name (RFC 5321 §4.1.1.1)."""
-        argv = [os.path.join(harness.BIN_DIR, "ringpost"), "--hostname=nodots", "--listen=127.0.0.1:0",
-                "--spool_dir=" + tempfile.mkdtemp(prefix="ringpost-delivery-fqdn-")]
-        result = subprocess.run(argv, stdin=subprocess.DEVNULL, capture_output=True, timeout=30)
+        with tempfile.TemporaryDirectory(prefix="ringpost-delivery-fqdn-") as spool:
+            argv = [os.path.join(harness.BIN_DIR, "ringpost"), "--hostname=nodots", "--listen=127.0.0.1:0",
+                    "--spool_dir=" + spool]
+            result = subprocess.run(argv, stdin=subprocess.DEVNULL, capture_output=True, timeout=30)
         self.assertNotEqual(result.returncode, 0)
         self.assertIn(b"--hostname", result.stderr)
         self.assertIn(b"fully qualified", result.stderr)

@@ -10,6 +10,7 @@
 #include <sstream>
 
 #include "gtest/gtest.h"
+#include "tests/support/scratch_dir.h"
 #include "tests/support/subprocess.h"
 
 namespace ringpost::testing {
@@ -37,14 +38,6 @@ Fields ParseFields(const std::string& line) {
     fields[key + "_milli"] = static_cast<uint64_t>(std::stod(m[2].str() + m[3].str()) * 1000);
   }
   return fields;
-}
-
-std::string TempDir(const std::string& name) {
-  const std::string dir =
-      std::string(::testing::TempDir()) + "/load-" + name + "-" + std::to_string(getpid());
-  std::filesystem::remove_all(dir);
-  std::filesystem::create_directories(dir);
-  return dir;
 }
 
 class Sink {
@@ -94,7 +87,8 @@ std::string ReadFile(const std::filesystem::path& path) {
 }
 
 TEST(LoadToolsTest, SinkCountsMatchWhatBlastSentMessageByMessage) {
-  const std::string dir = TempDir("match");
+  const testing::ScratchDir scratch("load-match");
+  const std::string& dir = scratch.path();
   Sink sink({"--record_dir=" + dir + "/messages"});
   ASSERT_FALSE(sink.address().empty());
   Fields blast = Blast(sink, {"--messages=2000", "--connections=8", "--rcpts=2", "--domains=10",
@@ -223,7 +217,8 @@ TEST(LoadToolsTest, TempfailNTimesThenAccept) {
 }
 
 TEST(LoadToolsTest, SmtplibAndSwaksAreRecordedByteExactly) {
-  const std::string dir = TempDir("exact");
+  const testing::ScratchDir scratch("load-exact");
+  const std::string& dir = scratch.path();
   Sink sink({"--record_dir=" + dir});
   const std::string message =
       "Subject: exact\r\nMessage-ID: <exact-1@test>\r\n\r\n.starts with a dot\r\n..two dots\r\n"
