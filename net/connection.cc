@@ -7,7 +7,10 @@
 
 namespace ringpost::net {
 
-void Session::OnPeerClosed(Connection& connection) { connection.Close(); }
+// The peer finished sending (EOF, or TLS close_notify): what is queued still goes out
+// (QUIT's 221 may be queued when QUIT and the close arrive together, RFC 5321
+// §4.1.1.10), then the connection closes.
+void Session::OnPeerClosed(Connection& connection) { connection.CloseAfterSend(); }
 
 void Session::OnShutdown(Connection& connection, core::MonoNanos deadline) {
   (void)deadline;
@@ -85,7 +88,9 @@ void Connection::QueueTlsOutput() {
 
 void Connection::ReceiveTls(core::BufferLoan ciphertext) {
   const TlsChannel::State before = tls_->state();
-  if (before == TlsChannel::State::kClosed || before == TlsChannel::State::kFailed) return;  // not read
+  if (before == TlsChannel::State::kClosed || before == TlsChannel::State::kFailed || tls_->peer_closed()) {
+    return;  // not read
+  }
   const bool handshaking = before == TlsChannel::State::kHandshaking;
   std::string plaintext;
   tls_->Feed(ciphertext.view(), &plaintext);

@@ -73,7 +73,7 @@ void TlsChannel::Start() {
 }
 
 void TlsChannel::Feed(absl::string_view ciphertext, std::string* plaintext) {
-  if (state_ == State::kClosed || state_ == State::kFailed) return;
+  if (state_ == State::kClosed || state_ == State::kFailed || peer_closed_) return;
   ERR_clear_error();
   while (!ciphertext.empty()) {
     const int n = static_cast<int>(std::min<size_t>(ciphertext.size(), INT_MAX));
@@ -95,7 +95,7 @@ void TlsChannel::Advance(std::string* plaintext) {
   }
   if (plaintext == nullptr) return;
   char buffer[kReadChunkBytes];
-  while (state_ == State::kOpen) {
+  while (state_ == State::kOpen && !peer_closed_) {
     const int r = SSL_read(ssl_, buffer, sizeof(buffer));
     if (r > 0) {
       plaintext->append(buffer, static_cast<size_t>(r));
@@ -103,8 +103,10 @@ void TlsChannel::Advance(std::string* plaintext) {
     }
     const int error = SSL_get_error(ssl_, r);
     if (error == SSL_ERROR_WANT_READ) return;
-    if (error == SSL_ERROR_ZERO_RETURN) {  // close_notify: whatever follows is not read
-      state_ = State::kClosed;
+    if (error == SSL_ERROR_ZERO_RETURN) {
+      // close_notify: whatever follows is not read. The channel stays open for writing
+      // (RFC 8446 §6.1: the peer closed its side only), so QUIT's 221 can still go out
+      // when QUIT and close_notify came together; our Shutdown() closes it.
       peer_closed_ = true;
       return;
     }

@@ -44,8 +44,9 @@ class TlsChannel {
   // Starts the handshake (a client's ClientHello lands in the output). Once, before Feed.
   void Start();
   // Ciphertext from the peer, in order, any split. Decrypted bytes are appended to
-  // `plaintext`. The state may move to kOpen (handshake done), kClosed (the peer's
-  // close_notify: bytes after it are never read) or kFailed (see error()).
+  // `plaintext`. The state may move to kOpen (handshake done) or kFailed (see error()).
+  // After the peer's close_notify (peer_closed()) nothing more is read; the channel
+  // stays kOpen for writing until Shutdown().
   void Feed(absl::string_view ciphertext, std::string* plaintext);
   // Encrypts plaintext for the peer. Only in kOpen; otherwise ignored.
   void Write(absl::string_view plaintext);
@@ -57,7 +58,7 @@ class TlsChannel {
   void TakeOutput(std::string* out);
 
   State state() const { return state_; }
-  // The peer sent close_notify (kClosed may also be our own Shutdown).
+  // The peer sent close_notify: it sends nothing more, but may still read.
   bool peer_closed() const { return peer_closed_; }
   bool open() const { return state_ == State::kOpen; }
   const std::string& error() const { return error_; }

@@ -139,9 +139,35 @@ TEST_F(TlsChannelTest, NothingAfterCloseNotifyIsRead) {
   bytes += "RSET\r\n";  // plaintext after TLS ended
   std::string plaintext;
   server->Feed(bytes, &plaintext);
-  EXPECT_EQ(server->state(), TlsChannel::State::kClosed);
+  EXPECT_TRUE(server->peer_closed());
   server->Feed("QUIT\r\n", &plaintext);
   EXPECT_TRUE(plaintext.empty());
+}
+
+// RFC 8446 §6.1: close_notify closes the sender's side only. QUIT's 221 written after
+// the client's close_notify is still encrypted and sent, then the server's close_notify.
+TEST_F(TlsChannelTest, AfterThePeersCloseNotifyTheReplyStillGoesOut) {
+  auto server = TlsChannel::NewServer(server_context_);
+  auto client = TlsChannel::NewClient(client_context_, "", nullptr);
+  client->Start();
+  Pump(*client, *server);
+  ASSERT_TRUE(server->open());
+  client->Write("QUIT\r\n");
+  client->Shutdown();
+  std::string bytes, plaintext;
+  client->TakeOutput(&bytes);
+  server->Feed(bytes, &plaintext);  // QUIT and close_notify together
+  EXPECT_EQ(plaintext, "QUIT\r\n");
+  ASSERT_TRUE(server->peer_closed());
+  EXPECT_TRUE(server->open());
+  server->Write("221 2.0.0 Bye\r\n");
+  bytes.clear();
+  server->TakeOutput(&bytes);
+  EXPECT_GT(bytes.size(), 15u);  // an application data record (the client decrypting it:
+                                 // tls_test.py, QUIT and close_notify in one segment)
+  server->Shutdown();            // then our close_notify
+  EXPECT_EQ(server->state(), TlsChannel::State::kClosed);
+  EXPECT_TRUE(server->has_output());
 }
 
 TEST_F(TlsChannelTest, DataWrittenBeforeShutdownArrivesBeforeTheClose) {
@@ -156,7 +182,7 @@ TEST_F(TlsChannelTest, DataWrittenBeforeShutdownArrivesBeforeTheClose) {
   server->TakeOutput(&bytes);
   client->Feed(bytes, &plaintext);
   EXPECT_EQ(plaintext, "221 2.0.0 Bye\r\n");
-  EXPECT_EQ(client->state(), TlsChannel::State::kClosed);
+  EXPECT_TRUE(client->peer_closed());
 }
 
 TEST_F(TlsChannelTest, HandshakeFedOneByteAtATime) {

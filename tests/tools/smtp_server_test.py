@@ -759,6 +759,20 @@ class HostileInputTest(SmtpTestCase):
                     self.fail_with_context("%s: the smuggled text is not in the body of %s:\n%s"
                                            % (name, queue_id, show(stored, 2000)))
 
+    def test_rfc5321_4_1_1_10_pipelined_commands_then_eof_are_all_answered(self):
+        """A client that writes its last commands and QUIT and then shuts its sending side
+        (EOF right behind the data) still reads every reply, QUIT's 221 last
+        (RFC 5321 §4.1.1.10: 221, then the receiver closes)."""
+        daemon = self.start_daemon()
+        for round_ in range(20):  # the EOF may arrive in the same loop turn as the data
+            client = self.connect(daemon, name="half-close %d" % round_)
+            client.send(b"EHLO client.test\r\nNOOP\r\nRSET\r\nQUIT\r\n")
+            client.sock.shutdown(socket.SHUT_WR)
+            codes = [r.code for r in client.replies_until_close()]
+            if codes != [250, 250, 250, 221]:
+                self.fail_with_context("round %d: replies %r, not EHLO, NOOP, RSET, QUIT" % (round_, codes))
+            client.close()
+
     def test_a_client_that_never_reads_its_replies_is_held_back(self):
         # RFC 2920 §3.1 lets a client pipeline, not make the server buffer without end:
         # up to 16 MB of HELP (each answered by ~80 bytes, never an error) from a client

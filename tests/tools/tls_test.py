@@ -97,6 +97,27 @@ class TlsTestCase(delivery.DeliveryTestCase):
         client.sock = (context or client_context()).wrap_socket(client.sock)
         return ehlo
 
+    def memory_tls(self, client):
+        """STARTTLS with TLS over memory, so a test decides what goes into each TCP
+        segment; returns (socket, SSLObject, incoming BIO, outgoing BIO)."""
+        client.command("EHLO client.test")
+        self.assertEqual(client.command("STARTTLS").code, 220)
+        incoming, outgoing = ssl.MemoryBIO(), ssl.MemoryBIO()
+        tls = client_context().wrap_bio(incoming, outgoing)
+        sock = client.sock
+        sock.settimeout(10)
+        while True:
+            try:
+                tls.do_handshake()
+                break
+            except ssl.SSLWantReadError:
+                sock.sendall(outgoing.read())
+                data = sock.recv(65536)
+                self.assertTrue(data, "the server closed during the handshake")
+                incoming.write(data)
+        sock.sendall(outgoing.read())  # the client's Finished
+        return sock, tls, incoming, outgoing
+
     def send_over(self, client, recipient="b@far.test"):
         """One message on an open (EHLO'd) session; returns the queue id."""
         self.assertEqual(client.command("MAIL FROM:<a@src.test>").code, 250)
@@ -202,24 +223,7 @@ class ServerTlsTest(TlsTestCase):
         """TLS ended by the client's close_notify, then plaintext in the same segment: the
         server reads nothing after the close_notify (no plaintext reply) and closes."""
         daemon = self.tls_daemon()
-        client = self.raw(daemon)
-        client.command("EHLO client.test")
-        self.assertEqual(client.command("STARTTLS").code, 220)
-        # TLS over memory, so the test decides what goes into each segment.
-        incoming, outgoing = ssl.MemoryBIO(), ssl.MemoryBIO()
-        tls = client_context().wrap_bio(incoming, outgoing)
-        sock = client.sock
-        sock.settimeout(10)
-        while True:
-            try:
-                tls.do_handshake()
-                break
-            except ssl.SSLWantReadError:
-                sock.sendall(outgoing.read())
-                data = sock.recv(65536)
-                self.assertTrue(data, "the server closed during the handshake")
-                incoming.write(data)
-        sock.sendall(outgoing.read())  # the client's Finished
+        sock, tls, _, outgoing = self.memory_tls(self.raw(daemon))
         try:
             tls.unwrap()  # queues close_notify; the server's own is not awaited
         except ssl.SSLWantReadError:
@@ -233,6 +237,31 @@ class ServerTlsTest(TlsTestCase):
             received += data
         self.assertNotIn(b"250 2.0.0 Ok\r\n", received)  # NOOP was not answered in plaintext
         self.assertEqual(self.raw(daemon, "next").command("NOOP").code, 250)
+
+    def test_rfc5321_4_1_1_10_quit_and_close_notify_in_one_segment_still_get_221(self):
+        """RFC 5321 §4.1.1.10: QUIT is answered 221 before the channel closes, even when
+        the client's close_notify arrives in the same segment (it has stopped sending,
+        not reading; RFC 8446 §6.1 lets the server go on writing until its own)."""
+        daemon = self.tls_daemon()
+        sock, tls, incoming, outgoing = self.memory_tls(self.raw(daemon))
+        tls.write(b"QUIT\r\n")
+        try:
+            tls.unwrap()
+        except ssl.SSLWantReadError:
+            pass
+        sock.sendall(outgoing.read())  # QUIT and close_notify: one sendall, one segment
+        plaintext = b""
+        while True:  # until the server closes (a timeout here fails the test)
+            data = sock.recv(65536)
+            if not data:
+                break
+            incoming.write(data)
+            try:
+                while True:
+                    plaintext += tls.read(65536)
+            except (ssl.SSLWantReadError, ssl.SSLZeroReturnError):
+                pass
+        self.assertTrue(plaintext.startswith(b"221 "), plaintext)
 
     def test_sighup_reloads_the_certificate_and_established_sessions_go_on(self):
         cert_path = os.path.join(self.dir, "live.crt")
