@@ -67,10 +67,12 @@ class Sink:
     def messages(self):
         """[(envelope dict, body bytes)] of every message recorded so far."""
         found = []
-        for path in sorted(glob.glob(os.path.join(self.record_dir, "*.json"))):
-            with open(path) as f:
+        # The sink renames the .eml into place last: once it is there, its .json is
+        # whole (a .json alone may still be being written).
+        for path in sorted(glob.glob(os.path.join(self.record_dir, "*.eml"))):
+            with open(path[:-len(".eml")] + ".json") as f:
                 envelope = json.load(f)
-            with open(path[:-len(".json")] + ".eml", "rb") as f:
+            with open(path, "rb") as f:
                 found.append((envelope, f.read()))
         return found
 
