@@ -82,7 +82,8 @@ struct LogWriter::Segment {
   }
 };
 
-LogWriter::LogWriter(core::Shard& shard, const LogWriterOptions& options) : shard_(shard), options_(options) {
+LogWriter::LogWriter(core::Shard& shard, const LogWriterOptions& options)
+    : shard_(shard), options_(options), ledger_(options.shard_dir, options.recycled_files_max) {
   RP_CHECK_GT(options_.body_chunk_bytes_max, 0u);
   RP_CHECK_LE(options_.body_chunk_bytes_max + kBodyChunkPrefixBytes, kRecordPayloadBytesMax);
   shard_.SetSink(core::OpKind::kFileWrite, this);
@@ -118,7 +119,7 @@ absl::Status LogWriter::Start(LogFaults* faults) {
     if (std::sscanf(name.c_str(), "%08u.log", &number) == 1 && number >= next_number_) {
       next_number_ = number + 1;
     } else if (name.size() > 5 && name.substr(name.size() - 5) == ".free") {
-      free_files_.push_back(entry.path().string());
+      ledger_.AddFreeFile(entry.path().string());
     }
   }
   // Stale records in a reused file carry an older generation; the salt keeps them apart
@@ -150,7 +151,13 @@ absl::Status LogWriter::RollHeads() {
   if (!status.ok()) {
     for (const auto& segment : fresh) {
       close(segment->fd);
-      unlink(segment->path.c_str());
+      // A reused file goes back to the pool (nothing was written to it); a new one goes.
+      const std::string free_path = absl::StrFormat("%s/%08u.free", options_.shard_dir, segment->number);
+      if (segment->recycled && rename(segment->path.c_str(), free_path.c_str()) == 0) {
+        ledger_.AddFreeFile(free_path);
+      } else {
+        unlink(segment->path.c_str());
+      }
     }
     return status;
   }
@@ -158,7 +165,7 @@ absl::Status LogWriter::RollHeads() {
     Segment& segment = *fresh[lane];
     if (faults_ != nullptr) faults_->shadow[segment.path] = {};
     ++stats_.segments_created;
-    ledger_[segment.number] = LedgerEntry{segment.path, 0, false};
+    ledger_.AddWriting(segment.number, segment.path);
     segment.head = true;
     // With two heads, the header is synced at once (an empty waiter): the older head
     // may take no message for a whole segment's time, and a reused file whose new
@@ -186,14 +193,11 @@ absl::StatusOr<std::unique_ptr<LogWriter::Segment>> LogWriter::CreateSegmentFile
   auto segment = std::make_unique<Segment>();
   segment->number = next_number_++;
   segment->path = absl::StrFormat("%s/%08u.log", options_.shard_dir, segment->number);
-  bool recycled = false;
-  if (!free_files_.empty()) {
-    // Reuse a finished file: its blocks are allocated and were synced once. Its old
-    // records stay behind ours until overwritten; their generation never matches, and
-    // recovery knows a file whose header still names another number.
-    if (rename(free_files_.back().c_str(), segment->path.c_str()) == 0) recycled = true;
-    free_files_.pop_back();
-  }
+  // Reuse a finished file if there is one: its blocks are allocated and were synced
+  // once. Its old records stay behind ours until overwritten; their generation never
+  // matches, and recovery knows a file whose header still names another number.
+  const std::string free_file = ledger_.TakeFreeFile();
+  const bool recycled = !free_file.empty() && rename(free_file.c_str(), segment->path.c_str()) == 0;
   segment->fd = recycled ? open(segment->path.c_str(), O_WRONLY | O_CLOEXEC)
                          : open(segment->path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
   if (segment->fd < 0) return StorageError(errno, absl::StrCat("create ", segment->path));
@@ -569,7 +573,7 @@ void LogWriter::ReleaseDurable(Segment& s) {
   }
   const uint32_t number = s.number;  // callbacks may roll and retire `s`
   for (Segment::Waiter& waiter : durable) {
-    if (waiter.commit_offset != 0) ++ledger_[number].live;  // a durable message pins its segment
+    if (waiter.commit_offset != 0) ledger_.Pin(number);  // a durable message pins its segment
     waiter.done(absl::OkStatus(), MessageLocation{number, waiter.commit_offset});
   }
 }
@@ -610,7 +614,7 @@ void LogWriter::MaybeRetire(Segment& s) {
   }
   close(s.fd);
   s.fd = -1;
-  ledger_[s.number].finished_writing = true;
+  const uint32_t number = s.number;
   // Callers up the stack may still hold `s` (a completion handler whose callbacks rolled
   // the log): the object itself is freed at the end of the loop turn.
   for (auto it = segments_.begin(); it != segments_.end(); ++it) {
@@ -620,46 +624,15 @@ void LogWriter::MaybeRetire(Segment& s) {
       break;
     }
   }
-  DeleteFinishedSegments();
+  ledger_.FinishedWriting(number);
 }
 
 void LogWriter::AdoptRecovered(uint32_t segment, const std::string& path, uint32_t live_messages) {
   RP_CHECK_LT(segment, next_number_);  // recovered segments are older than ours
-  ledger_[segment] = LedgerEntry{path, live_messages, true};
-  DeleteFinishedSegments();
+  ledger_.Adopt(segment, path, live_messages);
 }
 
-void LogWriter::MessageFinished(uint32_t segment) {
-  auto it = ledger_.find(segment);
-  RP_CHECK_MSG(it != ledger_.end() && it->second.live > 0, "MessageFinished for a segment with nothing live");
-  --it->second.live;
-  DeleteFinishedSegments();
-}
-
-void LogWriter::DeleteFinishedSegments() {
-  // Oldest first, and only a whole finished prefix: a newer segment may hold the
-  // result records that finished an older one's messages.
-  while (!ledger_.empty()) {
-    auto oldest = ledger_.begin();
-    if (!oldest->second.finished_writing || oldest->second.live > 0) return;
-    const std::string& path = oldest->second.path;
-    if (free_files_.size() < options_.recycled_files_max) {
-      const std::string free_path = absl::StrFormat("%s/%08u.free", options_.shard_dir, oldest->first);
-      if (rename(path.c_str(), free_path.c_str()) == 0) {
-        free_files_.push_back(free_path);
-        ++stats_.segments_deleted;
-        ledger_.erase(oldest);
-        continue;
-      }
-    }
-    if (unlink(path.c_str()) != 0 && errno != ENOENT) {
-      RP_LOG(kWarning) << "cannot delete finished segment " << path << ": " << strerror(errno);
-      return;
-    }
-    ++stats_.segments_deleted;
-    ledger_.erase(oldest);
-  }
-}
+void LogWriter::MessageFinished(uint32_t segment) { ledger_.Unpin(segment); }
 
 uint64_t LogWriter::staged_bytes() const {
   uint64_t bytes = 0;
@@ -667,24 +640,18 @@ uint64_t LogWriter::staged_bytes() const {
   return bytes;
 }
 
-std::string LogWriter::SegmentPath(uint32_t segment) const {
-  auto it = ledger_.find(segment);
-  return it == ledger_.end() ? std::string() : it->second.path;
-}
-
-uint32_t LogWriter::OldestPinnedSegment() const {
-  for (const auto& [number, entry] : ledger_) {
-    if (entry.live > 0) return number;
-  }
-  return 0;
+LogWriter::Stats LogWriter::stats() const {
+  Stats stats = stats_;
+  stats.segments_deleted = ledger_.deleted();
+  return stats;
 }
 
 void LogWriter::Relocate(uint32_t segment, uint64_t commit_offset, std::vector<Recipient> recipients,
                          CommitCallback done) {
-  auto it = ledger_.find(segment);
-  RP_CHECK_MSG(it != ledger_.end(), "Relocate from an unknown segment");
+  const std::string path = ledger_.PathOf(segment);
+  RP_CHECK_MSG(!path.empty(), "Relocate from an unknown segment");
   WriteCopy(
-      it->second.path, commit_offset,
+      path, commit_offset,
       [&recipients](Envelope& envelope) {
         RP_CHECK_EQ(recipients.size(), envelope.recipients.size());
         envelope.recipients = std::move(recipients);

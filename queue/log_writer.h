@@ -63,6 +63,7 @@
 #include "absl/status/statusor.h"
 #include "core/shard.h"
 #include "queue/record.h"
+#include "queue/segment_ledger.h"
 
 namespace ringpost::queue {
 
@@ -148,12 +149,10 @@ class LogWriter final : public core::CompletionSink {
   // A delivery result record; `done` when durable.
   void AppendResult(const DeliveryResult& result, DurableCallback done);
 
-  // Reclamation. This shard owns its segments: each committed message pins its segment
-  // until MessageFinished() (the delivering shard's "done" notice, sent once the final
-  // results are durable). Segments are deleted oldest first, once they are finished
-  // (sealed) and they and every older one hold nothing live — so a result record is
-  // never deleted while an older segment still holds a message it finished.
-  // Recovered segments are handed over with their live counts.
+  // Reclamation (SegmentLedger). This shard owns its segments: each committed message
+  // pins its segment until MessageFinished() (the delivering shard's "done" notice,
+  // sent once the final results are durable). Recovered segments are handed over with
+  // their live counts.
   void AdoptRecovered(uint32_t segment, const std::string& path, uint32_t live_messages);
   void MessageFinished(uint32_t segment);
   // Compaction: copies a live message (envelope, body, and the recipients' delivery
@@ -175,11 +174,11 @@ class LogWriter final : public core::CompletionSink {
   void CopyMessage(const std::string& path, uint64_t commit_offset, std::string queue_id,
                    const std::vector<RecipientPick>& picks, CommitCallback done);
   // The oldest segment still pinned by a live message (0: none), for the compaction policy.
-  uint32_t OldestPinnedSegment() const;
-  size_t segment_files() const { return ledger_.size(); }
+  uint32_t OldestPinnedSegment() const { return ledger_.OldestPinned(); }
+  size_t segment_files() const { return ledger_.files(); }
   // The file of one of this shard's segments (a MessageLocation's), for readers on
   // other shards: it stays there while a message in it is live. Empty if unknown.
-  std::string SegmentPath(uint32_t segment) const;
+  std::string SegmentPath(uint32_t segment) const { return ledger_.PathOf(segment); }
   // Bytes staged or being written, not yet written in full: what a slow disk makes pile
   // up in memory. Writers of message data pause above a bound (back-pressure).
   uint64_t staged_bytes() const;
@@ -190,7 +189,7 @@ class LogWriter final : public core::CompletionSink {
     uint64_t writes = 0, write_bytes = 0, syncs = 0, commits = 0, segments_created = 0, failures = 0,
              segments_deleted = 0, segments_recycled = 0, messages_relocated = 0;
   };
-  const Stats& stats() const { return stats_; }
+  Stats stats() const;
 
  private:
   // Reads a committed message back, lets `edit` change its envelope, and commits the
@@ -208,7 +207,6 @@ class LogWriter final : public core::CompletionSink {
   // `newest`: in the newest head (compaction copies), else in the head that can take
   // it soonest.
   absl::StatusOr<uint64_t> BeginMessageUnchecked(bool newest);
-  void DeleteFinishedSegments();
   absl::StatusOr<std::unique_ptr<Segment>> CreateSegmentFile();  // its header staged
   absl::Status RollHeads();  // every head is replaced by a new segment, or none
   Segment& NewestHead();
@@ -240,15 +238,8 @@ class LogWriter final : public core::CompletionSink {
   std::vector<Segment*> heads_;                     // one per lane, in segments_
   std::vector<std::unique_ptr<Segment>> retired_;   // closed, freed at the end of the loop turn
   absl::flat_hash_map<uint64_t, OpenMessage> open_;
-  struct LedgerEntry {
-    std::string path;
-    uint32_t live = 0;
-    bool finished_writing = false;  // sealed, failed, or recovered: never written again
-  };
-
-  std::map<uint32_t, LedgerEntry> ledger_;  // every segment file of this shard, by number
-  std::vector<std::string> free_files_;     // finished segment files waiting for reuse
-  uint32_t generation_salt_ = 0;            // generations differ across runs too
+  SegmentLedger ledger_;          // every segment file of this shard, and the reuse pool
+  uint32_t generation_salt_ = 0;  // generations differ across runs too
   uint64_t next_message_ = 1;
   absl::Status CheckFreeSpace();
   core::MonoNanos free_space_checked_at_ = 0;

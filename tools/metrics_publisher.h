@@ -53,7 +53,7 @@ class MetricsPublisher {
     board_.Set(id, Metric::kDsnsQueued, d.dsns_queued);
     board_.Set(id, Metric::kOutboundConnectionsOpened, d.connections_opened);
     board_.Set(id, Metric::kOutboundConnectionFailures, d.connection_failures);
-    const queue::LogWriter::Stats& l = log_.stats();
+    const queue::LogWriter::Stats l = log_.stats();
     board_.Set(id, Metric::kLogCommits, l.commits);
     board_.Set(id, Metric::kLogSyncs, l.syncs);
     board_.Set(id, Metric::kLogWriteBytes, l.write_bytes);

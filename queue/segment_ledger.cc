@@ -1,0 +1,92 @@
+#include "queue/segment_ledger.h"
+
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <utility>
+
+#include "absl/strings/str_format.h"
+#include "core/check.h"
+#include "core/log.h"
+
+namespace ringpost::queue {
+
+SegmentLedger::SegmentLedger(std::string shard_dir, uint32_t recycled_files_max)
+    : shard_dir_(std::move(shard_dir)), recycled_files_max_(recycled_files_max) {}
+
+void SegmentLedger::AddFreeFile(std::string path) { free_files_.push_back(std::move(path)); }
+
+std::string SegmentLedger::TakeFreeFile() {
+  if (free_files_.empty()) return "";
+  std::string path = std::move(free_files_.back());
+  free_files_.pop_back();
+  return path;
+}
+
+void SegmentLedger::AddWriting(uint32_t segment, std::string path) {
+  segments_[segment] = Entry{std::move(path), 0, false};
+}
+
+void SegmentLedger::Adopt(uint32_t segment, std::string path, uint32_t live_messages) {
+  segments_[segment] = Entry{std::move(path), live_messages, true};
+  DeleteFinished();
+}
+
+void SegmentLedger::Pin(uint32_t segment) {
+  auto it = segments_.find(segment);
+  RP_CHECK_MSG(it != segments_.end(), "Pin for an unknown segment");
+  ++it->second.live;
+}
+
+void SegmentLedger::Unpin(uint32_t segment) {
+  auto it = segments_.find(segment);
+  RP_CHECK_MSG(it != segments_.end() && it->second.live > 0,
+               "a message finished in a segment with nothing live");
+  --it->second.live;
+  DeleteFinished();
+}
+
+void SegmentLedger::FinishedWriting(uint32_t segment) {
+  auto it = segments_.find(segment);
+  RP_CHECK_MSG(it != segments_.end(), "FinishedWriting for an unknown segment");
+  it->second.finished_writing = true;
+  DeleteFinished();
+}
+
+uint32_t SegmentLedger::OldestPinned() const {
+  for (const auto& [number, entry] : segments_) {
+    if (entry.live > 0) return number;
+  }
+  return 0;
+}
+
+std::string SegmentLedger::PathOf(uint32_t segment) const {
+  auto it = segments_.find(segment);
+  return it == segments_.end() ? std::string() : it->second.path;
+}
+
+void SegmentLedger::DeleteFinished() {
+  while (!segments_.empty()) {
+    auto oldest = segments_.begin();
+    if (!oldest->second.finished_writing || oldest->second.live > 0) return;
+    const std::string& path = oldest->second.path;
+    bool kept = false;
+    if (free_files_.size() < recycled_files_max_) {
+      std::string free_path = absl::StrFormat("%s/%08u.free", shard_dir_, oldest->first);
+      if (rename(path.c_str(), free_path.c_str()) == 0) {
+        free_files_.push_back(std::move(free_path));
+        kept = true;
+      }
+    }
+    if (!kept && unlink(path.c_str()) != 0 && errno != ENOENT) {
+      RP_LOG(kWarning) << "cannot delete finished segment " << path << ": " << strerror(errno);
+      return;
+    }
+    ++deleted_;
+    segments_.erase(oldest);
+  }
+}
+
+}  // namespace ringpost::queue
