@@ -12,6 +12,7 @@
 #include "net/delivery_agent.h"
 #include "net/delivery_agent_parts.h"
 #include "queue/bounce.h"
+#include "queue/log_compaction.h"
 
 namespace ringpost::net {
 
@@ -255,13 +256,13 @@ bool DeliveryAgent::ShouldCompact(const Job* job) const {
 
 // The job stays unscheduled (neither due nor on a timer) until the copy is done.
 void DeliveryAgent::Compact(Job* job) {
-  std::vector<queue::LogWriter::RecipientPick> picks;
+  std::vector<queue::RecipientPick> picks;
   for (const queue::JobRecipient& r : job->work->recipients) {
     picks.push_back({r.index, r.attempts, r.next_attempt_unix_micros});
   }
   std::string queue_id = ids_.Next(static_cast<uint64_t>(absl::ToUnixSeconds(absl::Now())));
-  log_.CopyMessage(
-      job->work->segment_path, job->work->commit_offset, queue_id, picks,
+  queue::CopyMessage(
+      log_, job->work->segment_path, job->work->commit_offset, queue_id, picks,
       [alive = alive_, job, queue_id](const absl::Status& status, const queue::MessageLocation& location) {
         if (*alive == nullptr) return;
         DeliveryAgent& agent = **alive;

@@ -18,7 +18,6 @@
 #include "absl/strings/str_format.h"
 #include "core/check.h"
 #include "core/log.h"
-#include "queue/log_reader.h"
 #include "queue/wire.h"
 
 namespace ringpost::queue {
@@ -644,72 +643,6 @@ LogWriter::Stats LogWriter::stats() const {
   Stats stats = stats_;
   stats.segments_deleted = ledger_.deleted();
   return stats;
-}
-
-void LogWriter::Relocate(uint32_t segment, uint64_t commit_offset, std::vector<Recipient> recipients,
-                         CommitCallback done) {
-  const std::string path = ledger_.PathOf(segment);
-  RP_CHECK_MSG(!path.empty(), "Relocate from an unknown segment");
-  WriteCopy(
-      path, commit_offset,
-      [&recipients](Envelope& envelope) {
-        RP_CHECK_EQ(recipients.size(), envelope.recipients.size());
-        envelope.recipients = std::move(recipients);
-        return absl::OkStatus();
-      },
-      [this, segment, done = std::move(done)](const absl::Status& status, const MessageLocation& location) {
-        if (status.ok()) {
-          ++stats_.messages_relocated;
-          MessageFinished(segment);  // the old copy no longer pins its segment
-        }
-        done(status, location);
-      });
-}
-
-void LogWriter::CopyMessage(const std::string& path, uint64_t commit_offset, std::string queue_id,
-                            const std::vector<RecipientPick>& picks, CommitCallback done) {
-  WriteCopy(
-      path, commit_offset,
-      [&](Envelope& envelope) {
-        std::vector<Recipient> chosen;
-        for (const RecipientPick& pick : picks) {
-          if (pick.index >= envelope.recipients.size()) {
-            return absl::InvalidArgumentError(
-                absl::StrCat("no recipient ", pick.index, " in ", envelope.queue_id));
-          }
-          Recipient r = envelope.recipients[pick.index];
-          r.final = false;
-          r.attempts = pick.attempts;
-          r.next_attempt_unix_micros = pick.next_attempt_unix_micros;
-          chosen.push_back(std::move(r));
-        }
-        envelope.recipients = std::move(chosen);
-        envelope.queue_id = std::move(queue_id);
-        return absl::OkStatus();
-      },
-      [this, done = std::move(done)](const absl::Status& status, const MessageLocation& location) {
-        if (status.ok()) ++stats_.messages_relocated;
-        done(status, location);
-      });
-}
-
-void LogWriter::WriteCopy(const std::string& path, uint64_t commit_offset,
-                          const std::function<absl::Status(Envelope&)>& edit, CommitCallback done) {
-  // Reading back blocks on the page cache or disk; compaction is rare and off the
-  // receive path. TODO(ringpost): read through the ring when delivery reads do.
-  absl::StatusOr<Envelope> envelope = ReadEnvelope(path, commit_offset);
-  if (!envelope.ok()) return done(envelope.status(), MessageLocation{});
-  absl::StatusOr<std::string> body = ReadBody(path, *envelope);
-  if (!body.ok()) return done(body.status(), MessageLocation{});
-  if (absl::Status edited = edit(*envelope); !edited.ok()) return done(edited, MessageLocation{});
-  // Not refused by the free-space reserve: compaction is how space comes back.
-  absl::StatusOr<uint64_t> message = BeginMessageUnchecked(/*newest=*/true);
-  if (!message.ok()) return done(message.status(), MessageLocation{});
-  if (absl::Status appended = AppendBody(*message, *body); !appended.ok()) {
-    Abort(*message);
-    return done(appended, MessageLocation{});
-  }
-  Commit(*message, std::move(*envelope), std::move(done));
 }
 
 }  // namespace ringpost::queue

@@ -144,6 +144,10 @@ class LogWriter final : public core::CompletionSink {
   // `body_bytes` are filled in here.
   void Commit(uint64_t message, Envelope envelope, CommitCallback done);
   void Commit(uint64_t message, Envelope envelope, DurableCallback done);
+  // A message copied by compaction (queue/log_compaction.h): in the newest head, so it
+  // is newer than its original, and not refused by the free-space reserve (compaction
+  // is how space comes back).
+  absl::StatusOr<uint64_t> BeginCopy() { return BeginMessageUnchecked(/*newest=*/true); }
   // Forgets a message (client gone, message refused): without a commit it never existed.
   void Abort(uint64_t message);
   // A delivery result record; `done` when durable.
@@ -155,24 +159,6 @@ class LogWriter final : public core::CompletionSink {
   // their live counts.
   void AdoptRecovered(uint32_t segment, const std::string& path, uint32_t live_messages);
   void MessageFinished(uint32_t segment);
-  // Compaction: copies a live message (envelope, body, and the recipients' delivery
-  // state in `recipients`, addresses included) into the newest head; once the copy is
-  // durable the old one stops pinning its segment. `done` hears the new location.
-  // Not refused by the free-space reserve: compaction is how space comes back.
-  void Relocate(uint32_t segment, uint64_t commit_offset, std::vector<Recipient> recipients,
-                CommitCallback done);
-  // Compaction across shards: copies a committed message from `path` (any shard's
-  // segment, pinned by the caller) into the newest head as a new message `queue_id`
-  // holding only the recipients `picks` names (envelope indexes, in the new order) with
-  // the delivery state given there. The original is untouched: the caller finishes its
-  // recipients there (Outcome::kRelocated results) once the copy is durable.
-  struct RecipientPick {
-    uint32_t index = 0;
-    uint32_t attempts = 0;
-    uint64_t next_attempt_unix_micros = 0;
-  };
-  void CopyMessage(const std::string& path, uint64_t commit_offset, std::string queue_id,
-                   const std::vector<RecipientPick>& picks, CommitCallback done);
   // The oldest segment still pinned by a live message (0: none), for the compaction policy.
   uint32_t OldestPinnedSegment() const { return ledger_.OldestPinned(); }
   size_t segment_files() const { return ledger_.files(); }
@@ -187,15 +173,11 @@ class LogWriter final : public core::CompletionSink {
 
   struct Stats {
     uint64_t writes = 0, write_bytes = 0, syncs = 0, commits = 0, segments_created = 0, failures = 0,
-             segments_deleted = 0, segments_recycled = 0, messages_relocated = 0;
+             segments_deleted = 0, segments_recycled = 0;
   };
   Stats stats() const;
 
  private:
-  // Reads a committed message back, lets `edit` change its envelope, and commits the
-  // copy into the newest head.
-  void WriteCopy(const std::string& path, uint64_t commit_offset,
-                 const std::function<absl::Status(Envelope&)>& edit, CommitCallback done);
   struct Segment;
   struct OpenMessage {
     Segment* segment = nullptr;
