@@ -43,7 +43,17 @@ class TlsChannelTest : public ::testing::Test {
     }
   }
 
+  // A server channel and a client channel that finished their handshake.
+  void Handshake() {
+    server_ = TlsChannel::NewServer(server_context_);
+    client_ = TlsChannel::NewClient(client_context_, "", nullptr);
+    client_->Start();
+    Pump(*client_, *server_);
+    ASSERT_TRUE(server_->open()) << server_->error();
+  }
+
   ringpost::testing::ScratchDir scratch_{"tls-channel"};
+  std::unique_ptr<TlsChannel> server_, client_;
   ringpost::testing::TestCertificate cert_;
   std::shared_ptr<TlsContext> server_context_, client_context_, trusting_context_;
 };
@@ -128,11 +138,9 @@ TEST_F(TlsChannelTest, PlaintextWhereAHandshakeShouldBeFails) {
 }
 
 TEST_F(TlsChannelTest, NothingAfterCloseNotifyIsRead) {
-  auto server = TlsChannel::NewServer(server_context_);
-  auto client = TlsChannel::NewClient(client_context_, "", nullptr);
-  client->Start();
-  Pump(*client, *server);
-  ASSERT_TRUE(server->open());
+  ASSERT_NO_FATAL_FAILURE(Handshake());
+  TlsChannel* server = server_.get();
+  TlsChannel* client = client_.get();
   client->Shutdown();
   std::string bytes;
   client->TakeOutput(&bytes);
@@ -147,11 +155,9 @@ TEST_F(TlsChannelTest, NothingAfterCloseNotifyIsRead) {
 // RFC 8446 §6.1: close_notify closes the sender's side only. QUIT's 221 written after
 // the client's close_notify is still encrypted and sent, then the server's close_notify.
 TEST_F(TlsChannelTest, AfterThePeersCloseNotifyTheReplyStillGoesOut) {
-  auto server = TlsChannel::NewServer(server_context_);
-  auto client = TlsChannel::NewClient(client_context_, "", nullptr);
-  client->Start();
-  Pump(*client, *server);
-  ASSERT_TRUE(server->open());
+  ASSERT_NO_FATAL_FAILURE(Handshake());
+  TlsChannel* server = server_.get();
+  TlsChannel* client = client_.get();
   client->Write("QUIT\r\n");
   client->Shutdown();
   std::string bytes, plaintext;
@@ -171,11 +177,9 @@ TEST_F(TlsChannelTest, AfterThePeersCloseNotifyTheReplyStillGoesOut) {
 }
 
 TEST_F(TlsChannelTest, DataWrittenBeforeShutdownArrivesBeforeTheClose) {
-  auto server = TlsChannel::NewServer(server_context_);
-  auto client = TlsChannel::NewClient(client_context_, "", nullptr);
-  client->Start();
-  Pump(*client, *server);
-  ASSERT_TRUE(server->open());
+  ASSERT_NO_FATAL_FAILURE(Handshake());
+  TlsChannel* server = server_.get();
+  TlsChannel* client = client_.get();
   server->Write("221 2.0.0 Bye\r\n");  // QUIT's reply, then close_notify
   server->Shutdown();
   std::string bytes, plaintext;
