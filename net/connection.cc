@@ -7,10 +7,7 @@
 
 namespace ringpost::net {
 
-// The peer finished sending (EOF, or TLS close_notify): what is queued still goes out
-// (QUIT's 221 may be queued when QUIT and the close arrive together, RFC 5321
-// §4.1.1.10), then the connection closes.
-void Session::OnPeerClosed(Connection& connection) { connection.CloseAfterSend(); }
+void Session::OnPeerClosed(Connection& connection) { connection.Close(); }
 
 void Session::OnShutdown(Connection& connection, core::MonoNanos deadline) {
   (void)deadline;

@@ -47,7 +47,9 @@ class Session {
   // Bytes arrived, in order. The session owns `bytes`: drop it to give the buffer
   // back, or keep it (move it into Connection::Send to send from it without a copy).
   virtual void OnRecv(Connection& connection, core::BufferLoan bytes) = 0;
-  // The peer closed its side, or the socket failed. The default closes.
+  // The peer closed its side (EOF, TLS close_notify), or the socket failed. The default
+  // closes at once; a session that still owes replies to what arrived before the close
+  // sends them first (SmtpSession).
   virtual void OnPeerClosed(Connection& connection);
   // Everything queued has been sent.
   virtual void OnSendDrained(Connection& connection) { (void)connection; }

@@ -83,6 +83,15 @@ class SmtpSession final : public Session, public SmtpServerHandler {
     if (stalled) connection_.Close();
   }
 
+  // The client finished sending (EOF, or TLS close_notify; often right behind its
+  // QUIT). What it sent before is still answered: commands held back, a commit under
+  // way (its 250), then QUIT's 221 (RFC 5321 §4.1.1.10); then the connection closes.
+  void OnPeerClosed(Connection& connection) override {
+    (void)connection;
+    peer_closed_ = true;
+    Process();
+  }
+
   void OnSendDrained(Connection& connection) override {
     (void)connection;
     Process();  // replies were held back past kQueuedReplyBytesMax: read on
@@ -234,6 +243,11 @@ class SmtpSession final : public Session, public SmtpServerHandler {
       engine_.ClearOutput();
     }
     if (engine_.closed()) return connection_.CloseAfterSend();
+    // Nothing more will arrive: once all that did is answered, the session is over (a
+    // message it was sending without its final dot is dropped, never committed).
+    if (peer_closed_ && input_.empty() && !engine_.awaiting_commit() && !log_paused_) {
+      return connection_.CloseAfterSend();
+    }
     if (log_paused_) {
       // Look again soon; nothing announces that the log caught up.
       return connection_.ArmTimer(connection_.shard().now() + kLogPausePollNanos);
@@ -260,6 +274,7 @@ class SmtpSession final : public Session, public SmtpServerHandler {
   uint64_t message_ = 0;        // the log's handle of the open message (0: none)
   uint64_t message_bytes_ = 0;  // stored so far, the Received: header included
   bool greeting_pending_ = false;
+  bool peer_closed_ = false;  // the client sends nothing more (OnPeerClosed)
 };
 
 }  // namespace

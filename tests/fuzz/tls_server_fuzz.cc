@@ -42,11 +42,14 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   for (size_t at = 0; at < input.size();) {
     const size_t n = std::min(chunk_max, input.size() - at);
     const TlsChannel::State before = channel->state();
+    const bool peer_closed = channel->peer_closed();
+    const size_t plaintext_before = plaintext.size();
     channel->Feed(input.substr(at, n), &plaintext);
     at += n;
     if (before == TlsChannel::State::kFailed || before == TlsChannel::State::kClosed) {
       RP_CHECK(channel->state() == before);  // nothing after the end is read
     }
+    if (peer_closed) RP_CHECK(plaintext.size() == plaintext_before);  // nor after a close_notify
     channel->TakeOutput(&output);
     RP_CHECK_LE(output.size(), 16384 + at * 64);
   }

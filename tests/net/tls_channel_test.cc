@@ -150,6 +150,7 @@ TEST_F(TlsChannelTest, NothingAfterCloseNotifyIsRead) {
   EXPECT_TRUE(server->peer_closed());
   server->Feed("QUIT\r\n", &plaintext);
   EXPECT_TRUE(plaintext.empty());
+  EXPECT_TRUE(server->open());  // what followed the close did not fail the channel: it can still reply
 }
 
 // RFC 8446 §6.1: close_notify closes the sender's side only. QUIT's 221 written after

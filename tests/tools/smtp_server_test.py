@@ -773,6 +773,23 @@ class HostileInputTest(SmtpTestCase):
                 self.fail_with_context("round %d: replies %r, not EHLO, NOOP, RSET, QUIT" % (round_, codes))
             client.close()
 
+    def test_rfc5321_4_1_1_10_a_message_and_quit_then_eof_get_250_and_221(self):
+        """The whole transaction, QUIT and EOF in one go: the 250 comes once the message is
+        durable (after the EOF arrived), then the 221, and the message is queued."""
+        daemon = self.start_daemon()
+        client = self.connect(daemon, name="message then eof")
+        client.send(b"EHLO client.test\r\nMAIL FROM:<a@example.net>\r\nRCPT TO:<b@example.org>\r\nDATA\r\n"
+                    b"Subject: half-close\r\n\r\nbody\r\n.\r\nQUIT\r\n")
+        client.sock.shutdown(socket.SHUT_WR)
+        replies = client.replies_until_close()
+        codes = [r.code for r in replies]
+        if codes != [250, 250, 250, 354, 250, 221]:
+            self.fail_with_context("replies %r" % codes)
+        queue_id = replies[4].queue_id()
+        self.assertIsNotNone(queue_id)
+        daemon.kill()
+        self.assert_queue(daemon, [queue_id])
+
     def test_a_client_that_never_reads_its_replies_is_held_back(self):
         # RFC 2920 §3.1 lets a client pipeline, not make the server buffer without end:
         # up to 16 MB of HELP (each answered by ~80 bytes, never an error) from a client

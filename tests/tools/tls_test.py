@@ -263,6 +263,33 @@ class ServerTlsTest(TlsTestCase):
                 pass
         self.assertTrue(plaintext.startswith(b"221 "), plaintext)
 
+    def test_a_message_quit_and_close_notify_in_one_segment_get_250_and_221(self):
+        """The 250 is written once the message is durable, after the close_notify arrived:
+        the channel still writes, and the session waits for the commit before closing."""
+        daemon = self.tls_daemon()
+        sock, tls, incoming, outgoing = self.memory_tls(self.raw(daemon))
+        tls.write(b"EHLO client.test\r\nMAIL FROM:<a@src.test>\r\nRCPT TO:<b@far.test>\r\nDATA\r\n"
+                  b"Subject: over tls\r\n\r\nhello\r\n.\r\nQUIT\r\n")
+        try:
+            tls.unwrap()
+        except ssl.SSLWantReadError:
+            pass
+        sock.sendall(outgoing.read())
+        plaintext = b""
+        while True:
+            data = sock.recv(65536)
+            if not data:
+                break
+            incoming.write(data)
+            try:
+                while True:
+                    plaintext += tls.read(65536)
+            except (ssl.SSLWantReadError, ssl.SSLZeroReturnError):
+                pass
+        codes = [line[:3] for line in plaintext.split(b"\r\n") if line[3:4] == b" "]
+        self.assertEqual(codes, [b"250", b"250", b"250", b"354", b"250", b"221"], plaintext)
+        self.assertIn(b"queued as", plaintext)
+
     def test_sighup_reloads_the_certificate_and_established_sessions_go_on(self):
         cert_path = os.path.join(self.dir, "live.crt")
         key_path = os.path.join(self.dir, "live.key")
