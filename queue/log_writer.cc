@@ -150,13 +150,7 @@ absl::Status LogWriter::RollHeads() {
   if (!status.ok()) {
     for (const auto& segment : fresh) {
       close(segment->fd);
-      // A reused file goes back to the pool (nothing was written to it); a new one goes.
-      const std::string free_path = absl::StrFormat("%s/%08u.free", options_.shard_dir, segment->number);
-      if (segment->recycled && rename(segment->path.c_str(), free_path.c_str()) == 0) {
-        ledger_.AddFreeFile(free_path);
-      } else {
-        unlink(segment->path.c_str());
-      }
+      DiscardUnusedFile(segment->number, segment->path, segment->recycled);
     }
     return status;
   }
@@ -199,7 +193,11 @@ absl::StatusOr<std::unique_ptr<LogWriter::Segment>> LogWriter::CreateSegmentFile
   const bool recycled = !free_file.empty() && rename(free_file.c_str(), segment->path.c_str()) == 0;
   segment->fd = recycled ? open(segment->path.c_str(), O_WRONLY | O_CLOEXEC)
                          : open(segment->path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-  if (segment->fd < 0) return StorageError(errno, absl::StrCat("create ", segment->path));
+  if (segment->fd < 0) {
+    const absl::Status error = StorageError(errno, absl::StrCat("create ", segment->path));
+    if (recycled) DiscardUnusedFile(segment->number, segment->path, recycled);
+    return error;
+  }
   if (recycled) ++stats_.segments_recycled;
   segment->recycled = recycled;
   SegmentHeader header;
@@ -209,6 +207,16 @@ absl::StatusOr<std::unique_ptr<LogWriter::Segment>> LogWriter::CreateSegmentFile
   segment->generation = header.generation;
   segment->pending = EncodeSegmentHeader(header);
   return segment;
+}
+
+void LogWriter::DiscardUnusedFile(uint32_t number, const std::string& path, bool recycled) {
+  // Nothing was written to it: a reused file goes back to the pool, a new one goes.
+  const std::string free_path = absl::StrFormat("%s/%08u.free", options_.shard_dir, number);
+  if (recycled && rename(path.c_str(), free_path.c_str()) == 0) {
+    ledger_.AddFreeFile(free_path);
+  } else {
+    unlink(path.c_str());
+  }
 }
 
 // The heads roll together, lane by lane in number order: the last lane is the newest.

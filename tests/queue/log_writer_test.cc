@@ -274,6 +274,42 @@ TEST(LogWriterTest, FreeSpaceReserveRefusesNewMailButNotResults) {
   EXPECT_TRUE(result_status.ok()) << result_status;
 }
 
+// Start() with two heads and two files in the reuse pool; the second file creation
+// fails. The first head's file was taken from the pool: it goes back there, not away.
+TEST(LogWriterTest, AFailedRollReturnsAReusedFileToThePool) {
+  testing::ScratchDir spool("log-writer-roll-pool");
+  LogWriterOptions writer_options;
+  writer_options.shard_dir = spool / "shard-0";
+  writer_options.heads = 2;
+  std::filesystem::create_directories(writer_options.shard_dir);
+  for (const char* name : {"00000007.free", "00000008.free"}) {
+    std::ofstream(writer_options.shard_dir + "/" + name) << std::string(4096, 'x');
+  }
+  LogFaults faults;
+  faults.fail_create_after = 1;
+  core::RuntimeOptions options;
+  options.shards = 1;
+  options.pin_threads = false;
+  options.shard.recv_buffer_count = 8;
+  core::Runtime runtime(options);
+  absl::Status started;
+  EXPECT_FALSE(runtime
+                   .Run([&](core::Shard& shard) -> absl::Status {
+                     started = shard.Make<LogWriter>(shard, writer_options).Start(&faults);
+                     return started;
+                   })
+                   .ok());
+  EXPECT_TRUE(absl::IsResourceExhausted(started)) << started;
+  int free_files = 0, log_files = 0;
+  for (const auto& entry : std::filesystem::directory_iterator(writer_options.shard_dir)) {
+    const std::string name = entry.path().filename().string();
+    free_files += name.ends_with(".free");
+    log_files += name.ends_with(".log");
+  }
+  EXPECT_EQ(free_files, 2);
+  EXPECT_EQ(log_files, 0);
+}
+
 // staged_bytes() is what the SMTP sessions watch to pause DATA while the disk is behind.
 TEST(LogWriterTest, StagedBytesCountWhatIsNotWrittenYet) {
   testing::ScratchDir spool("log-writer-staged");
