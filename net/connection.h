@@ -47,9 +47,9 @@ class Session {
   // Bytes arrived, in order. The session owns `bytes`: drop it to give the buffer
   // back, or keep it (move it into Connection::Send to send from it without a copy).
   virtual void OnRecv(Connection& connection, core::BufferLoan bytes) = 0;
-  // The peer closed its side (EOF, TLS close_notify), or the socket failed. The default
-  // closes at once; a session that still owes replies to what arrived before the close
-  // sends them first (SmtpSession).
+  // The peer closed its side (EOF, TLS close_notify), or the socket failed (broken()).
+  // The default closes at once; a session that still owes replies to what arrived
+  // before a close sends them first (SmtpSession).
   virtual void OnPeerClosed(Connection& connection);
   // Everything queued has been sent.
   virtual void OnSendDrained(Connection& connection) { (void)connection; }
@@ -84,6 +84,8 @@ class Connection {
   core::Shard& shard();
   Session* session() { return session_.get(); }
   bool closing() const { return state_ == State::kClosing; }
+  // The socket failed (a reset, not the peer's orderly EOF): nothing more can be sent.
+  bool broken() const { return broken_; }
 
   // Queues bytes (copied) for sending; they leave with the next sendmsg.
   void Send(absl::string_view bytes);
@@ -141,6 +143,7 @@ class Connection {
   bool connect_in_flight_ = false;
   bool close_after_send_ = false;
   bool peer_closed_ = false;
+  bool broken_ = false;
   bool waiting_for_buffers_ = false;  // recv ended with -ENOBUFS
   bool on_finish_list_ = false;
   bool on_flush_list_ = false;

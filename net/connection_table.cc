@@ -242,7 +242,7 @@ void ConnectionTable::Finish(Connection& c) {
   c.generation_ = (c.generation_ + 1) & core::kGenerationMask;
   if (c.generation_ == 0) c.generation_ = 1;
   c.state_ = Connection::State::kFree;
-  c.close_after_send_ = c.peer_closed_ = c.waiting_for_buffers_ = false;
+  c.close_after_send_ = c.peer_closed_ = c.broken_ = c.waiting_for_buffers_ = false;
   c.on_finish_list_ = c.on_flush_list_ = false;
   c.chunks_in_flight_ = 0;
   c.queued_bytes_ = 0;
@@ -326,6 +326,7 @@ void ConnectionTable::OnRecv(Connection& c, const Completion& completion) {
     c.waiting_for_buffers_ = true;
   } else if (completion.res != -ECANCELED) {
     c.peer_closed_ = true;  // 0 is EOF; anything else is a broken socket
+    c.broken_ = completion.res < 0;
     if (open) c.session_->OnPeerClosed(c);
   }
   if (c.state_ != Connection::State::kOpen) return;

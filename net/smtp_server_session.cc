@@ -86,8 +86,10 @@ class SmtpSession final : public Session, public SmtpServerHandler {
   // The client finished sending (EOF, or TLS close_notify; often right behind its
   // QUIT). What it sent before is still answered: commands held back, a commit under
   // way (its 250), then QUIT's 221 (RFC 5321 §4.1.1.10); then the connection closes.
+  // A reset is not a close: the client gave up, nothing can reach it, and nothing more
+  // of its input is read (a message it pipelined is not committed behind its back).
   void OnPeerClosed(Connection& connection) override {
-    (void)connection;
+    if (connection.broken()) return connection.Close();
     peer_closed_ = true;
     Process();
   }
@@ -195,7 +197,12 @@ class SmtpSession final : public Session, public SmtpServerHandler {
   // pipelines commands but never reads its replies: its input then waits in its loans,
   // and the loan cap pauses its socket).
   void Process() {
-    if (processing_) return;  // re-entered from a commit that failed at once: the loop below goes on
+    if (processing_) return;      // re-entered from a commit that failed at once: the loop below goes on
+    if (connection_.closing()) {  // a commit answered after the close: read nothing more
+      input_.clear();
+      offset_ = 0;
+      return;
+    }
     processing_ = true;
     const absl::Time now = absl::Now();
     log_paused_ = false;
@@ -216,7 +223,13 @@ class SmtpSession final : public Session, public SmtpServerHandler {
     }
     if (engine_.closed()) input_.clear();
     processing_ = false;
-    if (engine_.starting_tls() && connection_.tls() == nullptr) return StartTls();
+    if (engine_.starting_tls() && connection_.tls() == nullptr) {
+      if (!peer_closed_) return StartTls();
+      // No handshake can follow the client's close: the 220 goes out and the session
+      // ends (what came after STARTTLS is never read, CVE-2011-0411).
+      input_.clear();
+      offset_ = 0;
+    }
     Flush();
   }
 

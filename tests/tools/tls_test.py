@@ -290,6 +290,18 @@ class ServerTlsTest(TlsTestCase):
         self.assertEqual(codes, [b"250", b"250", b"250", b"354", b"250", b"221"], plaintext)
         self.assertIn(b"queued as", plaintext)
 
+    def test_starttls_read_after_the_clients_eof_gets_its_220_and_the_session_ends(self):
+        """STARTTLS queued behind a commit and then EOF: once the message is durable the
+        STARTTLS is answered, but no handshake can follow a close, so the server closes
+        at once instead of waiting for a handshake until the idle timeout."""
+        daemon = self.tls_daemon(smtp_idle_timeout="60s")
+        client = self.raw(daemon)
+        client.send(b"EHLO client.test\r\nMAIL FROM:<a@src.test>\r\nRCPT TO:<b@far.test>\r\nDATA\r\n"
+                    b"Subject: then tls\r\n\r\nhello\r\n.\r\nSTARTTLS\r\n")
+        client.sock.shutdown(socket.SHUT_WR)
+        codes = [r.code for r in client.replies_until_close(timeout=20)]
+        self.assertEqual(codes, [250, 250, 250, 354, 250, 220])
+
     def test_sighup_reloads_the_certificate_and_established_sessions_go_on(self):
         cert_path = os.path.join(self.dir, "live.crt")
         key_path = os.path.join(self.dir, "live.key")
