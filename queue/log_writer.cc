@@ -150,7 +150,7 @@ absl::Status LogWriter::RollHeads() {
   if (!status.ok()) {
     for (const auto& segment : fresh) {
       close(segment->fd);
-      DiscardUnusedFile(segment->number, segment->path, segment->recycled);
+      DiscardUnusedFile(*segment);
     }
     return status;
   }
@@ -190,16 +190,17 @@ absl::StatusOr<std::unique_ptr<LogWriter::Segment>> LogWriter::CreateSegmentFile
   // once. Its old records stay behind ours until overwritten; their generation never
   // matches, and recovery knows a file whose header still names another number.
   const std::string free_file = ledger_.TakeFreeFile();
-  const bool recycled = !free_file.empty() && rename(free_file.c_str(), segment->path.c_str()) == 0;
-  segment->fd = recycled ? open(segment->path.c_str(), O_WRONLY | O_CLOEXEC)
-                         : open(segment->path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+  segment->recycled = !free_file.empty() && rename(free_file.c_str(), segment->path.c_str()) == 0;
+  segment->fd = segment->recycled
+                    ? open(segment->path.c_str(), O_WRONLY | O_CLOEXEC)
+                    : open(segment->path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
   if (segment->fd < 0) {
     const absl::Status error = StorageError(errno, absl::StrCat("create ", segment->path));
-    if (recycled) DiscardUnusedFile(segment->number, segment->path, recycled);
+    // A new file was not created (and one in the way is not ours to delete).
+    if (segment->recycled) DiscardUnusedFile(*segment);
     return error;
   }
-  if (recycled) ++stats_.segments_recycled;
-  segment->recycled = recycled;
+  if (segment->recycled) ++stats_.segments_recycled;
   SegmentHeader header;
   header.shard = options_.shard;
   header.generation = generation_salt_ + segment->number;
@@ -209,13 +210,13 @@ absl::StatusOr<std::unique_ptr<LogWriter::Segment>> LogWriter::CreateSegmentFile
   return segment;
 }
 
-void LogWriter::DiscardUnusedFile(uint32_t number, const std::string& path, bool recycled) {
+void LogWriter::DiscardUnusedFile(const Segment& s) {
   // Nothing was written to it: a reused file goes back to the pool, a new one goes.
-  const std::string free_path = absl::StrFormat("%s/%08u.free", options_.shard_dir, number);
-  if (recycled && rename(path.c_str(), free_path.c_str()) == 0) {
+  const std::string free_path = absl::StrFormat("%s/%08u.free", options_.shard_dir, s.number);
+  if (s.recycled && rename(s.path.c_str(), free_path.c_str()) == 0) {
     ledger_.AddFreeFile(free_path);
   } else {
-    unlink(path.c_str());
+    unlink(s.path.c_str());
   }
 }
 

@@ -192,7 +192,7 @@ class LogWriter final : public core::CompletionSink {
   absl::StatusOr<std::unique_ptr<Segment>> CreateSegmentFile();  // its header staged
   absl::Status RollHeads();  // every head is replaced by a new segment, or none
   // A file CreateSegmentFile took for a segment that will not be used.
-  void DiscardUnusedFile(uint32_t number, const std::string& path, bool recycled);
+  void DiscardUnusedFile(const Segment& s);
   Segment& NewestHead();
   Segment& HeadForMessage();
   // The head to write into (`newest`: results and compaction copies; else the one

@@ -118,6 +118,29 @@ class TlsTestCase(delivery.DeliveryTestCase):
         sock.sendall(outgoing.read())  # the client's Finished
         return sock, tls, incoming, outgoing
 
+    def last_words_over_tls(self, daemon, commands):
+        """On a fresh STARTTLS session, `commands` and the client's close_notify go in one
+        TCP segment; returns the plaintext the server wrote back until it closed."""
+        sock, tls, incoming, outgoing = self.memory_tls(self.raw(daemon))
+        tls.write(commands)
+        try:
+            tls.unwrap()  # queues close_notify; the server's own is not awaited
+        except ssl.SSLWantReadError:
+            pass
+        sock.sendall(outgoing.read())
+        plaintext = b""
+        while True:  # until the server closes (a timeout here fails the test)
+            data = sock.recv(65536)
+            if not data:
+                break
+            incoming.write(data)
+            try:
+                while True:
+                    plaintext += tls.read(65536)
+            except (ssl.SSLWantReadError, ssl.SSLZeroReturnError):
+                pass
+        return plaintext
+
     def send_over(self, client, recipient="b@far.test"):
         """One message on an open (EHLO'd) session; returns the queue id."""
         self.assertEqual(client.command("MAIL FROM:<a@src.test>").code, 250)
@@ -242,50 +265,15 @@ class ServerTlsTest(TlsTestCase):
         """RFC 5321 §4.1.1.10: QUIT is answered 221 before the channel closes, even when
         the client's close_notify arrives in the same segment (it has stopped sending,
         not reading; RFC 8446 §6.1 lets the server go on writing until its own)."""
-        daemon = self.tls_daemon()
-        sock, tls, incoming, outgoing = self.memory_tls(self.raw(daemon))
-        tls.write(b"QUIT\r\n")
-        try:
-            tls.unwrap()
-        except ssl.SSLWantReadError:
-            pass
-        sock.sendall(outgoing.read())  # QUIT and close_notify: one sendall, one segment
-        plaintext = b""
-        while True:  # until the server closes (a timeout here fails the test)
-            data = sock.recv(65536)
-            if not data:
-                break
-            incoming.write(data)
-            try:
-                while True:
-                    plaintext += tls.read(65536)
-            except (ssl.SSLWantReadError, ssl.SSLZeroReturnError):
-                pass
+        plaintext = self.last_words_over_tls(self.tls_daemon(), b"QUIT\r\n")
         self.assertTrue(plaintext.startswith(b"221 "), plaintext)
 
     def test_a_message_quit_and_close_notify_in_one_segment_get_250_and_221(self):
         """The 250 is written once the message is durable, after the close_notify arrived:
         the channel still writes, and the session waits for the commit before closing."""
-        daemon = self.tls_daemon()
-        sock, tls, incoming, outgoing = self.memory_tls(self.raw(daemon))
-        tls.write(b"EHLO client.test\r\nMAIL FROM:<a@src.test>\r\nRCPT TO:<b@far.test>\r\nDATA\r\n"
-                  b"Subject: over tls\r\n\r\nhello\r\n.\r\nQUIT\r\n")
-        try:
-            tls.unwrap()
-        except ssl.SSLWantReadError:
-            pass
-        sock.sendall(outgoing.read())
-        plaintext = b""
-        while True:
-            data = sock.recv(65536)
-            if not data:
-                break
-            incoming.write(data)
-            try:
-                while True:
-                    plaintext += tls.read(65536)
-            except (ssl.SSLWantReadError, ssl.SSLZeroReturnError):
-                pass
+        plaintext = self.last_words_over_tls(
+            self.tls_daemon(), b"EHLO client.test\r\nMAIL FROM:<a@src.test>\r\nRCPT TO:<b@far.test>\r\nDATA\r\n"
+            b"Subject: over tls\r\n\r\nhello\r\n.\r\nQUIT\r\n")
         codes = [line[:3] for line in plaintext.split(b"\r\n") if line[3:4] == b" "]
         self.assertEqual(codes, [b"250", b"250", b"250", b"354", b"250", b"221"], plaintext)
         self.assertIn(b"queued as", plaintext)
