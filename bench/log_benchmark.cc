@@ -80,7 +80,7 @@ void BM_ReadMessage(benchmark::State& state) {
       state.SkipWithError(std::string(envelope.status().message()).c_str());
       break;
     }
-    if (!ringpost::queue::ReadBodyInto(fd, path, *envelope, &read).ok() || read.size() != body.size()) {
+    if (!ringpost::queue::ReadBodyInto(fd, path, ringpost::queue::BodyOf(*envelope), &read).ok() || read.size() != body.size()) {
       state.SkipWithError("body");
       break;
     }

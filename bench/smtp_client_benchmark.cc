@@ -8,7 +8,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "benchmark/benchmark.h"
-#include "net/smtp_client.h"
+#include "net/smtp/smtp_client.h"
 
 namespace {
 

@@ -12,7 +12,8 @@
 
 #include "absl/strings/str_cat.h"
 #include "benchmark/benchmark.h"
-#include "net/smtp_server.h"
+#include "net/inbound/relay_policy.h"
+#include "net/smtp/smtp_server.h"
 #include "tests/support/smtp_memory_handler.h"
 
 namespace {

@@ -9,7 +9,7 @@
 
 #include "benchmark/benchmark.h"
 #include "core/check.h"
-#include "net/tls_channel.h"
+#include "net/transport/tls_channel.h"
 #include "tests/support/test_certificate.h"
 
 namespace ringpost::net {

@@ -2,6 +2,8 @@
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
 
 namespace ringpost::core {
 
@@ -28,6 +30,18 @@ bool IsHostName(absl::string_view name) {
     if (!(c >= '0' && c <= '9')) all_digits_and_dots = false;
   }
   return label > 0 && name.back() != '-' && !all_digits_and_dots;
+}
+
+absl::StatusOr<DomainSet> DomainSet::Parse(absl::string_view flag, absl::string_view text) {
+  DomainSet set;
+  for (absl::string_view item : absl::StrSplit(text, ',', absl::SkipWhitespace())) {
+    std::string domain = CanonicalDomain(item);
+    if (domain.empty() || domain.size() > 255 || domain.find_first_of(" @/[]") != std::string::npos) {
+      return absl::InvalidArgumentError(absl::StrCat(flag, ": '", item, "' is not a domain"));
+    }
+    set.domains_.insert(std::move(domain));
+  }
+  return set;
 }
 
 }  // namespace ringpost::core

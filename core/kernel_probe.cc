@@ -28,6 +28,10 @@ constexpr RequiredOp kRequiredOps[] = {
     {IORING_OP_READ, "READ"},         {IORING_OP_WRITE, "WRITE"},
     {IORING_OP_FSYNC, "FSYNC"},       {IORING_OP_ASYNC_CANCEL, "ASYNC_CANCEL"},
     {IORING_OP_MSG_RING, "MSG_RING"}, {IORING_OP_CLOSE, "CLOSE"},
+    // Local delivery (queue/maildir.h).
+    {IORING_OP_OPENAT, "OPENAT"},     {IORING_OP_WRITEV, "WRITEV"},
+    {IORING_OP_RENAMEAT, "RENAMEAT"}, {IORING_OP_UNLINKAT, "UNLINKAT"},
+    {IORING_OP_MKDIRAT, "MKDIRAT"},
 };
 
 absl::Status ProbeSetupFlag(unsigned flag, bool* available) {

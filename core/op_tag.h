@@ -16,15 +16,14 @@ enum class OpKind : uint8_t {
   kRecv,       // multishot recv into the provided buffer ring; slot = connection
   kSend,       // sendmsg of a connection's queued output; slot = connection
   kConnect,    // outbound connect; slot = connection
-  kClose,      // close of a connection's fd; slot = connection
   kWake,       // IORING_OP_MSG_RING wake-up from another shard
   kSignal,     // read on the signalfd (shard 0 only)
   kFileWrite,  // queue log writes (queue/)
   kFileSync,   // queue log fdatasync (queue/)
+  kFileOp,     // file operations of local delivery (queue/maildir); slot = delivery
   kDnsPoll,    // readiness of a resolver socket (dns/); slot = socket, generation = arming
-  kUser,       // free for a service's own operations
 };
-inline constexpr int kOpKindCount = static_cast<int>(OpKind::kUser) + 1;
+inline constexpr int kOpKindCount = static_cast<int>(OpKind::kDnsPoll) + 1;
 
 inline constexpr uint32_t kGenerationMask = 0xFFFFFFu;
 

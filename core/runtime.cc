@@ -121,7 +121,7 @@ absl::Status Runtime::Run(const SetupFunction& setup) {
   for (auto& queue : queues_) {
     if (queue == nullptr) continue;  // a shard posts to itself without a queue
     while (std::optional<Envelope> e = queue->TryPop()) {
-      if (e->dispose != nullptr) e->dispose(e->pointer, e->argument);
+      e->Dispose();
     }
   }
   std::lock_guard<std::mutex> lock(mutex_);

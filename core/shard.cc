@@ -15,11 +15,22 @@ Shard::Shard(Runtime& runtime, int id, const ShardOptions& options)
     : runtime_(runtime), id_(id), options_(options) {}
 
 Shard::~Shard() {
-  for (const Envelope& e : self_inbox_) {
-    if (e.dispose != nullptr) e.dispose(e.pointer, e.argument);
-  }
+  for (const Envelope& e : self_inbox_) e.Dispose();
+  RunDeferred();
   // Reverse order of creation: later attachments may use earlier ones.
-  while (!attachments_.empty()) attachments_.pop_back();
+  while (!attachments_.empty()) {
+    attachments_.pop_back();
+    RunDeferred();  // what an attachment's destructor deferred dies with it
+  }
+}
+
+void Shard::RunDeferred() {
+  // Calls deferred by these calls run in the same pass (a freed object may free others).
+  while (!deferred_.empty()) {
+    deferred_running_.swap(deferred_);
+    for (const DeferredCall& call : deferred_running_) call.function(call.context, call.argument);
+    deferred_running_.clear();
+  }
 }
 
 int Shard::shard_count() const { return runtime_.shard_count(); }
@@ -91,7 +102,7 @@ void Shard::DrainInbox() {
   // Envelopes posted to ourselves while draining run next turn, so a handler that
   // re-posts forever cannot starve the ring.
   self_inbox_draining_.swap(self_inbox_);
-  for (const Envelope& e : self_inbox_draining_) e.function(*this, e.pointer, e.argument);
+  for (const Envelope& e : self_inbox_draining_) e.function(*this, e);
   self_inbox_draining_.clear();
   for (int from = 0; from < shard_count(); ++from) {
     if (from == id_) continue;
@@ -99,7 +110,7 @@ void Shard::DrainInbox() {
     for (unsigned i = 0; i < kInboxBatchMax; ++i) {
       std::optional<Envelope> e = queue.TryPop();
       if (!e) break;
-      e->function(*this, e->pointer, e->argument);
+      e->function(*this, *e);
     }
   }
 }
@@ -131,6 +142,7 @@ void Shard::RunOnce() {
   }
   timers_->Advance(now_);
   for (auto& hook : turn_hooks_) hook();
+  RunDeferred();
   ++turns_;
 }
 
@@ -164,11 +176,10 @@ void Shard::Dispatch(const Completion& completion) {
     case OpKind::kRecv:
     case OpKind::kSend:
     case OpKind::kConnect:
-    case OpKind::kClose:
     case OpKind::kFileWrite:
     case OpKind::kFileSync:
-    case OpKind::kDnsPoll:
-    case OpKind::kUser: {
+    case OpKind::kFileOp:
+    case OpKind::kDnsPoll: {
       CompletionSink* sink = sinks_[static_cast<int>(tag.kind)];
       RP_CHECK_MSG(sink != nullptr, "completion for an OpKind with no sink");
       return sink->OnCompletion(completion);

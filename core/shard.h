@@ -46,14 +46,29 @@ class CompletionSink {
 };
 
 // A unit of cross-shard work: a plain function pointer and its arguments, so a
-// handoff never allocates. Ownership of whatever `pointer` names moves with it.
+// handoff never allocates. `receiver` names who handles it (core/sharded.h: the
+// registry of per-shard instances, so the target finds its own by its id); ownership
+// of whatever `pointer` names moves with it.
 struct Envelope {
-  void (*function)(Shard& shard, void* pointer, uint64_t argument) = nullptr;
+  void (*function)(Shard& shard, const Envelope& envelope) = nullptr;
+  void* receiver = nullptr;
   void* pointer = nullptr;
   uint64_t argument = 0;
   // Frees what `pointer` owns when the envelope is never delivered (still queued when
-  // the runtime stops). Null: nothing to free.
+  // the runtime stops, or no receiver). Null: nothing to free.
   void (*dispose)(void* pointer, uint64_t argument) = nullptr;
+  void Dispose() const {
+    if (dispose != nullptr) dispose(pointer, argument);
+  }
+};
+
+// Work that must wait until the stack unwinds (freeing an object whose method is still
+// on the stack, a slot whose session is mid-callback): run at the end of the loop turn,
+// after completions, timers and turn hooks. One facility for every such case.
+struct DeferredCall {
+  void (*function)(void* context, uint64_t argument) = nullptr;
+  void* context = nullptr;
+  uint64_t argument = 0;
 };
 
 struct ShardOptions {
@@ -94,6 +109,19 @@ class Shard {
   void RequestTurn() { turn_requested_ = true; }
   // Runs `hook` once per loop turn, after completions and timers.
   void AddTurnHook(std::function<void()> hook);
+  // Runs `call` at the end of this loop turn (after the turn hooks), or when the shard
+  // is destroyed. Never inside the caller.
+  void RunAfterTurn(const DeferredCall& call) {
+    deferred_.push_back(call);
+    if (before_wait_) RequestTurn();  // this turn's wait must not sleep on it
+  }
+  // Frees `object` at the end of this loop turn: for an object whose own method (or a
+  // caller holding a reference) may still be on the stack.
+  template <typename T>
+  void DeferDelete(std::unique_ptr<T> object) {
+    if (object == nullptr) return;
+    RunAfterTurn({[](void* context, uint64_t) { delete static_cast<T*>(context); }, object.release(), 0});
+  }
   // Called once when the runtime stops, with the grace deadline.
   void AddStopHandler(std::function<void(MonoNanos deadline)> handler);
   // Live objects hold the shard open after a stop (connections, listeners).
@@ -155,6 +183,9 @@ class Shard {
   std::vector<Envelope> self_inbox_;
   std::vector<Envelope> self_inbox_draining_;
   std::vector<std::function<void()>> turn_hooks_;
+  std::vector<DeferredCall> deferred_;
+  std::vector<DeferredCall> deferred_running_;
+  void RunDeferred();
   std::vector<std::function<void(MonoNanos)>> stop_handlers_;
   uint32_t holds_ = 0;
   bool stopping_ = false;

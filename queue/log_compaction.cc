@@ -11,23 +11,28 @@ namespace ringpost::queue {
 namespace {
 
 // Reads a committed message back, lets `edit` change its envelope, and commits the
-// copy into the newest head.
+// copy into the newest head. Reading back blocks on the page cache or disk; compaction
+// is rare and off the receive path.
 void WriteCopy(LogWriter& log, const std::string& path, uint64_t commit_offset,
-               const std::function<absl::Status(Envelope&)>& edit, CommitCallback done) {
-  // Reading back blocks on the page cache or disk; compaction is rare and off the
-  // receive path. TODO(ringpost): read through the ring when delivery reads do.
-  absl::StatusOr<Envelope> envelope = ReadEnvelope(path, commit_offset);
-  if (!envelope.ok()) return done(envelope.status(), MessageLocation{});
+               const std::function<absl::Status(Envelope&)>& edit, CopyCallback done) {
+  auto envelope = std::make_shared<Envelope>();
+  auto fail = [&](const absl::Status& status) { done(status, *envelope, MessageLocation{}); };
+  absl::StatusOr<Envelope> read = ReadEnvelope(path, commit_offset);
+  if (!read.ok()) return fail(read.status());
+  *envelope = std::move(*read);
   absl::StatusOr<std::string> body = ReadBody(path, *envelope);
-  if (!body.ok()) return done(body.status(), MessageLocation{});
-  if (absl::Status edited = edit(*envelope); !edited.ok()) return done(edited, MessageLocation{});
+  if (!body.ok()) return fail(body.status());
+  if (absl::Status edited = edit(*envelope); !edited.ok()) return fail(edited);
   absl::StatusOr<uint64_t> message = log.BeginCopy();
-  if (!message.ok()) return done(message.status(), MessageLocation{});
+  if (!message.ok()) return fail(message.status());
   if (absl::Status appended = log.AppendBody(*message, *body); !appended.ok()) {
     log.Abort(*message);
-    return done(appended, MessageLocation{});
+    return fail(appended);
   }
-  log.Commit(*message, std::move(*envelope), std::move(done));
+  log.Commit(*message, envelope.get(),
+             [envelope, done = std::move(done)](const absl::Status& status, const MessageLocation& location) {
+               done(status, *envelope, location);
+             });
 }
 
 }  // namespace
@@ -43,14 +48,15 @@ void RelocateMessage(LogWriter& log, uint32_t segment, uint64_t commit_offset,
         envelope.recipients = std::move(recipients);
         return absl::OkStatus();
       },
-      [&log, segment, done = std::move(done)](const absl::Status& status, const MessageLocation& location) {
+      [&log, segment, done = std::move(done)](const absl::Status& status, const Envelope&,
+                                               const MessageLocation& location) {
         if (status.ok()) log.MessageFinished(segment);  // the old copy no longer pins its segment
         done(status, location);
       });
 }
 
 void CopyMessage(LogWriter& log, const std::string& path, uint64_t commit_offset, std::string queue_id,
-                 const std::vector<RecipientPick>& picks, CommitCallback done) {
+                 const std::vector<RecipientPick>& picks, CopyCallback done) {
   WriteCopy(
       log, path, commit_offset,
       [&](Envelope& envelope) {

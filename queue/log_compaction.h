@@ -6,6 +6,8 @@
 // comes back. Runs on the log's shard.
 #pragma once
 
+#include <functional>
+
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -32,7 +34,10 @@ struct RecipientPick {
   uint32_t attempts = 0;
   uint64_t next_attempt_unix_micros = 0;
 };
+// `done` hears the copy's envelope (its body location filled in) and where it is.
+using CopyCallback =
+    std::function<void(const absl::Status& status, const Envelope& copy, const MessageLocation& location)>;
 void CopyMessage(LogWriter& log, const std::string& path, uint64_t commit_offset, std::string queue_id,
-                 const std::vector<RecipientPick>& picks, CommitCallback done);
+                 const std::vector<RecipientPick>& picks, CopyCallback done);
 
 }  // namespace ringpost::queue

@@ -54,18 +54,18 @@ absl::StatusOr<Envelope> ReadEnvelopeAt(int fd, const std::string& segment_path,
   return DecodeEnvelope(decoded.payload);
 }
 
-absl::Status ReadBodyInto(int fd, const std::string& segment_path, const Envelope& envelope,
+absl::Status ReadBodyInto(int fd, const std::string& segment_path, const BodyLocation& location,
                           std::string* out) {
   std::string& body = *out;
   // The extents must make up the body exactly before a byte is allocated for it.
   uint64_t extent_bytes = 0;
-  for (const BodyExtent& extent : envelope.body) extent_bytes += extent.bytes;
-  if (extent_bytes != envelope.body_bytes) {
+  for (const BodyExtent& extent : location.extents) extent_bytes += extent.bytes;
+  if (extent_bytes != location.bytes) {
     return absl::DataLossError(absl::StrCat("body extents do not make up the body at ", segment_path));
   }
   // Growing past the capacity would copy the old bytes first: start empty instead.
-  if (envelope.body_bytes > body.capacity()) body.clear();
-  body.resize(envelope.body_bytes);
+  if (location.bytes > body.capacity()) body.clear();
+  body.resize(location.bytes);
   // Each record's header and chunk prefix land in `heads`, its bytes straight in place:
   // the kernel's copy out of the page cache is the only one, and every record's CRC is
   // still checked. Records that follow each other in the file (a message written while
@@ -75,12 +75,12 @@ absl::Status ReadBodyInto(int fd, const std::string& segment_path, const Envelop
   char heads[kRecordsPerRead][kHeadBytes];
   iovec parts[2 * kRecordsPerRead];
   uint64_t at = 0;
-  for (size_t first = 0; first < envelope.body.size();) {
-    const uint64_t read_offset = envelope.body[first].offset - kHeadBytes;
+  for (size_t first = 0; first < location.extents.size();) {
+    const uint64_t read_offset = location.extents[first].offset - kHeadBytes;
     size_t count = 0;
     uint64_t read_bytes = 0, place = at;
-    for (; first + count < envelope.body.size() && count < kRecordsPerRead; ++count) {
-      const BodyExtent& extent = envelope.body[first + count];
+    for (; first + count < location.extents.size() && count < kRecordsPerRead; ++count) {
+      const BodyExtent& extent = location.extents[first + count];
       if (extent.offset < kHeadBytes) {
         return absl::DataLossError(absl::StrCat("a body extent before any record at ", segment_path));
       }
@@ -96,13 +96,13 @@ absl::Status ReadBodyInto(int fd, const std::string& segment_path, const Envelop
           absl::StrCat("cannot read the body records at ", segment_path, ":", read_offset));
     }
     for (size_t i = 0; i < count; ++i) {
-      const BodyExtent& extent = envelope.body[first + i];
+      const BodyExtent& extent = location.extents[first + i];
       const absl::string_view bytes(body.data() + at, extent.bytes);
       RecordHeader header;
       if (DecodeRecordInParts(absl::string_view(heads[i], kHeadBytes), bytes, &header) != DecodeStatus::kOk ||
           header.type != RecordType::kBody ||
           ByteReader(absl::string_view(heads[i] + kRecordHeaderBytes, kBodyChunkPrefixBytes)).U64() !=
-              envelope.message_ref) {
+              location.message_ref) {
         return absl::DataLossError(
             absl::StrCat("bad body record at ", segment_path, ":", extent.offset - kHeadBytes));
       }
@@ -115,7 +115,7 @@ absl::Status ReadBodyInto(int fd, const std::string& segment_path, const Envelop
 
 absl::StatusOr<std::string> ReadBodyAt(int fd, const std::string& segment_path, const Envelope& envelope) {
   std::string body;
-  RP_RETURN_IF_ERROR(ReadBodyInto(fd, segment_path, envelope, &body));
+  RP_RETURN_IF_ERROR(ReadBodyInto(fd, segment_path, BodyOf(envelope), &body));
   return body;
 }
 
@@ -164,6 +164,27 @@ size_t SegmentFiles::open_files() const {
   size_t n = 0;
   for (const auto& [path, file] : files_) n += file.fd >= 0 ? 1 : 0;
   return n;
+}
+
+absl::Status BodyReader::Read(const std::string& path, const BodyLocation& location, std::string* body) {
+  absl::StatusOr<int> fd = files_.Open(path);
+  if (!fd.ok()) return fd.status();
+  if (body->empty() && !spare_.empty()) {
+    body->swap(spare_.back());
+    spare_.pop_back();
+  }
+  absl::Status read = ReadBodyInto(*fd, path, location, body);
+  if (!read.ok()) Recycle(body);
+  return read;
+}
+
+void BodyReader::Recycle(std::string* body) {
+  std::string buffer;
+  buffer.swap(*body);
+  if (spare_.size() < kSpareBodies && buffer.capacity() >= kSpareBodyBytesMin &&
+      buffer.capacity() <= kSpareBodyBytesMax) {
+    spare_.push_back(std::move(buffer));
+  }
 }
 
 }  // namespace ringpost::queue

@@ -9,6 +9,7 @@
 
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/status/statusor.h"
@@ -23,7 +24,7 @@ absl::StatusOr<Envelope> ReadEnvelopeAt(int fd, const std::string& segment_path,
 absl::StatusOr<std::string> ReadBodyAt(int fd, const std::string& segment_path, const Envelope& envelope);
 // The same into `body`, whose memory is reused: a buffer that held a body at least as
 // long is neither reallocated nor zero-filled again (the read overwrites it anyway).
-absl::Status ReadBodyInto(int fd, const std::string& segment_path, const Envelope& envelope,
+absl::Status ReadBodyInto(int fd, const std::string& segment_path, const BodyLocation& location,
                           std::string* body);
 
 // Read-only descriptors of the segment files a thread's live jobs read from, counted
@@ -49,6 +50,25 @@ class SegmentFiles {
     uint32_t users = 0;
   };
   absl::flat_hash_map<std::string, File> files_;
+};
+
+// Reads message bodies for delivery on one shard: the segment files its live jobs
+// read (SegmentFiles), and a few body buffers kept for the next reads, which then
+// neither allocate nor zero-fill (a body at least as long was there before).
+class BodyReader {
+ public:
+  SegmentFiles& files() { return files_; }
+  // Reads the body at `location` of the segment at `path` (acquired) into `body`,
+  // which comes from the spare buffers when it is empty.
+  absl::Status Read(const std::string& path, const BodyLocation& location, std::string* body);
+  // Hands a body buffer back: a few of ordinary sizes are kept, a huge one's memory
+  // goes back at once.
+  void Recycle(std::string* body);
+
+ private:
+  static constexpr size_t kSpareBodies = 16, kSpareBodyBytesMin = 4096, kSpareBodyBytesMax = 1 << 20;
+  SegmentFiles files_;
+  std::vector<std::string> spare_;
 };
 
 }  // namespace ringpost::queue

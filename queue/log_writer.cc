@@ -88,7 +88,6 @@ LogWriter::LogWriter(core::Shard& shard, const LogWriterOptions& options)
   shard_.SetSink(core::OpKind::kFileWrite, this);
   shard_.SetSink(core::OpKind::kFileSync, this);
   shard_.AddTurnHook([this] { OnTurn(); });
-  shard_.AddTurnHook([this] { retired_.clear(); });
 }
 
 LogWriter::~LogWriter() {
@@ -350,6 +349,26 @@ void LogWriter::Commit(uint64_t message, Envelope envelope, DurableCallback done
 }
 
 void LogWriter::Commit(uint64_t message, Envelope envelope, CommitCallback done) {
+  Commit(message, &envelope, std::move(done));
+}
+
+void LogWriter::FailLater(CommitCallback done, const absl::Status& status) {
+  // The caller is still on the stack: it hears the failure at the end of the loop turn,
+  // as it would hear a failure of the disk, never from inside its own call.
+  struct Failure {
+    CommitCallback done;
+    absl::Status status;
+  };
+  auto* failure = new Failure{std::move(done), status};
+  shard_.RunAfterTurn({[](void* context, uint64_t) {
+                         std::unique_ptr<Failure> f(static_cast<Failure*>(context));
+                         f->done(f->status, MessageLocation{});
+                       },
+                       failure, 0});
+}
+
+void LogWriter::Commit(uint64_t message, Envelope* envelope_in, CommitCallback done) {
+  Envelope& envelope = *envelope_in;
   auto it = open_.find(message);
   RP_CHECK_MSG(it != open_.end(), "Commit on a message that is not open");
   OpenMessage m = std::move(it->second);
@@ -358,12 +377,13 @@ void LogWriter::Commit(uint64_t message, Envelope envelope, CommitCallback done)
   RP_CHECK_GT(s.open_messages, 0u);
   --s.open_messages;
   if (s.failed) {
-    done(s.failure, MessageLocation{});
+    FailLater(std::move(done), s.failure);
     return MaybeRetire(s);
   }
   envelope.message_ref = message;
   envelope.body = std::move(m.extents);
   envelope.body_bytes = m.body_bytes;
+  RP_DCHECK(!envelope.queue_id.empty());
   s.parked.push_back({m.body_end, EncodeEnvelope(envelope), std::move(done)});
   ++stats_.commits;
   ReleaseParkedCommits(s);  // at once when the body is already written
@@ -382,7 +402,10 @@ void LogWriter::Abort(uint64_t message) {
 
 void LogWriter::AppendResult(const DeliveryResult& result, DurableCallback done) {
   Segment* s = &UsableHead(/*newest=*/true);
-  if (s->failed) return done(s->failure);
+  if (s->failed) {
+    return FailLater([done = std::move(done)](const absl::Status& status, const MessageLocation&) { done(status); },
+                     s->failure);
+  }
   AppendRecordTo(*s, RecordType::kResult, EncodeDeliveryResult(result));
   s->waiters.push_back({s->end(), [done = std::move(done)](const absl::Status& status,
                                                            const MessageLocation&) { done(status); }});
@@ -627,7 +650,7 @@ void LogWriter::MaybeRetire(Segment& s) {
   // the log): the object itself is freed at the end of the loop turn.
   for (auto it = segments_.begin(); it != segments_.end(); ++it) {
     if (it->get() == &s) {
-      retired_.push_back(std::move(*it));
+      shard_.DeferDelete(std::move(*it));
       segments_.erase(it);
       break;
     }

@@ -142,15 +142,20 @@ class LogWriter final : public core::CompletionSink {
   // Writes the commit record once the body is written, then calls `done` when it is
   // durable (or with the error that keeps it from being so). `envelope.body` and
   // `body_bytes` are filled in here.
+  // `done` never runs inside the call: a failure known at once is reported at the end
+  // of the loop turn.
   void Commit(uint64_t message, Envelope envelope, CommitCallback done);
   void Commit(uint64_t message, Envelope envelope, DurableCallback done);
+  // The same, leaving the envelope with the caller: the writer fills in the body's
+  // location (message_ref, body, body_bytes), so the caller knows where it is.
+  void Commit(uint64_t message, Envelope* envelope, CommitCallback done);
   // A message copied by compaction (queue/log_compaction.h): in the newest head, so it
   // is newer than its original, and not refused by the free-space reserve (compaction
   // is how space comes back).
   absl::StatusOr<uint64_t> BeginCopy() { return BeginMessageUnchecked(/*newest=*/true); }
   // Forgets a message (client gone, message refused): without a commit it never existed.
   void Abort(uint64_t message);
-  // A delivery result record; `done` when durable.
+  // A delivery result record; `done` when durable (never inside the call).
   void AppendResult(const DeliveryResult& result, DurableCallback done);
 
   // Reclamation (SegmentLedger). This shard owns its segments: each committed message
@@ -159,8 +164,6 @@ class LogWriter final : public core::CompletionSink {
   // their live counts.
   void AdoptRecovered(uint32_t segment, const std::string& path, uint32_t live_messages);
   void MessageFinished(uint32_t segment);
-  // The oldest segment still pinned by a live message (0: none), for the compaction policy.
-  uint32_t OldestPinnedSegment() const { return ledger_.OldestPinned(); }
   size_t segment_files() const { return ledger_.files(); }
   // The file of one of this shard's segments (a MessageLocation's), for readers on
   // other shards: it stays there while a message in it is live. Empty if unknown.
@@ -211,6 +214,7 @@ class LogWriter final : public core::CompletionSink {
   void ReleaseParkedCommits(Segment& s);
   void ReleaseDurable(Segment& s);
   void FailSegment(Segment& s, const absl::Status& status);
+  void FailLater(CommitCallback done, const absl::Status& status);
   void MaybeRetire(Segment& s);
 
   core::Shard& shard_;
@@ -220,7 +224,6 @@ class LogWriter final : public core::CompletionSink {
   uint32_t next_number_ = 1;
   std::vector<std::unique_ptr<Segment>> segments_;  // active ones: the heads, and older ones finishing
   std::vector<Segment*> heads_;                     // one per lane, in segments_
-  std::vector<std::unique_ptr<Segment>> retired_;   // closed, freed at the end of the loop turn
   absl::flat_hash_map<uint64_t, OpenMessage> open_;
   SegmentLedger ledger_;          // every segment file of this shard, and the reuse pool
   uint32_t generation_salt_ = 0;  // generations differ across runs too

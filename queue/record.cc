@@ -222,4 +222,8 @@ absl::StatusOr<DeliveryResult> DecodeDeliveryResult(absl::string_view payload) {
   return d;
 }
 
+BodyLocation BodyOf(const Envelope& envelope) {
+  return BodyLocation{envelope.message_ref, envelope.body, envelope.body_bytes};
+}
+
 }  // namespace ringpost::queue

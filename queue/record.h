@@ -99,6 +99,14 @@ struct BodyExtent {
   bool operator==(const BodyExtent&) const = default;
 };
 
+// Where a message's body is in its segment: what a reader needs to read it back
+// without its envelope (the commit record lists the same extents).
+struct BodyLocation {
+  uint64_t message_ref = 0;  // matches the body chunks' prefix
+  std::vector<BodyExtent> extents;
+  uint64_t bytes = 0;
+};
+
 struct Envelope {
   std::string queue_id;
   uint64_t message_ref = 0;  // matches the body chunks' prefix
@@ -119,6 +127,7 @@ inline constexpr size_t kEnvelopeRecipientsMax = 100000;
 inline constexpr size_t kEnvelopeExtentsMax = 1 << 16;
 
 std::string EncodeEnvelope(const Envelope& envelope);
+BodyLocation BodyOf(const Envelope& envelope);
 absl::StatusOr<Envelope> DecodeEnvelope(absl::string_view payload);
 
 // kRelocated: compaction copied the recipient into a newer message (another queue id);

@@ -6,9 +6,9 @@
 #include "core/metrics.h"
 #include "core/shard.h"
 #include "dns/mx_resolver.h"
-#include "net/connection_table.h"
-#include "net/delivery_agent.h"
-#include "net/smtp_server_session.h"
+#include "net/transport/connection_table.h"
+#include "net/outbound/delivery_driver.h"
+#include "net/inbound/smtp_server_session.h"
 #include "queue/log_writer.h"
 
 namespace ringpost {
@@ -16,9 +16,9 @@ namespace ringpost {
 class MetricsPublisher {
  public:
   MetricsPublisher(core::Shard& shard, core::MetricsBoard& board, net::ConnectionTable& table,
-                   net::SmtpService& service, net::DeliveryAgent& agent, queue::LogWriter& log,
+                   net::SmtpService& service, net::DeliveryDriver& delivery, queue::LogWriter& log,
                    dns::MxResolver& mx)
-      : shard_(shard), board_(board), table_(table), service_(service), agent_(agent), log_(log), mx_(mx) {
+      : shard_(shard), board_(board), table_(table), service_(service), delivery_(delivery), log_(log), mx_(mx) {
     timer_.Bind(&MetricsPublisher::OnTimer, this);
     Publish();
   }
@@ -43,8 +43,9 @@ class MetricsPublisher {
     board_.Set(id, Metric::kCommandsRefused, s.transactions_refused);
     board_.Set(id, Metric::kTlsHandshakes, s.tls_handshakes);
     board_.Set(id, Metric::kTlsFailures, s.tls_failures);
-    const net::DeliveryAgent::Stats& d = agent_.stats();
-    board_.Set(id, Metric::kDeliveryJobs, agent_.jobs());
+    const queue::DeliveryScheduler& scheduler = delivery_.scheduler();
+    const queue::DeliveryScheduler::Stats& d = scheduler.stats();
+    board_.Set(id, Metric::kDeliveryJobs, scheduler.jobs());
     board_.Set(id, Metric::kDeliveryAttempts, d.attempts);
     board_.Set(id, Metric::kRecipientsDelivered, d.delivered);
     board_.Set(id, Metric::kRecipientsDeferred, d.deferred);
@@ -68,7 +69,7 @@ class MetricsPublisher {
   core::MetricsBoard& board_;
   net::ConnectionTable& table_;
   net::SmtpService& service_;
-  net::DeliveryAgent& agent_;
+  net::DeliveryDriver& delivery_;
   queue::LogWriter& log_;
   dns::MxResolver& mx_;
   core::TimerNode timer_;

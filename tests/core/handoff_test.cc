@@ -26,8 +26,9 @@ struct StreamTest {
   std::atomic<int> finished{0};
 };
 
-void OnItem(Shard& shard, void* pointer, uint64_t argument) {
-  auto* test = static_cast<StreamTest*>(pointer);
+void OnItem(Shard& shard, const Envelope& envelope) {
+  auto* test = static_cast<StreamTest*>(envelope.pointer);
+  const uint64_t argument = envelope.argument;
   ShardState& me = test->state[shard.id()];
   if (argument != me.next_expected) ++me.out_of_order;
   me.next_expected = argument + 1;
@@ -57,7 +58,7 @@ TEST(HandoffTest, MillionsOfItemsEachWayArriveOnceInOrder) {
     const int peer = 1 - shard.id();
     shard.AddTurnHook([&shard, &me, &test, peer] {
       while (me.sent < me.to_send) {
-        if (!shard.Post(peer, Envelope{&OnItem, &test, me.sent + 1})) {
+        if (!shard.Post(peer, Envelope{&OnItem, nullptr, &test, me.sent + 1})) {
           ++me.full_retries;
           break;  // queue full: try again next turn
         }
@@ -86,8 +87,9 @@ struct PingPong {
   uint64_t done = 0;
 };
 
-void OnPing(Shard& shard, void* pointer, uint64_t argument) {
-  auto* test = static_cast<PingPong*>(pointer);
+void OnPing(Shard& shard, const Envelope& envelope) {
+  auto* test = static_cast<PingPong*>(envelope.pointer);
+  const uint64_t argument = envelope.argument;
   if (shard.id() == 0) {
     test->done = argument;
     if (argument == test->rounds) {
@@ -97,7 +99,7 @@ void OnPing(Shard& shard, void* pointer, uint64_t argument) {
   }
   // Each side idles (and so sleeps in io_uring_enter) until the other's message
   // arrives: every round needs a wake-up that works.
-  EXPECT_TRUE(shard.Post(1 - shard.id(), Envelope{&OnPing, pointer, argument + (shard.id() == 1)}));
+  EXPECT_TRUE(shard.Post(1 - shard.id(), Envelope{&OnPing, nullptr, envelope.pointer, envelope.argument + (shard.id() == 1)}));
 }
 
 TEST(HandoffTest, SleepingShardIsWokenEveryTime) {
@@ -106,7 +108,7 @@ TEST(HandoffTest, SleepingShardIsWokenEveryTime) {
   Runtime runtime(TwoShards());
   absl::Status status = runtime.Run([&](Shard& shard) {
     if (shard.id() == 0) {
-      EXPECT_TRUE(shard.Post(1, Envelope{&OnPing, &test, 0}));
+      EXPECT_TRUE(shard.Post(1, Envelope{&OnPing, nullptr, &test, 0}));
     }
     return absl::OkStatus();
   });

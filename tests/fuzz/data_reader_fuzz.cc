@@ -6,8 +6,8 @@
 #include <string>
 
 #include "core/check.h"
-#include "net/data_reader.h"
-#include "net/dot_stuffer.h"
+#include "net/smtp/data_reader.h"
+#include "net/smtp/dot_stuffer.h"
 #include "tests/support/data_reference.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {

@@ -6,7 +6,7 @@
 #include <string>
 
 #include "core/check.h"
-#include "net/http_request.h"
+#include "net/admin/http_request.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   using ringpost::net::HttpRequestReader;

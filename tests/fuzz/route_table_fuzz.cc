@@ -6,7 +6,7 @@
 
 #include "core/check.h"
 #include "core/domain_name.h"
-#include "net/route_table.h"
+#include "net/outbound/route_table.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const absl::string_view text(reinterpret_cast<const char*>(data), size);

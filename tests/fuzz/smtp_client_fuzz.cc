@@ -11,7 +11,7 @@
 
 #include "absl/strings/match.h"
 #include "core/check.h"
-#include "net/smtp_client.h"
+#include "net/smtp/smtp_client.h"
 
 namespace {
 

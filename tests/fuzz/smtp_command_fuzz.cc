@@ -4,7 +4,7 @@
 #include <string>
 
 #include "core/check.h"
-#include "net/smtp_command.h"
+#include "net/smtp/smtp_command.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const absl::string_view line(reinterpret_cast<const char*>(data), size);

@@ -3,8 +3,8 @@
 #include <cstdint>
 
 #include "core/check.h"
-#include "net/line_assembler.h"
-#include "net/smtp_reply.h"
+#include "net/smtp/line_assembler.h"
+#include "net/smtp/smtp_reply.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   absl::string_view input(reinterpret_cast<const char*>(data), size);

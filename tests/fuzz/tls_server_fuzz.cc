@@ -11,7 +11,7 @@
 
 #include "absl/strings/string_view.h"
 #include "core/check.h"
-#include "net/tls_channel.h"
+#include "net/transport/tls_channel.h"
 #include "tests/support/test_certificate.h"
 
 namespace {

@@ -1,11 +1,11 @@
 // RFC 5321 §4.1.1.4 (DATA), §4.5.2 (transparency) and the SMTP smuggling family
 // (CVE-2023-51764): only <CRLF>.<CRLF> ends a message.
-#include "net/data_reader.h"
+#include "net/smtp/data_reader.h"
 
 #include <random>
 
 #include "gtest/gtest.h"
-#include "net/dot_stuffer.h"
+#include "net/smtp/dot_stuffer.h"
 #include "tests/support/data_reference.h"
 
 namespace ringpost::net {

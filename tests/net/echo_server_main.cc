@@ -13,7 +13,7 @@
 #include "core/log.h"
 #include "core/resource_limits.h"
 #include "core/runtime.h"
-#include "net/listener.h"
+#include "net/transport/listener.h"
 #include "tests/net/echo_service.h"
 
 ABSL_FLAG(std::string, listen, "127.0.0.1:0", "ADDR:PORT to listen on (port 0: pick one)");

@@ -7,7 +7,7 @@
 
 #include <memory>
 
-#include "net/connection_table.h"
+#include "net/transport/connection_table.h"
 
 namespace ringpost::testing {
 

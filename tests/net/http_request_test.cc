@@ -1,13 +1,13 @@
 // The metrics endpoint (DESIGN.md --metrics_listen): the HTTP/1.x request head reader
 // (RFC 9112 §2-3) with its limits, the answers, and the Prometheus text (exposition
 // format 0.0.4) the shards' board renders.
-#include "net/http_request.h"
+#include "net/admin/http_request.h"
 
 #include <string>
 
 #include "core/metrics.h"
 #include "gtest/gtest.h"
-#include "net/metrics_session.h"
+#include "net/admin/metrics_session.h"
 
 namespace ringpost::net {
 namespace {

@@ -1,5 +1,5 @@
 // --routes: static next hops and the smarthost (DESIGN.md, The operator interface).
-#include "net/route_table.h"
+#include "net/outbound/route_table.h"
 
 #include "gtest/gtest.h"
 

@@ -1,7 +1,7 @@
 // Outbound SMTP sessions on the real runtime against real servers on loopback:
 // ringpost-sink (with its fault injection) and Postfix's smtp-sink. The session runs in
 // this process on a one-shard Runtime; the servers are child processes.
-#include "net/smtp_client_session.h"
+#include "net/outbound/smtp_client_session.h"
 
 #include <arpa/inet.h>
 #include <sys/socket.h>

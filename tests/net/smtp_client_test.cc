@@ -1,7 +1,7 @@
 // The SMTP client engine, sans I/O: RFC 5321 sessions, PIPELINING (RFC 2920), SIZE
 // (RFC 1870), 8BITMIME (RFC 6152), SMTPUTF8 (RFC 6531) and CHUNKING (RFC 3030), with
 // scripted server replies.
-#include "net/smtp_client.h"
+#include "net/smtp/smtp_client.h"
 
 #include <random>
 
@@ -9,7 +9,8 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "gtest/gtest.h"
-#include "net/smtp_server.h"
+#include "net/inbound/relay_policy.h"
+#include "net/smtp/smtp_server.h"
 #include "tests/support/smtp_memory_handler.h"
 
 namespace ringpost::net {

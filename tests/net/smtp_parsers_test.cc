@@ -1,8 +1,8 @@
 // Command lines (RFC 5321 §4.1), paths (§4.1.2), replies (§4.2) and line assembly.
 #include "gtest/gtest.h"
-#include "net/line_assembler.h"
-#include "net/smtp_command.h"
-#include "net/smtp_reply.h"
+#include "net/smtp/line_assembler.h"
+#include "net/smtp/smtp_command.h"
+#include "net/smtp/smtp_reply.h"
 
 namespace ringpost::net {
 namespace {

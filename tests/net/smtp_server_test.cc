@@ -2,7 +2,7 @@
 // 3030 CHUNKING, 3463 enhanced codes, 6531 SMTPUTF8) pinned by unit tests named after
 // their sections, and golden transcripts (tests/testdata/smtp/NAME.in → NAME.ref),
 // each also replayed at random chunk splits.
-#include "net/smtp_server.h"
+#include "net/smtp/smtp_server.h"
 
 #include <fstream>
 #include <random>
@@ -13,6 +13,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_split.h"
 #include "core/mail_date.h"
+#include "net/inbound/relay_policy.h"
 #include "gtest/gtest.h"
 #include "tests/support/smtp_memory_handler.h"
 
@@ -97,7 +98,7 @@ TEST(SmtpServerTest, Rfc5321_D1_SessionQueuesTheMessageWithAReceivedHeader) {
   EXPECT_EQ(m.envelope.helo, "bar.com");
   EXPECT_EQ(m.envelope.protocol, "ESMTP");
   EXPECT_EQ(m.envelope.client_address, "192.0.2.9");
-  EXPECT_EQ(m.envelope.arrival_unix_micros, uint64_t{1796000000} * 1000000);
+  EXPECT_EQ(m.envelope.arrival, absl::FromUnixSeconds(1796000000));
   // RFC 5321 §4.4: one Received: prepended; §4.5.2: the leading dot is removed.
   EXPECT_EQ(m.body,
             "Received: from bar.com ([192.0.2.9])\r\n\tby mx.test (ringpost) with ESMTP id Q0001\r\n"

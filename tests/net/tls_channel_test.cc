@@ -1,6 +1,6 @@
 // TlsChannel: two channels handshake and talk through memory only (no sockets), as the
 // connection layer drives them: ciphertext out of one goes into the other.
-#include "net/tls_channel.h"
+#include "net/transport/tls_channel.h"
 
 #include <gtest/gtest.h>
 #include <unistd.h>

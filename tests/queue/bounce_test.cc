@@ -1,7 +1,7 @@
 // Bounces (RFC 3464 delivery status notifications in an RFC 6522 multipart/report) and
 // the retry schedule. The DSN's MIME structure is checked by a real parser: Python's
 // email package reads what BuildBounce wrote.
-#include "queue/bounce.h"
+#include "queue/schedule/bounce.h"
 
 #include <unistd.h>
 
@@ -11,7 +11,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_split.h"
 #include "gtest/gtest.h"
-#include "queue/retry_schedule.h"
+#include "queue/schedule/retry_schedule.h"
 #include "tests/support/scratch_dir.h"
 #include "tests/support/subprocess.h"
 

@@ -10,16 +10,24 @@
 #include "absl/time/time.h"
 #include "gtest/gtest.h"
 #include "queue/accounting_log.h"
-#include "queue/delivery_job.h"
-#include "queue/delivery_outcome.h"
+#include "queue/schedule/delivery_job.h"
+#include "queue/schedule/delivery_outcome.h"
 #include "queue/log_reader.h"
 #include "queue/maildir.h"
+#include "queue/record.h"
 #include "tests/support/scratch_dir.h"
 
 namespace ringpost::queue {
 namespace {
 
 const absl::Time kArrival = absl::FromUnixSeconds(1800000000);
+
+std::string ReadFile(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::stringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
 
 RetrySchedule Schedule() {
   RetrySchedule s;
@@ -68,18 +76,26 @@ TEST(DecideOutcome, PastTheLifetimeATemporaryFailureExpires) {
 }
 
 TEST(SplitByDomain, OneJobPerDomainWithEnvelopeIndexes) {
-  QueuedMessage m;
-  m.envelope.queue_id = "ID";
-  m.envelope.mail_from = "a@x";
-  m.envelope.mail_params = "BODY=8BITMIME SMTPUTF8";
+  Envelope envelope;
+  envelope.queue_id = "ID";
+  envelope.mail_from = "a@x";
+  envelope.mail_params = "BODY=8BITMIME SMTPUTF8";
+  envelope.message_ref = 9;
+  envelope.body = {{100, 10}, {200, 5}};
+  envelope.body_bytes = 15;
   for (const char* r : {"a@One.example", "b@two.example", "c@one.example.", "d@two.example"}) {
-    m.envelope.recipients.push_back(Recipient{r, "", false, 0, 0});
+    envelope.recipients.push_back(Recipient{r, "", false, 0, 0});
   }
-  m.envelope.recipients[3].final = true;  // recovered as delivered: not sent again
-  m.envelope.recipients[1].attempts = 2;
-  m.segment = 7;
-  m.home_shard = 1;
-  auto jobs = SplitByDomain(m);
+  envelope.recipients[3].final = true;  // recovered as delivered: not sent again
+  envelope.recipients[1].attempts = 2;
+  std::shared_ptr<StoredMessage> message = StoredMessageOf(envelope);
+  EXPECT_TRUE(message->eight_bit);
+  EXPECT_TRUE(message->smtputf8);
+  // The body's place travels with the message: delivery reads it without the envelope.
+  EXPECT_EQ(message->body.message_ref, 9u);
+  EXPECT_EQ(message->body.extents, envelope.body);
+  EXPECT_EQ(message->body.bytes, 15u);
+  auto jobs = SplitByDomain(message, envelope.recipients);
   ASSERT_EQ(jobs.size(), 2u);
   EXPECT_EQ(jobs[0]->domain, "one.example");
   ASSERT_EQ(jobs[0]->recipients.size(), 2u);
@@ -87,21 +103,22 @@ TEST(SplitByDomain, OneJobPerDomainWithEnvelopeIndexes) {
   EXPECT_EQ(jobs[1]->domain, "two.example");
   ASSERT_EQ(jobs[1]->recipients.size(), 1u);
   EXPECT_EQ(jobs[1]->recipients[0].attempts, 2u);
-  EXPECT_TRUE(jobs[0]->eight_bit);
-  EXPECT_TRUE(jobs[0]->smtputf8);
-  EXPECT_EQ(jobs[0]->parts, jobs[1]->parts);
-  EXPECT_EQ(jobs[0]->parts->unfinished.load(), 2u);
-  EXPECT_EQ(jobs[0]->parts->segment, 7u);
+  EXPECT_EQ(jobs[0]->message, jobs[1]->message);
+  EXPECT_EQ(message->unfinished.load(), 2u);
 }
 
 TEST(SplitByDomain, AllFinalGivesNoJobs) {
-  QueuedMessage m;
-  m.envelope.recipients.push_back(Recipient{"a@x.example", "", true, 1, 0});
-  EXPECT_TRUE(SplitByDomain(m).empty());
+  Envelope envelope;
+  envelope.recipients.push_back(Recipient{"a@x.example", "", true, 1, 0});
+  EXPECT_TRUE(SplitByDomain(StoredMessageOf(envelope), envelope.recipients).empty());
 }
 
-TEST(DomainShard, StableAndSpread) {
-  EXPECT_EQ(DomainShard("example.com", 4), DomainShard("example.com", 4));
+TEST(DomainShard, IsFnv1aOfTheDomainModuloTheShards) {
+  // Pinned: every shard, and every version, must agree on a domain's home.
+  EXPECT_EQ(DomainShard("example.com", 4), 2);
+  EXPECT_EQ(DomainShard("gmail.com", 2), 0);
+  EXPECT_EQ(DomainShard("example.org", 16), 1);
+  EXPECT_EQ(DomainShard("example.com", 1), 0);
   int counts[4] = {};
   for (int i = 0; i < 4000; ++i) ++counts[DomainShard("d" + std::to_string(i) + ".example", 4)];
   for (int c : counts) EXPECT_GT(c, 800);
@@ -132,55 +149,65 @@ TEST(AccountingLog, RotatesPastTheSizeLimit) {
   const std::string& dir = scratch.path();
   AccountingLog log(dir + "/sub/a.jsonl", 100);
   ASSERT_TRUE(log.Open().ok());
-  const std::string line(60, 'x');
-  for (int i = 0; i < 3; ++i) log.Write(line + "\n");
-  EXPECT_TRUE(std::filesystem::exists(dir + "/sub/a.jsonl.1"));
-  EXPECT_TRUE(std::filesystem::exists(dir + "/sub/a.jsonl.2"));
-  EXPECT_EQ(std::filesystem::file_size(dir + "/sub/a.jsonl"), 61u);
+  AccountingWriter writer(log);
+  for (char c : {'a', 'b', 'c'}) {
+    writer.Append(std::string(60, c) + "\n");
+    writer.Flush();
+  }
+  EXPECT_EQ(ReadFile(dir + "/sub/a.jsonl.2"), std::string(60, 'a') + "\n");
+  EXPECT_EQ(ReadFile(dir + "/sub/a.jsonl.1"), std::string(60, 'b') + "\n");
+  EXPECT_EQ(ReadFile(dir + "/sub/a.jsonl"), std::string(60, 'c') + "\n");
 }
 
-std::string ReadFile(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::stringstream s;
-  s << in.rdbuf();
-  return s.str();
+TEST(AccountingLog, WritersOfEveryShardShareOneFileAndOneRotation) {
+  // Two writers (two shards) append to one file through their own descriptors; when
+  // one rotates it, the other follows to the new file before its next write.
+  const testing::ScratchDir scratch("accounting-shared");
+  const std::string path = scratch / "a.jsonl";
+  AccountingLog log(path, 1000);
+  ASSERT_TRUE(log.Open().ok());
+  AccountingWriter first(log), second(log);
+  first.Append("first 1\n");
+  first.Flush();
+  second.Append("second 1\n");
+  second.Flush();
+  EXPECT_EQ(ReadFile(path), "first 1\nsecond 1\n");
+  first.Append(std::string(989, 'x') + "\n");  // past the limit: rotates, then writes
+  first.Flush();
+  second.Append("second 2\n");
+  second.Flush();
+  EXPECT_EQ(ReadFile(path + ".1"), "first 1\nsecond 1\n");
+  EXPECT_EQ(ReadFile(path), std::string(989, 'x') + "\nsecond 2\n");
 }
 
-TEST(Maildir, WritesIntoNewWithHeadersAndUnixLines) {
-  const testing::ScratchDir scratch("maildir");
-  const std::string root = scratch / "mail";
+TEST(Maildir, PlansAUniqueFileInTmpAndNew) {
   MaildirMessage m;
   m.domain = "local.example";
-  m.local_part = "Bob";
+  m.local_part = "\"Bob\"";
   m.return_path = "a@x";
   m.delivered_to = "Bob@local.example";
-  m.body = "Subject: s\r\n\r\nline\r\nbare\rcr\r\n";
-  std::string path;
-  ASSERT_TRUE(DeliverToMaildir(root, m, 1, &path).ok());
-  EXPECT_EQ(path.rfind(root + "/local.example/bob/new/", 0), 0u) << path;
-  EXPECT_EQ(ReadFile(path),
-            "Return-Path: <a@x>\nDelivered-To: Bob@local.example\nSubject: s\n\nline\nbare\rcr\n");
-  EXPECT_TRUE(std::filesystem::is_empty(root + "/local.example/bob/tmp"));
-  EXPECT_TRUE(std::filesystem::is_directory(root + "/local.example/bob/cur"));
-  std::string second;
-  ASSERT_TRUE(DeliverToMaildir(root, m, 2, &second).ok());
-  EXPECT_NE(second, path);
+  auto file = PlanMaildirFile("/m", m, 7, absl::FromUnixMicros(1800000000123456), 42, "host");
+  ASSERT_TRUE(file.ok()) << file.status();
+  EXPECT_EQ(file->folders, (std::vector<std::string>{"/m", "/m/local.example", "/m/local.example/bob",
+                                                    "/m/local.example/bob/tmp", "/m/local.example/bob/new",
+                                                    "/m/local.example/bob/cur"}));
+  EXPECT_EQ(file->tmp_path, "/m/local.example/bob/tmp/1800000000.M123456P42Q7.host");
+  EXPECT_EQ(file->new_path, "/m/local.example/bob/new/1800000000.M123456P42Q7.host");
+  EXPECT_EQ(file->new_folder, "/m/local.example/bob/new");
+  EXPECT_EQ(file->header, "Return-Path: <a@x>\nDelivered-To: Bob@local.example\n");
+  EXPECT_EQ(UnixLines("Subject: s\r\n\r\nline\r\nbare\rcr\r\n"), "Subject: s\n\nline\nbare\rcr\n");
 }
 
 TEST(Maildir, RefusesNamesThatEscapeTheFolder) {
-  const testing::ScratchDir scratch("maildir-bad");
-  const std::string root = scratch / "mail";
   MaildirMessage m;
   m.domain = "local.example";
-  std::string path;
   for (const char* bad : {"../etc", ".hidden", "a/b", "a..b", "\"../x\"", ""}) {
     m.local_part = bad;
-    EXPECT_TRUE(absl::IsInvalidArgument(DeliverToMaildir(root, m, 1, &path))) << bad;
+    EXPECT_TRUE(absl::IsInvalidArgument(PlanMaildirFile("/m", m, 1, kArrival, 1, "h").status())) << bad;
   }
   m.local_part = "ok";
   m.domain = "../escape";
-  EXPECT_TRUE(absl::IsInvalidArgument(DeliverToMaildir(root, m, 1, &path)));
-  EXPECT_FALSE(std::filesystem::exists(root + "/../escape"));
+  EXPECT_TRUE(absl::IsInvalidArgument(PlanMaildirFile("/m", m, 1, kArrival, 1, "h").status()));
 }
 
 TEST(SegmentFiles, OpenWhileUsedClosedWithTheLastUser) {

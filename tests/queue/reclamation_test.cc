@@ -202,8 +202,12 @@ TEST(ReclamationTest, ACopiedShareSupersedesItsRecipientsInTheOriginal) {
                                     [](const absl::Status&) {});
                 CopyMessage(writer, writer.SegmentPath(at.segment), at.commit_offset, "N1",
                             {{1, 3, 1'900'000'000'000'000}},
-                            [&, at](const absl::Status& copied, const MessageLocation&) {
+                            [&, at](const absl::Status& copied, const Envelope& copy, const MessageLocation&) {
                               ASSERT_TRUE(copied.ok()) << copied;
+                              EXPECT_EQ(copy.queue_id, "N1");
+                              ASSERT_EQ(copy.recipients.size(), 1u);
+                              EXPECT_EQ(copy.recipients[0].address, "later@example.org");
+                              EXPECT_EQ(copy.recipients[0].attempts, 3u);
                               writer.AppendResult({"M7", 1, Outcome::kRelocated, 3, 0, 0, "relocated to N1"},
                                                   [&, at](const absl::Status& moved) {
                                                     ASSERT_TRUE(moved.ok());

@@ -195,7 +195,7 @@ TEST(RecoveryTest, ReaderReadsManyRecordBodiesAndChecksEachOne) {
   EXPECT_EQ(*read, body);
   std::string reused(5, 'x');  // a reused buffer longer or shorter than the body
   const int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  ASSERT_TRUE(ReadBodyInto(fd, path, adjacent, &reused).ok());
+  ASSERT_TRUE(ReadBodyInto(fd, path, BodyOf(adjacent), &reused).ok());
   close(fd);
   EXPECT_EQ(reused, body);
 

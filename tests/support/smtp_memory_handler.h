@@ -12,15 +12,16 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "core/check.h"
-#include "net/smtp_server.h"
+#include "net/smtp/smtp_server.h"
 
 namespace ringpost::testing {
 
 class SmtpMemoryHandler : public net::SmtpServerHandler {
  public:
   struct Message {
-    queue::Envelope envelope;
+    net::SmtpEnvelope envelope;
     std::string body;
+    uint64_t body_bytes = 0;
   };
 
   // Commits finish at once (true), or wait for CompletePending (false).
@@ -50,17 +51,18 @@ class SmtpMemoryHandler : public net::SmtpServerHandler {
       if (keep_bodies) {
         body_.append(piece.data(), piece.size());
       } else {
+        // Allocated on first use only: a fuzz input builds a handler per run.
+        if (scratch_.capacity() < kScratchBytes) scratch_.reserve(kScratchBytes);
         if (scratch_.size() + piece.size() > scratch_.capacity()) scratch_.clear();
         scratch_.append(piece.data(), piece.size());
       }
     }
     return absl::OkStatus();
   }
-  void CommitMessage(queue::Envelope envelope) override {
+  void CommitMessage(net::SmtpEnvelope envelope) override {
     RP_CHECK(open_);
     open_ = false;
-    pending_ = Message{std::move(envelope), std::move(body_)};
-    pending_.envelope.body_bytes = body_bytes_;
+    pending_ = Message{std::move(envelope), std::move(body_), body_bytes_};
     has_pending_ = true;
     if (commit_at_once) CompletePending();
   }
@@ -94,7 +96,8 @@ class SmtpMemoryHandler : public net::SmtpServerHandler {
   bool has_pending_ = false;
   Message pending_;
   std::string body_;
-  std::string scratch_ = std::string(1 << 20, '\0');
+  static constexpr size_t kScratchBytes = 1 << 20;
+  std::string scratch_;
   uint64_t body_bytes_ = 0;
   int ids_ = 0;
 };

@@ -9,8 +9,8 @@
 #include "core/check.h"
 #include "core/log.h"
 #include "core/runtime.h"
-#include "net/line_assembler.h"
-#include "net/smtp_reply.h"
+#include "net/smtp/line_assembler.h"
+#include "net/smtp/smtp_reply.h"
 
 namespace ringpost::blast {
 namespace {

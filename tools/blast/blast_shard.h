@@ -15,8 +15,8 @@
 #include <vector>
 
 #include "core/socket_address.h"
-#include "net/connection_table.h"
-#include "net/tls_context.h"
+#include "net/transport/connection_table.h"
+#include "net/transport/tls_context.h"
 #include "tools/blast/latency_histogram.h"
 #include "tools/blast/message_factory.h"
 #include "tools/blast/size_spec.h"

@@ -1,7 +1,7 @@
 #include "tools/blast/message_factory.h"
 
 #include "absl/strings/str_cat.h"
-#include "net/dot_stuffer.h"
+#include "net/smtp/dot_stuffer.h"
 
 namespace ringpost::blast {
 

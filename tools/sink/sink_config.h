@@ -7,7 +7,7 @@
 #include <memory>
 #include <string>
 
-#include "net/tls_context.h"
+#include "net/transport/tls_context.h"
 
 namespace ringpost::sink {
 

@@ -14,7 +14,7 @@
 #include "core/kernel_probe.h"
 #include "core/resource_limits.h"
 #include "core/runtime.h"
-#include "net/listener.h"
+#include "net/transport/listener.h"
 #include "tools/sink/sink_session.h"
 
 ABSL_FLAG(std::string, listen, "127.0.0.1:2526", "comma-separated ADDR:PORT listeners (port 0: pick one)");

@@ -9,9 +9,9 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "core/check.h"
-#include "net/data_reader.h"
-#include "net/line_assembler.h"
-#include "net/smtp_command.h"
+#include "net/smtp/data_reader.h"
+#include "net/smtp/line_assembler.h"
+#include "net/smtp/smtp_command.h"
 #include "tools/sink/message_recorder.h"
 
 namespace ringpost::sink {

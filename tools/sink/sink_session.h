@@ -18,7 +18,7 @@
 #include <vector>
 
 #include "absl/container/flat_hash_map.h"
-#include "net/connection_table.h"
+#include "net/transport/connection_table.h"
 #include "tools/sink/sink_config.h"
 #include "tools/sink/sink_stats.h"
 

@@ -1,0 +1,50 @@
+// Who may send mail where (DESIGN.md, The operator interface): relay permission comes
+// only from --relay_networks (the client), --relay_domains and --local_domains (the
+// recipient's domain). Routes never grant it.
+//
+// Pure and immutable after Parse; one instance is shared read-only by every shard.
+// Domains compare case-insensitively (RFC 5321 §2.4) and without a trailing dot.
+#pragma once
+
+#include <string>
+
+#include "absl/container/flat_hash_set.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "core/cidr.h"
+#include "core/domain_name.h"
+#include "net/smtp/recipient_policy.h"
+
+namespace ringpost::net {
+
+class RelayPolicy final : public RecipientPolicy {
+ public:
+  // Comma-separated lists; empty text is an empty list.
+  static absl::StatusOr<RelayPolicy> Parse(absl::string_view relay_networks, absl::string_view relay_domains,
+                                           absl::string_view local_domains);
+
+  // Known local addresses ("user@domain", lower case). Empty: every safe local part of
+  // a local domain is accepted.
+  void SetLocalRecipients(absl::flat_hash_set<std::string> known) { local_recipients_ = std::move(known); }
+
+  bool ClientMayRelay(const core::SocketAddress& client) const { return relay_networks_.Contains(client); }
+  bool IsLocalDomain(absl::string_view domain) const;
+  bool IsRelayDomain(absl::string_view domain) const;
+  const core::DomainSet& local_domains() const { return local_domains_; }
+  // The verdict for a recipient "local@domain" from a client (relay rights already
+  // decided). `<postmaster>` without a domain is always accepted (RFC 5321 §4.5.1).
+  RcptVerdict Check(absl::string_view local_part, absl::string_view domain,
+                    bool client_may_relay) const override;
+
+ private:
+  core::CidrSet relay_networks_;
+  core::DomainSet relay_domains_;
+  core::DomainSet local_domains_;
+  absl::flat_hash_set<std::string> local_recipients_;
+};
+
+// A local part that is safe as one Maildir path component: no '/', no NUL, not
+// starting with '.', no "..".
+bool IsSafeLocalPart(absl::string_view local_part);
+
+}  // namespace ringpost::net

@@ -1,0 +1,339 @@
+#include "net/inbound/smtp_server_session.h"
+
+#include <sys/socket.h>
+
+#include <deque>
+#include <optional>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_replace.h"
+#include "absl/strings/strip.h"
+#include "absl/time/clock.h"
+#include "core/check.h"
+#include "core/domain_name.h"
+#include "core/log.h"
+#include "core/shard.h"
+
+namespace ringpost::net {
+namespace {
+
+// The engine's envelope in the queue log's form.
+queue::Envelope ToQueueEnvelope(SmtpEnvelope received) {
+  queue::Envelope envelope;
+  envelope.queue_id = std::move(received.queue_id);
+  envelope.arrival_unix_micros = static_cast<uint64_t>(absl::ToUnixMicros(received.arrival));
+  envelope.client_address = std::move(received.client_address);
+  envelope.helo = std::move(received.helo);
+  envelope.protocol = std::move(received.protocol);
+  envelope.tls = std::move(received.tls);
+  envelope.mail_from = std::move(received.mail_from);
+  envelope.mail_params = std::move(received.mail_params);
+  envelope.recipients.reserve(received.recipients.size());
+  for (SmtpRecipient& r : received.recipients) {
+    envelope.recipients.push_back(queue::Recipient{std::move(r.address), std::move(r.params), false, 0, 0});
+  }
+  return envelope;
+}
+
+absl::string_view WithoutCrLf(absl::string_view reply) {
+  while (!reply.empty() && (reply.back() == '\n' || reply.back() == '\r')) reply.remove_suffix(1);
+  return reply;
+}
+
+class SmtpSession final : public Session, public SmtpServerHandler {
+ public:
+  SmtpSession(SmtpService& service, Connection& connection, SmtpClientInfo client, bool admitted,
+              std::string refusal)
+      : service_(service),
+        connection_(connection),
+        client_address_(client.address),
+        admitted_(admitted),
+        refusal_(std::move(refusal)),
+        engine_(service.config().server, service.relay(), std::move(client), *this),
+        alive_(std::make_shared<SmtpSession*>(this)) {}
+
+  ~SmtpSession() override {
+    *alive_ = nullptr;  // a durability callback still on its way finds nobody
+    engine_.Detach();   // aborts an open message through AbortMessage, while we are whole
+    if (message_ != 0) service_.spool().Abort(message_);
+    message_ = 0;
+    if (admitted_) service_.limiter().Release(client_address_);
+  }
+
+  void OnOpen(Connection& connection) override {
+    if (!admitted_) {
+      ++service_.stats().connections_refused;
+      connection.Send(refusal_);
+      connection.CloseAfterSend();
+      return;
+    }
+    const core::MonoNanos delay = service_.config().greeting_delay_nanos;
+    if (delay > 0) {
+      greeting_pending_ = true;  // the engine refuses anything sent before the greeting
+      connection.ArmTimer(connection.shard().now() + delay);
+      return;
+    }
+    engine_.Greet();
+    Flush();
+  }
+
+  void OnRecv(Connection& connection, core::BufferLoan bytes) override {
+    (void)connection;
+    if (!admitted_) return;  // refused: the 421 is on its way, nothing is read
+    input_.push_back(std::move(bytes));
+    Process();
+  }
+
+  void OnTimer(Connection& connection) override {
+    (void)connection;
+    if (log_paused_) return Process();
+    if (greeting_pending_) {
+      greeting_pending_ = false;
+      if (engine_.closed()) return;  // it talked first: 554 is on its way out
+      engine_.Greet();
+      return Process();
+    }
+    // A handshake that did not finish in time has nobody to say 421 to.
+    if (engine_.starting_tls()) return connection_.Close();
+    // A client that stopped reading cannot be sent the 421: drop what is queued.
+    const bool stalled = connection_.queued_bytes() > 0;
+    engine_.OnTimeout();
+    Flush();
+    if (stalled) connection_.Close();
+  }
+
+  // The client finished sending (EOF, or TLS close_notify; often right behind its
+  // QUIT). What it sent before is still answered: commands held back, a commit under
+  // way (its 250), then QUIT's 221 (RFC 5321 §4.1.1.10); then the connection closes.
+  // A reset is not a close: the client gave up, nothing can reach it, and nothing more
+  // of its input is read (a message it pipelined is not committed behind its back).
+  void OnPeerClosed(Connection& connection) override {
+    if (connection.broken()) return connection.Close();
+    peer_closed_ = true;
+    Process();
+  }
+
+  void OnSendDrained(Connection& connection) override {
+    (void)connection;
+    Process();  // replies were held back past kQueuedReplyBytesMax: read on
+  }
+
+  void OnShutdown(Connection& connection, core::MonoNanos deadline) override {
+    (void)connection;
+    (void)deadline;  // the table closes whatever is left at the deadline
+    if (greeting_pending_ || !admitted_) return connection_.Close();
+    engine_.OnShutdown();
+    Flush();
+  }
+
+  // SmtpServerHandler: the spool.
+  absl::StatusOr<std::string> BeginMessage() override {
+    RP_CHECK_EQ(message_, 0u);
+    absl::StatusOr<uint64_t> message = service_.spool().BeginMessage();
+    if (!message.ok()) return message.status();
+    message_ = *message;
+    message_bytes_ = 0;
+    return service_.spool().NextQueueId(absl::Now());
+  }
+
+  absl::Status AppendBody(absl::Span<const absl::string_view> pieces) override {
+    RP_CHECK_NE(message_, 0u);
+    for (absl::string_view piece : pieces) message_bytes_ += piece.size();
+    return service_.spool().AppendBodyParts(message_, pieces);
+  }
+
+  void CommitMessage(SmtpEnvelope received) override {
+    RP_CHECK_NE(message_, 0u);
+    const uint64_t message = message_;
+    message_ = 0;
+    std::string summary;  // for the "accepted" log line, built only when it will be written
+    if (core::LogEnabled(core::LogLevel::kInfo)) {
+      summary = absl::StrCat(
+          "client=", client_address_, " helo=", received.helo, " from=<", received.mail_from,
+          "> rcpts=", received.recipients.size(), " size=", message_bytes_, " proto=", received.protocol,
+          " tls=", received.tls.empty() ? "none" : absl::StrReplaceAll(received.tls, {{" ", "/"}}));
+    }
+    std::string queue_id = received.queue_id;
+    // Once durable the spool schedules the message for delivery, whether or not the
+    // client is still there to hear the 250.
+    service_.spool().Commit(message, ToQueueEnvelope(std::move(received)),
+                            [alive = alive_, queue_id = std::move(queue_id),
+                             summary = std::move(summary)](const absl::Status& status) {
+                              if (*alive != nullptr) (*alive)->OnDurable(status, queue_id, summary);
+                            });
+  }
+
+  void AbortMessage() override {
+    if (message_ == 0) return;
+    service_.spool().Abort(message_);
+    message_ = 0;
+  }
+
+  void OnTlsReady(Connection& connection) override {
+    const TlsSummary& tls = connection.tls()->summary();
+    ++service_.stats().tls_handshakes;
+    RP_LOG(kInfo) << "tls client=" << client_address_ << " version=" << tls.version
+                  << " cipher=" << tls.cipher << " sni=" << (core::IsHostName(tls.sni) ? tls.sni : "-")
+                  << " resumed=" << (tls.resumed ? "yes" : "no");
+    engine_.OnTlsStarted(tls.Description());
+    Process();
+  }
+
+  void OnTlsFailed(Connection& connection, const std::string& error) override {
+    ++service_.stats().tls_failures;
+    // Only this session ends; the alert BoringSSL queued goes out first.
+    RP_LOG(kInfo) << "tls handshake failed client=" << client_address_ << ": " << error;
+    connection.CloseAfterSend();
+  }
+
+  void OnRefused(absl::string_view command, absl::string_view reply) override {
+    ++service_.stats().transactions_refused;
+    RP_LOG(kInfo) << "refused " << command << " client=" << client_address_ << " reply=\""
+                  << WithoutCrLf(reply) << "\"";
+  }
+
+ private:
+  void OnDurable(const absl::Status& status, const std::string& queue_id, const std::string& summary) {
+    if (status.ok()) {
+      ++service_.stats().messages_accepted;
+      // One line per accepted message (size: the bytes stored, Received: included).
+      RP_LOG(kInfo) << "accepted id=" << queue_id << " " << summary;
+    } else {
+      RP_LOG(kWarning) << "not queued: " << status << " client=" << client_address_;
+    }
+    engine_.OnCommitted(status, queue_id);
+    Process();
+  }
+
+  // Feeds what has arrived, in order, until it is all consumed, the engine waits for a
+  // commit, or the replies not yet sent pass kQueuedReplyBytesMax (a client that
+  // pipelines commands but never reads its replies: its input then waits in its loans,
+  // and the loan cap pauses its socket). Nothing it calls comes back here: the spool
+  // reports a commit's outcome later, never inside CommitMessage.
+  void Process() {
+    if (connection_.closing()) {  // a commit answered after the close: read nothing more
+      input_.clear();
+      offset_ = 0;
+      return;
+    }
+    const absl::Time now = absl::Now();
+    log_paused_ = false;
+    while (!input_.empty() && !engine_.awaiting_commit() && !engine_.closed() && !engine_.starting_tls() &&
+           connection_.queued_bytes() + engine_.output_bytes() < kQueuedReplyBytesMax) {
+      if (engine_.in_data() && service_.log_staged_bytes() > kLogStagedBytesMax) {
+        // The disk is behind: message data waits in this connection's buffers (the
+        // loan cap then pauses its socket) instead of piling up in the log's memory.
+        log_paused_ = true;
+        break;
+      }
+      const absl::string_view available = input_.front().view().substr(offset_);
+      offset_ += engine_.Feed(available, now);
+      if (offset_ == input_.front().size()) {
+        input_.pop_front();  // the receive buffer goes back to the ring
+        offset_ = 0;
+      }
+    }
+    if (engine_.closed()) input_.clear();
+    if (engine_.starting_tls() && connection_.tls() == nullptr) {
+      if (!peer_closed_) return StartTls();
+      // No handshake can follow the client's close: the 220 goes out and the session
+      // ends (what came after STARTTLS is never read, CVE-2011-0411).
+      input_.clear();
+      offset_ = 0;
+    }
+    Flush();
+  }
+
+  // After "220 Ready to start TLS" (RFC 3207 §4.2).
+  void StartTls() {
+    // CVE-2011-0411: whatever the client sent after STARTTLS in plaintext (the rest of
+    // that segment, later segments already received) is dropped, never read as TLS or
+    // as commands.
+    input_.clear();
+    offset_ = 0;
+    connection_.Send(engine_.output());  // the 220 leaves in plaintext
+    engine_.ClearOutput();
+    std::shared_ptr<TlsContext> context = service_.TlsContextNow();
+    RP_CHECK(context != nullptr);  // STARTTLS is offered only with a certificate
+    connection_.StartTls(TlsChannel::NewServer(std::move(context)));
+    // The handshake has the command timeout to finish.
+    connection_.ArmTimer(connection_.shard().now() + service_.config().idle_timeout_nanos);
+  }
+
+  // Whatever the engine wrote leaves as one send (pipelined replies together).
+  void Flush() {
+    if (engine_.has_output()) {
+      connection_.Send(engine_.output());  // copied into the connection's queue
+      engine_.ClearOutput();
+    }
+    if (engine_.closed()) return connection_.CloseAfterSend();
+    // Nothing more will arrive: once all that did is answered, the session is over (a
+    // message it was sending without its final dot is dropped, never committed).
+    if (peer_closed_ && input_.empty() && !engine_.awaiting_commit() && !log_paused_) {
+      return connection_.CloseAfterSend();
+    }
+    if (log_paused_) {
+      // Look again soon; nothing announces that the log caught up.
+      return connection_.ArmTimer(connection_.shard().now() + kLogPausePollNanos);
+    }
+    const core::MonoNanos timeout =
+        engine_.in_data() ? service_.config().data_timeout_nanos : service_.config().idle_timeout_nanos;
+    connection_.ArmTimer(connection_.shard().now() + timeout);
+  }
+
+  SmtpService& service_;
+  Connection& connection_;
+  const std::string client_address_;
+  const bool admitted_;
+  const std::string refusal_;
+  SmtpServer engine_;
+  std::shared_ptr<SmtpSession*> alive_;
+  std::deque<core::BufferLoan> input_;
+  size_t offset_ = 0;  // into input_.front()
+  static constexpr size_t kQueuedReplyBytesMax = 64 * 1024;
+  static constexpr uint64_t kLogStagedBytesMax = 64ull << 20;  // per shard
+  static constexpr core::MonoNanos kLogPausePollNanos = 5 * core::kNanosPerMilli;
+  bool log_paused_ = false;
+  uint64_t message_ = 0;        // the log's handle of the open message (0: none)
+  uint64_t message_bytes_ = 0;  // stored so far, the Received: header included
+  bool greeting_pending_ = false;
+  bool peer_closed_ = false;  // the client sends nothing more (OnPeerClosed)
+};
+
+}  // namespace
+
+SmtpService::SmtpService(const SmtpServiceConfig& config, const RelayPolicy& relay, ClientLimiter& limiter,
+                         queue::Spool& spool)
+    : config_(config), relay_(relay), limiter_(limiter), spool_(spool), tls_(config.tls) {}
+
+std::unique_ptr<Session> SmtpService::NewSession(Connection& connection) {
+  SmtpClientInfo client;
+  client.address = connection.peer().HostString();
+  client.may_relay = relay_.ClientMayRelay(connection.peer());
+  client.tls_offered = tls_.enabled();
+  std::string refusal;
+  switch (limiter_.Admit(client.address)) {
+    case ClientLimiter::Verdict::kAdmitted:
+      break;
+    case ClientLimiter::Verdict::kTooManyTotal:
+      refusal = absl::StrCat("421 4.7.0 ", config_.server.hostname, " Error: too many connections\r\n");
+      break;
+    case ClientLimiter::Verdict::kTooManyFromAddress:
+      refusal = absl::StrCat("421 4.7.0 ", config_.server.hostname, " Error: too many connections from ",
+                             client.address, "\r\n");
+      break;
+  }
+  const bool admitted = refusal.empty();
+  return std::make_unique<SmtpSession>(*this, connection, std::move(client), admitted, std::move(refusal));
+}
+
+void SmtpService::RejectOverLimit(int fd) {
+  const std::string reply =
+      absl::StrCat("421 4.7.0 ", config_.server.hostname, " Error: too many connections\r\n");
+  ssize_t ignored = send(fd, reply.data(), reply.size(), MSG_DONTWAIT | MSG_NOSIGNAL);
+  (void)ignored;
+  ++stats_.connections_refused;
+}
+
+
+}  // namespace ringpost::net

@@ -1,0 +1,74 @@
+// The SMTP server on a shard: one SmtpSession per accepted connection, driving the
+// sans-I/O SmtpServer engine with the bytes the ring receives and the shard's spool
+// (queue/spool.h: the queue log, and delivery once a message is durable) as its
+// storage.
+//
+// Owned by the shard (SmtpService) and the connection (SmtpSession); single-threaded.
+// Received bytes stay in their BufferLoans only while the engine has not consumed
+// them: normally all of a buffer is consumed in the call that delivered it (a partial
+// command line is copied into the engine), so a slow client pins nothing. While a
+// message's commit is outstanding the engine stops reading; pipelined bytes behind it
+// wait in their loans, bounded by the connection table's per-connection loan cap
+// (ConnectionTableOptions::loans_per_connection_max), which pauses the socket.
+// The 250 leaves only when the spool's durability callback has fired; a session that
+// dies first leaves a callback that finds it gone and does nothing (the message is
+// queued and delivered all the same, as it would be after any lost reply).
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "core/clock.h"
+#include "net/inbound/client_limiter.h"
+#include "net/transport/connection_table.h"
+#include "net/inbound/relay_policy.h"
+#include "net/smtp/smtp_server.h"
+#include "net/transport/tls_context.h"
+#include "queue/spool.h"
+
+namespace ringpost::net {
+
+struct SmtpServiceConfig {
+  SmtpServerOptions server;
+  core::MonoNanos greeting_delay_nanos = 0;                          // --greeting_delay
+  core::MonoNanos idle_timeout_nanos = 300 * core::kNanosPerSecond;  // RFC 5321 §4.5.3.2.7
+  core::MonoNanos data_timeout_nanos = 600 * core::kNanosPerSecond;  // between DATA bytes
+  const TlsServerCredentials* tls = nullptr;                         // --tls_cert/--tls_key: STARTTLS
+};
+
+class SmtpService final : public Service {
+ public:
+  // Everything referenced outlives the service (the runtime destroys the shard's
+  // attachments in reverse order of creation).
+  SmtpService(const SmtpServiceConfig& config, const RelayPolicy& relay, ClientLimiter& limiter,
+              queue::Spool& spool);
+
+  std::unique_ptr<Session> NewSession(Connection& connection) override;
+  void RejectOverLimit(int fd) override;
+
+  const SmtpServiceConfig& config() const { return config_; }
+  const RelayPolicy& relay() const { return relay_; }
+  ClientLimiter& limiter() { return limiter_; }
+  queue::Spool& spool() { return spool_; }
+  // Bytes the shard's log holds not yet written: sessions in DATA pause above a bound.
+  uint64_t log_staged_bytes() const { return spool_.log().staged_bytes(); }
+  // The newest certificate (after a SIGHUP reload); null without --tls_cert.
+  std::shared_ptr<TlsContext> TlsContextNow() { return tls_.Get(); }
+
+  struct Stats {
+    uint64_t messages_accepted = 0, transactions_refused = 0, connections_refused = 0;
+    uint64_t tls_handshakes = 0, tls_failures = 0;
+  };
+  Stats& stats() { return stats_; }
+
+ private:
+  const SmtpServiceConfig& config_;
+  const RelayPolicy& relay_;
+  ClientLimiter& limiter_;
+  queue::Spool& spool_;
+  TlsServerContextCache tls_;
+  Stats stats_;
+};
+
+}  // namespace ringpost::net

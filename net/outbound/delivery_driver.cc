@@ -1,0 +1,371 @@
+#include "net/outbound/delivery_driver.h"
+
+#include <utility>
+#include <variant>
+
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "core/check.h"
+#include "core/domain_name.h"
+#include "core/log.h"
+#include "queue/log_compaction.h"
+#include "queue/schedule/bounce.h"
+
+namespace ringpost::net {
+
+// One outbound connection: owns nothing but what the session needs while it lives
+// (its message body), and forwards the session's events with the connection's id.
+class DeliveryDriver::Link final : public OutboundOwner {
+ public:
+  Link(DeliveryDriver& driver, queue::ConnectionId id) : driver(driver), id(id) {}
+
+  void OnReady(OutboundSession& s) override {
+    (void)s;
+    driver.OnReady(*this);
+  }
+  void OnMessageDone(OutboundSession& s, std::vector<RecipientResult> results) override {
+    (void)s;
+    driver.OnMessageDone(*this, std::move(results));
+  }
+  void OnSessionClosed(OutboundSession& s, const std::string& reason) override {
+    (void)s;
+    driver.OnClosed(*this, reason);
+  }
+  void OnTlsFailed(OutboundSession& s, const std::string& error) override {
+    (void)s;
+    driver.OnTlsFailed(*this, error);
+  }
+  void OnTlsSession(OutboundSession& s, bssl::UniquePtr<SSL_SESSION> tls_session) override {
+    (void)s;
+    driver.tls_sessions_.Keep(tls_key, std::move(tls_session));
+  }
+
+  DeliveryDriver& driver;
+  const queue::ConnectionId id;
+  OutboundSession* session = nullptr;  // null once closed
+  std::string tls_key;                 // TlsSessionCache::KeyOf(host, sni)
+  std::string body;                    // the message in flight
+  bool opening = false;                // inside ConnectionTable::Connect: a close now is our own refusal
+};
+
+DeliveryDriver::DeliveryDriver(core::Shard& shard, const DeliveryConfig& config, queue::Spool& spool,
+                               NextHopResolver& next_hops, queue::MaildirWriter& maildir,
+                               queue::AccountingLog& accounting)
+    : shard_(shard),
+      config_(config),
+      spool_(spool),
+      next_hops_(next_hops),
+      maildir_(maildir),
+      accounting_(accounting),
+      scheduler_(config.scheduler, absl::Now()) {
+  timer_.Bind(&DeliveryDriver::OnTimer, this);
+  spool_.set_delivery(this);
+  shard_.AddTurnHook([this] { accounting_.Flush(); });
+  shard_.AddStopHandler([this](core::MonoNanos) {
+    scheduler_.Stop(Now());
+    Run();
+  });
+}
+
+DeliveryDriver::~DeliveryDriver() {
+  spool_.set_delivery(nullptr);
+  shard_.timers().Cancel(&timer_);
+}
+
+absl::Time DeliveryDriver::Now() const { return absl::Now(); }
+
+void DeliveryDriver::AcceptJob(std::unique_ptr<queue::DeliveryJob> job) {
+  bodies_.files().Acquire(job->message->segment_path);
+  scheduler_.Accept(std::move(job), Now());
+  Run();
+}
+
+void DeliveryDriver::Run() {
+  if (running_) return;
+  running_ = true;
+  while (scheduler_.has_actions()) {
+    scheduler_.TakeActions(&running_actions_);
+    for (queue::DeliveryAction& action : running_actions_) {
+      std::visit([this](auto& a) { Do(a); }, action);
+    }
+  }
+  running_actions_.clear();
+  running_ = false;
+  ArmTimer();
+}
+
+void DeliveryDriver::ArmTimer() {
+  const absl::Time next = scheduler_.NextTimer();
+  if (next == timer_at_ && (timer_.armed() || next == absl::InfiniteFuture())) return;
+  timer_at_ = next;
+  if (next == absl::InfiniteFuture()) return shard_.timers().Cancel(&timer_);
+  const absl::Duration wait = std::max(next - Now(), absl::ZeroDuration());
+  shard_.timers().Schedule(&timer_, shard_.now() + absl::ToInt64Nanoseconds(wait));
+}
+
+void DeliveryDriver::OnTimer(void* context) {
+  auto* self = static_cast<DeliveryDriver*>(context);
+  self->timer_at_ = absl::InfiniteFuture();
+  self->scheduler_.OnTimer(self->Now());
+  self->Run();
+}
+
+// ---- Actions -------------------------------------------------------------------------
+
+void DeliveryDriver::Do(queue::ResolveRoute& action) {
+  next_hops_.Resolve(action.domain, [this, domain = action.domain](queue::NextHop hop) {
+    scheduler_.OnRouteResolved(domain, std::move(hop), Now());
+    Run();
+  });
+}
+
+void DeliveryDriver::Do(queue::OpenConnection& action) {
+  auto owned = std::make_unique<Link>(*this, action.connection);
+  Link& link = *owned;
+  links_.emplace(action.connection, std::move(owned));
+  OutboundTls tls;
+  tls.policy = config_.session.tls_client == nullptr || action.plaintext ? TlsPolicy::kNone : config_.tls_policy;
+  if (tls.policy != TlsPolicy::kNone) {
+    // RFC 6066 §3: the server name is a host name, never an address.
+    if (core::IsHostName(action.name)) tls.sni = action.name;
+    link.tls_key = TlsSessionCache::KeyOf(action.address.ToString(), tls.sni);
+    tls.resume = tls_sessions_.Take(link.tls_key);
+  }
+  auto session = std::make_unique<OutboundSession>(link, config_.session, std::move(tls));
+  link.session = session.get();
+  // Refused by the table (no slot, no descriptor), or without one, the session is
+  // destroyed in here and its close reported as ours, not the destination's.
+  link.opening = true;
+  if (connections_ != nullptr) {
+    connections_->Connect(action.address, std::move(session));
+  } else {
+    session.reset();
+  }
+  link.opening = false;  // the link outlives this turn even when closed (DeferDelete)
+}
+
+void DeliveryDriver::Do(queue::SendMessage& action) {
+  auto it = links_.find(action.connection);
+  // Closed since the scheduler decided this: it heard of the close and deferred the job.
+  if (it == links_.end() || it->second->session == nullptr) return;
+  Link& link = *it->second;
+  RP_CHECK(link.session->ready());
+  const queue::StoredMessage& message = *action.message;
+  if (absl::Status read = bodies_.Read(message.segment_path, message.body, &link.body); !read.ok()) {
+    scheduler_.OnMessageNotSent(link.id, absl::StrCat("cannot read the queued message: ", read.message()), Now());
+    return;
+  }
+  OutboundMessage out;
+  out.mail_from = message.mail_from;
+  out.recipients = std::move(action.recipients);
+  out.body = link.body;
+  out.eight_bit = message.eight_bit;
+  out.smtputf8 = message.smtputf8;
+  link.session->Deliver(std::move(out));  // may finish at once (refused before sending)
+}
+
+void DeliveryDriver::Do(queue::DeliverLocally& action) {
+  const queue::StoredMessage& message = *action.message;
+  std::string body;
+  if (absl::Status read = bodies_.Read(message.segment_path, message.body, &body); !read.ok()) {
+    const std::string error = absl::StrCat("cannot read the queued message: ", read.message());
+    scheduler_.OnLocalDelivered(action.job,
+                                std::vector<queue::AttemptReply>(action.recipients.size(),
+                                                                 queue::AttemptReply{0, "4.3.0", error, false}),
+                                Now());
+    return;
+  }
+  auto unix_body = std::make_shared<const std::string>(queue::UnixLines(body));
+  bodies_.Recycle(&body);
+  // One file per recipient, all at once; the job hears them together.
+  struct Pending {
+    std::vector<queue::AttemptReply> replies;
+    size_t left = 0;
+  };
+  auto pending = std::make_shared<Pending>();
+  pending->replies.resize(action.recipients.size());
+  pending->left = action.recipients.size();
+  for (size_t i = 0; i < action.recipients.size(); ++i) {
+    const std::string& rcpt = action.recipients[i];
+    queue::MaildirMessage local;
+    local.domain = action.domain;
+    local.local_part = rcpt.substr(0, rcpt.rfind('@'));
+    local.return_path = message.mail_from;
+    local.delivered_to = rcpt;
+    maildir_.Deliver(local, unix_body,
+                     [this, pending, i, job = action.job](const absl::Status& status, const std::string& path) {
+                       queue::AttemptReply& reply = pending->replies[i];
+                       if (status.ok()) {
+                         reply = {250, "2.0.0", absl::StrCat("delivered to maildir ", path), false};
+                       } else if (absl::IsInvalidArgument(status)) {
+                         reply = {550, "5.1.1", std::string(status.message()), false};
+                       } else if (absl::IsResourceExhausted(status)) {
+                         reply = {452, "4.2.2", std::string(status.message()), false};
+                       } else {
+                         reply = {451, "4.3.0", std::string(status.message()), false};
+                       }
+                       if (--pending->left > 0) return;
+                       scheduler_.OnLocalDelivered(job, std::move(pending->replies), Now());
+                       Run();
+                     });
+  }
+}
+
+void DeliveryDriver::Do(queue::CloseConnection& action) {
+  auto it = links_.find(action.connection);
+  if (it == links_.end()) return;
+  OutboundSession* session = it->second->session;
+  // A session that began its own QUIT (the shard is stopping) is on its way out.
+  if (session != nullptr && session->ready()) session->Quit();
+}
+
+void DeliveryDriver::Do(queue::WriteResults& action) {
+  auto left = std::make_shared<size_t>(action.results.size());
+  for (const queue::DeliveryResult& result : action.results) {
+    spool_.log().AppendResult(result, [this, left, batch = action.batch, finished = action.finished,
+                                       queue_id = result.queue_id](const absl::Status& status) {
+      if (!status.ok()) {
+        // The outcome stands in memory; after a restart the recipient is tried again.
+        RP_LOG(kWarning) << "delivery result for id=" << queue_id << " not durable: " << status;
+      }
+      if (--*left > 0) return;
+      if (finished != nullptr) {
+        // Records that finish a job copied forward, under its old id: the old message
+        // lets go of it now (a restart before this delivers from both copies).
+        bodies_.files().Release(finished->segment_path);
+        spool_.JobFinished(finished);
+        return;
+      }
+      scheduler_.OnResultsWritten(batch, Now());
+      Run();
+    });
+  }
+}
+
+void DeliveryDriver::Do(queue::WriteBounce& action) {
+  const queue::StoredMessage& message = *action.message;
+  std::string original;
+  if (absl::Status read = bodies_.Read(message.segment_path, message.body, &original); !read.ok()) {
+    RP_LOG(kWarning) << "bounce without the original's headers: " << read;
+  }
+  queue::BounceInput input;
+  input.reporting_mta = config_.hostname;
+  input.original_sender = message.mail_from;
+  input.queue_id = message.queue_id;
+  input.arrival = absl::FromUnixMicros(static_cast<int64_t>(message.arrival_unix_micros));
+  input.now = action.now;
+  input.failed = std::move(action.failed);
+  input.original = original;
+  input.sequence = ++dsn_sequence_;
+  absl::StatusOr<std::string> dsn = queue::BuildBounce(input);
+  bodies_.Recycle(&original);
+  absl::StatusOr<uint64_t> stored = dsn.ok() ? spool_.BeginMessage() : dsn.status();
+  absl::Status appended = stored.ok() ? spool_.AppendBody(*stored, *dsn) : stored.status();
+  if (!appended.ok()) {
+    if (stored.ok()) spool_.Abort(*stored);
+    RP_LOG(kWarning) << "bounce for id=" << message.queue_id << " not queued (" << appended
+                     << "); its recipients are tried again later";
+    scheduler_.OnBounceWritten(action.batch, false, Now());
+    return;
+  }
+  queue::Envelope envelope;
+  envelope.queue_id = spool_.NextQueueId(action.now);
+  envelope.arrival_unix_micros = static_cast<uint64_t>(absl::ToUnixMicros(action.now));
+  envelope.helo = config_.hostname;
+  envelope.protocol = "LOCAL";
+  envelope.recipients.push_back(queue::Recipient{message.mail_from, "", false, 0, 0});
+  const size_t failed = input.failed.size();
+  std::string dsn_id = envelope.queue_id;
+  spool_.Commit(*stored, std::move(envelope),
+                [this, batch = action.batch, dsn_id = std::move(dsn_id), original = action.message,
+                 failed](const absl::Status& status) {
+                  if (status.ok()) {
+                    RP_LOG(kInfo) << "bounce queued: id=" << dsn_id << " for id=" << original->queue_id
+                                  << " to=<" << original->mail_from << "> failed_recipients=" << failed;
+                  } else {
+                    RP_LOG(kWarning) << "bounce for id=" << original->queue_id << " not durable (" << status
+                                     << "); its recipients are tried again later";
+                  }
+                  scheduler_.OnBounceWritten(batch, status.ok(), Now());
+                  Run();
+                });
+}
+
+void DeliveryDriver::Do(queue::CopyForward& action) {
+  std::vector<queue::RecipientPick> picks;
+  for (const queue::JobRecipient& r : action.recipients) {
+    picks.push_back({r.index, r.attempts, r.next_attempt_unix_micros});
+  }
+  const queue::StoredMessage& old = *action.message;
+  queue::CopyMessage(
+      spool_.log(), old.segment_path, old.commit_offset, spool_.NextQueueId(Now()), picks,
+      [this, job = action.job, old_id = old.queue_id](const absl::Status& status, const queue::Envelope& copy,
+                                                      const queue::MessageLocation& location) {
+        if (!status.ok()) {
+          RP_LOG(kWarning) << "compaction of id=" << old_id << " failed: " << status;
+          scheduler_.OnCopiedForward(job, nullptr, Now());
+          return Run();
+        }
+        std::shared_ptr<queue::StoredMessage> stored = queue::StoredMessageOf(copy);
+        stored->home_shard = shard_.id();
+        stored->segment = location.segment;
+        stored->segment_path = spool_.log().SegmentPath(location.segment);
+        stored->commit_offset = location.commit_offset;
+        bodies_.files().Acquire(stored->segment_path);
+        scheduler_.OnCopiedForward(job, std::move(stored), Now());
+        Run();
+      });
+}
+
+void DeliveryDriver::Do(queue::JobFinished& action) {
+  bodies_.files().Release(action.message->segment_path);
+  spool_.JobFinished(action.message);
+}
+
+void DeliveryDriver::Do(queue::AccountingLines& action) { accounting_.Append(action.lines); }
+
+// ---- Session events ------------------------------------------------------------------
+
+void DeliveryDriver::OnReady(Link& link) {
+  scheduler_.OnConnectionReady(link.id, Now());
+  Run();
+}
+
+void DeliveryDriver::OnMessageDone(Link& link, std::vector<RecipientResult> results) {
+  std::vector<queue::AttemptReply> replies;
+  replies.reserve(results.size());
+  for (RecipientResult& r : results) {
+    std::string text = r.code == 0 ? r.Summary() : std::move(r.text);
+    replies.push_back(queue::AttemptReply{r.code, std::move(r.enhanced), std::move(text), r.possible_duplicate});
+  }
+  queue::TlsReport report;
+  if (const TlsSummary* tls = link.session != nullptr ? link.session->tls() : nullptr; tls != nullptr) {
+    report.description = tls->Description();
+    report.sni = tls->sni;
+    report.verified = tls->peer_verified;
+  }
+  bodies_.Recycle(&link.body);
+  scheduler_.OnMessageSent(link.id, std::move(replies), report, Now());
+  Run();
+}
+
+void DeliveryDriver::OnTlsFailed(Link& link, const std::string& error) {
+  tls_sessions_.Forget(link.tls_key);
+  RP_LOG(kInfo) << "outbound tls handshake failed: connection=" << link.id << ": " << error;
+  scheduler_.OnTlsFailed(link.id, Now());
+  Run();
+}
+
+void DeliveryDriver::OnClosed(Link& link, const std::string& reason) {
+  link.session = nullptr;
+  scheduler_.OnConnectionClosed(link.id, reason, link.opening, Now());
+  // The link's own method is on the stack (the session is being destroyed): it is
+  // freed at the end of the loop turn.
+  auto it = links_.find(link.id);
+  RP_CHECK(it != links_.end());
+  shard_.DeferDelete(std::move(it->second));
+  links_.erase(it);
+  Run();
+}
+
+}  // namespace ringpost::net

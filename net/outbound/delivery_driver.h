@@ -1,0 +1,118 @@
+// The driver of one shard's delivery scheduler (queue/schedule/delivery_scheduler.h):
+// it carries the scheduler's actions out with the shard's I/O and reports what
+// happened back as events, with the time. It holds no policy.
+//
+//   ResolveRoute    → NextHopResolver (local domains, --routes, DNS)
+//   OpenConnection  → ConnectionTable::Connect with an OutboundSession (STARTTLS per
+//                     --outbound_tls, a kept TLS session offered for resumption)
+//   SendMessage     → the body read from its log records (BodyReader), then
+//                     OutboundSession::Deliver
+//   DeliverLocally  → MaildirWriter, one file per recipient, on the ring
+//   CloseConnection → QUIT
+//   WriteResults    → result records in this shard's log (LogWriter::AppendResult)
+//   WriteBounce     → a DSN built (queue/schedule/bounce.h) and committed through the
+//                     spool, which schedules it like any message
+//   CopyForward     → compaction's copy into this shard's log (queue/log_compaction.h)
+//   JobFinished     → the spool's done notice
+//   AccountingLines → this shard's AccountingWriter
+//
+// Actions run in the order decided. One that reports back at once (a connection our
+// table refuses, a route known without a lookup, a body that cannot be read) feeds the
+// scheduler an event whose actions run after the current ones, by the same loop: the
+// scheduler itself is never re-entered. The driver arms one shard timer at the
+// scheduler's next deadline (wall-clock time mapped onto the shard's monotonic clock).
+//
+// Owned by its shard; callbacks it hands the log, the resolver and the Maildir writer
+// point at it and run only on the shard's loop, which has ended before the shard's
+// objects are destroyed (the driver is created after them, so destroyed first).
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/container/flat_hash_map.h"
+#include "core/shard.h"
+#include "core/timer_wheel.h"
+#include "net/outbound/next_hop.h"
+#include "net/outbound/smtp_client_session.h"
+#include "net/outbound/tls_session_cache.h"
+#include "net/transport/connection_table.h"
+#include "queue/accounting_log.h"
+#include "queue/log_reader.h"
+#include "queue/maildir.h"
+#include "queue/schedule/delivery_scheduler.h"
+#include "queue/spool.h"
+
+namespace ringpost::net {
+
+struct DeliveryConfig {
+  queue::SchedulerConfig scheduler;         // policy (the seed is set per shard)
+  OutboundSessionOptions session;           // helo name (--hostname), reply timeout, TLS client context
+  TlsPolicy tls_policy = TlsPolicy::kNone;  // --outbound_tls (needs session.tls_client)
+  std::string hostname;                     // Reporting-MTA of bounces
+};
+
+class DeliveryDriver final : public queue::JobSink {
+ public:
+  DeliveryDriver(core::Shard& shard, const DeliveryConfig& config, queue::Spool& spool,
+                 NextHopResolver& next_hops, queue::MaildirWriter& maildir, queue::AccountingLog& accounting);
+  ~DeliveryDriver() override;
+  DeliveryDriver(const DeliveryDriver&) = delete;
+  DeliveryDriver& operator=(const DeliveryDriver&) = delete;
+
+  // The table outbound connections are made on (created after the driver, since the
+  // SMTP service it serves hands messages to the spool this driver drains).
+  void set_connections(ConnectionTable* table) { connections_ = table; }
+
+  // queue::JobSink: a job for a domain this shard owns.
+  void AcceptJob(std::unique_ptr<queue::DeliveryJob> job) override;
+
+  const queue::DeliveryScheduler& scheduler() const { return scheduler_; }
+
+ private:
+  class Link;  // one outbound connection: the OutboundOwner of its session
+
+  // Runs the scheduler's actions until there are none (see above).
+  void Run();
+  void ArmTimer();
+  static void OnTimer(void* context);
+  absl::Time Now() const;
+
+  void Do(queue::ResolveRoute& action);
+  void Do(queue::OpenConnection& action);
+  void Do(queue::SendMessage& action);
+  void Do(queue::DeliverLocally& action);
+  void Do(queue::CloseConnection& action);
+  void Do(queue::WriteResults& action);
+  void Do(queue::WriteBounce& action);
+  void Do(queue::CopyForward& action);
+  void Do(queue::JobFinished& action);
+  void Do(queue::AccountingLines& action);
+
+  // Session events (through Link).
+  void OnReady(Link& link);
+  void OnMessageDone(Link& link, std::vector<RecipientResult> results);
+  void OnClosed(Link& link, const std::string& reason);
+  void OnTlsFailed(Link& link, const std::string& error);
+
+  core::Shard& shard_;
+  const DeliveryConfig config_;  // a copy: sessions keep references into it
+  queue::Spool& spool_;
+  NextHopResolver& next_hops_;
+  queue::MaildirWriter& maildir_;
+  queue::AccountingWriter accounting_;
+  ConnectionTable* connections_ = nullptr;
+  queue::DeliveryScheduler scheduler_;
+  queue::BodyReader bodies_;
+  TlsSessionCache tls_sessions_;
+  absl::flat_hash_map<queue::ConnectionId, std::unique_ptr<Link>> links_;
+  std::vector<queue::DeliveryAction> running_actions_;
+  bool running_ = false;  // inside Run: events from actions leave their actions to its loop
+  core::TimerNode timer_;
+  absl::Time timer_at_ = absl::InfiniteFuture();
+  uint64_t dsn_sequence_ = 0;
+};
+
+}  // namespace ringpost::net

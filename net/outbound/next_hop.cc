@@ -1,0 +1,99 @@
+#include "net/outbound/next_hop.h"
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+
+namespace ringpost::net {
+
+namespace {
+
+// "IP:PORT" for an IPv4 address, "[IP]:PORT" for an IPv6 one.
+absl::StatusOr<core::SocketAddress> AddressAt(const std::string& ip, uint16_t port) {
+  const bool v6 = ip.find(':') != std::string::npos;
+  return core::ParseSocketAddress(v6 ? absl::StrCat("[", ip, "]:", port) : absl::StrCat(ip, ":", port));
+}
+
+}  // namespace
+
+NextHop DnsNextHops::FromMailRoute(const dns::MailRoute& route, uint16_t port) const {
+  NextHop hop;
+  // The MX resolver keeps the true TTLs; the scheduler asks again after a minute.
+  hop.valid_for = absl::Minutes(1);
+  hop.status = route.status;
+  hop.text = route.detail;
+  switch (route.kind) {
+    case dns::MailRoute::Kind::kAddresses:
+      hop.kind = NextHop::Kind::kSmtp;
+      for (size_t i = 0; i < route.addresses.size(); ++i) {
+        auto address = AddressAt(route.addresses[i], port);
+        if (!address.ok()) continue;
+        hop.addresses.push_back(*address);
+        hop.names.push_back(i < route.hosts.size() ? route.hosts[i] : std::string());
+      }
+      break;
+    case dns::MailRoute::Kind::kTempFail:
+      hop.kind = NextHop::Kind::kTempFail;
+      break;
+    case dns::MailRoute::Kind::kNullMx:
+      hop.kind = NextHop::Kind::kPermFail;
+      hop.code = 556;  // RFC 7505 §4.2
+      break;
+    case dns::MailRoute::Kind::kNoSuchDomain:
+    case dns::MailRoute::Kind::kOnlySelf:
+      hop.kind = NextHop::Kind::kPermFail;
+      break;
+  }
+  return hop;
+}
+
+void DnsNextHops::Resolve(const std::string& domain, Done done) {
+  if (local_domains_.Contains(domain)) {
+    NextHop hop;
+    hop.kind = NextHop::Kind::kLocal;
+    return done(std::move(hop));
+  }
+  if (auto route = routes_.Find(domain); route.has_value()) {
+    if (route->address) {
+      NextHop hop;
+      hop.kind = NextHop::Kind::kSmtp;
+      hop.addresses.push_back(*route->address);
+      return done(std::move(hop));
+    }
+    return mx_.ResolveHost(route->host,
+                           [this, port = route->port, done = std::move(done)](const dns::MailRoute& found) {
+                             done(FromMailRoute(found, port));
+                           });
+  }
+  if (domain.size() > 2 && domain.front() == '[' && domain.back() == ']') {
+    // An address literal (RFC 5321 §4.1.3): that host, no DNS.
+    std::string ip = domain.substr(1, domain.size() - 2);
+    if (ip.size() > 5 && absl::EqualsIgnoreCase(ip.substr(0, 5), "IPv6:")) ip = ip.substr(5);
+    auto address = AddressAt(ip, port_);
+    NextHop hop;
+    if (address.ok()) {
+      hop.kind = NextHop::Kind::kSmtp;
+      hop.addresses.push_back(*address);
+    } else {
+      hop.kind = NextHop::Kind::kPermFail;
+      hop.status = "5.1.2";
+      hop.text = absl::StrCat("bad address literal ", domain);
+    }
+    return done(std::move(hop));
+  }
+  for (const char c : domain) {
+    if (static_cast<unsigned char>(c) >= 0x80) {
+      // A U-label needs IDNA conversion to its A-label before DNS can answer for it.
+      NextHop hop;
+      hop.kind = NextHop::Kind::kTempFail;
+      hop.status = "4.4.3";
+      hop.text =
+          absl::StrCat("no IDNA conversion for the internationalised domain ", domain, " (not supported)");
+      return done(std::move(hop));
+    }
+  }
+  mx_.Resolve(domain, [this, done = std::move(done)](const dns::MailRoute& route) {
+    done(FromMailRoute(route, port_));
+  });
+}
+
+}  // namespace ringpost::net

@@ -1,0 +1,184 @@
+// The SMTP client engine for one outbound connection (RFC 5321; PIPELINING RFC 2920,
+// SIZE RFC 1870, 8BITMIME RFC 6152, SMTPUTF8 RFC 6531, CHUNKING RFC 3030).
+//
+// Sans-I/O: server bytes in (Feed), client bytes out (TakeOutput), outcomes through
+// SmtpClientEvents. No sockets, no clock: the outbound session drives it from the
+// shard's ring and owns the timeouts (OnConnectionLost covers them too). One engine per
+// connection, on its shard; not thread-safe.
+//
+// A session: greeting → EHLO (HELO when EHLO gets a 5xx) → [STARTTLS → handshake by the
+// session → EHLO again, RFC 3207 §4.2] → ready → messages, one at a
+// time (StartMessage; OnMessageDone reports every recipient) → QUIT. With PIPELINING,
+// MAIL, the RCPTs and DATA leave in one write (RFC 2920 §3.1); with CHUNKING the body
+// goes as one "BDAT n LAST" once a recipient was accepted. A transaction that did not
+// end with the final reply is reset (RSET) before the next one.
+//
+// Outcomes per recipient: its RCPT reply when that refused it; else the MAIL reply when
+// MAIL failed; else the DATA/BDAT/final-dot reply. A connection lost (or timed out)
+// before the final reply gives code 0; lost after the final dot was sent, the result is
+// also marked possible_duplicate (the server may have taken it: deferred, never
+// delivered, never lost).
+//
+// Bounded: replies go through a 4 KiB line assembler and ReplyParser (1,000 lines, 4 KiB
+// of text), so a hostile server's endless reply costs a few KiB, then the session fails.
+// Output never holds a bare CR or LF: DATA bodies go through DotStuffer, and BDAT is used
+// only for a CRLF-clean body.
+#pragma once
+
+#include <cstdint>
+#include <deque>
+#include <string>
+#include <vector>
+
+#include "absl/strings/string_view.h"
+#include "net/smtp/dot_stuffer.h"
+#include "net/smtp/line_assembler.h"
+#include "net/smtp/smtp_reply.h"
+
+namespace ringpost::net {
+
+struct SmtpClientOptions {
+  std::string helo_name = "localhost";  // --hostname: our name in EHLO/HELO
+};
+
+// --outbound_tls. Opportunistic: STARTTLS when offered, plaintext otherwise (and when
+// the server refuses STARTTLS). Required: a server that does not offer it, or refuses
+// it, fails the session (its mail is deferred).
+enum class TlsPolicy { kNone, kOpportunistic, kRequired };
+
+struct OutboundMessage {
+  std::string mail_from;  // empty: the null sender "<>"
+  std::vector<std::string> recipients;
+  absl::string_view body;  // the stored form (unstuffed); the caller keeps it alive until done
+  bool eight_bit = false;  // sent with BODY=8BITMIME when the server offers it
+  bool smtputf8 = false;   // needs SMTPUTF8: bounced 553 5.6.7 by a server without it
+};
+
+struct RecipientResult {
+  int code = 0;  // the deciding reply's code; 0 when no reply came
+  std::string enhanced;
+  std::string text;
+  bool possible_duplicate = false;  // no reply after the final dot
+  std::string Summary() const;
+};
+
+// What the server offered in its EHLO reply.
+struct ServerExtensions {
+  bool esmtp = false;  // EHLO worked (else HELO)
+  bool pipelining = false, eight_bit_mime = false, smtputf8 = false, chunking = false, starttls = false;
+  bool size_offered = false;
+  uint64_t size_max = 0;  // 0 with size_offered: no fixed limit
+};
+
+class SmtpClientEvents {
+ public:
+  virtual ~SmtpClientEvents() = default;
+  // Greeting and EHLO/HELO done: StartMessage may be called (also from inside here).
+  virtual void OnSessionReady() = 0;
+  // The message's outcome, one result per recipient in order. The engine is ready
+  // again before this runs (unless closed), so the next StartMessage may come from here.
+  virtual void OnMessageDone(std::vector<RecipientResult> results) = 0;
+  // The session cannot go on (greeting or EHLO/HELO refused, a broken reply, a reply
+  // nobody asked for): `reason` says why; the connection should close once the output
+  // (maybe a QUIT) is sent. A message in progress was reported first.
+  virtual void OnSessionFailed(const std::string& reason) = 0;
+  // The server answered STARTTLS with 220: the session starts the handshake now (bytes
+  // the server sent after that reply were dropped, CVE-2021-38371) and reports
+  // OnTlsStarted when it is done.
+  virtual void OnStartTls() {}
+};
+
+class SmtpClient {
+ public:
+  SmtpClient(const SmtpClientOptions& options, SmtpClientEvents& events);
+  // Before the greeting arrives. The default is kNone.
+  void set_tls_policy(TlsPolicy policy) { tls_policy_ = policy; }
+
+  // Server bytes, in order, any split.
+  void Feed(absl::string_view bytes);
+  // Precondition: ready(). The message's body must stay valid until OnMessageDone.
+  void StartMessage(OutboundMessage message);
+  // Ends the session politely (the pool's idle timeout): QUIT, then close.
+  void Quit();
+  // The connection closed or timed out: a message in progress is reported, then the
+  // engine is closed.
+  void OnConnectionLost();
+  // The TLS handshake after STARTTLS finished: EHLO goes again, over TLS.
+  void OnTlsStarted();
+
+  std::string TakeOutput();
+  absl::string_view output() const { return output_; }  // send, then ClearOutput()
+  void ClearOutput() { output_.clear(); }
+  bool has_output() const { return !output_.empty(); }
+  bool ready() const { return phase_ == Phase::kReady; }
+  bool in_transaction() const { return phase_ == Phase::kTransaction; }
+  bool closed() const { return phase_ == Phase::kClosed; }
+  // Close once the output is sent (after QUIT's reply, or a failure).
+  bool wants_close() const { return phase_ == Phase::kClosed || phase_ == Phase::kFailed; }
+  const ServerExtensions& extensions() const { return extensions_; }
+  bool tls_active() const { return tls_active_; }
+  bool awaiting_tls() const { return phase_ == Phase::kTlsHandshake; }
+  uint64_t messages_done() const { return messages_done_; }
+
+ private:
+  enum class Phase {
+    kGreeting,
+    kEhlo,
+    kHelo,
+    kStartTls,
+    kTlsHandshake,
+    kReady,
+    kTransaction,
+    kQuitting,
+    kFailed,
+    kClosed
+  };
+  enum class Expect { kMail, kRcpt, kData, kBody, kBodyIgnored, kBdat, kRset, kQuit };
+
+  void OnReply(const SmtpReply& reply);
+  void OnGreeting(const SmtpReply& reply);
+  void OnEhlo(const SmtpReply& reply, bool esmtp);
+  void OnStartTlsReply(const SmtpReply& reply);
+  void OnTransactionReply(Expect expected, const SmtpReply& reply);
+  void Pump();  // sends queued commands: all of them with PIPELINING, else one per reply
+  void SendBody();
+  void FinishMessage();
+  void Fail(const std::string& reason, bool send_quit);
+  void Send(absl::string_view bytes) { output_.append(bytes.data(), bytes.size()); }
+  std::string MailCommand() const;
+
+  const SmtpClientOptions& options_;
+  SmtpClientEvents& events_;
+  LineAssembler lines_;
+  ReplyParser replies_;
+  Phase phase_ = Phase::kGreeting;
+  TlsPolicy tls_policy_ = TlsPolicy::kNone;
+  bool tls_active_ = false;
+  ServerExtensions extensions_;
+  std::string output_;
+  std::deque<Expect> expected_;  // replies still to come, in order
+  struct Queued {
+    std::string command;
+    Expect expect;
+  };
+  std::deque<Queued> to_send_;  // commands not yet sent (without PIPELINING: one per reply)
+  bool needs_rset_ = false;     // the last transaction did not end with its final reply
+
+  // The message in progress.
+  OutboundMessage message_;
+  std::vector<RecipientResult> results_;
+  std::vector<bool> decided_;     // results_[i] is final
+  std::vector<size_t> accepted_;  // recipients the server took
+  size_t rcpt_replies_ = 0;       // RCPT replies seen so far
+  bool mail_failed_ = false;
+  SmtpReply deciding_;  // the reply that decides the undecided (MAIL, DATA or final)
+  bool has_deciding_ = false;
+  bool use_bdat_ = false;
+  bool body_sent_ = false;  // the final dot (or BDAT LAST) is on its way
+  uint64_t messages_done_ = 0;
+};
+
+// True when every CR is followed by LF and every LF follows a CR.
+bool IsCrLfClean(absl::string_view bytes);
+
+}  // namespace ringpost::net

@@ -1,0 +1,218 @@
+// The SMTP server engine (RFC 5321, with PIPELINING RFC 2920, SIZE RFC 1870, 8BITMIME
+// RFC 6152, ENHANCEDSTATUSCODES RFC 2034/3463, SMTPUTF8 RFC 6531, CHUNKING RFC 3030 and
+// STARTTLS RFC 3207).
+//
+// Sans-I/O: bytes in (Feed), replies out (TakeOutput), queue actions through a handler,
+// time passed in. No sockets, no clock, no logging: the session (smtp_server_session.h)
+// drives it from the shard's ring, and tests and the fuzzer drive it from memory.
+// One engine per connection, on the connection's shard; not thread-safe.
+//
+// Flow of a message: DATA (or the first BDAT) asks the handler to BeginMessage (which
+// names the queue id) and writes the Received: header; body bytes go to AppendBody in
+// gathered pieces, at most one call per Feed (views into the caller's input: valid only
+// during the call); the end of the data asks for CommitMessage and the engine stops
+// reading until the session reports the outcome with OnCommitted. Only then is the
+// 250 (or 451/452) written, so "queued as" always means durable (RFC 5321 §6.1).
+//
+// Bounded memory: a partial command line is held up to command_line_bytes_max; body
+// bytes are never held; replies accumulate only until the session takes them.
+// Pipelined commands are answered in order, and whatever the engine wrote during one
+// Feed leaves in one send (RFC 2920 §3.1).
+//
+// STARTTLS: the engine answers "220 2.0.0 Ready to start TLS" and then reads nothing
+// more (starting_tls()): every byte after the STARTTLS line, in this Feed or buffered
+// by the session, is the session's to drop (CVE-2011-0411), and the session starts the
+// handshake. OnTlsStarted resets the session to its state after the greeting; the
+// client must EHLO again (RFC 3207 §4.2).
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "absl/time/time.h"
+#include "absl/types/span.h"
+#include "net/smtp/data_reader.h"
+#include "net/smtp/line_assembler.h"
+#include "net/smtp/received_header.h"
+#include "net/smtp/recipient_policy.h"
+#include "net/smtp/smtp_command.h"
+
+namespace ringpost::net {
+
+struct SmtpServerOptions {
+  std::string hostname = "localhost";
+  uint64_t message_bytes_max = 52428800;  // --max_message_size, advertised in SIZE
+  uint32_t recipients_max = 1000;         // --max_recipients
+  // RFC 5321 §4.5.3.1.4 allows 512 octets; extensions' parameters make room for more.
+  size_t command_line_bytes_max = 2048;
+  uint32_t errors_max = 20;  // error replies before "421 4.7.0" and close
+  BareLineEndings bare_line_endings = BareLineEndings::kNormalize;  // --bare_lf
+  uint32_t received_headers_max = 50;                               // more is a loop: 554 5.4.6
+};
+
+// A received message's envelope as the engine took it (RFC 5321 §2.3.1); the session
+// stores it in its own form.
+struct SmtpRecipient {
+  std::string address;
+  std::string params;  // ESMTP parameters as received
+};
+struct SmtpEnvelope {
+  std::string queue_id;
+  absl::Time arrival;
+  std::string client_address;
+  std::string helo;
+  std::string protocol;  // ESMTP, ESMTPS, UTF8SMTP... (RFC 3848)
+  std::string tls;       // "TLSv1.3 TLS_AES_128_GCM_SHA256" or empty
+  std::string mail_from;
+  std::string mail_params;
+  std::vector<SmtpRecipient> recipients;
+};
+
+// What the engine needs from the queue. Calls happen inside Feed / OnCommitted.
+class SmtpServerHandler {
+ public:
+  virtual ~SmtpServerHandler() = default;
+  // A message starts; returns its queue id. ResourceExhausted → 452 4.3.1 (spool
+  // full), any other error → 451 4.3.0.
+  virtual absl::StatusOr<std::string> BeginMessage() = 0;
+  // Body bytes of the open message, in order; the views die when the call returns.
+  virtual absl::Status AppendBody(absl::Span<const absl::string_view> pieces) = 0;
+  // The body is complete: make the message durable, then call OnCommitted.
+  virtual void CommitMessage(SmtpEnvelope envelope) = 0;
+  // Forget the open message (refused, reset, or the session ends): it never existed.
+  virtual void AbortMessage() = 0;
+  // A transaction or a recipient was refused; `reply` is what the client got.
+  virtual void OnRefused(absl::string_view command, absl::string_view reply) {
+    (void)command;
+    (void)reply;
+  }
+};
+
+// Facts about the connection, fixed when it opens.
+struct SmtpClientInfo {
+  std::string address;  // "192.0.2.1" (no port), for Received: and the envelope
+  bool may_relay = false;
+  bool tls_offered = false;  // a certificate is configured: EHLO offers STARTTLS
+};
+
+class SmtpServer {
+ public:
+  // Body bytes reach the log in pieces of at least this much (or a message's last).
+  static constexpr size_t kBodyFlushBytesMin = 8192;
+  SmtpServer(const SmtpServerOptions& options, const RecipientPolicy& relay, SmtpClientInfo client,
+             SmtpServerHandler& handler);
+  ~SmtpServer();
+  // The session is going away: an open message is aborted (through the handler, which
+  // must still be alive) and nothing more is read. Call before destruction.
+  void Detach();
+  SmtpServer(const SmtpServer&) = delete;
+  SmtpServer& operator=(const SmtpServer&) = delete;
+
+  // Writes the 220 greeting. Until it is called, anything the client sends is
+  // answered "554 5.5.0" and the connection closes (--greeting_delay).
+  void Greet();
+  // Consumes client bytes from the front of `input` and returns how many. Stops early
+  // while a commit is outstanding (feed the rest after OnCommitted) or once closed.
+  size_t Feed(absl::string_view input, absl::Time now);
+  // The session's handshake after "220 Ready to start TLS" finished; `description`
+  // ("TLSv1.3 TLS_AES_128_GCM_SHA256") goes into Received: and the envelope.
+  void OnTlsStarted(std::string description);
+  // The outcome of CommitMessage.
+  void OnCommitted(const absl::Status& status, absl::string_view queue_id);
+  // The idle or DATA timeout passed: 421 and close.
+  void OnTimeout();
+  // The server is stopping: an idle session gets 421 now; one in a transaction
+  // finishes it and gets 421 right after.
+  void OnShutdown();
+
+  // Replies written since the last call, to send as one chunk.
+  std::string TakeOutput();
+  // The same without a new string per batch: send output(), then ClearOutput() (the
+  // buffer keeps its capacity for the next replies).
+  absl::string_view output() const { return output_; }
+  void ClearOutput() { output_.clear(); }
+  bool has_output() const { return !output_.empty(); }
+  size_t output_bytes() const { return output_.size(); }
+  // The session should close once the output is sent.
+  bool closed() const { return phase_ == Phase::kClosed; }
+  bool awaiting_commit() const { return phase_ == Phase::kAwaitingCommit; }
+  // STARTTLS was accepted: send the output, drop every byte not yet fed, handshake.
+  bool starting_tls() const { return phase_ == Phase::kStartingTls; }
+  const std::string& tls() const { return tls_; }
+  // Reading message data (the session uses the longer DATA timeout).
+  bool in_data() const { return phase_ == Phase::kData || phase_ == Phase::kBdatChunk; }
+  bool in_transaction() const { return has_mail_ || phase_ != Phase::kCommand; }
+  uint32_t errors() const { return errors_; }
+
+ private:
+  enum class Phase { kGreeting, kCommand, kData, kBdatChunk, kAwaitingCommit, kStartingTls, kClosed };
+
+  size_t FeedCommands(absl::string_view input, absl::Time now);
+  size_t FeedData(absl::string_view input);
+  size_t FeedBdat(absl::string_view input);
+  void OnLine(absl::string_view line, absl::Time now);
+  void OnEhlo(const SmtpCommand& command, bool esmtp);
+  void OnMail(const SmtpCommand& command);
+  void OnRcpt(const SmtpCommand& command);
+  void OnData(absl::Time now);
+  void OnBdat(const SmtpCommand& command, absl::Time now);
+  void OnRset();
+  void OnQuit();
+  void OnStartTls(const SmtpCommand& command);
+
+  std::string StartMessage(absl::Time now);  // empty, or the refusal to answer
+  void ChunkDone();
+  void BodyPiece(absl::string_view piece);
+  void FlushBody(bool final);  // hands gathered body bytes to the log (small ones wait unless final)
+  void FinishMessage();        // the end of DATA or BDAT LAST
+  void FailMessage(absl::string_view reply);
+  void ResetTransaction();
+  void Reply(absl::string_view reply);
+  void ErrorReply(absl::string_view reply);
+  void Close(absl::string_view reply);
+  void DrainAfterTransaction();
+
+  const SmtpServerOptions& options_;
+  const RecipientPolicy& relay_;
+  const SmtpClientInfo client_;
+  SmtpServerHandler& handler_;
+  LineAssembler lines_;
+  DataReader data_;
+  ReceivedHeaderCounter received_;
+  Phase phase_ = Phase::kGreeting;
+  std::string output_;
+  uint32_t errors_ = 0;
+  bool shutting_down_ = false;
+
+  // Session (RFC 5321 §4.1.4): EHLO/HELO starts it and resets any transaction.
+  std::string helo_;
+  bool esmtp_ = false;
+  std::string tls_;  // "TLSv1.3 TLS_AES_128_GCM_SHA256" once STARTTLS succeeded
+
+  // Transaction.
+  bool has_mail_ = false;
+  std::string mail_from_;
+  std::string mail_params_;
+  bool smtputf8_ = false;
+  std::vector<SmtpRecipient> recipients_;
+
+  // The message being received.
+  bool message_open_ = false;  // BeginMessage succeeded and it was not committed or aborted
+  std::string queue_id_;
+  absl::Time arrival_;
+  uint64_t message_bytes_ = 0;             // body bytes from the client (after unstuffing)
+  std::string message_error_;              // the first refusal; later bytes are read and dropped
+  std::vector<absl::string_view> pieces_;  // gathered during one Feed
+  std::string carry_;                      // body bytes of earlier Feeds, waiting to make kBodyFlushBytesMin
+  // BDAT (RFC 3030).
+  bool bdat_transaction_ = false;  // a BDAT sequence has started
+  bool bdat_last_ = false;
+  uint64_t bdat_remaining_ = 0;
+  std::string bdat_refusal_;  // the chunk is dropped, then this is the reply
+};
+
+}  // namespace ringpost::net

@@ -1,0 +1,74 @@
+#include "net/transport/listener.h"
+
+#include <netinet/tcp.h>
+#include <unistd.h>
+
+#include <cerrno>
+
+#include "absl/strings/str_cat.h"
+
+namespace ringpost::net {
+namespace {
+
+absl::StatusOr<int> BindOne(const core::SocketAddress& address, int backlog, bool reuse_port) {
+  const int fd = socket(address.family(), SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return absl::ErrnoToStatus(errno, "socket");
+  const int one = 1;
+  setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+  if (reuse_port && setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) != 0) {
+    const int saved = errno;
+    close(fd);
+    return absl::ErrnoToStatus(saved, "SO_REUSEPORT");
+  }
+  if (address.family() == AF_INET6) setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
+  if (bind(fd, address.sockaddr_ptr(), address.length()) != 0) {
+    const int saved = errno;
+    close(fd);
+    return absl::ErrnoToStatus(saved, absl::StrCat("bind ", address.ToString()));
+  }
+  if (listen(fd, backlog) != 0) {
+    const int saved = errno;
+    close(fd);
+    return absl::ErrnoToStatus(saved, absl::StrCat("listen ", address.ToString()));
+  }
+  return fd;
+}
+
+}  // namespace
+
+ListenerSet::~ListenerSet() {
+  for (auto& per_address : fds) {
+    for (int fd : per_address) {
+      if (fd >= 0) close(fd);
+    }
+  }
+}
+
+absl::StatusOr<ListenerSet> BindListeners(const std::vector<core::SocketAddress>& addresses, int shard_count,
+                                          int backlog, bool reuse_port) {
+  if (!reuse_port && shard_count != 1)
+    return absl::InvalidArgumentError("one socket per address needs one shard");
+  ListenerSet set;
+  for (const core::SocketAddress& wanted : addresses) {
+    core::SocketAddress address = wanted;
+    set.fds.emplace_back();
+    for (int shard = 0; shard < shard_count; ++shard) {
+      absl::StatusOr<int> fd = BindOne(address, backlog, reuse_port);
+      if (!fd.ok()) return fd.status();
+      set.fds.back().push_back(*fd);
+      if (shard == 0 && address.port() == 0) {
+        // Port 0: every shard must share the port the kernel picked for the first.
+        sockaddr_storage actual{};
+        socklen_t length = sizeof(actual);
+        if (getsockname(*fd, reinterpret_cast<sockaddr*>(&actual), &length) != 0) {
+          return absl::ErrnoToStatus(errno, "getsockname");
+        }
+        address = core::SocketAddress::FromSockaddr(reinterpret_cast<sockaddr*>(&actual), length);
+      }
+    }
+    set.bound.push_back(address);
+  }
+  return set;
+}
+
+}  // namespace ringpost::net

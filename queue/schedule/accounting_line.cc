@@ -1,0 +1,87 @@
+#include "queue/schedule/accounting_line.h"
+
+#include <cstdio>
+
+#include "absl/strings/str_cat.h"
+
+namespace ringpost::queue {
+namespace {
+
+// Length of the valid UTF-8 sequence starting at s[i], or 0 (RFC 3629).
+size_t Utf8SequenceLength(absl::string_view s, size_t i) {
+  const auto byte = [&](size_t k) { return static_cast<unsigned char>(s[k]); };
+  const unsigned char c = byte(i);
+  size_t n;
+  if (c >= 0xC2 && c <= 0xDF) {
+    n = 2;
+  } else if (c >= 0xE0 && c <= 0xEF) {
+    n = 3;
+  } else if (c >= 0xF0 && c <= 0xF4) {
+    n = 4;
+  } else {
+    return 0;
+  }
+  if (i + n > s.size()) return 0;
+  for (size_t k = 1; k < n; ++k) {
+    if ((byte(i + k) & 0xC0) != 0x80) return 0;
+  }
+  if (c == 0xE0 && byte(i + 1) < 0xA0) return 0;  // overlong
+  if (c == 0xED && byte(i + 1) > 0x9F) return 0;  // surrogates
+  if (c == 0xF0 && byte(i + 1) < 0x90) return 0;  // overlong
+  if (c == 0xF4 && byte(i + 1) > 0x8F) return 0;  // past U+10FFFF
+  return n;
+}
+
+void AppendJsonString(absl::string_view s, std::string* out) {
+  out->push_back('"');
+  for (size_t i = 0; i < s.size();) {
+    const unsigned char c = static_cast<unsigned char>(s[i]);
+    if (c == '"' || c == '\\') {
+      out->push_back('\\');
+      out->push_back(static_cast<char>(c));
+    } else if (c < 0x20) {
+      char escaped[8];
+      std::snprintf(escaped, sizeof(escaped), "\\u%04x", c);
+      out->append(escaped);
+    } else if (c < 0x80) {
+      out->push_back(static_cast<char>(c));
+    } else if (const size_t n = Utf8SequenceLength(s, i); n > 0) {
+      out->append(s.data() + i, n);
+      i += n;
+      continue;
+    } else {
+      out->append("\\ufffd");
+    }
+    ++i;
+  }
+  out->push_back('"');
+}
+
+}  // namespace
+
+void AppendAccountingLine(const AccountingEntry& e, std::string* out) {
+  absl::StrAppend(out, "{\"time\":\"", absl::FormatTime("%Y-%m-%dT%H:%M:%E6SZ", e.time, absl::UTCTimeZone()),
+                  "\",\"queue_id\":");
+  AppendJsonString(e.queue_id, out);
+  out->append(",\"from\":");
+  AppendJsonString(e.from, out);
+  out->append(",\"rcpt\":");
+  AppendJsonString(e.rcpt, out);
+  out->append(",\"domain\":");
+  AppendJsonString(e.domain, out);
+  out->append(",\"host\":");
+  AppendJsonString(e.host, out);
+  out->append(",\"result\":");
+  AppendJsonString(e.result, out);
+  absl::StrAppend(out, ",\"code\":", e.code, ",\"status\":");
+  AppendJsonString(e.status, out);
+  out->append(",\"text\":");
+  AppendJsonString(e.text, out);
+  absl::StrAppend(out, ",\"attempt\":", e.attempt, ",\"tls\":");
+  AppendJsonString(e.tls, out);
+  absl::StrAppend(out, ",\"tls_verified\":", e.tls_verified ? "true" : "false");
+  absl::StrAppend(out, ",\"possible_duplicate\":", e.possible_duplicate ? "true" : "false", "}\n");
+}
+
+
+}  // namespace ringpost::queue

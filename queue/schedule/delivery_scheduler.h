@@ -1,0 +1,282 @@
+// The delivery scheduler of one shard: all delivery policy, and no I/O (the split
+// Postfix makes between its queue manager and its transports).
+//
+// Events come in with the time passed in (a job arrived, a route was resolved, a
+// connection is ready or closed, a transaction's replies, results written, a timer);
+// actions go out (resolve a route, open a connection, send a message on it, deliver
+// locally, close with QUIT, write result records, write a bounce, copy a job forward,
+// a job finished, accounting lines). A thin driver on the shard
+// (net/outbound/delivery_driver.h) carries the actions out and reports back. The
+// scheduler never calls out, so nothing it does can re-enter it; tests drive it with a
+// fake clock, and tests/sim/ drives thousands of messages through it against a
+// simulated network and disk.
+//
+// Policy held here:
+//  - Per destination domain: a queue of due jobs, the route (asked again after its
+//    valid_for), a pool of connections: at most domain_max_connections for the domain
+//    and host_max_connections per next-hop address (this shard's share), each reused
+//    for up to max_messages_per_connection messages and closed with QUIT after
+//    idle_timeout without work. New connections open only while more jobs are due than
+//    connections are opening.
+//  - A connection is to a host, not a domain: an idle one is handed over as it is to a
+//    domain waiting for the same host (domains behind one smarthost share connections),
+//    and when every host of a domain is at its limit an idle connection to one of them
+//    is taken over at once.
+//  - Failures: a connection that never became ready counts against its domain and
+//    moves the next attempt to the next address; once every address failed in a row
+//    (and no connection of the domain works) the due jobs are deferred and the domain
+//    rests for RetryDelay(rests) (a circuit breaker; other domains are not held up).
+//    A connection our own table could not open (no slot, no descriptor) is not the
+//    domain's fault: tried again after local_failure_retry.
+//  - Opportunistic TLS: a host whose handshake failed gets plaintext for a while.
+//  - Outcomes (queue/schedule/delivery_outcome.h): 2xx delivered, 5xx bounced, 4xx or no
+//    reply deferred with backoff until the lifetime ends (expired). Recipients answered
+//    452 beside accepted ones go again at once in a new transaction (RFC 5321
+//    §4.5.3.1.10), without counting an attempt.
+//  - Bounces: one DSN per failed batch, written before the result records that say
+//    "bounced" (a crash in between sends a second DSN rather than none); never for the
+//    null sender (RFC 5321 §6.1); a DSN that cannot be written keeps its recipients
+//    deferred.
+//  - Results: a job is rescheduled or finished only once its result records are
+//    written; a finished job is handed back for the message's "done" notice.
+//  - Compaction: a job still deferred compaction_age after this shard took it over (or
+//    last copied it) is copied forward into this shard's log, so old segments do not
+//    stay pinned by long-deferred mail.
+//  - Shutdown: no new connection; a connection ready for more QUITs.
+//
+// Time: `now` is wall-clock time (result records and retry times are wall-clock, so
+// they survive restarts); timers fire through OnTimer at or after NextTimer(). Randomness
+// (retry jitter, the order of equal MX hosts is the resolver's) comes from a seeded
+// generator, so a seed replays a run exactly. Single-threaded: one per shard.
+#pragma once
+
+#include <cstdint>
+#include <deque>
+#include <memory>
+#include <random>
+#include <string>
+#include <variant>
+#include <vector>
+
+#include "absl/container/flat_hash_map.h"
+#include "absl/time/time.h"
+#include "core/socket_address.h"
+#include "core/timer_wheel.h"
+#include "queue/record.h"
+#include "queue/schedule/bounce.h"
+#include "queue/schedule/delivery_job.h"
+#include "queue/schedule/delivery_outcome.h"
+#include "queue/schedule/next_hop.h"
+#include "queue/schedule/retry_schedule.h"
+
+namespace ringpost::queue {
+
+using JobId = uint64_t;
+using ConnectionId = uint64_t;
+using BatchId = uint64_t;
+
+struct SchedulerConfig {
+  RetrySchedule retry;
+  uint32_t domain_max_connections = 20;
+  uint32_t host_max_connections = 10;  // this shard's share of --host_max_connections
+  uint32_t max_messages_per_connection = 100;
+  absl::Duration idle_timeout = absl::Seconds(5);
+  // Opportunistic TLS: after a failed handshake the host gets plaintext this long
+  // (zero: never; --outbound_tls=required defers instead).
+  absl::Duration tls_fallback = absl::ZeroDuration();
+  absl::Duration compaction_age = absl::Minutes(30);  // zero: never
+  absl::Duration local_failure_retry = absl::Seconds(1);
+  uint64_t seed = 1;
+};
+
+// ---- Actions: what the driver does --------------------------------------------------
+
+// Look up `domain`'s next hop; answer with OnRouteResolved.
+struct ResolveRoute {
+  std::string domain;
+};
+// Open a connection to `address` (TLS server name `name`, empty for none; `plaintext`:
+// no STARTTLS this time). Answer with OnConnectionReady once greeted, or
+// OnConnectionClosed (also at once, when no connection can be made).
+struct OpenConnection {
+  ConnectionId connection = 0;
+  core::SocketAddress address;
+  std::string name;
+  bool plaintext = false;
+};
+// Send one transaction on a ready connection; answer with OnMessageSent (one reply per
+// recipient, in order), or OnMessageNotSent when the body cannot be read.
+struct SendMessage {
+  ConnectionId connection = 0;
+  std::shared_ptr<StoredMessage> message;
+  std::vector<std::string> recipients;
+};
+// Deliver into Maildirs; answer with OnLocalDelivered.
+struct DeliverLocally {
+  JobId job = 0;
+  std::shared_ptr<StoredMessage> message;
+  std::string domain;
+  std::vector<std::string> recipients;
+};
+// End an idle connection with QUIT (DESIGN.md); OnConnectionClosed follows.
+struct CloseConnection {
+  ConnectionId connection = 0;
+};
+// Append result records; answer with OnResultsWritten once all are durable or failed.
+// With `finished` set, there is nothing to answer: once they are written, that
+// message's job is finished (the records of a job copied forward, under its old id).
+struct WriteResults {
+  BatchId batch = 0;
+  std::vector<DeliveryResult> results;
+  std::shared_ptr<StoredMessage> finished;
+};
+// Write a DSN to `message`'s sender naming `failed`; answer with OnBounceWritten.
+struct WriteBounce {
+  BatchId batch = 0;
+  std::shared_ptr<StoredMessage> message;
+  std::vector<BouncedRecipient> failed;
+  absl::Time now;
+};
+// Copy the job's recipients (with their state) forward into this shard's log as a new
+// message; answer with OnCopiedForward.
+struct CopyForward {
+  JobId job = 0;
+  std::shared_ptr<StoredMessage> message;
+  std::vector<JobRecipient> recipients;
+};
+// The job is done with `message`: its "done" notice may go home.
+struct JobFinished {
+  std::shared_ptr<StoredMessage> message;
+};
+// Accounting log lines (queue/schedule/accounting_line.h), ready to write.
+struct AccountingLines {
+  std::string lines;
+};
+
+using DeliveryAction = std::variant<ResolveRoute, OpenConnection, SendMessage, DeliverLocally, CloseConnection,
+                                    WriteResults, WriteBounce, CopyForward, JobFinished, AccountingLines>;
+
+// What TLS did for a transaction (for accounting): `description` is "none" in plaintext.
+struct TlsReport {
+  std::string description = "none";
+  std::string sni;        // the name the certificate was checked against
+  bool verified = false;  // the chain was trusted and named `sni`
+};
+
+class DeliveryScheduler {
+ public:
+  DeliveryScheduler(const SchedulerConfig& config, absl::Time now);
+  ~DeliveryScheduler();
+  DeliveryScheduler(const DeliveryScheduler&) = delete;
+  DeliveryScheduler& operator=(const DeliveryScheduler&) = delete;
+
+  // ---- Events ----
+  // A job for a domain this shard owns.
+  void Accept(std::unique_ptr<DeliveryJob> job, absl::Time now);
+  void OnRouteResolved(const std::string& domain, NextHop hop, absl::Time now);
+  // The connection can take a message (greeted, or done with the last one).
+  void OnConnectionReady(ConnectionId connection, absl::Time now);
+  void OnMessageSent(ConnectionId connection, std::vector<AttemptReply> replies, const TlsReport& tls,
+                     absl::Time now);
+  // The body could not be read: the attempt is deferred; the connection is still ready.
+  void OnMessageNotSent(ConnectionId connection, const std::string& error, absl::Time now);
+  // The STARTTLS handshake failed (OnConnectionClosed follows).
+  void OnTlsFailed(ConnectionId connection, absl::Time now);
+  // Last event of a connection. `local`: our own table could not open it.
+  void OnConnectionClosed(ConnectionId connection, const std::string& reason, bool local, absl::Time now);
+  void OnLocalDelivered(JobId job, std::vector<AttemptReply> replies, absl::Time now);
+  void OnResultsWritten(BatchId batch, absl::Time now);
+  void OnBounceWritten(BatchId batch, bool queued, absl::Time now);
+  // `copy`: the new message holding the job's recipients, or null when the copy failed.
+  void OnCopiedForward(JobId job, std::shared_ptr<StoredMessage> copy, absl::Time now);
+  void OnTimer(absl::Time now);
+  // The shard is stopping: no new connection, and ready connections QUIT.
+  void Stop(absl::Time now);
+
+  // ---- Output ----
+  // Actions in the order they were decided; the driver takes them all (TakeActions
+  // swaps them out) and runs them, reporting back through the events above.
+  bool has_actions() const { return !actions_.empty(); }
+  void TakeActions(std::vector<DeliveryAction>* out);
+  // When OnTimer should run next (absl::InfiniteFuture(): no timer).
+  absl::Time NextTimer() const;
+
+  struct Stats {
+    uint64_t jobs_accepted = 0, attempts = 0, delivered = 0, deferred = 0, bounced = 0, expired = 0,
+             dsns_queued = 0, dsns_suppressed = 0, connections_opened = 0, connection_failures = 0,
+             connections_handed_over = 0, messages_finished = 0, tls_handshake_failures = 0,
+             jobs_compacted = 0, possible_duplicates = 0;
+  };
+  const Stats& stats() const { return stats_; }
+  size_t jobs() const { return jobs_.size(); }
+  size_t domains() const { return domains_.size(); }
+  size_t connections() const { return connections_.size(); }
+
+ private:
+  struct Job;
+  struct Domain;
+  struct Connection;
+  struct Batch;
+
+  // Jobs and their times.
+  Domain& DomainFor(const std::string& name);
+  void Schedule(Job& job);
+  void MakeDue(Job& job);
+  void BeginAttempt(Job& job);
+  // Domains.
+  void Pump(Domain& domain);
+  void PumpSmtp(Domain& domain);
+  void FailAll(Domain& domain, const std::string& status, int code, const std::string& text);
+  bool Open(Domain& domain);
+  bool TakeOverIdle(Domain& domain);
+  void WaitForHost(Domain& domain);
+  void Rest(Domain& domain, const Connection& failed, const std::string& reason);
+  void Forget(Domain& domain);
+  // Connections.
+  void Ready(Connection& connection);
+  void StartOn(Connection& connection, Job& job);
+  void Idle(Connection& connection);
+  Domain* DomainWaitingFor(const std::string& host);
+  void HandOver(Connection& connection, Domain& taker);
+  void Quit(Connection& connection);
+  bool PlaintextOnly(const std::string& host) const;
+  static std::string NameOf(const Domain& domain, const std::string& host);
+  // Outcomes (delivery_scheduler_outcomes.cc).
+  void Complete(Job& job, const std::vector<AttemptReply>& replies, const std::string& host,
+                const TlsReport& tls);
+  void BounceOrWrite(Job& job, std::unique_ptr<Batch> batch);
+  void KeepBouncesDeferred(Batch& batch);
+  void WriteBatch(std::unique_ptr<Batch> batch);
+  void FinishBatch(Batch& batch);
+  void FinishJob(Job& job);
+  bool ShouldCompact(const Job& job) const;
+  // Events end here: domains left with nothing are forgotten.
+  void EndEvent();
+  double UnitRandom();
+
+  static void OnJobTimer(void* context);
+  static void OnDomainTimer(void* context);
+  static void OnIdleTimer(void* context);
+
+  const SchedulerConfig config_;
+  absl::Time now_;
+  core::TimerWheel wheel_;  // in wall-clock nanoseconds
+  std::mt19937_64 random_;
+  absl::flat_hash_map<JobId, std::unique_ptr<Job>> jobs_;
+  absl::flat_hash_map<std::string, std::unique_ptr<Domain>> domains_;
+  absl::flat_hash_map<ConnectionId, std::unique_ptr<Connection>> connections_;
+  absl::flat_hash_map<BatchId, std::unique_ptr<Batch>> batches_;  // waiting for the driver
+  absl::flat_hash_map<std::string, uint32_t> host_connections_;    // per next-hop address
+  absl::flat_hash_map<std::string, absl::Time> plaintext_until_;   // host → TLS handshake failed
+  std::vector<std::string> waiting_for_host_;                      // domains held back by a host limit
+  std::vector<Connection*> idle_;                                  // connections waiting for work
+  std::vector<std::string> maybe_empty_;                           // domains to forget if idle
+  std::vector<DeliveryAction> actions_;
+  JobId next_job_ = 1;
+  ConnectionId next_connection_ = 1;
+  BatchId next_batch_ = 1;
+  bool stopping_ = false;
+  Stats stats_;
+};
+
+}  // namespace ringpost::queue

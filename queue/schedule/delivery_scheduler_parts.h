@@ -1,0 +1,70 @@
+// The delivery scheduler's state (private to queue/schedule/delivery_scheduler*.cc):
+// jobs, destination domains with their pools, connections, and one attempt's outcomes
+// on their way to the log.
+#pragma once
+
+#include <deque>
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "queue/schedule/delivery_scheduler.h"
+
+namespace ringpost::queue {
+
+struct DeliveryScheduler::Job {
+  DeliveryScheduler* scheduler = nullptr;
+  JobId id = 0;
+  std::unique_ptr<DeliveryJob> work;
+  Domain* domain = nullptr;
+  core::TimerNode timer;         // wakes the job when its next attempt is due
+  std::vector<size_t> attempt;   // positions in work->recipients tried in this attempt
+  absl::Time taken_at;           // when this shard took it over, or last copied it forward
+  bool busy = false;             // in an attempt, writing its results, or being copied
+};
+
+struct DeliveryScheduler::Domain {
+  DeliveryScheduler* scheduler = nullptr;
+  std::string name;
+  enum class Route { kUnknown, kResolving, kKnown } route = Route::kUnknown;
+  NextHop hop;
+  absl::Time route_valid_until = absl::InfiniteFuture();
+  std::deque<Job*> due;
+  std::vector<Connection*> connections;  // owned by connections_
+  uint32_t jobs = 0;             // owned jobs in any state
+  uint32_t failures_in_row = 0;  // connections that never became ready
+  uint32_t rests = 0;            // rests in a row (the breaker's backoff step)
+  size_t next_address = 0;
+  absl::Time resting_until = absl::InfinitePast();  // no new connection before this
+  bool waiting_for_host = false;                     // in waiting_for_host_
+  core::TimerNode wake;                              // the rest's end, or a retry after a local failure
+};
+
+struct DeliveryScheduler::Connection {
+  DeliveryScheduler* scheduler = nullptr;
+  ConnectionId id = 0;
+  Domain* domain = nullptr;
+  std::string host;  // the next hop's address, "ip:port"
+  std::string name;  // its host name (TLS server name), empty for an address route
+  Job* in_flight = nullptr;
+  uint32_t messages = 0;
+  bool ready = false;       // can take a message now
+  bool ever_ready = false;  // was greeted: the destination works
+  bool quitting = false;    // QUIT sent, or about to be
+  bool tls_failed = false;  // the STARTTLS handshake failed
+  bool idle_listed = false; // in idle_
+  core::TimerNode idle;
+};
+
+// One attempt's outcome for a job, kept until its records are written.
+struct DeliveryScheduler::Batch {
+  BatchId id = 0;
+  Job* job = nullptr;
+  std::vector<DeliveryResult> results;                          // records to write
+  std::vector<BouncedRecipient> bounced;                        // for the DSN
+  std::vector<std::pair<uint32_t, RecipientOutcome>> outcomes;  // by envelope index
+  std::vector<uint32_t> again_now;  // 452 beside accepted recipients: a new transaction at once
+};
+
+}  // namespace ringpost::queue

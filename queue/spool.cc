@@ -1,0 +1,104 @@
+#include "queue/spool.h"
+
+#include <utility>
+
+#include "core/check.h"
+
+namespace ringpost::queue {
+
+// What a commit keeps until it is durable: the message as delivery will see it, and the
+// recipients to split it by.
+struct Spool::PendingCommit {
+  std::shared_ptr<StoredMessage> message;
+  std::vector<Recipient> recipients;
+  CommitDone done;
+};
+
+Spool::Spool(core::Shard& shard, LogWriter& log, QueueIdGenerator& ids, core::Sharded<Spool>& spools)
+    : shard_(shard), log_(log), ids_(ids), spools_(spools), outbox_(shard) {
+  spools_.Register(shard_, this);
+}
+
+Spool::~Spool() { spools_.Unregister(shard_); }
+
+std::string Spool::NextQueueId(absl::Time now) {
+  return ids_.Next(static_cast<uint64_t>(absl::ToUnixSeconds(now)));
+}
+
+void Spool::Commit(uint64_t message, Envelope envelope, CommitDone done) {
+  RP_CHECK(!envelope.queue_id.empty());
+  auto pending = std::make_shared<PendingCommit>();
+  log_.Commit(message, &envelope, [this, pending](const absl::Status& status, const MessageLocation& location) {
+    pending->done(status);
+    if (!status.ok()) return;
+    ++stats_.messages_committed;
+    StoredMessage& stored = *pending->message;
+    stored.home_shard = shard_.id();
+    stored.segment = location.segment;
+    stored.segment_path = log_.SegmentPath(location.segment);
+    stored.commit_offset = location.commit_offset;
+    Schedule(pending->message, pending->recipients);
+  });
+  // The writer encoded the envelope and filled in where its body is; its callback runs
+  // later (never inside Commit), so these are in place before it does.
+  pending->message = StoredMessageOf(envelope);
+  pending->recipients = std::move(envelope.recipients);
+  pending->done = std::move(done);
+}
+
+void Spool::ScheduleRecovered(const Envelope& envelope, uint32_t segment, const std::string& segment_path,
+                              uint64_t commit_offset, bool reclaim) {
+  std::shared_ptr<StoredMessage> message = StoredMessageOf(envelope);
+  message->home_shard = shard_.id();
+  message->segment = segment;
+  message->segment_path = segment_path;
+  message->commit_offset = commit_offset;
+  message->reclaim = reclaim;
+  Schedule(message, envelope.recipients);
+}
+
+void Spool::Schedule(const std::shared_ptr<StoredMessage>& message, const std::vector<Recipient>& recipients) {
+  if (delivery_ == nullptr) return;  // accept-only: the message stays queued
+  std::vector<std::unique_ptr<DeliveryJob>> jobs = SplitByDomain(message, recipients);
+  if (jobs.empty()) {  // every recipient was final already (recovered)
+    if (message->reclaim) log_.MessageFinished(message->segment);
+    return;
+  }
+  for (std::unique_ptr<DeliveryJob>& job : jobs) {
+    const int target = DomainShard(job->domain, shard_.shard_count());
+    if (target == shard_.id()) {
+      delivery_->AcceptJob(std::move(job));
+      continue;
+    }
+    ++stats_.jobs_posted;
+    outbox_.Send(target, spools_.Call<&Spool::ReceiveJob>(job.release(), 0, &Spool::DisposeJob));
+  }
+}
+
+void Spool::ReceiveJob(void* pointer, uint64_t unused) {
+  (void)unused;
+  std::unique_ptr<DeliveryJob> job(static_cast<DeliveryJob*>(pointer));
+  RP_CHECK_EQ(DomainShard(job->domain, shard_.shard_count()), shard_.id());
+  // The home shard only posts when it has delivery, and every shard has the same.
+  if (delivery_ != nullptr) delivery_->AcceptJob(std::move(job));
+}
+
+void Spool::DisposeJob(void* pointer, uint64_t unused) {
+  (void)unused;
+  delete static_cast<DeliveryJob*>(pointer);
+}
+
+void Spool::JobFinished(const std::shared_ptr<StoredMessage>& message) {
+  if (message->unfinished.fetch_sub(1, std::memory_order_acq_rel) != 1) return;
+  ++stats_.messages_finished;
+  if (!message->reclaim) return;
+  if (message->home_shard == shard_.id()) return log_.MessageFinished(message->segment);
+  outbox_.Send(message->home_shard, spools_.Call<&Spool::ReceiveFinished>(nullptr, message->segment));
+}
+
+void Spool::ReceiveFinished(void* unused, uint64_t segment) {
+  (void)unused;
+  log_.MessageFinished(static_cast<uint32_t>(segment));
+}
+
+}  // namespace ringpost::queue

@@ -1,0 +1,335 @@
+// Every flag of the daemon, and the checks that turn them into a DaemonConfig.
+#include "tools/daemon_config.h"
+
+#include <netdb.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstring>
+#include <fstream>
+
+#include "absl/container/flat_hash_set.h"
+#include "absl/flags/flag.h"
+#include "absl/strings/ascii.h"
+#include "absl/strings/str_cat.h"
+#include "core/duration_flag.h"
+#include "core/log.h"
+#include "core/resource_limits.h"
+#include "dns/resolver_config.h"
+
+ABSL_FLAG(std::string, listen, "127.0.0.1:2525",
+          "comma-separated ADDR:PORT SMTP listeners (IPv4, or [v6]:port)");
+ABSL_FLAG(int, shards, 0, "shard threads, one io_uring each (0: one per online CPU)");
+ABSL_FLAG(std::string, spool_dir, "./var/spool", "queue log directory (locked with flock)");
+ABSL_FLAG(std::string, hostname, "", "name in the greeting, Received: and EHLO (default: the host's name)");
+ABSL_FLAG(bool, pin_threads, true, "pin shard threads to CPUs (within the process's allowed set)");
+ABSL_FLAG(ringpost::core::FlagDuration, shutdown_grace, ringpost::core::FlagDuration{absl::Seconds(30)},
+          "how long SIGTERM waits for sessions in a transaction");
+ABSL_FLAG(uint32_t, max_connections, 10000, "inbound connections in all (421 4.7.0 past it)");
+ABSL_FLAG(std::string, dns_servers, "", "DNS resolvers as IP:PORT,... (default: /etc/resolv.conf)");
+ABSL_FLAG(uint32_t, max_connections_per_ip, 100,
+          "inbound connections per client address (421 4.7.0 past it)");
+ABSL_FLAG(std::string, relay_networks, "127.0.0.0/8,::1/128", "client CIDRs allowed to relay to any domain");
+ABSL_FLAG(std::string, relay_domains, "", "domains accepted from any client (gateway mode), comma-separated");
+ABSL_FLAG(std::string, local_domains, "", "domains delivered locally (Maildir), accepted from any client");
+ABSL_FLAG(uint64_t, max_message_size, 52428800,
+          "largest message in bytes (advertised in SIZE; 552 5.3.4 past it)");
+ABSL_FLAG(uint32_t, max_recipients, 1000, "recipients per transaction (452 4.5.3 past it)");
+ABSL_FLAG(std::string, bare_lf, "normalize",
+          "bare LF or CR in DATA: 'normalize' to CRLF, or 'reject' the message with 550 5.5.2");
+ABSL_FLAG(ringpost::core::FlagDuration, greeting_delay, ringpost::core::FlagDuration{absl::ZeroDuration()},
+          "wait this long before the 220 greeting; a client that talks first gets 554 5.5.0");
+ABSL_FLAG(ringpost::core::FlagDuration, smtp_idle_timeout, ringpost::core::FlagDuration{absl::Minutes(5)},
+          "close an inbound session silent this long between commands (421 4.4.2)");
+ABSL_FLAG(ringpost::core::FlagDuration, smtp_data_timeout, ringpost::core::FlagDuration{absl::Minutes(10)},
+          "close an inbound session silent this long inside DATA or BDAT (421 4.4.2)");
+ABSL_FLAG(std::string, user, "", "drop to this user after binding listeners (when started as root)");
+ABSL_FLAG(std::string, log_level, "info", "debug, info, warning or error");
+ABSL_FLAG(uint32_t, recv_buffers, 1024, "receive buffers per shard (a power of two)");
+ABSL_FLAG(uint32_t, recv_buffer_bytes, 16384, "bytes per receive buffer");
+ABSL_FLAG(bool, fsync, true,
+          "sync the queue log before answering 250. false is for benchmarks only and UNSAFE: "
+          "a crash or power loss can lose mail that was acknowledged");
+ABSL_FLAG(uint64_t, segment_bytes, 64ull << 20, "queue log segment size (a new segment starts past it)");
+ABSL_FLAG(uint32_t, log_heads, 1,
+          "queue log segments taking new messages per shard, 1 or 2. With 2, one group of messages "
+          "is written while the other's fdatasync runs: faster when the disk is the limit (large "
+          "messages), at some CPU cost per message");
+ABSL_FLAG(uint64_t, spool_reserve_bytes, 256ull << 20,
+          "refuse new mail (452 4.3.1) while the spool file system has less free space than this, "
+          "so delivery results and reclamation can still be written");
+
+ABSL_FLAG(std::string, metrics_listen, "127.0.0.1:9025",
+          "ADDR:PORT for GET /metrics (Prometheus text, counters summed over the shards, at most a second "
+          "old); empty turns it off. A port that cannot be bound is logged and mail flows without it");
+ABSL_FLAG(std::string, routes, "",
+          "static next hops: domain=HOST:PORT,...; *=HOST:PORT is a smarthost for every other domain. "
+          "HOST is an address ([v6] in brackets) or a fully qualified host name, whose A/AAAA records "
+          "(never its MX) are looked up when mail goes there and whose name its TLS certificate is "
+          "checked against");
+ABSL_FLAG(std::string, maildir_root, "./var/mail",
+          "local domains are delivered into MAILDIR_ROOT/<domain>/<user>/");
+ABSL_FLAG(std::string, local_recipients, "",
+          "file of known local addresses (user@domain, one per line); when set, other recipients in "
+          "--local_domains are refused at RCPT with 550 5.1.1");
+ABSL_FLAG(ringpost::core::FlagDuration, retry_initial, ringpost::core::FlagDuration{absl::Minutes(5)},
+          "first retry delay after a temporary failure (doubles per attempt)");
+ABSL_FLAG(ringpost::core::FlagDuration, retry_max, ringpost::core::FlagDuration{absl::Hours(4)},
+          "longest retry delay");
+ABSL_FLAG(ringpost::core::FlagDuration, max_queue_lifetime, ringpost::core::FlagDuration{absl::Hours(24 * 5)},
+          "a recipient still undelivered this long after arrival expires and bounces");
+ABSL_FLAG(ringpost::core::FlagDuration, compaction_age, ringpost::core::FlagDuration{absl::Minutes(30)},
+          "mail still deferred this long after delivery took it over (at arrival, or at start-up) is "
+          "copied forward in the queue log, so old segments can be freed (0s: never)");
+ABSL_FLAG(uint32_t, domain_max_connections, 20, "concurrent outbound connections per destination domain");
+ABSL_FLAG(uint32_t, host_max_connections, 10,
+          "concurrent outbound connections per destination IP (split evenly between shards)");
+ABSL_FLAG(uint32_t, max_messages_per_connection, 100, "outbound messages before a connection is recycled");
+ABSL_FLAG(ringpost::core::FlagDuration, outbound_idle_timeout, ringpost::core::FlagDuration{absl::Seconds(5)},
+          "an outbound connection without work this long ends with QUIT");
+ABSL_FLAG(ringpost::core::FlagDuration, outbound_reply_timeout,
+          ringpost::core::FlagDuration{absl::Minutes(5)},
+          "an outbound server silent this long loses the connection (the message is deferred)");
+ABSL_FLAG(std::string, accounting_log, "./var/log/accounting.jsonl",
+          "JSON-lines log of every delivery attempt's outcome (empty: off)");
+ABSL_FLAG(uint64_t, accounting_log_max_bytes, 100ull << 20,
+          "rotate the accounting log past this size (4 older files are kept)");
+
+ABSL_FLAG(uint32_t, outbound_port, 25, "destination port for delivery by MX or address records");
+ABSL_FLAG(ringpost::core::FlagDuration, dns_timeout, ringpost::core::FlagDuration{absl::Seconds(2)},
+          "DNS query timeout per try and server");
+ABSL_FLAG(int, dns_tries, 2, "DNS tries per server");
+ABSL_FLAG(bool, dns_prefer_ipv6, false, "try an MX host's IPv6 addresses before its IPv4 ones");
+ABSL_FLAG(std::string, tls_cert, "",
+          "PEM certificate chain; with --tls_key enables STARTTLS (SIGHUP reloads)");
+ABSL_FLAG(std::string, tls_key, "", "PEM private key for --tls_cert");
+ABSL_FLAG(std::string, outbound_tls, "opportunistic",
+          "STARTTLS towards next hops: none, opportunistic (when offered; plaintext if the handshake "
+          "fails) or required (defer mail to hosts without it)");
+ABSL_FLAG(std::string, tls_ca_file, "/etc/ssl/certs/ca-certificates.crt",
+          "PEM roots that outbound certificates are checked against (the result is logged, "
+          "never enforced); empty: trust none");
+
+namespace ringpost {
+namespace {
+
+absl::Status Invalid(absl::string_view message) { return absl::InvalidArgumentError(message); }
+
+// The host's name, fully qualified when the resolver knows it; a bare name gets
+// ".localdomain" (as Postfix does), since the outbound EHLO needs a FQDN.
+std::string DefaultHostname() {
+  char name[256] = {};
+  if (gethostname(name, sizeof(name) - 1) != 0 || name[0] == '\0') return "localhost.localdomain";
+  std::string host = name;
+  if (host.find('.') != std::string::npos) return host;
+  addrinfo hints{};
+  hints.ai_flags = AI_CANONNAME;
+  addrinfo* info = nullptr;
+  if (getaddrinfo(name, nullptr, &hints, &info) == 0 && info != nullptr) {
+    if (info->ai_canonname != nullptr && std::strchr(info->ai_canonname, '.') != nullptr)
+      host = info->ai_canonname;
+    freeaddrinfo(info);
+  }
+  if (host.find('.') == std::string::npos) host += ".localdomain";
+  return host;
+}
+
+bool IsFullyQualified(const std::string& name) {
+  const size_t dot = name.find('.');
+  return dot != std::string::npos && dot > 0 && dot + 1 < name.size();
+}
+
+absl::StatusOr<absl::flat_hash_set<std::string>> ReadLocalRecipients(const std::string& path) {
+  absl::flat_hash_set<std::string> known;
+  if (path.empty()) return known;
+  std::ifstream in(path);
+  if (!in) return absl::NotFoundError(absl::StrCat("--local_recipients: cannot read ", path));
+  std::string line;
+  while (std::getline(in, line)) {
+    absl::string_view item = absl::StripAsciiWhitespace(line);
+    if (item.empty() || item.front() == '#') continue;
+    if (known.size() >= 1000000)
+      return absl::ResourceExhaustedError("--local_recipients: over 1,000,000 entries");
+    known.insert(absl::AsciiStrToLower(item));
+  }
+  return known;
+}
+
+absl::Status ReadServerFlags(DaemonConfig& c) {
+  if (!core::ParseLogLevel(absl::GetFlag(FLAGS_log_level), &c.log_level).ok()) {
+    return Invalid(absl::StrCat("--log_level: expected debug, info, warning or error, got '",
+                                absl::GetFlag(FLAGS_log_level), "'"));
+  }
+  c.shards = absl::GetFlag(FLAGS_shards);
+  if (c.shards < 0 || c.shards > 256) return Invalid("--shards: expected 0 (one per CPU) to 256");
+  if (c.shards == 0) c.shards = core::OnlineCpuCount();
+  auto addresses = core::ParseSocketAddressList(absl::GetFlag(FLAGS_listen));
+  if (!addresses.ok()) return Invalid(absl::StrCat("--listen: ", addresses.status().message()));
+  c.listen = *std::move(addresses);
+  c.max_connections = absl::GetFlag(FLAGS_max_connections);
+  if (c.max_connections == 0) return Invalid("--max_connections: must be at least 1");
+  c.max_connections_per_ip = absl::GetFlag(FLAGS_max_connections_per_ip);
+  if (c.max_connections_per_ip == 0) return Invalid("--max_connections_per_ip: must be at least 1");
+  c.hostname = absl::GetFlag(FLAGS_hostname);
+  if (c.hostname.empty()) c.hostname = DefaultHostname();
+  if (!IsFullyQualified(c.hostname)) {
+    return Invalid(absl::StrCat("--hostname: '", c.hostname,
+                                "' is not fully qualified (the outbound EHLO needs a name like mx.example.com)"));
+  }
+  c.spool_dir = absl::GetFlag(FLAGS_spool_dir);
+  c.user = absl::GetFlag(FLAGS_user);
+  c.metrics_listen = absl::GetFlag(FLAGS_metrics_listen);
+  if (!c.metrics_listen.empty()) {
+    if (auto address = core::ParseSocketAddress(c.metrics_listen); !address.ok()) {
+      return Invalid(absl::StrCat("--metrics_listen: ", address.status().message()));
+    }
+  }
+  c.runtime.shards = c.shards;
+  c.runtime.pin_threads = absl::GetFlag(FLAGS_pin_threads);
+  c.runtime.shutdown_grace_nanos = absl::ToInt64Nanoseconds(absl::GetFlag(FLAGS_shutdown_grace).value);
+  c.runtime.shard.recv_buffer_count = absl::GetFlag(FLAGS_recv_buffers);
+  c.runtime.shard.recv_buffer_bytes = absl::GetFlag(FLAGS_recv_buffer_bytes);
+  return absl::OkStatus();
+}
+
+absl::Status ReadInboundFlags(DaemonConfig& c) {
+  auto relay = net::RelayPolicy::Parse(absl::GetFlag(FLAGS_relay_networks), absl::GetFlag(FLAGS_relay_domains),
+                                       absl::GetFlag(FLAGS_local_domains));
+  if (!relay.ok()) return relay.status();
+  c.relay = *std::move(relay);
+  auto local_recipients = ReadLocalRecipients(absl::GetFlag(FLAGS_local_recipients));
+  if (!local_recipients.ok()) return local_recipients.status();
+  c.relay.SetLocalRecipients(*std::move(local_recipients));
+  c.tls_cert = absl::GetFlag(FLAGS_tls_cert);
+  c.tls_key = absl::GetFlag(FLAGS_tls_key);
+  if (c.tls_cert.empty() != c.tls_key.empty()) return Invalid("--tls_cert and --tls_key go together");
+  net::SmtpServerOptions& server = c.smtp.server;
+  server.hostname = c.hostname;
+  server.message_bytes_max = absl::GetFlag(FLAGS_max_message_size);
+  server.recipients_max = absl::GetFlag(FLAGS_max_recipients);
+  if (server.message_bytes_max == 0) return Invalid("--max_message_size: must be at least 1");
+  // Bounds that keep a message's commit record (envelope and body extents) far inside
+  // the log's 1 MiB record limit.
+  if (server.recipients_max == 0 || server.recipients_max > 2000) {
+    return Invalid("--max_recipients: expected 1 to 2000");
+  }
+  if (server.message_bytes_max > (uint64_t{100} << 20)) {
+    return Invalid("--max_message_size: at most 104857600 (100 MiB)");
+  }
+  const std::string bare_lf = absl::GetFlag(FLAGS_bare_lf);
+  if (bare_lf == "normalize") {
+    server.bare_line_endings = net::BareLineEndings::kNormalize;
+  } else if (bare_lf == "reject") {
+    server.bare_line_endings = net::BareLineEndings::kReject;
+  } else {
+    return Invalid(absl::StrCat("--bare_lf: expected normalize or reject, got '", bare_lf, "'"));
+  }
+  c.smtp.greeting_delay_nanos = absl::ToInt64Nanoseconds(absl::GetFlag(FLAGS_greeting_delay).value);
+  c.smtp.idle_timeout_nanos = absl::ToInt64Nanoseconds(absl::GetFlag(FLAGS_smtp_idle_timeout).value);
+  c.smtp.data_timeout_nanos = absl::ToInt64Nanoseconds(absl::GetFlag(FLAGS_smtp_data_timeout).value);
+  if (c.smtp.idle_timeout_nanos <= 0 || c.smtp.data_timeout_nanos <= 0) {
+    return Invalid("--smtp_idle_timeout and --smtp_data_timeout must be positive");
+  }
+  return absl::OkStatus();
+}
+
+absl::Status ReadQueueFlags(DaemonConfig& c) {
+  c.log.segment_bytes_max = absl::GetFlag(FLAGS_segment_bytes);
+  c.log.heads = absl::GetFlag(FLAGS_log_heads);
+  if (c.log.heads < 1 || c.log.heads > 2) return Invalid("--log_heads: must be 1 or 2");
+  c.log.fsync = absl::GetFlag(FLAGS_fsync);
+  c.log.free_space_reserve_bytes = absl::GetFlag(FLAGS_spool_reserve_bytes);
+  c.accounting_log = absl::GetFlag(FLAGS_accounting_log);
+  c.accounting_log_max_bytes = absl::GetFlag(FLAGS_accounting_log_max_bytes);
+  return absl::OkStatus();
+}
+
+absl::Status ReadTlsClient(DaemonConfig& c) {
+  c.outbound_tls = absl::GetFlag(FLAGS_outbound_tls);
+  if (c.outbound_tls == "none") {
+    c.delivery.tls_policy = net::TlsPolicy::kNone;
+  } else if (c.outbound_tls == "opportunistic") {
+    c.delivery.tls_policy = net::TlsPolicy::kOpportunistic;
+  } else if (c.outbound_tls == "required") {
+    c.delivery.tls_policy = net::TlsPolicy::kRequired;
+  } else {
+    return Invalid(absl::StrCat("--outbound_tls: expected none, opportunistic or required, got '",
+                                c.outbound_tls, "'"));
+  }
+  if (c.delivery.tls_policy == net::TlsPolicy::kNone) return absl::OkStatus();
+  std::string ca_file = absl::GetFlag(FLAGS_tls_ca_file);
+  // The default bundle may not be installed; an operator's own file must exist.
+  if (ca_file == "/etc/ssl/certs/ca-certificates.crt" && access(ca_file.c_str(), R_OK) != 0) ca_file.clear();
+  auto client = net::TlsContext::Client(ca_file);
+  if (!client.ok()) return client.status();
+  c.delivery.session.tls_client = *std::move(client);
+  // Opportunistic TLS: after a failed handshake the host gets plaintext for an hour.
+  if (c.delivery.tls_policy == net::TlsPolicy::kOpportunistic) c.delivery.scheduler.tls_fallback = absl::Hours(1);
+  return absl::OkStatus();
+}
+
+absl::Status ReadDeliveryFlags(DaemonConfig& c) {
+  auto routes = net::RouteTable::Parse(absl::GetFlag(FLAGS_routes));
+  if (!routes.ok()) return Invalid(absl::StrCat("--routes: ", routes.status().message()));
+  c.routes = *std::move(routes);
+  c.maildir_root = absl::GetFlag(FLAGS_maildir_root);
+  queue::SchedulerConfig& s = c.delivery.scheduler;
+  s.retry.initial = absl::GetFlag(FLAGS_retry_initial).value;
+  s.retry.max = absl::GetFlag(FLAGS_retry_max).value;
+  s.retry.lifetime = absl::GetFlag(FLAGS_max_queue_lifetime).value;
+  if (s.retry.initial <= absl::ZeroDuration() || s.retry.max < s.retry.initial) {
+    return Invalid("--retry_initial must be positive and at most --retry_max");
+  }
+  s.compaction_age = absl::GetFlag(FLAGS_compaction_age).value;
+  if (s.compaction_age < absl::ZeroDuration()) return Invalid("--compaction_age: must not be negative");
+  s.domain_max_connections = absl::GetFlag(FLAGS_domain_max_connections);
+  s.max_messages_per_connection = absl::GetFlag(FLAGS_max_messages_per_connection);
+  const uint32_t host_max_connections = absl::GetFlag(FLAGS_host_max_connections);
+  if (s.domain_max_connections == 0 || host_max_connections == 0 || s.max_messages_per_connection == 0) {
+    return Invalid(
+        "--domain_max_connections, --host_max_connections and --max_messages_per_connection: at least 1");
+  }
+  // Per-destination-IP limits are per shard: each shard gets its share.
+  s.host_max_connections = std::max<uint32_t>(1, host_max_connections / static_cast<uint32_t>(c.shards));
+  s.idle_timeout = absl::GetFlag(FLAGS_outbound_idle_timeout).value;
+  c.delivery.session.reply_timeout_nanos =
+      absl::ToInt64Nanoseconds(absl::GetFlag(FLAGS_outbound_reply_timeout).value);
+  if (s.idle_timeout <= absl::ZeroDuration() || c.delivery.session.reply_timeout_nanos <= 0) {
+    return Invalid("--outbound_idle_timeout and --outbound_reply_timeout must be positive");
+  }
+  c.delivery.session.client.helo_name = c.hostname;
+  c.delivery.hostname = c.hostname;
+  RP_RETURN_IF_ERROR(ReadTlsClient(c));
+  const uint32_t outbound_port = absl::GetFlag(FLAGS_outbound_port);
+  if (outbound_port == 0 || outbound_port > 65535) return Invalid("--outbound_port: expected 1 to 65535");
+  c.outbound_port = static_cast<uint16_t>(outbound_port);
+  return absl::OkStatus();
+}
+
+absl::Status ReadDnsFlags(DaemonConfig& c) {
+  auto servers = dns::ResolveDnsServers(absl::GetFlag(FLAGS_dns_servers), "/etc/resolv.conf");
+  if (!servers.ok()) return Invalid(absl::StrCat("--dns_servers: ", servers.status().message()));
+  c.resolver.servers = *std::move(servers);
+  c.resolver.timeout_ms = static_cast<int>(absl::ToInt64Milliseconds(absl::GetFlag(FLAGS_dns_timeout).value));
+  c.resolver.tries = absl::GetFlag(FLAGS_dns_tries);
+  if (c.resolver.timeout_ms <= 0 || c.resolver.tries < 1 || c.resolver.tries > 10) {
+    return Invalid("--dns_timeout must be positive and --dns_tries 1 to 10");
+  }
+  c.mx.prefer_ipv6 = absl::GetFlag(FLAGS_dns_prefer_ipv6);
+  c.mx.is_self = [self = absl::AsciiStrToLower(c.hostname)](const std::string& host) { return host == self; };
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+absl::StatusOr<DaemonConfig> ConfigFromFlags() {
+  DaemonConfig config;
+  RP_RETURN_IF_ERROR(ReadServerFlags(config));
+  RP_RETURN_IF_ERROR(ReadInboundFlags(config));
+  RP_RETURN_IF_ERROR(ReadQueueFlags(config));
+  RP_RETURN_IF_ERROR(ReadDeliveryFlags(config));
+  RP_RETURN_IF_ERROR(ReadDnsFlags(config));
+  return config;
+}
+
+}  // namespace ringpost

@@ -1,0 +1,57 @@
+// The daemon's configuration: every operator flag (DESIGN.md, The operator interface)
+// read and checked once, before anything starts. ConfigFromFlags returns the first
+// problem as one message naming its flag; main prints it and exits 2.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "core/log.h"
+#include "core/runtime.h"
+#include "core/socket_address.h"
+#include "dns/mx_resolver.h"
+#include "dns/resolver.h"
+#include "net/inbound/relay_policy.h"
+#include "net/inbound/smtp_server_session.h"
+#include "net/outbound/delivery_driver.h"
+#include "net/outbound/route_table.h"
+#include "net/transport/tls_context.h"
+#include "queue/log_writer.h"
+
+namespace ringpost {
+
+struct DaemonConfig {
+  core::LogLevel log_level = core::LogLevel::kInfo;
+  int shards = 1;
+  std::vector<core::SocketAddress> listen;
+  std::string hostname;
+  std::string spool_dir;
+  std::string user;
+  std::string metrics_listen;  // empty: off
+  core::RuntimeOptions runtime;
+  uint32_t max_connections = 10000;
+  uint32_t max_connections_per_ip = 100;
+  // Inbound.
+  net::RelayPolicy relay;
+  std::string tls_cert, tls_key;  // both or neither: STARTTLS on the listeners
+  net::SmtpServiceConfig smtp;    // smtp.tls is set once the credentials load
+  // The queue log of each shard (shard_dir and shard are set per shard).
+  queue::LogWriterOptions log;
+  std::string accounting_log;
+  uint64_t accounting_log_max_bytes = 0;
+  // Delivery.
+  net::RouteTable routes;
+  std::string maildir_root;
+  uint16_t outbound_port = 25;
+  std::string outbound_tls;        // as given: none, opportunistic or required
+  net::DeliveryConfig delivery;    // scheduler.host_max_connections is per shard already
+  dns::ResolverOptions resolver;
+  dns::MxResolverOptions mx;       // is_local_address is set once the listeners are bound
+};
+
+absl::StatusOr<DaemonConfig> ConfigFromFlags();
+
+}  // namespace ringpost

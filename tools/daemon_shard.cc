@@ -1,0 +1,104 @@
+#include "tools/daemon_shard.h"
+
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "core/log.h"
+#include "dns/mx_resolver.h"
+#include "dns/resolver.h"
+#include "net/admin/metrics_session.h"
+#include "net/inbound/smtp_server_session.h"
+#include "net/outbound/delivery_driver.h"
+#include "net/outbound/next_hop.h"
+#include "net/transport/connection_table.h"
+#include "queue/log_reader.h"
+#include "queue/log_writer.h"
+#include "queue/maildir.h"
+#include "queue/queue_id.h"
+#include "tools/metrics_publisher.h"
+
+namespace ringpost {
+namespace {
+
+// Each shard writes its own log under SPOOL/shard-K and owns the segments recovered
+// from that folder.
+absl::StatusOr<queue::LogWriter*> StartLog(core::Shard& shard, const DaemonShared& shared) {
+  queue::LogWriterOptions options = shared.config.log;
+  options.shard_dir = absl::StrCat(shared.config.spool_dir, "/shard-", shard.id());
+  options.shard = static_cast<uint32_t>(shard.id());
+  auto& log = shard.Make<queue::LogWriter>(shard, options);
+  RP_RETURN_IF_ERROR(log.Start());
+  for (const queue::RecoveredSegment& segment : shared.recovered.segments) {
+    if (static_cast<int>(segment.shard) == shard.id() && !segment.quarantined) {
+      log.AdoptRecovered(segment.number, segment.path, segment.live);
+    }
+  }
+  return &log;
+}
+
+// Restart: every unfinished recipient is scheduled again with its next attempt time.
+// Each shard takes the live messages of its own folder, and of folders no running
+// shard has (--shards was larger before), which it delivers but cannot reclaim.
+void ScheduleRecovered(core::Shard& shard, const queue::RecoveredQueue& recovered, queue::Spool& spool) {
+  const auto shards = static_cast<uint32_t>(shard.shard_count());
+  for (const queue::RecoveredMessage& m : recovered.live) {
+    if (static_cast<int>(m.shard % shards) != shard.id()) continue;
+    const queue::RecoveredSegment& segment = recovered.segments[m.segment];
+    auto envelope = queue::ReadEnvelope(segment.path, m.commit_offset);
+    if (!envelope.ok()) {
+      RP_LOG(kError) << "recovered message " << m.queue_id << " unreadable: " << envelope.status();
+      continue;
+    }
+    if (envelope->recipients.size() != m.recipients.size()) continue;  // recovery read the same record
+    for (size_t i = 0; i < m.recipients.size(); ++i) {
+      queue::Recipient& r = envelope->recipients[i];
+      r.final = m.recipients[i].final;
+      r.attempts = m.recipients[i].attempts;
+      r.next_attempt_unix_micros = m.recipients[i].next_attempt_unix_micros;
+    }
+    const bool reclaim = static_cast<int>(m.shard) == shard.id() && !segment.quarantined;
+    spool.ScheduleRecovered(*envelope, segment.number, segment.path, m.commit_offset, reclaim);
+  }
+}
+
+}  // namespace
+
+absl::Status SetUpShard(core::Shard& shard, DaemonShared& shared) {
+  const DaemonConfig& config = shared.config;
+  RP_ASSIGN_OR_RETURN(queue::LogWriter * log, StartLog(shard, shared));
+  auto& ids = shard.Make<queue::QueueIdGenerator>(static_cast<uint32_t>(shard.id()));
+  for (const std::string& id : shared.recovered.queue_ids) ids.Observe(id);
+  auto& spool = shard.Make<queue::Spool>(shard, *log, ids, shared.spools);
+
+  auto& resolver = shard.Make<dns::Resolver>(shard, config.resolver);
+  RP_RETURN_IF_ERROR(resolver.Start());
+  auto& mx = shard.Make<dns::MxResolver>(shard, resolver, config.mx);
+  auto& next_hops =
+      shard.Make<net::DnsNextHops>(config.relay.local_domains(), config.routes, mx, config.outbound_port);
+  auto& maildir = shard.Make<queue::MaildirWriter>(shard, config.maildir_root);
+  net::DeliveryConfig delivery = config.delivery;
+  // Retry jitter differs between shards and runs.
+  delivery.scheduler.seed = static_cast<uint64_t>(absl::ToUnixNanos(absl::Now())) ^ static_cast<uint64_t>(shard.id());
+  auto& driver = shard.Make<net::DeliveryDriver>(shard, delivery, spool, next_hops, maildir, shared.accounting);
+
+  auto& service = shard.Make<net::SmtpService>(config.smtp, config.relay, shared.limiter, spool);
+  net::ConnectionTableOptions table_options;
+  // Each shard could hold every connection; the ClientLimiter enforces the total (and
+  // the per-address limit) across shards, since SO_REUSEPORT spreads clients unevenly.
+  table_options.connections_max = config.max_connections;
+  auto& table = shard.Make<net::ConnectionTable>(shard, service, table_options);
+  driver.set_connections(&table);
+
+  ScheduleRecovered(shard, shared.recovered, spool);
+  for (auto& per_address : shared.listeners.fds) {
+    table.AddListener(per_address[shard.id()]);
+    per_address[shard.id()] = -1;  // owned by the table now
+  }
+  shard.Make<MetricsPublisher>(shard, shared.metrics, table, service, driver, *log, mx);
+  if (shard.id() == 0 && !shared.metrics_listener.fds.empty()) {
+    table.AddListener(shared.metrics_listener.fds[0][0], &shard.Make<net::MetricsService>(shared.metrics));
+    shared.metrics_listener.fds[0][0] = -1;
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace ringpost

@@ -1,0 +1,52 @@
+// The daemon's per-shard wiring: what each shard owns and how the parts connect.
+//
+//   LogWriter ← Spool (commit → durable → schedule → done) ← SmtpService (inbound)
+//                 ↓ jobs (to the shard owning each domain)
+//   DeliveryDriver (DeliveryScheduler, next hops, Maildir, accounting) → ConnectionTable
+//
+// Everything a shard makes lives until the shard is destroyed, in reverse order of
+// creation (core::Shard::Make).
+#pragma once
+
+#include <utility>
+
+#include "absl/status/status.h"
+#include "core/metrics.h"
+#include "core/shard.h"
+#include "core/sharded.h"
+#include "net/inbound/client_limiter.h"
+#include "net/transport/listener.h"
+#include "queue/accounting_log.h"
+#include "queue/recovery.h"
+#include "queue/spool.h"
+#include "tools/daemon_config.h"
+
+namespace ringpost {
+
+// What main makes once and every shard shares.
+struct DaemonShared {
+  DaemonShared(const DaemonConfig& config, queue::RecoveredQueue recovered, net::ListenerSet listeners,
+               net::ListenerSet metrics_listener)
+      : config(config),
+        recovered(std::move(recovered)),
+        listeners(std::move(listeners)),
+        metrics_listener(std::move(metrics_listener)),
+        limiter(config.max_connections, config.max_connections_per_ip),
+        accounting(config.accounting_log, config.accounting_log_max_bytes),
+        metrics(config.shards),
+        spools(config.shards) {}
+
+  const DaemonConfig& config;
+  const queue::RecoveredQueue recovered;
+  net::ListenerSet listeners;         // each shard takes its sockets
+  net::ListenerSet metrics_listener;  // served by shard 0 (empty: off)
+  net::ClientLimiter limiter;
+  queue::AccountingLog accounting;
+  core::MetricsBoard metrics;
+  core::Sharded<queue::Spool> spools;
+};
+
+// Runs on `shard`'s thread, once, before any shard's loop starts.
+absl::Status SetUpShard(core::Shard& shard, DaemonShared& shared);
+
+}  // namespace ringpost
