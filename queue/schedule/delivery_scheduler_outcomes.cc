@@ -58,9 +58,10 @@ void DeliveryScheduler::Complete(Job& job, const std::vector<AttemptReply>& repl
       RP_LOG(kWarning) << "possible duplicate: id=" << message.queue_id << " rcpt=<" << r.address
                        << "> host=" << host << " (no reply after the final dot; deferred)";
     }
-    if (reply.code == 452 && some_accepted) {
+    if (reply.code == 452 && (reply.enhanced.empty() || reply.enhanced == "4.5.3") && some_accepted) {
       // Too many recipients for this transaction (RFC 5321 §4.5.3.1.10): the rest go
-      // in a new one at once, not as a failed attempt.
+      // in a new one at once, not as a failed attempt. (Another 452, a full mailbox
+      // "4.2.2" say, is an ordinary temporary failure.)
       batch->again_now.push_back(r.index);
       entry.result = "deferred";
       entry.status = reply.enhanced;
