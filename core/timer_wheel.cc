@@ -72,11 +72,20 @@ void TimerWheel::Advance(MonoNanos now) {
   if (now_tick <= current_tick_) return;
   // Visit each slot between the last processed tick and now once; a gap longer than a
   // lap visits every slot once.
+  // Empty slots are skipped a bitmap word at a time.
   const int64_t ticks = now_tick - current_tick_;
   const int64_t visits = ticks < static_cast<int64_t>(kSlots) ? ticks : kSlots;
-  for (int64_t i = 1; i <= visits; ++i) {
+  for (int64_t i = 1; i <= visits;) {
     const size_t slot = static_cast<size_t>((current_tick_ + i) & (kSlots - 1));
-    if ((occupied_[slot / 64] >> (slot % 64)) & 1) CollectDue(slot, now_tick);
+    const uint64_t word = occupied_[slot / 64] >> (slot % 64);
+    if (word == 0) {
+      i += static_cast<int64_t>(64 - slot % 64);
+      continue;
+    }
+    i += __builtin_ctzll(word);
+    if (i > visits) break;
+    CollectDue(static_cast<size_t>((current_tick_ + i) & (kSlots - 1)), now_tick);
+    ++i;
   }
   current_tick_ = now_tick;
   // Callbacks run after collection, so they may re-arm into any slot (including the

@@ -31,7 +31,6 @@ DeliveryScheduler::DeliveryScheduler(const SchedulerConfig& config, absl::Time n
 
 DeliveryScheduler::~DeliveryScheduler() {
   // Timer nodes must be disarmed before they die.
-  for (auto& [id, job] : jobs_) wheel_.Cancel(&job->timer);
   for (auto& [name, domain] : domains_) wheel_.Cancel(&domain->wake);
   for (auto& [id, connection] : connections_) wheel_.Cancel(&connection->idle);
 }
@@ -47,12 +46,15 @@ void DeliveryScheduler::TakeActions(std::vector<DeliveryAction>* out) {
 
 absl::Time DeliveryScheduler::NextTimer() const {
   const core::MonoNanos next = wheel_.NextDeadlineNanos();
-  return next == core::TimerWheel::kNever ? absl::InfiniteFuture() : absl::FromUnixNanos(next);
+  const absl::Time wheel = next == core::TimerWheel::kNever ? absl::InfiniteFuture() : absl::FromUnixNanos(next);
+  // A stale job entry may make this early: the wake finds nothing to do.
+  return job_wakes_.empty() ? wheel : std::min(wheel, job_wakes_.top().at);
 }
 
 void DeliveryScheduler::OnTimer(absl::Time now) {
   now_ = std::max(now_, now);
   wheel_.Advance(WheelTime(now_));
+  WakeDueJobs();
   EndEvent();
 }
 
@@ -110,7 +112,6 @@ void DeliveryScheduler::Accept(std::unique_ptr<DeliveryJob> work, absl::Time now
   job.id = next_job_++;
   job.work = std::move(work);
   job.domain = &DomainFor(job.work->domain);
-  job.timer.Bind(&DeliveryScheduler::OnJobTimer, &job);
   job.taken_at = now_;
   ++job.domain->jobs;
   jobs_.emplace(job.id, std::move(owned));
@@ -124,12 +125,18 @@ void DeliveryScheduler::Schedule(Job& job) {
   for (const JobRecipient& r : job.work->recipients) due = std::min(due, r.next_attempt_unix_micros);
   const absl::Time due_at = absl::FromUnixMicros(static_cast<int64_t>(std::min<uint64_t>(due, INT64_MAX)));
   if (due_at <= now_) return MakeDue(job);
-  wheel_.Schedule(&job.timer, WheelTime(std::min(due_at, now_ + kLongestWait)));
+  job_wakes_.push(JobWake{std::min(due_at, now_ + kLongestWait), job.id, ++job.wake});
 }
 
-void DeliveryScheduler::OnJobTimer(void* context) {
-  Job& job = *static_cast<Job*>(context);
-  job.scheduler->Schedule(job);  // due now, or (a clamped wait) not yet
+void DeliveryScheduler::WakeDueJobs() {
+  while (!job_wakes_.empty() && job_wakes_.top().at <= now_) {
+    const JobWake wake = job_wakes_.top();
+    job_wakes_.pop();
+    auto it = jobs_.find(wake.job);
+    // Finished, or scheduled again since (a newer entry is the live one).
+    if (it == jobs_.end() || it->second->wake != wake.wake || it->second->busy) continue;
+    Schedule(*it->second);  // due now, or (a clamped wait) not yet
+  }
 }
 
 void DeliveryScheduler::MakeDue(Job& job) {

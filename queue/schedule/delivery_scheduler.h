@@ -52,7 +52,9 @@
 
 #include <cstdint>
 #include <deque>
+#include <functional>
 #include <memory>
+#include <queue>
 #include <random>
 #include <string>
 #include <variant>
@@ -254,13 +256,24 @@ class DeliveryScheduler {
   void EndEvent();
   double UnitRandom();
 
-  static void OnJobTimer(void* context);
   static void OnDomainTimer(void* context);
   static void OnIdleTimer(void* context);
 
   const SchedulerConfig config_;
   absl::Time now_;
-  core::TimerWheel wheel_;  // in wall-clock nanoseconds
+  // Timers in wall-clock nanoseconds: the wheel for short ones (domains' rests,
+  // connections' idle timeouts), a heap for jobs' next attempts, which lie minutes to
+  // days ahead and may number millions (in the wheel, every occupied slot would wake
+  // the shard each lap).
+  core::TimerWheel wheel_;
+  struct JobWake {
+    absl::Time at;
+    JobId job = 0;
+    uint64_t wake = 0;  // the job's wake counter when this was pushed
+    bool operator>(const JobWake& other) const { return at > other.at; }
+  };
+  std::priority_queue<JobWake, std::vector<JobWake>, std::greater<JobWake>> job_wakes_;
+  void WakeDueJobs();
   std::mt19937_64 random_;
   absl::flat_hash_map<JobId, std::unique_ptr<Job>> jobs_;
   absl::flat_hash_map<std::string, std::unique_ptr<Domain>> domains_;

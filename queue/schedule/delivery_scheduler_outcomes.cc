@@ -225,7 +225,6 @@ void DeliveryScheduler::FinishBatch(Batch& batch) {
 
 void DeliveryScheduler::FinishJob(Job& job) {
   Domain& domain = *job.domain;
-  wheel_.Cancel(&job.timer);
   --domain.jobs;
   ++stats_.messages_finished;
   actions_.push_back(JobFinished{job.work->message});

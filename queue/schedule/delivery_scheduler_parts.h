@@ -18,7 +18,7 @@ struct DeliveryScheduler::Job {
   JobId id = 0;
   std::unique_ptr<DeliveryJob> work;
   Domain* domain = nullptr;
-  core::TimerNode timer;         // wakes the job when its next attempt is due
+  uint64_t wake = 0;             // its entry in job_wakes_ (older entries are stale)
   std::vector<size_t> attempt;   // positions in work->recipients tried in this attempt
   absl::Time taken_at;           // when this shard took it over, or last copied it forward
   bool busy = false;             // in an attempt, writing its results, or being copied
