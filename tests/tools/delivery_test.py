@@ -187,10 +187,16 @@ class RelayTest(DeliveryTestCase):
                 "10 deliveries to smtp-sink")
             self.assertEqual(len(delivered), 10)
         entries = self.accounting(daemon)
-        first = entries[0]
-        for field in ("time", "queue_id", "from", "rcpt", "domain", "host", "result", "code", "status", "text",
-                      "attempt", "tls", "tls_verified", "possible_duplicate"):
-            self.assertIn(field, first)
+        by_rcpt = {e["rcpt"]: e for e in entries}
+        first = by_rcpt["user0@d0.example"]
+        self.assertRegex(first["time"], r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z$")
+        self.assertRegex(first["queue_id"], r"^[0-9A-Z]{13}$")
+        self.assertEqual((first["from"], first["domain"], first["host"]),
+                         ("a@src.example", "d0.example", "127.0.0.1:%d" % recording.port))
+        self.assertEqual((first["result"], first["code"], first["status"], first["attempt"]),
+                         ("delivered", 250, "2.0.0", 1))
+        self.assertIn("queued as", first["text"])
+        self.assertEqual((first["tls"], first["tls_verified"], first["possible_duplicate"]), ("none", False, False))
         self.assertTrue(all(e["result"] == "delivered" and e["code"] == 250 for e in entries), entries[:3])
         self.assertEqual(daemon.terminate(), 0)
 
@@ -281,6 +287,22 @@ class RetryAndBounceTest(DeliveryTestCase):
         self.assertTrue(all(e["code"] == 451 for e in deferred), deferred)
         self.assertEqual(len(flaky.messages()), 1)
         self.assertTrue(flaky.messages()[0][1].endswith(b"third time\r\n"))
+
+    def test_a_connection_lost_after_the_final_dot_is_deferred_as_a_possible_duplicate(self):
+        """RFC 5321 §4.1.1.4 (and RFC 1047): without a reply to the final dot the next hop
+        may have the message: it is deferred, never lost, and the accounting log flags the
+        attempt as a possible duplicate so an operator can tell where a duplicate came from."""
+        dropping = self.sink("--disconnect_rate=1", "--disconnect_at=dot")
+        daemon = self.daemon(routes="*=127.0.0.1:%d" % dropping.port)
+        self.send(daemon, "a@src.example", ["r@drop.example"], b"Subject: lost reply\r\n\r\nx\r\n")
+        entries = self.wait_accounting(daemon, lambda e: e["result"] == "deferred", 2, "two deferrals")
+        for entry in entries[:2]:
+            self.assertEqual((entry["rcpt"], entry["code"], entry["possible_duplicate"]),
+                             ("r@drop.example", 0, True), entry)
+        self.assertEqual([e["attempt"] for e in entries[:2]], [1, 2])
+        self.assertIn("possible duplicate", daemon.log_text())
+        self.assertEqual(daemon.terminate(), 0)
+        self.assertEqual(len(daemon.queued()), 1, "the message stays queued")
 
     def test_550_bounces_to_the_sender_with_an_rfc3464_report(self):
         """RFC 3464: the DSN goes from <> to the sender's route, naming the failed recipient."""
