@@ -146,7 +146,6 @@ class SmtpServer {
   // Reading message data (the session uses the longer DATA timeout).
   bool in_data() const { return phase_ == Phase::kData || phase_ == Phase::kBdatChunk; }
   bool in_transaction() const { return has_mail_ || phase_ != Phase::kCommand; }
-  uint32_t errors() const { return errors_; }
 
  private:
   enum class Phase { kGreeting, kCommand, kData, kBdatChunk, kAwaitingCommit, kStartingTls, kClosed };

@@ -43,6 +43,7 @@ ConnectionTable::ConnectionTable(core::Shard& shard, Service& service, const Con
 }
 
 ConnectionTable::~ConnectionTable() {
+  destroying_ = true;  // sessions dying below may close others: nothing is deferred any more
   shard_.timers().Cancel(&grace_timer_);
   for (auto& listener : listeners_) {
     shard_.timers().Cancel(&listener->retry_timer);
@@ -220,10 +221,22 @@ void ConnectionTable::RequestClose(Connection& c) {
     sqe->flags |= IOSQE_CQE_SKIP_SUCCESS;
     io_uring_sqe_set_data64(sqe, OpTag{}.Encode());
   }
-  if (!c.on_finish_list_) {
+  if (!c.on_finish_list_ && !destroying_) {
+    // Freed once the stack unwinds (the session may be the caller): at the end of the
+    // loop turn, if no op is in flight by then; else after its last completion.
     c.on_finish_list_ = true;
-    finish_list_.push_back({c.slot_, c.generation_});
+    shard_.RunAfterTurn({&ConnectionTable::FinishAfterTurn, this,
+                         uint64_t{c.slot_} << 32 | c.generation_});
   }
+}
+
+void ConnectionTable::FinishAfterTurn(void* context, uint64_t slot_and_generation) {
+  auto& table = *static_cast<ConnectionTable*>(context);
+  Connection* c = table.Resolve(
+      {static_cast<uint32_t>(slot_and_generation >> 32), static_cast<uint32_t>(slot_and_generation)});
+  if (c == nullptr) return;  // freed already, by its last completion
+  c->on_finish_list_ = false;
+  table.MaybeFinish(*c);
 }
 
 void ConnectionTable::MaybeFinish(Connection& c) {
@@ -432,16 +445,6 @@ void ConnectionTable::OnTurn() {
       } else {
         pause_list_.push_back(ref);
       }
-    }
-    scratch_.clear();
-  }
-  if (!finish_list_.empty()) {
-    scratch_.swap(finish_list_);
-    for (SlotRef ref : scratch_) {
-      Connection* c = Resolve(ref);
-      if (c == nullptr) continue;
-      c->on_finish_list_ = false;
-      MaybeFinish(*c);
     }
     scratch_.clear();
   }

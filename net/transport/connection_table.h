@@ -101,6 +101,7 @@ class ConnectionTable final : public core::CompletionSink {
   void CloseListenerAfterDrain(Listener& listener);
   static void OnListenerRetry(void* context);
   static void OnGraceDeadline(void* context);
+  static void FinishAfterTurn(void* context, uint64_t slot_and_generation);
 
   core::Shard& shard_;
   Service& service_;
@@ -114,11 +115,11 @@ class ConnectionTable final : public core::CompletionSink {
   };
   Connection* Resolve(SlotRef ref);
   std::vector<SlotRef> pause_list_;   // recv stopped: waiting for buffers or under the loan cap
-  std::vector<SlotRef> finish_list_;  // closed from inside a callback; freed at turn end
   std::vector<SlotRef> flush_list_;   // output queued this turn; one sendmsg each at turn end
   std::vector<SlotRef> scratch_;
   ConnectionStats stats_;
   bool stopping_ = false;
+  bool destroying_ = false;
   core::MonoNanos stop_deadline_ = 0;
   core::TimerNode grace_timer_;
 };
