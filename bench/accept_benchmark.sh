@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The daemon's accept-only throughput (issue 5): ringpost-blast drives, in one run,
+# The daemon's accept-only throughput: ringpost-blast drives, in one run,
 #   ceiling   ringpost-blast → ringpost-sink (nothing stored: what the tools can do)
 #   ringpost  ringpost-blast → ringpost, fsync on, one shard: every 250 is durable
 #   postfix   ringpost-blast → a private Postfix that puts every message on hold

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Resident memory of the ringpost daemon per idle SMTP connection (issue 5).
+"""Resident memory of the ringpost daemon per idle SMTP connection.
 
 Starts the daemon (2 shards), reads its VmRSS when idle, opens N connections from
 127.0.0.1 that each read the greeting and then stay silent, reads VmRSS again and prints

@@ -12,7 +12,7 @@
 //   BM_Log_Commit100KiBVersusBuffered/heads:H  the 100 KiB commits (fresh and warm spool) against
 //                                   buffered writes of the same bytes, in back-to-back
 //                                   runs: the ratio per pair
-// Targets (issue 4): 1 KiB commits ≥ 8× the single-writer sync rate; 100 KiB commits
+// Targets: 1 KiB commits ≥ 8× the single-writer sync rate; 100 KiB commits
 // ≥ 80% of the buffered write bandwidth. Files go to $RINGPOST_BENCH_DIR (default ./var/bench,
 // the same file system as the default spool).
 #include <fcntl.h>

@@ -1,7 +1,7 @@
 // Recovery time for a full queue: writes --messages messages of --bytes each through
 // the LogWriter (syncing only at the end, to fill the spool quickly), evicts the files
 // from the page cache (fdatasync + POSIX_FADV_DONTNEED: clean pages go, no root
-// needed), then times RecoverSpool from a cold cache. Target (issue 4): 1,000,000 1 KiB
+// needed), then times RecoverSpool from a cold cache. Target: 1,000,000 1 KiB
 // messages in under 5 seconds.
 #include <fcntl.h>
 #include <unistd.h>

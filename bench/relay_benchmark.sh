@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# End-to-end relay throughput (issue 6): ringpost-blast → MTA → ringpost-sink, in one run
+# End-to-end relay throughput: ringpost-blast → MTA → ringpost-sink, in one run
 #   ringpost  --routes='*=sink', fsync on, one shard, 20 connections to the next hop
 #   postfix   a private Postfix with relayhost = the same sink (default concurrency: 20)
 #   ringpost by MX: the same, routed by DNS instead (a dnsmasq on 127.0.0.1 answers every

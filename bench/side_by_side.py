@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""make bench: ringpost beside Postfix on the same load, in one run (issue 9).
+"""make bench: ringpost beside Postfix on the same load, in one run.
 
 For every configuration (message size x connections x recipient spread over 1,000
 domains, uniform or Zipf 1.1) it runs, with the MTA on one CPU and the load tools on

@@ -4,7 +4,7 @@
 //                                    handler copies every body byte once, as the log's
 //                                    staging copy does. Bytes/s counts body bytes.
 //   BM_SmtpServer_Commands           pipelined MAIL/RCPT/RSET lines: commands/s.
-// Target (issue 5): at least 2 GB/s of DATA per core.
+// Target: at least 2 GB/s of DATA per core.
 // Budget: the DATA path is a memchr for LF per line plus one for CR within it, a view
 // per run of ordinary bytes (adjacent views joined), and one gathered copy per chunk:
 // about 1.5 passes over the bytes, so 2 GB/s leaves room on a ~10 GB/s memcpy core.

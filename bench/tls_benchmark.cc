@@ -1,4 +1,4 @@
-// TLS costs without a network (issue 8): full handshakes (both ends, and the server's
+// TLS costs without a network: full handshakes (both ends, and the server's
 // share alone: what one shard pays per STARTTLS), resumed handshakes, and the record
 // layer (encrypting at one end and decrypting at the other) per message size. Google
 // Benchmark; items per second is handshakes (or messages) per second on one core.

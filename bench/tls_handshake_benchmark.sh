@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Inbound STARTTLS handshakes per second on one shard of the real daemon (issue 8):
+# Inbound STARTTLS handshakes per second on one shard of the real daemon:
 # ringpost-blast opens a new connection per message (--messages_per_connection=1) to
 # ringpost (one shard on CPU 0, --fsync=false: the disk is not what is measured here),
 # in plaintext, with STARTTLS and full handshakes, and with STARTTLS resuming sessions.

@@ -1,5 +1,5 @@
-// One DNS resolver per shard: c-ares driven by the shard's io_uring (DESIGN.md; the DNS
-// issue). No blocking call and no thread: c-ares' sockets are watched with
+// One DNS resolver per shard: c-ares driven by the shard's io_uring (DESIGN.md). No
+// blocking call and no thread: c-ares' sockets are watched with
 // IORING_OP_POLL_ADD (one-shot, re-armed while c-ares wants them), its timeouts run on
 // the shard's timer wheel, and answers come back as raw bytes that dns_message.h
 // parses (c-ares' own MX parser has no TTLs).

@@ -23,7 +23,7 @@
 namespace ringpost::queue {
 namespace {
 
-// What a failed operation means for the client (issue 5 maps these to replies):
+// What a failed operation means for the client (the SMTP server maps these to replies):
 // a full disk is 452 4.3.1, anything else 451 4.3.0.
 absl::Status StorageError(int error, absl::string_view what) {
   if (error == ENOSPC || error == EDQUOT) {

@@ -5,7 +5,7 @@
 // permission comes only from RelayPolicy). `*` is the smarthost for every domain
 // without its own route; local domains are delivered locally before any route is
 // asked (the caller checks RelayPolicy::IsLocalDomain first). A domain with no route
-// and no smarthost is routed by DNS (MX, the DNS issue).
+// and no smarthost is routed by DNS (MX).
 //
 // A next hop named by a host name is that host: its addresses (A and AAAA) are looked
 // up when mail goes there, never its MX (Postfix's "[host]:port"), and the name is

@@ -1,5 +1,5 @@
 // One outbound SMTP connection on a shard: the SmtpClient engine driven by a Connection
-// of the shard's ConnectionTable. The delivery pools (issue 6) own these through the
+// of the shard's ConnectionTable. The delivery driver owns these through the
 // OutboundOwner interface; tests drive them directly.
 //
 // Owned by its Connection (which the table frees after close); single-threaded, on the

@@ -1,4 +1,4 @@
-// Reclamation (issue 4 §7): a steady flow of delivered mail keeps the spool bounded,
+// Reclamation: a steady flow of delivered mail keeps the spool bounded,
 // and messages that stay deferred are compacted forward so old segments go, surviving
 // a restart with their delivery state.
 #include <filesystem>
