@@ -18,6 +18,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_split.h"
 #include "core/check.h"
+#include "net/inbound/relay_policy.h"
 #include "net/smtp/smtp_server.h"
 #include "tests/support/smtp_memory_handler.h"
 
