@@ -76,7 +76,7 @@ Runtime::~Runtime() {
   if (signal_fd_ >= 0) close(signal_fd_);
 }
 
-absl::Status Runtime::Run(const SetupFunction& setup) {
+absl::Status Runtime::Run(const SetupFunction& setup, const std::function<void()>& on_started) {
   control_ring_ = std::make_unique<Ring>();
   RingOptions control_options;
   control_options.sq_entries = 64;
@@ -89,16 +89,17 @@ absl::Status Runtime::Run(const SetupFunction& setup) {
   std::latch setup_done(options_.shards);
   std::vector<std::thread> threads;
   for (int id = 0; id < options_.shards; ++id) {
-    threads.emplace_back([this, id, &setup, &rings_ready, &setup_done] {
+    threads.emplace_back([this, id, &setup, &on_started, &rings_ready, &setup_done] {
       const std::string name = absl::StrCat("shard-", id);
       SetThreadLogName(name);
       pthread_setname_np(pthread_self(), absl::StrCat("rp-", name).c_str());
       if (options_.pin_threads) PinToAllowedCpu(id);
       Shard& shard = *shards_[id];
       absl::Status status = shard.InitOnThread();
-      if (!status.ok()) {
+      const bool initialized = status.ok();
+      if (!initialized) {
         std::lock_guard<std::mutex> lock(mutex_);
-        if (first_error_.ok()) first_error_ = status;
+        if (first_error_.ok()) first_error_ = absl::Status(status.code(), absl::StrCat("shard ", id, ": ", status.message()));
         setup_failed_ = true;
       }
       rings_ready.arrive_and_wait();  // every ring fd exists before anyone posts
@@ -111,8 +112,13 @@ absl::Status Runtime::Run(const SetupFunction& setup) {
         }
       }
       setup_done.arrive_and_wait();  // no envelope reaches a shard before its setup ran
-      if (setup_failed_.load()) stop_requested_.store(true, std::memory_order_release);
-      shard.RunLoop();
+      if (setup_failed_.load()) {
+        stop_requested_.store(true, std::memory_order_release);
+      } else if (id == 0 && on_started) {
+        on_started();  // every shard is up
+      }
+      // A shard without a ring never runs; the others drain what setup began and stop.
+      if (initialized) shard.RunLoop();
     });
   }
   for (std::thread& t : threads) t.join();

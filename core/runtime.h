@@ -36,8 +36,10 @@ class Runtime {
   ~Runtime();
 
   // Starts the shards, runs `setup` on each shard's own thread, and blocks until
-  // every shard has exited. Returns the first setup error, if any.
-  absl::Status Run(const SetupFunction& setup);
+  // every shard has exited. `on_started` runs once (on shard 0's thread) when every
+  // shard's ring and setup succeeded, before any loop turn. Returns the first error of
+  // a shard's ring or setup, naming the shard for a ring; then no loop runs but to stop.
+  absl::Status Run(const SetupFunction& setup, const std::function<void()>& on_started = nullptr);
 
   // Any thread, any time (also from signal handling on shard 0). Idempotent.
   void RequestStop();

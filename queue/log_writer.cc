@@ -96,7 +96,11 @@ LogWriter::~LogWriter() {
                 << " syncs=" << stats_.syncs << " segments_created=" << stats_.segments_created
                 << " failures=" << stats_.failures;
   for (auto& s : segments_) {
-    if (s->fd >= 0) close(s->fd);
+    if (s->fd < 0) continue;
+    close(s->fd);
+    // A head nothing was ever written to (a clean stop with no mail since it rolled):
+    // a reused file would otherwise keep its old header under its new name.
+    if (s->written_end == 0 && !s->write_in_flight && !s->failed) DiscardUnusedFile(*s);
   }
   if (dir_fd_ >= 0) close(dir_fd_);
 }
@@ -253,7 +257,12 @@ LogWriter::Segment& LogWriter::UsableHead(bool newest) {
   // A failed head is replaced at once (with the other heads, so they stay the newest).
   const bool any_failed =
       std::any_of(heads_.begin(), heads_.end(), [](const Segment* h) { return h->failed; });
+  // After a failure, a new segment at most once a second: on a full disk every write
+  // fails, and a roll per failure would leave a trail of empty files.
+  const core::MonoNanos now = shard_.now();
+  if (any_failed && failure_rolled_at_ != 0 && now - failure_rolled_at_ < core::kNanosPerSecond) return *head;
   if (any_failed || head->end() >= options_.segment_bytes_max) {
+    if (any_failed) failure_rolled_at_ = now;
     if (absl::Status s = RollHeads(); !s.ok()) {
       RP_LOG(kError) << "cannot start a new segment: " << s;  // the caller hears the failure
     }
@@ -262,19 +271,47 @@ LogWriter::Segment& LogWriter::UsableHead(bool newest) {
   return *head;
 }
 
+// The reserve (free_space_reserve_bytes) is kept for delivery results, compaction and
+// reclamation: new mail may use only the space above it. Space held by the reuse pool
+// counts as free (it is given back to the file system as soon as real free space is
+// short), and bytes staged but not yet written count as used.
+void LogWriter::RefreshFreeSpace() {
+  const core::MonoNanos now = shard_.now();
+  if (free_space_checked_at_ != 0 && now - free_space_checked_at_ < 100 * core::kNanosPerMilli) return;
+  free_space_checked_at_ = now;
+  struct statvfs fs;
+  if (fstatvfs(dir_fd_, &fs) != 0) return;
+  uint64_t free = static_cast<uint64_t>(fs.f_bavail) * fs.f_frsize;
+  if (free < options_.free_space_reserve_bytes && ledger_.free_file_bytes() > 0) {
+    RP_LOG(kWarning) << "spool " << options_.shard_dir << ": " << free << " bytes free, under the reserve; giving back "
+                     << ledger_.free_file_bytes() << " bytes of reusable segment files";
+    ledger_.ReleaseFreeFiles();
+    if (fstatvfs(dir_fd_, &fs) == 0) free = static_cast<uint64_t>(fs.f_bavail) * fs.f_frsize;
+  }
+  const uint64_t used = options_.free_space_reserve_bytes + staged_bytes();
+  const uint64_t available = free + ledger_.free_file_bytes();
+  body_budget_bytes_ = available > used ? available - used : 0;
+  free_space_low_ = body_budget_bytes_ == 0;
+}
+
 absl::Status LogWriter::CheckFreeSpace() {
   if (options_.free_space_reserve_bytes == 0) return absl::OkStatus();
-  const core::MonoNanos now = shard_.now();
-  if (free_space_checked_at_ == 0 || now - free_space_checked_at_ >= 100 * core::kNanosPerMilli) {
-    free_space_checked_at_ = now;
-    struct statvfs fs;
-    if (fstatvfs(dir_fd_, &fs) == 0) {
-      free_space_low_ = static_cast<uint64_t>(fs.f_bavail) * fs.f_frsize < options_.free_space_reserve_bytes;
-    }
-  }
+  RefreshFreeSpace();
   if (free_space_low_) {
     return absl::ResourceExhaustedError("spool free space is below the reserve; new mail is refused");
   }
+  return absl::OkStatus();
+}
+
+absl::Status LogWriter::ChargeBody(uint64_t bytes) {
+  if (options_.free_space_reserve_bytes == 0) return absl::OkStatus();
+  RefreshFreeSpace();
+  if (bytes > body_budget_bytes_) {
+    free_space_low_ = true;  // until the next look at the file system says otherwise
+    body_budget_bytes_ = 0;
+    return absl::ResourceExhaustedError("spool free space is below the reserve; the message is refused");
+  }
+  body_budget_bytes_ -= bytes;
   return absl::OkStatus();
 }
 
@@ -289,6 +326,7 @@ absl::StatusOr<uint64_t> LogWriter::BeginMessageUnchecked(bool newest) {
   const uint64_t id = next_message_++;
   OpenMessage& m = open_[id];
   m.segment = current;
+  m.copy = newest;
   m.body_end = current->end();
   ++current->open_messages;
   return id;
@@ -308,6 +346,13 @@ absl::Status LogWriter::AppendBodyParts(uint64_t message, absl::Span<const absl:
   OpenMessage& m = it->second;
   Segment& s = *m.segment;
   if (s.failed) return s.failure;
+  // New mail stops at the reserve, whatever messages were started before it was reached
+  // (compaction's copies go on: they are how space comes back).
+  if (!m.copy) {
+    uint64_t bytes = 0;
+    for (absl::string_view piece : pieces) bytes += piece.size();
+    RP_RETURN_IF_ERROR(ChargeBody(bytes));
+  }
   // The commit record lists every extent: past this many it could outgrow a record.
   if (m.extents.size() >= kMessageExtentsMax) {
     return absl::ResourceExhaustedError("message body in too many pieces");
@@ -556,10 +601,15 @@ void LogWriter::OnWrite(Segment& s, int32_t result) {
     if (Armed(faults_->fail_write_after)) result = -faults_->write_errno;
     if (Armed(faults_->short_write_after) && result > 0) result -= 1;
   }
-  if (result < 0) return FailSegment(s, StorageError(-result, absl::StrCat("write ", s.path)));
+  if (result < 0) {
+    if (result == -ENOSPC || result == -EDQUOT) free_space_low_ = true;  // until the next look says otherwise
+    return FailSegment(s, StorageError(-result, absl::StrCat("write ", s.path)));
+  }
   if (static_cast<size_t>(result) != s.inflight.size()) {
-    // A short write is an error, not a retry: what reached the file is unknown.
-    return FailSegment(s, absl::UnavailableError(absl::StrCat("short write to ", s.path)));
+    // A short write is an error, not a retry: what reached the file is unknown. On a
+    // file it means the file system took no more (space, quota or size limit): a full
+    // disk, for the client (452 4.3.1).
+    return FailSegment(s, absl::ResourceExhaustedError(absl::StrCat("short write to ", s.path, " (no space)")));
   }
   ++stats_.writes;
   stats_.write_bytes += s.inflight.size();

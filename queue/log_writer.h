@@ -73,9 +73,11 @@ struct LogWriterOptions {
   uint64_t segment_bytes_max = 64ull << 20;    // roll when a record would start in a head past this
   uint32_t body_chunk_bytes_max = 256 * 1024;  // bigger bodies become several records
   bool fsync = true;                           // false: benchmarks only, UNSAFE
-  // New messages are refused (ResourceExhausted → 452 4.3.1) while the spool's file
-  // system has less free space than this, so delivery results, compaction and
-  // reclamation can still write. Checked at most every 100 ms.
+  // New messages, and new body bytes of messages under way, are refused
+  // (ResourceExhausted → 452 4.3.1) once they would take the spool's file system below
+  // this much free space, so delivery results, compaction and reclamation can still
+  // write. Reusable segment files count as free (they are deleted when space is short).
+  // The file system is looked at most every 100 ms.
   uint64_t free_space_reserve_bytes = 0;
   // Finished segment files kept for reuse instead of deleted: overwriting blocks that
   // were written and synced before needs no allocation in fdatasync (measured here:
@@ -187,6 +189,7 @@ class LogWriter final : public core::CompletionSink {
     std::vector<BodyExtent> extents;
     uint64_t body_bytes = 0;
     uint64_t body_end = 0;  // file offset just past its last staged body record
+    bool copy = false;      // compaction's: not held to the free-space reserve
   };
 
   // `newest`: in the newest head (compaction copies), else in the head that can take
@@ -229,8 +232,12 @@ class LogWriter final : public core::CompletionSink {
   uint32_t generation_salt_ = 0;  // generations differ across runs too
   uint64_t next_message_ = 1;
   absl::Status CheckFreeSpace();
+  void RefreshFreeSpace();
+  absl::Status ChargeBody(uint64_t bytes);
   core::MonoNanos free_space_checked_at_ = 0;
   bool free_space_low_ = false;
+  uint64_t body_budget_bytes_ = 0;         // what new bodies may still take above the reserve
+  core::MonoNanos failure_rolled_at_ = 0;  // the last roll that replaced a failed head
   bool kick_wanted_ = false;
   uint64_t turn_hook_ran_ = 0;        // the shard turn in which OnTurn last ran
   int syncs_in_flight_ = 0;           // across segments: at most one (NextToSync)

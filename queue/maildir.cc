@@ -12,29 +12,10 @@
 #include "absl/strings/str_cat.h"
 #include "core/check.h"
 #include "core/op_tag.h"
+#include "core/utf8.h"
 
 namespace ringpost::queue {
 namespace {
-
-// The folder a local part names: quotes and backslashes of a quoted local part
-// (RFC 5321 §4.1.2) removed, lower-cased (local users are case-insensitive here, as
-// in most MTAs' local delivery). Empty when it could leave its parent folder.
-std::string FolderName(absl::string_view local_part) {
-  std::string name;
-  if (local_part.size() >= 2 && local_part.front() == '"' && local_part.back() == '"') {
-    for (size_t i = 1; i + 1 < local_part.size(); ++i) {
-      if (local_part[i] == '\\' && i + 2 < local_part.size()) ++i;
-      name += local_part[i];
-    }
-  } else {
-    name = std::string(local_part);
-  }
-  if (name.empty() || name.front() == '.' || absl::StrContains(name, "..") || absl::StrContains(name, "/") ||
-      name.find('\0') != std::string::npos) {
-    return "";
-  }
-  return absl::AsciiStrToLower(name);
-}
 
 std::string HostName() {
   char host[256] = {};
@@ -46,9 +27,26 @@ std::string HostName() {
 
 }  // namespace
 
+std::string MaildirFolderName(absl::string_view local_part) {
+  std::string name;
+  if (local_part.size() >= 2 && local_part.front() == '"' && local_part.back() == '"') {
+    for (size_t i = 1; i + 1 < local_part.size(); ++i) {
+      if (local_part[i] == '\\' && i + 2 < local_part.size()) ++i;
+      name += local_part[i];
+    }
+  } else {
+    name = std::string(local_part);
+  }
+  if (name.empty() || name.front() == '.' || absl::StrContains(name, "..") || absl::StrContains(name, "/") ||
+      name.find('\0') != std::string::npos || !core::IsValidUtf8(name)) {
+    return "";
+  }
+  return absl::AsciiStrToLower(name);
+}
+
 absl::StatusOr<MaildirFile> PlanMaildirFile(const std::string& root, const MaildirMessage& message,
                                             uint64_t unique, absl::Time now, int pid, absl::string_view host) {
-  const std::string folder = FolderName(message.local_part);
+  const std::string folder = MaildirFolderName(message.local_part);
   if (folder.empty() || message.domain.empty() || message.domain.front() == '.' ||
       absl::StrContains(message.domain, "/")) {
     return absl::InvalidArgumentError(

@@ -35,6 +35,12 @@ struct MaildirMessage {
   std::string delivered_to;
 };
 
+// The folder a local part names: quotes and backslashes of a quoted local part (RFC 5321
+// §4.1.2) removed, lower-cased (local users are case-insensitive here, as in most MTAs'
+// local delivery). Empty when it could leave its parent folder ('/', a leading '.',
+// "..", NUL) or is not valid UTF-8.
+std::string MaildirFolderName(absl::string_view local_part);
+
 // Where one delivery goes and what it writes first.
 struct MaildirFile {
   std::vector<std::string> folders;  // to create, parents first

@@ -14,6 +14,7 @@
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
 #include "core/check.h"
 #include "core/log.h"
 #include "queue/segment_scan.h"
@@ -110,7 +111,7 @@ struct SegmentOutcome {
   std::vector<RecoveredMessage> messages;
   absl::Status status;
   uint64_t size = 0;
-  bool torn = false, quarantined = false, unwritten = false;
+  bool torn = false, quarantined = false, unwritten = false, recycled_unused = false;
 };
 
 void RecoverSegment(const std::string& spool_dir, SegmentOutcome& out) {
@@ -132,9 +133,17 @@ void RecoverSegment(const std::string& spool_dir, SegmentOutcome& out) {
   }
   absl::StatusOr<SegmentScan> scan = ScanSegment(file.bytes());
   if (scan.ok() && scan->header.number != out.number) {
-    // A reused file whose new header never reached the disk: what it holds is the old,
-    // finished segment's content under a new name. It must not come back to life.
-    scan = absl::DataLossError(absl::StrCat("header names segment ", scan->header.number));
+    // A reused file whose new header never reached the disk (the daemon stopped, or
+    // crashed, before the segment's first sync): what it holds is an older, finished
+    // segment's content under a new name, and nothing of the new one was ever
+    // acknowledged (a sync covering a record covers the header before it). It goes back
+    // to the reuse pool, as it was, and must not come back to life.
+    const std::string free_path = (out.path.parent_path() / absl::StrFormat("%08u.free", out.number)).string();
+    if (rename(out.segment_path.c_str(), free_path.c_str()) != 0) {
+      out.status = absl::ErrnoToStatus(errno, absl::StrCat("rename ", out.segment_path));
+    }
+    out.recycled_unused = true;
+    return;
   }
   if (!scan.ok()) {
     // No valid header: nothing in the file was ever acknowledged (a sync covering a
@@ -227,6 +236,7 @@ absl::StatusOr<RecoveredQueue> RecoverSpool(const std::string& spool_dir) {
     report.bytes_scanned += out.size;
     report.quarantined += out.quarantined ? 1 : 0;
     report.unwritten_segments += out.unwritten ? 1 : 0;
+    report.recycled_unused += out.recycled_unused ? 1 : 0;
     if (!out.scan) continue;
     report.sealed_segments += out.scan->sealed ? 1 : 0;
     if (out.torn) {

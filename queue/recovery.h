@@ -8,10 +8,11 @@
 //    stale but valid-looking records of an older generation; they never match).
 //  - A sealed segment that stops early is corrupt: it moves to SPOOL/quarantine/ (never
 //    deleted, logged), and the messages before the bad record are still recovered.
-//  - A segment without a valid header (created just before a crash, or a reused file
-//    whose new header never landed) held nothing acknowledged: an empty file is
-//    removed, any other is moved aside unread as "unwritten". Files moved aside are
-//    never overwritten or deleted.
+//  - A segment without a valid header (created just before a crash) held nothing
+//    acknowledged: an empty file is removed, any other is moved aside unread as
+//    "unwritten". Files moved aside are never overwritten or deleted.
+//  - A reused file whose new header never landed (it still names the older segment it
+//    was) held nothing of the new segment either: it goes back to the reuse pool.
 // Every queue id found is returned so new ids never collide with old ones.
 #pragma once
 
@@ -52,6 +53,7 @@ struct RecoveryReport {
   uint64_t torn_bytes_cut = 0;
   uint64_t quarantined = 0;         // sealed segments found corrupt, moved to SPOOL/quarantine
   uint64_t unwritten_segments = 0;  // segments without a valid header (moved aside, or removed if empty)
+  uint64_t recycled_unused = 0;     // reused files whose new header never landed: back to the pool
   uint64_t messages_committed = 0;
   uint64_t messages_finished = 0;
   uint64_t messages_relocated = 0;  // older copies superseded by compaction

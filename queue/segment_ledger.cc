@@ -1,5 +1,6 @@
 #include "queue/segment_ledger.h"
 
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -16,13 +17,31 @@ namespace ringpost::queue {
 SegmentLedger::SegmentLedger(std::string shard_dir, uint32_t recycled_files_max)
     : shard_dir_(std::move(shard_dir)), recycled_files_max_(recycled_files_max) {}
 
-void SegmentLedger::AddFreeFile(std::string path) { free_files_.push_back(std::move(path)); }
+void SegmentLedger::AddFreeFile(std::string path) { KeepFreeFile(std::move(path)); }
+
+void SegmentLedger::KeepFreeFile(std::string path) {
+  struct stat st {};
+  const uint64_t bytes = stat(path.c_str(), &st) == 0 ? static_cast<uint64_t>(st.st_blocks) * 512 : 0;
+  free_file_bytes_ += bytes;
+  free_files_.push_back(FreeFile{std::move(path), bytes});
+}
 
 std::string SegmentLedger::TakeFreeFile() {
   if (free_files_.empty()) return "";
-  std::string path = std::move(free_files_.back());
+  FreeFile file = std::move(free_files_.back());
   free_files_.pop_back();
-  return path;
+  free_file_bytes_ -= file.bytes;
+  return std::move(file.path);
+}
+
+void SegmentLedger::ReleaseFreeFiles() {
+  for (const FreeFile& file : free_files_) {
+    if (unlink(file.path.c_str()) != 0 && errno != ENOENT) {
+      RP_LOG(kWarning) << "cannot delete reusable segment " << file.path << ": " << strerror(errno);
+    }
+  }
+  free_files_.clear();
+  free_file_bytes_ = 0;
 }
 
 void SegmentLedger::AddWriting(uint32_t segment, std::string path) {
@@ -76,7 +95,7 @@ void SegmentLedger::DeleteFinished() {
     if (free_files_.size() < recycled_files_max_) {
       std::string free_path = absl::StrFormat("%s/%08u.free", shard_dir_, oldest->first);
       if (rename(path.c_str(), free_path.c_str()) == 0) {
-        free_files_.push_back(std::move(free_path));
+        KeepFreeFile(std::move(free_path));
         kept = true;
       }
     }

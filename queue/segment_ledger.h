@@ -27,6 +27,10 @@ class SegmentLedger {
   void AddFreeFile(std::string path);
   // A finished file to reuse for a new segment (the caller renames it), or "" if none.
   std::string TakeFreeFile();
+  // The space the reuse pool holds: free space for the spool's reserve, since it can be
+  // given back at once (ReleaseFreeFiles deletes the pool's files).
+  uint64_t free_file_bytes() const { return free_file_bytes_; }
+  void ReleaseFreeFiles();
 
   // A new head segment: written to, pinned by nothing yet.
   void AddWriting(uint32_t segment, std::string path);
@@ -57,7 +61,13 @@ class SegmentLedger {
   const std::string shard_dir_;
   const uint32_t recycled_files_max_;
   std::map<uint32_t, Entry> segments_;  // by number: oldest first
-  std::vector<std::string> free_files_;
+  struct FreeFile {
+    std::string path;
+    uint64_t bytes = 0;
+  };
+  void KeepFreeFile(std::string path);
+  std::vector<FreeFile> free_files_;
+  uint64_t free_file_bytes_ = 0;
   uint64_t deleted_ = 0;
 };
 

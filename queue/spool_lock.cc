@@ -12,15 +12,23 @@
 
 namespace ringpost::queue {
 
-absl::StatusOr<SpoolLock> SpoolLock::Acquire(const std::string& spool_dir) {
+absl::StatusOr<SpoolLock> SpoolLock::Acquire(const std::string& spool_dir, Create create) {
   std::error_code error;
-  std::filesystem::create_directories(spool_dir, error);
-  if (error) {
-    return absl::FailedPreconditionError(
-        absl::StrCat("cannot create spool directory ", spool_dir, ": ", error.message()));
+  if (create == Create::kNo) {
+    // A reader (ringpost-queue) never makes a spool: a typo must not read as an empty queue.
+    if (!std::filesystem::is_directory(spool_dir, error)) {
+      return absl::NotFoundError(absl::StrCat(
+          "no spool at ", std::filesystem::absolute(spool_dir, error).lexically_normal().string()));
+    }
+  } else {
+    std::filesystem::create_directories(spool_dir, error);
+    if (error) {
+      return absl::FailedPreconditionError(
+          absl::StrCat("cannot create spool directory ", spool_dir, ": ", error.message()));
+    }
   }
   const std::string path = absl::StrCat(spool_dir, "/lock");
-  const int fd = open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+  const int fd = open(path.c_str(), O_RDWR | (create == Create::kYes ? O_CREAT : 0) | O_CLOEXEC, 0600);
   if (fd < 0) return absl::ErrnoToStatus(errno, absl::StrCat("open ", path));
   if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
     const int saved = errno;

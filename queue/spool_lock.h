@@ -16,7 +16,9 @@ class SpoolLock {
  public:
   // Creates `spool_dir` (and parents) if missing, then locks it. FailedPrecondition
   // when another process holds the lock.
-  static absl::StatusOr<SpoolLock> Acquire(const std::string& spool_dir);
+  // kNo: the spool must exist already (NotFound naming its absolute path otherwise).
+  enum class Create { kYes, kNo };
+  static absl::StatusOr<SpoolLock> Acquire(const std::string& spool_dir, Create create = Create::kYes);
 
   SpoolLock(SpoolLock&& other) noexcept;
   SpoolLock& operator=(SpoolLock&& other) noexcept;

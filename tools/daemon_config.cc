@@ -12,6 +12,9 @@
 #include "absl/flags/flag.h"
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "core/domain_name.h"
+#include "net/smtp/smtp_command.h"
 #include "core/duration_flag.h"
 #include "core/log.h"
 #include "core/resource_limits.h"
@@ -37,6 +40,15 @@ ABSL_FLAG(uint64_t, max_message_size, 52428800,
 ABSL_FLAG(uint32_t, max_recipients, 1000, "recipients per transaction (452 4.5.3 past it)");
 ABSL_FLAG(std::string, bare_lf, "normalize",
           "bare LF or CR in DATA: 'normalize' to CRLF, or 'reject' the message with 550 5.5.2");
+ABSL_FLAG(std::string, long_lines, "wrap",
+          "lines over 998 octets in a message (RFC 5322 section 2.1.1): 'wrap' breaks them (CRLF and a "
+          "space inserted) as they arrive, 'reject' refuses the message with 550 5.6.0");
+ABSL_FLAG(uint64_t, smtp_min_data_rate, 500,
+          "bytes per second a client must keep up inside DATA or BDAT: each read extends the message's "
+          "deadline by its bytes at this rate, never past --smtp_data_timeout from now");
+ABSL_FLAG(bool, create_maildirs, false,
+          "accept any local part of a --local_domains domain and create its Maildir on delivery; false: "
+          "only recipients whose Maildir exists or that --local_recipients lists (550 5.1.1 otherwise)");
 ABSL_FLAG(ringpost::core::FlagDuration, greeting_delay, ringpost::core::FlagDuration{absl::ZeroDuration()},
           "wait this long before the 220 greeting; a client that talks first gets 554 5.5.0");
 ABSL_FLAG(ringpost::core::FlagDuration, smtp_idle_timeout, ringpost::core::FlagDuration{absl::Minutes(5)},
@@ -69,6 +81,9 @@ ABSL_FLAG(std::string, routes, "",
           "checked against");
 ABSL_FLAG(std::string, maildir_root, "./var/mail",
           "local domains are delivered into MAILDIR_ROOT/<domain>/<user>/");
+ABSL_FLAG(std::string, postmaster, "",
+          "where mail to <postmaster> (this host's postmaster, RFC 5321 §4.5.1) is delivered; default "
+          "postmaster@ the first --local_domains entry; with neither, <postmaster> is refused (550 5.1.1)");
 ABSL_FLAG(std::string, local_recipients, "",
           "file of known local addresses (user@domain, one per line); when set, other recipients in "
           "--local_domains are refused at RCPT with 550 5.1.1");
@@ -189,6 +204,15 @@ absl::Status ReadServerFlags(DaemonConfig& c) {
   c.runtime.shutdown_grace_nanos = absl::ToInt64Nanoseconds(absl::GetFlag(FLAGS_shutdown_grace).value);
   c.runtime.shard.recv_buffer_count = absl::GetFlag(FLAGS_recv_buffers);
   c.runtime.shard.recv_buffer_bytes = absl::GetFlag(FLAGS_recv_buffer_bytes);
+  // The provided buffer ring's own limits (io_uring: a power of two, at most 32768).
+  const uint32_t buffers = c.runtime.shard.recv_buffer_count;
+  if (buffers == 0 || buffers > 32768 || (buffers & (buffers - 1)) != 0) {
+    return Invalid(absl::StrCat("--recv_buffers: expected a power of two from 1 to 32768, got ", buffers));
+  }
+  const uint32_t buffer_bytes = c.runtime.shard.recv_buffer_bytes;
+  if (buffer_bytes < 512 || buffer_bytes > (1u << 20)) {
+    return Invalid(absl::StrCat("--recv_buffer_bytes: expected 512 to 1048576, got ", buffer_bytes));
+  }
   return absl::OkStatus();
 }
 
@@ -200,6 +224,18 @@ absl::Status ReadInboundFlags(DaemonConfig& c) {
   auto local_recipients = ReadLocalRecipients(absl::GetFlag(FLAGS_local_recipients));
   if (!local_recipients.ok()) return local_recipients.status();
   c.relay.SetLocalRecipients(*std::move(local_recipients));
+  std::string postmaster = absl::GetFlag(FLAGS_postmaster);
+  if (postmaster.empty()) {
+    const std::vector<std::string> local = absl::StrSplit(absl::GetFlag(FLAGS_local_domains), ',', absl::SkipWhitespace());
+    if (!local.empty()) postmaster = absl::StrCat("postmaster@", core::CanonicalDomain(local.front()));
+  } else {
+    bool non_ascii = false;
+    if (!net::IsValidMailbox(postmaster, &non_ascii)) {
+      return Invalid(absl::StrCat("--postmaster: '", postmaster, "' is not an address like postmaster@example.com"));
+    }
+  }
+  c.relay.SetPostmaster(postmaster);
+  c.relay.SetMaildirs(absl::GetFlag(FLAGS_maildir_root), absl::GetFlag(FLAGS_create_maildirs));
   c.tls_cert = absl::GetFlag(FLAGS_tls_cert);
   c.tls_key = absl::GetFlag(FLAGS_tls_key);
   if (c.tls_cert.empty() != c.tls_key.empty()) return Invalid("--tls_cert and --tls_key go together");
@@ -216,6 +252,16 @@ absl::Status ReadInboundFlags(DaemonConfig& c) {
   if (server.message_bytes_max > (uint64_t{100} << 20)) {
     return Invalid("--max_message_size: at most 104857600 (100 MiB)");
   }
+  const std::string long_lines = absl::GetFlag(FLAGS_long_lines);
+  if (long_lines == "wrap") {
+    server.long_lines = net::LongLines::kWrap;
+  } else if (long_lines == "reject") {
+    server.long_lines = net::LongLines::kReject;
+  } else {
+    return Invalid(absl::StrCat("--long_lines: expected wrap or reject, got '", long_lines, "'"));
+  }
+  c.smtp.min_data_rate_bytes = absl::GetFlag(FLAGS_smtp_min_data_rate);
+  if (c.smtp.min_data_rate_bytes == 0) return Invalid("--smtp_min_data_rate: must be at least 1");
   const std::string bare_lf = absl::GetFlag(FLAGS_bare_lf);
   if (bare_lf == "normalize") {
     server.bare_line_endings = net::BareLineEndings::kNormalize;

@@ -48,7 +48,8 @@ absl::string_view OutcomeName(const queue::RecipientState& state) {
 
 int Run(const std::string& command, const std::string& id) {
   const std::string spool_dir = absl::GetFlag(FLAGS_spool_dir);
-  auto lock = queue::SpoolLock::Acquire(spool_dir);
+  auto lock = queue::SpoolLock::Acquire(spool_dir, queue::SpoolLock::Create::kNo);
+  if (absl::IsNotFound(lock.status())) return Fail(std::string(lock.status().message()));
   if (!lock.ok()) return Fail(absl::StrCat(lock.status().message(), " (stop the daemon first)"));
   auto recovered = queue::RecoverSpool(spool_dir);
   if (!recovered.ok()) return Fail(std::string(recovered.status().message()));

@@ -111,6 +111,8 @@ void LogStart(const DaemonConfig& config, const net::ListenerSet& listeners, con
                 << " log_heads=" << config.log.heads << " fsync=" << (config.log.fsync ? "on" : "OFF-UNSAFE")
                 << " queue_live=" << recovered.live.size() << " recovered_segments=" << recovered.report.segments
                 << " torn_tails=" << recovered.report.torn_tails << " quarantined=" << recovered.report.quarantined
+                << " set_aside=" << recovered.report.unwritten_segments
+                << " reused_unwritten=" << recovered.report.recycled_unused
                 << " max_message_size=" << config.smtp.server.message_bytes_max << " bare_lf="
                 << (config.smtp.server.bare_line_endings == net::BareLineEndings::kReject ? "reject" : "normalize")
                 << " routes=" << config.routes.size() << " metrics=" << metrics_at
@@ -166,9 +168,13 @@ int Main() {
       }
     });
   }
-  LogStart(config, shared.listeners, *features, shared.recovered, metrics_at, tls != nullptr);
-  absl::Status status = runtime.Run([&shared](core::Shard& shard) { return SetUpShard(shard, shared); });
-  if (!status.ok()) return Fatal(status.message());
+  absl::Status status = runtime.Run([&shared](core::Shard& shard) { return SetUpShard(shard, shared); },
+                                    [&] { LogStart(config, shared.listeners, *features, shared.recovered, metrics_at,
+                                                   tls != nullptr); });
+  if (!status.ok()) {
+    std::fprintf(stderr, "ringpost: %.*s\n", static_cast<int>(status.message().size()), status.message().data());
+    return 1;  // the configuration passed its checks, yet a shard could not start
+  }
   RP_LOG(kInfo) << "ringpost stopped";
   return 0;
 }

@@ -1,10 +1,13 @@
 #include "net/inbound/relay_policy.h"
 
+#include <sys/stat.h>
+
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "core/domain_name.h"
+#include "queue/maildir.h"
 
 namespace ringpost::net {
 
@@ -32,33 +35,27 @@ bool RelayPolicy::IsRelayDomain(absl::string_view domain) const { return relay_d
 
 RcptVerdict RelayPolicy::Check(absl::string_view local_part, absl::string_view domain,
                                bool client_may_relay) const {
-  if (domain.empty()) return RcptVerdict::kAccept;  // <postmaster>
+  if (domain.empty()) return postmaster_.empty() ? RcptVerdict::kNoPostmaster : RcptVerdict::kAccept;
   if (IsLocalDomain(domain)) {
-    if (!IsSafeLocalPart(local_part)) return RcptVerdict::kUnsafeLocalPart;
-    if (!local_recipients_.empty() && !local_recipients_.contains(absl::AsciiStrToLower(
-                                          absl::StrCat(local_part, "@", core::CanonicalDomain(domain))))) {
-      return RcptVerdict::kUnknownLocalUser;
+    const std::string folder = queue::MaildirFolderName(local_part);
+    if (folder.empty()) return RcptVerdict::kUnsafeLocalPart;
+    const std::string canonical = core::CanonicalDomain(domain);
+    if (!local_recipients_.empty()) {
+      return local_recipients_.contains(absl::AsciiStrToLower(absl::StrCat(local_part, "@", canonical)))
+                 ? RcptVerdict::kAccept
+                 : RcptVerdict::kUnknownLocalUser;
     }
-    return RcptVerdict::kAccept;
+    if (create_maildirs_) return RcptVerdict::kAccept;
+    // Only users that have a Maildir: anyone can send mail, and a folder per invented
+    // name would exhaust the file system's inodes. A metadata lookup (the kernel's
+    // dentry cache answers repeated ones); local domains are the small side of a gateway.
+    struct stat st {};
+    const std::string path = absl::StrCat(maildir_root_, "/", canonical, "/", folder);
+    return stat(path.c_str(), &st) == 0 && S_ISDIR(st.st_mode) ? RcptVerdict::kAccept
+                                                                : RcptVerdict::kUnknownLocalUser;
   }
   if (client_may_relay || IsRelayDomain(domain)) return RcptVerdict::kAccept;
   return RcptVerdict::kRelayDenied;
-}
-
-bool IsSafeLocalPart(absl::string_view quoted_or_not) {
-  // A quoted local part ("a b"@x, RFC 5321 §4.1.2) names the folder without its quotes
-  // and backslashes.
-  std::string unquoted;
-  absl::string_view local_part = quoted_or_not;
-  if (local_part.size() >= 2 && local_part.front() == '"' && local_part.back() == '"') {
-    for (size_t i = 1; i + 1 < local_part.size(); ++i) {
-      if (local_part[i] == '\\' && i + 2 < local_part.size()) ++i;
-      unquoted += local_part[i];
-    }
-    local_part = unquoted;
-  }
-  return !local_part.empty() && local_part.front() != '.' && !absl::StrContains(local_part, "..") &&
-         local_part.find('/') == absl::string_view::npos && local_part.find('\0') == absl::string_view::npos;
 }
 
 }  // namespace ringpost::net

@@ -32,19 +32,29 @@ class RelayPolicy final : public RecipientPolicy {
   bool IsRelayDomain(absl::string_view domain) const;
   const core::DomainSet& local_domains() const { return local_domains_; }
   // The verdict for a recipient "local@domain" from a client (relay rights already
-  // decided). `<postmaster>` without a domain is always accepted (RFC 5321 §4.5.1).
+  // decided). `<postmaster>` without a domain is accepted when there is a postmaster
+  // (RFC 5321 §4.5.1), from anyone.
   RcptVerdict Check(absl::string_view local_part, absl::string_view domain,
                     bool client_may_relay) const override;
+  // Local recipients without --local_recipients: only those whose Maildir exists under
+  // `root` (a lookup at RCPT), unless `create` (any safe local part; its Maildir is made
+  // on delivery). Default: create (tests and embedded uses that set no root).
+  void SetMaildirs(std::string root, bool create) {
+    maildir_root_ = std::move(root);
+    create_maildirs_ = create;
+  }
+  // --postmaster: where mail to <postmaster> goes (empty: refused).
+  void SetPostmaster(std::string address) { postmaster_ = std::move(address); }
+  const std::string& postmaster() const override { return postmaster_; }
 
  private:
   core::CidrSet relay_networks_;
   core::DomainSet relay_domains_;
   core::DomainSet local_domains_;
+  std::string postmaster_;
+  std::string maildir_root_;
+  bool create_maildirs_ = true;
   absl::flat_hash_set<std::string> local_recipients_;
 };
-
-// A local part that is safe as one Maildir path component: no '/', no NUL, not
-// starting with '.', no "..".
-bool IsSafeLocalPart(absl::string_view local_part);
 
 }  // namespace ringpost::net

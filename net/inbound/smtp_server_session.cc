@@ -2,6 +2,7 @@
 
 #include <sys/socket.h>
 
+#include <algorithm>
 #include <deque>
 #include <optional>
 
@@ -218,6 +219,7 @@ class SmtpSession final : public Session, public SmtpServerHandler {
     }
     const absl::Time now = absl::Now();
     log_paused_ = false;
+    uint64_t data_bytes = 0;
     while (!input_.empty() && !engine_.awaiting_commit() && !engine_.closed() && !engine_.starting_tls() &&
            connection_.queued_bytes() + engine_.output_bytes() < kQueuedReplyBytesMax) {
       if (engine_.in_data() && service_.log_staged_bytes() > kLogStagedBytesMax) {
@@ -227,13 +229,17 @@ class SmtpSession final : public Session, public SmtpServerHandler {
         break;
       }
       const absl::string_view available = input_.front().view().substr(offset_);
-      offset_ += engine_.Feed(available, now);
+      const bool in_data = engine_.in_data();
+      const size_t used = engine_.Feed(available, now);
+      offset_ += used;
+      if (in_data) data_bytes += used;
       if (offset_ == input_.front().size()) {
         input_.pop_front();  // the receive buffer goes back to the ring
         offset_ = 0;
       }
     }
     if (engine_.closed()) input_.clear();
+    ExtendDataDeadline(data_bytes);
     if (engine_.starting_tls() && connection_.tls() == nullptr) {
       if (!peer_closed_) return StartTls();
       // No handshake can follow the client's close: the 220 goes out and the session
@@ -276,9 +282,39 @@ class SmtpSession final : public Session, public SmtpServerHandler {
       // Look again soon; nothing announces that the log caught up.
       return connection_.ArmTimer(connection_.shard().now() + kLogPausePollNanos);
     }
-    const core::MonoNanos timeout =
-        engine_.in_data() ? service_.config().data_timeout_nanos : service_.config().idle_timeout_nanos;
-    connection_.ArmTimer(connection_.shard().now() + timeout);
+    connection_.ArmTimer(Deadline());
+  }
+
+  // Message data: the deadline starts data_timeout away and each read moves it later by
+  // its bytes at the minimum rate, never past data_timeout from now.
+  void ExtendDataDeadline(uint64_t data_bytes) {
+    const core::MonoNanos now = connection_.shard().now();
+    const SmtpServiceConfig& config = service_.config();
+    if (!engine_.in_data()) {
+      data_deadline_ = 0;
+      return;
+    }
+    if (data_deadline_ == 0) data_deadline_ = now + config.data_timeout_nanos;
+    const auto earned = static_cast<core::MonoNanos>(
+        static_cast<double>(data_bytes) * core::kNanosPerSecond / static_cast<double>(config.min_data_rate_bytes));
+    data_deadline_ = std::min(now + config.data_timeout_nanos, data_deadline_ + earned);
+  }
+
+  // The silence allowed: between commands idle_timeout; within a command line, what is
+  // left of idle_timeout since its first byte; within message data, data_deadline_.
+  core::MonoNanos Deadline() {
+    const core::MonoNanos now = connection_.shard().now();
+    if (engine_.in_data()) return data_deadline_ != 0 ? data_deadline_ : now + service_.config().data_timeout_nanos;
+    if (engine_.command_lines() != command_lines_seen_) {
+      command_lines_seen_ = engine_.command_lines();
+      line_started_ = 0;
+    }
+    if (!engine_.in_command_line()) {
+      line_started_ = 0;
+      return now + service_.config().idle_timeout_nanos;
+    }
+    if (line_started_ == 0) line_started_ = now;
+    return line_started_ + service_.config().idle_timeout_nanos;
   }
 
   SmtpService& service_;
@@ -294,6 +330,9 @@ class SmtpSession final : public Session, public SmtpServerHandler {
   static constexpr uint64_t kLogStagedBytesMax = 64ull << 20;  // per shard
   static constexpr core::MonoNanos kLogPausePollNanos = 5 * core::kNanosPerMilli;
   bool log_paused_ = false;
+  core::MonoNanos data_deadline_ = 0;  // while the engine reads message data
+  core::MonoNanos line_started_ = 0;   // the first byte of the command line under way
+  uint64_t command_lines_seen_ = 0;
   uint64_t message_ = 0;        // the log's handle of the open message (0: none)
   uint64_t message_bytes_ = 0;  // stored so far, the Received: header included
   bool greeting_pending_ = false;

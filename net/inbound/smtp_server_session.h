@@ -33,7 +33,13 @@ struct SmtpServiceConfig {
   SmtpServerOptions server;
   core::MonoNanos greeting_delay_nanos = 0;                          // --greeting_delay
   core::MonoNanos idle_timeout_nanos = 300 * core::kNanosPerSecond;  // RFC 5321 §4.5.3.2.7
-  core::MonoNanos data_timeout_nanos = 600 * core::kNanosPerSecond;  // between DATA bytes
+  core::MonoNanos data_timeout_nanos = 600 * core::kNanosPerSecond;  // DATA/BDAT, see below
+  // Deadlines for whole requests (Postfix's smtpd_per_request_deadline): a command line
+  // must arrive whole within idle_timeout of its first byte; message data starts with
+  // data_timeout, which each read extends by its bytes / min_data_rate (never past
+  // data_timeout from now). A client dripping a byte at a time is cut off (421 4.4.2);
+  // a slow but steady one is not.
+  uint64_t min_data_rate_bytes = 500;  // per second
   const TlsServerCredentials* tls = nullptr;                         // --tls_cert/--tls_key: STARTTLS
 };
 

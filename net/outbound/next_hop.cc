@@ -47,6 +47,15 @@ NextHop DnsNextHops::FromMailRoute(const dns::MailRoute& route, uint16_t port) c
 }
 
 void DnsNextHops::Resolve(const std::string& domain, Done done) {
+  if (domain.empty()) {
+    // A bare local part (<postmaster> is stored as --postmaster's address): no route,
+    // not even a smarthost's, may take it anywhere.
+    NextHop hop;
+    hop.kind = NextHop::Kind::kPermFail;
+    hop.status = "5.1.1";
+    hop.text = "an address without a domain is not routed";
+    return done(std::move(hop));
+  }
   if (local_domains_.Contains(domain)) {
     NextHop hop;
     hop.kind = NextHop::Kind::kLocal;

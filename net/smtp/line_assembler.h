@@ -38,6 +38,8 @@ class LineAssembler {
   void Reset();
   // Bytes of a partial line held (bounded by line_bytes_max).
   size_t buffered_bytes() const { return partial_.size(); }
+  // Part of a line has arrived (or an over-long one is being skipped), and not its end.
+  bool in_line() const { return skipping_ || (!pending_clear_ && !partial_.empty()); }
   bool skipping() const { return skipping_; }
 
  private:

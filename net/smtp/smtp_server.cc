@@ -12,6 +12,17 @@
 namespace ringpost::net {
 namespace {
 
+// A parameter given twice (SIZE=1 SIZE=2, BODY=7BIT BODY=8BITMIME) leaves its meaning
+// uncertain, so the command is refused. Returns the repeated keyword, or "".
+std::string RepeatedParam(const std::vector<EsmtpParam>& params) {
+  for (size_t i = 0; i < params.size(); ++i) {
+    for (size_t j = 0; j < i; ++j) {
+      if (params[i].keyword == params[j].keyword) return params[i].keyword;
+    }
+  }
+  return "";
+}
+
 constexpr size_t kHeloBytesMax = 255;
 constexpr absl::string_view kCommandLetters = "EHLO HELO MAIL RCPT DATA BDAT RSET NOOP QUIT HELP VRFY";
 
@@ -114,6 +125,7 @@ size_t SmtpServer::FeedCommands(absl::string_view input, absl::Time now) {
     if (result == LineAssembler::Result::kTooLong) {
       // DESIGN.md: nothing of an over-long line's tail ever runs as a command (the
       // assembler skips it up to its LF).
+      ++command_lines_;
       ErrorReply("500 5.5.2 Error: line too long\r\n");
       continue;
     }
@@ -123,6 +135,7 @@ size_t SmtpServer::FeedCommands(absl::string_view input, absl::Time now) {
 }
 
 void SmtpServer::OnLine(absl::string_view line, absl::Time now) {
+  ++command_lines_;
   if (shutting_down_ && !in_transaction()) {
     return Close(absl::StrCat("421 4.3.2 ", options_.hostname, " Service shutting down\r\n"));
   }
@@ -189,6 +202,9 @@ void SmtpServer::OnMail(const SmtpCommand& command) {
   if (has_mail_) return ErrorReply("503 5.5.1 Error: nested MAIL command\r\n");
   auto parsed = ParseMailFrom(command.argument);
   if (!parsed.ok()) return ErrorReply("501 5.1.7 Bad sender address syntax\r\n");
+  if (const std::string repeated = RepeatedParam(parsed->params); !repeated.empty()) {
+    return ErrorReply(absl::StrCat("501 5.5.4 Parameter ", repeated, " given twice\r\n"));
+  }
   if (!parsed->params.empty() && !esmtp_) {
     return ErrorReply("555 5.5.4 Error: parameters need EHLO\r\n");  // RFC 5321 §4.1.1.11
   }
@@ -231,6 +247,9 @@ void SmtpServer::OnRcpt(const SmtpCommand& command) {
   if (bdat_transaction_) return ErrorReply("503 5.5.1 Error: RCPT after BDAT\r\n");
   auto parsed = ParseRcptTo(command.argument);
   if (!parsed.ok()) return ErrorReply("501 5.1.3 Bad recipient address syntax\r\n");
+  if (const std::string repeated = RepeatedParam(parsed->params); !repeated.empty()) {
+    return ErrorReply(absl::StrCat("501 5.5.4 Parameter ", repeated, " given twice\r\n"));
+  }
   if (!parsed->params.empty()) {
     return ErrorReply(absl::StrCat("555 5.5.4 Unsupported option: ", parsed->params.front().keyword, "\r\n"));
   }
@@ -262,9 +281,18 @@ void SmtpServer::OnRcpt(const SmtpCommand& command) {
       handler_.OnRefused("RCPT", reply);
       return ErrorReply(reply);
     }
+    case RcptVerdict::kNoPostmaster: {
+      const std::string reply = absl::StrCat(
+          "550 5.1.1 <", path.mailbox,
+          ">: Recipient address rejected: no postmaster here (set --postmaster or --local_domains)\r\n");
+      handler_.OnRefused("RCPT", reply);
+      return ErrorReply(reply);
+    }
   }
   SmtpRecipient recipient;
-  recipient.address = path.mailbox;
+  // <postmaster> is this host's postmaster (RFC 5321 §4.5.1): stored as the address that
+  // receives it, so a bare local part (or a source-routed one) is never routed anywhere.
+  recipient.address = path.is_postmaster ? relay_.postmaster() : path.mailbox;
   recipients_.push_back(std::move(recipient));
   Reply("250 2.1.5 Ok\r\n");
 }
@@ -296,6 +324,12 @@ void SmtpServer::OnBdat(const SmtpCommand& command, absl::Time now) {
     // Without the chunk's length the stream cannot be followed: its bytes would run as
     // commands (smuggling through a sloppy relay). Answer and close.
     return Close("501 5.5.4 Syntax: BDAT count [LAST]\r\n");
+  }
+  if (size > options_.message_bytes_max) {
+    // A chunk that could never be taken is not read (it could be gigabytes): answered
+    // at once, and the session ends, since its bytes must never run as commands.
+    handler_.OnRefused("BDAT", "552 5.3.4 chunk exceeds fixed maximum message size");
+    return Close("552 5.3.4 Error: chunk exceeds fixed maximum message size\r\n");
   }
   bdat_last_ = !marker.empty();
   bdat_remaining_ = size;
@@ -360,6 +394,7 @@ std::string SmtpServer::StartMessage(absl::Time now) {
   queue_id_ = *std::move(queue_id);
   arrival_ = now;
   message_bytes_ = 0;
+  line_bytes_ = 0;
   message_error_.clear();
   received_.Reset();
   ReceivedFields fields;
@@ -393,6 +428,38 @@ void SmtpServer::BodyPiece(absl::string_view piece) {
     pieces_.clear();
     return;
   }
+  AddLines(piece);
+}
+
+void SmtpServer::AddLines(absl::string_view piece) {
+  static constexpr absl::string_view kBreak = "\r\n ";  // a folded line goes on after a space
+  while (!piece.empty() && message_error_.empty()) {
+    const size_t lf = piece.find('\n');
+    const size_t take = lf == absl::string_view::npos ? piece.size() : lf + 1;
+    // Octets of the line in this piece, its CRLF (or a CR that may be one) not counted.
+    size_t content = lf == absl::string_view::npos ? take : lf;
+    if (content > 0 && piece[content - 1] == '\r') --content;
+    if (line_bytes_ + content <= kLineOctetsMax) {
+      AddPiece(piece.substr(0, take));
+      line_bytes_ = lf == absl::string_view::npos ? line_bytes_ + take : 0;
+      piece.remove_prefix(take);
+      continue;
+    }
+    if (options_.long_lines == LongLines::kReject) {
+      message_error_ = "550 5.6.0 Error: message has a line longer than 998 octets (RFC 5322 section 2.1.1)\r\n";
+      pieces_.clear();
+      return;
+    }
+    const size_t room = line_bytes_ < kLineOctetsMax ? kLineOctetsMax - line_bytes_ : 0;
+    AddPiece(piece.substr(0, room));
+    AddPiece(kBreak);
+    line_bytes_ = 1;  // the space
+    piece.remove_prefix(room);
+  }
+}
+
+void SmtpServer::AddPiece(absl::string_view piece) {
+  if (piece.empty()) return;
   // Adjacent views (the usual case: DataReader emits runs of one input) become one.
   if (!pieces_.empty() && pieces_.back().data() + pieces_.back().size() == piece.data()) {
     pieces_.back() = absl::string_view(pieces_.back().data(), pieces_.back().size() + piece.size());

@@ -43,6 +43,13 @@
 
 namespace ringpost::net {
 
+// RFC 5322 §2.1.1: a line is at most 998 octets. Longer ones are broken as they arrive
+// (kWrap: CRLF and a space inserted, as Postfix's smtp_line_length_limit does on the way
+// out, but here before anything, a DKIM signature say, is computed over the body) or
+// the message is refused (kReject: 550 5.6.0). Either way no next hop sees a longer one.
+enum class LongLines { kWrap, kReject };
+inline constexpr size_t kLineOctetsMax = 998;
+
 struct SmtpServerOptions {
   std::string hostname = "localhost";
   uint64_t message_bytes_max = 52428800;  // --max_message_size, advertised in SIZE
@@ -51,6 +58,7 @@ struct SmtpServerOptions {
   size_t command_line_bytes_max = 2048;
   uint32_t errors_max = 20;  // error replies before "421 4.7.0" and close
   BareLineEndings bare_line_endings = BareLineEndings::kNormalize;  // --bare_lf
+  LongLines long_lines = LongLines::kWrap;                          // --long_lines
   uint32_t received_headers_max = 50;                               // more is a loop: 554 5.4.6
 };
 
@@ -146,6 +154,11 @@ class SmtpServer {
   // Reading message data (the session uses the longer DATA timeout).
   bool in_data() const { return phase_ == Phase::kData || phase_ == Phase::kBdatChunk; }
   bool in_transaction() const { return has_mail_ || phase_ != Phase::kCommand; }
+  // Part of a command line has arrived but not its end: the session gives the whole
+  // line one deadline, so a client dripping a byte at a time cannot hold on forever.
+  bool in_command_line() const { return phase_ == Phase::kCommand && lines_.in_line(); }
+  // Command lines read so far (a new one restarts the line's deadline).
+  uint64_t command_lines() const { return command_lines_; }
 
  private:
   enum class Phase { kGreeting, kCommand, kData, kBdatChunk, kAwaitingCommit, kStartingTls, kClosed };
@@ -166,6 +179,8 @@ class SmtpServer {
   std::string StartMessage(absl::Time now);  // empty, or the refusal to answer
   void ChunkDone();
   void BodyPiece(absl::string_view piece);
+  void AddLines(absl::string_view piece);  // BodyPiece's bytes, long lines broken
+  void AddPiece(absl::string_view piece);
   void FlushBody(bool final);  // hands gathered body bytes to the log (small ones wait unless final)
   void FinishMessage();        // the end of DATA or BDAT LAST
   void FailMessage(absl::string_view reply);
@@ -185,6 +200,7 @@ class SmtpServer {
   Phase phase_ = Phase::kGreeting;
   std::string output_;
   uint32_t errors_ = 0;
+  uint64_t command_lines_ = 0;
   bool shutting_down_ = false;
 
   // Session (RFC 5321 §4.1.4): EHLO/HELO starts it and resets any transaction.
@@ -204,6 +220,7 @@ class SmtpServer {
   std::string queue_id_;
   absl::Time arrival_;
   uint64_t message_bytes_ = 0;             // body bytes from the client (after unstuffing)
+  size_t line_bytes_ = 0;                  // of the body's current line (since its last LF)
   std::string message_error_;              // the first refusal; later bytes are read and dropped
   std::vector<absl::string_view> pieces_;  // gathered during one Feed
   std::string carry_;                      // body bytes of earlier Feeds, waiting to make kBodyFlushBytesMin

@@ -3,34 +3,10 @@
 #include <cstdio>
 
 #include "absl/strings/str_cat.h"
+#include "core/utf8.h"
 
 namespace ringpost::queue {
 namespace {
-
-// Length of the valid UTF-8 sequence starting at s[i], or 0 (RFC 3629).
-size_t Utf8SequenceLength(absl::string_view s, size_t i) {
-  const auto byte = [&](size_t k) { return static_cast<unsigned char>(s[k]); };
-  const unsigned char c = byte(i);
-  size_t n;
-  if (c >= 0xC2 && c <= 0xDF) {
-    n = 2;
-  } else if (c >= 0xE0 && c <= 0xEF) {
-    n = 3;
-  } else if (c >= 0xF0 && c <= 0xF4) {
-    n = 4;
-  } else {
-    return 0;
-  }
-  if (i + n > s.size()) return 0;
-  for (size_t k = 1; k < n; ++k) {
-    if ((byte(i + k) & 0xC0) != 0x80) return 0;
-  }
-  if (c == 0xE0 && byte(i + 1) < 0xA0) return 0;  // overlong
-  if (c == 0xED && byte(i + 1) > 0x9F) return 0;  // surrogates
-  if (c == 0xF0 && byte(i + 1) < 0x90) return 0;  // overlong
-  if (c == 0xF4 && byte(i + 1) > 0x8F) return 0;  // past U+10FFFF
-  return n;
-}
 
 void AppendJsonString(absl::string_view s, std::string* out) {
   out->push_back('"');
@@ -45,7 +21,7 @@ void AppendJsonString(absl::string_view s, std::string* out) {
       out->append(escaped);
     } else if (c < 0x80) {
       out->push_back(static_cast<char>(c));
-    } else if (const size_t n = Utf8SequenceLength(s, i); n > 0) {
+    } else if (const size_t n = core::Utf8SequenceLength(s, i); n > 0) {
       out->append(s.data() + i, n);
       i += n;
       continue;

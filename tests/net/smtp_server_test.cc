@@ -28,6 +28,7 @@ struct Harness {
         relay(*RelayPolicy::Parse("127.0.0.0/8", "relay.example", "local.example")),
         engine(options, relay, SmtpClientInfo{"192.0.2.9", may_relay, tls_offered}, handler) {
     handler.engine = &engine;
+    relay.SetPostmaster("postmaster@local.example");
   }
   static SmtpServerOptions Options() {
     SmtpServerOptions o;
@@ -316,6 +317,46 @@ TEST(SmtpServerTest, RelayPermissionComesFromNetworksAndDomainsOnly) {
   ASSERT_EQ(h.handler.refusals.size(), 5u);
 }
 
+TEST(SmtpServerTest, Rfc5321_4_5_1_PostmasterIsThisHostsAndNeverRelayed) {
+  // From a client that may not relay: <postmaster> (any case, source-routed too) is
+  // accepted and stored as the configured postmaster's address, never as a bare
+  // local part that routing (a '*' smarthost) could take anywhere.
+  Harness h(/*may_relay=*/false);
+  h.Greeted();
+  h.Say("EHLO c\r\nMAIL FROM:<a@example.org>\r\n");
+  EXPECT_EQ(h.Say("RCPT TO:<Postmaster>\r\n"), "250 2.1.5 Ok\r\n");
+  EXPECT_EQ(h.Say("RCPT TO:<@relay.example:postmaster>\r\n"), "250 2.1.5 Ok\r\n");
+  EXPECT_EQ(h.Say("DATA\r\n"), "354 End data with <CR><LF>.<CR><LF>\r\n");
+  h.Say("hi\r\n.\r\n");
+  ASSERT_EQ(h.handler.committed.size(), 1u);
+  const auto& recipients = h.handler.committed[0].envelope.recipients;
+  ASSERT_EQ(recipients.size(), 2u);
+  EXPECT_EQ(recipients[0].address, "postmaster@local.example");
+  EXPECT_EQ(recipients[1].address, "postmaster@local.example");
+}
+
+TEST(SmtpServerTest, Rfc5321_4_5_1_WithoutAPostmasterItIsRefusedNamingTheSetting) {
+  Harness h(/*may_relay=*/true);
+  h.relay.SetPostmaster("");
+  h.Greeted();
+  h.Say("EHLO c\r\nMAIL FROM:<a@example.org>\r\n");
+  EXPECT_EQ(h.Say("RCPT TO:<postmaster>\r\n"),
+            "550 5.1.1 <postmaster>: Recipient address rejected: no postmaster here (set --postmaster or "
+            "--local_domains)\r\n");
+}
+
+TEST(SmtpServerTest, AParameterGivenTwiceIsRefused) {
+  Harness h;
+  h.Greeted();
+  h.Say("EHLO c\r\n");
+  EXPECT_EQ(h.Say("MAIL FROM:<a@example.org> SIZE=1 SIZE=2\r\n"), "501 5.5.4 Parameter SIZE given twice\r\n");
+  EXPECT_EQ(h.Say("MAIL FROM:<a@example.org> BODY=7BIT body=8BITMIME\r\n"),
+            "501 5.5.4 Parameter BODY given twice\r\n");
+  EXPECT_EQ(h.Say("MAIL FROM:<a@example.org> BODY=8BITMIME SIZE=10\r\n"), "250 2.1.0 Ok\r\n");
+  EXPECT_EQ(h.Say("RCPT TO:<b@example.net> NOTIFY=NEVER NOTIFY=NEVER\r\n"),
+            "501 5.5.4 Parameter NOTIFY given twice\r\n");
+}
+
 TEST(SmtpServerTest, Rfc6531_NonAsciiAddressesNeedSmtputf8) {
   Harness h;
   h.Greeted();
@@ -388,12 +429,30 @@ TEST(SmtpServerTest, Rfc3030_RefusedBdatChunksAreReadAndDropped) {
   h.Greeted();
   h.Say("EHLO c\r\n");
   EXPECT_EQ(h.Say("BDAT 4\r\nRSETNOOP\r\n"), "503 5.5.1 Error: need MAIL command\r\n250 2.0.0 Ok\r\n");
+  // A chunk that takes the message past the limit is read, dropped, then answered.
   EXPECT_EQ(
-      h.Say("MAIL FROM:<a@example.org>\r\nRCPT TO:<b@example.net>\r\nBDAT 11 LAST\r\n0123456789A"),
-      "250 2.1.0 Ok\r\n250 2.1.5 Ok\r\n552 5.3.4 Error: message exceeds fixed maximum message size\r\n");
+      h.Say("MAIL FROM:<a@example.org>\r\nRCPT TO:<b@example.net>\r\nBDAT 6\r\n012345BDAT 5 LAST\r\n6789A"),
+      "250 2.1.0 Ok\r\n250 2.1.5 Ok\r\n250 2.0.0 6 octets received\r\n"
+      "552 5.3.4 Error: message exceeds fixed maximum message size\r\n");
   EXPECT_EQ(h.Say("DATA\r\n"),
             "503 5.5.1 Error: need MAIL command\r\n");  // RFC 3030 §2: the transaction failed
   EXPECT_TRUE(h.handler.committed.empty());
+  EXPECT_FALSE(h.engine.closed());
+}
+
+TEST(SmtpServerTest, Rfc3030_AChunkLargerThanTheLimitIsAnsweredAtOnceAndTheSessionEnds) {
+  // Its bytes are never read (they could be gigabytes the client sends slowly): 552
+  // at once, then the close, since the chunk must never run as commands.
+  SmtpServerOptions options = Harness::Options();
+  options.message_bytes_max = 10;
+  Harness h(true, options);
+  h.Greeted();
+  h.Say("EHLO c\r\n");
+  EXPECT_EQ(h.Say("MAIL FROM:<a@example.org>\r\nRCPT TO:<b@example.net>\r\nBDAT 11 LAST\r\n0123"),
+            "250 2.1.0 Ok\r\n250 2.1.5 Ok\r\n552 5.3.4 Error: chunk exceeds fixed maximum message size\r\n");
+  EXPECT_TRUE(h.engine.closed());
+  EXPECT_TRUE(h.handler.committed.empty());
+  EXPECT_FALSE(h.handler.open());
 }
 
 TEST(SmtpServerTest, Rfc3030_ABdatWithoutAReadableSizeClosesRatherThanRunItsChunkAsCommands) {
@@ -415,13 +474,18 @@ TEST(SmtpServerTest, ADrippedBodyReachesTheLogInFewPieces) {
   h.Greeted();
   h.Say("EHLO c\r\nMAIL FROM:<a@example.org>\r\nRCPT TO:<b@example.net>\r\nBDAT 100000\r\n");
   const int calls_before = h.handler.append_calls;
-  for (int i = 0; i < 100000; ++i) h.Say("x");  // one byte per receive
+  const std::string line = std::string(98, 'x') + "\r\n";
+  std::string sent;
+  for (int i = 0; i < 100000; ++i) {  // one byte per receive
+    sent += line[i % line.size()];
+    h.Say(sent.substr(sent.size() - 1));
+  }
   // One record per kBodyFlushBytesMin, not one per byte (a commit record lists them all).
   EXPECT_LE(h.handler.append_calls - calls_before,
             100000 / static_cast<int>(SmtpServer::kBodyFlushBytesMin) + 1);
   EXPECT_EQ(h.Say("BDAT 0 LAST\r\n"), "250 2.0.0 Ok: queued as Q0001\r\n");
   ASSERT_EQ(h.handler.committed.size(), 1u);
-  EXPECT_TRUE(absl::EndsWith(h.handler.committed[0].body, std::string(100000, 'x')));
+  EXPECT_TRUE(absl::EndsWith(h.handler.committed[0].body, sent));
 }
 
 TEST(SmtpServerTest, GreetingDelayRefusesClientsThatTalkFirst) {

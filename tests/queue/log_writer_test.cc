@@ -235,7 +235,8 @@ TEST(LogWriterTest, FailedSyncAcknowledgesNothingItCovered) {
 TEST(LogWriterTest, ShortWriteIsAnErrorNotARetry) {
   LogFaults faults;
   faults.short_write_after = 2;
-  ExpectFailureAcknowledgesNothing("short", faults, absl::StatusCode::kUnavailable);
+  // A file system that takes part of a write is full (or at a quota): 452 4.3.1.
+  ExpectFailureAcknowledgesNothing("short", faults, absl::StatusCode::kResourceExhausted);
 }
 
 }  // namespace

@@ -117,8 +117,14 @@ TEST(RecoveryTest, SegmentsWithoutAValidHeaderAreSetAsideUnread) {
   Write(spool + "/shard-0/00000001.log", rotten);
   recovered = RecoverSpool(spool);
   ASSERT_TRUE(recovered.ok());
-  EXPECT_EQ(recovered->report.unwritten_segments, 2u);  // the rotten one and 3 (header names 1)
+  EXPECT_EQ(recovered->report.unwritten_segments, 1u);  // the rotten one
   EXPECT_TRUE(fs::exists(spool + "/quarantine/shard-0-00000001.log.1"));
+  // 3's header names segment 1: a reused file whose new header never landed. Nothing of
+  // segment 3 was ever acknowledged, and it is no damage: it goes back to the pool.
+  EXPECT_EQ(recovered->report.recycled_unused, 1u);
+  EXPECT_FALSE(fs::exists(spool + "/shard-0/00000003.log"));
+  EXPECT_TRUE(fs::exists(spool + "/shard-0/00000003.free"));
+  EXPECT_FALSE(fs::exists(spool + "/quarantine/shard-0-00000003.log"));
   std::ifstream earlier(spool + "/quarantine/shard-0-00000001.log");
   std::string text;
   earlier >> text;
