@@ -4,10 +4,17 @@
 
 namespace ringpost::queue {
 namespace {
+
 constexpr char kAlphabet[] = "0123456789ABCDEFGHJKMNPQRSTVWXYZ";
-constexpr int kShardBits = 10;
+constexpr int kNodeBits = 13;
+constexpr int kShardBits = 8;
 constexpr int kCounterBits = 20;
 constexpr uint32_t kCounterMax = (1u << kCounterBits) - 1;
+// The 13-character form: seconds (34) | shard (10) | counter (20).
+constexpr size_t kLegacyChars = 13;
+constexpr int kLegacyShardBits = 10;
+
+using Bits = unsigned __int128;
 
 int DigitOf(char c) {
   for (int i = 0; i < 32; ++i) {
@@ -15,32 +22,65 @@ int DigitOf(char c) {
   }
   return -1;
 }
+
+// `chars` base32 digits; false when one is not a digit or the value has more bits than
+// `bits`.
+bool ParseDigits(absl::string_view text, int bits, Bits* value) {
+  Bits v = 0;
+  for (const char c : text) {
+    const int digit = DigitOf(c);
+    if (digit < 0) return false;
+    v = v << 5 | static_cast<Bits>(digit);
+  }
+  if ((v >> bits) != 0) return false;
+  *value = v;
+  return true;
+}
+
 }  // namespace
 
-std::string FormatQueueId(uint64_t value) {
+std::string FormatQueueId(const QueueIdParts& parts) {
+  RP_DCHECK(parts.shard < kQueueIdShards && parts.counter <= kCounterMax && parts.node < kQueueIdNodes);
+  Bits value = static_cast<Bits>(parts.seconds);
+  value = value << kShardBits | parts.shard;
+  value = value << kCounterBits | parts.counter;
+  value = value << kNodeBits | parts.node;
   std::string id(kQueueIdChars, '0');
   for (size_t i = kQueueIdChars; i-- > 0;) {
-    id[i] = kAlphabet[value & 31];
+    id[i] = kAlphabet[static_cast<int>(value & 31)];
     value >>= 5;
   }
   return id;
 }
 
-bool ParseQueueId(absl::string_view id, uint64_t* value) {
-  if (id.size() != kQueueIdChars) return false;
-  uint64_t v = 0;
-  for (size_t i = 0; i < kQueueIdChars; ++i) {
-    const int digit = DigitOf(id[i]);
-    if (digit < 0) return false;
-    // 13 digits hold 65 bits: the first may only carry one.
-    if (i == 0 && digit > 1) return false;
-    v = v << 5 | static_cast<uint64_t>(digit);
+bool ParseQueueId(absl::string_view id, QueueIdParts* parts) {
+  Bits v = 0;
+  if (id.size() == kQueueIdChars) {
+    if (!ParseDigits(id, 34 + kShardBits + kCounterBits + kNodeBits, &v)) return false;
+    parts->node = static_cast<uint32_t>(v & (kQueueIdNodes - 1));
+    v >>= kNodeBits;
+    parts->counter = static_cast<uint32_t>(v & kCounterMax);
+    v >>= kCounterBits;
+    parts->shard = static_cast<uint32_t>(v & (kQueueIdShards - 1));
+    parts->seconds = static_cast<uint64_t>(v >> kShardBits);
+    return true;
   }
-  *value = v;
-  return true;
+  if (id.size() == kLegacyChars) {
+    if (!ParseDigits(id, 64, &v)) return false;
+    parts->node = 0;
+    parts->counter = static_cast<uint32_t>(v & kCounterMax);
+    v >>= kCounterBits;
+    parts->shard = static_cast<uint32_t>(v & ((1u << kLegacyShardBits) - 1));
+    parts->seconds = static_cast<uint64_t>(v >> kLegacyShardBits);
+    return true;
+  }
+  return false;
 }
 
-QueueIdGenerator::QueueIdGenerator(uint32_t shard) : shard_(shard) { RP_CHECK_LT(shard, 1u << kShardBits); }
+QueueIdGenerator::QueueIdGenerator(uint32_t shard, uint32_t node) : shard_(shard), node_(node) {
+  RP_CHECK_LT(shard, kQueueIdShards);
+  RP_CHECK_LT(node, kQueueIdNodes);
+}
 
 std::string QueueIdGenerator::Next(uint64_t now_unix_seconds) {
   if (now_unix_seconds > seconds_) {
@@ -50,18 +90,15 @@ std::string QueueIdGenerator::Next(uint64_t now_unix_seconds) {
     ++seconds_;  // more than a million ids this second (or a clock step back): borrow
     counter_ = 0;
   }
-  const uint64_t value =
-      seconds_ << (kShardBits + kCounterBits) | uint64_t{shard_} << kCounterBits | counter_++;
-  return FormatQueueId(value);
+  return FormatQueueId(QueueIdParts{seconds_, shard_, counter_++, node_});
 }
 
 void QueueIdGenerator::Observe(absl::string_view id) {
-  uint64_t value = 0;
-  if (!ParseQueueId(id, &value)) return;
-  const uint64_t seconds = value >> (kShardBits + kCounterBits);
+  QueueIdParts parts;
+  if (!ParseQueueId(id, &parts)) return;
   // Never issue within a second that already has ids: the next one starts fresh.
-  if (seconds >= seconds_) {
-    seconds_ = seconds;
+  if (parts.seconds >= seconds_) {
+    seconds_ = parts.seconds;
     counter_ = kCounterMax + 1;
   }
 }

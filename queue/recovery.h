@@ -38,7 +38,7 @@ struct RecipientState {
 // messages cost tens of MiB, not gigabytes). The envelope and body stay in the log and
 // are read back with ReadEnvelope / ReadBody when delivery needs them.
 struct RecoveredMessage {
-  std::string queue_id;  // 13 characters: stored inline, no allocation
+  std::string queue_id;  // 15 characters (13 in older spools): stored inline, no allocation
   uint32_t shard = 0;
   uint32_t segment = 0;  // index into RecoveredQueue::segments
   uint64_t commit_offset = 0;

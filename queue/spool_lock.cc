@@ -6,9 +6,12 @@
 
 #include <cerrno>
 #include <filesystem>
+#include <fstream>
+#include <random>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "queue/queue_id.h"
 
 namespace ringpost::queue {
 
@@ -56,6 +59,28 @@ SpoolLock& SpoolLock::operator=(SpoolLock&& other) noexcept {
 
 SpoolLock::~SpoolLock() {
   if (fd_ >= 0) close(fd_);  // releases the flock
+}
+
+absl::StatusOr<uint32_t> LoadOrCreateNodeId(const std::string& spool_dir) {
+  const std::string path = absl::StrCat(spool_dir, "/node_id");
+  std::ifstream in(path);
+  if (in) {
+    uint32_t node = 0;
+    if (!(in >> node) || node >= kQueueIdNodes) {
+      return absl::DataLossError(absl::StrCat(path, ": expected a number below ", kQueueIdNodes));
+    }
+    return node;
+  }
+  std::random_device random;
+  const uint32_t node = static_cast<uint32_t>(random()) % kQueueIdNodes;
+  const std::string temporary = path + ".new";
+  {
+    std::ofstream out(temporary, std::ios::trunc);
+    out << node << "\n";
+    if (!out.flush()) return absl::UnavailableError(absl::StrCat("cannot write ", temporary));
+  }
+  if (rename(temporary.c_str(), path.c_str()) != 0) return absl::ErrnoToStatus(errno, absl::StrCat("rename ", path));
+  return node;
 }
 
 }  // namespace ringpost::queue

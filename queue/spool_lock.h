@@ -34,4 +34,9 @@ class SpoolLock {
   int fd_ = -1;
 };
 
+// The spool's node id for queue ids (queue/queue_id.h): SPOOL/node_id, a number drawn
+// at random the first time and kept, so ids of two spools (two machines, or two daemons
+// on one) differ. Call with the lock held.
+absl::StatusOr<uint32_t> LoadOrCreateNodeId(const std::string& spool_dir);
+
 }  // namespace ringpost::queue

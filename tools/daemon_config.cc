@@ -15,6 +15,7 @@
 #include "absl/strings/str_split.h"
 #include "core/domain_name.h"
 #include "net/smtp/smtp_command.h"
+#include "queue/queue_id.h"
 #include "core/duration_flag.h"
 #include "core/log.h"
 #include "core/resource_limits.h"
@@ -24,6 +25,9 @@ ABSL_FLAG(std::string, listen, "127.0.0.1:2525",
           "comma-separated ADDR:PORT SMTP listeners (IPv4, or [v6]:port)");
 ABSL_FLAG(int, shards, 0, "shard threads, one io_uring each (0: one per online CPU)");
 ABSL_FLAG(std::string, spool_dir, "./var/spool", "queue log directory (locked with flock)");
+ABSL_FLAG(int, node_id, -1,
+          "0 to 8191: this daemon's part of every queue id, so ids of a fleet's nodes never collide "
+          "(-1: a number drawn once per spool and kept in SPOOL/node_id)");
 ABSL_FLAG(std::string, hostname, "", "name in the greeting, Received: and EHLO (default: the host's name)");
 ABSL_FLAG(bool, pin_threads, true, "pin shard threads to CPUs (within the process's allowed set)");
 ABSL_FLAG(ringpost::core::FlagDuration, shutdown_grace, ringpost::core::FlagDuration{absl::Seconds(30)},
@@ -118,6 +122,9 @@ ABSL_FLAG(bool, dns_prefer_ipv6, false, "try an MX host's IPv6 addresses before 
 ABSL_FLAG(std::string, tls_cert, "",
           "PEM certificate chain; with --tls_key enables STARTTLS (SIGHUP reloads)");
 ABSL_FLAG(std::string, tls_key, "", "PEM private key for --tls_cert");
+ABSL_FLAG(bool, tls_legacy_ciphers, false,
+          "also offer CBC cipher suites with TLS 1.2 (after the AEAD ones), for clients that know nothing "
+          "newer");
 ABSL_FLAG(std::string, outbound_tls, "opportunistic",
           "STARTTLS towards next hops: none, opportunistic (when offered; plaintext if the handshake "
           "fails) or required (defer mail to hosts without it)");
@@ -192,6 +199,10 @@ absl::Status ReadServerFlags(DaemonConfig& c) {
                                 "' is not fully qualified (the outbound EHLO needs a name like mx.example.com)"));
   }
   c.spool_dir = absl::GetFlag(FLAGS_spool_dir);
+  c.node_id = absl::GetFlag(FLAGS_node_id);
+  if (c.node_id < -1 || c.node_id >= static_cast<int>(queue::kQueueIdNodes)) {
+    return Invalid(absl::StrCat("--node_id: expected 0 to ", queue::kQueueIdNodes - 1, " (or -1), got ", c.node_id));
+  }
   c.user = absl::GetFlag(FLAGS_user);
   c.metrics_listen = absl::GetFlag(FLAGS_metrics_listen);
   if (!c.metrics_listen.empty()) {
@@ -238,6 +249,7 @@ absl::Status ReadInboundFlags(DaemonConfig& c) {
   c.relay.SetMaildirs(absl::GetFlag(FLAGS_maildir_root), absl::GetFlag(FLAGS_create_maildirs));
   c.tls_cert = absl::GetFlag(FLAGS_tls_cert);
   c.tls_key = absl::GetFlag(FLAGS_tls_key);
+  c.tls_legacy_ciphers = absl::GetFlag(FLAGS_tls_legacy_ciphers);
   if (c.tls_cert.empty() != c.tls_key.empty()) return Invalid("--tls_cert and --tls_key go together");
   net::SmtpServerOptions& server = c.smtp.server;
   server.hostname = c.hostname;

@@ -29,6 +29,7 @@ struct DaemonConfig {
   std::vector<core::SocketAddress> listen;
   std::string hostname;
   std::string spool_dir;
+  int node_id = -1;  // -1: the spool's (SPOOL/node_id)
   std::string user;
   std::string metrics_listen;  // empty: off
   core::RuntimeOptions runtime;
@@ -37,6 +38,7 @@ struct DaemonConfig {
   // Inbound.
   net::RelayPolicy relay;
   std::string tls_cert, tls_key;  // both or neither: STARTTLS on the listeners
+  bool tls_legacy_ciphers = false;
   net::SmtpServiceConfig smtp;    // smtp.tls is set once the credentials load
   // The queue log of each shard (shard_dir and shard are set per shard).
   queue::LogWriterOptions log;

@@ -65,7 +65,7 @@ void ScheduleRecovered(core::Shard& shard, const queue::RecoveredQueue& recovere
 absl::Status SetUpShard(core::Shard& shard, DaemonShared& shared) {
   const DaemonConfig& config = shared.config;
   RP_ASSIGN_OR_RETURN(queue::LogWriter * log, StartLog(shard, shared));
-  auto& ids = shard.Make<queue::QueueIdGenerator>(static_cast<uint32_t>(shard.id()));
+  auto& ids = shard.Make<queue::QueueIdGenerator>(static_cast<uint32_t>(shard.id()), shared.node_id);
   for (const std::string& id : shared.recovered.queue_ids) ids.Observe(id);
   auto& spool = shard.Make<queue::Spool>(shard, *log, ids, shared.spools);
 

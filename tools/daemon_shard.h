@@ -25,9 +25,10 @@ namespace ringpost {
 
 // What main makes once and every shard shares.
 struct DaemonShared {
-  DaemonShared(const DaemonConfig& config, queue::RecoveredQueue recovered, net::ListenerSet listeners,
-               net::ListenerSet metrics_listener)
+  DaemonShared(const DaemonConfig& config, uint32_t node_id, queue::RecoveredQueue recovered,
+               net::ListenerSet listeners, net::ListenerSet metrics_listener)
       : config(config),
+        node_id(node_id),
         recovered(std::move(recovered)),
         listeners(std::move(listeners)),
         metrics_listener(std::move(metrics_listener)),
@@ -37,6 +38,7 @@ struct DaemonShared {
         spools(config.shards) {}
 
   const DaemonConfig& config;
+  const uint32_t node_id;  // every queue id's node part
   const queue::RecoveredQueue recovered;
   net::ListenerSet listeners;         // each shard takes its sockets
   net::ListenerSet metrics_listener;  // served by shard 0 (empty: off)

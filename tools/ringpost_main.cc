@@ -35,9 +35,12 @@
 namespace ringpost {
 namespace {
 
+// Every start-up failure (a flag's value, or a machine that cannot do what the flags
+// ask: a spool locked by another daemon, a port in use, a shard that cannot start) is
+// one line on stderr and exit status 1, as Abseil's own flag parser does.
 int Fatal(absl::string_view message) {
   std::fprintf(stderr, "ringpost: %.*s\n", static_cast<int>(message.size()), message.data());
-  return 2;
+  return 1;
 }
 
 // The addresses this MTA receives mail on at the delivery port: an MX host with one of
@@ -96,8 +99,10 @@ net::ListenerSet BindMetrics(const std::string& text, std::string* where) {
   return *std::move(bound);
 }
 
-void LogStart(const DaemonConfig& config, const net::ListenerSet& listeners, const core::KernelFeatures& kernel,
-              const queue::RecoveredQueue& recovered, const std::string& metrics_at, bool starttls) {
+void LogStart(const DaemonConfig& config, const DaemonShared& shared, const core::KernelFeatures& kernel,
+              const std::string& metrics_at, bool starttls) {
+  const net::ListenerSet& listeners = shared.listeners;
+  const queue::RecoveredQueue& recovered = shared.recovered;
   std::vector<std::string> bound;
   for (const auto& address : listeners.bound) bound.push_back(address.ToString());
   std::vector<std::string> resolvers;
@@ -105,6 +110,7 @@ void LogStart(const DaemonConfig& config, const net::ListenerSet& listeners, con
   const queue::RetrySchedule& retry = config.delivery.scheduler.retry;
   RP_LOG(kInfo) << "ringpost " << RINGPOST_VERSION << " started: shards=" << config.shards
                 << " listen=" << absl::StrJoin(bound, ",") << " spool=" << config.spool_dir
+                << " node_id=" << shared.node_id
                 << " hostname=" << config.hostname << " dns=" << absl::StrJoin(resolvers, ",")
                 << " tls_library=" << net::TlsLibraryVersion() << " starttls=" << (starttls ? "on" : "off")
                 << " outbound_tls=" << config.outbound_tls << " kernel=" << kernel.Describe()
@@ -127,7 +133,7 @@ int Main() {
   core::SetLogLevel(config.log_level);
   std::unique_ptr<net::TlsServerCredentials> tls;
   if (!config.tls_cert.empty()) {
-    tls = std::make_unique<net::TlsServerCredentials>(config.tls_cert, config.tls_key);
+    tls = std::make_unique<net::TlsServerCredentials>(config.tls_cert, config.tls_key, config.tls_legacy_ciphers);
     // Read before privileges are dropped (--user); a reload reads them as that user.
     if (absl::Status s = tls->Reload(); !s.ok()) return Fatal(s.message());
     config.smtp.tls = tls.get();
@@ -137,6 +143,9 @@ int Main() {
   if (!features.ok()) return Fatal(features.status().message());
   auto spool_lock = queue::SpoolLock::Acquire(config.spool_dir);
   if (!spool_lock.ok()) return Fatal(spool_lock.status().message());
+  absl::StatusOr<uint32_t> node_id = config.node_id >= 0 ? static_cast<uint32_t>(config.node_id)
+                                                         : queue::LoadOrCreateNodeId(config.spool_dir);
+  if (!node_id.ok()) return Fatal(node_id.status().message());
   // Recovery before anything listens: every shard-K folder, whatever --shards is now.
   auto recovered = queue::RecoverSpool(config.spool_dir);
   if (!recovered.ok()) return Fatal(absl::StrCat("queue recovery: ", recovered.status().message()));
@@ -154,7 +163,7 @@ int Main() {
   if (!config.log.fsync) {
     RP_LOG(kWarning) << "--fsync=false: UNSAFE, acknowledged mail can be lost on a crash (benchmarks only)";
   }
-  DaemonShared shared(config, *std::move(recovered), *std::move(listeners), std::move(metrics_listener));
+  DaemonShared shared(config, *node_id, *std::move(recovered), *std::move(listeners), std::move(metrics_listener));
   if (absl::Status s = shared.accounting.Open(); !s.ok()) return Fatal(s.message());
 
   core::Runtime runtime(config.runtime);  // blocks the signals before we announce the start
@@ -169,12 +178,8 @@ int Main() {
     });
   }
   absl::Status status = runtime.Run([&shared](core::Shard& shard) { return SetUpShard(shard, shared); },
-                                    [&] { LogStart(config, shared.listeners, *features, shared.recovered, metrics_at,
-                                                   tls != nullptr); });
-  if (!status.ok()) {
-    std::fprintf(stderr, "ringpost: %.*s\n", static_cast<int>(status.message().size()), status.message().data());
-    return 1;  // the configuration passed its checks, yet a shard could not start
-  }
+                                    [&] { LogStart(config, shared, *features, metrics_at, tls != nullptr); });
+  if (!status.ok()) return Fatal(status.message());
   RP_LOG(kInfo) << "ringpost stopped";
   return 0;
 }

@@ -6,6 +6,7 @@
 #include <cerrno>
 
 #include "absl/strings/str_cat.h"
+#include "core/check.h"
 
 namespace ringpost::net {
 namespace {
@@ -34,6 +35,25 @@ absl::StatusOr<int> BindOne(const core::SocketAddress& address, int backlog, boo
   return fd;
 }
 
+// SO_REUSEPORT lets every socket that sets it share a port, another daemon's too: it
+// would silently take a share of the mail. A socket without it cannot bind a port
+// that anything listens on, so a probe tells first.
+absl::Status ProbeFree(const core::SocketAddress& address) {
+  const int fd = socket(address.family(), SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return absl::ErrnoToStatus(errno, "socket");
+  const int one = 1;
+  setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));  // a TIME_WAIT port is free
+  if (address.family() == AF_INET6) setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
+  const int bound = bind(fd, address.sockaddr_ptr(), address.length());
+  const int saved = errno;
+  close(fd);
+  if (bound == 0) return absl::OkStatus();
+  if (saved == EADDRINUSE) {
+    return absl::AlreadyExistsError(absl::StrCat(address.ToString(), " is already in use (another ringpost?)"));
+  }
+  return absl::ErrnoToStatus(saved, absl::StrCat("bind ", address.ToString()));
+}
+
 }  // namespace
 
 ListenerSet::~ListenerSet() {
@@ -51,6 +71,7 @@ absl::StatusOr<ListenerSet> BindListeners(const std::vector<core::SocketAddress>
   ListenerSet set;
   for (const core::SocketAddress& wanted : addresses) {
     core::SocketAddress address = wanted;
+    if (reuse_port && address.port() != 0) RP_RETURN_IF_ERROR(ProbeFree(address));
     set.fds.emplace_back();
     for (int shard = 0; shard < shard_count; ++shard) {
       absl::StatusOr<int> fd = BindOne(address, backlog, reuse_port);

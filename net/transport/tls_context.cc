@@ -32,12 +32,25 @@ std::string TlsErrorText() {
 
 TlsContext::~TlsContext() { SSL_CTX_free(ctx_); }
 
+// TLS 1.2 suites the server offers, in its order of preference: forward secret and
+// AEAD only (TLS 1.3's are all AEAD and fixed). CBC suites (Lucky Thirteen and kin) come
+// only with legacy_ciphers, last, for peers that know nothing newer.
+constexpr char kAeadCiphers[] =
+    "ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:ECDHE-ECDSA-AES256-GCM-SHA384:"
+    "ECDHE-RSA-AES256-GCM-SHA384:ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305";
+constexpr char kLegacyCiphers[] =
+    ":ECDHE-ECDSA-AES128-SHA:ECDHE-RSA-AES128-SHA:ECDHE-ECDSA-AES256-SHA:ECDHE-RSA-AES256-SHA:"
+    "AES128-GCM-SHA256:AES256-GCM-SHA384:AES128-SHA:AES256-SHA";
+
 absl::StatusOr<std::shared_ptr<TlsContext>> TlsContext::Server(const std::string& cert_path,
-                                                               const std::string& key_path) {
+                                                               const std::string& key_path, bool legacy_ciphers) {
   ERR_clear_error();
   SSL_CTX* ctx = NewContext();
   if (ctx == nullptr) return absl::InternalError(TlsErrorText());
   std::shared_ptr<TlsContext> context(new TlsContext(ctx, /*server=*/true));
+  const std::string ciphers = legacy_ciphers ? std::string(kAeadCiphers) + kLegacyCiphers : kAeadCiphers;
+  if (SSL_CTX_set_strict_cipher_list(ctx, ciphers.c_str()) != 1) return absl::InternalError(TlsErrorText());
+  SSL_CTX_set_options(ctx, SSL_OP_CIPHER_SERVER_PREFERENCE);  // our order, not the client's
   if (SSL_CTX_use_certificate_chain_file(ctx, cert_path.c_str()) != 1) {
     return absl::InvalidArgumentError(absl::StrCat("--tls_cert ", cert_path, ": ", TlsErrorText()));
   }
@@ -69,7 +82,7 @@ absl::StatusOr<std::shared_ptr<TlsContext>> TlsContext::Client(const std::string
 }
 
 absl::Status TlsServerCredentials::Reload() {
-  absl::StatusOr<std::shared_ptr<TlsContext>> context = TlsContext::Server(cert_path_, key_path_);
+  absl::StatusOr<std::shared_ptr<TlsContext>> context = TlsContext::Server(cert_path_, key_path_, legacy_ciphers_);
   if (!context.ok()) return context.status();
   {
     std::lock_guard<std::mutex> lock(mutex_);

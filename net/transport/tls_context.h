@@ -24,8 +24,11 @@ class TlsContext {
  public:
   // The server side: a PEM certificate chain and its private key. Errors name the file
   // and BoringSSL's reason.
+  // TLS 1.2 offers forward-secret AEAD suites only, in the server's order;
+  // `legacy_ciphers` adds CBC suites after them (--tls_legacy_ciphers, for old peers).
   static absl::StatusOr<std::shared_ptr<TlsContext>> Server(const std::string& cert_path,
-                                                            const std::string& key_path);
+                                                            const std::string& key_path,
+                                                            bool legacy_ciphers = false);
   // The client side (outbound STARTTLS). Certificates are checked against `ca_path`
   // (a PEM bundle; empty: none is trusted) and the name the connection asks for, but a
   // failed check does not stop the handshake: opportunistic TLS (RFC 7435) records
@@ -51,8 +54,8 @@ class TlsContext {
 // atomic load and no lock.
 class TlsServerCredentials {
  public:
-  TlsServerCredentials(std::string cert_path, std::string key_path)
-      : cert_path_(std::move(cert_path)), key_path_(std::move(key_path)) {}
+  TlsServerCredentials(std::string cert_path, std::string key_path, bool legacy_ciphers = false)
+      : cert_path_(std::move(cert_path)), key_path_(std::move(key_path)), legacy_ciphers_(legacy_ciphers) {}
 
   // Loads the files. On failure the previous context (if any) stays in use.
   absl::Status Reload();
@@ -62,6 +65,7 @@ class TlsServerCredentials {
 
  private:
   const std::string cert_path_, key_path_;
+  const bool legacy_ciphers_;
   mutable std::mutex mutex_;  // guards current_ (taken only after a reload)
   std::shared_ptr<TlsContext> current_;
   std::atomic<uint64_t> generation_{0};

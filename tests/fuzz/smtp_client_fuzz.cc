@@ -54,8 +54,13 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   int started = 0;
   size_t at = 0;
   std::string sent;
+  const int quit_after = data[1] >> 6;  // messages sent before the pool's QUIT
   while (at < input.size() && !client.wants_close() && !client.closed()) {
-    if (client.ready() && started < 4) {
+    if (client.ready() && started == quit_after) {
+      client.Quit();  // an idle connection ends with QUIT; what follows is its reply
+      RP_CHECK(absl::EndsWith(client.output(), "QUIT\r\n"));
+    }
+    if (client.ready() && started < 4 && started != quit_after) {
       OutboundMessage m;
       m.mail_from = started % 2 ? "" : "s@example.org";
       for (size_t i = 0; i < recipients; ++i)

@@ -45,8 +45,13 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   options.errors_max = 1 + data[1] % 30;
   options.bare_line_endings =
       data[1] & 0x80 ? ringpost::net::BareLineEndings::kReject : ringpost::net::BareLineEndings::kNormalize;
-  static const auto* relay = new ringpost::net::RelayPolicy(
-      *ringpost::net::RelayPolicy::Parse("127.0.0.0/8", "relay.example", "local.example"));
+  options.long_lines = data[1] & 0x40 ? ringpost::net::LongLines::kReject : ringpost::net::LongLines::kWrap;
+  static const auto* relay = [] {
+    auto* policy = new ringpost::net::RelayPolicy(
+        *ringpost::net::RelayPolicy::Parse("127.0.0.0/8", "relay.example", "local.example"));
+    policy->SetPostmaster("postmaster@local.example");
+    return policy;
+  }();
   ringpost::testing::SmtpMemoryHandler handler;
   handler.commit_at_once = data[2] & 1;
   if (data[2] & 2) handler.commit_status = absl::DataLossError("injected");
@@ -65,9 +70,25 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   size_t at = 0;
   size_t next_chunk = 1;
   const absl::Time now = absl::FromUnixSeconds(1796000000);
+  // data[3]'s top bits end the session early, halfway through the input: the idle or
+  // DATA deadline (OnTimeout), or the daemon's stop (OnShutdown), in whatever phase.
+  const uint8_t ending = data[3] >> 6;  // 0: none, 1: timeout, 2: shutdown, 3: shutdown at the start
+  bool ended = false;
+  if (ending == 3) engine.OnShutdown();
   while (at < input.size() && !engine.closed()) {
     if (engine.awaiting_commit()) {
       handler.CompletePending();  // the log answers; the rest of the input is fed after
+    }
+    if (ending != 0 && ending != 3 && !ended && at > input.size() / 2 && !engine.starting_tls()) {
+      ended = true;
+      if (ending == 1) {
+        engine.OnTimeout();
+        RP_CHECK(engine.closed());  // 421 and the end, in any phase
+      } else {
+        engine.OnShutdown();  // idle: 421 now; in a transaction: after it
+      }
+      output += engine.TakeOutput();
+      if (engine.closed()) break;
     }
     const size_t n = std::min(next_chunk, input.size() - at);
     const size_t used = engine.Feed(input.substr(at, n), now);
@@ -94,6 +115,12 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   output += engine.TakeOutput();
 
   RP_CHECK(output.empty() || absl::EndsWith(output, "\r\n"));
+  // RFC 5322 §2.1.1: whatever was stored, no line of it is longer than 998 octets.
+  for (const auto& message : handler.committed) {
+    for (absl::string_view line : absl::StrSplit(message.body, '\n')) {
+      RP_CHECK_LE(line.size(), ringpost::net::kLineOctetsMax + 1);  // + its CR
+    }
+  }
   size_t queued = 0;
   bool after_ehlo = false;
   for (absl::string_view line : absl::StrSplit(output, "\r\n", absl::SkipEmpty())) {

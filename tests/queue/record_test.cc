@@ -190,11 +190,36 @@ TEST(QueueIdTest, UniqueAcrossShardsSecondsAndRestarts) {
   for (int i = 0; i < 3000; ++i) ASSERT_TRUE(seen.insert(restarted.Next(1'800'000'000)).second);
   const std::string id = *seen.begin();
   EXPECT_EQ(id.size(), kQueueIdChars);
-  uint64_t value = 0;
-  EXPECT_TRUE(ParseQueueId(id, &value));
-  EXPECT_EQ(FormatQueueId(value), id);
-  EXPECT_FALSE(ParseQueueId("ILOU000000000", &value));
-  EXPECT_FALSE(ParseQueueId("short", &value));
+  QueueIdParts parts;
+  EXPECT_TRUE(ParseQueueId(id, &parts));
+  EXPECT_EQ(parts.seconds, 1'800'000'000u);
+  EXPECT_EQ(FormatQueueId(parts), id);
+  EXPECT_FALSE(ParseQueueId("ILOU00000000000", &parts));
+  EXPECT_FALSE(ParseQueueId("short", &parts));
+}
+
+TEST(QueueIdTest, TheNodeKeepsTwoSpoolsApartInTheSameSecond) {
+  // Two daemons (two machines, or two spools on one) with the same shard and second.
+  QueueIdGenerator here(0, 17), there(0, 4242);
+  const std::string a = here.Next(1'800'000'000), b = there.Next(1'800'000'000);
+  EXPECT_NE(a, b);
+  QueueIdParts parts;
+  ASSERT_TRUE(ParseQueueId(b, &parts));
+  EXPECT_EQ(parts.node, 4242u);
+  EXPECT_EQ(parts.shard, 0u);
+  EXPECT_EQ(parts.counter, 0u);
+}
+
+TEST(QueueIdTest, IdsOfAnOlderSpoolAreStillReadAndObserved) {
+  // The 13-character form: seconds (34) | shard (10) | counter (20), no node.
+  QueueIdGenerator older_layout_reader(1);
+  QueueIdParts parts;
+  ASSERT_TRUE(ParseQueueId("1NH9MTS000000", &parts));
+  EXPECT_EQ(parts.node, 0u);
+  older_layout_reader.Observe("1NH9MTS000000");
+  QueueIdParts next;
+  ASSERT_TRUE(ParseQueueId(older_layout_reader.Next(parts.seconds), &next));
+  EXPECT_GT(next.seconds, parts.seconds);  // never the second an old id used
 }
 
 TEST(QueueIdTest, MoreThanAMillionInOneSecondBorrowsTheNext) {

@@ -190,7 +190,7 @@ class RelayTest(DeliveryTestCase):
         by_rcpt = {e["rcpt"]: e for e in entries}
         first = by_rcpt["user0@d0.example"]
         self.assertRegex(first["time"], r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z$")
-        self.assertRegex(first["queue_id"], r"^[0-9A-Z]{13}$")
+        self.assertRegex(first["queue_id"], r"^[0-9A-Z]{15}$")
         self.assertEqual((first["from"], first["domain"], first["host"]),
                          ("a@src.example", "d0.example", "127.0.0.1:%d" % recording.port))
         self.assertEqual((first["result"], first["code"], first["status"], first["attempt"]),

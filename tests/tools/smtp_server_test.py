@@ -31,8 +31,8 @@ BIN_DIR = None  # set from --bin_dir in main()
 
 HOSTNAME = "mx.test"
 CRLF = b"\r\n"
-# A queue id as the daemon prints it (13 characters, e.g. 1NGQVKK000000).
-QUEUE_ID = rb"[0-9A-Za-z]{13}"
+# A queue id as the daemon prints it (15 characters, e.g. 3B2KR300000029N).
+QUEUE_ID = rb"[0-9A-Za-z]{15}"
 QUEUED_RE = re.compile(rb"^250 2\.0\.0 Ok: queued as (" + QUEUE_ID + rb")$")
 # RFC 5322 §3.3 date-time, as the daemon writes it (always UTC).
 DATE_RE = rb"[A-Z][a-z]{2}, \d{2} [A-Z][a-z]{2} \d{4} \d{2}:\d{2}:\d{2} \+0000"
