@@ -138,4 +138,21 @@ TEST(HandoffTest, StopFromAnotherThreadWakesSleepingShards) {
 }
 
 }  // namespace
+TEST(RuntimeTest, AShardThatCannotStartStopsTheRuntimeWithItsErrorAndRunsNoLoop) {
+  RuntimeOptions options = TwoShards();
+  options.shard.recv_buffer_count = 1000;  // the buffer ring needs a power of two
+  Runtime runtime(options);
+  bool set_up = false, started = false;
+  const absl::Status status = runtime.Run(
+      [&](Shard&) {
+        set_up = true;
+        return absl::OkStatus();
+      },
+      [&] { started = true; });
+  EXPECT_FALSE(status.ok());
+  EXPECT_NE(status.message().find("shard "), std::string::npos) << status;
+  EXPECT_FALSE(set_up);   // no setup runs on a runtime whose shards are not all up
+  EXPECT_FALSE(started);  // and it never says it started
+}
+
 }  // namespace ringpost::core
