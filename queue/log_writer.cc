@@ -175,6 +175,7 @@ absl::Status LogWriter::RollHeads() {
     heads_[lane] = &segment;
     segments_.push_back(std::move(fresh[lane]));
   }
+  CarryStandingOrders(NewestHead());
   // Every older segment is sealed now if idle, else once what it holds is durable.
   std::vector<Segment*> older;
   for (const auto& segment : segments_) {
@@ -446,15 +447,39 @@ void LogWriter::Abort(uint64_t message) {
 }
 
 void LogWriter::AppendResult(const DeliveryResult& result, DurableCallback done) {
+  AppendSmall(RecordType::kResult, EncodeDeliveryResult(result), std::move(done));
+}
+
+void LogWriter::AppendControl(const ControlRecord& record, DurableCallback done) {
+  AppendSmall(RecordType::kControl, EncodeControlRecord(record), std::move(done));
+}
+
+void LogWriter::AppendSmall(RecordType type, absl::string_view payload, DurableCallback done) {
   Segment* s = &UsableHead(/*newest=*/true);
   if (s->failed) {
     return FailLater([done = std::move(done)](const absl::Status& status, const MessageLocation&) { done(status); },
                      s->failure);
   }
-  AppendRecordTo(*s, RecordType::kResult, EncodeDeliveryResult(result));
+  AppendRecordTo(*s, type, payload);
   s->waiters.push_back({s->end(), [done = std::move(done)](const absl::Status& status,
                                                            const MessageLocation&) { done(status); }});
   Kick(*s);
+}
+
+void LogWriter::CarryStandingOrders(Segment& head) {
+  if (!standing_orders_) return;
+  std::vector<ControlRecord> orders = standing_orders_();
+  if (orders.empty()) return;
+  for (const ControlRecord& order : orders) AppendRecordTo(head, RecordType::kControl, EncodeControlRecord(order));
+  // No segment is deleted until these copies are durable: an older segment may hold the
+  // only durable copy of an order. A failed copy keeps deletion paused until a later
+  // roll's copy makes it.
+  const uint64_t carry = ++carries_;
+  ledger_.PauseDeletion(true);
+  head.waiters.push_back({head.end(), [this, carry](const absl::Status& status, const MessageLocation&) {
+                            if (status.ok() && carry == carries_) ledger_.PauseDeletion(false);
+                          }});
+  Kick(head);
 }
 
 void LogWriter::ReleaseParkedCommits(Segment& s) {

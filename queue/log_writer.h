@@ -159,6 +159,14 @@ class LogWriter final : public core::CompletionSink {
   void Abort(uint64_t message);
   // A delivery result record; `done` when durable (never inside the call).
   void AppendResult(const DeliveryResult& result, DurableCallback done);
+  // An operator's standing order (a destination suspended or resumed); `done` when
+  // durable. The orders in force (`standing_orders` answers which) are written again
+  // into every new head segment, and no segment is deleted until that copy is durable,
+  // so reclamation never loses one.
+  void AppendControl(const ControlRecord& record, DurableCallback done);
+  void set_standing_orders(std::function<std::vector<ControlRecord>()> standing_orders) {
+    standing_orders_ = std::move(standing_orders);
+  }
 
   // Reclamation (SegmentLedger). This shard owns its segments: each committed message
   // pins its segment until MessageFinished() (the delivering shard's "done" notice,
@@ -218,6 +226,10 @@ class LogWriter final : public core::CompletionSink {
   void ReleaseDurable(Segment& s);
   void FailSegment(Segment& s, const absl::Status& status);
   void FailLater(CommitCallback done, const absl::Status& status);
+  void AppendSmall(RecordType type, absl::string_view payload, DurableCallback done);
+  void CarryStandingOrders(Segment& head);
+  std::function<std::vector<ControlRecord>()> standing_orders_;
+  uint64_t carries_ = 0;  // the latest carry of the standing orders releases deletion
   void MaybeRetire(Segment& s);
 
   core::Shard& shard_;

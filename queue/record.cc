@@ -10,7 +10,7 @@ namespace {
 constexpr size_t kSegmentHeaderCrcOffset = 28;
 
 bool KnownType(uint8_t type) {
-  return type >= static_cast<uint8_t>(RecordType::kBody) && type <= static_cast<uint8_t>(RecordType::kSeal);
+  return type >= static_cast<uint8_t>(RecordType::kBody) && type <= static_cast<uint8_t>(RecordType::kControl);
 }
 
 // The header at the start of `input` (at least kRecordHeaderBytes) and its CRC, or
@@ -216,10 +216,36 @@ absl::StatusOr<DeliveryResult> DecodeDeliveryResult(absl::string_view payload) {
   d.next_attempt_unix_micros = r.U64();
   d.code = r.U16();
   d.text = std::string(r.Bytes(kEnvelopeStringBytesMax));
-  if (!r.ok() || !r.done() || outcome < 1 || outcome > 5)
+  if (!r.ok() || !r.done() || outcome < 1 || outcome > kOutcomeMax)
     return absl::DataLossError("malformed delivery result");
   d.outcome = static_cast<Outcome>(outcome);
   return d;
+}
+
+std::string EncodeControlRecord(const ControlRecord& c) {
+  std::string out;
+  ByteWriter w(&out);
+  w.U8(static_cast<uint8_t>(c.kind));
+  w.Bytes(c.domain);
+  w.U64(c.at_unix_micros);
+  w.U64(c.until_unix_micros);
+  w.Bytes(c.reason);
+  return out;
+}
+
+absl::StatusOr<ControlRecord> DecodeControlRecord(absl::string_view payload) {
+  ByteReader r(payload);
+  ControlRecord c;
+  const uint8_t kind = r.U8();
+  c.domain = std::string(r.Bytes(kEnvelopeStringBytesMax));
+  c.at_unix_micros = r.U64();
+  c.until_unix_micros = r.U64();
+  c.reason = std::string(r.Bytes(kEnvelopeStringBytesMax));
+  if (!r.ok() || !r.done() || kind < 1 || kind > 2 || c.domain.empty()) {
+    return absl::DataLossError("malformed control record");
+  }
+  c.kind = static_cast<ControlRecord::Kind>(kind);
+  return c;
 }
 
 BodyLocation BodyOf(const Envelope& envelope) {

@@ -42,6 +42,7 @@ enum class RecordType : uint8_t {
   kCommit = 2,  // a message's envelope and body extents: it exists from here on
   kResult = 3,  // a recipient's delivery outcome
   kSeal = 4,    // the last record of a finished segment: nothing may follow it
+  kControl = 5, // an operator's standing order (a destination suspended or resumed)
 };
 
 struct RecordHeader {
@@ -90,6 +91,7 @@ struct Recipient {
   bool final = false;
   uint32_t attempts = 0;
   uint64_t next_attempt_unix_micros = 0;
+  bool held = false;  // recovery only (never encoded): an operator holds it
 };
 
 // Where a body chunk's bytes are, in the same segment as the commit.
@@ -131,8 +133,23 @@ BodyLocation BodyOf(const Envelope& envelope);
 absl::StatusOr<Envelope> DecodeEnvelope(absl::string_view payload);
 
 // kRelocated: compaction copied the recipient into a newer message (another queue id);
-// final for this one, so its old segment can go.
-enum class Outcome : uint8_t { kDelivered = 1, kDeferred = 2, kBounced = 3, kExpired = 4, kRelocated = 5 };
+// final for this one, so its old segment can go. kDeleted: an operator removed it
+// (final, no DSN). kHeld / kReleased: an operator held the message (not attempted until
+// released) or released it; neither is final.
+enum class Outcome : uint8_t {
+  kDelivered = 1,
+  kDeferred = 2,
+  kBounced = 3,
+  kExpired = 4,
+  kRelocated = 5,
+  kDeleted = 6,
+  kHeld = 7,
+  kReleased = 8,
+};
+inline constexpr uint8_t kOutcomeMax = 8;
+inline bool IsFinal(Outcome outcome) {
+  return outcome != Outcome::kDeferred && outcome != Outcome::kHeld && outcome != Outcome::kReleased;
+}
 
 struct DeliveryResult {
   std::string queue_id;
@@ -146,5 +163,19 @@ struct DeliveryResult {
 
 std::string EncodeDeliveryResult(const DeliveryResult& result);
 absl::StatusOr<DeliveryResult> DecodeDeliveryResult(absl::string_view payload);
+
+// A standing order for one destination domain. The newest (by `at`) for a domain
+// decides; the log writer carries the orders in force into every new segment, so
+// reclaiming old segments never loses one.
+struct ControlRecord {
+  enum class Kind : uint8_t { kSuspend = 1, kResume = 2 };
+  Kind kind = Kind::kSuspend;
+  std::string domain;
+  uint64_t at_unix_micros = 0;     // when the operator gave it
+  uint64_t until_unix_micros = 0;  // kSuspend: when it lapses
+  std::string reason;
+};
+std::string EncodeControlRecord(const ControlRecord& record);
+absl::StatusOr<ControlRecord> DecodeControlRecord(absl::string_view payload);
 
 }  // namespace ringpost::queue

@@ -276,8 +276,35 @@ absl::StatusOr<RecoveredQueue> RecoverSpool(const std::string& spool_dir) {
     if (state.final || r.attempt < state.attempts) continue;  // a final outcome is never undone
     state.attempts = r.attempt;
     state.last_outcome = r.outcome;
-    state.final = r.outcome != Outcome::kDeferred;
-    state.next_attempt_unix_micros = r.outcome == Outcome::kDeferred ? r.next_attempt_unix_micros : 0;
+    switch (r.outcome) {
+      case Outcome::kHeld:
+        state.held = true;  // not attempted until released; its retry time stands
+        break;
+      case Outcome::kReleased:
+        state.held = false;
+        break;
+      case Outcome::kDeferred:
+        state.next_attempt_unix_micros = r.next_attempt_unix_micros;
+        break;
+      default:
+        state.final = true;
+        state.next_attempt_unix_micros = 0;
+        break;
+    }
+  }
+  // Standing orders: the newest for each domain decides (carried into every new segment,
+  // so the newest segments hold them whatever was reclaimed).
+  absl::flat_hash_map<std::string, size_t> order_of;
+  for (SegmentOutcome& out : outcomes) {
+    if (!out.scan) continue;
+    for (ControlRecord& control : out.scan->controls) {
+      auto [it, inserted] = order_of.try_emplace(control.domain, queue.controls.size());
+      if (inserted) {
+        queue.controls.push_back(std::move(control));
+      } else if (control.at_unix_micros >= queue.controls[it->second].at_unix_micros) {
+        queue.controls[it->second] = std::move(control);
+      }
+    }
   }
   queue.live.reserve(messages.size());
   for (size_t i = 0; i < messages.size(); ++i) {

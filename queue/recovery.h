@@ -28,7 +28,8 @@
 namespace ringpost::queue {
 
 struct RecipientState {
-  bool final = false;  // delivered, bounced or expired
+  bool final = false;  // delivered, bounced, expired, deleted or relocated
+  bool held = false;   // an operator holds the message: not attempted until released
   Outcome last_outcome = Outcome::kDeferred;
   uint32_t attempts = 0;
   uint64_t next_attempt_unix_micros = 0;  // 0: as soon as possible
@@ -73,6 +74,7 @@ struct RecoveredQueue {
   std::vector<RecoveredSegment> segments;  // every segment scanned, in (shard, number) order
   std::vector<RecoveredMessage> live;      // at least one recipient not final
   std::vector<std::string> queue_ids;      // every id seen, live or finished
+  std::vector<ControlRecord> controls;     // the newest standing order per domain
   RecoveryReport report;
 };
 

@@ -86,8 +86,13 @@ std::string SegmentLedger::PathOf(uint32_t segment) const {
   return it == segments_.end() ? std::string() : it->second.path;
 }
 
+void SegmentLedger::PauseDeletion(bool paused) {
+  deletion_paused_ = paused;
+  if (!paused) DeleteFinished();
+}
+
 void SegmentLedger::DeleteFinished() {
-  while (!segments_.empty()) {
+  while (!segments_.empty() && !deletion_paused_) {
     auto oldest = segments_.begin();
     if (!oldest->second.finished_writing || oldest->second.live > 0) return;
     const std::string& path = oldest->second.path;

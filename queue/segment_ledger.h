@@ -43,6 +43,10 @@ class SegmentLedger {
   // The segment is sealed (or failed) and closed: no more records go in.
   void FinishedWriting(uint32_t segment);
 
+  // While paused, nothing is deleted (the writer's standing orders are being carried
+  // into a new segment); unpausing deletes what became deletable meanwhile.
+  void PauseDeletion(bool paused);
+
   // The oldest segment still pinned by a live message (0: none).
   uint32_t OldestPinned() const;
   // The file of a segment still here, or "".
@@ -68,6 +72,7 @@ class SegmentLedger {
   void KeepFreeFile(std::string path);
   std::vector<FreeFile> free_files_;
   uint64_t free_file_bytes_ = 0;
+  bool deletion_paused_ = false;
   uint64_t deleted_ = 0;
 };
 

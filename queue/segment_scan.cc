@@ -87,6 +87,12 @@ absl::StatusOr<SegmentScan> ScanSegment(absl::string_view bytes) {
       case RecordType::kSeal:
         valid = record.payload.empty() && offset + record.total_bytes == bytes.size();
         break;
+      case RecordType::kControl: {
+        absl::StatusOr<ControlRecord> control = DecodeControlRecord(record.payload);
+        valid = control.ok();
+        if (valid) scan.controls.push_back(std::move(*control));
+        break;
+      }
     }
     if (!valid) {
       scan.stop_reason = "malformed payload";

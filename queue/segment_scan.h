@@ -35,6 +35,7 @@ struct SegmentScan {
   SegmentHeader header;
   std::vector<ScannedMessage> messages;
   std::vector<ScannedResult> results;
+  std::vector<ControlRecord> controls;
   uint64_t valid_bytes = 0;    // the good records end here
   uint64_t last_sequence = 0;  // of the last good record (0: none)
   bool clean_end = false;      // nothing after the good records

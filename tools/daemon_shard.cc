@@ -21,11 +21,14 @@ namespace {
 
 // Each shard writes its own log under SPOOL/shard-K and owns the segments recovered
 // from that folder.
-absl::StatusOr<queue::LogWriter*> StartLog(core::Shard& shard, const DaemonShared& shared) {
+absl::StatusOr<queue::LogWriter*> StartLog(core::Shard& shard, const DaemonShared& shared,
+                                           const std::vector<queue::ControlRecord>& orders) {
   queue::LogWriterOptions options = shared.config.log;
   options.shard_dir = absl::StrCat(shared.config.spool_dir, "/shard-", shard.id());
   options.shard = static_cast<uint32_t>(shard.id());
   auto& log = shard.Make<queue::LogWriter>(shard, options);
+  // The first segment carries the standing orders found, before any old segment can go.
+  log.set_standing_orders([orders] { return orders; });
   RP_RETURN_IF_ERROR(log.Start());
   for (const queue::RecoveredSegment& segment : shared.recovered.segments) {
     if (static_cast<int>(segment.shard) == shard.id() && !segment.quarantined) {
@@ -52,6 +55,7 @@ void ScheduleRecovered(core::Shard& shard, const queue::RecoveredQueue& recovere
     for (size_t i = 0; i < m.recipients.size(); ++i) {
       queue::Recipient& r = envelope->recipients[i];
       r.final = m.recipients[i].final;
+      r.held = m.recipients[i].held;
       r.attempts = m.recipients[i].attempts;
       r.next_attempt_unix_micros = m.recipients[i].next_attempt_unix_micros;
     }
@@ -60,11 +64,27 @@ void ScheduleRecovered(core::Shard& shard, const queue::RecoveredQueue& recovere
   }
 }
 
+// The operators' standing orders (suspensions) for the domains this shard owns, still
+// in force; wherever they were written (--shards may have changed).
+std::vector<queue::ControlRecord> OwnedOrders(const core::Shard& shard, const queue::RecoveredQueue& recovered) {
+  std::vector<queue::ControlRecord> owned;
+  const auto now = static_cast<uint64_t>(absl::ToUnixMicros(absl::Now()));
+  for (const queue::ControlRecord& order : recovered.controls) {
+    if (order.kind != queue::ControlRecord::Kind::kSuspend || order.until_unix_micros <= now) continue;
+    if (queue::DomainShard(order.domain, shard.shard_count()) == shard.id()) owned.push_back(order);
+  }
+  return owned;
+}
+
 }  // namespace
 
 absl::Status SetUpShard(core::Shard& shard, DaemonShared& shared) {
   const DaemonConfig& config = shared.config;
-  RP_ASSIGN_OR_RETURN(queue::LogWriter * log, StartLog(shard, shared));
+  // First made, last gone: commit callbacks that run while the log shuts down write here.
+  auto& accounting = shard.Make<queue::AccountingWriter>(shared.accounting);
+  shard.AddTurnHook([&accounting] { accounting.Flush(); });
+  const std::vector<queue::ControlRecord> orders = OwnedOrders(shard, shared.recovered);
+  RP_ASSIGN_OR_RETURN(queue::LogWriter * log, StartLog(shard, shared, orders));
   auto& ids = shard.Make<queue::QueueIdGenerator>(static_cast<uint32_t>(shard.id()), shared.node_id);
   for (const std::string& id : shared.recovered.queue_ids) ids.Observe(id);
   auto& spool = shard.Make<queue::Spool>(shard, *log, ids, shared.spools);
@@ -78,9 +98,10 @@ absl::Status SetUpShard(core::Shard& shard, DaemonShared& shared) {
   net::DeliveryConfig delivery = config.delivery;
   // Retry jitter differs between shards and runs.
   delivery.scheduler.seed = static_cast<uint64_t>(absl::ToUnixNanos(absl::Now())) ^ static_cast<uint64_t>(shard.id());
-  auto& driver = shard.Make<net::DeliveryDriver>(shard, delivery, spool, next_hops, maildir, shared.accounting);
+  auto& driver = shard.Make<net::DeliveryDriver>(shard, delivery, spool, next_hops, maildir, accounting);
+  driver.Restore(orders);
 
-  auto& service = shard.Make<net::SmtpService>(config.smtp, config.relay, shared.limiter, spool);
+  auto& service = shard.Make<net::SmtpService>(config.smtp, config.relay, shared.limiter, spool, accounting);
   net::ConnectionTableOptions table_options;
   // Each shard could hold every connection; the ClientLimiter enforces the total (and
   // the per-address limit) across shards, since SO_REUSEPORT spreads clients unevenly.

@@ -17,6 +17,7 @@
 #include "absl/time/time.h"
 #include "queue/log_reader.h"
 #include "queue/recovery.h"
+#include "queue/schedule/delivery_outcome.h"
 #include "queue/spool_lock.h"
 
 ABSL_FLAG(std::string, spool_dir, "./var/spool", "the daemon's --spool_dir");
@@ -29,21 +30,12 @@ int Fail(const std::string& message) {
   return 2;
 }
 
-absl::string_view OutcomeName(const queue::RecipientState& state) {
-  if (!state.final) return state.attempts == 0 ? "queued" : "deferred";
-  switch (state.last_outcome) {
-    case queue::Outcome::kDelivered:
-      return "delivered";
-    case queue::Outcome::kBounced:
-      return "bounced";
-    case queue::Outcome::kExpired:
-      return "expired";
-    case queue::Outcome::kRelocated:
-      return "relocated";  // compaction moved it into a newer message
-    case queue::Outcome::kDeferred:
-      break;
+absl::string_view StateName(const queue::RecipientState& state) {
+  if (!state.final) {
+    if (state.held) return "held";
+    return state.attempts == 0 ? "queued" : "deferred";
   }
-  return "deferred";
+  return queue::OutcomeName(state.last_outcome);  // "relocated": compaction moved it forward
 }
 
 int Run(const std::string& command, const std::string& id) {
@@ -80,7 +72,7 @@ int Run(const std::string& command, const std::string& id) {
                 envelope->mail_from.c_str(), envelope->mail_params.c_str(),
                 static_cast<unsigned long long>(envelope->body_bytes));
     for (size_t i = 0; i < envelope->recipients.size(); ++i) {
-      const auto state = i < m.recipients.size() ? OutcomeName(m.recipients[i]) : "queued";
+      const auto state = i < m.recipients.size() ? StateName(m.recipients[i]) : "queued";
       std::printf("to: <%s> %s\n", envelope->recipients[i].address.c_str(), std::string(state).c_str());
     }
     return 0;

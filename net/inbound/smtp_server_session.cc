@@ -155,13 +155,37 @@ class SmtpSession final : public Session, public SmtpServerHandler {
           " tls=", received.tls.empty() ? "none" : absl::StrReplaceAll(received.tls, {{" ", "/"}}));
     }
     std::string queue_id = received.queue_id;
+    std::string reception = ReceptionLine(received);
     // Once durable the spool schedules the message for delivery, whether or not the
     // client is still there to hear the 250.
     service_.spool().Commit(message, ToQueueEnvelope(std::move(received)),
-                            [alive = alive_, queue_id = std::move(queue_id),
-                             summary = std::move(summary)](const absl::Status& status) {
+                            [alive = alive_, accounting = &service_.accounting(), queue_id = std::move(queue_id),
+                             summary = std::move(summary), reception = std::move(reception)](const absl::Status& status) {
+                              if (status.ok()) accounting->Append(reception);
                               if (*alive != nullptr) (*alive)->OnDurable(status, queue_id, summary);
                             });
+  }
+
+  // The accounting log's reception record, written once the message is durable.
+  std::string ReceptionLine(const SmtpEnvelope& received) const {
+    std::string line;
+    if (!service_.accounting().enabled()) return line;
+    std::vector<std::string> recipients;
+    recipients.reserve(received.recipients.size());
+    for (const SmtpRecipient& r : received.recipients) recipients.push_back(r.address);
+    queue::ReceptionEntry entry;
+    entry.time = absl::Now();
+    entry.queue_id = received.queue_id;
+    entry.client = client_address_;
+    entry.helo = received.helo;
+    entry.from = received.mail_from;
+    entry.protocol = received.protocol;
+    entry.tls = received.tls;
+    entry.message_id = received.message_id;
+    entry.recipients = &recipients;
+    entry.size = message_bytes_;
+    queue::AppendReceptionLine(entry, &line);
+    return line;
   }
 
   void AbortMessage() override {
@@ -342,8 +366,8 @@ class SmtpSession final : public Session, public SmtpServerHandler {
 }  // namespace
 
 SmtpService::SmtpService(const SmtpServiceConfig& config, const RelayPolicy& relay, ClientLimiter& limiter,
-                         queue::Spool& spool)
-    : config_(config), relay_(relay), limiter_(limiter), spool_(spool), tls_(config.tls) {}
+                         queue::Spool& spool, queue::AccountingWriter& accounting)
+    : config_(config), relay_(relay), limiter_(limiter), spool_(spool), accounting_(accounting), tls_(config.tls) {}
 
 std::unique_ptr<Session> SmtpService::NewSession(Connection& connection) {
   SmtpClientInfo client;

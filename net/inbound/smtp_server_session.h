@@ -25,6 +25,7 @@
 #include "net/inbound/relay_policy.h"
 #include "net/smtp/smtp_server.h"
 #include "net/transport/tls_context.h"
+#include "queue/accounting_log.h"
 #include "queue/spool.h"
 
 namespace ringpost::net {
@@ -48,7 +49,7 @@ class SmtpService final : public Service {
   // Everything referenced outlives the service (the runtime destroys the shard's
   // attachments in reverse order of creation).
   SmtpService(const SmtpServiceConfig& config, const RelayPolicy& relay, ClientLimiter& limiter,
-              queue::Spool& spool);
+              queue::Spool& spool, queue::AccountingWriter& accounting);
 
   std::unique_ptr<Session> NewSession(Connection& connection) override;
   void RejectOverLimit(int fd) override;
@@ -57,6 +58,9 @@ class SmtpService final : public Service {
   const RelayPolicy& relay() const { return relay_; }
   ClientLimiter& limiter() { return limiter_; }
   queue::Spool& spool() { return spool_; }
+  // Reception records (one line per accepted message); the writer outlives the log, so
+  // a commit callback may still write through it after the service is gone.
+  queue::AccountingWriter& accounting() { return accounting_; }
   // Bytes the shard's log holds not yet written: sessions in DATA pause above a bound.
   uint64_t log_staged_bytes() const { return spool_.log().staged_bytes(); }
   // The newest certificate (after a SIGHUP reload); null without --tls_cert.
@@ -73,6 +77,7 @@ class SmtpService final : public Service {
   const RelayPolicy& relay_;
   ClientLimiter& limiter_;
   queue::Spool& spool_;
+  queue::AccountingWriter& accounting_;
   TlsServerContextCache tls_;
   Stats stats_;
 };

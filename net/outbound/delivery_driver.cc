@@ -50,7 +50,7 @@ class DeliveryDriver::Link final : public OutboundOwner {
 
 DeliveryDriver::DeliveryDriver(core::Shard& shard, const DeliveryConfig& config, queue::Spool& spool,
                                NextHopResolver& next_hops, queue::MaildirWriter& maildir,
-                               queue::AccountingLog& accounting)
+                               queue::AccountingWriter& accounting)
     : shard_(shard),
       config_(config),
       spool_(spool),
@@ -60,7 +60,6 @@ DeliveryDriver::DeliveryDriver(core::Shard& shard, const DeliveryConfig& config,
       scheduler_(config.scheduler, absl::Now()) {
   timer_.Bind(&DeliveryDriver::OnTimer, this);
   spool_.set_delivery(this);
-  shard_.AddTurnHook([this] { accounting_.Flush(); });
   shard_.AddStopHandler([this](core::MonoNanos) {
     scheduler_.Stop(Now());
     Run();
@@ -68,11 +67,18 @@ DeliveryDriver::DeliveryDriver(core::Shard& shard, const DeliveryConfig& config,
 }
 
 DeliveryDriver::~DeliveryDriver() {
+  spool_.log().set_standing_orders(nullptr);
   spool_.set_delivery(nullptr);
   shard_.timers().Cancel(&timer_);
 }
 
 absl::Time DeliveryDriver::Now() const { return absl::Now(); }
+
+void DeliveryDriver::Restore(const std::vector<queue::ControlRecord>& orders) {
+  for (const queue::ControlRecord& order : orders) scheduler_.Restore(order, Now());
+  spool_.log().set_standing_orders([this] { return scheduler_.StandingOrders(Now()); });
+  ArmTimer();
+}
 
 void DeliveryDriver::AcceptJob(std::unique_ptr<queue::DeliveryJob> job) {
   bodies_.files().Acquire(job->message->segment_path);
@@ -236,6 +242,7 @@ void DeliveryDriver::Do(queue::WriteResults& action) {
         spool_.JobFinished(finished);
         return;
       }
+      if (batch == 0) return;  // an operator's hold or release: nothing waits for it
       scheduler_.OnResultsWritten(batch, Now());
       Run();
     });
@@ -323,6 +330,15 @@ void DeliveryDriver::Do(queue::JobFinished& action) {
 }
 
 void DeliveryDriver::Do(queue::AccountingLines& action) { accounting_.Append(action.lines); }
+
+void DeliveryDriver::Do(queue::WriteControl& action) {
+  spool_.log().AppendControl(action.record, [domain = action.record.domain](const absl::Status& status) {
+    // In force in memory either way; the next segment's carried copy may still make it.
+    if (!status.ok()) {
+      RP_LOG(kWarning) << "standing order for domain=" << domain << " not durable: " << status;
+    }
+  });
+}
 
 // ---- Session events ------------------------------------------------------------------
 

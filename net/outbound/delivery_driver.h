@@ -15,6 +15,7 @@
 //   CopyForward     → compaction's copy into this shard's log (queue/log_compaction.h)
 //   JobFinished     → the spool's done notice
 //   AccountingLines → this shard's AccountingWriter
+//   WriteControl    → a control record in this shard's log (LogWriter::AppendControl)
 //
 // Actions run in the order decided. One that reports back at once (a connection our
 // table refuses, a route known without a lookup, a body that cannot be read) feeds the
@@ -57,7 +58,7 @@ struct DeliveryConfig {
 class DeliveryDriver final : public queue::JobSink {
  public:
   DeliveryDriver(core::Shard& shard, const DeliveryConfig& config, queue::Spool& spool,
-                 NextHopResolver& next_hops, queue::MaildirWriter& maildir, queue::AccountingLog& accounting);
+                 NextHopResolver& next_hops, queue::MaildirWriter& maildir, queue::AccountingWriter& accounting);
   ~DeliveryDriver() override;
   DeliveryDriver(const DeliveryDriver&) = delete;
   DeliveryDriver& operator=(const DeliveryDriver&) = delete;
@@ -70,6 +71,23 @@ class DeliveryDriver final : public queue::JobSink {
   void AcceptJob(std::unique_ptr<queue::DeliveryJob> job) override;
 
   const queue::DeliveryScheduler& scheduler() const { return scheduler_; }
+
+  // Standing orders found in the log at start-up (this shard's domains): in force at
+  // once, and from now on the log carries the scheduler's orders into new segments.
+  void Restore(const std::vector<queue::ControlRecord>& orders);
+
+  // Live queue control: `command(scheduler, now)` reads or decides; the driver then
+  // carries out whatever it decided. Returns what `command` returns.
+  template <typename Command>
+  auto Control(Command&& command) {
+    auto result = command(scheduler_, Now());
+    Run();
+    return result;
+  }
+  // A queued message's body (its log records), read at once; for `cat`.
+  absl::Status ReadBody(const queue::StoredMessage& message, std::string* out) {
+    return bodies_.Read(message.segment_path, message.body, out);
+  }
 
  private:
   class Link;  // one outbound connection: the OutboundOwner of its session
@@ -90,6 +108,7 @@ class DeliveryDriver final : public queue::JobSink {
   void Do(queue::CopyForward& action);
   void Do(queue::JobFinished& action);
   void Do(queue::AccountingLines& action);
+  void Do(queue::WriteControl& action);
 
   // Session events (through Link).
   void OnReady(Link& link);
@@ -102,7 +121,7 @@ class DeliveryDriver final : public queue::JobSink {
   queue::Spool& spool_;
   NextHopResolver& next_hops_;
   queue::MaildirWriter& maildir_;
-  queue::AccountingWriter accounting_;
+  queue::AccountingWriter& accounting_;
   ConnectionTable* connections_ = nullptr;
   queue::DeliveryScheduler scheduler_;
   queue::BodyReader bodies_;

@@ -397,6 +397,7 @@ std::string SmtpServer::StartMessage(absl::Time now) {
   line_bytes_ = 0;
   message_error_.clear();
   received_.Reset();
+  message_id_.Reset();
   ReceivedFields fields;
   fields.helo = helo_;
   fields.client_address = client_.address;
@@ -423,6 +424,7 @@ void SmtpServer::BodyPiece(absl::string_view piece) {
     return;
   }
   received_.Feed(piece);
+  message_id_.Feed(piece);
   if (received_.count() > options_.received_headers_max) {  // RFC 5321 §6.3
     message_error_ = "554 5.4.6 Error: too many hops (mail loop)\r\n";
     pieces_.clear();
@@ -504,6 +506,7 @@ void SmtpServer::FinishMessage() {
   envelope.tls = tls_;
   envelope.mail_from = mail_from_;
   envelope.mail_params = mail_params_;
+  envelope.message_id = message_id_.value();
   envelope.recipients = std::move(recipients_);  // the transaction resets after the commit
   message_open_ = false;                         // the handler owns it now
   phase_ = Phase::kAwaitingCommit;

@@ -37,6 +37,7 @@
 #include "absl/types/span.h"
 #include "net/smtp/data_reader.h"
 #include "net/smtp/line_assembler.h"
+#include "net/smtp/message_id.h"
 #include "net/smtp/received_header.h"
 #include "net/smtp/recipient_policy.h"
 #include "net/smtp/smtp_command.h"
@@ -78,6 +79,7 @@ struct SmtpEnvelope {
   std::string mail_from;
   std::string mail_params;
   std::vector<SmtpRecipient> recipients;
+  std::string message_id;  // the header's value, "" if none (for the accounting log)
 };
 
 // What the engine needs from the queue. Calls happen inside Feed / OnCommitted.
@@ -197,6 +199,7 @@ class SmtpServer {
   LineAssembler lines_;
   DataReader data_;
   ReceivedHeaderCounter received_;
+  MessageIdFinder message_id_;
   Phase phase_ = Phase::kGreeting;
   std::string output_;
   uint32_t errors_ = 0;

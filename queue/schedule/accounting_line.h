@@ -1,37 +1,76 @@
-// One line of the accounting log (DESIGN.md: --accounting_log): a JSON object per
-// recipient per delivery attempt outcome, for operators and their tools.
+// The accounting log's records (DESIGN.md: --accounting_log): one JSON object per line,
+// typed by "type", every field documented in docs/accounting.schema.json:
 //
-//   {"time":"2026-11-29T12:00:00.123456Z","queue_id":"...","from":"a@x","rcpt":"b@y",
-//    "domain":"y","host":"127.0.0.1:25","result":"delivered","code":250,
-//    "status":"2.0.0","text":"250 2.0.0 Ok","attempt":1,
+//   reception   a message was accepted (answered 250): client, HELO, sender,
+//               recipients, size, Message-ID, TLS
+//   delivery    a recipient was delivered       ┐ one per recipient per outcome, with
+//   transient   a recipient was deferred        │ the attempt number, the time in
+//   bounce      a recipient failed for good     │ queue, the next hop and (failures)
+//   expiration  a recipient outlived its queue  ┘ the reply
+//   admin       an operator's command, and how many messages it touched
+//
+//   {"type":"delivery","time":"2026-11-29T12:00:00.123456Z","queue_id":"...",
+//    "from":"a@x","rcpt":"b@y","domain":"y","host":"127.0.0.1:25","attempt":1,
+//    "queued_seconds":0.41,"code":250,"status":"2.0.0","text":"Ok",
 //    "tls":"TLSv1.3 TLS_AES_128_GCM_SHA256","tls_verified":false,"possible_duplicate":false}
 //
 // "tls" is "none" for plaintext; "tls_verified" says whether the next hop's certificate
 // chained to a trusted root (--tls_ca_file) and named the MX host; "possible_duplicate"
 // says the connection was lost after the final dot, so the next hop may have the
-// message already (it is deferred and sent again). Pure: the delivery scheduler builds
-// the lines, the shard's AccountingLog writes them (queue/accounting_log.h).
+// message already (it is deferred and sent again). Pure: the delivery scheduler, the
+// SMTP service and the admin service build lines, the shard's AccountingWriter writes
+// them (queue/accounting_log.h).
 #pragma once
 
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
 
 namespace ringpost::queue {
 
+enum class AccountingType { kDelivery, kTransient, kBounce, kExpiration };
+
+// One recipient's outcome.
 struct AccountingEntry {
+  AccountingType type = AccountingType::kDelivery;
   absl::Time time;
-  absl::string_view queue_id, from, rcpt, domain, host, result, status, text, tls;
+  absl::Time arrival;  // the message's: "queued_seconds" is time - arrival
+  absl::string_view queue_id, from, rcpt, domain, host, status, text, tls;
   int code = 0;
   uint32_t attempt = 0;
+  absl::Time next_attempt = absl::InfinitePast();  // kTransient
   bool tls_verified = false;
   bool possible_duplicate = false;
+  bool by_operator = false;  // a bounce an operator asked for
 };
 
-// Appends one JSON line (with its newline) to `out`. Strings are escaped per RFC 8259
-// (bytes that are not valid UTF-8 become U+FFFD, so every line parses).
+struct ReceptionEntry {
+  absl::Time time;
+  absl::string_view queue_id, client, helo, from, protocol, tls, message_id;
+  const std::vector<std::string>* recipients = nullptr;
+  uint64_t size = 0;
+};
+
+struct AdminEntry {
+  absl::Time time;
+  absl::string_view action;  // suspend, resume, flush, hold, release, delete, bounce
+  absl::string_view queue_id, domain, sender, reason;
+  absl::Duration older_than = absl::ZeroDuration();
+  bool all = false;
+  absl::Time until = absl::InfinitePast();  // suspend
+  uint64_t messages = 0;                     // jobs (a message's recipients in one domain)
+  uint64_t recipients = 0;
+  absl::string_view client;  // who asked: "unix" or the TCP peer
+};
+
+const char* AccountingTypeName(AccountingType type);
+
+// Each appends one JSON line (with its newline) to `out`.
 void AppendAccountingLine(const AccountingEntry& entry, std::string* out);
+void AppendReceptionLine(const ReceptionEntry& entry, std::string* out);
+void AppendAdminLine(const AdminEntry& entry, std::string* out);
 
 }  // namespace ringpost::queue

@@ -63,6 +63,7 @@ std::vector<std::unique_ptr<DeliveryJob>> SplitByDomain(const std::shared_ptr<St
       jobs.push_back(std::move(job));
     }
     jobs[it->second]->recipients.push_back(JobRecipient{i, r.address, r.attempts, r.next_attempt_unix_micros});
+    jobs[it->second]->held |= r.held;
   }
   message->unfinished.store(static_cast<uint32_t>(jobs.size()), std::memory_order_relaxed);
   return jobs;

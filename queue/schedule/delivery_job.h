@@ -55,6 +55,7 @@ struct DeliveryJob {
   std::shared_ptr<StoredMessage> message;
   std::string domain;                    // canonical (CanonicalDomain)
   std::vector<JobRecipient> recipients;  // not yet final
+  bool held = false;                     // an operator holds it (found so at recovery)
 };
 
 // One job per recipient domain (recipients already final are left out; a message with

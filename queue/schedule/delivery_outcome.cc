@@ -47,6 +47,12 @@ const char* OutcomeName(Outcome outcome) {
       return "expired";
     case Outcome::kRelocated:
       return "relocated";
+    case Outcome::kDeleted:
+      return "deleted";
+    case Outcome::kHeld:
+      return "held";
+    case Outcome::kReleased:
+      return "released";
   }
   return "unknown";
 }

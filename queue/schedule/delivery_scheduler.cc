@@ -12,15 +12,6 @@
 #include "queue/schedule/delivery_scheduler_parts.h"
 
 namespace ringpost::queue {
-namespace {
-
-core::MonoNanos WheelTime(absl::Time t) { return absl::ToUnixNanos(t); }
-
-// A recovered time far away (or corrupt) is clamped: the job wakes, finds itself not
-// due, and sleeps again.
-constexpr absl::Duration kLongestWait = absl::Hours(24 * 365);
-
-}  // namespace
 
 DeliveryScheduler::DeliveryScheduler(const SchedulerConfig& config, absl::Time now)
     : config_(config), now_(now), wheel_(WheelTime(now)), random_(config.seed) {
@@ -80,7 +71,7 @@ void DeliveryScheduler::EndEvent() {
     if (it == domains_.end()) continue;
     Domain& domain = *it->second;
     if (domain.jobs > 0 || !domain.connections.empty() || domain.wake.armed() ||
-        domain.route == Domain::Route::kResolving) {
+        domain.route == Domain::Route::kResolving || Suspended(domain)) {
       continue;
     }
     domains_.erase(it);
@@ -113,14 +104,36 @@ void DeliveryScheduler::Accept(std::unique_ptr<DeliveryJob> work, absl::Time now
   job.work = std::move(work);
   job.domain = &DomainFor(job.work->domain);
   job.taken_at = now_;
+  job.held = job.work->held;
+  job.arrival = absl::FromUnixMicros(static_cast<int64_t>(job.work->message->arrival_unix_micros));
   ++job.domain->jobs;
+  job.domain->arrivals.emplace(job.arrival, job.id);
+  Count(job, +1);
   jobs_.emplace(job.id, std::move(owned));
   Schedule(job);
   EndEvent();
 }
 
+void DeliveryScheduler::Count(const Job& job, int sign) {
+  Domain& domain = *job.domain;
+  const uint64_t recipients = job.work->recipients.size();
+  uint64_t tried = 0;
+  for (const JobRecipient& r : job.work->recipients) tried += r.attempts > 0 ? 1 : 0;
+  const uint64_t held = job.held ? recipients : 0;
+  if (sign > 0) {
+    domain.recipients += recipients;
+    domain.deferred += tried;
+    domain.held += held;
+  } else {
+    domain.recipients -= recipients;
+    domain.deferred -= tried;
+    domain.held -= held;
+  }
+}
+
 void DeliveryScheduler::Schedule(Job& job) {
   RP_CHECK(!job.busy);
+  if (job.held) return;  // Release schedules it
   uint64_t due = UINT64_MAX;
   for (const JobRecipient& r : job.work->recipients) due = std::min(due, r.next_attempt_unix_micros);
   const absl::Time due_at = absl::FromUnixMicros(static_cast<int64_t>(std::min<uint64_t>(due, INT64_MAX)));
@@ -160,6 +173,7 @@ void DeliveryScheduler::BeginAttempt(Job& job) {
     }
   }
   RP_CHECK(!job.attempt.empty());
+  job.domain->in_flight += job.attempt.size();
 }
 
 // ---- Domains -------------------------------------------------------------------------
@@ -187,6 +201,10 @@ void DeliveryScheduler::OnRouteResolved(const std::string& name, NextHop hop, ab
 
 void DeliveryScheduler::Pump(Domain& domain) {
   if (stopping_ || domain.due.empty()) return;
+  if (Suspended(domain)) {  // an operator's: nothing new until it lapses or is lifted
+    if (!domain.wake.armed()) wheel_.Schedule(&domain.wake, WheelTime(domain.suspended_until));
+    return;
+  }
   if (domain.route == Domain::Route::kResolving) return;  // the answer pumps again
   if (domain.route == Domain::Route::kKnown && domain.route_valid_until <= now_) {
     domain.route = Domain::Route::kUnknown;  // a DNS answer: ask again (the resolver caches)
@@ -344,7 +362,7 @@ void DeliveryScheduler::Ready(Connection& connection) {
   wheel_.Cancel(&connection.idle);
   if (stopping_ || connection.messages >= config_.max_messages_per_connection) return Quit(connection);
   Domain& domain = *connection.domain;
-  if (!domain.due.empty()) {
+  if (!domain.due.empty() && !Suspended(domain)) {
     Job& job = *domain.due.front();
     domain.due.pop_front();
     return StartOn(connection, job);
@@ -405,7 +423,7 @@ DeliveryScheduler::Domain* DeliveryScheduler::DomainWaitingFor(const std::string
     }
     waiting_for_host_[kept++] = waiting_for_host_[i];
     if (found != nullptr || domain.route != Domain::Route::kKnown || domain.hop.kind != NextHop::Kind::kSmtp ||
-        domain.connections.size() >= config_.domain_max_connections) {
+        domain.connections.size() >= config_.domain_max_connections || Suspended(domain)) {
       continue;
     }
     for (const core::SocketAddress& address : domain.hop.addresses) {

@@ -60,6 +60,7 @@
 #include <variant>
 #include <vector>
 
+#include "absl/container/btree_map.h"
 #include "absl/container/flat_hash_map.h"
 #include "absl/time/time.h"
 #include "core/socket_address.h"
@@ -127,6 +128,7 @@ struct CloseConnection {
 // Append result records; answer with OnResultsWritten once all are durable or failed.
 // With `finished` set, there is nothing to answer: once they are written, that
 // message's job is finished (the records of a job copied forward, under its old id).
+// Batch 0: nothing to answer either (an operator's hold or release).
 struct WriteResults {
   BatchId batch = 0;
   std::vector<DeliveryResult> results;
@@ -154,9 +156,61 @@ struct JobFinished {
 struct AccountingLines {
   std::string lines;
 };
+// Write an operator's standing order to the log (no answer: the order is in force at
+// once, and carried into every new segment).
+struct WriteControl {
+  ControlRecord record;
+};
 
 using DeliveryAction = std::variant<ResolveRoute, OpenConnection, SendMessage, DeliverLocally, CloseConnection,
-                                    WriteResults, WriteBounce, CopyForward, JobFinished, AccountingLines>;
+                                    WriteResults, WriteBounce, CopyForward, JobFinished, AccountingLines,
+                                    WriteControl>;
+
+// ---- Operator views and commands (live queue control) ------------------------------
+
+// One destination domain, as `ringpost-queue summary` shows it.
+struct DomainSummary {
+  std::string domain;
+  uint64_t recipients = 0;  // queued, in any state
+  uint64_t jobs = 0;
+  uint64_t in_flight = 0;   // recipients in an attempt now
+  uint64_t deferred = 0;    // recipients that failed at least once
+  uint64_t held = 0;        // recipients of held messages
+  absl::Time oldest = absl::InfiniteFuture();  // earliest arrival of its messages
+  std::string last_reply;
+  absl::Time suspended_until = absl::InfinitePast();
+  std::string suspension_reason;
+  uint32_t connections = 0;
+};
+
+// One job (a message's recipients in one domain), as `list` and `show` show it.
+struct JobView {
+  JobId id = 0;
+  std::shared_ptr<StoredMessage> message;
+  std::string domain;
+  std::vector<JobRecipient> recipients;  // not final yet
+  bool held = false;
+  bool in_flight = false;
+  absl::Time next_attempt = absl::InfinitePast();
+  std::string last_reply;
+};
+
+// Which jobs a listing or a command is about. Empty fields match everything; a command
+// over many messages needs a selector (the caller checks).
+struct JobFilter {
+  std::string queue_id;
+  std::string domain;           // canonical
+  std::string sender;           // exact, case-insensitive
+  absl::Duration older_than = absl::ZeroDuration();
+};
+
+struct Suspension {
+  std::string domain;
+  absl::Time until;
+  std::string reason;
+};
+
+enum class AdminCommand { kHold, kRelease, kDelete, kBounce };
 
 // What TLS did for a transaction (for accounting): `description` is "none" in plaintext.
 struct TlsReport {
@@ -195,6 +249,35 @@ class DeliveryScheduler {
   // The shard is stopping: no new connection, and ready connections QUIT.
   void Stop(absl::Time now);
 
+  // ---- Operator views and commands (delivery_scheduler_admin.cc) ----
+  // Views are read at once; commands decide actions like any event.
+  std::vector<DomainSummary> Summary(size_t top, absl::Time now) const;
+  // Jobs matching `filter` with ids after `after`, at most `limit` (a listing pages
+  // through the queue this way, in bounded memory).
+  std::vector<JobView> List(const JobFilter& filter, JobId after, size_t limit, absl::Time now) const;
+  // No new attempt for `domain` (connections at work finish theirs) until `until`.
+  void Suspend(const std::string& domain, absl::Time until, const std::string& reason, absl::Time now);
+  // False when the domain was not suspended.
+  bool Resume(const std::string& domain, absl::Time now);
+  std::vector<Suspension> Suspensions(absl::Time now) const;
+  // Deferred jobs matching `filter` are tried again now, spread over up to a minute so a
+  // million flushed messages do not open connections all at once. Returns how many.
+  size_t Flush(const JobFilter& filter, absl::Time now);
+  // Hold (no attempt until released), release, delete (final, no DSN) or bounce (a DSN
+  // to the sender, `reason` quoted; 5.0.0) the jobs matching `filter`, in pages: at most
+  // `limit` jobs with ids after `*cursor`; `*cursor` is left at the last job looked at,
+  // or 0 when the queue's end was reached. A job in an attempt gets the command once the
+  // attempt is over. Returns how many jobs matched.
+  size_t Apply(AdminCommand command, const JobFilter& filter, const std::string& reason, JobId* cursor,
+               size_t limit, absl::Time now);
+  // Result and DSN writes not yet reported back (a paged command waits for these to
+  // drain between pages, so a bounce over a million messages holds little at once).
+  size_t writes_pending() const { return batches_.size(); }
+  // A standing order found in the log at start-up.
+  void Restore(const ControlRecord& order, absl::Time now);
+  // The orders in force, to carry into a new log segment.
+  std::vector<ControlRecord> StandingOrders(absl::Time now) const;
+
   // ---- Output ----
   // Actions in the order they were decided; the driver takes them all (TakeActions
   // swaps them out) and runs them, reporting back through the events above.
@@ -207,7 +290,7 @@ class DeliveryScheduler {
     uint64_t jobs_accepted = 0, attempts = 0, delivered = 0, deferred = 0, bounced = 0, expired = 0,
              dsns_queued = 0, dsns_suppressed = 0, connections_opened = 0, connection_failures = 0,
              connections_handed_over = 0, messages_finished = 0, tls_handshake_failures = 0,
-             jobs_compacted = 0, possible_duplicates = 0;
+             jobs_compacted = 0, possible_duplicates = 0, deleted = 0, held = 0, flushed = 0;
   };
   const Stats& stats() const { return stats_; }
   size_t jobs() const { return jobs_.size(); }
@@ -222,6 +305,9 @@ class DeliveryScheduler {
 
   // Jobs and their times.
   Domain& DomainFor(const std::string& name);
+  // Adds (+1) or takes away (-1) the job's share of its domain's counters; around every
+  // change to its recipients or its hold.
+  void Count(const Job& job, int sign);
   void Schedule(Job& job);
   void MakeDue(Job& job);
   void BeginAttempt(Job& job);
@@ -252,6 +338,11 @@ class DeliveryScheduler {
   void FinishBatch(Batch& batch);
   void FinishJob(Job& job);
   bool ShouldCompact(const Job& job) const;
+  // Operator commands (delivery_scheduler_admin.cc).
+  bool Matches(const Job& job, const JobFilter& filter, absl::Time now) const;
+  void RunCommand(Job& job, AdminCommand command, const std::string& reason);
+  void WriteOperatorRecords(Job& job, Outcome outcome, const std::string& text);
+  bool Suspended(const Domain& domain) const;
   // Events end here: domains left with nothing are forgotten.
   void EndEvent();
   double UnitRandom();
@@ -275,7 +366,7 @@ class DeliveryScheduler {
   std::priority_queue<JobWake, std::vector<JobWake>, std::greater<JobWake>> job_wakes_;
   void WakeDueJobs();
   std::mt19937_64 random_;
-  absl::flat_hash_map<JobId, std::unique_ptr<Job>> jobs_;
+  absl::btree_map<JobId, std::unique_ptr<Job>> jobs_;  // in arrival order: listings page through it
   absl::flat_hash_map<std::string, std::unique_ptr<Domain>> domains_;
   absl::flat_hash_map<ConnectionId, std::unique_ptr<Connection>> connections_;
   absl::flat_hash_map<BatchId, std::unique_ptr<Batch>> batches_;  // waiting for the driver

@@ -16,6 +16,19 @@ namespace {
 
 constexpr size_t kResultTextBytesMax = 512;
 
+AccountingType AccountingTypeOf(Outcome outcome) {
+  switch (outcome) {
+    case Outcome::kDelivered:
+      return AccountingType::kDelivery;
+    case Outcome::kBounced:
+      return AccountingType::kBounce;
+    case Outcome::kExpired:
+      return AccountingType::kExpiration;
+    default:
+      return AccountingType::kTransient;
+  }
+}
+
 std::string BounceReason(const AttemptReply& reply, const RecipientOutcome& outcome, const std::string& host) {
   if (outcome.outcome == Outcome::kExpired) {
     return absl::StrCat("delivery time expired; last error: ", reply.text);
@@ -38,12 +51,19 @@ void DeliveryScheduler::Complete(Job& job, const std::vector<AttemptReply>& repl
       std::any_of(replies.begin(), replies.end(), [](const AttemptReply& r) { return r.code / 100 == 2; });
   auto batch = std::make_unique<Batch>();
   batch->job = &job;
+  job.domain->in_flight -= job.attempt.size();
+  if (!replies.empty()) {
+    job.last_reply =
+        replies[0].code != 0 ? absl::StrCat(replies[0].code, " ", replies[0].text) : replies[0].text;
+    job.domain->last_reply = job.last_reply;
+  }
   AccountingLines accounting;
   for (size_t i = 0; i < replies.size(); ++i) {
     const AttemptReply& reply = replies[i];
     const JobRecipient& r = job.work->recipients[job.attempt[i]];
     AccountingEntry entry;
     entry.time = now_;
+    entry.arrival = arrival;
     entry.queue_id = message.queue_id;
     entry.from = message.mail_from;
     entry.rcpt = r.address;
@@ -63,7 +83,8 @@ void DeliveryScheduler::Complete(Job& job, const std::vector<AttemptReply>& repl
       // in a new one at once, not as a failed attempt. (Another 452, a full mailbox
       // "4.2.2" say, is an ordinary temporary failure.)
       batch->again_now.push_back(r.index);
-      entry.result = "deferred";
+      entry.type = AccountingType::kTransient;
+      entry.next_attempt = now_;
       entry.status = reply.enhanced;
       entry.attempt = r.attempts + 1;
       AppendAccountingLine(entry, &accounting.lines);
@@ -83,14 +104,18 @@ void DeliveryScheduler::Complete(Job& job, const std::vector<AttemptReply>& repl
       case Outcome::kExpired:
         ++stats_.expired;
         break;
-      case Outcome::kRelocated:  // compaction's, never an attempt's
+      case Outcome::kRelocated:  // compaction's and operators', never an attempt's
+      case Outcome::kDeleted:
+      case Outcome::kHeld:
+      case Outcome::kReleased:
         break;
     }
-    entry.result = OutcomeName(outcome.outcome);
+    entry.type = AccountingTypeOf(outcome.outcome);
+    if (outcome.outcome == Outcome::kDeferred) entry.next_attempt = outcome.next_attempt;
     entry.status = outcome.status;
     entry.attempt = outcome.attempt;
     AppendAccountingLine(entry, &accounting.lines);
-    RP_LOG(kDebug) << entry.result << " id=" << message.queue_id << " rcpt=<" << r.address << "> host=" << host
+    RP_LOG(kDebug) << OutcomeName(outcome.outcome) << " id=" << message.queue_id << " rcpt=<" << r.address << "> host=" << host
                    << " code=" << reply.code << " " << reply.text;
 
     DeliveryResult result;
@@ -174,6 +199,7 @@ void DeliveryScheduler::WriteBatch(std::unique_ptr<Batch> batch) {
     FinishBatch(*batch);
     return;
   }
+  RP_DCHECK(batch->job->busy);
   batch->id = next_batch_++;
   actions_.push_back(WriteResults{batch->id, batch->results, nullptr});
   batches_.emplace(batch->id, std::move(batch));
@@ -195,6 +221,7 @@ void DeliveryScheduler::FinishBatch(Batch& batch) {
   Job& job = *batch.job;
   RP_CHECK(job.busy);
   job.busy = false;
+  Count(job, -1);
   std::vector<JobRecipient>& recipients = job.work->recipients;
   auto find = [&](uint32_t index) {
     return std::find_if(recipients.begin(), recipients.end(),
@@ -213,7 +240,13 @@ void DeliveryScheduler::FinishBatch(Batch& batch) {
   for (uint32_t index : batch.again_now) {
     if (auto it = find(index); it != recipients.end()) it->next_attempt_unix_micros = 0;
   }
+  Count(job, +1);
   if (recipients.empty()) return FinishJob(job);
+  if (job.pending) {  // an operator's command given during the attempt
+    const AdminCommand command = *job.pending;
+    job.pending.reset();
+    return RunCommand(job, command, job.pending_reason);
+  }
   if (ShouldCompact(job)) {
     // The job stays unscheduled (neither due nor on a timer) until the copy is done.
     job.busy = true;
@@ -226,6 +259,7 @@ void DeliveryScheduler::FinishBatch(Batch& batch) {
 void DeliveryScheduler::FinishJob(Job& job) {
   Domain& domain = *job.domain;
   --domain.jobs;
+  domain.arrivals.erase({job.arrival, job.id});
   ++stats_.messages_finished;
   actions_.push_back(JobFinished{job.work->message});
   maybe_empty_.push_back(domain.name);

@@ -5,13 +5,21 @@
 
 #include <deque>
 #include <memory>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
 
+#include "absl/container/btree_set.h"
 #include "queue/schedule/delivery_scheduler.h"
 
 namespace ringpost::queue {
+
+// The timer wheel counts wall-clock nanoseconds.
+inline core::MonoNanos WheelTime(absl::Time t) { return absl::ToUnixNanos(t); }
+// A time far away (recovered, corrupt, or a suspension without end) is clamped: the
+// timer fires, finds nothing due, and sleeps again.
+inline constexpr absl::Duration kLongestWait = absl::Hours(24 * 365);
 
 struct DeliveryScheduler::Job {
   DeliveryScheduler* scheduler = nullptr;
@@ -22,6 +30,11 @@ struct DeliveryScheduler::Job {
   std::vector<size_t> attempt;   // positions in work->recipients tried in this attempt
   absl::Time taken_at;           // when this shard took it over, or last copied it forward
   bool busy = false;             // in an attempt, writing its results, or being copied
+  bool held = false;             // by an operator: not attempted until released
+  std::optional<AdminCommand> pending;  // given while busy: run once the attempt is over
+  std::string pending_reason;
+  std::string last_reply;        // of its last attempt, for operators
+  absl::Time arrival;            // the message's
 };
 
 struct DeliveryScheduler::Domain {
@@ -37,6 +50,16 @@ struct DeliveryScheduler::Domain {
   uint32_t rests = 0;            // rests in a row (the breaker's backoff step)
   size_t next_address = 0;
   absl::Time resting_until = absl::InfinitePast();  // no new connection before this
+  absl::Time suspended_until = absl::InfinitePast();  // an operator's suspension
+  std::string suspension_reason;
+  absl::Time suspended_at;
+  // For operators (Summary): kept as jobs change, so a summary costs O(domains).
+  uint64_t recipients = 0;  // of its jobs, not final
+  uint64_t deferred = 0;    // of those, tried at least once
+  uint64_t held = 0;        // of those, in held jobs
+  uint64_t in_flight = 0;   // in an attempt now
+  absl::btree_set<std::pair<absl::Time, JobId>> arrivals;  // its jobs, oldest first
+  std::string last_reply;
   bool waiting_for_host = false;                     // in waiting_for_host_
   core::TimerNode wake;                              // the rest's end, or a retry after a local failure
 };

@@ -35,6 +35,10 @@ void CheckPayload(const DecodedRecord& record) {
     if (auto result = ringpost::queue::DecodeDeliveryResult(record.payload); result.ok()) {
       RP_CHECK(ringpost::queue::EncodeDeliveryResult(*result) == record.payload);
     }
+  } else if (record.header.type == RecordType::kControl) {
+    if (auto control = ringpost::queue::DecodeControlRecord(record.payload); control.ok()) {
+      RP_CHECK(ringpost::queue::EncodeControlRecord(*control) == record.payload);
+    }
   }
 }
 

@@ -126,22 +126,64 @@ TEST(DomainShard, IsFnv1aOfTheDomainModuloTheShards) {
 
 TEST(AccountingLine, IsOneJsonObjectWithEscapes) {
   AccountingEntry e;
-  e.time = kArrival;
+  e.type = AccountingType::kTransient;
+  e.time = kArrival + absl::Milliseconds(2500);
+  e.arrival = kArrival;
+  e.next_attempt = kArrival + absl::Minutes(5);
   e.queue_id = "ID";
   e.from = "a\"b@x";
   e.rcpt = "r@y";
   const std::string text("bad\xff\x01 \xc3\xa9");  // the entry holds views
   e.text = text;
-  e.result = "deferred";
   e.code = 451;
   e.attempt = 2;
   std::string line;
   AppendAccountingLine(e, &line);
   EXPECT_EQ(line.back(), '\n');
+  EXPECT_EQ(line.rfind("{\"type\":\"transient\",\"time\":\"2027-01-15T08:00:02.500000Z\",", 0), 0u) << line;
   EXPECT_NE(line.find("\"from\":\"a\\\"b@x\""), std::string::npos) << line;
   EXPECT_NE(line.find("\"text\":\"bad\\ufffd\\u0001 \xc3\xa9\""), std::string::npos) << line;
   EXPECT_NE(line.find("\"code\":451"), std::string::npos);
-  EXPECT_NE(line.find("\"time\":\"2027-01-15T08:00:00.000000Z\""), std::string::npos) << line;
+  EXPECT_NE(line.find("\"queued_seconds\":2.500000,"), std::string::npos) << line;
+  EXPECT_NE(line.find("\"next_attempt\":\"2027-01-15T08:05:00.000000Z\""), std::string::npos) << line;
+  EXPECT_EQ(line.find("by_operator"), std::string::npos) << line;
+}
+
+TEST(AccountingLine, ReceptionNamesEveryRecipient) {
+  const std::vector<std::string> rcpts = {"a@x", "b@y"};
+  ReceptionEntry e;
+  e.time = kArrival;
+  e.queue_id = "Q";
+  e.client = "127.0.0.1";
+  e.helo = "client.test";
+  e.from = "s@z";
+  e.protocol = "ESMTP";
+  e.message_id = "<m@z>";
+  e.recipients = &rcpts;
+  e.size = 42;
+  std::string line;
+  AppendReceptionLine(e, &line);
+  EXPECT_EQ(line,
+            "{\"type\":\"reception\",\"time\":\"2027-01-15T08:00:00.000000Z\",\"queue_id\":\"Q\","
+            "\"client\":\"127.0.0.1\",\"helo\":\"client.test\",\"from\":\"s@z\",\"rcpts\":[\"a@x\",\"b@y\"],"
+            "\"size\":42,\"message_id\":\"<m@z>\",\"protocol\":\"ESMTP\",\"tls\":\"none\"}\n");
+}
+
+TEST(AccountingLine, AdminSaysWhatWasDoneToHowMany) {
+  AdminEntry e;
+  e.time = kArrival;
+  e.action = "suspend";
+  e.domain = "slow.example";
+  e.until = absl::InfiniteFuture();
+  e.messages = 3;
+  e.recipients = 4;
+  e.client = "unix";
+  std::string line;
+  AppendAdminLine(e, &line);
+  EXPECT_EQ(line,
+            "{\"type\":\"admin\",\"time\":\"2027-01-15T08:00:00.000000Z\",\"action\":\"suspend\","
+            "\"selector\":{\"domain\":\"slow.example\"},\"messages\":3,\"recipients\":4,\"until\":null,"
+            "\"client\":\"unix\"}\n");
 }
 
 TEST(AccountingLog, RotatesPastTheSizeLimit) {

@@ -109,6 +109,24 @@ TEST(RecordTest, EnvelopeAndResultRoundTrip) {
   EXPECT_EQ(result->text, "4.3.0 try later");
 }
 
+TEST(RecordTest, ControlRecordRoundTripsAndRejectsWhatIsNotOne) {
+  const ControlRecord order{ControlRecord::Kind::kSuspend, "slow.example", 5, 1'900'000'000'000'000, "blocklisted"};
+  const std::string encoded = EncodeControlRecord(order);
+  auto decoded = DecodeControlRecord(encoded);
+  ASSERT_TRUE(decoded.ok()) << decoded.status();
+  EXPECT_EQ(decoded->kind, ControlRecord::Kind::kSuspend);
+  EXPECT_EQ(decoded->domain, "slow.example");
+  EXPECT_EQ(decoded->at_unix_micros, 5u);
+  EXPECT_EQ(decoded->until_unix_micros, 1'900'000'000'000'000u);
+  EXPECT_EQ(decoded->reason, "blocklisted");
+  EXPECT_FALSE(DecodeControlRecord(encoded.substr(0, encoded.size() - 1)).ok());
+  EXPECT_FALSE(DecodeControlRecord(encoded + "x").ok());
+  std::string bad_kind = encoded;
+  bad_kind[0] = 3;
+  EXPECT_FALSE(DecodeControlRecord(bad_kind).ok());
+  EXPECT_FALSE(DecodeControlRecord(EncodeControlRecord({ControlRecord::Kind::kResume, "", 1, 0, ""})).ok());
+}
+
 TEST(SegmentScanTest, FindsEveryCommittedMessage) {
   testing::SegmentBuilder builder(5);
   builder.AddMessage("0000000000001", std::string(10000, 'x'));

@@ -155,6 +155,40 @@ TEST(RecoveryTest, DeliveryResultsDecideWhatIsStillLive) {
   EXPECT_EQ(recovered->queue_ids.size(), 3u);  // every id, for the id generator
 }
 
+TEST(RecoveryTest, OperatorsHoldsDeletesAndTheNewestOrderPerDomainSurvive) {
+  const testing::ScratchDir scratch("recovery-operators");
+  const std::string spool = SpoolIn(scratch);
+  testing::SegmentBuilder builder(1);
+  builder.AddMessage("AAAAAAAAAAAA1", "held");
+  builder.AddMessage("AAAAAAAAAAAA2", "held, then released");
+  builder.AddMessage("AAAAAAAAAAAA3", "deleted");
+  builder.AddResult({"AAAAAAAAAAAA1", 0, Outcome::kHeld, 0, 0, 0, "held by the operator"});
+  builder.AddResult({"AAAAAAAAAAAA2", 0, Outcome::kHeld, 0, 0, 0, "held by the operator"});
+  builder.AddResult({"AAAAAAAAAAAA2", 0, Outcome::kReleased, 0, 0, 0, "released by the operator"});
+  builder.AddResult({"AAAAAAAAAAAA3", 0, Outcome::kDeleted, 0, 0, 0, "deleted by the operator"});
+  builder.AddControl({ControlRecord::Kind::kSuspend, "a.example", 10, 1'900'000'000'000'000, "old"});
+  builder.AddControl({ControlRecord::Kind::kSuspend, "b.example", 11, 1'900'000'000'000'000, "kept"});
+  builder.AddControl({ControlRecord::Kind::kResume, "a.example", 12, 0, ""});
+  builder.AddControl({ControlRecord::Kind::kSuspend, "b.example", 9, 1'900'000'000'000'001, "an older copy"});
+  Write(spool + "/shard-0/00000001.log", builder.bytes());
+  auto recovered = RecoverSpool(spool);
+  ASSERT_TRUE(recovered.ok());
+  ASSERT_EQ(recovered->live.size(), 2u);  // a deleted message never comes back
+  EXPECT_EQ(recovered->live[0].queue_id, "AAAAAAAAAAAA1");
+  EXPECT_TRUE(recovered->live[0].recipients[0].held);
+  EXPECT_EQ(recovered->live[1].queue_id, "AAAAAAAAAAAA2");
+  EXPECT_FALSE(recovered->live[1].recipients[0].held);
+  ASSERT_EQ(recovered->controls.size(), 2u);
+  for (const ControlRecord& c : recovered->controls) {
+    if (c.domain == "a.example") {
+      EXPECT_EQ(c.kind, ControlRecord::Kind::kResume);
+    } else {
+      EXPECT_EQ(c.domain, "b.example");
+      EXPECT_EQ(c.reason, "kept");
+    }
+  }
+}
+
 TEST(RecoveryTest, EveryShardFolderIsScannedWhateverShardsIsNow) {
   const testing::ScratchDir scratch("recovery-shards");
   const std::string spool = SpoolIn(scratch);

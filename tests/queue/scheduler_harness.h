@@ -96,6 +96,29 @@ class SchedulerHarness {
     Collect([&] { scheduler->OnCopiedForward(job, std::move(copy), now); });
   }
   void Stop() { Collect([&] { scheduler->Stop(now); }); }
+  // Operators.
+  void Suspend(const std::string& domain, absl::Duration for_how_long) {
+    Collect([&] { scheduler->Suspend(domain, now + for_how_long, "testing", now); });
+  }
+  bool Resume(const std::string& domain) {
+    bool resumed = false;
+    Collect([&] { resumed = scheduler->Resume(domain, now); });
+    return resumed;
+  }
+  size_t Flush(const JobFilter& filter) {
+    size_t flushed = 0;
+    Collect([&] { flushed = scheduler->Flush(filter, now); });
+    return flushed;
+  }
+  // Every page of the command; returns how many jobs matched.
+  size_t Apply(AdminCommand command, const JobFilter& filter, const std::string& reason = "") {
+    size_t matched = 0;
+    JobId cursor = 0;
+    do {
+      Collect([&] { matched += scheduler->Apply(command, filter, reason, &cursor, 2, now); });
+    } while (cursor != 0);
+    return matched;
+  }
 
   // Moves the clock to `now + d`, firing every timer on the way at its own time.
   void Advance(absl::Duration d) {

@@ -40,6 +40,11 @@ TEST(DeliverySimulation, EveryRecipientEndsOnceWhateverTheNetworkTheDiskAndResta
     total.expired += s.expired;
     total.duplicates += s.duplicates;
     total.steps += s.steps;
+    total.suspensions += s.suspensions;
+    total.holds += s.holds;
+    total.deletes += s.deletes;
+    total.operator_bounces += s.operator_bounces;
+    total.flushes += s.flushes;
   }
   std::printf(
       "simulated %llu seeds: %llu messages, %llu DSNs, %llu recipients (%llu delivered, %llu bounced, %llu "
@@ -48,6 +53,10 @@ TEST(DeliverySimulation, EveryRecipientEndsOnceWhateverTheNetworkTheDiskAndResta
       (unsigned long long)total.recipients, (unsigned long long)total.delivered, (unsigned long long)total.bounced,
       (unsigned long long)total.expired, (unsigned long long)total.duplicates, (unsigned long long)total.transactions,
       (unsigned long long)total.connections, (unsigned long long)total.restarts, (unsigned long long)total.steps);
+  std::printf("operators: %llu suspensions, %llu jobs held, %llu deleted, %llu bounced, %llu flushed\n",
+              (unsigned long long)total.suspensions, (unsigned long long)total.holds,
+              (unsigned long long)total.deletes, (unsigned long long)total.operator_bounces,
+              (unsigned long long)total.flushes);
   // The scenarios reach every outcome and fault, or the run proves little.
   EXPECT_GT(total.delivered, 0u);
   EXPECT_GT(total.bounced, 0u);
@@ -56,6 +65,11 @@ TEST(DeliverySimulation, EveryRecipientEndsOnceWhateverTheNetworkTheDiskAndResta
   if (count >= 50) {
     EXPECT_GT(total.restarts, 0u);
     EXPECT_GT(total.duplicates, 0u);
+    EXPECT_GT(total.suspensions, 0u);
+    EXPECT_GT(total.holds, 0u);
+    EXPECT_GT(total.deletes, 0u);
+    EXPECT_GT(total.operator_bounces, 0u);
+    EXPECT_GT(total.flushes, 0u);
   }
 }
 

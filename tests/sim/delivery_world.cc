@@ -57,6 +57,10 @@ struct DeliveryWorld::Message {
     queue::Outcome outcome = queue::Outcome::kDeferred;
     uint32_t attempts = 0;
     uint64_t next_attempt_unix_micros = 0;
+    bool held = false;  // durable
+    // This run's view, as the scheduler decided (a restart goes back to the durable one).
+    bool held_now = false;
+    bool deleted_now = false;
   };
   std::vector<State> state;
   std::shared_ptr<queue::StoredMessage> stored;  // this run's (a restart makes a new one)
@@ -76,6 +80,10 @@ void DeliveryWorld::Fail(const std::string& what) {
 
 void DeliveryWorld::At(absl::Duration after, std::function<void()> event) {
   events_.push(Event{now_ + after, ++event_order_, epoch_, std::move(event)});
+}
+
+void DeliveryWorld::Outside(absl::Duration after, std::function<void()> event) {
+  events_.push(Event{now_ + after, ++event_order_, kEveryEpoch, std::move(event)});
 }
 
 // ---- The scenario --------------------------------------------------------------------
@@ -124,7 +132,7 @@ void DeliveryWorld::ScheduleArrivals() {
   const uint64_t count = 200 + Below(400);
   for (uint64_t m = 0; m < count; ++m) {
     const absl::Duration after = absl::Minutes(20) * Uniform();
-    At(after, [this] {
+    Outside(after, [this] {
       const Domain& from_domain = *domains_[2 + Below(domains_.size() - 2)];
       const std::string from = Uniform() < 0.05 ? "" : absl::StrCat("s", Below(5), "@", from_domain.name);
       std::vector<std::string> rcpts;
@@ -190,6 +198,7 @@ void DeliveryWorld::Submit(Message& message) {
     }
     job->recipients.push_back(
         {i, address, message.state[i].attempts, message.state[i].next_attempt_unix_micros});
+    job->held |= message.state[i].held;
   }
   stored->unfinished.store(static_cast<uint32_t>(jobs.size()));
   for (auto& [domain, job] : jobs) scheduler_->Accept(std::move(job), now_);
@@ -216,7 +225,20 @@ void DeliveryWorld::Restart() {
   connections_.clear();
   for (auto& host : hosts_) host->open = 0;
   in_flight_by_domain_.clear();
+  for (auto& message : messages_) {
+    for (Message::State& state : message->state) {
+      state.held_now = state.held && !state.final;
+      state.deleted_now = state.final && state.outcome == queue::Outcome::kDeleted;
+    }
+  }
   StartScheduler();
+  // The daemon restores the durable standing orders before it schedules anything.
+  suspended_.clear();
+  for (const auto& [domain, order] : durable_orders_) {
+    scheduler_->Restore(order, now_);
+    const absl::Time until = absl::FromUnixMicros(static_cast<int64_t>(order.until_unix_micros));
+    if (order.kind == queue::ControlRecord::Kind::kSuspend && until > now_) suspended_[domain] = until;
+  }
   for (auto& message : messages_) Submit(*message);
 }
 
@@ -229,14 +251,14 @@ bool DeliveryWorld::Step() {
     Event event = events_.top();
     events_.pop();
     now_ = std::max(now_, event.at);
-    if (event.epoch == epoch_) event.run();
+    if (event.epoch == epoch_ || event.epoch == kEveryEpoch) event.run();
   } else {
     now_ = std::max(now_, timer);
     scheduler_->OnTimer(now_);
   }
   RunActions();
   CheckLimits();
-  ++stats_.steps;
+  if (++stats_.steps % 512 == 0) CheckSummary();
   return true;
 }
 
@@ -263,6 +285,7 @@ std::string DeliveryWorld::Run() {
   ScheduleArrivals();
   const uint64_t restarts = Below(3);
   for (uint64_t i = 0; i < restarts; ++i) At(absl::Minutes(150) * Uniform(), [this] { Restart(); });
+  ScheduleOperators();
   const absl::Time limit = now_ + absl::Hours(48);
   while (failure_.empty() && now_ < limit && Step()) {
   }
@@ -351,6 +374,8 @@ void DeliveryWorld::CloseSoon(uint64_t id, const std::string& reason, absl::Dura
 }
 
 void DeliveryWorld::Do(queue::SendMessage& a) {
+  const std::string& first = a.recipients.at(0);
+  CheckAttemptAllowed(first.substr(first.rfind('@') + 1), a.message->queue_id, a.recipients);
   auto it = connections_.find(a.connection);
   if (it == connections_.end()) return Fail(absl::StrCat("a message on connection ", a.connection, " that is gone"));
   Connection& c = *it->second;
@@ -411,7 +436,6 @@ void DeliveryWorld::Transaction(Connection& c, const queue::SendMessage& send) {
       } else {
         ++people[i]->reached;
         ++people[i]->unconfirmed;
-        if (getenv("SIMTRACE") && people[i]->address == getenv("SIMTRACE")) fprintf(stderr, "TRACE %s reached via %s conn %llu msg %s\n", absl::FormatTime(now_).c_str(), c.host->address.c_str(), (unsigned long long)c.id, send.message->queue_id.c_str());
         replies.push_back({250, "2.0.0", "ok", false});
       }
     }
@@ -427,6 +451,7 @@ void DeliveryWorld::Transaction(Connection& c, const queue::SendMessage& send) {
 }
 
 void DeliveryWorld::Do(queue::DeliverLocally& a) {
+  CheckAttemptAllowed(a.domain, a.message->queue_id, a.recipients);
   Message& message = *message_by_id_.at(a.message->queue_id);
   std::vector<queue::AttemptReply> replies;
   for (const std::string& address : a.recipients) {
@@ -482,11 +507,18 @@ void DeliveryWorld::ApplyDurable(const queue::DeliveryResult& result) {
       ++stats_.expired;
       break;
     case queue::Outcome::kRelocated:
+    case queue::Outcome::kDeleted:
       break;
+    case queue::Outcome::kHeld:
+      state.held = true;
+      return;  // not final
+    case queue::Outcome::kReleased:
+      state.held = false;
+      return;
   }
   state.final = true;
   state.outcome = result.outcome;
-  if (result.outcome != queue::Outcome::kRelocated) ++person.finals;
+  if (result.outcome != queue::Outcome::kRelocated) ++person.finals;  // deleted counts: an end
 }
 
 void DeliveryWorld::Do(queue::WriteResults& a) {
@@ -498,6 +530,12 @@ void DeliveryWorld::Do(queue::WriteResults& a) {
     if (message.from.empty()) continue;
     const std::string key = absl::StrCat(result.queue_id, " ", message.recipients[result.recipient_index]->address);
     if (!dsn_written_.contains(key)) return Fail(absl::StrCat("a bounce record before its DSN: ", key));
+  }
+  for (const queue::DeliveryResult& result : a.results) {
+    Message::State& state = message_by_id_.at(result.queue_id)->state.at(result.recipient_index);
+    if (result.outcome == queue::Outcome::kHeld) state.held_now = true;
+    if (result.outcome == queue::Outcome::kReleased) state.held_now = false;
+    if (result.outcome == queue::Outcome::kDeleted) state.deleted_now = true;
   }
   const bool fails = Uniform() < 0.01;
   At(Latency(absl::Microseconds(100), absl::Milliseconds(5)), [this, a, fails] {
@@ -512,6 +550,7 @@ void DeliveryWorld::Do(queue::WriteResults& a) {
       if (a.finished->unfinished.fetch_sub(1) == 0) Fail("a message finished more often than it has jobs");
       return;
     }
+    if (a.batch == 0) return;  // an operator's hold or release: nothing waits for it
     scheduler_->OnResultsWritten(a.batch, now_);
   });
 }
@@ -562,6 +601,126 @@ void DeliveryWorld::Do(queue::AccountingLines& a) {
   if (a.lines.empty() || a.lines.back() != '\n') Fail("accounting lines that do not end a line");
 }
 
+void DeliveryWorld::Do(queue::WriteControl& a) {
+  At(Latency(absl::Microseconds(100), absl::Milliseconds(5)), [this, record = a.record] {
+    auto [it, inserted] = durable_orders_.try_emplace(record.domain, record);
+    if (!inserted && record.at_unix_micros >= it->second.at_unix_micros) it->second = record;
+  });
+}
+
+// ---- Operators -----------------------------------------------------------------------
+
+void DeliveryWorld::ScheduleOperators() {
+  const uint64_t count = Below(12);
+  for (uint64_t i = 0; i < count; ++i) Outside(absl::Minutes(180) * Uniform(), [this] { Operate(); });
+  // Whatever is still held or suspended is let go at the end, so every recipient ends
+  // (repeated: a release lost to a restart leaves a durable hold behind).
+  for (int hour = 4; hour <= 8; ++hour) {
+    Outside(absl::Hours(hour), [this] {
+      for (const auto& domain : domains_) {
+        if (scheduler_->Resume(domain->name, now_)) suspended_.erase(domain->name);
+      }
+      ApplyPaged(queue::AdminCommand::kRelease, {});
+    });
+  }
+}
+
+void DeliveryWorld::Operate() {
+  const std::string domain = domains_[Below(domains_.size())]->name;
+  queue::JobFilter filter;
+  switch (Below(7)) {
+    case 0: {
+      const absl::Time until = now_ + Latency(absl::Minutes(1), absl::Hours(2));
+      scheduler_->Suspend(domain, until, "sim", now_);
+      suspended_[domain] = until;
+      ++stats_.suspensions;
+      break;
+    }
+    case 1:
+      scheduler_->Resume(domain, now_);
+      suspended_.erase(domain);
+      break;
+    case 2:
+      if (Uniform() < 0.5) filter.domain = domain;
+      stats_.flushes += scheduler_->Flush(filter, now_);
+      break;
+    case 3:
+      filter.domain = domain;
+      stats_.holds += ApplyPaged(queue::AdminCommand::kHold, filter);
+      Outside(Latency(absl::Minutes(1), absl::Hours(2)),
+              [this, filter] { ApplyPaged(queue::AdminCommand::kRelease, filter); });
+      break;
+    case 4:
+    case 5:
+    case 6: {
+      if (messages_.empty()) return;
+      filter.queue_id = messages_[Below(messages_.size())]->queue_id;
+      const auto command = Below(3) == 0 ? queue::AdminCommand::kDelete : queue::AdminCommand::kBounce;
+      (command == queue::AdminCommand::kDelete ? stats_.deletes : stats_.operator_bounces) +=
+          ApplyPaged(command, filter);
+      break;
+    }
+  }
+}
+
+size_t DeliveryWorld::ApplyPaged(queue::AdminCommand command, const queue::JobFilter& filter) {
+  queue::JobId cursor = 0;
+  size_t jobs = 0;
+  do {
+    jobs += scheduler_->Apply(command, filter, "sim", &cursor, 7, now_);
+  } while (cursor != 0);
+  return jobs;
+}
+
+void DeliveryWorld::CheckAttemptAllowed(const std::string& domain, const std::string& queue_id,
+                                        const std::vector<std::string>& recipients) {
+  if (auto it = suspended_.find(domain); it != suspended_.end() && it->second > now_) {
+    return Fail(absl::StrCat("an attempt for ", domain, " while it is suspended"));
+  }
+  const Message& message = *message_by_id_.at(queue_id);
+  for (size_t i = 0; i < message.recipients.size(); ++i) {
+    if (std::find(recipients.begin(), recipients.end(), message.recipients[i]->address) == recipients.end()) continue;
+    if (message.state[i].held_now) return Fail(absl::StrCat("an attempt for held ", queue_id, "/", i));
+    if (message.state[i].deleted_now) return Fail(absl::StrCat("an attempt for deleted ", queue_id, "/", i));
+  }
+}
+
+// The summary's counters are kept as jobs change; the listing walks the jobs.
+void DeliveryWorld::CheckSummary() {
+  struct Count {
+    uint64_t recipients = 0, jobs = 0, held = 0, deferred = 0;
+    absl::Time oldest = absl::InfiniteFuture();
+  };
+  absl::flat_hash_map<std::string, Count> listed;
+  queue::JobId after = 0;
+  for (;;) {
+    std::vector<queue::JobView> page = scheduler_->List({}, after, 13, now_);
+    if (page.empty()) break;
+    for (const queue::JobView& view : page) {
+      Count& c = listed[view.domain];
+      c.recipients += view.recipients.size();
+      ++c.jobs;
+      if (view.held) c.held += view.recipients.size();
+      for (const queue::JobRecipient& r : view.recipients) c.deferred += r.attempts > 0 ? 1 : 0;
+      c.oldest = std::min(c.oldest, absl::FromUnixMicros(static_cast<int64_t>(view.message->arrival_unix_micros)));
+      after = view.id;
+    }
+  }
+  size_t with_jobs = 0;
+  for (const queue::DomainSummary& d : scheduler_->Summary(SIZE_MAX, now_)) {
+    if (d.jobs == 0) continue;
+    ++with_jobs;
+    const Count& c = listed[d.domain];
+    if (d.recipients != c.recipients || d.jobs != c.jobs || d.held != c.held || d.deferred != c.deferred ||
+        d.oldest != c.oldest || d.in_flight > d.recipients) {
+      return Fail(absl::StrCat("summary of ", d.domain, " (", d.recipients, " rcpts, ", d.jobs, " jobs, ", d.held,
+                               " held, ", d.deferred, " deferred) disagrees with the listing (", c.recipients,
+                               ", ", c.jobs, ", ", c.held, ", ", c.deferred, ")"));
+    }
+  }
+  if (with_jobs != listed.size()) Fail(absl::StrCat("summary has ", with_jobs, " domains, the listing ", listed.size()));
+}
+
 // ---- Invariants ----------------------------------------------------------------------
 
 void DeliveryWorld::CheckLimits() {
@@ -575,7 +734,15 @@ void DeliveryWorld::CheckLimits() {
 }
 
 void DeliveryWorld::CheckEnd() {
-  if (scheduler_->jobs() != 0) return Fail(absl::StrCat(scheduler_->jobs(), " jobs never finished"));
+  CheckSummary();
+  if (scheduler_->jobs() != 0) {
+    std::string which;
+    for (const queue::JobView& view : scheduler_->List({}, 0, 3, now_)) {
+      absl::StrAppend(&which, " ", view.message->queue_id, "@", view.domain, view.held ? " held" : "",
+                      view.in_flight ? " busy" : "", " next=", absl::FormatTime(view.next_attempt), ";");
+    }
+    return Fail(absl::StrCat(scheduler_->jobs(), " jobs never finished:", which));
+  }
   if (!connections_.empty()) return Fail(absl::StrCat(connections_.size(), " connections never closed"));
   for (const auto& person : recipients_) {
     if (person->finals + person->finals_not_durable == 0) {

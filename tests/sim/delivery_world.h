@@ -16,7 +16,12 @@
 // domain_max_connections, nor messages on a connection than
 // max_messages_per_connection; a recipient record gets at most one final result; a
 // DSN is durable before the result that says its recipient bounced; no DSN for the
-// null sender. At the end every recipient is delivered, bounced or expired, and one
+// null sender. Operators act at random times (suspend and resume domains, flush, hold
+// and release, delete and bounce messages): no attempt starts for a suspended domain
+// or a held message, a deleted recipient is never sent afterwards, standing orders and
+// holds that were durable survive restarts, and the scheduler's summary agrees with
+// its listing. At the end every recipient is delivered, bounced, expired or deleted,
+// and one
 // that reached a next hop twice had a reason to: a drop after the final dot (reported
 // as a possible duplicate), or a restart that lost the record of its delivery.
 #pragma once
@@ -40,6 +45,7 @@ namespace ringpost::sim {
 struct WorldStats {
   uint64_t messages = 0, recipients = 0, dsns = 0, restarts = 0, transactions = 0, connections = 0;
   uint64_t delivered = 0, bounced = 0, expired = 0, duplicates = 0, steps = 0;
+  uint64_t suspensions = 0, holds = 0, deletes = 0, operator_bounces = 0, flushes = 0;
 };
 
 class DeliveryWorld {
@@ -65,6 +71,10 @@ class DeliveryWorld {
   void Restart();
   // The event loop.
   void At(absl::Duration after, std::function<void()> event);
+  // An event from outside the daemon (an arrival's client, an operator): a restart does
+  // not lose it.
+  void Outside(absl::Duration after, std::function<void()> event);
+  static constexpr uint64_t kEveryEpoch = UINT64_MAX;
   bool Step();
   void RunActions();
   void Do(queue::ResolveRoute& a);
@@ -77,6 +87,14 @@ class DeliveryWorld {
   void Do(queue::CopyForward& a);
   void Do(queue::JobFinished& a);
   void Do(queue::AccountingLines& a);
+  void Do(queue::WriteControl& a);
+  // Operators.
+  void ScheduleOperators();
+  void Operate();
+  size_t ApplyPaged(queue::AdminCommand command, const queue::JobFilter& filter);
+  void CheckAttemptAllowed(const std::string& domain, const std::string& queue_id,
+                           const std::vector<std::string>& recipients);
+  void CheckSummary();
   // Messages and the log.
   Message& NewMessage(const std::string& from, const std::vector<std::string>& rcpts, absl::Time arrival,
                       bool dsn);
@@ -124,6 +142,8 @@ class DeliveryWorld {
   std::vector<std::unique_ptr<Recipient>> recipients_;  // logical recipients (copies share one)
   absl::flat_hash_map<std::string, int> in_flight_by_domain_;
   absl::flat_hash_set<std::string> dsn_written_;  // "queue_id address" of every durable DSN
+  absl::flat_hash_map<std::string, queue::ControlRecord> durable_orders_;  // newest per domain
+  absl::flat_hash_map<std::string, absl::Time> suspended_;  // the operators' view (this run)
   std::vector<queue::DeliveryAction> running_;
   std::string failure_;
   WorldStats stats_;

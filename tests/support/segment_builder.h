@@ -53,6 +53,11 @@ class SegmentBuilder {
                         queue::EncodeDeliveryResult(result), &bytes_);
   }
 
+  void AddControl(const queue::ControlRecord& control) {
+    queue::AppendRecord(queue::RecordType::kControl, generation_, sequence_++, queue::EncodeControlRecord(control),
+                        &bytes_);
+  }
+
   std::string& bytes() { return bytes_; }
 
  private:

@@ -123,12 +123,16 @@ class DeliveryTestCase(unittest.TestCase):
         self.daemons.append(daemon)
         return daemon
 
-    def accounting(self, daemon):
+    OUTCOMES = ("delivery", "transient", "bounce", "expiration")
+
+    def accounting(self, daemon, types=OUTCOMES):
+        """The accounting log's records of `types` (by default a recipient's outcomes)."""
         path = os.path.join(daemon.spool, "accounting.jsonl")
         if not os.path.exists(path):
             return []
         with open(path) as f:
-            return [json.loads(line) for line in f if line.endswith("\n")]
+            records = [json.loads(line) for line in f if line.endswith("\n")]
+        return [r for r in records if r["type"] in types]
 
     def wait_accounting(self, daemon, predicate, count, what, timeout=30):
         return wait_for(lambda: [e for e in self.accounting(daemon) if predicate(e)][count - 1:] and
@@ -183,7 +187,7 @@ class RelayTest(DeliveryTestCase):
             self.assertEqual(stored.count(b"Received:"), 1)
         if postfix is not None:
             delivered = self.wait_accounting(
-                daemon, lambda e: e["domain"] == "postfix.example" and e["result"] == "delivered", 10,
+                daemon, lambda e: e["domain"] == "postfix.example" and e["type"] == "delivery", 10,
                 "10 deliveries to smtp-sink")
             self.assertEqual(len(delivered), 10)
         entries = self.accounting(daemon)
@@ -193,11 +197,13 @@ class RelayTest(DeliveryTestCase):
         self.assertRegex(first["queue_id"], r"^[0-9A-Z]{15}$")
         self.assertEqual((first["from"], first["domain"], first["host"]),
                          ("a@src.example", "d0.example", "127.0.0.1:%d" % recording.port))
-        self.assertEqual((first["result"], first["code"], first["status"], first["attempt"]),
-                         ("delivered", 250, "2.0.0", 1))
+        self.assertEqual((first["type"], first["code"], first["status"], first["attempt"]),
+                         ("delivery", 250, "2.0.0", 1))
+        self.assertGreaterEqual(first["queued_seconds"], 0)
+        self.assertLess(first["queued_seconds"], 30)
         self.assertIn("queued as", first["text"])
         self.assertEqual((first["tls"], first["tls_verified"], first["possible_duplicate"]), ("none", False, False))
-        self.assertTrue(all(e["result"] == "delivered" and e["code"] == 250 for e in entries), entries[:3])
+        self.assertTrue(all(e["type"] == "delivery" and e["code"] == 250 for e in entries), entries[:3])
         self.assertEqual(daemon.terminate(), 0)
 
     @staticmethod
@@ -232,7 +238,7 @@ class RelayTest(DeliveryTestCase):
         for t in threads:
             t.join(timeout=120)
         self.assertEqual(errors, [])
-        self.wait_accounting(daemon, lambda e: e["result"] == "delivered", 500, "500 deliveries")
+        self.wait_accounting(daemon, lambda e: e["type"] == "delivery", 500, "500 deliveries")
         counters = recording.stop()
         print("\n500 messages to one domain: connections used=%d, peak concurrent=%d" %
               (counters["connections"], counters["peak_connections"]), file=sys.stderr)
@@ -251,7 +257,7 @@ class RelayTest(DeliveryTestCase):
         with smtplib.SMTP("127.0.0.1", daemon.port, timeout=60) as client:
             for i in range(120):
                 client.sendmail("a@src.example", ["r%d@d%d.example" % (i, i % 12)], b"Subject: s\r\n\r\nx\r\n")
-        self.wait_accounting(daemon, lambda e: e["result"] == "delivered", 120, "120 deliveries")
+        self.wait_accounting(daemon, lambda e: e["type"] == "delivery", 120, "120 deliveries")
         counters = recording.stop()
         print("\n120 messages to 12 domains via one smarthost: connections used=%d, peak concurrent=%d" %
               (counters["connections"], counters["peak_connections"]), file=sys.stderr)
@@ -270,7 +276,7 @@ class ShutdownTest(DeliveryTestCase):
         self.send(daemon, "a@src.example", ["r@slow.example"], b"Subject: slow\r\n\r\nx\r\n")
         wait_for(lambda: slow.messages(), 20, "the message at the sink", lambda: "\n" + daemon.log_text())
         self.assertEqual(daemon.terminate(), 0)
-        self.assertEqual([e["result"] for e in self.accounting(daemon)], ["delivered"], daemon.log_text())
+        self.assertEqual([e["type"] for e in self.accounting(daemon)], ["delivery"], daemon.log_text())
         self.assertEqual(daemon.queued(), {}, "the delivered result was durable before the exit")
 
 
@@ -280,9 +286,9 @@ class RetryAndBounceTest(DeliveryTestCase):
         flaky = self.sink("--tempfail_pattern=retry", "--tempfail_times=2")
         daemon = self.daemon(routes="flaky.example=127.0.0.1:%d" % flaky.port)
         self.send(daemon, "a@src.example", ["retry@flaky.example"], b"Subject: again\r\n\r\nthird time\r\n")
-        entries = self.wait_accounting(daemon, lambda e: e["result"] == "delivered", 1, "the delivery", timeout=30)
+        entries = self.wait_accounting(daemon, lambda e: e["type"] == "delivery", 1, "the delivery", timeout=30)
         self.assertEqual(entries[0]["attempt"], 3)
-        deferred = [e for e in self.accounting(daemon) if e["result"] == "deferred"]
+        deferred = [e for e in self.accounting(daemon) if e["type"] == "transient"]
         self.assertEqual([e["attempt"] for e in deferred], [1, 2])
         self.assertTrue(all(e["code"] == 451 for e in deferred), deferred)
         self.assertEqual(len(flaky.messages()), 1)
@@ -295,7 +301,7 @@ class RetryAndBounceTest(DeliveryTestCase):
         dropping = self.sink("--disconnect_rate=1", "--disconnect_at=dot")
         daemon = self.daemon(routes="*=127.0.0.1:%d" % dropping.port)
         self.send(daemon, "a@src.example", ["r@drop.example"], b"Subject: lost reply\r\n\r\nx\r\n")
-        entries = self.wait_accounting(daemon, lambda e: e["result"] == "deferred", 2, "two deferrals")
+        entries = self.wait_accounting(daemon, lambda e: e["type"] == "transient", 2, "two deferrals")
         for entry in entries[:2]:
             self.assertEqual((entry["rcpt"], entry["code"], entry["possible_duplicate"]),
                              ("r@drop.example", 0, True), entry)
@@ -329,7 +335,7 @@ class RetryAndBounceTest(DeliveryTestCase):
         self.assertIn("Status: 5.1.1", text)
         self.assertRegex(text, r"Diagnostic-Code: smtp; 550 5\.1\.1")
         self.assertIn("Subject: doomed", text, "the original's headers are quoted")
-        bounced = [e for e in self.accounting(daemon) if e["result"] == "bounced"]
+        bounced = [e for e in self.accounting(daemon) if e["type"] == "bounce"]
         self.assertEqual(len(bounced), 1)
         self.assertEqual(bounced[0]["code"], 550)
 
@@ -353,7 +359,7 @@ class RetryAndBounceTest(DeliveryTestCase):
         home = self.sink()
         daemon = self.daemon(routes="bad.example=127.0.0.1:%d,*=127.0.0.1:%d" % (refusing.port, home.port))
         self.send(daemon, "", ["nobody@bad.example"], b"Subject: a bounce that fails\r\n\r\nx\r\n")
-        self.wait_accounting(daemon, lambda e: e["result"] == "bounced", 1, "the refusal")
+        self.wait_accounting(daemon, lambda e: e["type"] == "bounce", 1, "the refusal")
         wait_for(lambda: any("bounce dropped" in line and "null sender" in line for line in daemon.log_lines()), 10,
                  "the 'bounce dropped' log line", lambda: "\n" + daemon.log_text())
         self.assertEqual(daemon.terminate(), 0)
@@ -372,9 +378,9 @@ class RetryAndBounceTest(DeliveryTestCase):
         text = home.messages()[0][1].decode()
         self.assertIn("Status: 5.4.7", text)
         self.assertIn("Final-Recipient: rfc822; x@down.example", text)
-        results = [e["result"] for e in self.accounting(daemon) if e["rcpt"] == "x@down.example"]
-        self.assertEqual(results[-1], "expired")
-        self.assertIn("deferred", results)
+        results = [e["type"] for e in self.accounting(daemon) if e["rcpt"] == "x@down.example"]
+        self.assertEqual(results[-1], "expiration")
+        self.assertIn("transient", results)
 
 
 class SpoolTest(DeliveryTestCase):
@@ -396,7 +402,7 @@ class SpoolTest(DeliveryTestCase):
         with smtplib.SMTP("127.0.0.1", daemon.port, timeout=60) as client:
             for i in range(400):
                 client.sendmail("a@src.example", ["r%d@d%d.example" % (i, i % 7)], body)
-        self.wait_accounting(daemon, lambda e: e["result"] == "delivered", 400, "400 deliveries")
+        self.wait_accounting(daemon, lambda e: e["type"] == "delivery", 400, "400 deliveries")
 
         def segment_files():
             return glob.glob(os.path.join(daemon.spool, "shard-*", "*.log"))
@@ -427,14 +433,14 @@ class SpoolTest(DeliveryTestCase):
         with smtplib.SMTP("127.0.0.1", daemon.port, timeout=60) as client:
             for i in range(40):
                 client.sendmail("s@src.test", ["r%d@far.test" % i], body)
-        self.wait_accounting(daemon, lambda e: e["rcpt"].startswith("r") and e["result"] == "delivered", 40,
+        self.wait_accounting(daemon, lambda e: e["rcpt"].startswith("r") and e["type"] == "delivery", 40,
                              "40 deliveries")
         wait_for(lambda: not os.path.exists(first[0]), 20, "the first segment to be freed",
                  lambda: "\n%s" % sorted(glob.glob(os.path.join(daemon.spool, "shard-0", "*.log"))))
         # Attempts go on under the new id.
         self.wait_accounting(daemon, lambda e: e["queue_id"] == new_id, 1, "an attempt under the new id")
         later = [e for e in self.accounting(daemon) if e["rcpt"] == "slow@far.test"]
-        self.assertTrue(all(e["result"] == "deferred" for e in later), later)
+        self.assertTrue(all(e["type"] == "transient" for e in later), later)
         self.assertEqual(daemon.terminate(), 0)
         # Deferred again past the age, the copy is copied again: follow the chain.
         moves = dict(re.findall(r"compacted id=(\w+) into id=(\w+)", daemon.log_text(10000)))
@@ -501,8 +507,8 @@ class RestartTest(DeliveryTestCase):
         first = self.daemon(**flags)
         first.spool = spool.name
         self.send(first, "a@src.example", ["one@up.example", "two@later.example"], b"Subject: split\r\n\r\nx\r\n")
-        self.wait_accounting(first, lambda e: e["result"] == "delivered", 1, "one@up.example delivered")
-        self.wait_accounting(first, lambda e: e["result"] == "deferred", 1, "two@later.example deferred")
+        self.wait_accounting(first, lambda e: e["type"] == "delivery", 1, "one@up.example delivered")
+        self.wait_accounting(first, lambda e: e["type"] == "transient", 1, "two@later.example deferred")
         self.assertEqual(first.terminate(), 0)
 
         # The next hop comes up; the restarted daemon tries at the recorded retry time.
@@ -692,7 +698,7 @@ class DnsRoutingTest(DeliveryTestCase):
         self.send(daemon, "s@src.test", ["b@lost.test"], b"Subject: lost\r\n\r\nx\r\n")
         wait_for(lambda: self.sink3.messages(), 30, "delivery to smarthost.test", lambda: "\n" + daemon.log_text())
         self.assertEqual(self.sink3.messages()[0][0]["rcpt_to"], ["a@routed.test"])
-        deferred = self.wait_accounting(daemon, lambda e: e["result"] == "deferred", 1, "the deferral")
+        deferred = self.wait_accounting(daemon, lambda e: e["type"] == "transient", 1, "the deferral")
         self.assertEqual(deferred[0]["rcpt"], "b@lost.test")
         self.assertEqual(deferred[0]["status"], "4.4.4")
         self.assertIn("route host gone.test", deferred[0]["text"])
@@ -717,7 +723,7 @@ class DnsRoutingTest(DeliveryTestCase):
     def test_deferred_while_dns_is_down_delivered_once_it_is_back(self):
         daemon = self.mx_daemon()  # nothing listens on the DNS port yet
         self.send(daemon, "s@src.test", ["late@mx.test"], b"Subject: wait\r\n\r\nx\r\n")
-        deferred = self.wait_accounting(daemon, lambda e: e["result"] == "deferred", 1, "a deferral")
+        deferred = self.wait_accounting(daemon, lambda e: e["type"] == "transient", 1, "a deferral")
         self.assertEqual(deferred[0]["status"], "4.4.3")
         self.start_dns()
         wait_for(lambda: self.sink2.messages(), 30, "delivery once DNS is back", lambda: "\n" + daemon.log_text())

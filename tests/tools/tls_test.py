@@ -417,10 +417,10 @@ class ClientTlsTest(TlsTestCase):
         # The first delivery finishes (and stores its session) before the others start: sent
         # together, the pool may open all three connections before any ticket has arrived.
         self.send(sender, "s@src.test", ["r0@far.test"], b"Subject: hop 0\r\n\r\nbody\r\n")
-        self.wait_accounting(sender, lambda e: e["result"] == "delivered", 1, "the first delivery")
+        self.wait_accounting(sender, lambda e: e["type"] == "delivery", 1, "the first delivery")
         for i in range(1, 3):
             self.send(sender, "s@src.test", ["r%d@far.test" % i], b"Subject: hop %d\r\n\r\nbody\r\n" % i)
-        entries = self.wait_accounting(sender, lambda e: e["result"] == "delivered", 3, "3 deliveries")
+        entries = self.wait_accounting(sender, lambda e: e["type"] == "delivery", 3, "3 deliveries")
         for entry in entries:
             self.assertTrue(entry["tls"].startswith("TLSv1.3 "), entry)
             self.assertFalse(entry["tls_verified"], entry)  # a route by address: no name to verify
@@ -437,7 +437,7 @@ class ClientTlsTest(TlsTestCase):
         sink = self.sink()
         sender = self.daemon(routes="*=127.0.0.1:%d" % sink.port, outbound_tls="required")
         self.send(sender, "s@src.test", ["r@far.test"], b"Subject: required\r\n\r\nbody\r\n")
-        entries = self.wait_accounting(sender, lambda e: e["result"] == "deferred", 1, "a deferral")
+        entries = self.wait_accounting(sender, lambda e: e["type"] == "transient", 1, "a deferral")
         self.assertIn("does not offer STARTTLS", entries[0]["text"])
         self.assertEqual(sink.messages(), [])
         sender.terminate()
@@ -447,7 +447,7 @@ class ClientTlsTest(TlsTestCase):
         sink = self.sink()
         sender = self.daemon(routes="*=127.0.0.1:%d" % sink.port)
         self.send(sender, "s@src.test", ["r@far.test"], b"Subject: plain\r\n\r\nbody\r\n")
-        entries = self.wait_accounting(sender, lambda e: e["result"] == "delivered", 1, "a delivery")
+        entries = self.wait_accounting(sender, lambda e: e["type"] == "delivery", 1, "a delivery")
         self.assertEqual(entries[0]["tls"], "none")
 
     def test_a_failed_handshake_is_retried_in_plaintext_on_a_fresh_connection(self):
@@ -455,7 +455,7 @@ class ClientTlsTest(TlsTestCase):
         self.addCleanup(hop.close)
         sender = self.daemon(routes="*=127.0.0.1:%d" % hop.port)
         self.send(sender, "s@src.test", ["r@far.test"], b"Subject: fallback\r\n\r\nbody\r\n")
-        entries = self.wait_accounting(sender, lambda e: e["result"] == "delivered", 1, "a plaintext delivery")
+        entries = self.wait_accounting(sender, lambda e: e["type"] == "delivery", 1, "a plaintext delivery")
         self.assertEqual(entries[0]["tls"], "none")
         self.assertEqual(hop.starttls, 1)
         self.assertEqual([tls for tls, _ in hop.messages], [False])
@@ -466,7 +466,7 @@ class ClientTlsTest(TlsTestCase):
         self.addCleanup(hop.close)
         sender = self.daemon(routes="*=127.0.0.1:%d" % hop.port)
         self.send(sender, "s@src.test", ["r@far.test"], b"Subject: injected\r\n\r\nbody\r\n")
-        entries = self.wait_accounting(sender, lambda e: e["result"] == "delivered", 1, "a delivery over TLS")
+        entries = self.wait_accounting(sender, lambda e: e["type"] == "delivery", 1, "a delivery over TLS")
         self.assertTrue(entries[0]["tls"].startswith("TLSv1."), entries[0])
         self.assertEqual([tls for tls, _ in hop.messages], [True])
         self.assertEqual(entries[0]["text"], "recorded")  # the reply to the data, not the injected one
@@ -489,7 +489,7 @@ class MxTlsTest(TlsTestCase):
         self.send(sender, "s@src.test", ["a@tls.test"], b"Subject: by mx\r\n\r\nbody\r\n")
         self.send(sender, "s@src.test", ["b@byaddress.test"], b"Subject: by route\r\n\r\nbody\r\n")
         self.send(sender, "s@src.test", ["c@byname.test"], b"Subject: by named route\r\n\r\nbody\r\n")
-        entries = self.wait_accounting(sender, lambda e: e["result"] == "delivered", 3, "3 deliveries")
+        entries = self.wait_accounting(sender, lambda e: e["type"] == "delivery", 3, "3 deliveries")
         by_domain = {e["domain"]: e for e in entries}
         self.assertTrue(by_domain["tls.test"]["tls_verified"], by_domain)
         self.assertFalse(by_domain["byaddress.test"]["tls_verified"], by_domain)

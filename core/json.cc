@@ -1,0 +1,89 @@
+#include "core/json.h"
+
+#include <cmath>
+#include <cstdio>
+
+#include "absl/strings/str_cat.h"
+#include "core/utf8.h"
+
+namespace ringpost::core {
+
+void AppendJsonString(absl::string_view s, std::string* out) {
+  out->push_back('"');
+  for (size_t i = 0; i < s.size();) {
+    const unsigned char c = static_cast<unsigned char>(s[i]);
+    if (c == '"' || c == '\\') {
+      out->push_back('\\');
+      out->push_back(static_cast<char>(c));
+    } else if (c < 0x20 || c == 0x7f) {
+      char escaped[8];
+      std::snprintf(escaped, sizeof(escaped), "\\u%04x", c);
+      out->append(escaped);
+    } else if (c < 0x80) {
+      out->push_back(static_cast<char>(c));
+    } else if (const size_t n = Utf8SequenceLength(s, i); n > 0) {
+      out->append(s.data() + i, n);
+      i += n;
+      continue;
+    } else {
+      out->append("\\ufffd");
+    }
+    ++i;
+  }
+  out->push_back('"');
+}
+
+std::string JsonTime(absl::Time t) { return absl::FormatTime("%Y-%m-%dT%H:%M:%E6SZ", t, absl::UTCTimeZone()); }
+
+std::string* JsonObject::Key(absl::string_view key) {
+  if (!first_) out_->push_back(',');
+  first_ = false;
+  AppendJsonString(key, out_);
+  out_->push_back(':');
+  return out_;
+}
+
+JsonObject& JsonObject::String(absl::string_view key, absl::string_view value) {
+  AppendJsonString(value, Key(key));
+  return *this;
+}
+
+JsonObject& JsonObject::Int(absl::string_view key, int64_t value) {
+  absl::StrAppend(Key(key), value);
+  return *this;
+}
+
+JsonObject& JsonObject::Uint(absl::string_view key, uint64_t value) {
+  absl::StrAppend(Key(key), value);
+  return *this;
+}
+
+JsonObject& JsonObject::Number(absl::string_view key, double value) {
+  if (!std::isfinite(value)) return Null(key);
+  char text[32];
+  std::snprintf(text, sizeof(text), "%.6f", value);
+  Key(key)->append(text);
+  return *this;
+}
+
+JsonObject& JsonObject::Bool(absl::string_view key, bool value) {
+  Key(key)->append(value ? "true" : "false");
+  return *this;
+}
+
+JsonObject& JsonObject::Time(absl::string_view key, absl::Time value) {
+  AppendJsonString(JsonTime(value), Key(key));
+  return *this;
+}
+
+JsonObject& JsonObject::Null(absl::string_view key) {
+  Key(key)->append("null");
+  return *this;
+}
+
+JsonObject& JsonObject::Raw(absl::string_view key, absl::string_view json) {
+  Key(key)->append(json.data(), json.size());
+  return *this;
+}
+
+}  // namespace ringpost::core
