@@ -1,5 +1,7 @@
 #include "core/metrics.h"
 
+#include <algorithm>
+
 #include "absl/strings/str_cat.h"
 #include "core/check.h"
 
@@ -34,7 +36,46 @@ constexpr MetricInfo kInfo[kMetricCount] = {
     {"dns_cache_hits_total", true, "Next-hop DNS lookups answered from the cache."},
 };
 
+struct HistogramInfo {
+  const char* name;
+  const char* help;
+  std::vector<double> bounds;  // upper bounds in seconds, ascending; +Inf follows
+};
+
+const HistogramInfo& HistogramInfoOf(HistogramKind kind) {
+  static const auto* infos = new std::array<HistogramInfo, kHistogramCount>{{
+      {"time_in_queue_seconds", "From arrival to a recipient's final outcome (delivered, bounced or expired).",
+       {1, 10, 60, 300, 1800, 3600, 4 * 3600, 86400, 5 * 86400}},
+      {"delivery_latency_seconds", "One delivery attempt, from sending the message to its replies.",
+       {0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 10, 60}},
+  }};
+  return (*infos)[static_cast<size_t>(kind)];
+}
+
+// Prometheus label values: backslash, quote and newline escaped.
+std::string LabelValue(absl::string_view value) {
+  std::string out;
+  for (char c : value) {
+    if (c == '\\' || c == '"') out.push_back('\\');
+    if (c == '\n') {
+      out.append("\\n");
+      continue;
+    }
+    out.push_back(c);
+  }
+  return out;
+}
+
 }  // namespace
+
+void HistogramCounts::Observe(HistogramKind kind, double seconds) {
+  const std::vector<double>& bounds = HistogramInfoOf(kind).bounds;
+  size_t bucket = 0;
+  while (bucket < bounds.size() && seconds > bounds[bucket]) ++bucket;
+  ++buckets[bucket];
+  ++count;
+  sum += seconds;
+}
 
 const MetricInfo& InfoOf(Metric metric) { return kInfo[static_cast<size_t>(metric)]; }
 
@@ -50,6 +91,89 @@ uint64_t MetricsBoard::Sum(Metric metric) const {
   return sum;
 }
 
+void MetricsBoard::SetHistogram(int shard, HistogramKind kind, const HistogramCounts& counts) {
+  HistogramSlot& h = slots_[static_cast<size_t>(shard)].histograms[static_cast<size_t>(kind)];
+  for (size_t i = 0; i < kHistogramBucketsMax; ++i) h.buckets[i].store(counts.buckets[i], std::memory_order_relaxed);
+  h.count.store(counts.count, std::memory_order_relaxed);
+  h.sum_micros.store(static_cast<uint64_t>(counts.sum * 1e6), std::memory_order_relaxed);
+}
+
+void MetricsBoard::SetDestinations(int shard, std::vector<DestinationGauge> destinations, uint64_t suspended) {
+  Slot& slot = slots_[static_cast<size_t>(shard)];
+  slot.suspended.store(suspended, std::memory_order_relaxed);
+  std::lock_guard<std::mutex> lock(slot.destinations_mutex);
+  slot.destinations = std::move(destinations);
+}
+
+void MetricsBoard::RenderHistograms(std::string* out) const {
+  for (size_t k = 0; k < kHistogramCount; ++k) {
+    const HistogramInfo& info = HistogramInfoOf(static_cast<HistogramKind>(k));
+    std::array<uint64_t, kHistogramBucketsMax> buckets{};
+    uint64_t count = 0, sum_micros = 0;
+    for (int s = 0; s < shards_; ++s) {
+      const HistogramSlot& h = slots_[static_cast<size_t>(s)].histograms[k];
+      for (size_t i = 0; i < kHistogramBucketsMax; ++i) buckets[i] += h.buckets[i].load(std::memory_order_relaxed);
+      count += h.count.load(std::memory_order_relaxed);
+      sum_micros += h.sum_micros.load(std::memory_order_relaxed);
+    }
+    absl::StrAppend(out, "# HELP ringpost_", info.name, " ", info.help, "\n# TYPE ringpost_", info.name,
+                    " histogram\n");
+    uint64_t cumulative = 0;
+    for (size_t i = 0; i < info.bounds.size(); ++i) {
+      cumulative += buckets[i];
+      absl::StrAppend(out, "ringpost_", info.name, "_bucket{le=\"", info.bounds[i], "\"} ", cumulative, "\n");
+    }
+    absl::StrAppend(out, "ringpost_", info.name, "_bucket{le=\"+Inf\"} ", count, "\n");
+    absl::StrAppend(out, "ringpost_", info.name, "_sum ", static_cast<double>(sum_micros) / 1e6, "\n");
+    absl::StrAppend(out, "ringpost_", info.name, "_count ", count, "\n");
+  }
+}
+
+void MetricsBoard::RenderDestinations(std::string* out) const {
+  std::vector<DestinationGauge> all;
+  uint64_t suspended = 0;
+  for (int s = 0; s < shards_; ++s) {
+    const Slot& slot = slots_[static_cast<size_t>(s)];
+    suspended += slot.suspended.load(std::memory_order_relaxed);
+    std::lock_guard<std::mutex> lock(slot.destinations_mutex);
+    all.insert(all.end(), slot.destinations.begin(), slot.destinations.end());
+  }
+  absl::StrAppend(out,
+                  "# HELP ringpost_destinations_suspended Destinations an operator suspended.\n"
+                  "# TYPE ringpost_destinations_suspended gauge\nringpost_destinations_suspended ",
+                  suspended, "\n");
+  // The deepest first; suspended ones are shown whatever their depth.
+  std::sort(all.begin(), all.end(), [](const DestinationGauge& a, const DestinationGauge& b) {
+    return a.recipients != b.recipients ? a.recipients > b.recipients : a.domain < b.domain;
+  });
+  std::vector<const DestinationGauge*> shown;
+  for (const DestinationGauge& d : all) {
+    if (shown.size() < top_destinations_ || (d.suspended && shown.size() < 2 * top_destinations_)) shown.push_back(&d);
+  }
+  absl::StrAppend(out,
+                  "# HELP ringpost_destination_queued_recipients Recipients queued for a destination (the "
+                  "deepest, --metrics_top_destinations).\n# TYPE ringpost_destination_queued_recipients gauge\n");
+  for (const DestinationGauge* d : shown) {
+    absl::StrAppend(out, "ringpost_destination_queued_recipients{domain=\"", LabelValue(d->domain), "\"} ",
+                    d->recipients, "\n");
+  }
+  absl::StrAppend(out,
+                  "# HELP ringpost_destination_oldest_seconds Age of the oldest message queued for a "
+                  "destination.\n# TYPE ringpost_destination_oldest_seconds gauge\n");
+  for (const DestinationGauge* d : shown) {
+    absl::StrAppend(out, "ringpost_destination_oldest_seconds{domain=\"", LabelValue(d->domain), "\"} ",
+                    d->oldest_age_seconds, "\n");
+  }
+  absl::StrAppend(out,
+                  "# HELP ringpost_destination_suspended 1 while an operator has the destination suspended.\n"
+                  "# TYPE ringpost_destination_suspended gauge\n");
+  for (const DestinationGauge* d : shown) {
+    if (d->suspended) {
+      absl::StrAppend(out, "ringpost_destination_suspended{domain=\"", LabelValue(d->domain), "\"} 1\n");
+    }
+  }
+}
+
 std::string MetricsBoard::RenderPrometheus() const {
   std::string out;
   for (size_t i = 0; i < kMetricCount; ++i) {
@@ -58,6 +182,8 @@ std::string MetricsBoard::RenderPrometheus() const {
     absl::StrAppend(&out, "# HELP ringpost_", info.name, " ", info.help, "\n# TYPE ringpost_", info.name,
                     info.counter ? " counter\n" : " gauge\n", "ringpost_", info.name, " ", Sum(metric), "\n");
   }
+  RenderHistograms(&out);
+  if (top_destinations_ > 0) RenderDestinations(&out);
   return out;
 }
 

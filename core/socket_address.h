@@ -29,6 +29,8 @@ class SocketAddress {
   socklen_t length() const { return length_; }
   // "127.0.0.1:25" or "[::1]:25": the same syntax the parser takes.
   std::string ToString() const;
+  // 127.0.0.0/8 or ::1.
+  bool IsLoopback() const;
   // The address without the port ("127.0.0.1", "::1").
   std::string HostString() const;
 

@@ -466,6 +466,30 @@ void LogWriter::AppendSmall(RecordType type, absl::string_view payload, DurableC
   Kick(*s);
 }
 
+void LogWriter::WhenDurable(DurableCallback done) {
+  struct Barrier {
+    DurableCallback done;
+    size_t left = 0;
+    absl::Status status;
+  };
+  auto barrier = std::make_shared<Barrier>();
+  barrier->done = std::move(done);
+  for (const auto& segment : segments_) {
+    Segment& s = *segment;
+    if (s.failed || s.end() <= s.synced_end) continue;
+    ++barrier->left;
+    // Waiters are in file order: this one, at the end, is the last so far.
+    s.waiters.push_back({s.end(), [barrier](const absl::Status& status, const MessageLocation&) {
+                           if (!status.ok()) barrier->status = status;
+                           if (--barrier->left == 0) barrier->done(barrier->status);
+                         }});
+    Kick(s);
+  }
+  if (barrier->left > 0) return;
+  FailLater([barrier](const absl::Status&, const MessageLocation&) { barrier->done(absl::OkStatus()); },
+            absl::OkStatus());
+}
+
 void LogWriter::CarryStandingOrders(Segment& head) {
   if (!standing_orders_) return;
   std::vector<ControlRecord> orders = standing_orders_();

@@ -164,6 +164,10 @@ class LogWriter final : public core::CompletionSink {
   // into every new head segment, and no segment is deleted until that copy is durable,
   // so reclamation never loses one.
   void AppendControl(const ControlRecord& record, DurableCallback done);
+  // `done` once every record appended so far is durable (an error if a segment holding
+  // one failed); never inside the call. For replies that promise durability (an
+  // operator's command).
+  void WhenDurable(DurableCallback done);
   void set_standing_orders(std::function<std::vector<ControlRecord>()> standing_orders) {
     standing_orders_ = std::move(standing_orders);
   }

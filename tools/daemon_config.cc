@@ -12,6 +12,7 @@
 #include "absl/flags/flag.h"
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/strip.h"
 #include "absl/strings/str_split.h"
 #include "core/domain_name.h"
 #include "net/smtp/smtp_command.h"
@@ -78,6 +79,18 @@ ABSL_FLAG(uint64_t, spool_reserve_bytes, 256ull << 20,
 ABSL_FLAG(std::string, metrics_listen, "127.0.0.1:9025",
           "ADDR:PORT for GET /metrics (Prometheus text, counters summed over the shards, at most a second "
           "old); empty turns it off. A port that cannot be bound is logged and mail flows without it");
+ABSL_FLAG(uint32_t, metrics_top_destinations, 50,
+          "/metrics shows queue depth and oldest age for this many destinations, the deepest (a bounded "
+          "label set); 0 shows none");
+ABSL_FLAG(std::string, admin_socket, "./var/run/admin.sock",
+          "Unix socket of the admin API (HTTP + JSON) that ringpost-queue uses on a running daemon; mode "
+          "0600, so its file permissions are the access control. Empty turns it off");
+ABSL_FLAG(std::string, admin_listen, "",
+          "ADDR:PORT for the admin API over TCP as well; an address that is not loopback needs "
+          "--admin_token_file");
+ABSL_FLAG(std::string, admin_token_file, "",
+          "file holding the bearer token that TCP admin requests must send (Authorization: Bearer TOKEN); "
+          "at least 16 characters, read once at start-up");
 ABSL_FLAG(std::string, routes, "",
           "static next hops: domain=HOST:PORT,...; *=HOST:PORT is a smarthost for every other domain. "
           "HOST is an address ([v6] in brackets) or a fully qualified host name, whose A/AAAA records "
@@ -209,6 +222,32 @@ absl::Status ReadServerFlags(DaemonConfig& c) {
     if (auto address = core::ParseSocketAddress(c.metrics_listen); !address.ok()) {
       return Invalid(absl::StrCat("--metrics_listen: ", address.status().message()));
     }
+  }
+  c.metrics_top_destinations = absl::GetFlag(FLAGS_metrics_top_destinations);
+  if (c.metrics_top_destinations > 10000) return Invalid("--metrics_top_destinations: at most 10000");
+  c.admin_socket = absl::GetFlag(FLAGS_admin_socket);
+  c.admin_listen = absl::GetFlag(FLAGS_admin_listen);
+  if (!c.admin_listen.empty()) {
+    auto address = core::ParseSocketAddress(c.admin_listen);
+    if (!address.ok()) return Invalid(absl::StrCat("--admin_listen: ", address.status().message()));
+    const std::string token_file = absl::GetFlag(FLAGS_admin_token_file);
+    if (!token_file.empty()) {
+      std::ifstream in(token_file);
+      std::string token;
+      if (!in || !std::getline(in, token)) return Invalid(absl::StrCat("--admin_token_file: cannot read ", token_file));
+      token = std::string(absl::StripAsciiWhitespace(token));
+      if (token.size() < 16 ||
+          !std::all_of(token.begin(), token.end(), [](char ch) { return ch > ' ' && ch < 0x7f; })) {
+        return Invalid("--admin_token_file: the token is one line of at least 16 visible characters");
+      }
+      c.admin_token = std::move(token);
+    }
+    if (c.admin_token.empty() && !address->IsLoopback()) {
+      return Invalid(absl::StrCat("--admin_listen: ", c.admin_listen,
+                                  " is not a loopback address, so --admin_token_file is required"));
+    }
+  } else if (!absl::GetFlag(FLAGS_admin_token_file).empty()) {
+    return Invalid("--admin_token_file: goes with --admin_listen (the Unix socket needs no token)");
   }
   c.runtime.shards = c.shards;
   c.runtime.pin_threads = absl::GetFlag(FLAGS_pin_threads);

@@ -32,6 +32,10 @@ struct DaemonConfig {
   int node_id = -1;  // -1: the spool's (SPOOL/node_id)
   std::string user;
   std::string metrics_listen;  // empty: off
+  uint32_t metrics_top_destinations = 50;
+  std::string admin_socket;  // empty: off
+  std::string admin_listen;  // empty: off
+  std::string admin_token;   // from --admin_token_file; empty: none asked
   core::RuntimeOptions runtime;
   uint32_t max_connections = 10000;
   uint32_t max_connections_per_ip = 100;

@@ -5,6 +5,7 @@
 #include "core/log.h"
 #include "dns/mx_resolver.h"
 #include "dns/resolver.h"
+#include "net/admin/admin_session.h"
 #include "net/admin/metrics_session.h"
 #include "net/inbound/smtp_server_session.h"
 #include "net/outbound/delivery_driver.h"
@@ -114,10 +115,21 @@ absl::Status SetUpShard(core::Shard& shard, DaemonShared& shared) {
     table.AddListener(per_address[shard.id()]);
     per_address[shard.id()] = -1;  // owned by the table now
   }
-  shard.Make<MetricsPublisher>(shard, shared.metrics, table, service, driver, *log, mx);
-  if (shard.id() == 0 && !shared.metrics_listener.fds.empty()) {
-    table.AddListener(shared.metrics_listener.fds[0][0], &shard.Make<net::MetricsService>(shared.metrics));
-    shared.metrics_listener.fds[0][0] = -1;
+  shard.Make<MetricsPublisher>(shard, shared.metrics, table, service, driver, *log, mx,
+                               config.metrics_top_destinations);
+  auto& agent = shard.Make<AdminAgent>(shard, shared.admin_agents, driver, *log, accounting);
+  if (shard.id() == 0) {
+    if (!shared.metrics_listener.fds.empty()) {
+      table.AddListener(shared.metrics_listener.fds[0][0], &shard.Make<net::MetricsService>(shared.metrics));
+      shared.metrics_listener.fds[0][0] = -1;
+    }
+    if (shared.admin_socket.has_value()) {
+      table.AddListener(shared.admin_socket->TakeFd(), &shard.Make<net::AdminService>(agent, ""));
+    }
+    if (!shared.admin_listener.fds.empty()) {
+      table.AddListener(shared.admin_listener.fds[0][0], &shard.Make<net::AdminService>(agent, config.admin_token));
+      shared.admin_listener.fds[0][0] = -1;
+    }
   }
   return absl::OkStatus();
 }

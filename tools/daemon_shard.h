@@ -3,11 +3,13 @@
 //   LogWriter ← Spool (commit → durable → schedule → done) ← SmtpService (inbound)
 //                 ↓ jobs (to the shard owning each domain)
 //   DeliveryDriver (DeliveryScheduler, next hops, Maildir, accounting) → ConnectionTable
+//   AdminAgent (live queue control; shard 0's serves the admin API) → the driver
 //
 // Everything a shard makes lives until the shard is destroyed, in reverse order of
 // creation (core::Shard::Make).
 #pragma once
 
+#include <optional>
 #include <utility>
 
 #include "absl/status/status.h"
@@ -19,6 +21,7 @@
 #include "queue/accounting_log.h"
 #include "queue/recovery.h"
 #include "queue/spool.h"
+#include "tools/admin_fanout.h"
 #include "tools/daemon_config.h"
 
 namespace ringpost {
@@ -35,7 +38,8 @@ struct DaemonShared {
         limiter(config.max_connections, config.max_connections_per_ip),
         accounting(config.accounting_log, config.accounting_log_max_bytes),
         metrics(config.shards),
-        spools(config.shards) {}
+        spools(config.shards),
+        admin_agents(config.shards) {}
 
   const DaemonConfig& config;
   const uint32_t node_id;  // every queue id's node part
@@ -46,6 +50,10 @@ struct DaemonShared {
   queue::AccountingLog accounting;
   core::MetricsBoard metrics;
   core::Sharded<queue::Spool> spools;
+  // The admin API, served by shard 0 (either may be off).
+  std::optional<net::UnixListener> admin_socket;
+  net::ListenerSet admin_listener;
+  core::Sharded<AdminAgent> admin_agents;
 };
 
 // Runs on `shard`'s thread, once, before any shard's loop starts.

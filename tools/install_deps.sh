@@ -10,7 +10,8 @@ packages=(
   build-essential cmake ninja-build ccache pkg-config clang
   liburing-dev libabsl-dev android-libboringssl-dev libc-ares-dev
   libgtest-dev libgmock-dev libbenchmark-dev
-  python3 python3-aiosmtpd swaks curl libnet-ssleay-perl libio-socket-ssl-perl dnsmasq-base dnsmasq postfix openssl
+  python3 python3-aiosmtpd python3-jsonschema swaks curl libnet-ssleay-perl libio-socket-ssl-perl
+  dnsmasq-base dnsmasq postfix openssl
   ca-certificates gnuplot-nox testssl.sh
   procps psmisc util-linux iproute2
 )

@@ -3,6 +3,9 @@
 // endpoint's shard reads them without touching another shard's objects.
 #pragma once
 
+#include <algorithm>
+#include <vector>
+
 #include "core/metrics.h"
 #include "core/shard.h"
 #include "dns/mx_resolver.h"
@@ -17,8 +20,15 @@ class MetricsPublisher {
  public:
   MetricsPublisher(core::Shard& shard, core::MetricsBoard& board, net::ConnectionTable& table,
                    net::SmtpService& service, net::DeliveryDriver& delivery, queue::LogWriter& log,
-                   dns::MxResolver& mx)
-      : shard_(shard), board_(board), table_(table), service_(service), delivery_(delivery), log_(log), mx_(mx) {
+                   dns::MxResolver& mx, size_t top_destinations)
+      : shard_(shard),
+        board_(board),
+        table_(table),
+        service_(service),
+        delivery_(delivery),
+        log_(log),
+        mx_(mx),
+        top_destinations_(top_destinations) {
     timer_.Bind(&MetricsPublisher::OnTimer, this);
     Publish();
   }
@@ -62,7 +72,28 @@ class MetricsPublisher {
     board_.Set(id, Metric::kLogFailures, l.failures);
     board_.Set(id, Metric::kDnsLookups, mx_.stats().lookups);
     board_.Set(id, Metric::kDnsCacheHits, mx_.stats().cache_hits);
+    board_.SetHistogram(id, core::HistogramKind::kTimeInQueue, d.time_in_queue);
+    board_.SetHistogram(id, core::HistogramKind::kDeliveryLatency, d.delivery_latency);
+    PublishDestinations(scheduler);
     shard_.timers().Schedule(&timer_, shard_.now() + core::kNanosPerSecond);
+  }
+
+  // The deepest destinations and the suspended ones (O(domains) once a second).
+  void PublishDestinations(const queue::DeliveryScheduler& scheduler) {
+    if (top_destinations_ == 0) return;
+    const absl::Time now = absl::Now();
+    std::vector<core::DestinationGauge> gauges;
+    for (const queue::DomainSummary& d : scheduler.Summary(top_destinations_, now)) {
+      const double oldest = d.oldest == absl::InfiniteFuture() ? 0 : absl::ToDoubleSeconds(now - d.oldest);
+      gauges.push_back({d.domain, d.recipients, oldest, d.suspended_until > now});
+    }
+    const std::vector<queue::Suspension> suspensions = scheduler.Suspensions(now);
+    for (const queue::Suspension& s : suspensions) {
+      const bool listed = std::any_of(gauges.begin(), gauges.end(),
+                                      [&](const core::DestinationGauge& g) { return g.domain == s.domain; });
+      if (!listed && gauges.size() < 2 * top_destinations_) gauges.push_back({s.domain, 0, 0, true});
+    }
+    board_.SetDestinations(shard_.id(), std::move(gauges), suspensions.size());
   }
 
   core::Shard& shard_;
@@ -72,6 +103,7 @@ class MetricsPublisher {
   net::DeliveryDriver& delivery_;
   queue::LogWriter& log_;
   dns::MxResolver& mx_;
+  const size_t top_destinations_;
   core::TimerNode timer_;
 };
 

@@ -7,9 +7,12 @@
 #include <pwd.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <csignal>
+#include <cstring>
 #include <cstdio>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "absl/container/flat_hash_set.h"
@@ -121,7 +124,10 @@ void LogStart(const DaemonConfig& config, const DaemonShared& shared, const core
                 << " reused_unwritten=" << recovered.report.recycled_unused
                 << " max_message_size=" << config.smtp.server.message_bytes_max << " bare_lf="
                 << (config.smtp.server.bare_line_endings == net::BareLineEndings::kReject ? "reject" : "normalize")
-                << " routes=" << config.routes.size() << " metrics=" << metrics_at
+                << " routes=" << config.routes.size() << " metrics=" << metrics_at << " admin="
+                << (shared.admin_socket.has_value() ? shared.admin_socket->path() : "off")
+                << (shared.admin_listener.bound.empty() ? "" : ",")
+                << (shared.admin_listener.bound.empty() ? "" : shared.admin_listener.bound[0].ToString())
                 << " retry=" << core::FormatFlagDuration(retry.initial) << "/"
                 << core::FormatFlagDuration(retry.max) << "/" << core::FormatFlagDuration(retry.lifetime);
 }
@@ -163,7 +169,32 @@ int Main() {
   if (!config.log.fsync) {
     RP_LOG(kWarning) << "--fsync=false: UNSAFE, acknowledged mail can be lost on a crash (benchmarks only)";
   }
+  // The admin API: essential to steer the queue, so a socket that cannot be bound stops
+  // the start (another daemon answering there is refused like a taken port).
+  std::optional<net::UnixListener> admin_socket;
+  if (!config.admin_socket.empty()) {
+    auto bound = net::UnixListener::Bind(config.admin_socket, 64);
+    if (!bound.ok()) return Fatal(absl::StrCat("--admin_socket: ", bound.status().message()));
+    admin_socket.emplace(*std::move(bound));
+  }
+  net::ListenerSet admin_listener;
+  if (!config.admin_listen.empty()) {
+    auto bound = net::BindListeners({*core::ParseSocketAddress(config.admin_listen)}, 1, 64, /*reuse_port=*/false);
+    if (!bound.ok()) return Fatal(absl::StrCat("--admin_listen: ", bound.status().message()));
+    admin_listener = *std::move(bound);
+  }
+  if (admin_socket.has_value() && !config.user.empty()) {
+    // The socket stays usable by the user the daemon runs as (and root).
+    if (const passwd* entry = getpwnam(config.user.c_str()); entry != nullptr) {
+      if (chown(admin_socket->path().c_str(), entry->pw_uid, entry->pw_gid) != 0) {
+        return Fatal(absl::StrCat("chown ", admin_socket->path(), ": ", strerror(errno)));
+      }
+    }
+  }
   DaemonShared shared(config, *node_id, *std::move(recovered), *std::move(listeners), std::move(metrics_listener));
+  shared.metrics.set_top_destinations(config.metrics_top_destinations);
+  shared.admin_socket = std::move(admin_socket);
+  shared.admin_listener = std::move(admin_listener);
   if (absl::Status s = shared.accounting.Open(); !s.ok()) return Fatal(s.message());
 
   core::Runtime runtime(config.runtime);  // blocks the signals before we announce the start

@@ -53,6 +53,8 @@ std::string MetricsResponse(HttpRequestReader::Result result, const std::string&
       return Answer("400 Bad Request", kText, "bad request\n", false);
     case HttpRequestReader::Result::kTooLarge:
       return Answer("431 Request Header Fields Too Large", kText, "request head over 8 KiB\n", false);
+    case HttpRequestReader::Result::kBodyTooLarge:
+      return Answer("413 Content Too Large", kText, "request body over 64 KiB\n", false);
     case HttpRequestReader::Result::kOk:
       break;
   }

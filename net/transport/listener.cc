@@ -1,9 +1,13 @@
 #include "net/transport/listener.h"
 
 #include <netinet/tcp.h>
+#include <sys/stat.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstring>
+#include <filesystem>
 
 #include "absl/strings/str_cat.h"
 #include "core/check.h"
@@ -90,6 +94,51 @@ absl::StatusOr<ListenerSet> BindListeners(const std::vector<core::SocketAddress>
     set.bound.push_back(address);
   }
   return set;
+}
+
+absl::StatusOr<UnixListener> UnixListener::Bind(const std::string& path, int backlog) {
+  sockaddr_un address{};
+  address.sun_family = AF_UNIX;
+  if (path.empty() || path.size() >= sizeof(address.sun_path)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("a Unix socket path is 1 to ", sizeof(address.sun_path) - 1, " bytes: '", path, "'"));
+  }
+  std::memcpy(address.sun_path, path.data(), path.size());
+  const auto* raw = reinterpret_cast<const sockaddr*>(&address);
+  const socklen_t length = sizeof(address);
+  std::error_code error;
+  const std::filesystem::path parent = std::filesystem::path(path).parent_path();
+  if (!parent.empty()) std::filesystem::create_directories(parent, error);
+  if (error) return absl::UnavailableError(absl::StrCat("cannot create ", parent.string(), ": ", error.message()));
+  // Someone answering there is another daemon; a socket file nobody answers is stale.
+  struct stat info;
+  if (lstat(path.c_str(), &info) == 0) {
+    if (!S_ISSOCK(info.st_mode)) return absl::AlreadyExistsError(absl::StrCat(path, " exists and is not a socket"));
+    const int probe = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    const bool answered = probe >= 0 && connect(probe, raw, length) == 0;
+    if (probe >= 0) close(probe);
+    if (answered) return absl::AlreadyExistsError(absl::StrCat(path, " is already in use (another ringpost?)"));
+    unlink(path.c_str());
+  }
+  const int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return absl::ErrnoToStatus(errno, "socket");
+  // The file is created 0600 from the start: bind under a umask that leaves only the
+  // owner's bits (start-up is single-threaded, so the umask is ours alone for this).
+  const mode_t old_mask = umask(0177);
+  const int bound = bind(fd, raw, length);
+  const int saved = errno;
+  umask(old_mask);
+  if (bound != 0 || listen(fd, backlog) != 0) {
+    const int failed = bound != 0 ? saved : errno;
+    close(fd);
+    return absl::ErrnoToStatus(failed, absl::StrCat("bind ", path));
+  }
+  return UnixListener(path, fd);
+}
+
+UnixListener::~UnixListener() {
+  if (fd_ >= 0) close(fd_);
+  if (!path_.empty()) unlink(path_.c_str());
 }
 
 }  // namespace ringpost::net

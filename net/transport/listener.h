@@ -4,6 +4,8 @@
 // other shards' sockets bound to that same port.
 #pragma once
 
+#include <string>
+#include <utility>
 #include <vector>
 
 #include "absl/status/statusor.h"
@@ -25,5 +27,33 @@ struct ListenerSet {
 // holds is an error rather than silently shared with it.
 absl::StatusOr<ListenerSet> BindListeners(const std::vector<core::SocketAddress>& addresses, int shard_count,
                                           int backlog, bool reuse_port = true);
+
+// A Unix stream socket at `path`, mode 0600 (its file mode is the access control),
+// its folder created if missing. A socket file that nothing answers on (a daemon that
+// died) is replaced; one that answers is another daemon's: AlreadyExists. The file is
+// removed when the returned UnixListener is destroyed (a clean stop).
+class UnixListener {
+ public:
+  static absl::StatusOr<UnixListener> Bind(const std::string& path, int backlog);
+  UnixListener(UnixListener&& other) noexcept : path_(std::move(other.path_)), fd_(other.fd_) { other.fd_ = -1; }
+  UnixListener& operator=(UnixListener&& other) noexcept {
+    std::swap(path_, other.path_);
+    std::swap(fd_, other.fd_);
+    return *this;
+  }
+  ~UnixListener();
+  const std::string& path() const { return path_; }
+  // The listening descriptor, once: its new owner closes it.
+  int TakeFd() {
+    const int fd = fd_;
+    fd_ = -1;
+    return fd;
+  }
+
+ private:
+  UnixListener(std::string path, int fd) : path_(std::move(path)), fd_(fd) {}
+  std::string path_;
+  int fd_ = -1;
+};
 
 }  // namespace ringpost::net

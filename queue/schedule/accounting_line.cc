@@ -84,7 +84,7 @@ void AppendAdminLine(const AdminEntry& e, std::string* out) {
       if (e.older_than > absl::ZeroDuration()) selector.Number("older_than_seconds", Seconds(e.older_than));
       if (e.all) selector.Bool("all", true);
     }
-    line.Uint("messages", e.messages).Uint("recipients", e.recipients);
+    line.Uint("jobs", e.jobs).Uint("recipients", e.recipients);
     if (!e.reason.empty()) line.String("reason", e.reason);
     if (e.until != absl::InfinitePast()) {
       if (e.until == absl::InfiniteFuture()) {

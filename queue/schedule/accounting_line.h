@@ -7,7 +7,7 @@
 //   transient   a recipient was deferred        │ the attempt number, the time in
 //   bounce      a recipient failed for good     │ queue, the next hop and (failures)
 //   expiration  a recipient outlived its queue  ┘ the reply
-//   admin       an operator's command, and how many messages it touched
+//   admin       an operator's command, and how many jobs and recipients it touched
 //
 //   {"type":"delivery","time":"2026-11-29T12:00:00.123456Z","queue_id":"...",
 //    "from":"a@x","rcpt":"b@y","domain":"y","host":"127.0.0.1:25","attempt":1,
@@ -61,7 +61,7 @@ struct AdminEntry {
   absl::Duration older_than = absl::ZeroDuration();
   bool all = false;
   absl::Time until = absl::InfinitePast();  // suspend
-  uint64_t messages = 0;                     // jobs (a message's recipients in one domain)
+  uint64_t jobs = 0;  // a message's recipients in one domain
   uint64_t recipients = 0;
   absl::string_view client;  // who asked: "unix" or the TCP peer
 };

@@ -174,6 +174,7 @@ void DeliveryScheduler::BeginAttempt(Job& job) {
   }
   RP_CHECK(!job.attempt.empty());
   job.domain->in_flight += job.attempt.size();
+  job.attempt_started = now_;
 }
 
 // ---- Domains -------------------------------------------------------------------------

@@ -63,6 +63,7 @@
 #include "absl/container/btree_map.h"
 #include "absl/container/flat_hash_map.h"
 #include "absl/time/time.h"
+#include "core/metrics.h"
 #include "core/socket_address.h"
 #include "core/timer_wheel.h"
 #include "queue/record.h"
@@ -262,17 +263,22 @@ class DeliveryScheduler {
   std::vector<Suspension> Suspensions(absl::Time now) const;
   // Deferred jobs matching `filter` are tried again now, spread over up to a minute so a
   // million flushed messages do not open connections all at once. Returns how many.
-  size_t Flush(const JobFilter& filter, absl::Time now);
+  size_t Flush(const JobFilter& filter, absl::Time now, size_t* recipients = nullptr);
   // Hold (no attempt until released), release, delete (final, no DSN) or bounce (a DSN
   // to the sender, `reason` quoted; 5.0.0) the jobs matching `filter`, in pages: at most
   // `limit` jobs with ids after `*cursor`; `*cursor` is left at the last job looked at,
   // or 0 when the queue's end was reached. A job in an attempt gets the command once the
-  // attempt is over. Returns how many jobs matched.
+  // attempt is over. Returns how many jobs matched (and adds their recipients to
+  // `*recipients`, if given).
   size_t Apply(AdminCommand command, const JobFilter& filter, const std::string& reason, JobId* cursor,
-               size_t limit, absl::Time now);
+               size_t limit, absl::Time now, size_t* recipients = nullptr);
   // Result and DSN writes not yet reported back (a paged command waits for these to
   // drain between pages, so a bounce over a million messages holds little at once).
   size_t writes_pending() const { return batches_.size(); }
+  // The newest write decided so far, and whether every write up to it was reported
+  // back (a command's reply waits for its own records).
+  BatchId last_batch() const { return next_batch_ - 1; }
+  bool WrittenThrough(BatchId batch) const;
   // A standing order found in the log at start-up.
   void Restore(const ControlRecord& order, absl::Time now);
   // The orders in force, to carry into a new log segment.
@@ -291,6 +297,8 @@ class DeliveryScheduler {
              dsns_queued = 0, dsns_suppressed = 0, connections_opened = 0, connection_failures = 0,
              connections_handed_over = 0, messages_finished = 0, tls_handshake_failures = 0,
              jobs_compacted = 0, possible_duplicates = 0, deleted = 0, held = 0, flushed = 0;
+    core::HistogramCounts time_in_queue;     // arrival to a final outcome, per recipient
+    core::HistogramCounts delivery_latency;  // one attempt, sent to replied (or delivered locally)
   };
   const Stats& stats() const { return stats_; }
   size_t jobs() const { return jobs_.size(); }

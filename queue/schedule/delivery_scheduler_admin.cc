@@ -163,7 +163,14 @@ std::vector<ControlRecord> DeliveryScheduler::StandingOrders(absl::Time now) con
   return out;
 }
 
-size_t DeliveryScheduler::Flush(const JobFilter& filter, absl::Time now) {
+bool DeliveryScheduler::WrittenThrough(BatchId batch) const {
+  for (const auto& [id, pending] : batches_) {
+    if (id <= batch) return false;
+  }
+  return true;
+}
+
+size_t DeliveryScheduler::Flush(const JobFilter& filter, absl::Time now, size_t* recipients) {
   now_ = std::max(now_, now);
   const auto now_micros = static_cast<uint64_t>(absl::ToUnixMicros(now_));
   std::vector<Job*> waiting;
@@ -187,13 +194,16 @@ size_t DeliveryScheduler::Flush(const JobFilter& filter, absl::Time now) {
     Schedule(*job);
   }
   stats_.flushed += waiting.size();
+  if (recipients != nullptr) {
+    for (const Job* job : waiting) *recipients += job->work->recipients.size();
+  }
   RP_LOG(kInfo) << "flush: " << waiting.size() << " deferred jobs due within " << absl::FormatDuration(spread);
   EndEvent();
   return waiting.size();
 }
 
 size_t DeliveryScheduler::Apply(AdminCommand command, const JobFilter& filter, const std::string& reason,
-                                JobId* cursor, size_t limit, absl::Time now) {
+                                JobId* cursor, size_t limit, absl::Time now, size_t* recipients) {
   now_ = std::max(now_, now);
   std::vector<Job*> matching;
   auto it = jobs_.upper_bound(*cursor);
@@ -202,6 +212,9 @@ size_t DeliveryScheduler::Apply(AdminCommand command, const JobFilter& filter, c
     if (Matches(*it->second, filter, now_)) matching.push_back(it->second.get());
   }
   if (it == jobs_.end()) *cursor = 0;
+  if (recipients != nullptr) {
+    for (const Job* job : matching) *recipients += job->work->recipients.size();
+  }
   // Jobs leave their domains' due queues in one pass per domain (a domain can hold a
   // million due jobs; finding each would be quadratic).
   absl::flat_hash_set<const Job*> leaving;

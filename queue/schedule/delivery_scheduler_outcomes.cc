@@ -52,6 +52,10 @@ void DeliveryScheduler::Complete(Job& job, const std::vector<AttemptReply>& repl
   auto batch = std::make_unique<Batch>();
   batch->job = &job;
   job.domain->in_flight -= job.attempt.size();
+  if (!host.empty()) {  // an attempt that went out (not a route's failure)
+    stats_.delivery_latency.Observe(core::HistogramKind::kDeliveryLatency,
+                                    absl::ToDoubleSeconds(now_ - job.attempt_started));
+  }
   if (!replies.empty()) {
     job.last_reply =
         replies[0].code != 0 ? absl::StrCat(replies[0].code, " ", replies[0].text) : replies[0].text;
@@ -91,6 +95,9 @@ void DeliveryScheduler::Complete(Job& job, const std::vector<AttemptReply>& repl
       continue;
     }
     RecipientOutcome outcome = DecideOutcome(config_.retry, reply, arrival, now_, r.attempts, UnitRandom());
+    if (outcome.outcome != Outcome::kDeferred) {
+      stats_.time_in_queue.Observe(core::HistogramKind::kTimeInQueue, absl::ToDoubleSeconds(now_ - arrival));
+    }
     switch (outcome.outcome) {
       case Outcome::kDelivered:
         ++stats_.delivered;

@@ -35,6 +35,7 @@ struct DeliveryScheduler::Job {
   std::string pending_reason;
   std::string last_reply;        // of its last attempt, for operators
   absl::Time arrival;            // the message's
+  absl::Time attempt_started;    // of the attempt in progress
 };
 
 struct DeliveryScheduler::Domain {

@@ -175,14 +175,14 @@ TEST(AccountingLine, AdminSaysWhatWasDoneToHowMany) {
   e.action = "suspend";
   e.domain = "slow.example";
   e.until = absl::InfiniteFuture();
-  e.messages = 3;
+  e.jobs = 3;
   e.recipients = 4;
   e.client = "unix";
   std::string line;
   AppendAdminLine(e, &line);
   EXPECT_EQ(line,
             "{\"type\":\"admin\",\"time\":\"2027-01-15T08:00:00.000000Z\",\"action\":\"suspend\","
-            "\"selector\":{\"domain\":\"slow.example\"},\"messages\":3,\"recipients\":4,\"until\":null,"
+            "\"selector\":{\"domain\":\"slow.example\"},\"jobs\":3,\"recipients\":4,\"until\":null,"
             "\"client\":\"unix\"}\n");
 }
 

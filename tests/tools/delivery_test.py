@@ -764,8 +764,8 @@ class MetricsTest(DeliveryTestCase):
                 self.assertTrue(name.startswith("ringpost_"), line)
                 self.assertEqual(name.endswith("_total"), kind == "counter", line)
             elif line and not line.startswith("#"):
-                name, value = line.split(" ")
-                values[name] = int(value)
+                name, value = line.rsplit(" ", 1)  # name{label="value"} value
+                values[name] = float(value) if "." in value or "e" in value or "Inf" in value else int(value)
         return values
 
     def test_counters_follow_the_mail(self):
@@ -787,6 +787,16 @@ class MetricsTest(DeliveryTestCase):
         self.assertGreater(values["ringpost_received_bytes_total"], 3 * len(MESSAGE))
         self.assertEqual(values["ringpost_recipients_bounced_total"], 0)
         self.assertEqual(values["ringpost_connections_refused_total"], 0)
+        # Histograms: one time-in-queue sample per delivered recipient, one latency
+        # sample per attempt; buckets are cumulative.
+        self.assertEqual(values["ringpost_time_in_queue_seconds_count"], 3)
+        self.assertEqual(values['ringpost_time_in_queue_seconds_bucket{le="+Inf"}'], 3)
+        self.assertEqual(values['ringpost_time_in_queue_seconds_bucket{le="10"}'], 3)  # delivered at once
+        self.assertGreater(values["ringpost_time_in_queue_seconds_sum"], 0)
+        self.assertEqual(values["ringpost_delivery_latency_seconds_count"], values["ringpost_delivery_attempts_total"])
+        buckets = [v for k, v in values.items() if k.startswith("ringpost_delivery_latency_seconds_bucket")]
+        self.assertEqual(buckets, sorted(buckets))
+        self.assertEqual(values["ringpost_destinations_suspended"], 0)
 
     def test_other_paths_methods_and_hostile_requests_get_http_errors(self):
         daemon = self.daemon()

@@ -14,6 +14,7 @@ Usage: smtp_server_test.py --bin_dir BUILD/tools [unittest arguments, e.g. -v or
 """
 
 import argparse
+import json
 import os
 import re
 import selectors
@@ -26,6 +27,9 @@ import tempfile
 import threading
 import time
 import unittest
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import accounting_schema  # noqa: E402  (docs/accounting.schema.json)
 
 BIN_DIR = None  # set from --bin_dir in main()
 
@@ -203,6 +207,9 @@ class RawSmtp:
         return "\n".join(out)
 
 
+VALIDATOR = accounting_schema.load_validator()
+
+
 class Daemon:
     """One ringpost process on its own temporary spool, its stderr collected by a thread."""
 
@@ -231,6 +238,9 @@ class Daemon:
             # Every daemon serves /metrics on a port of its own (the default 9025 is one
             # per machine).
             "metrics_listen": "127.0.0.1:0",
+            # The admin API's socket, in the test's folder (the default is relative to
+            # the working directory).
+            "admin_socket": os.path.join(self.spool, "admin.sock"),
         }
         settings.update({name: str(value) for name, value in flags.items()})
         self.argv = [os.path.join(BIN_DIR, "ringpost")] + ["--%s=%s" % kv for kv in settings.items()]
@@ -303,6 +313,13 @@ class Daemon:
         with open("/proc/%d/status" % self.proc.pid) as f:
             return int(re.search(r"VmRSS:\s+(\d+) kB", f.read()).group(1))
 
+    def validate_accounting(self):
+        """Every accounting line this daemon wrote matches docs/accounting.schema.json."""
+        path = dict(arg[2:].split("=", 1) for arg in self.argv[1:]).get("accounting_log", "")
+        for name in [path] + ["%s.%d" % (path, k) for k in range(1, 5)]:
+            if name and os.path.exists(name):
+                accounting_schema.validate_file(name, VALIDATOR)
+
     def kill(self):
         """SIGKILL: no chance to flush anything that was not already durable."""
         if self.proc.poll() is None:
@@ -324,6 +341,7 @@ class Daemon:
     def close(self):
         try:
             self.kill()
+            self.validate_accounting()
         finally:
             self.proc.stderr.close()
             self.spool_holder.cleanup()
@@ -345,21 +363,18 @@ class Daemon:
             raise AssertionError("the daemon must be stopped before ringpost-queue runs")
 
     def queued(self):
-        """`ringpost-queue list` as {queue id: {"shard": K, "bytes": N, "recipients": R}}."""
-        out = self.queue_tool("list").decode()
-        lines = out.splitlines()
-        if not lines or not re.fullmatch(r"\d+ queued", lines[-1]):
-            raise AssertionError("unexpected `ringpost-queue list` output:\n" + out)
+        """`ringpost-queue --json list` as {queue id: {"shard": K, "bytes": N, "recipients": R}}
+        (a message's jobs, one per destination domain, added up)."""
+        out = self.queue_tool("--json", "list").decode()
         messages = {}
-        for line in lines[:-1]:
-            match = re.fullmatch(r"(\S+) shard=(\d+) bytes=(\d+) recipients=(\d+)", line)
-            if not match:
-                raise AssertionError("unexpected line %r in `ringpost-queue list` output:\n%s" % (line, out))
-            messages[match.group(1)] = {"shard": int(match.group(2)), "bytes": int(match.group(3)),
-                                        "recipients": int(match.group(4))}
-        count = int(lines[-1].split()[0])
-        if count != len(messages) or len(lines) - 1 != len(messages):
-            raise AssertionError("`ringpost-queue list` counts disagree:\n" + out)
+        for line in out.splitlines():
+            job = json.loads(line)
+            entry = messages.setdefault(job["queue_id"], {"shard": job["shard"], "bytes": job["size"],
+                                                          "recipients": 0})
+            entry["recipients"] += len(job["recipients"])
+        text = self.queue_tool("list").decode().splitlines()
+        if text[-1] != "%d job%s" % (len(out.splitlines()), "" if len(out.splitlines()) == 1 else "s"):
+            raise AssertionError("`ringpost-queue list` counts disagree:\n" + "\n".join(text))
         return messages
 
     def stored(self, queue_id):
