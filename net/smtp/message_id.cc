@@ -35,7 +35,7 @@ void MessageIdFinder::Feed(absl::string_view piece) {
       case State::kValue:
         if (c == '\n') {
           state_ = State::kValueLineStart;
-        } else if (c != '\r' && value_.size() < kValueBytesMax) {
+        } else if (c != '\r' && value_.size() < kValueBytesMax && !(value_.empty() && (c == ' ' || c == '\t'))) {
           value_.push_back(c);
         }
         break;

@@ -1,6 +1,7 @@
 // Command lines (RFC 5321 §4.1), paths (§4.1.2), replies (§4.2) and line assembly.
 #include "gtest/gtest.h"
 #include "net/smtp/line_assembler.h"
+#include "net/smtp/message_id.h"
 #include "net/smtp/smtp_command.h"
 #include "net/smtp/smtp_reply.h"
 
@@ -163,6 +164,31 @@ TEST(SmtpReplyTest, Rfc3463_EnhancedCodes) {
   EXPECT_EQ(ParseEnhancedCode("3.0.0 no"), 0u);
   EXPECT_EQ(ParseEnhancedCode("2.0 no"), 0u);
   EXPECT_EQ(ParseEnhancedCode("2.0.0x"), 0u);
+}
+
+TEST(MessageIdFinderTest, Rfc5322_3_6_4_TheFirstMessageIdOfTheHeaderWhateverTheSplit) {
+  const std::string message =
+      "Subject: hi\r\nmessage-ID:\r\n  <left@right.example>\r\nMessage-ID: <second@x>\r\n\r\n"
+      "Message-ID: <in-the-body@x>\r\n";
+  for (size_t step = 1; step <= message.size(); ++step) {
+    MessageIdFinder finder;
+    for (size_t at = 0; at < message.size(); at += step) finder.Feed(message.substr(at, step));
+    EXPECT_EQ(finder.value(), "<left@right.example>") << step;
+  }
+}
+
+TEST(MessageIdFinderTest, NoneInTheHeaderAndOverlongValuesAreBounded) {
+  MessageIdFinder none;
+  none.Feed("Subject: x\r\nX-Message-ID: <not@this>\r\n\r\nMessage-ID: <body@x>\r\n");
+  EXPECT_EQ(none.value(), "");
+  MessageIdFinder huge;
+  huge.Feed("Message-ID: <" + std::string(5000, 'a') + ">\r\n\r\n");
+  EXPECT_EQ(huge.value().size(), MessageIdFinder::kValueBytesMax);
+  MessageIdFinder reset;
+  reset.Feed("Message-ID: <a@b>\r\n\r\n");
+  reset.Reset();
+  reset.Feed("Message-ID: <c@d>\r\n\r\n");
+  EXPECT_EQ(reset.value(), "<c@d>");
 }
 
 }  // namespace
