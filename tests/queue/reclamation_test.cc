@@ -107,6 +107,47 @@ TEST(ReclamationTest, SteadyDeliveredFlowKeepsTheSpoolBounded) {
   EXPECT_TRUE(recovered->live.empty());
 }
 
+TEST(ReclamationTest, AStandingOrderOutlivesEverySegmentItWasWrittenIn) {
+  testing::ScratchDir spool("log-writer-orders");
+  const std::string dir = spool / "shard-0";
+  core::Runtime runtime(OneShard());
+  const ControlRecord order{ControlRecord::Kind::kSuspend, "slow.example", 1, 4'000'000'000'000'000, "421s"};
+  LogWriter::Stats stats;
+  bool durable_before_stop = false;
+  ASSERT_TRUE(runtime
+                  .Run([&](core::Shard& shard) -> absl::Status {
+                    auto& writer = StartWriter(shard, dir);
+                    writer.set_standing_orders([order] { return std::vector<ControlRecord>{order}; });
+                    writer.AppendControl(order, [](const absl::Status& s) { ASSERT_TRUE(s.ok()); });
+                    auto delivered = std::make_shared<int>(0);
+                    Produce(shard, writer, 2000, 2000,
+                            [&, delivered](const std::string& id, const MessageLocation& at) {
+                              writer.AppendResult({id, 0, Outcome::kDelivered, 1, 0, 250, "ok"},
+                                                  [&, at, delivered](const absl::Status& s) {
+                                                    ASSERT_TRUE(s.ok());
+                                                    writer.MessageFinished(at.segment);
+                                                    if (++*delivered < 2000) return;
+                                                    stats = writer.stats();
+                                                    writer.WhenDurable([&](const absl::Status& done) {
+                                                      durable_before_stop = done.ok();
+                                                      shard.runtime().RequestStop();
+                                                    });
+                                                  });
+                            });
+                    return absl::OkStatus();
+                  })
+                  .ok());
+  // The segment the order was first written in went long ago; a copy in each new one kept it.
+  EXPECT_GT(stats.segments_deleted, 20u);
+  EXPECT_TRUE(durable_before_stop);
+  auto recovered = RecoverSpool(spool.path());
+  ASSERT_TRUE(recovered.ok());
+  ASSERT_EQ(recovered->controls.size(), 1u);
+  EXPECT_EQ(recovered->controls[0].domain, "slow.example");
+  EXPECT_EQ(recovered->controls[0].reason, "421s");
+  EXPECT_EQ(recovered->controls[0].until_unix_micros, order.until_unix_micros);
+}
+
 TEST(ReclamationTest, DeferredMessagesAreCompactedForwardAndSurviveRestart) {
   testing::ScratchDir scratch("log-writer-compact");
   const std::string spool = scratch.path();
