@@ -4,6 +4,7 @@
 // latency percentiles from the final dot to its reply, and final replies by code.
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <condition_variable>
 #include <cstdio>
@@ -16,6 +17,7 @@
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
 #include "absl/flags/usage.h"
+#include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "core/duration_flag.h"
@@ -32,6 +34,7 @@ ABSL_FLAG(ringpost::core::FlagDuration, duration, ringpost::core::FlagDuration{}
 ABSL_FLAG(std::string, size, "1k", "message size: 1k, 1k-100k (uniform) or 2k:60,20k:30,200k:10 (weighted)");
 ABSL_FLAG(int, rcpts, 1, "recipients per message");
 ABSL_FLAG(int, domains, 1, "spread recipients over this many domains (dK.blast.test)");
+ABSL_FLAG(std::string, domain_prefix, "d", "recipient domains are PREFIXK.blast.test (one load for the queue, another to relay)");
 ABSL_FLAG(double, zipf, 0, "skew the domain spread (Zipf exponent, e.g. 1.1; 0: uniform)");
 ABSL_FLAG(bool, pipelining, true, "pipeline MAIL/RCPT/DATA when the server offers PIPELINING");
 ABSL_FLAG(double, rate, 0, "cap on messages started per second, evenly spaced (0: none)");
@@ -137,6 +140,7 @@ int Main() {
   config.size = *size;
   config.rcpts = absl::GetFlag(FLAGS_rcpts);
   config.domains = absl::GetFlag(FLAGS_domains);
+  config.domain_prefix = absl::GetFlag(FLAGS_domain_prefix);
   config.zipf = absl::GetFlag(FLAGS_zipf);
   config.pipelining = absl::GetFlag(FLAGS_pipelining);
   config.rate = absl::GetFlag(FLAGS_rate);
@@ -159,6 +163,11 @@ int Main() {
   if (config.messages == 0 && config.duration_nanos == 0) return Fatal("--messages or --duration is needed");
   if (config.rcpts < 1 || config.rcpts > 1000) return Fatal("--rcpts: expected 1 to 1000");
   if (config.domains < 1 || config.domains > 1000000) return Fatal("--domains: expected 1 to 1000000");
+  if (config.domain_prefix.empty() || config.domain_prefix.size() > 32 ||
+      !std::all_of(config.domain_prefix.begin(), config.domain_prefix.end(),
+                   [](char c) { return absl::ascii_isalnum(static_cast<unsigned char>(c)) || c == '-'; })) {
+    return Fatal("--domain_prefix: 1 to 32 letters, digits or hyphens");
+  }
   if (config.zipf < 0) return Fatal("--zipf: must not be negative");
   if (shards < 1 || shards > 256) return Fatal("--shards: expected 1 to 256");
   if (config.reply_timeout_nanos <= 0) return Fatal("--reply_timeout: must be positive");

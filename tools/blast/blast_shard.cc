@@ -411,7 +411,7 @@ std::string BlastShard::PickRecipient() {
       domain = std::min(domain, config_.domains - 1);
     }
   }
-  return absl::StrCat("user", rng_() % 100000, "@d", domain, ".blast.test");
+  return absl::StrCat("user", rng_() % 100000, "@", config_.domain_prefix, domain, ".blast.test");
 }
 
 std::string BlastShard::NextMessageId() { return factory_.MessageId(shard_.id(), ++message_sequence_); }

@@ -31,6 +31,7 @@ struct BlastConfig {
   SizeSpec size;
   int rcpts = 1;
   int domains = 1;
+  std::string domain_prefix = "d";  // recipients' domains: PREFIXK.blast.test
   double zipf = 0;  // 0: uniform over the domains
   bool pipelining = true;
   double rate = 0;                  // messages/s in all, 0: unlimited
