@@ -12,6 +12,7 @@ namespace {
 
 constexpr queue::JobId kExhausted = UINT64_MAX;  // a shard's listing cursor past its end
 constexpr core::MonoNanos kCommandWait = core::kNanosPerMilli;
+constexpr size_t kListExamine = 16 * 1024;  // jobs a listing page looks at, per shard
 
 // A fan-out whose parts are values, one slot per shard (written by that shard only).
 // `run(agent, part, done)` fills the part and calls `done` once complete; `finish`
@@ -209,9 +210,11 @@ void AdminAgent::List(const queue::JobFilter& filter, std::vector<queue::JobId> 
             [filter, cursor, per_shard](AdminAgent& agent, Part& part, std::function<void()> part_done) {
               const queue::JobId after = cursor[static_cast<size_t>(agent.shard().id())];
               if (after != kExhausted) {
-                part.jobs = agent.driver().scheduler().List(filter, after, per_shard, absl::Now());
-                // A short page: this shard has nothing more after it (for now).
-                part.next = part.jobs.size() < per_shard ? kExhausted : part.jobs.back().id;
+                // A page looks at a bounded number of jobs, so a listing of rare matches
+                // in a large queue takes many short turns rather than one long one.
+                queue::JobId next = 0;
+                part.jobs = agent.driver().scheduler().List(filter, after, per_shard, absl::Now(), kListExamine, &next);
+                part.next = next == 0 ? kExhausted : next;
               }
               part_done();
             },

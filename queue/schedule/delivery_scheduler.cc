@@ -110,6 +110,7 @@ void DeliveryScheduler::Accept(std::unique_ptr<DeliveryJob> work, absl::Time now
   job.domain->arrivals.emplace(job.arrival, job.id);
   Count(job, +1);
   jobs_.emplace(job.id, std::move(owned));
+  Index(job);
   Schedule(job);
   EndEvent();
 }

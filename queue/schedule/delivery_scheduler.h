@@ -62,6 +62,8 @@
 
 #include "absl/container/btree_map.h"
 #include "absl/container/flat_hash_map.h"
+#include "absl/container/inlined_vector.h"
+#include "absl/strings/string_view.h"
 #include "absl/time/time.h"
 #include "core/metrics.h"
 #include "core/socket_address.h"
@@ -253,9 +255,12 @@ class DeliveryScheduler {
   // ---- Operator views and commands (delivery_scheduler_admin.cc) ----
   // Views are read at once; commands decide actions like any event.
   std::vector<DomainSummary> Summary(size_t top, absl::Time now) const;
-  // Jobs matching `filter` with ids after `after`, at most `limit` (a listing pages
-  // through the queue this way, in bounded memory).
-  std::vector<JobView> List(const JobFilter& filter, JobId after, size_t limit, absl::Time now) const;
+  // Jobs matching `filter` with ids after `after`, at most `limit`, looking at no more
+  // than `examine` jobs (a listing pages through the queue this way, in bounded memory
+  // and bounded time per call, however rare the matches). `*next`, if given, is where
+  // the following page starts, 0 once the end was reached.
+  std::vector<JobView> List(const JobFilter& filter, JobId after, size_t limit, absl::Time now,
+                            size_t examine = SIZE_MAX, JobId* next = nullptr) const;
   // No new attempt for `domain` (connections at work finish theirs) until `until`.
   void Suspend(const std::string& domain, absl::Time until, const std::string& reason, absl::Time now);
   // False when the domain was not suspended.
@@ -348,6 +353,7 @@ class DeliveryScheduler {
   bool ShouldCompact(const Job& job) const;
   // Operator commands (delivery_scheduler_admin.cc).
   bool Matches(const Job& job, const JobFilter& filter, absl::Time now) const;
+  JobView ViewOf(const Job& job) const;
   void RunCommand(Job& job, AdminCommand command, const std::string& reason);
   void WriteOperatorRecords(Job& job, Outcome outcome, const std::string& text);
   bool Suspended(const Domain& domain) const;
@@ -375,6 +381,14 @@ class DeliveryScheduler {
   void WakeDueJobs();
   std::mt19937_64 random_;
   absl::btree_map<JobId, std::unique_ptr<Job>> jobs_;  // in arrival order: listings page through it
+  // A message's jobs here (one per domain), for commands and views by queue id; the keys
+  // view their StoredMessage's queue id.
+  absl::flat_hash_map<absl::string_view, absl::InlinedVector<JobId, 1>> by_queue_id_;
+  void Index(const Job& job);
+  void Unindex(const Job& job);
+  // The jobs `filter` may match, in id order, after `after`: those of its queue id when
+  // it names one (no scan), else null (every job is a candidate).
+  const absl::InlinedVector<JobId, 1>* Candidates(const JobFilter& filter) const;
   absl::flat_hash_map<std::string, std::unique_ptr<Domain>> domains_;
   absl::flat_hash_map<ConnectionId, std::unique_ptr<Connection>> connections_;
   absl::flat_hash_map<BatchId, std::unique_ptr<Batch>> batches_;  // waiting for the driver

@@ -29,6 +29,25 @@ absl::Time ArrivalOf(const StoredMessage& message) {
 
 bool DeliveryScheduler::Suspended(const Domain& domain) const { return domain.suspended_until > now_; }
 
+void DeliveryScheduler::Index(const Job& job) {
+  by_queue_id_[absl::string_view(job.work->message->queue_id)].push_back(job.id);  // ids only grow
+}
+
+void DeliveryScheduler::Unindex(const Job& job) {
+  auto it = by_queue_id_.find(absl::string_view(job.work->message->queue_id));
+  if (it == by_queue_id_.end()) return;
+  auto& ids = it->second;
+  ids.erase(std::remove(ids.begin(), ids.end(), job.id), ids.end());
+  if (ids.empty()) by_queue_id_.erase(it);
+}
+
+const absl::InlinedVector<JobId, 1>* DeliveryScheduler::Candidates(const JobFilter& filter) const {
+  if (filter.queue_id.empty()) return nullptr;
+  static const absl::InlinedVector<JobId, 1> kNone;
+  auto it = by_queue_id_.find(absl::string_view(filter.queue_id));
+  return it == by_queue_id_.end() ? &kNone : &it->second;
+}
+
 bool DeliveryScheduler::Matches(const Job& job, const JobFilter& filter, absl::Time now) const {
   const StoredMessage& message = *job.work->message;
   if (!filter.queue_id.empty() && message.queue_id != filter.queue_id) return false;
@@ -71,25 +90,43 @@ std::vector<DomainSummary> DeliveryScheduler::Summary(size_t top, absl::Time now
   return out;
 }
 
-std::vector<JobView> DeliveryScheduler::List(const JobFilter& filter, JobId after, size_t limit,
-                                             absl::Time now) const {
+JobView DeliveryScheduler::ViewOf(const Job& job) const {
+  JobView view;
+  view.id = job.id;
+  view.message = job.work->message;
+  view.domain = job.work->domain;
+  view.recipients = job.work->recipients;
+  view.held = job.held;
+  view.in_flight = job.busy;
+  uint64_t next = UINT64_MAX;
+  for (const JobRecipient& r : job.work->recipients) next = std::min(next, r.next_attempt_unix_micros);
+  view.next_attempt = absl::FromUnixMicros(static_cast<int64_t>(std::min<uint64_t>(next, INT64_MAX)));
+  view.last_reply = job.last_reply;
+  return view;
+}
+
+std::vector<JobView> DeliveryScheduler::List(const JobFilter& filter, JobId after, size_t limit, absl::Time now,
+                                             size_t examine, JobId* next) const {
   std::vector<JobView> out;
-  for (auto it = jobs_.upper_bound(after); it != jobs_.end() && out.size() < limit; ++it) {
+  if (const auto* candidates = Candidates(filter)) {
+    // One message's few jobs: no scan, and nothing follows.
+    for (JobId id : *candidates) {
+      if (id <= after || out.size() >= limit) continue;
+      const Job& job = *jobs_.at(id);
+      if (!Matches(job, filter, now)) continue;
+      out.push_back(ViewOf(job));
+    }
+    if (next != nullptr) *next = 0;
+    return out;
+  }
+  auto it = jobs_.upper_bound(after);
+  for (size_t examined = 0; it != jobs_.end() && out.size() < limit && examined < examine; ++it, ++examined) {
+    if (next != nullptr) *next = it->first;
     const Job& job = *it->second;
     if (!Matches(job, filter, now)) continue;
-    JobView view;
-    view.id = job.id;
-    view.message = job.work->message;
-    view.domain = job.work->domain;
-    view.recipients = job.work->recipients;
-    view.held = job.held;
-    view.in_flight = job.busy;
-    uint64_t next = UINT64_MAX;
-    for (const JobRecipient& r : job.work->recipients) next = std::min(next, r.next_attempt_unix_micros);
-    view.next_attempt = absl::FromUnixMicros(static_cast<int64_t>(std::min<uint64_t>(next, INT64_MAX)));
-    view.last_reply = job.last_reply;
-    out.push_back(std::move(view));
+    out.push_back(ViewOf(job));
   }
+  if (next != nullptr && it == jobs_.end()) *next = 0;
   return out;
 }
 
@@ -174,11 +211,16 @@ size_t DeliveryScheduler::Flush(const JobFilter& filter, absl::Time now, size_t*
   now_ = std::max(now_, now);
   const auto now_micros = static_cast<uint64_t>(absl::ToUnixMicros(now_));
   std::vector<Job*> waiting;
-  for (auto& [id, job] : jobs_) {
-    if (job->busy || job->held || !Matches(*job, filter, now_)) continue;
+  auto consider = [&](Job& job) {
+    if (job.busy || job.held || !Matches(job, filter, now_)) return;
     uint64_t due = UINT64_MAX;
-    for (const JobRecipient& r : job->work->recipients) due = std::min(due, r.next_attempt_unix_micros);
-    if (due > now_micros) waiting.push_back(job.get());  // due ones are on their way already
+    for (const JobRecipient& r : job.work->recipients) due = std::min(due, r.next_attempt_unix_micros);
+    if (due > now_micros) waiting.push_back(&job);  // due ones are on their way already
+  };
+  if (const auto* candidates = Candidates(filter)) {
+    for (JobId id : *candidates) consider(*jobs_.at(id));
+  } else {
+    for (auto& [id, job] : jobs_) consider(*job);
   }
   const absl::Duration spread =
       std::min(kFlushSpreadMax, absl::Seconds(static_cast<double>(waiting.size()) / kFlushJobsPerSecond));
@@ -206,12 +248,21 @@ size_t DeliveryScheduler::Apply(AdminCommand command, const JobFilter& filter, c
                                 JobId* cursor, size_t limit, absl::Time now, size_t* recipients) {
   now_ = std::max(now_, now);
   std::vector<Job*> matching;
-  auto it = jobs_.upper_bound(*cursor);
-  for (size_t looked = 0; it != jobs_.end() && looked < limit; ++it, ++looked) {
-    *cursor = it->first;
-    if (Matches(*it->second, filter, now_)) matching.push_back(it->second.get());
+  if (const auto* candidates = Candidates(filter)) {
+    // One message's few jobs: one page.
+    for (JobId id : *candidates) {
+      Job& job = *jobs_.at(id);
+      if (id > *cursor && Matches(job, filter, now_)) matching.push_back(&job);
+    }
+    *cursor = 0;
+  } else {
+    auto it = jobs_.upper_bound(*cursor);
+    for (size_t looked = 0; it != jobs_.end() && looked < limit; ++it, ++looked) {
+      *cursor = it->first;
+      if (Matches(*it->second, filter, now_)) matching.push_back(it->second.get());
+    }
+    if (it == jobs_.end()) *cursor = 0;
   }
-  if (it == jobs_.end()) *cursor = 0;
   if (recipients != nullptr) {
     for (const Job* job : matching) *recipients += job->work->recipients.size();
   }

@@ -270,6 +270,7 @@ void DeliveryScheduler::FinishJob(Job& job) {
   ++stats_.messages_finished;
   actions_.push_back(JobFinished{job.work->message});
   maybe_empty_.push_back(domain.name);
+  Unindex(job);
   jobs_.erase(job.id);  // frees the job
 }
 
@@ -313,7 +314,9 @@ void DeliveryScheduler::OnCopiedForward(JobId id, std::shared_ptr<StoredMessage>
   actions_.push_back(std::move(relocated));
   // The job is the new message from now on; its recipients are its envelope in order.
   copy->unfinished.store(1, std::memory_order_relaxed);
+  Unindex(job);
   work.message = std::move(copy);
+  Index(job);
   for (size_t i = 0; i < work.recipients.size(); ++i) work.recipients[i].index = static_cast<uint32_t>(i);
   ++stats_.jobs_compacted;
   Schedule(job);

@@ -704,6 +704,13 @@ void DeliveryWorld::CheckSummary() {
       for (const queue::JobRecipient& r : view.recipients) c.deferred += r.attempts > 0 ? 1 : 0;
       c.oldest = std::min(c.oldest, absl::FromUnixMicros(static_cast<int64_t>(view.message->arrival_unix_micros)));
       after = view.id;
+      // Found by its queue id too (the index commands by id use).
+      queue::JobFilter by_id;
+      by_id.queue_id = view.message->queue_id;
+      const std::vector<queue::JobView> same = scheduler_->List(by_id, 0, SIZE_MAX, now_);
+      if (std::none_of(same.begin(), same.end(), [&](const queue::JobView& v) { return v.id == view.id; })) {
+        return Fail(absl::StrCat("job ", view.id, " of ", view.message->queue_id, " is not found by its id"));
+      }
     }
   }
   size_t with_jobs = 0;

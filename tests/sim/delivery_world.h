@@ -20,7 +20,7 @@
 // and release, delete and bounce messages): no attempt starts for a suspended domain
 // or a held message, a deleted recipient is never sent afterwards, standing orders and
 // holds that were durable survive restarts, and the scheduler's summary agrees with
-// its listing. At the end every recipient is delivered, bounced, expired or deleted,
+// its listing (and its index by queue id). At the end every recipient is delivered, bounced, expired or deleted,
 // and one
 // that reached a next hop twice had a reason to: a drop after the final dot (reported
 // as a possible duplicate), or a restart that lost the record of its delivery.
