@@ -102,6 +102,7 @@ void Shard::DrainInbox() {
   // Envelopes posted to ourselves while draining run next turn, so a handler that
   // re-posts forever cannot starve the ring.
   self_inbox_draining_.swap(self_inbox_);
+  bool ran = !self_inbox_draining_.empty();
   for (const Envelope& e : self_inbox_draining_) e.function(*this, e);
   self_inbox_draining_.clear();
   for (int from = 0; from < shard_count(); ++from) {
@@ -110,9 +111,13 @@ void Shard::DrainInbox() {
     for (unsigned i = 0; i < kInboxBatchMax; ++i) {
       std::optional<Envelope> e = queue.TryPop();
       if (!e) break;
+      ran = true;
       e->function(*this, *e);
     }
   }
+  // What the handlers started (a send, a log write) goes out through this turn's hooks,
+  // which run after the wait: the wait must not sleep on it.
+  if (ran) turn_requested_ = true;
 }
 
 void Shard::RunOnce() {

@@ -22,7 +22,7 @@ struct AdminReply {
   std::string error;  // the body of an answer other than 200
 };
 
-// Unavailable when nothing answers at the endpoint (the daemon is not running).
+// Unavailable only when nothing accepts the connection (the daemon is not running).
 absl::StatusOr<AdminReply> CallAdmin(const AdminEndpoint& endpoint, const std::string& method,
                                      const std::string& target, const std::string& body, FILE* out);
 

@@ -106,19 +106,21 @@ class AdminSession final : public Session {
 
  private:
   void Handle() {
+    auto params = ParseQueryString(reader_.query());
+    if (params.ok()) {
+      for (const auto& [name, value] : *params) {
+        if (name == "format" && value == "text") text_ = true;  // errors too are text then
+      }
+    }
     if (!service_.token().empty() && !Authorized()) {
-      return Respond(401, ErrorBody("needs Authorization: Bearer <token> (--admin_token_file)"),
+      return Respond(401, ErrorBody("needs Authorization: Bearer <token> (--admin_token_file)", text_),
                      "WWW-Authenticate: Bearer realm=\"ringpost\"\r\n");
     }
-    auto params = ParseQueryString(reader_.query());
-    if (!params.ok()) return Respond(400, ErrorBody(std::string(params.status().message())));
+    if (!params.ok()) return Respond(400, ErrorBody(std::string(params.status().message()), text_));
     if (!reader_.body().empty()) {
       auto fields = ParseFlatJsonObject(reader_.body());
-      if (!fields.ok()) return Respond(400, ErrorBody(std::string(fields.status().message())));
+      if (!fields.ok()) return Respond(400, ErrorBody(std::string(fields.status().message()), text_));
       params->insert(params->end(), fields->begin(), fields->end());
-    }
-    for (const auto& [name, value] : *params) {
-      if (name == "format" && value == "text") text_ = true;
     }
     auto parsed = ParseAdminRequest(reader_.method(), reader_.path(), *params);
     if (auto* error = std::get_if<AdminError>(&parsed)) return Respond(error->status, ErrorBody(error->message, text_));
@@ -219,10 +221,10 @@ class AdminSession final : public Session {
   }
 
   void Done(const std::string& action, QueueControl::Counts counts, const absl::Status& status) {
+    if (status.ok() && counts.jobs == 0 && !request_.filter.queue_id.empty()) return NotQueued();
     CommandOutcome outcome{action, counts.jobs, counts.recipients, "", absl::InfinitePast(), request_.reason};
     Account(outcome);
     if (!status.ok()) return Respond(500, ErrorBody(std::string(status.message()), text_));
-    if (counts.jobs == 0 && !request_.filter.queue_id.empty()) return NotQueued();
     Respond(200, text_ ? CommandText(outcome) : CommandJson(outcome));
   }
 

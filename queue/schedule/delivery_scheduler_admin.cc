@@ -210,12 +210,24 @@ bool DeliveryScheduler::WrittenThrough(BatchId batch) const {
 size_t DeliveryScheduler::Flush(const JobFilter& filter, absl::Time now, size_t* recipients) {
   now_ = std::max(now_, now);
   const auto now_micros = static_cast<uint64_t>(absl::ToUnixMicros(now_));
-  std::vector<Job*> waiting;
+  std::vector<Job*> waiting;     // not due yet: made due
+  std::vector<Domain*> resting;  // their domains rest after failures: the rest ends
+  size_t due_resting = 0;        // due already, but held up by their domain's rest
   auto consider = [&](Job& job) {
     if (job.busy || job.held || !Matches(job, filter, now_)) return;
     uint64_t due = UINT64_MAX;
     for (const JobRecipient& r : job.work->recipients) due = std::min(due, r.next_attempt_unix_micros);
-    if (due > now_micros) waiting.push_back(&job);  // due ones are on their way already
+    Domain& domain = *job.domain;
+    const bool domain_rests = domain.resting_until > now_;
+    if (domain_rests && std::find(resting.begin(), resting.end(), &domain) == resting.end()) {
+      resting.push_back(&domain);
+    }
+    if (due > now_micros) {
+      waiting.push_back(&job);
+    } else if (domain_rests) {
+      ++due_resting;
+      if (recipients != nullptr) *recipients += job.work->recipients.size();
+    }
   };
   if (const auto* candidates = Candidates(filter)) {
     for (JobId id : *candidates) consider(*jobs_.at(id));
@@ -224,24 +236,26 @@ size_t DeliveryScheduler::Flush(const JobFilter& filter, absl::Time now, size_t*
   }
   const absl::Duration spread =
       std::min(kFlushSpreadMax, absl::Seconds(static_cast<double>(waiting.size()) / kFlushJobsPerSecond));
+  // A flush also ends the circuit breaker's rest: the operator says try now.
+  for (Domain* domain : resting) {
+    domain->resting_until = absl::InfinitePast();
+    domain->rests = 0;
+    if (!Suspended(*domain)) wheel_.Cancel(&domain->wake);
+  }
   for (Job* job : waiting) {
     const auto at = static_cast<uint64_t>(absl::ToUnixMicros(now_ + spread * UnitRandom()));
     for (JobRecipient& r : job->work->recipients) r.next_attempt_unix_micros = std::min(r.next_attempt_unix_micros, at);
-    Domain& domain = *job->domain;
-    if (domain.resting_until > now_) {  // a flush also ends the breaker's rest
-      domain.resting_until = absl::InfinitePast();
-      domain.rests = 0;
-      if (!Suspended(domain)) wheel_.Cancel(&domain.wake);
-    }
     Schedule(*job);
   }
-  stats_.flushed += waiting.size();
+  for (Domain* domain : resting) Pump(*domain);
+  const size_t flushed = waiting.size() + due_resting;
+  stats_.flushed += flushed;
   if (recipients != nullptr) {
     for (const Job* job : waiting) *recipients += job->work->recipients.size();
   }
-  RP_LOG(kInfo) << "flush: " << waiting.size() << " deferred jobs due within " << absl::FormatDuration(spread);
+  RP_LOG(kInfo) << "flush: " << flushed << " jobs, due within " << absl::FormatDuration(spread);
   EndEvent();
-  return waiting.size();
+  return flushed;
 }
 
 size_t DeliveryScheduler::Apply(AdminCommand command, const JobFilter& filter, const std::string& reason,

@@ -678,6 +678,19 @@ TEST(DeliverySchedulerAdminTest, FlushMakesDeferredJobsDueAtOnceSpreadOverAtMost
   EXPECT_EQ(h.Flush(JobFilter{}), 0u);  // nothing deferred now
 }
 
+TEST(DeliverySchedulerAdminTest, FlushEndsTheRestOfADomainWhoseHostsAllFailed) {
+  SchedulerHarness h;
+  h.Accept(h.Job("dest.example", {"a"}));
+  h.Resolved("dest.example", SmtpHop({"192.0.2.1:25"}));
+  h.Closed(h.Take<OpenConnection>().connection, "connection refused");
+  h.WriteAllResults();  // deferred; the domain rests about 5 minutes
+  h.Accept(h.Job("dest.example", {"b"}));  // due now, but the domain rests
+  EXPECT_EQ(h.Count<OpenConnection>(), 0u);
+  EXPECT_EQ(h.Flush(ByDomain("dest.example")), 2u);
+  h.Advance(absl::Milliseconds(5));
+  EXPECT_EQ(h.TakeAll<OpenConnection>().size(), 2u);  // at once (one per due job), not in 5 minutes
+}
+
 TEST(DeliverySchedulerAdminTest, SummaryIsDeepestFirstAndListingsPageInArrivalOrder) {
   SchedulerHarness h;
   const absl::Time early = h.now - absl::Hours(3);
