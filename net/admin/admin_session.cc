@@ -82,7 +82,7 @@ class AdminSession final : public Session {
       case HttpRequestReader::Result::kBad:
         return Respond(400, ErrorBody("not an HTTP/1.1 request"));
       case HttpRequestReader::Result::kTooLarge:
-        return Respond(431, ErrorBody("request head over 8 KiB"));
+        return Respond(431, ErrorBody("request line over 2 KiB or head over 8 KiB"));
       case HttpRequestReader::Result::kBodyTooLarge:
         return Respond(413, ErrorBody("request body over 64 KiB"));
     }

@@ -96,7 +96,8 @@ HttpRequestReader::Result HttpRequestReader::ParseHead(absl::string_view head) {
       !std::all_of(method.begin(), method.end(), [](char c) { return absl::ascii_isupper(c); })) {
     return Result::kBad;
   }
-  if (target.empty() || target.size() > 2048 || target.front() != '/' ||
+  if (target.size() > kHttpTargetBytesMax) return Result::kTooLarge;  // an over-long request line
+  if (target.empty() || target.front() != '/' ||
       !std::all_of(target.begin(), target.end(), [](char c) { return c > ' ' && c < 0x7f; })) {
     return Result::kBad;
   }

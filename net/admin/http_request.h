@@ -20,6 +20,7 @@ namespace ringpost::net {
 
 inline constexpr size_t kHttpHeadBytesMax = 8 * 1024;
 inline constexpr size_t kHttpBodyBytesMax = 64 * 1024;
+inline constexpr size_t kHttpTargetBytesMax = 2048;
 
 class HttpRequestReader {
  public:
@@ -27,7 +28,7 @@ class HttpRequestReader {
     kIncomplete,    // feed more
     kOk,            // the whole request is here
     kBad,           // not an HTTP/1.x request: 400
-    kTooLarge,      // no blank line within kHttpHeadBytesMax: 431
+    kTooLarge,      // no blank line within kHttpHeadBytesMax, or a target over 2 KiB: 431
     kBodyTooLarge,  // Content-Length over kHttpBodyBytesMax: 413
   };
   // Bytes after a verdict are ignored (one request per connection).

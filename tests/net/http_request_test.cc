@@ -44,7 +44,7 @@ TEST(HttpRequestReaderTest, HostileHeadsAreRefused) {
   for (int i = 0; i < 100 && result == Result::kIncomplete; ++i) result = reader.Feed(std::string(1000, 'a'));
   EXPECT_EQ(result, Result::kTooLarge);
   HttpRequestReader long_target;
-  EXPECT_EQ(long_target.Feed("GET /" + std::string(3000, 'a') + " HTTP/1.1\r\n\r\n"), Result::kBad);
+  EXPECT_EQ(long_target.Feed("GET /" + std::string(3000, 'a') + " HTTP/1.1\r\n\r\n"), Result::kTooLarge);
 }
 
 TEST(MetricsResponseTest, StatusCodesAndThePrometheusText) {

@@ -523,7 +523,9 @@ class HostileClientTest(AdminTestCase):
         path = self.socket_path(daemon)
         cases = [
             ("a head over 8 KiB", b"GET /v1/summary HTTP/1.1\r\nX-Filler: " + b"a" * 9000 + b"\r\n\r\n",
-             431, "request head over 8 KiB"),
+             431, "request line over 2 KiB or head over 8 KiB"),
+            ("a request line over 2 KiB", b"GET /v1/summary?top=1&" + b"x" * 3000 + b" HTTP/1.1\r\n\r\n",
+             431, "request line over 2 KiB or head over 8 KiB"),
             ("Content-Length 100000", b"POST /v1/hold HTTP/1.1\r\nContent-Length: 100000\r\n\r\n",
              413, "request body over 64 KiB"),
             ("garbage", b"\x16\x03\x01\x02\x00\xff\xfe garbage\r\n\r\n", 400, "not an HTTP/1.1 request"),
