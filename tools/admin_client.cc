@@ -82,10 +82,14 @@ absl::StatusOr<AdminReply> CallAdmin(const AdminEndpoint& endpoint, const std::s
   for (;;) {
     const ssize_t n = read(fd, buffer, sizeof(buffer));
     if (n < 0 && errno == EINTR) continue;
+    // A daemon that answered before reading the request (503) and closed leaves it
+    // unread, so the next read after its answer may be ECONNRESET instead of the end.
+    if (n < 0 && in_body) break;
     if (n < 0) {
       const int saved = errno;
       close(fd);
-      return absl::ErrnoToStatus(saved, "reading the admin answer");
+      // Not Unavailable: a daemon took the connection (the spool is not read instead).
+      return absl::InternalError(absl::StrCat("reading the admin answer: ", strerror(saved)));
     }
     if (n == 0) break;
     absl::string_view bytes(buffer, static_cast<size_t>(n));
