@@ -2,6 +2,7 @@
 find_package(PkgConfig REQUIRED)
 pkg_check_modules(URING REQUIRED IMPORTED_TARGET liburing>=2.3)
 pkg_check_modules(CARES REQUIRED IMPORTED_TARGET libcares)
+pkg_check_modules(IDN2 REQUIRED IMPORTED_TARGET libidn2)
 find_package(absl REQUIRED)
 find_package(Threads REQUIRED)
 if(RINGPOST_TESTS)

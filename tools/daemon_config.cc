@@ -14,6 +14,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/strip.h"
 #include "absl/strings/str_split.h"
+#include "core/cidr.h"
 #include "core/domain_name.h"
 #include "net/smtp/smtp_command.h"
 #include "queue/queue_id.h"
@@ -38,6 +39,9 @@ ABSL_FLAG(std::string, dns_servers, "", "DNS resolvers as IP:PORT,... (default: 
 ABSL_FLAG(uint32_t, max_connections_per_ip, 100,
           "inbound connections per client address (421 4.7.0 past it)");
 ABSL_FLAG(std::string, relay_networks, "127.0.0.0/8,::1/128", "client CIDRs allowed to relay to any domain");
+ABSL_FLAG(std::string, limit_exempt_networks, "relay_networks",
+          "client CIDRs never refused by --max_connections_per_ip (still counted in --max_connections): "
+          "'relay_networks' (the default) for the same list, 'none', or CIDRs");
 ABSL_FLAG(std::string, relay_domains, "", "domains accepted from any client (gateway mode), comma-separated");
 ABSL_FLAG(std::string, local_domains, "", "domains delivered locally (Maildir), accepted from any client");
 ABSL_FLAG(uint64_t, max_message_size, 52428800,
@@ -48,6 +52,12 @@ ABSL_FLAG(std::string, bare_lf, "normalize",
 ABSL_FLAG(std::string, long_lines, "wrap",
           "lines over 998 octets in a message (RFC 5322 section 2.1.1): 'wrap' breaks them (CRLF and a "
           "space inserted) as they arrive, 'reject' refuses the message with 550 5.6.0");
+ABSL_FLAG(bool, strict_envelope, false,
+          "MAIL FROM and RCPT TO only as <address> (RFC 5321); false also takes one bare address "
+          "('MAIL FROM: user@example.org', as typed by hand), as Postfix does by default");
+ABSL_FLAG(bool, add_missing_headers, true,
+          "mail from --relay_networks without a Date: or Message-ID: header gets one at the end of its "
+          "header section (RFC 5322 section 3.6), as Postfix does for local submission");
 ABSL_FLAG(uint64_t, smtp_min_data_rate, 500,
           "bytes per second a client must keep up inside DATA or BDAT: each read extends the message's "
           "deadline by its bytes at this rate, never past --smtp_data_timeout from now");
@@ -271,6 +281,14 @@ absl::Status ReadInboundFlags(DaemonConfig& c) {
                                        absl::GetFlag(FLAGS_local_domains));
   if (!relay.ok()) return relay.status();
   c.relay = *std::move(relay);
+  const std::string exempt = absl::GetFlag(FLAGS_limit_exempt_networks);
+  auto exempt_networks = core::CidrSet::Parse(exempt == "relay_networks" ? absl::GetFlag(FLAGS_relay_networks)
+                                              : exempt == "none"         ? std::string()
+                                                                         : exempt);
+  if (!exempt_networks.ok()) {
+    return Invalid(absl::StrCat("--limit_exempt_networks: ", exempt_networks.status().message()));
+  }
+  c.smtp.limit_exempt_networks = *std::move(exempt_networks);
   auto local_recipients = ReadLocalRecipients(absl::GetFlag(FLAGS_local_recipients));
   if (!local_recipients.ok()) return local_recipients.status();
   c.relay.SetLocalRecipients(*std::move(local_recipients));
@@ -311,6 +329,8 @@ absl::Status ReadInboundFlags(DaemonConfig& c) {
   } else {
     return Invalid(absl::StrCat("--long_lines: expected wrap or reject, got '", long_lines, "'"));
   }
+  server.strict_envelope = absl::GetFlag(FLAGS_strict_envelope);
+  server.add_missing_headers = absl::GetFlag(FLAGS_add_missing_headers);
   c.smtp.min_data_rate_bytes = absl::GetFlag(FLAGS_smtp_min_data_rate);
   if (c.smtp.min_data_rate_bytes == 0) return Invalid("--smtp_min_data_rate: must be at least 1");
   const std::string bare_lf = absl::GetFlag(FLAGS_bare_lf);

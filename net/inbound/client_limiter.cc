@@ -4,11 +4,11 @@
 
 namespace ringpost::net {
 
-ClientLimiter::Verdict ClientLimiter::Admit(const std::string& address) {
+ClientLimiter::Verdict ClientLimiter::Admit(const std::string& address, bool exempt) {
   absl::MutexLock lock(&mu_);
   if (live_ >= connections_max_) return Verdict::kTooManyTotal;
   uint32_t& count = per_address_[address];
-  if (count >= per_address_max_) return Verdict::kTooManyFromAddress;
+  if (count >= per_address_max_ && !exempt) return Verdict::kTooManyFromAddress;
   ++count;
   ++live_;
   return Verdict::kAdmitted;

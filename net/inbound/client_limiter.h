@@ -1,5 +1,8 @@
 // Inbound connection limits across all shards: --max_connections in total and
-// --max_connections_per_ip per client address (past either: 421 4.7.0).
+// --max_connections_per_ip per client address (past either: 421 4.7.0). Trusted
+// clients (--limit_exempt_networks, by default the relay networks) are counted but
+// never refused for their address's count, as Postfix exempts $mynetworks: an
+// application on this machine may open hundreds of connections at once.
 //
 // Shared by every shard. SO_REUSEPORT spreads one client's connections over all
 // shards, so a per-shard count could not enforce a per-address limit; this is the one
@@ -24,8 +27,9 @@ class ClientLimiter {
   ClientLimiter(uint32_t connections_max, uint32_t connections_per_address_max)
       : connections_max_(connections_max), per_address_max_(connections_per_address_max) {}
 
-  // kAdmitted counts the connection; pair it with exactly one Release.
-  Verdict Admit(const std::string& address);
+  // kAdmitted counts the connection; pair it with exactly one Release. An exempt
+  // address is held to the total only.
+  Verdict Admit(const std::string& address, bool exempt = false);
   void Release(const std::string& address);
   uint32_t live() const;
 

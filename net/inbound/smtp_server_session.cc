@@ -375,7 +375,7 @@ std::unique_ptr<Session> SmtpService::NewSession(Connection& connection) {
   client.may_relay = relay_.ClientMayRelay(connection.peer());
   client.tls_offered = tls_.enabled();
   std::string refusal;
-  switch (limiter_.Admit(client.address)) {
+  switch (limiter_.Admit(client.address, config_.limit_exempt_networks.Contains(connection.peer()))) {
     case ClientLimiter::Verdict::kAdmitted:
       break;
     case ClientLimiter::Verdict::kTooManyTotal:

@@ -19,6 +19,7 @@
 #include <memory>
 #include <string>
 
+#include "core/cidr.h"
 #include "core/clock.h"
 #include "net/inbound/client_limiter.h"
 #include "net/transport/connection_table.h"
@@ -41,6 +42,8 @@ struct SmtpServiceConfig {
   // data_timeout from now). A client dripping a byte at a time is cut off (421 4.4.2);
   // a slow but steady one is not.
   uint64_t min_data_rate_bytes = 500;  // per second
+  // Clients held to --max_connections only, never to --max_connections_per_ip.
+  core::CidrSet limit_exempt_networks;
   const TlsServerCredentials* tls = nullptr;                         // --tls_cert/--tls_key: STARTTLS
 };
 

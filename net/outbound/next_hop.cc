@@ -2,6 +2,7 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "dns/idna.h"
 
 namespace ringpost::net {
 
@@ -56,12 +57,28 @@ void DnsNextHops::Resolve(const std::string& domain, Done done) {
     hop.text = "an address without a domain is not routed";
     return done(std::move(hop));
   }
-  if (local_domains_.Contains(domain)) {
+  // A domain written with U-labels is routed, looked up and matched by its A-labels
+  // (and matched as written too: an operator may list either form).
+  std::string ascii = domain;
+  if (dns::IsInternationalDomain(domain)) {
+    auto converted = dns::ToAsciiDomain(domain);
+    if (!converted.ok()) {
+      NextHop hop;
+      hop.kind = NextHop::Kind::kPermFail;
+      hop.status = "5.1.2";
+      hop.text = absl::StrCat("bad destination domain ", domain, ": ", converted.status().message());
+      return done(std::move(hop));
+    }
+    ascii = *std::move(converted);
+  }
+  if (local_domains_.Contains(domain) || local_domains_.Contains(ascii)) {
     NextHop hop;
     hop.kind = NextHop::Kind::kLocal;
     return done(std::move(hop));
   }
-  if (auto route = routes_.Find(domain); route.has_value()) {
+  auto route = routes_.Find(domain);
+  if (!route.has_value() && ascii != domain) route = routes_.Find(ascii);
+  if (route.has_value()) {
     if (route->address) {
       NextHop hop;
       hop.kind = NextHop::Kind::kSmtp;
@@ -89,19 +106,8 @@ void DnsNextHops::Resolve(const std::string& domain, Done done) {
     }
     return done(std::move(hop));
   }
-  for (const char c : domain) {
-    if (static_cast<unsigned char>(c) >= 0x80) {
-      // A U-label needs IDNA conversion to its A-label before DNS can answer for it.
-      NextHop hop;
-      hop.kind = NextHop::Kind::kTempFail;
-      hop.status = "4.4.3";
-      hop.text =
-          absl::StrCat("no IDNA conversion for the internationalised domain ", domain, " (not supported)");
-      return done(std::move(hop));
-    }
-  }
-  mx_.Resolve(domain, [this, done = std::move(done)](const dns::MailRoute& route) {
-    done(FromMailRoute(route, port_));
+  mx_.Resolve(ascii, [this, done = std::move(done)](const dns::MailRoute& found) {
+    done(FromMailRoute(found, port_));
   });
 }
 

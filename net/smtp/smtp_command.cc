@@ -175,15 +175,39 @@ absl::Status ParseParams(absl::string_view text, std::vector<EsmtpParam>* params
   return absl::OkStatus();
 }
 
+// A bare address ("user@example.org [params]"): the first word, a whole mailbox.
+absl::StatusOr<PathArgument> ParseBarePath(absl::string_view argument, bool allow_postmaster) {
+  const size_t end = std::min(argument.find(' '), argument.size());
+  absl::string_view path = argument.substr(0, end);
+  if (path.size() + 2 > kPathBytesMax) return absl::InvalidArgumentError("path too long");
+  PathArgument result;
+  if (absl::Status s = ParseParams(argument.substr(end), &result.params); !s.ok()) return s;
+  if (allow_postmaster && absl::EqualsIgnoreCase(path, "postmaster")) {
+    result.path.is_postmaster = true;
+    result.path.mailbox = std::string(path);
+    result.path.at = path.size();
+    return result;
+  }
+  bool non_ascii = false;
+  if (!IsValidMailbox(path, &non_ascii)) return absl::InvalidArgumentError("bad address syntax");
+  result.path.mailbox = std::string(path);
+  result.path.at = FindDomainAt(path);
+  result.path.non_ascii = non_ascii;
+  return result;
+}
+
 absl::StatusOr<PathArgument> ParsePathArgument(absl::string_view argument, absl::string_view prefix,
-                                               bool allow_null, bool allow_postmaster) {
+                                               bool allow_null, bool allow_postmaster, PathSyntax syntax) {
   if (!absl::StartsWithIgnoreCase(argument, prefix)) {
     return absl::InvalidArgumentError(absl::StrCat("expected ", prefix, "<address>"));
   }
   argument.remove_prefix(prefix.size());
   while (!argument.empty() && argument.front() == ' ') argument.remove_prefix(1);  // lenient, as most MTAs
-  if (argument.empty() || argument.front() != '<')
+  if (argument.empty()) return absl::InvalidArgumentError("no address");
+  if (argument.front() != '<') {
+    if (syntax == PathSyntax::kBareAllowed) return ParseBarePath(argument, allow_postmaster);
     return absl::InvalidArgumentError("the path must be in <>");
+  }
   // The closing '>' is the first one outside a quoted string.
   size_t close = absl::string_view::npos;
   bool quoted = false;
@@ -276,12 +300,12 @@ const EsmtpParam* PathArgument::Find(absl::string_view keyword) const {
   return nullptr;
 }
 
-absl::StatusOr<PathArgument> ParseMailFrom(absl::string_view argument) {
-  return ParsePathArgument(argument, "FROM:", /*allow_null=*/true, /*allow_postmaster=*/false);
+absl::StatusOr<PathArgument> ParseMailFrom(absl::string_view argument, PathSyntax syntax) {
+  return ParsePathArgument(argument, "FROM:", /*allow_null=*/true, /*allow_postmaster=*/false, syntax);
 }
 
-absl::StatusOr<PathArgument> ParseRcptTo(absl::string_view argument) {
-  return ParsePathArgument(argument, "TO:", /*allow_null=*/false, /*allow_postmaster=*/true);
+absl::StatusOr<PathArgument> ParseRcptTo(absl::string_view argument, PathSyntax syntax) {
+  return ParsePathArgument(argument, "TO:", /*allow_null=*/false, /*allow_postmaster=*/true, syntax);
 }
 
 }  // namespace ringpost::net

@@ -72,10 +72,19 @@ struct PathArgument {
   const EsmtpParam* Find(absl::string_view keyword) const;
 };
 
+// How a path may be written. kAngleBrackets is RFC 5321's "<path>". kBareAllowed also
+// takes one bare address ("FROM: user@example.org", as typed by hand into telnet), as
+// Postfix does unless strict_rfc821_envelopes is set: the first word after the colon,
+// which must be a whole valid mailbox (or "postmaster" for RCPT); no null path, no source
+// route and no other relaxation in that form.
+enum class PathSyntax { kAngleBrackets, kBareAllowed };
+
 // "FROM:<path> [params]" (the argument of MAIL). Allows "<>".
-absl::StatusOr<PathArgument> ParseMailFrom(absl::string_view argument);
+absl::StatusOr<PathArgument> ParseMailFrom(absl::string_view argument,
+                                           PathSyntax syntax = PathSyntax::kAngleBrackets);
 // "TO:<path> [params]" (the argument of RCPT). Allows "<Postmaster>".
-absl::StatusOr<PathArgument> ParseRcptTo(absl::string_view argument);
+absl::StatusOr<PathArgument> ParseRcptTo(absl::string_view argument,
+                                         PathSyntax syntax = PathSyntax::kAngleBrackets);
 
 // The address syntax alone ("user@example.org", "\"odd user\"@[192.0.2.1]").
 bool IsValidMailbox(absl::string_view mailbox, bool* non_ascii);

@@ -8,6 +8,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "core/check.h"
+#include "core/mail_date.h"
 
 namespace ringpost::net {
 namespace {
@@ -200,7 +201,7 @@ void SmtpServer::OnEhlo(const SmtpCommand& command, bool esmtp) {
 void SmtpServer::OnMail(const SmtpCommand& command) {
   if (helo_.empty()) return ErrorReply("503 5.5.1 Error: send HELO/EHLO first\r\n");
   if (has_mail_) return ErrorReply("503 5.5.1 Error: nested MAIL command\r\n");
-  auto parsed = ParseMailFrom(command.argument);
+  auto parsed = ParseMailFrom(command.argument, path_syntax());
   if (!parsed.ok()) return ErrorReply("501 5.1.7 Bad sender address syntax\r\n");
   if (const std::string repeated = RepeatedParam(parsed->params); !repeated.empty()) {
     return ErrorReply(absl::StrCat("501 5.5.4 Parameter ", repeated, " given twice\r\n"));
@@ -245,7 +246,7 @@ void SmtpServer::OnMail(const SmtpCommand& command) {
 void SmtpServer::OnRcpt(const SmtpCommand& command) {
   if (!has_mail_) return ErrorReply("503 5.5.1 Error: need MAIL command\r\n");
   if (bdat_transaction_) return ErrorReply("503 5.5.1 Error: RCPT after BDAT\r\n");
-  auto parsed = ParseRcptTo(command.argument);
+  auto parsed = ParseRcptTo(command.argument, path_syntax());
   if (!parsed.ok()) return ErrorReply("501 5.1.3 Bad recipient address syntax\r\n");
   if (const std::string repeated = RepeatedParam(parsed->params); !repeated.empty()) {
     return ErrorReply(absl::StrCat("501 5.5.4 Parameter ", repeated, " given twice\r\n"));
@@ -398,6 +399,10 @@ std::string SmtpServer::StartMessage(absl::Time now) {
   message_error_.clear();
   received_.Reset();
   message_id_.Reset();
+  header_section_.Reset();
+  add_missing_headers_ = options_.add_missing_headers && client_.may_relay;
+  added_headers_.clear();
+  added_message_id_.clear();
   ReceivedFields fields;
   fields.helo = helo_;
   fields.client_address = client_.address;
@@ -430,7 +435,30 @@ void SmtpServer::BodyPiece(absl::string_view piece) {
     pieces_.clear();
     return;
   }
+  if (add_missing_headers_ && header_section_.in_headers()) {
+    const size_t end = header_section_.Feed(piece);
+    if (end != absl::string_view::npos) {
+      AddLines(piece.substr(0, end));
+      AddMissingHeaders();
+      piece.remove_prefix(end);
+    }
+  }
   AddLines(piece);
+}
+
+void SmtpServer::AddMissingHeaders() {
+  // Postfix's forms: Date: the arrival; Message-ID: <time.queue id@this host>, unique
+  // because queue ids are unique across nodes.
+  const int64_t seconds = absl::ToUnixSeconds(arrival_);
+  if (!header_section_.has_date()) {
+    absl::StrAppend(&added_headers_, "Date: ", core::FormatRfc5322Date(seconds), "\r\n");
+  }
+  if (!header_section_.has_message_id()) {
+    added_message_id_ = absl::StrCat("<", absl::FormatTime("%Y%m%d%H%M%S", arrival_, absl::UTCTimeZone()), ".",
+                                     queue_id_, "@", options_.hostname, ">");
+    absl::StrAppend(&added_headers_, "Message-ID: ", added_message_id_, "\r\n");
+  }
+  AddPiece(added_headers_);
 }
 
 void SmtpServer::AddLines(absl::string_view piece) {
@@ -494,6 +522,11 @@ void SmtpServer::FlushBody(bool final) {
 }
 
 void SmtpServer::FinishMessage() {
+  if (message_open_ && message_error_.empty() && add_missing_headers_ && header_section_.in_headers()) {
+    // No empty line: the whole message is its header section, and ends here.
+    if (line_bytes_ > 0) AddPiece("\r\n");
+    AddMissingHeaders();
+  }
   FlushBody(/*final=*/true);
   if (!message_error_.empty()) return FailMessage(message_error_);
   RP_CHECK(message_open_);
@@ -506,7 +539,7 @@ void SmtpServer::FinishMessage() {
   envelope.tls = tls_;
   envelope.mail_from = mail_from_;
   envelope.mail_params = mail_params_;
-  envelope.message_id = message_id_.value();
+  envelope.message_id = added_message_id_.empty() ? message_id_.value() : added_message_id_;
   envelope.recipients = std::move(recipients_);  // the transaction resets after the commit
   message_open_ = false;                         // the handler owns it now
   phase_ = Phase::kAwaitingCommit;

@@ -36,6 +36,7 @@
 #include "absl/time/time.h"
 #include "absl/types/span.h"
 #include "net/smtp/data_reader.h"
+#include "net/smtp/header_section.h"
 #include "net/smtp/line_assembler.h"
 #include "net/smtp/message_id.h"
 #include "net/smtp/received_header.h"
@@ -61,6 +62,11 @@ struct SmtpServerOptions {
   BareLineEndings bare_line_endings = BareLineEndings::kNormalize;  // --bare_lf
   LongLines long_lines = LongLines::kWrap;                          // --long_lines
   uint32_t received_headers_max = 50;                               // more is a loop: 554 5.4.6
+  // --strict_envelope: MAIL and RCPT paths only in <>, never a bare address.
+  bool strict_envelope = false;
+  // --add_missing_headers (the daemon's default: true): mail from a client that may
+  // relay gets Date: and Message-ID: at the end of its header section when it has none.
+  bool add_missing_headers = false;
 };
 
 // A received message's envelope as the engine took it (RFC 5321 §2.3.1); the session
@@ -177,12 +183,16 @@ class SmtpServer {
   void OnRset();
   void OnQuit();
   void OnStartTls(const SmtpCommand& command);
+  PathSyntax path_syntax() const {
+    return options_.strict_envelope ? PathSyntax::kAngleBrackets : PathSyntax::kBareAllowed;
+  }
 
   std::string StartMessage(absl::Time now);  // empty, or the refusal to answer
   void ChunkDone();
   void BodyPiece(absl::string_view piece);
   void AddLines(absl::string_view piece);  // BodyPiece's bytes, long lines broken
   void AddPiece(absl::string_view piece);
+  void AddMissingHeaders();  // at the end of the header section
   void FlushBody(bool final);  // hands gathered body bytes to the log (small ones wait unless final)
   void FinishMessage();        // the end of DATA or BDAT LAST
   void FailMessage(absl::string_view reply);
@@ -200,6 +210,7 @@ class SmtpServer {
   DataReader data_;
   ReceivedHeaderCounter received_;
   MessageIdFinder message_id_;
+  HeaderSectionScanner header_section_;
   Phase phase_ = Phase::kGreeting;
   std::string output_;
   uint32_t errors_ = 0;
@@ -227,6 +238,9 @@ class SmtpServer {
   std::string message_error_;              // the first refusal; later bytes are read and dropped
   std::vector<absl::string_view> pieces_;  // gathered during one Feed
   std::string carry_;                      // body bytes of earlier Feeds, waiting to make kBodyFlushBytesMin
+  bool add_missing_headers_ = false;       // this message may get Date:/Message-ID: (see the options)
+  std::string added_headers_;              // what was added (pieces_ may point into it)
+  std::string added_message_id_;
   // BDAT (RFC 3030).
   bool bdat_transaction_ = false;  // a BDAT sequence has started
   bool bdat_last_ = false;

@@ -46,6 +46,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   options.bare_line_endings =
       data[1] & 0x80 ? ringpost::net::BareLineEndings::kReject : ringpost::net::BareLineEndings::kNormalize;
   options.long_lines = data[1] & 0x40 ? ringpost::net::LongLines::kReject : ringpost::net::LongLines::kWrap;
+  options.strict_envelope = data[0] & 1;
+  options.add_missing_headers = data[0] & 2;
   static const auto* relay = [] {
     auto* policy = new ringpost::net::RelayPolicy(
         *ringpost::net::RelayPolicy::Parse("127.0.0.0/8", "relay.example", "local.example"));

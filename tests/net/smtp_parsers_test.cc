@@ -1,5 +1,6 @@
 // Command lines (RFC 5321 §4.1), paths (§4.1.2), replies (§4.2) and line assembly.
 #include "gtest/gtest.h"
+#include "net/smtp/header_section.h"
 #include "net/smtp/line_assembler.h"
 #include "net/smtp/message_id.h"
 #include "net/smtp/smtp_command.h"
@@ -79,6 +80,74 @@ TEST(SmtpCommandTest, Rfc5321_4_1_2_PathsAndParameters) {
   ASSERT_TRUE(literal.ok());
   EXPECT_TRUE(ParseRcptTo("TO:<u@[IPv6:2001:db8::1]>").ok());
   EXPECT_TRUE(ParseMailFrom("FROM: <a@b.example>").ok());  // lenient space, as most MTAs
+}
+
+// RFC 5321 §4.1.2 wants "<path>"; a person typing into telnet writes the bare address
+// ("MAIL FROM: aryamansharda@example.com"), which Postfix takes unless
+// strict_rfc821_envelopes is set. kBareAllowed takes exactly one whole mailbox.
+TEST(SmtpCommandTest, BareAddressesAsTypedByHand) {
+  for (const char* typed : {"FROM: aryamansharda@example.com", "FROM:aryamansharda@example.com"}) {
+    EXPECT_FALSE(ParseMailFrom(typed).ok()) << typed;
+    auto mail = ParseMailFrom(typed, PathSyntax::kBareAllowed);
+    ASSERT_TRUE(mail.ok()) << typed << ": " << mail.status();
+    EXPECT_EQ(mail->path.mailbox, "aryamansharda@example.com");
+    EXPECT_EQ(mail->path.domain(), "example.com");
+  }
+  auto rcpt = ParseRcptTo("TO: steve@apple.com", PathSyntax::kBareAllowed);
+  ASSERT_TRUE(rcpt.ok());
+  EXPECT_EQ(rcpt->path.mailbox, "steve@apple.com");
+  auto with_params = ParseMailFrom("FROM: a@b.example SIZE=10", PathSyntax::kBareAllowed);
+  ASSERT_TRUE(with_params.ok());
+  EXPECT_EQ(with_params->path.mailbox, "a@b.example");
+  ASSERT_NE(with_params->Find("SIZE"), nullptr);
+  auto postmaster = ParseRcptTo("TO: Postmaster", PathSyntax::kBareAllowed);
+  ASSERT_TRUE(postmaster.ok());
+  EXPECT_TRUE(postmaster->path.is_postmaster);
+  // Bracketed paths mean the same either way.
+  auto bracketed = ParseMailFrom("FROM:<>", PathSyntax::kBareAllowed);
+  ASSERT_TRUE(bracketed.ok());
+  EXPECT_TRUE(bracketed->path.is_null);
+  // Nothing else relaxes: a bare form is one whole valid mailbox, never a null path, a
+  // source route, a fragment of a bracketed path or two addresses.
+  for (const char* bad : {"FROM:", "FROM: ", "FROM: postmaster", "FROM: user", "FROM: @a.example:u@b.example",
+                          "FROM: user@example.org>", "FROM: <user@example.org", "FROM: us\"er@example.org",
+                          "FROM: a@b.example c@d.example", "FROM: user@example.org\r", "FROM: user@exa_mple.org",
+                          "FROM: a@b.example =x"}) {
+    EXPECT_FALSE(ParseMailFrom(bad, PathSyntax::kBareAllowed).ok()) << bad;
+  }
+  EXPECT_FALSE(ParseRcptTo("TO: " + std::string(300, 'a') + "@example.org", PathSyntax::kBareAllowed).ok());
+}
+
+// RFC 5322 §2.1: header fields, then an empty line. The scanner finds where that line
+// starts and which of Date:/Message-ID: (§3.6) came before it, in any pieces.
+TEST(HeaderSectionScannerTest, Rfc5322_2_1_FindsTheEmptyLineAndTheFieldsBeforeIt) {
+  const std::string message =
+      "From: a@example.org\r\nDATE: Mon, 30 Nov 2026 00:53:20 +0000\r\nSubject: the\r\n Message-ID: folded\r\n"
+      "\r\nMessage-ID: <in@body>\r\n";
+  const size_t empty_line = message.find("\r\n\r\n") + 2;
+  for (size_t split = 0; split <= message.size(); ++split) {
+    HeaderSectionScanner scanner;
+    size_t end = scanner.Feed(absl::string_view(message).substr(0, split));
+    if (end == absl::string_view::npos) {
+      const size_t rest = scanner.Feed(absl::string_view(message).substr(split));
+      ASSERT_NE(rest, absl::string_view::npos) << split;
+      end = split + rest;
+    }
+    EXPECT_EQ(end, empty_line) << split;
+    EXPECT_TRUE(scanner.has_date());
+    EXPECT_FALSE(scanner.has_message_id()) << "a folded line or the body never counts";
+    EXPECT_FALSE(scanner.in_headers());
+  }
+  HeaderSectionScanner obsolete;  // RFC 5322 §4.5: "Message-ID :" is the same field
+  EXPECT_EQ(obsolete.Feed("Message-Id :<a@b>\r\nDated: no\r\nDate-X: no\r\n\r\n"), 42u);
+  EXPECT_TRUE(obsolete.has_message_id());
+  EXPECT_FALSE(obsolete.has_date());
+  HeaderSectionScanner no_empty_line;
+  EXPECT_EQ(no_empty_line.Feed("Subject: only headers\r\nX-Long: " + std::string(5000, 'x')),
+            absl::string_view::npos);
+  EXPECT_TRUE(no_empty_line.in_headers());
+  HeaderSectionScanner body_only;
+  EXPECT_EQ(body_only.Feed("\r\nhello\r\n"), 0u);
 }
 
 TEST(SmtpCommandTest, Rfc5321_AppendixC_SourceRoutesAreStripped) {

@@ -107,6 +107,75 @@ TEST(SmtpServerTest, Rfc5321_D1_SessionQueuesTheMessageWithAReceivedHeader) {
             "Blah blah blah...\r\n.etc. etc. etc.\r\n");
 }
 
+// The session a reader types into telnet: HELO, then bare addresses (RFC 5321 §4.1.2
+// wants <path>; Postfix takes these unless strict_rfc821_envelopes is set).
+TEST(SmtpServerTest, BareAddressesAsTypedByHandUnlessStrict) {
+  Harness h;
+  h.Greeted();
+  EXPECT_EQ(h.Say("HELO client.example\r\n"), "250 mx.test\r\n");
+  EXPECT_EQ(h.Say("MAIL FROM: aryamansharda@example.com\r\n"), "250 2.1.0 Ok\r\n");
+  EXPECT_EQ(h.Say("RCPT TO: steve@apple.com\r\n"), "250 2.1.5 Ok\r\n");
+  EXPECT_EQ(h.Say("RCPT TO:tim@apple.com\r\n"), "250 2.1.5 Ok\r\n");
+  EXPECT_EQ(h.Say("RCPT TO: a@b.example c@d.example\r\n"), "501 5.1.3 Bad recipient address syntax\r\n");
+  h.Say("DATA\r\nhello\r\n.\r\n");
+  ASSERT_EQ(h.handler.committed.size(), 1u);
+  EXPECT_EQ(h.handler.committed[0].envelope.mail_from, "aryamansharda@example.com");
+  ASSERT_EQ(h.handler.committed[0].envelope.recipients.size(), 2u);
+  EXPECT_EQ(h.handler.committed[0].envelope.recipients[0].address, "steve@apple.com");
+  EXPECT_EQ(h.handler.committed[0].envelope.recipients[1].address, "tim@apple.com");
+
+  SmtpServerOptions strict = Harness::Options();
+  strict.strict_envelope = true;
+  Harness s(true, strict);
+  s.Greeted();
+  s.Say("HELO client.example\r\n");
+  EXPECT_EQ(s.Say("MAIL FROM: aryamansharda@example.com\r\n"), "501 5.1.7 Bad sender address syntax\r\n");
+  EXPECT_EQ(s.Say("MAIL FROM:<aryamansharda@example.com>\r\n"), "250 2.1.0 Ok\r\n");
+  EXPECT_EQ(s.Say("RCPT TO: steve@apple.com\r\n"), "501 5.1.3 Bad recipient address syntax\r\n");
+}
+
+// RFC 5322 §3.6: Date: and Message-ID: SHOULD be there; for mail from clients that may
+// relay (local submission) the server adds the missing ones at the end of the header
+// section, as Postfix does. Strangers' mail is stored as sent.
+TEST(SmtpServerTest, Rfc5322_3_6_MissingDateAndMessageIdAreAddedForTrustedClients) {
+  SmtpServerOptions options = Harness::Options();
+  options.add_missing_headers = true;
+  const std::string kReceived =
+      "Received: from c ([192.0.2.9])\r\n\tby mx.test (ringpost) with SMTP id Q0001\r\n"
+      "\tfor <b@example.net>; Mon, 30 Nov 2026 00:53:20 +0000\r\n";
+  const std::string kAdded =
+      "Date: Mon, 30 Nov 2026 00:53:20 +0000\r\nMessage-ID: <20261130005320.Q0001@mx.test>\r\n";
+  struct Case {
+    std::string data;  // what the client sends after DATA, before the final dot
+    std::string stored;
+  };
+  for (const Case& c : std::vector<Case>{
+           {"Subject: hi\r\n\r\nbody\r\n", "Subject: hi\r\n" + kAdded + "\r\nbody\r\n"},
+           {"Subject: hi\r\nDate: x\r\n\r\nDate: body\r\n",
+            "Subject: hi\r\nDate: x\r\nMessage-ID: <20261130005320.Q0001@mx.test>\r\n\r\nDate: body\r\n"},
+           {"Message-ID: <m@x>\r\nDate: x\r\n\r\nb\r\n", "Message-ID: <m@x>\r\nDate: x\r\n\r\nb\r\n"},
+           {"Subject: no empty line\r\n", "Subject: no empty line\r\n" + kAdded},
+           {"\r\nonly a body\r\n", kAdded + "\r\nonly a body\r\n"},
+       }) {
+    Harness h(/*may_relay=*/true, options);
+    h.Greeted();
+    h.Say("HELO c\r\nMAIL FROM:<a@example.org>\r\nRCPT TO:<b@example.net>\r\nDATA\r\n");
+    // A byte at a time: where the header section ends never depends on the pieces.
+    for (char byte : c.data) h.Say(std::string(1, byte));
+    EXPECT_EQ(h.Say(".\r\n"), "250 2.0.0 Ok: queued as Q0001\r\n");
+    ASSERT_EQ(h.handler.committed.size(), 1u);
+    EXPECT_EQ(h.handler.committed[0].body, kReceived + c.stored) << c.data;
+    const bool added_id = absl::StrContains(c.stored, "Q0001@mx.test");
+    EXPECT_EQ(h.handler.committed[0].envelope.message_id, added_id ? "<20261130005320.Q0001@mx.test>" : "<m@x>");
+  }
+  Harness stranger(/*may_relay=*/false, options);
+  stranger.Greeted();
+  stranger.Say("HELO c\r\nMAIL FROM:<a@example.org>\r\nRCPT TO:<b@relay.example>\r\nDATA\r\nSubject: hi\r\n\r\nx\r\n.\r\n");
+  ASSERT_EQ(stranger.handler.committed.size(), 1u);
+  EXPECT_FALSE(absl::StrContains(stranger.handler.committed[0].body, "Message-ID"));
+  EXPECT_FALSE(absl::StrContains(stranger.handler.committed[0].body, "Date:"));
+}
+
 TEST(SmtpServerTest, Rfc5321_4_4_ReceivedNamesNoRecipientWhenThereAreSeveral) {
   Harness h;
   h.Greeted();

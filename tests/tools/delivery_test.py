@@ -597,6 +597,8 @@ ZONE = [
     "--host-record=smarthost.test,127.0.0.3", "--mx-host=smarthost.test,mx1.mx.test,10",
     # An MX set too big for one UDP answer (over 1232 bytes): truncated, asked again over TCP.
     "--mx-host=big.test,mx1.mx.test,1",
+    # An international domain, known to DNS only by its A-labels (bücher.test).
+    "--mx-host=xn--bcher-kva.test,mxb.two.test,10",
 ] + ["--mx-host=big.test,backup-mail-exchanger-number-%02d.with-a-long-name.big.test,%d" % (i, 10 + i)
      for i in range(60)]
 
@@ -685,6 +687,26 @@ class DnsRoutingTest(DeliveryTestCase):
                  "both deliveries", lambda: "\n" + daemon.log_text())
         self.assertEqual(self.sink3.messages()[0][0]["rcpt_to"], ["lit@[127.0.0.3]"])
         self.assertEqual(self.sink2.messages()[0][0]["rcpt_to"], ["a@big.test"])
+
+    def test_rfc5890_an_international_domain_is_looked_up_by_its_a_labels(self):
+        """The U-label domain bücher.test is converted to xn--bcher-kva.test (UTS #46,
+        libidn2) for DNS; the next hop gets the address as written (SMTPUTF8). A name
+        IDNA refuses (a snowman) bounces with 5.1.2."""
+        self.start_dns()
+        daemon = self.mx_daemon()
+        with smtplib.SMTP("127.0.0.1", daemon.port, timeout=30) as client:
+            self.assertEqual(client.sendmail("s@src.test", ["user@b\u00fccher.test"],
+                                             "Subject: idn\r\n\r\nx\r\n".encode(), mail_options=["SMTPUTF8"]), {})
+            self.assertEqual(client.sendmail("s@src.test", ["user@\u2603.test"],
+                                             "Subject: snowman\r\n\r\nx\r\n".encode(), mail_options=["SMTPUTF8"]),
+                             {})
+        wait_for(lambda: self.sink3.messages() and self.home.messages(), 30, "the delivery and the DSN",
+                 lambda: "\n" + daemon.log_text())
+        self.assertEqual(self.sink3.messages()[0][0]["rcpt_to"], ["user@b\u00fccher.test"])
+        self.assertGreaterEqual(self.dns.queries("MX", "xn--bcher-kva.test"), 1)
+        dsn = self.home.messages()[0][1].decode("utf-8", "replace")
+        self.assertIn("Status: 5.1.2", dsn)
+        self.assertIn("not a valid international domain name", dsn)
 
     def test_route_to_a_host_name_goes_to_its_address_and_never_bounces(self):
         """DESIGN.md --routes "domain=host:port": the host's A record is used (not its MX,

@@ -1,0 +1,232 @@
+#include "tools/sendmail/sendmail_request.h"
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_replace.h"
+#include "absl/strings/strip.h"
+
+namespace ringpost::sendmail {
+namespace {
+
+// Options that take a value (attached or as the next argument) and change nothing here.
+constexpr absl::string_view kIgnoredWithValue = "BCLNRVo";
+// Options without a value that change nothing here.
+constexpr absl::string_view kIgnoredFlags = "GUhnvX";
+
+bool IsHeaderName(absl::string_view line, absl::string_view name) {
+  if (line.size() <= name.size() || !absl::StartsWithIgnoreCase(line, name)) return false;
+  absl::string_view rest = line.substr(name.size());
+  rest = absl::StripLeadingAsciiWhitespace(rest);  // obsolete "Name :" (RFC 5322 §4.5)
+  return !rest.empty() && rest.front() == ':';
+}
+
+bool IsContinuation(absl::string_view line) { return !line.empty() && (line[0] == ' ' || line[0] == '\t'); }
+
+// The address of one list element: the angle-addr if there is one, else the element
+// without comments and whitespace; a group's display name is dropped.
+std::string ElementAddress(absl::string_view element) {
+  std::string plain;  // the element without comments
+  std::string angle;
+  bool quoted = false, in_angle = false, saw_angle = false;
+  int comment_depth = 0;
+  for (size_t i = 0; i < element.size(); ++i) {
+    const char c = element[i];
+    if ((quoted || comment_depth > 0) && c == '\\' && i + 1 < element.size()) {
+      if (comment_depth == 0) {
+        absl::StrAppend(in_angle ? &angle : &plain, element.substr(i, 2));
+      }
+      ++i;
+      continue;
+    }
+    if (comment_depth > 0) {
+      if (c == '(') ++comment_depth;
+      if (c == ')') --comment_depth;
+      continue;
+    }
+    if (c == '"') quoted = !quoted;
+    if (!quoted && c == '(') {
+      comment_depth = 1;
+      continue;
+    }
+    if (!quoted && c == '<') {
+      in_angle = saw_angle = true;
+      angle.clear();
+      continue;
+    }
+    if (!quoted && c == '>' && in_angle) {
+      in_angle = false;
+      continue;
+    }
+    if (!quoted && !in_angle && c == ':') {  // "group:" - what came before is its name
+      plain.clear();
+      continue;
+    }
+    (in_angle ? angle : plain).push_back(c);
+  }
+  std::string address = saw_angle ? angle : plain;
+  // A source route in an angle-addr ("<@a,@b:user@c>") is dropped (RFC 5322 §4.4).
+  if (!address.empty() && address.front() == '@') {
+    const size_t colon = address.find(':');
+    address = colon == std::string::npos ? "" : address.substr(colon + 1);
+  }
+  return std::string(absl::StripAsciiWhitespace(address));
+}
+
+}  // namespace
+
+absl::StatusOr<SendmailRequest> ParseSendmailArgs(const std::vector<std::string>& args) {
+  SendmailRequest request;
+  size_t i = 0;
+  // The value of an option: attached ("-fme@x") or the next argument ("-f me@x").
+  auto value_of = [&](const std::string& arg, size_t skip) -> absl::StatusOr<std::string> {
+    if (arg.size() > skip) return arg.substr(skip);
+    if (i + 1 >= args.size()) return absl::InvalidArgumentError(absl::StrCat(arg, " needs a value"));
+    return args[++i];
+  };
+  for (; i < args.size(); ++i) {
+    const std::string& arg = args[i];
+    if (arg == "--") {
+      ++i;
+      break;
+    }
+    if (absl::StartsWith(arg, "--server=")) {
+      request.server = arg.substr(9);
+      continue;
+    }
+    if (arg.size() < 2 || arg[0] != '-') break;  // the recipients start here
+    const char option = arg[1];
+    if (option == 'f' || option == 'r') {
+      auto value = value_of(arg, 2);
+      if (!value.ok()) return value.status();
+      request.sender = *value == "<>" ? "" : *value;
+      if (absl::StartsWith(request.sender, "<") && absl::EndsWith(request.sender, ">")) {
+        request.sender = request.sender.substr(1, request.sender.size() - 2);
+      }
+      request.sender_given = true;
+    } else if (option == 'F') {
+      auto value = value_of(arg, 2);
+      if (!value.ok()) return value.status();
+      request.full_name = *value;
+    } else if (arg == "-t") {
+      request.recipients_from_headers = true;
+    } else if (arg == "-i" || arg == "-oi") {
+      request.dot_ends_input = false;
+    } else if (option == 'b') {
+      if (arg != "-bm") {
+        return absl::InvalidArgumentError(absl::StrCat(arg, ": only -bm (read a message, deliver it) is supported"));
+      }
+    } else if (kIgnoredWithValue.find(option) != absl::string_view::npos) {
+      if (option != 'o') {  // -oX options carry their value attached
+        auto value = value_of(arg, 2);
+        if (!value.ok()) return value.status();
+      }
+    } else if (arg.size() == 2 && kIgnoredFlags.find(option) != absl::string_view::npos) {
+      // accepted, nothing to do
+    } else {
+      return absl::InvalidArgumentError(absl::StrCat(arg, ": unknown option"));
+    }
+  }
+  for (; i < args.size(); ++i) {
+    for (std::string& address : ParseAddressList(args[i])) request.recipients.push_back(std::move(address));
+  }
+  if (request.recipients.size() > kRecipientsMax) {
+    return absl::InvalidArgumentError(absl::StrCat("more than ", kRecipientsMax, " recipients"));
+  }
+  return request;
+}
+
+std::vector<std::string> ParseAddressList(absl::string_view value) {
+  std::vector<std::string> addresses;
+  bool quoted = false, in_angle = false;
+  int comment_depth = 0;
+  size_t start = 0;
+  for (size_t i = 0; i <= value.size(); ++i) {
+    const char c = i < value.size() ? value[i] : ',';
+    if ((quoted || comment_depth > 0) && c == '\\' && i + 1 < value.size()) {
+      ++i;
+      continue;
+    }
+    if (comment_depth > 0) {
+      if (c == '(') ++comment_depth;
+      if (c == ')') --comment_depth;
+      continue;
+    }
+    if (c == '"') quoted = !quoted;
+    if (quoted) continue;
+    if (c == '(') comment_depth = 1;
+    if (c == '<') in_angle = true;
+    if (c == '>') in_angle = false;
+    if ((c == ',' || c == ';') && !in_angle) {
+      std::string address = ElementAddress(value.substr(start, i - start));
+      if (!address.empty()) addresses.push_back(std::move(address));
+      start = i + 1;
+    }
+  }
+  return addresses;
+}
+
+absl::StatusOr<PreparedMessage> PrepareMessage(absl::string_view input, const SendmailRequest& request,
+                                               absl::string_view sender) {
+  if (input.size() > kMessageBytesMax) {
+    return absl::InvalidArgumentError(absl::StrCat("the message is over ", kMessageBytesMax, " bytes"));
+  }
+  PreparedMessage prepared;
+  bool in_headers = true, has_from = false, in_bcc = false;
+  bool in_recipient_field = false;  // reading a To/Cc/Bcc field, with -t
+  std::string recipient_field;      // its value so far, unfolded
+  auto take_recipients = [&] {
+    if (!in_recipient_field) return;
+    for (std::string& a : ParseAddressList(recipient_field)) prepared.header_recipients.push_back(std::move(a));
+    recipient_field.clear();
+    in_recipient_field = false;
+  };
+  std::string headers, body;
+  while (!input.empty()) {
+    const size_t lf = input.find('\n');
+    absl::string_view line = input.substr(0, lf);
+    input.remove_prefix(lf == absl::string_view::npos ? input.size() : lf + 1);
+    if (absl::EndsWith(line, "\r")) line.remove_suffix(1);
+    if (request.dot_ends_input && line == ".") break;
+    for (unsigned char c : line) prepared.eight_bit |= c > 127;
+    if (!in_headers) {
+      absl::StrAppend(&body, line, "\r\n");
+      continue;
+    }
+    if (line.empty()) {
+      in_headers = false;
+      take_recipients();
+      absl::StrAppend(&body, "\r\n");
+      continue;
+    }
+    if (IsContinuation(line)) {
+      if (in_recipient_field) absl::StrAppend(&recipient_field, " ", line);
+      if (!in_bcc) absl::StrAppend(&headers, line, "\r\n");
+      continue;
+    }
+    take_recipients();
+    in_bcc = IsHeaderName(line, "bcc");
+    has_from |= IsHeaderName(line, "from");
+    if (request.recipients_from_headers &&
+        (IsHeaderName(line, "to") || IsHeaderName(line, "cc") || in_bcc)) {
+      in_recipient_field = true;
+      recipient_field = std::string(line.substr(line.find(':') + 1));
+    }
+    if (!in_bcc) absl::StrAppend(&headers, line, "\r\n");
+  }
+  take_recipients();
+  if (prepared.header_recipients.size() > kRecipientsMax) {
+    return absl::InvalidArgumentError(absl::StrCat("more than ", kRecipientsMax, " recipients"));
+  }
+  if (!has_from && !sender.empty()) {
+    const std::string from = request.full_name.empty()
+                                 ? std::string(sender)
+                                 : absl::StrCat("\"", absl::StrReplaceAll(request.full_name, {{"\\", "\\\\"}, {"\"", "\\\""}}),
+                                                "\" <", sender, ">");
+    headers = absl::StrCat("From: ", from, "\r\n", headers);
+  }
+  prepared.data = absl::StrCat(headers, body);
+  return prepared;
+}
+
+}  // namespace ringpost::sendmail
