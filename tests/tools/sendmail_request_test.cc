@@ -34,7 +34,10 @@ TEST(SendmailArgsTest, TheOptionsProgramsPass) {
   EXPECT_TRUE(defaults->dot_ends_input);
   EXPECT_FALSE(defaults->sender_given);
 
-  for (std::vector<std::string> bad : std::vector<std::vector<std::string>>{{"-bs"}, {"-bp"}, {"-q"}, {"-f"}, {"-Z"}}) {
+  // A CR or LF would end the SMTP command or the From: header it goes into.
+  for (std::vector<std::string> bad : std::vector<std::vector<std::string>>{
+           {"-bs"}, {"-bp"}, {"-q"}, {"-f"}, {"-Z"}, {"-fa@b\r\nRCPT TO:<x@y>"}, {"-FName\r\nBcc: x@y", "a@b"},
+           {"a@b\nc"}}) {
     EXPECT_FALSE(ParseSendmailArgs(bad).ok()) << bad[0];
   }
 }
@@ -72,6 +75,10 @@ TEST(SendmailMessageTest, LineEndingsTheLoneDotRecipientsFromHeadersAndBcc) {
   EXPECT_EQ(dots->data, "From: \"The \\\"App\\\"\" <app@example.org>\r\nSubject: x\r\n\r\n.\r\n\xC3\xA9t\xC3\xA9\r\n");
   EXPECT_TRUE(dots->eight_bit);
   EXPECT_TRUE(dots->header_recipients.empty());  // no -t: To:/Cc: are not read
+
+  auto bare_cr = PrepareMessage("Subject: x\r\x01\r\n\r\nb\rc\n", SendmailRequest{}, "me@host.example");
+  ASSERT_TRUE(bare_cr.ok());
+  EXPECT_EQ(bare_cr->data, "From: me@host.example\r\nSubject: x\x01\r\n\r\nbc\r\n");  // RFC 5322 §2.3
 
   auto has_from = PrepareMessage("From: Someone <s@example.org>\nBcc: x@y.example\n  z@y.example\n\nb\n",
                                  SendmailRequest{}, "me@host.example");

@@ -21,6 +21,15 @@ bool IsHeaderName(absl::string_view line, absl::string_view name) {
   return !rest.empty() && rest.front() == ':';
 }
 
+// A control character in an address or a name would end the SMTP command or the
+// header it goes into (CR, LF) or confuse the next reader.
+bool HasControl(absl::string_view text) {
+  for (unsigned char c : text) {
+    if (c < 0x20 || c == 0x7f) return true;
+  }
+  return false;
+}
+
 bool IsContinuation(absl::string_view line) { return !line.empty() && (line[0] == ' ' || line[0] == '\t'); }
 
 // The address of one list element: the angle-addr if there is one, else the element
@@ -130,6 +139,12 @@ absl::StatusOr<SendmailRequest> ParseSendmailArgs(const std::vector<std::string>
   for (; i < args.size(); ++i) {
     for (std::string& address : ParseAddressList(args[i])) request.recipients.push_back(std::move(address));
   }
+  if (HasControl(request.sender) || HasControl(request.full_name)) {
+    return absl::InvalidArgumentError("a control character in -f or -F");
+  }
+  for (const std::string& recipient : request.recipients) {
+    if (HasControl(recipient)) return absl::InvalidArgumentError("a control character in a recipient");
+  }
   if (request.recipients.size() > kRecipientsMax) {
     return absl::InvalidArgumentError(absl::StrCat("more than ", kRecipientsMax, " recipients"));
   }
@@ -188,6 +203,11 @@ absl::StatusOr<PreparedMessage> PrepareMessage(absl::string_view input, const Se
     input.remove_prefix(lf == absl::string_view::npos ? input.size() : lf + 1);
     if (absl::EndsWith(line, "\r")) line.remove_suffix(1);
     if (request.dot_ends_input && line == ".") break;
+    std::string without_bare_cr;
+    if (line.find('\r') != absl::string_view::npos) {  // RFC 5322 §2.3: no CR outside CRLF
+      without_bare_cr = absl::StrReplaceAll(line, {{"\r", ""}});
+      line = without_bare_cr;
+    }
     for (unsigned char c : line) prepared.eight_bit |= c > 127;
     if (!in_headers) {
       absl::StrAppend(&body, line, "\r\n");
@@ -217,6 +237,9 @@ absl::StatusOr<PreparedMessage> PrepareMessage(absl::string_view input, const Se
   take_recipients();
   if (prepared.header_recipients.size() > kRecipientsMax) {
     return absl::InvalidArgumentError(absl::StrCat("more than ", kRecipientsMax, " recipients"));
+  }
+  for (const std::string& recipient : prepared.header_recipients) {
+    if (HasControl(recipient)) return absl::InvalidArgumentError("a control character in a recipient header");
   }
   if (!has_from && !sender.empty()) {
     const std::string from = request.full_name.empty()

@@ -37,7 +37,7 @@ absl::StatusOr<SendmailRequest> ParseSendmailArgs(const std::vector<std::string>
 std::vector<std::string> ParseAddressList(absl::string_view value);
 
 struct PreparedMessage {
-  std::string data;                            // CRLF lines, not dot-stuffed
+  std::string data;                            // CRLF lines (a bare CR dropped), not dot-stuffed
   std::vector<std::string> header_recipients;  // To/Cc/Bcc, with -t only
   bool eight_bit = false;                      // a byte over 127: BODY=8BITMIME
 };
