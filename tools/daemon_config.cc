@@ -120,6 +120,9 @@ ABSL_FLAG(ringpost::core::FlagDuration, retry_max, ringpost::core::FlagDuration{
           "longest retry delay");
 ABSL_FLAG(ringpost::core::FlagDuration, max_queue_lifetime, ringpost::core::FlagDuration{absl::Hours(24 * 5)},
           "a recipient still undelivered this long after arrival expires and bounces");
+ABSL_FLAG(ringpost::core::FlagDuration, delay_warning_time, ringpost::core::FlagDuration{absl::ZeroDuration()},
+          "a recipient still deferred this long after arrival gets one 'delayed' delivery status "
+          "notification (RFC 3464), unless its NOTIFY leaves DELAY out (0s: never)");
 ABSL_FLAG(ringpost::core::FlagDuration, compaction_age, ringpost::core::FlagDuration{absl::Minutes(30)},
           "mail still deferred this long after delivery took it over (at arrival, or at start-up) is "
           "copied forward in the queue log, so old segments can be freed (0s: never)");
@@ -398,6 +401,8 @@ absl::Status ReadDeliveryFlags(DaemonConfig& c) {
     return Invalid("--retry_initial must be positive and at most --retry_max");
   }
   s.compaction_age = absl::GetFlag(FLAGS_compaction_age).value;
+  s.delay_warning = absl::GetFlag(FLAGS_delay_warning_time).value;
+  if (s.delay_warning < absl::ZeroDuration()) return Invalid("--delay_warning_time: must not be negative");
   if (s.compaction_age < absl::ZeroDuration()) return Invalid("--compaction_age: must not be negative");
   s.domain_max_connections = absl::GetFlag(FLAGS_domain_max_connections);
   s.max_messages_per_connection = absl::GetFlag(FLAGS_max_messages_per_connection);

@@ -7,6 +7,7 @@
 #include "absl/time/clock.h"
 #include "core/check.h"
 #include "core/domain_name.h"
+#include "core/dsn_params.h"
 #include "core/log.h"
 #include "queue/log_compaction.h"
 #include "queue/schedule/bounce.h"
@@ -164,6 +165,8 @@ void DeliveryDriver::Do(queue::SendMessage& action) {
   OutboundMessage out;
   out.mail_from = message.mail_from;
   out.recipients = std::move(action.recipients);
+  out.mail_dsn = message.dsn.ForMail();
+  out.recipient_dsn = std::move(action.recipient_dsn);
   out.body = link.body;
   out.eight_bit = message.eight_bit;
   out.smtputf8 = message.smtputf8;
@@ -202,7 +205,8 @@ void DeliveryDriver::Do(queue::DeliverLocally& action) {
                      [this, pending, i, job = action.job](const absl::Status& status, const std::string& path) {
                        queue::AttemptReply& reply = pending->replies[i];
                        if (status.ok()) {
-                         reply = {250, "2.0.0", absl::StrCat("delivered to maildir ", path), false};
+                         reply = {250, "2.0.0", absl::StrCat("delivered to maildir ", path), false,
+                                  queue::Handoff::kDelivered};
                        } else if (absl::IsInvalidArgument(status)) {
                          reply = {550, "5.1.1", std::string(status.message()), false};
                        } else if (absl::IsResourceExhausted(status)) {
@@ -259,9 +263,11 @@ void DeliveryDriver::Do(queue::WriteBounce& action) {
   input.reporting_mta = config_.hostname;
   input.original_sender = message.mail_from;
   input.queue_id = message.queue_id;
+  input.envid = core::DecodeXtext(message.dsn.envid);
+  input.return_full = message.dsn.ret == core::DsnReturn::kFull;
   input.arrival = absl::FromUnixMicros(static_cast<int64_t>(message.arrival_unix_micros));
   input.now = action.now;
-  input.failed = std::move(action.failed);
+  input.recipients = std::move(action.recipients);
   input.original = original;
   input.sequence = ++dsn_sequence_;
   absl::StatusOr<std::string> dsn = queue::BuildBounce(input);
@@ -281,7 +287,7 @@ void DeliveryDriver::Do(queue::WriteBounce& action) {
   envelope.helo = config_.hostname;
   envelope.protocol = "LOCAL";
   envelope.recipients.push_back(queue::Recipient{message.mail_from, "", false, 0, 0});
-  const size_t failed = input.failed.size();
+  const size_t failed = input.recipients.size();
   std::string dsn_id = envelope.queue_id;
   spool_.Commit(*stored, std::move(envelope),
                 [this, batch = action.batch, dsn_id = std::move(dsn_id), original = action.message,
@@ -354,6 +360,9 @@ void DeliveryDriver::OnMessageDone(Link& link, std::vector<RecipientResult> resu
     std::string text = r.code == 0 ? r.Summary() : std::move(r.text);
     replies.push_back(queue::AttemptReply{r.code, std::move(r.enhanced), std::move(text), r.possible_duplicate});
   }
+  // A next hop that offers DSN took NOTIFY on and reports success itself (RFC 3461 §5.2).
+  const bool dsn = link.session != nullptr && link.session->extensions().dsn;
+  for (queue::AttemptReply& reply : replies) reply.handoff = dsn ? queue::Handoff::kRelayedWithDsn : queue::Handoff::kRelayed;
   queue::TlsReport report;
   if (const TlsSummary* tls = link.session != nullptr ? link.session->tls() : nullptr; tls != nullptr) {
     report.description = tls->Description();

@@ -149,6 +149,7 @@ void SmtpClient::OnEhlo(const SmtpReply& reply, bool esmtp) {
       if (keyword == "8BITMIME") extensions_.eight_bit_mime = true;
       if (keyword == "SMTPUTF8") extensions_.smtputf8 = true;
       if (keyword == "CHUNKING") extensions_.chunking = true;
+      if (keyword == "DSN") extensions_.dsn = true;
       if (keyword == "STARTTLS") extensions_.starttls = true;
       if (keyword == "SIZE") {
         extensions_.size_offered = true;
@@ -204,6 +205,7 @@ std::string SmtpClient::MailCommand() const {
   if (extensions_.size_offered) absl::StrAppend(&command, " SIZE=", message_.body.size());  // RFC 1870 §6
   if (message_.eight_bit && extensions_.eight_bit_mime) absl::StrAppend(&command, " BODY=8BITMIME");
   if (message_.smtputf8) absl::StrAppend(&command, " SMTPUTF8");  // RFC 6531 §3.4
+  if (extensions_.dsn) absl::StrAppend(&command, message_.mail_dsn);  // RFC 3461 §4.3, §4.4
   absl::StrAppend(&command, "\r\n");
   return command;
 }
@@ -236,8 +238,11 @@ void SmtpClient::StartMessage(OutboundMessage message) {
   use_bdat_ = extensions_.chunking && IsCrLfClean(message_.body);
   if (needs_rset_) to_send_.push_back({"RSET\r\n", Expect::kRset});
   to_send_.push_back({MailCommand(), Expect::kMail});
-  for (const std::string& recipient : message_.recipients) {
-    to_send_.push_back({absl::StrCat("RCPT TO:<", recipient, ">\r\n"), Expect::kRcpt});
+  for (size_t i = 0; i < n; ++i) {
+    // RFC 3461 §4.1, §4.2: NOTIFY and ORCPT go on to a server that offers DSN.
+    const absl::string_view dsn =
+        extensions_.dsn && i < message_.recipient_dsn.size() ? message_.recipient_dsn[i] : absl::string_view();
+    to_send_.push_back({absl::StrCat("RCPT TO:<", message_.recipients[i], ">", dsn, "\r\n"), Expect::kRcpt});
   }
   // RFC 2920 §3.1: DATA may end a pipelined group; its 354 is awaited before the body.
   if (!use_bdat_) to_send_.push_back({"DATA\r\n", Expect::kData});

@@ -52,6 +52,10 @@ struct OutboundMessage {
   absl::string_view body;  // the stored form (unstuffed); the caller keeps it alive until done
   bool eight_bit = false;  // sent with BODY=8BITMIME when the server offers it
   bool smtputf8 = false;   // needs SMTPUTF8: bounced 553 5.6.7 by a server without it
+  // RFC 3461 parameters, sent only to a server that offers DSN: " RET=HDRS ENVID=x" for
+  // MAIL, and per recipient (empty, or as many as recipients) " NOTIFY=... ORCPT=...".
+  std::string mail_dsn;
+  std::vector<std::string> recipient_dsn;
 };
 
 struct RecipientResult {
@@ -66,6 +70,7 @@ struct RecipientResult {
 struct ServerExtensions {
   bool esmtp = false;  // EHLO worked (else HELO)
   bool pipelining = false, eight_bit_mime = false, smtputf8 = false, chunking = false, starttls = false;
+  bool dsn = false;  // RFC 3461: takes the DSN parameters on (and reports success itself)
   bool size_offered = false;
   uint64_t size_max = 0;  // 0 with size_offered: no fixed limit
 };

@@ -8,10 +8,16 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "core/check.h"
+#include "core/dsn_params.h"
 #include "core/mail_date.h"
 
 namespace ringpost::net {
 namespace {
+
+// A DSN parameter that does not parse (RFC 3461): 501 naming what is expected.
+std::string BadParam(const absl::Status& status) {
+  return absl::StrCat("501 5.5.4 Bad DSN parameter: ", status.message(), "\r\n");
+}
 
 // A parameter given twice (SIZE=1 SIZE=2, BODY=7BIT BODY=8BITMIME) leaves its meaning
 // uncertain, so the command is refused. Returns the repeated keyword, or "".
@@ -194,7 +200,7 @@ void SmtpServer::OnEhlo(const SmtpCommand& command, bool esmtp) {
   // RFC 2034 §3: no enhanced code on EHLO lines. RFC 3207 §4.2: STARTTLS is not
   // offered again once TLS is on.
   Reply(absl::StrCat("250-", options_.hostname, "\r\n250-PIPELINING\r\n250-SIZE ", options_.message_bytes_max,
-                     "\r\n250-8BITMIME\r\n250-ENHANCEDSTATUSCODES\r\n250-SMTPUTF8\r\n",
+                     "\r\n250-8BITMIME\r\n250-ENHANCEDSTATUSCODES\r\n250-SMTPUTF8\r\n250-DSN\r\n",
                      client_.tls_offered && tls_.empty() ? "250-STARTTLS\r\n" : "", "250 CHUNKING\r\n"));
 }
 
@@ -228,6 +234,11 @@ void SmtpServer::OnMail(const SmtpCommand& command) {
     } else if (param.keyword == "SMTPUTF8") {
       if (param.has_value) return ErrorReply("501 5.5.4 SMTPUTF8 takes no value\r\n");
       smtputf8 = true;
+    } else if (param.keyword == "RET") {  // RFC 3461 §4.3
+      core::DsnReturn ret;
+      if (absl::Status s = core::ParseRet(param.value, &ret); !s.ok()) return ErrorReply(BadParam(s));
+    } else if (param.keyword == "ENVID") {  // RFC 3461 §4.4
+      if (absl::Status s = core::CheckEnvid(param.value); !s.ok()) return ErrorReply(BadParam(s));
     } else {
       return ErrorReply(absl::StrCat("555 5.5.4 Unsupported option: ", param.keyword, "\r\n"));
     }
@@ -251,8 +262,18 @@ void SmtpServer::OnRcpt(const SmtpCommand& command) {
   if (const std::string repeated = RepeatedParam(parsed->params); !repeated.empty()) {
     return ErrorReply(absl::StrCat("501 5.5.4 Parameter ", repeated, " given twice\r\n"));
   }
-  if (!parsed->params.empty()) {
-    return ErrorReply(absl::StrCat("555 5.5.4 Unsupported option: ", parsed->params.front().keyword, "\r\n"));
+  if (!parsed->params.empty() && !esmtp_) {
+    return ErrorReply("555 5.5.4 Error: parameters need EHLO\r\n");  // RFC 5321 §4.1.1.11
+  }
+  for (const EsmtpParam& param : parsed->params) {
+    if (param.keyword == "NOTIFY") {  // RFC 3461 §4.1
+      uint8_t notify = 0;
+      if (absl::Status s = core::ParseNotify(param.value, &notify); !s.ok()) return ErrorReply(BadParam(s));
+    } else if (param.keyword == "ORCPT") {  // RFC 3461 §4.2
+      if (absl::Status s = core::CheckOrcpt(param.value); !s.ok()) return ErrorReply(BadParam(s));
+    } else {
+      return ErrorReply(absl::StrCat("555 5.5.4 Unsupported option: ", param.keyword, "\r\n"));
+    }
   }
   if (parsed->path.non_ascii && !smtputf8_) {
     return ErrorReply("553 5.6.7 Must declare SMTPUTF8 to send unicode address\r\n");
@@ -294,6 +315,7 @@ void SmtpServer::OnRcpt(const SmtpCommand& command) {
   // <postmaster> is this host's postmaster (RFC 5321 §4.5.1): stored as the address that
   // receives it, so a bare local part (or a source-routed one) is never routed anywhere.
   recipient.address = path.is_postmaster ? relay_.postmaster() : path.mailbox;
+  recipient.params = FormatParams(parsed->params);
   recipients_.push_back(std::move(recipient));
   Reply("250 2.1.5 Ok\r\n");
 }

@@ -43,6 +43,7 @@ std::shared_ptr<StoredMessage> StoredMessageOf(const Envelope& envelope) {
   message->mail_from = envelope.mail_from;
   message->eight_bit = HasParam(envelope.mail_params, "BODY=8BITMIME");
   message->smtputf8 = HasParam(envelope.mail_params, "SMTPUTF8");
+  message->dsn = core::DsnMessageParamsOf(envelope.mail_params);
   message->body = BodyOf(envelope);
   return message;
 }
@@ -62,7 +63,8 @@ std::vector<std::unique_ptr<DeliveryJob>> SplitByDomain(const std::shared_ptr<St
       job->domain = std::move(domain);
       jobs.push_back(std::move(job));
     }
-    jobs[it->second]->recipients.push_back(JobRecipient{i, r.address, r.attempts, r.next_attempt_unix_micros});
+    jobs[it->second]->recipients.push_back(
+        JobRecipient{i, r.address, r.attempts, r.next_attempt_unix_micros, core::DsnRecipientParamsOf(r.params)});
     jobs[it->second]->held |= r.held;
   }
   message->unfinished.store(static_cast<uint32_t>(jobs.size()), std::memory_order_relaxed);

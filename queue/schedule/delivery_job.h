@@ -20,6 +20,7 @@
 #include <string>
 #include <vector>
 
+#include "core/dsn_params.h"
 #include "queue/record.h"
 
 namespace ringpost::queue {
@@ -30,6 +31,7 @@ struct StoredMessage {
   std::string mail_from;  // empty: the null sender
   bool eight_bit = false;
   bool smtputf8 = false;
+  core::DsnMessageParams dsn;  // RET, ENVID (RFC 3461)
   // Where it lives.
   int home_shard = 0;
   uint32_t segment = 0;
@@ -49,6 +51,8 @@ struct JobRecipient {
   std::string address;
   uint32_t attempts = 0;                  // failed attempts so far
   uint64_t next_attempt_unix_micros = 0;  // 0: now
+  core::DsnRecipientParams dsn;           // NOTIFY, ORCPT (RFC 3461)
+  bool delay_reported = false;            // a "delayed" report went (--delay_warning_time)
 };
 
 struct DeliveryJob {

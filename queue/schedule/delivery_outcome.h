@@ -13,6 +13,10 @@
 
 namespace ringpost::queue {
 
+// Where an accepted message went, for RFC 3461 success reports: into a Maildir here
+// ("delivered"), to a next hop without DSN ("relayed"), or to one that reports itself.
+enum class Handoff : uint8_t { kRelayed, kRelayedWithDsn, kDelivered };
+
 struct AttemptReply {
   int code = 0;          // 0: no reply (connection lost, timed out, refused locally)
   std::string enhanced;  // "5.1.1" or empty; with code 0, why there was no reply ("4.4.3")
@@ -20,6 +24,7 @@ struct AttemptReply {
   // No reply came after the final dot: the next hop may have taken the message, so
   // sending it again may duplicate it (it is deferred, never lost).
   bool possible_duplicate = false;
+  Handoff handoff = Handoff::kRelayed;
 };
 
 struct RecipientOutcome {

@@ -383,9 +383,13 @@ void DeliveryScheduler::StartOn(Connection& connection, Job& job) {
   ++connection.messages;
   ++stats_.attempts;
   BeginAttempt(job);
-  SendMessage send{connection.id, job.work->message, {}};
+  SendMessage send{connection.id, job.work->message, {}, {}};
   send.recipients.reserve(job.attempt.size());
-  for (size_t position : job.attempt) send.recipients.push_back(job.work->recipients[position].address);
+  send.recipient_dsn.reserve(job.attempt.size());
+  for (size_t position : job.attempt) {
+    send.recipients.push_back(job.work->recipients[position].address);
+    send.recipient_dsn.push_back(job.work->recipients[position].dsn.ForRcpt());
+  }
   actions_.push_back(std::move(send));
 }
 

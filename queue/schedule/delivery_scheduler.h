@@ -92,6 +92,9 @@ struct SchedulerConfig {
   absl::Duration tls_fallback = absl::ZeroDuration();
   absl::Duration compaction_age = absl::Minutes(30);  // zero: never
   absl::Duration local_failure_retry = absl::Seconds(1);
+  // --delay_warning_time: a recipient still deferred this long after arrival gets one
+  // "delayed" report (RFC 3464) unless its NOTIFY leaves DELAY out; zero: never.
+  absl::Duration delay_warning = absl::ZeroDuration();
   uint64_t seed = 1;
 };
 
@@ -116,6 +119,7 @@ struct SendMessage {
   ConnectionId connection = 0;
   std::shared_ptr<StoredMessage> message;
   std::vector<std::string> recipients;
+  std::vector<std::string> recipient_dsn;  // each one's NOTIFY/ORCPT for a next hop with DSN
 };
 // Deliver into Maildirs; answer with OnLocalDelivered.
 struct DeliverLocally {
@@ -137,11 +141,11 @@ struct WriteResults {
   std::vector<DeliveryResult> results;
   std::shared_ptr<StoredMessage> finished;
 };
-// Write a DSN to `message`'s sender naming `failed`; answer with OnBounceWritten.
+// Write a DSN to `message`'s sender naming `recipients`; answer with OnBounceWritten.
 struct WriteBounce {
   BatchId batch = 0;
   std::shared_ptr<StoredMessage> message;
-  std::vector<BouncedRecipient> failed;
+  std::vector<ReportedRecipient> recipients;
   absl::Time now;
 };
 // Copy the job's recipients (with their state) forward into this shard's log as a new

@@ -359,11 +359,14 @@ void DeliveryScheduler::RunCommand(Job& job, AdminCommand command, const std::st
       ++stats_.deleted;  // the admin record counts these; no recipient line
     } else {
       outcome.status = "5.0.0";
-      BouncedRecipient failed;
-      failed.address = r.address;
-      failed.status = "5.0.0";
-      failed.reason = text;
-      batch->bounced.push_back(std::move(failed));
+      if (r.dsn.NotifiesFailure()) {  // RFC 3461 §4.1: not with NOTIFY=NEVER
+        ReportedRecipient failed;
+        failed.address = r.address;
+        failed.status = "5.0.0";
+        failed.reason = text;
+        failed.original_recipient = r.dsn.OriginalRecipient();
+        batch->bounced.push_back(std::move(failed));
+      }
       ++stats_.bounced;
       AccountingEntry entry;
       entry.type = AccountingType::kBounce;

@@ -2,12 +2,15 @@
 // lines, bounces) and how they reach the log before a job is rescheduled, copied
 // forward or finished. The first half (delivery_scheduler.cc) runs the pools.
 #include <algorithm>
+#include <optional>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
 #include "core/check.h"
 #include "core/log.h"
 #include "queue/schedule/accounting_line.h"
+#include <optional>
+
 #include "queue/schedule/delivery_scheduler.h"
 #include "queue/schedule/delivery_scheduler_parts.h"
 
@@ -64,7 +67,7 @@ void DeliveryScheduler::Complete(Job& job, const std::vector<AttemptReply>& repl
   AccountingLines accounting;
   for (size_t i = 0; i < replies.size(); ++i) {
     const AttemptReply& reply = replies[i];
-    const JobRecipient& r = job.work->recipients[job.attempt[i]];
+    JobRecipient& r = job.work->recipients[job.attempt[i]];
     AccountingEntry entry;
     entry.time = now_;
     entry.arrival = arrival;
@@ -136,16 +139,36 @@ void DeliveryScheduler::Complete(Job& job, const std::vector<AttemptReply>& repl
     result.code = static_cast<uint16_t>(reply.code);
     result.text = reply.text.substr(0, kResultTextBytesMax);
     batch->results.push_back(std::move(result));
-    if (outcome.bounces()) {
-      BouncedRecipient failed;
-      failed.address = r.address;
-      failed.status = outcome.status;
+    // RFC 3461 §4.1: which reports this recipient asked for (none with NOTIFY=NEVER).
+    std::optional<DsnAction> report;
+    if (outcome.bounces() && r.dsn.NotifiesFailure()) {
+      report = DsnAction::kFailed;
+    } else if (outcome.outcome == Outcome::kDelivered && r.dsn.NotifiesSuccess() &&
+               reply.handoff != Handoff::kRelayedWithDsn) {  // such a next hop reports itself
+      report = reply.handoff == Handoff::kDelivered ? DsnAction::kDelivered : DsnAction::kRelayed;
+    } else if (outcome.outcome == Outcome::kDeferred && config_.delay_warning > absl::ZeroDuration() &&
+               !r.delay_reported && r.dsn.NotifiesDelay() && now_ - arrival >= config_.delay_warning) {
+      report = DsnAction::kDelayed;
+      r.delay_reported = true;
+    }
+    if (report.has_value()) {
+      ReportedRecipient reported;
+      reported.address = r.address;
+      reported.action = *report;
+      reported.original_recipient = r.dsn.OriginalRecipient();
+      reported.status = outcome.status;
+      if (reported.status.empty()) reported.status = outcome.outcome == Outcome::kDelivered ? "2.0.0" : "4.0.0";
       if (reply.code != 0) {
-        failed.diagnostic =
+        reported.diagnostic =
             absl::StrCat(reply.code, reply.enhanced.empty() ? "" : " ", reply.enhanced, " ", reply.text);
       }
-      failed.reason = BounceReason(reply, outcome, host);
-      batch->bounced.push_back(std::move(failed));
+      if (*report == DsnAction::kFailed) reported.reason = BounceReason(reply, outcome, host);
+      if (*report == DsnAction::kDelayed) {
+        reported.reason =
+            absl::StrCat("not delivered after ", absl::FormatDuration(absl::Trunc(now_ - arrival, absl::Seconds(1))),
+                         "; tried until ", absl::FormatDuration(config_.retry.lifetime), " after arrival");
+      }
+      batch->bounced.push_back(std::move(reported));
     }
     batch->outcomes.emplace_back(r.index, std::move(outcome));
   }

@@ -86,7 +86,7 @@ struct DeliveryScheduler::Batch {
   BatchId id = 0;
   Job* job = nullptr;
   std::vector<DeliveryResult> results;                          // records to write
-  std::vector<BouncedRecipient> bounced;                        // for the DSN
+  std::vector<ReportedRecipient> bounced;                        // for the DSN
   std::vector<std::pair<uint32_t, RecipientOutcome>> outcomes;  // by envelope index
   std::vector<uint32_t> again_now;  // 452 beside accepted recipients: a new transaction at once
 };

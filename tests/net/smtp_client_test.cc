@@ -414,8 +414,8 @@ TEST(SmtpClientTest, TalksToRingpostsServerEngineAndTheBodyArrivesIntact) {
       for (int round = 0; round < 20 && events.done.empty(); ++round) {
         std::string to_client = server.TakeOutput();
         if (!chunking) {  // hide CHUNKING from the client: it uses DATA
-          const size_t at = to_client.find("250-SMTPUTF8\r\n250 CHUNKING\r\n");
-          if (at != std::string::npos) to_client.replace(at, std::string::npos, "250 SMTPUTF8\r\n");
+          const size_t at = to_client.find("250-DSN\r\n250 CHUNKING\r\n");
+          if (at != std::string::npos) to_client.replace(at, std::string::npos, "250 DSN\r\n");
         }
         client.Feed(to_client);
         if (client.ready() && !started) {

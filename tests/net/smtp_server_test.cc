@@ -75,7 +75,7 @@ TEST(SmtpServerTest, Rfc5321_4_1_1_1_EhloAdvertisesTheExtensions) {
   EXPECT_EQ(
       h.Say("EHLO client.example\r\n"),
       "250-mx.test\r\n250-PIPELINING\r\n250-SIZE 52428800\r\n250-8BITMIME\r\n250-ENHANCEDSTATUSCODES\r\n"
-      "250-SMTPUTF8\r\n250 CHUNKING\r\n");
+      "250-SMTPUTF8\r\n250-DSN\r\n250 CHUNKING\r\n");
   EXPECT_EQ(h.Say("HELO client.example\r\n"), "250 mx.test\r\n");
   EXPECT_EQ(h.Say("EHLO\r\n"), "501 5.5.4 Syntax: EHLO hostname\r\n");
 }
@@ -450,7 +450,36 @@ TEST(SmtpServerTest, Rfc5321_4_1_1_11_UnknownParametersAre555) {
   EXPECT_EQ(h.Say("MAIL FROM:<a@example.org> BODY=BINARYMIME\r\n"),
             "501 5.5.4 Unsupported BODY parameter\r\n");
   h.Say("MAIL FROM:<a@example.org>\r\n");
-  EXPECT_EQ(h.Say("RCPT TO:<b@example.net> NOTIFY=NEVER\r\n"), "555 5.5.4 Unsupported option: NOTIFY\r\n");
+  EXPECT_EQ(h.Say("RCPT TO:<b@example.net> FOO=1\r\n"), "555 5.5.4 Unsupported option: FOO\r\n");
+}
+
+// RFC 3461: DSN is offered; RET and ENVID (§4.3, §4.4) on MAIL, NOTIFY and ORCPT (§4.1,
+// §4.2) on RCPT are kept with the message as received; malformed ones get 501.
+TEST(SmtpServerTest, Rfc3461_DsnParametersAreKeptAndMalformedOnesAre501) {
+  Harness h;
+  h.Greeted();
+  h.Say("EHLO c\r\n");
+  EXPECT_EQ(h.Say("MAIL FROM:<a@example.org> RET=HDRS ENVID=QQ+2B314\r\n"), "250 2.1.0 Ok\r\n");
+  EXPECT_EQ(h.Say("RCPT TO:<b@example.net> NOTIFY=SUCCESS,FAILURE ORCPT=rfc822;b+40example.net\r\n"),
+            "250 2.1.5 Ok\r\n");
+  EXPECT_EQ(h.Say("RCPT TO:<c@example.net> NOTIFY=never\r\n"), "250 2.1.5 Ok\r\n");
+  for (const char* bad : {"NOTIFY=NEVER,SUCCESS", "NOTIFY=SOMETIMES", "NOTIFY", "NOTIFY=SUCCESS,SUCCESS",
+                          "ORCPT=b@example.net", "ORCPT=rfc822;", "ORCPT=rfc822;a+4", "ORCPT=rfc822;a+4a"}) {
+    const std::string reply = h.Say(absl::StrCat("RCPT TO:<d@example.net> ", bad, "\r\n"));
+    EXPECT_TRUE(absl::StartsWith(reply, "501 5.5.4 Bad DSN parameter: ")) << bad << ": " << reply;
+  }
+  h.Say("DATA\r\nx\r\n.\r\n");
+  ASSERT_EQ(h.handler.committed.size(), 1u);
+  const SmtpEnvelope& envelope = h.handler.committed[0].envelope;
+  EXPECT_EQ(envelope.mail_params, "RET=HDRS ENVID=QQ+2B314");
+  ASSERT_EQ(envelope.recipients.size(), 2u);
+  EXPECT_EQ(envelope.recipients[0].params, "NOTIFY=SUCCESS,FAILURE ORCPT=rfc822;b+40example.net");
+  EXPECT_EQ(envelope.recipients[1].params, "NOTIFY=never");
+  h.Say("EHLO c\r\n");
+  for (const std::string& bad : {std::string("RET=ALL"), std::string("ENVID=a+zz"), "ENVID=" + std::string(101, 'x')}) {
+    const std::string reply = h.Say(absl::StrCat("MAIL FROM:<a@example.org> ", bad, "\r\n"));
+    EXPECT_TRUE(absl::StartsWith(reply, "501 5.5.4 Bad DSN parameter: ")) << bad << ": " << reply;
+  }
 }
 
 TEST(SmtpServerTest, Rfc5321_6_3_MoreThanFiftyReceivedHeadersIsALoop) {

@@ -27,9 +27,10 @@ BounceInput Input() {
   in.queue_id = "1NGQVJ8010000";
   in.arrival = absl::FromUnixSeconds(1796000000);
   in.now = absl::FromUnixSeconds(1796003600);
-  in.failed.push_back(
-      {"gone@example.net", "5.1.1", "550 5.1.1 <gone@example.net>: no such user", "the server refused it"});
-  in.failed.push_back({"late@example.net", "5.4.7", "", "delivery time expired"});
+  in.recipients.push_back(
+      {"gone@example.net", "5.1.1", "550 5.1.1 <gone@example.net>: no such user", "the server refused it",
+       DsnAction::kFailed, ""});
+  in.recipients.push_back({"late@example.net", "5.4.7", "", "delivery time expired", DsnAction::kFailed, ""});
   in.original =
       "Received: from x\r\n\tby y\r\nSubject: hello\r\nFrom: sender@example.org\r\n\r\nbody text\r\n";
   in.sequence = 1;
@@ -70,6 +71,46 @@ print('ok')
   EXPECT_NE(output.find("ok"), std::string::npos) << output;
 }
 
+// RFC 3461 §6.2-6.3 / RFC 3464 §2.2.1, §2.3.1: ENVID and ORCPT come back (decoded from
+// xtext); Action says relayed, delivered or delayed; RET=FULL returns the whole message.
+TEST(BounceTest, Rfc3464_SuccessAndDelayReportsWithEnvidOrcptAndTheFullMessage) {
+  BounceInput in = Input();
+  in.envid = "QQ314159";
+  in.return_full = true;
+  in.recipients = {
+      {"relayed@example.net", "2.0.0", "250 2.0.0 ok", "", DsnAction::kRelayed, "rfc822; orig@example.org"},
+      {"slow@example.net", "4.3.0", "451 4.3.0 later", "not delivered after 4h", DsnAction::kDelayed, ""},
+  };
+  auto dsn = BuildBounce(in);
+  ASSERT_TRUE(dsn.ok()) << dsn.status();
+  const testing::ScratchDir scratch("bounce");
+  const std::string& dir = scratch.path();
+  std::ofstream(dir + "/dsn.eml", std::ios::binary) << *dsn;
+  std::ofstream(dir + "/check.py") << R"PY(
+import email, email.policy, sys
+m = email.message_from_bytes(open(sys.argv[1], 'rb').read(), policy=email.policy.default)
+assert m['Subject'] == 'Delayed Mail (still being retried)', m['Subject']
+parts = list(m.iter_parts())
+assert [p.get_content_type() for p in parts] == ['text/plain', 'message/delivery-status', 'message/rfc822'], \
+    [p.get_content_type() for p in parts]
+status = parts[1].get_payload()
+assert status[0]['Original-Envelope-Id'] == 'QQ314159', status[0]['Original-Envelope-Id']
+assert [r['Action'] for r in status[1:]] == ['relayed', 'delayed']
+assert status[1]['Original-Recipient'] == 'rfc822; orig@example.org', status[1]['Original-Recipient']
+assert status[2]['Original-Recipient'] is None
+original = parts[2].get_payload()[0]
+assert original['Subject'] == 'hello' and original.get_content().strip() == 'body text', original
+print('ok')
+)PY";
+  auto [status, output] =
+      testing::RunCommand({"/usr/bin/python3", dir + "/check.py", dir + "/dsn.eml"}, milliseconds(20000));
+  EXPECT_EQ(status, 0) << output << "\n" << *dsn;
+  in.recipients.pop_back();
+  auto success = BuildBounce(in);
+  ASSERT_TRUE(success.ok());
+  EXPECT_TRUE(absl::StrContains(*success, "Subject: Successful Mail Delivery Report\r\n"));
+}
+
 TEST(BounceTest, Rfc5321_6_1_NeverABounceToTheNullSender) {
   BounceInput in = Input();
   in.original_sender = "";
@@ -78,7 +119,7 @@ TEST(BounceTest, Rfc5321_6_1_NeverABounceToTheNullSender) {
 
 TEST(BounceTest, HostileTextStaysInsideItsLineAndLinesStayShort) {
   BounceInput in = Input();
-  in.failed[0].diagnostic = "550 5.1.1 evil\r\nBcc: victim@example.com\r\n" + std::string(5000, 'x');
+  in.recipients[0].diagnostic = "550 5.1.1 evil\r\nBcc: victim@example.com\r\n" + std::string(5000, 'x');
   in.original = "Subject: bare\nlf\rcr\r\n\r\nbody";
   auto dsn = BuildBounce(in);
   ASSERT_TRUE(dsn.ok());

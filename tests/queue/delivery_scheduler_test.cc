@@ -192,9 +192,9 @@ TEST(DeliverySchedulerTest, Rfc5321_4_5_4_1_PastTheLifetimeATemporaryFailureExpi
   // The DSN is written before the results that say "expired".
   EXPECT_EQ(h.Count<WriteResults>(), 0u);
   const WriteBounce bounce = h.Take<WriteBounce>();
-  ASSERT_EQ(bounce.failed.size(), 1u);
-  EXPECT_EQ(bounce.failed[0].status, "5.4.7");  // RFC 3463: delivery time expired
-  EXPECT_TRUE(absl::StrContains(bounce.failed[0].reason, "delivery time expired")) << bounce.failed[0].reason;
+  ASSERT_EQ(bounce.recipients.size(), 1u);
+  EXPECT_EQ(bounce.recipients[0].status, "5.4.7");  // RFC 3463: delivery time expired
+  EXPECT_TRUE(absl::StrContains(bounce.recipients[0].reason, "delivery time expired")) << bounce.recipients[0].reason;
   h.BounceWritten(bounce.batch, true);
   h.WriteAllResults();
   ASSERT_EQ(h.results.size(), 1u);
@@ -212,11 +212,11 @@ TEST(DeliverySchedulerTest, Rfc3464_APermanentFailureBouncesOnlyTheFailedRecipie
   h.Sent(c, {Reply(250, "2.0.0"), Reply(550, "5.1.1", "no such user")});
   EXPECT_EQ(h.Count<WriteResults>(), 0u);
   const WriteBounce bounce = h.Take<WriteBounce>();
-  ASSERT_EQ(bounce.failed.size(), 1u);
-  EXPECT_EQ(bounce.failed[0].address, "gone@dest.example");
-  EXPECT_EQ(bounce.failed[0].status, "5.1.1");
-  EXPECT_EQ(bounce.failed[0].diagnostic, "550 5.1.1 no such user");
-  EXPECT_EQ(bounce.failed[0].reason, "the server 192.0.2.1:25 refused it");
+  ASSERT_EQ(bounce.recipients.size(), 1u);
+  EXPECT_EQ(bounce.recipients[0].address, "gone@dest.example");
+  EXPECT_EQ(bounce.recipients[0].status, "5.1.1");
+  EXPECT_EQ(bounce.recipients[0].diagnostic, "550 5.1.1 no such user");
+  EXPECT_EQ(bounce.recipients[0].reason, "the server 192.0.2.1:25 refused it");
   EXPECT_EQ(bounce.message->mail_from, "sender@origin.example");
   h.BounceWritten(bounce.batch, true);
   h.WriteAllResults();
@@ -225,6 +225,101 @@ TEST(DeliverySchedulerTest, Rfc3464_APermanentFailureBouncesOnlyTheFailedRecipie
   EXPECT_EQ(h.results[1].outcome, Outcome::kBounced);
   EXPECT_EQ(h.results[1].code, 550);
   EXPECT_EQ(h.TakeAll<JobFinished>().size(), 1u);
+}
+
+// RFC 3461 §4.1: NOTIFY says which reports a recipient gets. NEVER: none, not even a
+// bounce; SUCCESS: "relayed" when the next hop took no DSN parameters (a hop that offers
+// DSN reports itself), "delivered" for a Maildir; absent: failures only.
+TEST(DeliverySchedulerTest, Rfc3461_NotifyDecidesWhichReportsGo) {
+  SchedulerHarness h;
+  auto job = h.Job("dest.example", {"never", "success", "failure_only", "plain"});
+  job->recipients[0].dsn.notify = core::kNotifyNever;
+  job->recipients[1].dsn.notify = core::kNotifySuccess;
+  job->recipients[1].dsn.orcpt = "rfc822;orig+2Bsuccess@example.org";
+  job->recipients[2].dsn.notify = core::kNotifyFailure;
+  h.Accept(std::move(job));
+  h.Resolved("dest.example", SmtpHop({"192.0.2.1:25"}));
+  const ConnectionId c = OpenAndGreet(h);
+  const SendMessage send = h.Take<SendMessage>();
+  EXPECT_EQ(send.recipient_dsn,
+            (std::vector<std::string>{" NOTIFY=NEVER", " NOTIFY=SUCCESS ORCPT=rfc822;orig+2Bsuccess@example.org",
+                                      " NOTIFY=FAILURE", ""}));
+  h.Sent(c, {Reply(550, "5.1.1", "gone"), Reply(250, "2.0.0"), Reply(250, "2.0.0"), Reply(550, "5.1.1", "gone")});
+  const WriteBounce report = h.Take<WriteBounce>();
+  ASSERT_EQ(report.recipients.size(), 2u);  // nothing for NEVER (failed) nor FAILURE-only (delivered)
+  EXPECT_EQ(report.recipients[0].address, "success@dest.example");
+  EXPECT_EQ(report.recipients[0].action, DsnAction::kRelayed);
+  EXPECT_EQ(report.recipients[0].status, "2.0.0");
+  EXPECT_EQ(report.recipients[0].original_recipient, "rfc822; orig+success@example.org");
+  EXPECT_EQ(report.recipients[1].address, "plain@dest.example");
+  EXPECT_EQ(report.recipients[1].action, DsnAction::kFailed);
+  h.BounceWritten(report.batch, true);
+  EXPECT_EQ(h.WriteAllResults(), 1);
+
+  // A next hop that offers DSN took NOTIFY on: no "relayed" report from here.
+  auto with_dsn = h.Job("dest.example", {"success2"});
+  with_dsn->recipients[0].dsn.notify = core::kNotifySuccess;
+  h.Accept(std::move(with_dsn));
+  h.Ready(c);
+  h.Take<SendMessage>();
+  AttemptReply passed_on = Reply(250, "2.0.0");
+  passed_on.handoff = Handoff::kRelayedWithDsn;
+  h.Sent(c, {passed_on});
+  EXPECT_EQ(h.Count<WriteBounce>(), 0u);
+}
+
+TEST(DeliverySchedulerTest, Rfc3464_NotifySuccessForLocalDeliveryIsADeliveredReport) {
+  SchedulerHarness h;
+  auto job = h.Job("local.example", {"user"});
+  job->recipients[0].dsn.notify = core::kNotifySuccess | core::kNotifyFailure;
+  h.Accept(std::move(job));
+  NextHop local;
+  local.kind = NextHop::Kind::kLocal;
+  h.Resolved("local.example", local);
+  const DeliverLocally deliver = h.Take<DeliverLocally>();
+  AttemptReply delivered = Reply(250, "2.0.0", "delivered to maildir x");
+  delivered.handoff = Handoff::kDelivered;
+  h.LocalDelivered(deliver.job, {delivered});
+  const WriteBounce report = h.Take<WriteBounce>();
+  ASSERT_EQ(report.recipients.size(), 1u);
+  EXPECT_EQ(report.recipients[0].action, DsnAction::kDelivered);
+}
+
+// --delay_warning_time: one "delayed" report per recipient once it has waited that long,
+// unless NOTIFY leaves DELAY out.
+TEST(DeliverySchedulerTest, Rfc3464_ADelayWarningGoesOnceAfterTheConfiguredTime) {
+  SchedulerConfig config = SchedulerHarness::DefaultConfig();
+  config.delay_warning = absl::Minutes(10);
+  config.idle_timeout = absl::Hours(10);  // the same connection waits for every retry
+  SchedulerHarness h(config);
+  auto job = h.Job("dest.example", {"waits", "no_delay"});
+  job->recipients[1].dsn.notify = core::kNotifyFailure;
+  h.Accept(std::move(job));
+  h.Resolved("dest.example", SmtpHop({"192.0.2.1:25"}));
+  const ConnectionId c = OpenAndGreet(h);
+  h.Take<SendMessage>();
+  h.Sent(c, {Reply(451, "4.3.0", "later"), Reply(451, "4.3.0", "later")});
+  EXPECT_EQ(h.Count<WriteBounce>(), 0u);  // 0 minutes: too soon
+  h.WriteAllResults();
+  int reports = 0;
+  for (int attempt = 0; attempt < 4; ++attempt) {
+    h.Ready(c);
+    h.Advance(absl::Hours(1));
+    // Each recipient's retry has its own jitter: an attempt may carry one or both.
+    const std::vector<SendMessage> sends = h.TakeAll<SendMessage>();
+    ASSERT_FALSE(sends.empty()) << attempt;
+    h.Sent(c, std::vector<AttemptReply>(sends[0].recipients.size(), Reply(451, "4.3.0", "later")));
+    for (const WriteBounce& report : h.TakeAll<WriteBounce>()) {
+      ++reports;
+      ASSERT_EQ(report.recipients.size(), 1u);
+      EXPECT_EQ(report.recipients[0].address, "waits@dest.example");
+      EXPECT_EQ(report.recipients[0].action, DsnAction::kDelayed);
+      EXPECT_EQ(report.recipients[0].status, "4.3.0");
+      h.BounceWritten(report.batch, true);
+    }
+    h.WriteAllResults();
+  }
+  EXPECT_EQ(reports, 1);
 }
 
 TEST(DeliverySchedulerTest, ABounceThatCannotBeWrittenKeepsItsRecipientsDeferred) {
@@ -328,9 +423,9 @@ TEST(DeliverySchedulerTest, ANonexistentDomainBouncesWith5_1_2) {
   fail.text = "NXDOMAIN";
   h.Resolved("nowhere.example", fail);
   const WriteBounce bounce = h.Take<WriteBounce>();
-  ASSERT_EQ(bounce.failed.size(), 1u);
-  EXPECT_EQ(bounce.failed[0].status, "5.1.2");
-  EXPECT_EQ(bounce.failed[0].reason, "NXDOMAIN");  // no server refused it: the reason is the lookup's
+  ASSERT_EQ(bounce.recipients.size(), 1u);
+  EXPECT_EQ(bounce.recipients[0].status, "5.1.2");
+  EXPECT_EQ(bounce.recipients[0].reason, "NXDOMAIN");  // no server refused it: the reason is the lookup's
 }
 
 TEST(DeliverySchedulerTest, ALongDeferredJobIsCopiedForwardAndGoesOnAsTheCopy) {
@@ -629,9 +724,9 @@ TEST(DeliverySchedulerAdminTest, Rfc3464_BounceSendsTheSenderADsnWith5_0_0Before
   EXPECT_EQ(h.Apply(AdminCommand::kBounce, ById("Q1"), "policy"), 1u);
   EXPECT_EQ(h.Count<WriteResults>(), 0u);  // the DSN first
   const WriteBounce bounce = h.Take<WriteBounce>();
-  ASSERT_EQ(bounce.failed.size(), 1u);
-  EXPECT_EQ(bounce.failed[0].status, "5.0.0");
-  EXPECT_EQ(bounce.failed[0].reason, "returned by the operator: policy");
+  ASSERT_EQ(bounce.recipients.size(), 1u);
+  EXPECT_EQ(bounce.recipients[0].status, "5.0.0");
+  EXPECT_EQ(bounce.recipients[0].reason, "returned by the operator: policy");
   const std::string accounting = h.AccountingText();
   EXPECT_TRUE(absl::StrContains(accounting, "\"type\":\"bounce\"")) << accounting;
   EXPECT_TRUE(absl::StrContains(accounting, "\"by_operator\":true")) << accounting;

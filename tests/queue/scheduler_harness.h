@@ -64,7 +64,7 @@ class SchedulerHarness {
     job->message = message;
     job->domain = domain;
     for (size_t i = 0; i < local_parts.size(); ++i) {
-      job->recipients.push_back(JobRecipient{static_cast<uint32_t>(i), local_parts[i] + "@" + domain, 0, 0});
+      job->recipients.push_back(JobRecipient{static_cast<uint32_t>(i), local_parts[i] + "@" + domain, 0, 0, {}, false});
     }
     return job;
   }

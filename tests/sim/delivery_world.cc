@@ -197,7 +197,7 @@ void DeliveryWorld::Submit(Message& message) {
       job->domain = domain;
     }
     job->recipients.push_back(
-        {i, address, message.state[i].attempts, message.state[i].next_attempt_unix_micros});
+        {i, address, message.state[i].attempts, message.state[i].next_attempt_unix_micros, {}, false});
     job->held |= message.state[i].held;
   }
   stored->unfinished.store(static_cast<uint32_t>(jobs.size()));
@@ -561,7 +561,7 @@ void DeliveryWorld::Do(queue::WriteBounce& a) {
   const bool queued = Uniform() < 0.97;
   At(Latency(absl::Microseconds(100), absl::Milliseconds(5)), [this, a, queued, &original] {
     if (queued) {
-      for (const queue::BouncedRecipient& failed : a.failed) {
+      for (const queue::ReportedRecipient& failed : a.recipients) {
         dsn_written_.insert(absl::StrCat(original.queue_id, " ", failed.address));
       }
       Submit(NewMessage("", {original.from}, now_, /*dsn=*/true));

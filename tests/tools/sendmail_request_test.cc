@@ -21,8 +21,12 @@ TEST(SendmailArgsTest, TheOptionsProgramsPass) {
   EXPECT_FALSE(request->recipients_from_headers);
   EXPECT_THAT(request->recipients, ElementsAre("a@example.net", "b@example.net", "c@example.net"));
 
-  auto t = ParseSendmailArgs({"-t", "-i", "-r<>", "-N", "never", "-B", "8BITMIME", "--server=127.0.0.1:25"});
+  auto t = ParseSendmailArgs({"-t", "-i", "-r<>", "-N", "never", "-B", "8BITMIME", "--server=127.0.0.1:25", "-Rhdrs",
+                              "-V", "batch 7+1"});
   ASSERT_TRUE(t.ok()) << t.status();
+  EXPECT_EQ(t->notify, "NEVER");  // RFC 3461 parameters for MAIL and RCPT
+  EXPECT_EQ(t->ret, "HDRS");
+  EXPECT_EQ(t->envid, "batch+207+2B1");
   EXPECT_TRUE(t->recipients_from_headers);
   EXPECT_TRUE(t->sender_given);
   EXPECT_EQ(t->sender, "");  // the null sender
@@ -36,7 +40,7 @@ TEST(SendmailArgsTest, TheOptionsProgramsPass) {
 
   // A CR or LF would end the SMTP command or the From: header it goes into.
   for (std::vector<std::string> bad : std::vector<std::vector<std::string>>{
-           {"-bs"}, {"-bp"}, {"-q"}, {"-f"}, {"-Z"}, {"-fa@b\r\nRCPT TO:<x@y>"}, {"-FName\r\nBcc: x@y", "a@b"},
+           {"-bs"}, {"-bp"}, {"-q"}, {"-f"}, {"-Z"}, {"-N", "never,success"}, {"-R", "all"}, {"-fa@b\r\nRCPT TO:<x@y>"}, {"-FName\r\nBcc: x@y", "a@b"},
            {"a@b\nc"}}) {
     EXPECT_FALSE(ParseSendmailArgs(bad).ok()) << bad[0];
   }

@@ -137,8 +137,8 @@ int Refused(int permanent_code, absl::string_view step, const net::SmtpReply& re
               absl::StrCat(step, " refused: ", reply.Summary()));
 }
 
-int Submit(const std::string& server, const std::string& helo, const std::string& sender,
-           const std::vector<std::string>& recipients, const PreparedMessage& message) {
+int Submit(const SendmailRequest& request, const std::string& server, const std::string& helo,
+           const std::string& sender, const std::vector<std::string>& recipients, const PreparedMessage& message) {
   Submission smtp;
   if (!smtp.Connect(server)) return Fail(EX_TEMPFAIL, smtp.error());
   net::SmtpReply reply;
@@ -146,13 +146,19 @@ int Submit(const std::string& server, const std::string& helo, const std::string
   if (reply.code != 220) return Refused(EX_UNAVAILABLE, "the connection", reply);
   if (!smtp.Exchange(absl::StrCat("EHLO ", helo, "\r\n"), &reply)) return Fail(EX_TEMPFAIL, smtp.error());
   if (reply.code != 250) return Refused(EX_PROTOCOL, "EHLO", reply);
-  if (!smtp.Exchange(absl::StrCat("MAIL FROM:<", sender, ">", message.eight_bit ? " BODY=8BITMIME" : "", "\r\n"),
+  const std::string mail_dsn = absl::StrCat(request.ret.empty() ? "" : " RET=", request.ret,
+                                            request.envid.empty() ? "" : " ENVID=", request.envid);
+  const std::string rcpt_dsn = request.notify.empty() ? "" : absl::StrCat(" NOTIFY=", request.notify);
+  if (!smtp.Exchange(absl::StrCat("MAIL FROM:<", sender, ">", message.eight_bit ? " BODY=8BITMIME" : "", mail_dsn,
+                                  "\r\n"),
                      &reply)) {
     return Fail(EX_TEMPFAIL, smtp.error());
   }
   if (reply.code != 250) return Refused(EX_DATAERR, absl::StrCat("sender <", sender, ">"), reply);
   for (const std::string& recipient : recipients) {
-    if (!smtp.Exchange(absl::StrCat("RCPT TO:<", recipient, ">\r\n"), &reply)) return Fail(EX_TEMPFAIL, smtp.error());
+    if (!smtp.Exchange(absl::StrCat("RCPT TO:<", recipient, ">", rcpt_dsn, "\r\n"), &reply)) {
+      return Fail(EX_TEMPFAIL, smtp.error());
+    }
     if (reply.code != 250 && reply.code != 251) {
       net::SmtpReply quit;
       smtp.Exchange("QUIT\r\n", &quit);  // nothing was sent: the caller decides again
@@ -203,7 +209,7 @@ int Main(int argc, char** argv) {
   std::string server = request->server;
   if (server.empty() && getenv("RINGPOST_SMTP") != nullptr) server = getenv("RINGPOST_SMTP");
   if (server.empty()) server = kDefaultServer;
-  return Submit(server, host, sender, recipients, *message);
+  return Submit(*request, server, host, sender, recipients, *message);
 }
 
 }  // namespace

@@ -5,12 +5,13 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_replace.h"
 #include "absl/strings/strip.h"
+#include "core/dsn_params.h"
 
 namespace ringpost::sendmail {
 namespace {
 
 // Options that take a value (attached or as the next argument) and change nothing here.
-constexpr absl::string_view kIgnoredWithValue = "BCLNRVo";
+constexpr absl::string_view kIgnoredWithValue = "BCLo";
 // Options without a value that change nothing here.
 constexpr absl::string_view kIgnoredFlags = "GUhnvX";
 
@@ -117,6 +118,21 @@ absl::StatusOr<SendmailRequest> ParseSendmailArgs(const std::vector<std::string>
       auto value = value_of(arg, 2);
       if (!value.ok()) return value.status();
       request.full_name = *value;
+    } else if (option == 'N' || option == 'R' || option == 'V') {
+      auto value = value_of(arg, 2);
+      if (!value.ok()) return value.status();
+      if (option == 'N') {
+        uint8_t notify = 0;
+        if (absl::Status s = core::ParseNotify(*value, &notify); !s.ok()) return s;
+        request.notify = absl::AsciiStrToUpper(*value);
+      } else if (option == 'R') {
+        core::DsnReturn ret;
+        if (absl::Status s = core::ParseRet(*value, &ret); !s.ok()) return s;
+        request.ret = absl::AsciiStrToUpper(*value);
+      } else {
+        request.envid = core::EncodeXtext(*value);
+        if (absl::Status s = core::CheckEnvid(request.envid); !s.ok()) return s;
+      }
     } else if (arg == "-t") {
       request.recipients_from_headers = true;
     } else if (arg == "-i" || arg == "-oi") {

@@ -24,11 +24,17 @@ struct SendmailRequest {
   bool dot_ends_input = true;            // false with -i or -oi: a lone "." is text
   std::vector<std::string> recipients;   // the arguments
   std::string server;                    // --server=HOST:PORT (empty: the default)
+  // DSN requests (RFC 3461), sent as parameters: -N (NOTIFY, for every recipient),
+  // -R (RET), -V (ENVID, xtext-encoded here). Empty: not asked.
+  std::string notify;
+  std::string ret;
+  std::string envid;
 };
 
-// The sendmail options Postfix documents: -f/-r, -F, -t, -i, -oi, and the ones that
-// change nothing here (-bm, -oem, -odb, -odi, -oX..., -B, -L, -N, -R, -V, -U, -v, -C,
-// -G, -h, -n, -X), values attached ("-fme@x") or separate ("-f me@x"); "--" ends them.
+// The sendmail options Postfix documents: -f/-r, -F, -t, -i, -oi, -N never|success,
+// failure,delay, -R full|hdrs, -V envid, and the ones that change nothing here (-bm,
+// -oem, -odb, -odi, -oX..., -B, -L, -U, -v, -C, -G, -h, -n, -X), values attached
+// ("-fme@x") or separate ("-f me@x"); "--" ends them.
 // Other modes (-bs, -bp, -q, ...) are refused.
 absl::StatusOr<SendmailRequest> ParseSendmailArgs(const std::vector<std::string>& args);
 

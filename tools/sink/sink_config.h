@@ -33,6 +33,7 @@ struct SinkConfig {
   std::string hostname = "sink.invalid";
   std::string record_dir;                // when set: every accepted message and its envelope
   bool smtputf8 = true;                  // advertise SMTPUTF8 (off: a next hop that cannot take it)
+  bool dsn = false;                      // advertise DSN (RFC 3461): the parameters are recorded either way
   std::shared_ptr<net::TlsContext> tls;  // --tls_cert/--tls_key: offer STARTTLS
   uint64_t seed = 1;
   FaultConfig faults;

@@ -25,6 +25,7 @@ ABSL_FLAG(uint32_t, max_connections, 8192, "connections in all");
 ABSL_FLAG(std::string, record_dir, "",
           "write every accepted message (NAME.eml) and envelope (NAME.json) here");
 ABSL_FLAG(bool, smtputf8, true, "advertise SMTPUTF8 in the EHLO reply");
+ABSL_FLAG(bool, dsn, false, "advertise DSN (RFC 3461) in the EHLO reply");
 ABSL_FLAG(uint64_t, seed, 1, "seed of the fault PRNG (a run's faults repeat with the same seed)");
 ABSL_FLAG(bool, json, false, "print counters as JSON");
 ABSL_FLAG(std::string, tls_cert, "", "PEM certificate; with --tls_key the sink offers STARTTLS");
@@ -58,6 +59,7 @@ int Main() {
   SinkConfig config;
   config.hostname = absl::GetFlag(FLAGS_hostname);
   config.smtputf8 = absl::GetFlag(FLAGS_smtputf8);
+  config.dsn = absl::GetFlag(FLAGS_dsn);
   config.record_dir = absl::GetFlag(FLAGS_record_dir);
   config.seed = absl::GetFlag(FLAGS_seed);
   if (!absl::GetFlag(FLAGS_tls_cert).empty()) {

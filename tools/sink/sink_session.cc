@@ -150,6 +150,17 @@ class SinkSession final : public net::Session {
     has_mail_ = false;
     mail_from_.clear();
     rcpts_.clear();
+    mail_params_.clear();
+    rcpt_params_.clear();
+  }
+
+  // The ESMTP parameters as "KEY=VALUE KEY2", for the record.
+  static std::string ParamsText(const net::PathArgument& path) {
+    std::string text;
+    for (const net::EsmtpParam& p : path.params) {
+      absl::StrAppend(&text, text.empty() ? "" : " ", p.keyword, p.has_value ? "=" : "", p.value);
+    }
+    return text;
   }
 
   void OnCommand(net::Connection& connection, absl::string_view line) {
@@ -164,6 +175,7 @@ class SinkSession final : public net::Session {
                   "\r\n250-PIPELINING\r\n250-SIZE\r\n250-8BITMIME\r\n"
                   "250-ENHANCEDSTATUSCODES\r\n",
                   service_.config().smtputf8 ? "250-SMTPUTF8\r\n" : "",
+                  service_.config().dsn ? "250-DSN\r\n" : "",
                   service_.config().tls != nullptr && connection.tls() == nullptr ? "250-STARTTLS\r\n" : "",
                   "250 CHUNKING\r\n"));
         return;
@@ -178,6 +190,7 @@ class SinkSession final : public net::Session {
         ResetTransaction();
         has_mail_ = true;
         mail_from_ = path->path.mailbox;
+        mail_params_ = ParamsText(*path);
         return Reply(connection, "250 2.1.0 Ok\r\n");
       }
       case net::SmtpVerb::kRcpt:
@@ -241,6 +254,7 @@ class SinkSession final : public net::Session {
       return Reply(connection, "550 5.1.1 sink: injected permanent failure\r\n");
     }
     rcpts_.push_back(rcpt);
+    rcpt_params_.push_back(ParamsText(*path));
     Reply(connection, absl::StrCat(HugeReplyPrefix("rcpt", 250), "250 2.1.5 Ok\r\n"));
   }
 
@@ -295,6 +309,8 @@ class SinkSession final : public net::Session {
     std::unique_ptr<MessageRecorder> recorder = std::move(recorder_);
     std::vector<std::string> rcpts = std::move(rcpts_);
     const std::string mail_from = std::move(mail_from_);
+    const std::string mail_params = std::move(mail_params_);
+    const std::vector<std::string> rcpt_params = std::move(rcpt_params_);
     ResetTransaction();
     data_.Reset();
     if (InjectDisconnect(connection, "dot")) return;
@@ -317,9 +333,12 @@ class SinkSession final : public net::Session {
       if (recorder) {
         std::vector<std::string> quoted;
         for (const auto& r : rcpts) quoted.push_back(absl::StrCat("\"", JsonEscape(r), "\""));
+        std::vector<std::string> quoted_params;
+        for (const auto& p : rcpt_params) quoted_params.push_back(absl::StrCat("\"", JsonEscape(p), "\""));
         recorder->Commit(absl::StrCat("{\"helo\":\"", JsonEscape(helo_), "\",\"mail_from\":\"",
                                       JsonEscape(mail_from), "\",\"rcpt_to\":[", absl::StrJoin(quoted, ","),
-                                      "],\"size\":", body, "}\n"));
+                                      "],\"mail_params\":\"", JsonEscape(mail_params), "\",\"rcpt_params\":[",
+                                      absl::StrJoin(quoted_params, ","), "],\"size\":", body, "}\n"));
       }
     }
     if (reply[0] == '4') SinkCounters::Add(service_.counters().replies_4xx, 1);
@@ -346,6 +365,8 @@ class SinkSession final : public net::Session {
   bool has_mail_ = false;
   std::string mail_from_;
   std::vector<std::string> rcpts_;
+  std::string mail_params_;               // as received, for the record
+  std::vector<std::string> rcpt_params_;  // each recipient's
   uint64_t body_bytes_ = 0;
   uint64_t bdat_remaining_ = 0;
   bool bdat_last_ = false;
