@@ -65,6 +65,9 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       m.mail_from = started % 2 ? "" : "s@example.org";
       for (size_t i = 0; i < recipients; ++i)
         m.recipients.push_back("r" + std::to_string(i) + "@example.net");
+      // DSN parameters, sent when the server's EHLO offers DSN (RFC 3461).
+      m.mail_dsn = " RET=HDRS ENVID=e" + std::to_string(started);
+      m.recipient_dsn.assign(recipients, " NOTIFY=SUCCESS,FAILURE");
       m.body = body;
       m.eight_bit = started % 2;
       m.smtputf8 = started == 3;
