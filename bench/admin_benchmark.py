@@ -11,10 +11,13 @@ One ringpost (one shard, CPU 0; fsync on) relays ringpost-blast's mail to ringpo
      admin socket (median and worst of 20).
   3. Relay windows of WINDOW seconds, alternating quiet and busy, 3 of each: blast sends
      d0.blast.test mail (routed to the sink) at full rate; in a busy window
-     `ringpost-queue list` streams the whole queue (every job, to /dev/null) and a
-     `summary` runs every second. Per window: blast's accepted messages/s, the daemon's
-     delivered recipients/s (its /metrics), its CPU time, and its peak resident memory
-     above what it held before the window.
+     `ringpost-queue list` streams the whole queue (every job, counted) from the start
+     of the window to its end (stopped there if it has not finished: the daemon paces a
+     listing so that it yields to the mail, and a million jobs take longer than a
+     window) and a `summary` runs every second. Per window: blast's accepted
+     messages/s, the daemon's delivered recipients/s (its /metrics), its CPU time, its
+     peak resident memory above what it held before the window, and the listing's
+     jobs/s.
   4. `bounce --domain b0.blast.test`: the time it takes and the daemon's peak memory
      above its level before.
 
@@ -196,14 +199,16 @@ def relay_window(daemon, busy, seconds):
                 admin_stats["summaries"] += 1
                 stop.wait(1.0)
         threading.Thread(target=summaries, daemon=True).start()
-        while not stop.is_set():
-            argv = ["taskset", "-c", "1", os.path.join(BIN, "ringpost-queue"), "--admin_socket=" + daemon.socket,
-                    "--json", "list"]
-            with subprocess.Popen(argv, stdout=subprocess.PIPE) as proc:
-                lines = sum(1 for _ in proc.stdout)
-            admin_stats["listings"] += 1
-            admin_stats["jobs_listed"] += lines
-            break  # one full listing per window (it takes most of it)
+        argv = ["taskset", "-c", "1", os.path.join(BIN, "ringpost-queue"), "--admin_socket=" + daemon.socket,
+                "--json", "list"]
+        with subprocess.Popen(argv, stdout=subprocess.PIPE) as proc:
+            # Stopped at the end of the window (a terminated reader ends the stream).
+            threading.Thread(target=lambda: (stop.wait(), proc.poll() is None and proc.terminate()),
+                             daemon=True).start()
+            for _ in proc.stdout:
+                admin_stats["jobs_listed"] += 1
+        admin_stats["listings"] += 1
+        admin_stats["listing_finished"] = proc.returncode == 0
 
     if busy:
         worker = threading.Thread(target=operator, daemon=True)
@@ -221,6 +226,7 @@ def relay_window(daemon, busy, seconds):
               "daemon_cpu_ms_per_1k_accepted": 1e6 * cpu / max(1, result["accepted"]),
               "rss_before_mib": before_rss / 1024, "rss_peak_above_mib": (peak - before_rss) / 1024}
     if busy:
+        admin_stats["jobs_listed_per_second"] = round(admin_stats["jobs_listed"] / seconds)
         window.update(admin_stats)
         window["summary_ms"] = [round(x, 1) for x in admin_stats["summary_ms"]]
     return window
