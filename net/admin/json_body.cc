@@ -2,6 +2,7 @@
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
+#include "core/utf8.h"
 
 namespace ringpost::net {
 namespace {
@@ -197,6 +198,9 @@ class Parser {
 }  // namespace
 
 absl::StatusOr<std::vector<std::pair<std::string, std::string>>> ParseFlatJsonObject(absl::string_view body) {
+  // RFC 8259 §8.1: JSON text is UTF-8. (Bytes that are not would also come back as
+  // U+FFFD when written, so two different keys could become one.)
+  if (!core::IsValidUtf8(body)) return absl::InvalidArgumentError("the JSON body is not UTF-8");
   return Parser(body).Object();
 }
 

@@ -2,8 +2,8 @@
 // strings, numbers, booleans or null, e.g. {"domain":"example.com","duration":"1h"}.
 // Pure. Values come back as text (a string decoded, a number as written, "true" or
 // "false"; a null is left out). Refused: anything nested, a repeated key, more than
-// kJsonFieldsMax fields, invalid escapes or lone surrogates, raw control characters,
-// and anything after the object.
+// kJsonFieldsMax fields, bytes that are not UTF-8, invalid escapes or lone surrogates,
+// raw control characters, and anything after the object.
 #pragma once
 
 #include <string>
