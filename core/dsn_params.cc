@@ -108,7 +108,8 @@ absl::Status CheckOrcpt(absl::string_view value) {
   if (value.size() > kOrcptCharsMax || semicolon == absl::string_view::npos ||
       !IsAddrType(value.substr(0, semicolon)) || semicolon + 1 == value.size() ||
       !IsXtext(value.substr(semicolon + 1))) {
-    return absl::InvalidArgumentError("ORCPT is addr-type;xtext (rfc822;user@example.org), at most 500 characters");
+    return absl::InvalidArgumentError(
+        "ORCPT is addr-type;xtext (rfc822;user@example.org), at most 500 characters");
   }
   return absl::OkStatus();
 }
@@ -136,7 +137,8 @@ std::string DsnRecipientParams::ForRcpt() const {
 std::string DsnRecipientParams::OriginalRecipient() const {
   const size_t semicolon = orcpt.find(';');
   if (semicolon == std::string::npos) return "";
-  return absl::StrCat(orcpt.substr(0, semicolon), "; ", DecodeXtext(absl::string_view(orcpt).substr(semicolon + 1)));
+  return absl::StrCat(orcpt.substr(0, semicolon), "; ",
+                      DecodeXtext(absl::string_view(orcpt).substr(semicolon + 1)));
 }
 
 namespace {

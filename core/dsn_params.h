@@ -54,7 +54,7 @@ struct DsnMessageParams {
 };
 struct DsnRecipientParams {
   uint8_t notify = 0;
-  std::string orcpt;  // "rfc822;xtext" as received; empty: none
+  std::string orcpt;            // "rfc822;xtext" as received; empty: none
   std::string ForRcpt() const;  // " NOTIFY=SUCCESS,FAILURE ORCPT=rfc822;a@b"
   bool NotifiesFailure() const { return notify == 0 || (notify & kNotifyFailure) != 0; }
   bool NotifiesDelay() const { return notify == 0 || (notify & kNotifyDelay) != 0; }

@@ -23,7 +23,8 @@ absl::StatusOr<std::string> ToAsciiDomain(absl::string_view domain) {
   char* output = nullptr;
   const int rc = idn2_to_ascii_8z(input.c_str(), &output, IDN2_NFC_INPUT | IDN2_NONTRANSITIONAL);
   if (rc != IDN2_OK) {
-    return absl::InvalidArgumentError(absl::StrCat("not a valid international domain name (", idn2_strerror(rc), ")"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("not a valid international domain name (", idn2_strerror(rc), ")"));
   }
   std::string ascii(output);
   idn2_free(output);

@@ -55,8 +55,8 @@ const char* Reason(int status) {
 }
 
 std::string Head(int status, absl::string_view content_type, absl::string_view extra = "") {
-  return absl::StrCat("HTTP/1.1 ", status, " ", Reason(status), "\r\nContent-Type: ", content_type, "\r\n", extra,
-                      "Cache-Control: no-store\r\nConnection: close\r\n");
+  return absl::StrCat("HTTP/1.1 ", status, " ", Reason(status), "\r\nContent-Type: ", content_type, "\r\n",
+                      extra, "Cache-Control: no-store\r\nConnection: close\r\n");
 }
 
 class AdminSession final : public Session {
@@ -134,7 +134,8 @@ class AdminSession final : public Session {
       params->insert(params->end(), fields->begin(), fields->end());
     }
     auto parsed = ParseAdminRequest(reader_.method(), reader_.path(), *params);
-    if (auto* error = std::get_if<AdminError>(&parsed)) return Respond(error->status, ErrorBody(error->message, text_));
+    if (auto* error = std::get_if<AdminError>(&parsed))
+      return Respond(error->status, ErrorBody(error->message, text_));
     request_ = std::get<AdminRequest>(std::move(parsed));
     text_ = request_.text;
     Dispatch();
@@ -147,7 +148,8 @@ class AdminSession final : public Session {
       return false;
     }
     // Constant time: the comparison says nothing about how much of a guess was right.
-    return CRYPTO_memcmp(given.data() + kBearer.size(), service_.token().data(), service_.token().size()) == 0;
+    return CRYPTO_memcmp(given.data() + kBearer.size(), service_.token().data(), service_.token().size()) ==
+           0;
   }
 
   // A callback that runs only if this session still exists.
@@ -164,65 +166,72 @@ class AdminSession final : public Session {
     switch (request_.verb) {
       case AdminVerb::kSummary:
         return control.Summary(request_.top, Guarded([this](std::vector<queue::DomainSummary> domains) {
-          const absl::Time now = absl::Now();
-          Respond(200, text_ ? SummaryText(domains, now) : SummaryJson(domains, now));
-        }));
+                                 const absl::Time now = absl::Now();
+                                 Respond(200, text_ ? SummaryText(domains, now) : SummaryJson(domains, now));
+                               }));
       case AdminVerb::kSuspensions:
         return control.Suspensions(Guarded([this](std::vector<queue::Suspension> suspensions) {
           Respond(200, text_ ? SuspensionsText(suspensions) : SuspensionsJson(suspensions));
         }));
       case AdminVerb::kList:
         listing_ = true;
-        connection_->Send(absl::StrCat(Head(200, text_ ? "text/plain; charset=utf-8" : "application/x-ndjson"),
-                                       "\r\n", text_ ? JobTextHeader() : ""));
+        connection_->Send(
+            absl::StrCat(Head(200, text_ ? "text/plain; charset=utf-8" : "application/x-ndjson"), "\r\n",
+                         text_ ? JobTextHeader() : ""));
         return NextPage();
       case AdminVerb::kShow:
         return control.Show(filter.queue_id, Guarded([this](std::vector<queue::JobView> jobs,
                                                             absl::StatusOr<queue::Envelope> envelope) {
-          if (jobs.empty()) return NotQueued();
-          const absl::Time now = absl::Now();
-          const queue::Envelope* e = envelope.ok() ? &*envelope : nullptr;
-          Respond(200, text_ ? ShowText(jobs, e, now) : ShowJson(jobs, e, now));
-        }));
+                              if (jobs.empty()) return NotQueued();
+                              const absl::Time now = absl::Now();
+                              const queue::Envelope* e = envelope.ok() ? &*envelope : nullptr;
+                              Respond(200, text_ ? ShowText(jobs, e, now) : ShowJson(jobs, e, now));
+                            }));
       case AdminVerb::kBody:
         return control.Body(filter.queue_id, Guarded([this](absl::StatusOr<std::string> body) {
-          if (absl::IsNotFound(body.status())) return NotQueued();
-          if (!body.ok()) return Respond(500, ErrorBody(std::string(body.status().message()), text_));
-          connection_->Send(absl::StrCat(Head(200, "message/rfc822"), "Content-Length: ", body->size(), "\r\n\r\n"));
-          connection_->Send(*body);
-          connection_->CloseAfterSend();
-        }));
+                              if (absl::IsNotFound(body.status())) return NotQueued();
+                              if (!body.ok())
+                                return Respond(500, ErrorBody(std::string(body.status().message()), text_));
+                              connection_->Send(absl::StrCat(Head(200, "message/rfc822"),
+                                                             "Content-Length: ", body->size(), "\r\n\r\n"));
+                              connection_->Send(*body);
+                              connection_->CloseAfterSend();
+                            }));
       case AdminVerb::kSuspend: {
         const absl::Time until = absl::Now() + request_.duration;
-        return control.Suspend(filter.domain, until, request_.reason, Guarded([this, until](absl::Status status) {
-          if (!status.ok()) return Respond(500, ErrorBody(std::string(status.message()), text_));
-          CommandOutcome outcome{"suspend", 0, 0, request_.filter.domain, until, request_.reason};
-          Account(outcome);
-          Respond(200, text_ ? CommandText(outcome) : CommandJson(outcome));
-        }));
+        return control.Suspend(
+            filter.domain, until, request_.reason, Guarded([this, until](absl::Status status) {
+              if (!status.ok()) return Respond(500, ErrorBody(std::string(status.message()), text_));
+              CommandOutcome outcome{"suspend", 0, 0, request_.filter.domain, until, request_.reason};
+              Account(outcome);
+              Respond(200, text_ ? CommandText(outcome) : CommandJson(outcome));
+            }));
       }
       case AdminVerb::kResume:
-        return control.Resume(filter.domain, Guarded([this](bool found, absl::Status status) {
-          if (!status.ok()) return Respond(500, ErrorBody(std::string(status.message()), text_));
-          if (!found) {
-            return Respond(404, ErrorBody(absl::StrCat(request_.filter.domain, " is not suspended"), text_));
-          }
-          CommandOutcome outcome{"resume", 0, 0, request_.filter.domain, absl::InfinitePast(), ""};
-          Account(outcome);
-          Respond(200, text_ ? CommandText(outcome) : CommandJson(outcome));
-        }));
+        return control.Resume(
+            filter.domain, Guarded([this](bool found, absl::Status status) {
+              if (!status.ok()) return Respond(500, ErrorBody(std::string(status.message()), text_));
+              if (!found) {
+                return Respond(404,
+                               ErrorBody(absl::StrCat(request_.filter.domain, " is not suspended"), text_));
+              }
+              CommandOutcome outcome{"resume", 0, 0, request_.filter.domain, absl::InfinitePast(), ""};
+              Account(outcome);
+              Respond(200, text_ ? CommandText(outcome) : CommandJson(outcome));
+            }));
       case AdminVerb::kFlush:
         return control.Flush(filter, Guarded([this](QueueControl::Counts counts) {
-          Done("flush", counts, absl::OkStatus());
-        }));
+                               Done("flush", counts, absl::OkStatus());
+                             }));
       case AdminVerb::kHold:
       case AdminVerb::kRelease:
       case AdminVerb::kDelete:
       case AdminVerb::kBounce: {
-        const queue::AdminCommand command = request_.verb == AdminVerb::kHold      ? queue::AdminCommand::kHold
-                                            : request_.verb == AdminVerb::kRelease ? queue::AdminCommand::kRelease
-                                            : request_.verb == AdminVerb::kDelete  ? queue::AdminCommand::kDelete
-                                                                                   : queue::AdminCommand::kBounce;
+        const queue::AdminCommand command =
+            request_.verb == AdminVerb::kHold      ? queue::AdminCommand::kHold
+            : request_.verb == AdminVerb::kRelease ? queue::AdminCommand::kRelease
+            : request_.verb == AdminVerb::kDelete  ? queue::AdminCommand::kDelete
+                                                   : queue::AdminCommand::kBounce;
         return control.Apply(command, filter, request_.reason,
                              Guarded([this](QueueControl::Counts counts, absl::Status status) {
                                Done(AdminVerbName(request_.verb), counts, status);
@@ -239,7 +248,9 @@ class AdminSession final : public Session {
     Respond(200, text_ ? CommandText(outcome) : CommandJson(outcome));
   }
 
-  void NotQueued() { Respond(404, ErrorBody(absl::StrCat("no queued message ", request_.filter.queue_id), text_)); }
+  void NotQueued() {
+    Respond(404, ErrorBody(absl::StrCat("no queued message ", request_.filter.queue_id), text_));
+  }
 
   // The accounting log's admin record: what was done, to how many.
   void Account(const CommandOutcome& outcome) {
@@ -259,33 +270,35 @@ class AdminSession final : public Session {
     std::string line;
     queue::AppendAdminLine(entry, &line);
     service_.control().Account(line);
-    RP_LOG(kInfo) << "admin " << outcome.action << " by " << client_ << ": " << line.substr(0, line.size() - 1);
+    RP_LOG(kInfo) << "admin " << outcome.action << " by " << client_ << ": "
+                  << line.substr(0, line.size() - 1);
   }
 
   void NextPage() {
     page_asked_ = connection_->shard().now();
-    service_.control().List(request_.filter, cursor_, kListPerShard, Guarded([this](QueueControl::Page page) {
-      const absl::Time now = absl::Now();
-      std::string out;
-      for (const queue::JobView& job : page.jobs) {
-        if (listed_ == request_.limit) break;
-        ++listed_;
-        text_ ? AppendJobText(job, now, &out) : AppendJobJson(job, now, &out);
-      }
-      connection_->Send(out);
-      cursor_ = std::move(page.next);
-      if (page.end || listed_ == request_.limit) {
-        if (text_) connection_->Send(absl::StrCat(listed_, listed_ == 1 ? " job\n" : " jobs\n"));
-        return connection_->CloseAfterSend();
-      }
-      page_took_ = connection_->shard().now() - page_asked_;
-      if (connection_->queued_bytes() > kQueuedBytesMax) {
-        connection_->ArmTimer(connection_->shard().now() + kStalledReaderTimeout);
-        waiting_for_reader_ = true;  // OnSendDrained asks for the next page
-      } else {
-        PauseThenNextPage();
-      }
-    }));
+    service_.control().List(
+        request_.filter, cursor_, kListPerShard, Guarded([this](QueueControl::Page page) {
+          const absl::Time now = absl::Now();
+          std::string out;
+          for (const queue::JobView& job : page.jobs) {
+            if (listed_ == request_.limit) break;
+            ++listed_;
+            text_ ? AppendJobText(job, now, &out) : AppendJobJson(job, now, &out);
+          }
+          connection_->Send(out);
+          cursor_ = std::move(page.next);
+          if (page.end || listed_ == request_.limit) {
+            if (text_) connection_->Send(absl::StrCat(listed_, listed_ == 1 ? " job\n" : " jobs\n"));
+            return connection_->CloseAfterSend();
+          }
+          page_took_ = connection_->shard().now() - page_asked_;
+          if (connection_->queued_bytes() > kQueuedBytesMax) {
+            connection_->ArmTimer(connection_->shard().now() + kStalledReaderTimeout);
+            waiting_for_reader_ = true;  // OnSendDrained asks for the next page
+          } else {
+            PauseThenNextPage();
+          }
+        }));
   }
 
   void PauseThenNextPage() {
@@ -296,7 +309,8 @@ class AdminSession final : public Session {
 
   void Respond(int status, const std::string& body, absl::string_view extra = "") {
     const char* type = text_ || status == 503 ? "text/plain; charset=utf-8" : "application/json";
-    connection_->Send(absl::StrCat(Head(status, type, extra), "Content-Length: ", body.size(), "\r\n\r\n", body));
+    connection_->Send(
+        absl::StrCat(Head(status, type, extra), "Content-Length: ", body.size(), "\r\n\r\n", body));
     connection_->CloseAfterSend();
   }
 

@@ -3,9 +3,9 @@
 #include <algorithm>
 
 #include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
-#include "absl/strings/match.h"
 #include "absl/strings/strip.h"
 
 namespace ringpost::net {
@@ -128,8 +128,9 @@ HttpRequestReader::Result HttpRequestReader::ParseFields(absl::string_view field
     const absl::string_view value = absl::StripAsciiWhitespace(line.substr(colon + 1));
     if (absl::EqualsIgnoreCase(name, "Content-Length")) {
       size_t length = 0;
-      if (value.empty() || !std::all_of(value.begin(), value.end(), absl::ascii_isdigit) || value.size() > 9 ||
-          !absl::SimpleAtoi(value, &length) || (have_length && length != content_length_)) {
+      if (value.empty() || !std::all_of(value.begin(), value.end(), absl::ascii_isdigit) ||
+          value.size() > 9 || !absl::SimpleAtoi(value, &length) ||
+          (have_length && length != content_length_)) {
         return Result::kBad;
       }
       if (length > kHttpBodyBytesMax) return Result::kBodyTooLarge;

@@ -52,7 +52,8 @@ std::string MetricsResponse(HttpRequestReader::Result result, const std::string&
     case HttpRequestReader::Result::kBad:
       return Answer("400 Bad Request", kText, "bad request\n", false);
     case HttpRequestReader::Result::kTooLarge:
-      return Answer("431 Request Header Fields Too Large", kText, "request line over 2 KiB or head over 8 KiB\n", false);
+      return Answer("431 Request Header Fields Too Large", kText,
+                    "request line over 2 KiB or head over 8 KiB\n", false);
     case HttpRequestReader::Result::kBodyTooLarge:
       return Answer("413 Content Too Large", kText, "request body over 64 KiB\n", false);
     case HttpRequestReader::Result::kOk:

@@ -158,12 +158,13 @@ class SmtpSession final : public Session, public SmtpServerHandler {
     std::string reception = ReceptionLine(received);
     // Once durable the spool schedules the message for delivery, whether or not the
     // client is still there to hear the 250.
-    service_.spool().Commit(message, ToQueueEnvelope(std::move(received)),
-                            [alive = alive_, accounting = &service_.accounting(), queue_id = std::move(queue_id),
-                             summary = std::move(summary), reception = std::move(reception)](const absl::Status& status) {
-                              if (status.ok()) accounting->Append(reception);
-                              if (*alive != nullptr) (*alive)->OnDurable(status, queue_id, summary);
-                            });
+    service_.spool().Commit(
+        message, ToQueueEnvelope(std::move(received)),
+        [alive = alive_, accounting = &service_.accounting(), queue_id = std::move(queue_id),
+         summary = std::move(summary), reception = std::move(reception)](const absl::Status& status) {
+          if (status.ok()) accounting->Append(reception);
+          if (*alive != nullptr) (*alive)->OnDurable(status, queue_id, summary);
+        });
   }
 
   // The accounting log's reception record, written once the message is durable.
@@ -319,8 +320,8 @@ class SmtpSession final : public Session, public SmtpServerHandler {
       return;
     }
     if (data_deadline_ == 0) data_deadline_ = now + config.data_timeout_nanos;
-    const auto earned = static_cast<core::MonoNanos>(
-        static_cast<double>(data_bytes) * core::kNanosPerSecond / static_cast<double>(config.min_data_rate_bytes));
+    const auto earned = static_cast<core::MonoNanos>(static_cast<double>(data_bytes) * core::kNanosPerSecond /
+                                                     static_cast<double>(config.min_data_rate_bytes));
     data_deadline_ = std::min(now + config.data_timeout_nanos, data_deadline_ + earned);
   }
 
@@ -328,7 +329,8 @@ class SmtpSession final : public Session, public SmtpServerHandler {
   // left of idle_timeout since its first byte; within message data, data_deadline_.
   core::MonoNanos Deadline() {
     const core::MonoNanos now = connection_.shard().now();
-    if (engine_.in_data()) return data_deadline_ != 0 ? data_deadline_ : now + service_.config().data_timeout_nanos;
+    if (engine_.in_data())
+      return data_deadline_ != 0 ? data_deadline_ : now + service_.config().data_timeout_nanos;
     if (engine_.command_lines() != command_lines_seen_) {
       command_lines_seen_ = engine_.command_lines();
       line_started_ = 0;
@@ -367,7 +369,12 @@ class SmtpSession final : public Session, public SmtpServerHandler {
 
 SmtpService::SmtpService(const SmtpServiceConfig& config, const RelayPolicy& relay, ClientLimiter& limiter,
                          queue::Spool& spool, queue::AccountingWriter& accounting)
-    : config_(config), relay_(relay), limiter_(limiter), spool_(spool), accounting_(accounting), tls_(config.tls) {}
+    : config_(config),
+      relay_(relay),
+      limiter_(limiter),
+      spool_(spool),
+      accounting_(accounting),
+      tls_(config.tls) {}
 
 std::unique_ptr<Session> SmtpService::NewSession(Connection& connection) {
   SmtpClientInfo client;
@@ -397,6 +404,5 @@ void SmtpService::RejectOverLimit(int fd) {
   (void)ignored;
   ++stats_.connections_refused;
 }
-
 
 }  // namespace ringpost::net

@@ -22,9 +22,9 @@
 #include "core/cidr.h"
 #include "core/clock.h"
 #include "net/inbound/client_limiter.h"
-#include "net/transport/connection_table.h"
 #include "net/inbound/relay_policy.h"
 #include "net/smtp/smtp_server.h"
+#include "net/transport/connection_table.h"
 #include "net/transport/tls_context.h"
 #include "queue/accounting_log.h"
 #include "queue/spool.h"
@@ -44,7 +44,7 @@ struct SmtpServiceConfig {
   uint64_t min_data_rate_bytes = 500;  // per second
   // Clients held to --max_connections only, never to --max_connections_per_ip.
   core::CidrSet limit_exempt_networks;
-  const TlsServerCredentials* tls = nullptr;                         // --tls_cert/--tls_key: STARTTLS
+  const TlsServerCredentials* tls = nullptr;  // --tls_cert/--tls_key: STARTTLS
 };
 
 class SmtpService final : public Service {

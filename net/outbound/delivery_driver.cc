@@ -131,7 +131,8 @@ void DeliveryDriver::Do(queue::OpenConnection& action) {
   Link& link = *owned;
   links_.emplace(action.connection, std::move(owned));
   OutboundTls tls;
-  tls.policy = config_.session.tls_client == nullptr || action.plaintext ? TlsPolicy::kNone : config_.tls_policy;
+  tls.policy =
+      config_.session.tls_client == nullptr || action.plaintext ? TlsPolicy::kNone : config_.tls_policy;
   if (tls.policy != TlsPolicy::kNone) {
     // RFC 6066 §3: the server name is a host name, never an address.
     if (core::IsHostName(action.name)) tls.sni = action.name;
@@ -159,7 +160,8 @@ void DeliveryDriver::Do(queue::SendMessage& action) {
   RP_CHECK(link.session->ready());
   const queue::StoredMessage& message = *action.message;
   if (absl::Status read = bodies_.Read(message.segment_path, message.body, &link.body); !read.ok()) {
-    scheduler_.OnMessageNotSent(link.id, absl::StrCat("cannot read the queued message: ", read.message()), Now());
+    scheduler_.OnMessageNotSent(link.id, absl::StrCat("cannot read the queued message: ", read.message()),
+                                Now());
     return;
   }
   OutboundMessage out;
@@ -179,8 +181,8 @@ void DeliveryDriver::Do(queue::DeliverLocally& action) {
   if (absl::Status read = bodies_.Read(message.segment_path, message.body, &body); !read.ok()) {
     const std::string error = absl::StrCat("cannot read the queued message: ", read.message());
     scheduler_.OnLocalDelivered(action.job,
-                                std::vector<queue::AttemptReply>(action.recipients.size(),
-                                                                 queue::AttemptReply{0, "4.3.0", error, false}),
+                                std::vector<queue::AttemptReply>(
+                                    action.recipients.size(), queue::AttemptReply{0, "4.3.0", error, false}),
                                 Now());
     return;
   }
@@ -201,23 +203,24 @@ void DeliveryDriver::Do(queue::DeliverLocally& action) {
     local.local_part = rcpt.substr(0, rcpt.rfind('@'));
     local.return_path = message.mail_from;
     local.delivered_to = rcpt;
-    maildir_.Deliver(local, unix_body,
-                     [this, pending, i, job = action.job](const absl::Status& status, const std::string& path) {
-                       queue::AttemptReply& reply = pending->replies[i];
-                       if (status.ok()) {
-                         reply = {250, "2.0.0", absl::StrCat("delivered to maildir ", path), false,
-                                  queue::Handoff::kDelivered};
-                       } else if (absl::IsInvalidArgument(status)) {
-                         reply = {550, "5.1.1", std::string(status.message()), false};
-                       } else if (absl::IsResourceExhausted(status)) {
-                         reply = {452, "4.2.2", std::string(status.message()), false};
-                       } else {
-                         reply = {451, "4.3.0", std::string(status.message()), false};
-                       }
-                       if (--pending->left > 0) return;
-                       scheduler_.OnLocalDelivered(job, std::move(pending->replies), Now());
-                       Run();
-                     });
+    maildir_.Deliver(
+        local, unix_body,
+        [this, pending, i, job = action.job](const absl::Status& status, const std::string& path) {
+          queue::AttemptReply& reply = pending->replies[i];
+          if (status.ok()) {
+            reply = {250, "2.0.0", absl::StrCat("delivered to maildir ", path), false,
+                     queue::Handoff::kDelivered};
+          } else if (absl::IsInvalidArgument(status)) {
+            reply = {550, "5.1.1", std::string(status.message()), false};
+          } else if (absl::IsResourceExhausted(status)) {
+            reply = {452, "4.2.2", std::string(status.message()), false};
+          } else {
+            reply = {451, "4.3.0", std::string(status.message()), false};
+          }
+          if (--pending->left > 0) return;
+          scheduler_.OnLocalDelivered(job, std::move(pending->replies), Now());
+          Run();
+        });
   }
 }
 
@@ -358,11 +361,13 @@ void DeliveryDriver::OnMessageDone(Link& link, std::vector<RecipientResult> resu
   replies.reserve(results.size());
   for (RecipientResult& r : results) {
     std::string text = r.code == 0 ? r.Summary() : std::move(r.text);
-    replies.push_back(queue::AttemptReply{r.code, std::move(r.enhanced), std::move(text), r.possible_duplicate});
+    replies.push_back(
+        queue::AttemptReply{r.code, std::move(r.enhanced), std::move(text), r.possible_duplicate});
   }
   // A next hop that offers DSN took NOTIFY on and reports success itself (RFC 3461 §5.2).
   const bool dsn = link.session != nullptr && link.session->extensions().dsn;
-  for (queue::AttemptReply& reply : replies) reply.handoff = dsn ? queue::Handoff::kRelayedWithDsn : queue::Handoff::kRelayed;
+  for (queue::AttemptReply& reply : replies)
+    reply.handoff = dsn ? queue::Handoff::kRelayedWithDsn : queue::Handoff::kRelayed;
   queue::TlsReport report;
   if (const TlsSummary* tls = link.session != nullptr ? link.session->tls() : nullptr; tls != nullptr) {
     report.description = tls->Description();

@@ -476,8 +476,8 @@ void SmtpServer::AddMissingHeaders() {
     absl::StrAppend(&added_headers_, "Date: ", core::FormatRfc5322Date(seconds), "\r\n");
   }
   if (!header_section_.has_message_id()) {
-    added_message_id_ = absl::StrCat("<", absl::FormatTime("%Y%m%d%H%M%S", arrival_, absl::UTCTimeZone()), ".",
-                                     queue_id_, "@", options_.hostname, ">");
+    added_message_id_ = absl::StrCat("<", absl::FormatTime("%Y%m%d%H%M%S", arrival_, absl::UTCTimeZone()),
+                                     ".", queue_id_, "@", options_.hostname, ">");
     absl::StrAppend(&added_headers_, "Message-ID: ", added_message_id_, "\r\n");
   }
   AddPiece(added_headers_);
@@ -498,7 +498,8 @@ void SmtpServer::AddLines(absl::string_view piece) {
       continue;
     }
     if (options_.long_lines == LongLines::kReject) {
-      message_error_ = "550 5.6.0 Error: message has a line longer than 998 octets (RFC 5322 section 2.1.1)\r\n";
+      message_error_ =
+          "550 5.6.0 Error: message has a line longer than 998 octets (RFC 5322 section 2.1.1)\r\n";
       pieces_.clear();
       return;
     }

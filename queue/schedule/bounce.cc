@@ -75,9 +75,8 @@ absl::StatusOr<std::string> BuildBounce(const BounceInput& in) {
   const std::string now = core::FormatRfc5322Date(absl::ToUnixSeconds(in.now));
   std::string out;
   absl::StrAppend(&out, "From: Mail Delivery System <MAILER-DAEMON@", in.reporting_mta, ">\r\n", "To: <",
-                  OneLine(in.original_sender), ">\r\n", "Subject: ", subject, "\r\n",
-                  "Date: ", now, "\r\n", "Message-ID: <", in.queue_id, ".", in.sequence, ".dsn@",
-                  in.reporting_mta, ">\r\n",
+                  OneLine(in.original_sender), ">\r\n", "Subject: ", subject, "\r\n", "Date: ", now, "\r\n",
+                  "Message-ID: <", in.queue_id, ".", in.sequence, ".dsn@", in.reporting_mta, ">\r\n",
                   "Auto-Submitted: auto-replied\r\n",  // RFC 3834 §5
                   "MIME-Version: 1.0\r\n",
                   "Content-Type: multipart/report; report-type=delivery-status;\r\n\tboundary=\"", boundary,
@@ -117,8 +116,8 @@ absl::StatusOr<std::string> BuildBounce(const BounceInput& in) {
     if (!r.original_recipient.empty()) {
       absl::StrAppend(&out, "Original-Recipient: ", OneLine(r.original_recipient), "\r\n");
     }
-    absl::StrAppend(&out, "Final-Recipient: rfc822; ", OneLine(r.address), "\r\nAction: ", ActionName(r.action),
-                    "\r\nStatus: ", OneLine(r.status), "\r\n");
+    absl::StrAppend(&out, "Final-Recipient: rfc822; ", OneLine(r.address),
+                    "\r\nAction: ", ActionName(r.action), "\r\nStatus: ", OneLine(r.status), "\r\n");
     if (!r.diagnostic.empty())
       absl::StrAppend(&out, "Diagnostic-Code: smtp; ", OneLine(r.diagnostic), "\r\n");
   }
@@ -130,8 +129,8 @@ absl::StatusOr<std::string> BuildBounce(const BounceInput& in) {
   } else {
     absl::StrAppend(&out, "\r\n--", boundary, "\r\nContent-Description: ",
                     any_failed ? "Undelivered Message Headers" : "Message Headers", "\r\n",
-                    "Content-Type: text/rfc822-headers\r\n\r\n", HeaderSection(in.original), "\r\n--", boundary,
-                    "--\r\n");
+                    "Content-Type: text/rfc822-headers\r\n\r\n", HeaderSection(in.original), "\r\n--",
+                    boundary, "--\r\n");
   }
   return out;
 }

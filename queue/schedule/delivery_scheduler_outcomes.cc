@@ -5,11 +5,11 @@
 #include <optional>
 #include <utility>
 
+#include <optional>
 #include "absl/strings/str_cat.h"
 #include "core/check.h"
 #include "core/log.h"
 #include "queue/schedule/accounting_line.h"
-#include <optional>
 
 #include "queue/schedule/delivery_scheduler.h"
 #include "queue/schedule/delivery_scheduler_parts.h"
@@ -32,7 +32,8 @@ AccountingType AccountingTypeOf(Outcome outcome) {
   }
 }
 
-std::string BounceReason(const AttemptReply& reply, const RecipientOutcome& outcome, const std::string& host) {
+std::string BounceReason(const AttemptReply& reply, const RecipientOutcome& outcome,
+                         const std::string& host) {
   if (outcome.outcome == Outcome::kExpired) {
     return absl::StrCat("delivery time expired; last error: ", reply.text);
   }
@@ -125,8 +126,8 @@ void DeliveryScheduler::Complete(Job& job, const std::vector<AttemptReply>& repl
     entry.status = outcome.status;
     entry.attempt = outcome.attempt;
     AppendAccountingLine(entry, &accounting.lines);
-    RP_LOG(kDebug) << OutcomeName(outcome.outcome) << " id=" << message.queue_id << " rcpt=<" << r.address << "> host=" << host
-                   << " code=" << reply.code << " " << reply.text;
+    RP_LOG(kDebug) << OutcomeName(outcome.outcome) << " id=" << message.queue_id << " rcpt=<" << r.address
+                   << "> host=" << host << " code=" << reply.code << " " << reply.text;
 
     DeliveryResult result;
     result.queue_id = message.queue_id;
@@ -157,16 +158,17 @@ void DeliveryScheduler::Complete(Job& job, const std::vector<AttemptReply>& repl
       reported.action = *report;
       reported.original_recipient = r.dsn.OriginalRecipient();
       reported.status = outcome.status;
-      if (reported.status.empty()) reported.status = outcome.outcome == Outcome::kDelivered ? "2.0.0" : "4.0.0";
+      if (reported.status.empty())
+        reported.status = outcome.outcome == Outcome::kDelivered ? "2.0.0" : "4.0.0";
       if (reply.code != 0) {
         reported.diagnostic =
             absl::StrCat(reply.code, reply.enhanced.empty() ? "" : " ", reply.enhanced, " ", reply.text);
       }
       if (*report == DsnAction::kFailed) reported.reason = BounceReason(reply, outcome, host);
       if (*report == DsnAction::kDelayed) {
-        reported.reason =
-            absl::StrCat("not delivered after ", absl::FormatDuration(absl::Trunc(now_ - arrival, absl::Seconds(1))),
-                         "; tried until ", absl::FormatDuration(config_.retry.lifetime), " after arrival");
+        reported.reason = absl::StrCat(
+            "not delivered after ", absl::FormatDuration(absl::Trunc(now_ - arrival, absl::Seconds(1))),
+            "; tried until ", absl::FormatDuration(config_.retry.lifetime), " after arrival");
       }
       batch->bounced.push_back(std::move(reported));
     }
@@ -219,7 +221,8 @@ void DeliveryScheduler::KeepBouncesDeferred(Batch& batch) {
   }
   batch.results.erase(std::remove_if(batch.results.begin(), batch.results.end(),
                                      [](const DeliveryResult& r) {
-                                       return r.outcome == Outcome::kBounced || r.outcome == Outcome::kExpired;
+                                       return r.outcome == Outcome::kBounced ||
+                                              r.outcome == Outcome::kExpired;
                                      }),
                       batch.results.end());
 }

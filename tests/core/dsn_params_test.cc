@@ -20,10 +20,10 @@ TEST(DsnParamsTest, Rfc3461_4_1_Notify) {
 
 TEST(DsnParamsTest, Rfc3461_4_XtextEnvidAndOrcpt) {
   EXPECT_TRUE(IsXtext("abc+2B+3D"));
-  EXPECT_FALSE(IsXtext("a+2b"));   // lower-case hex
-  EXPECT_FALSE(IsXtext("a+2"));    // cut short
-  EXPECT_FALSE(IsXtext("a=b"));    // '=' must be encoded
-  EXPECT_FALSE(IsXtext("a b"));    // space too
+  EXPECT_FALSE(IsXtext("a+2b"));  // lower-case hex
+  EXPECT_FALSE(IsXtext("a+2"));   // cut short
+  EXPECT_FALSE(IsXtext("a=b"));   // '=' must be encoded
+  EXPECT_FALSE(IsXtext("a b"));   // space too
   EXPECT_EQ(DecodeXtext("user+40example.org+2B"), "user@example.org+");
   EXPECT_EQ(EncodeXtext("a b+c=d"), "a+20b+2Bc+3Dd");
   EXPECT_EQ(DecodeXtext(EncodeXtext("batch 7+1=x")), "batch 7+1=x");

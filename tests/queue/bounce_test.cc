@@ -27,9 +27,8 @@ BounceInput Input() {
   in.queue_id = "1NGQVJ8010000";
   in.arrival = absl::FromUnixSeconds(1796000000);
   in.now = absl::FromUnixSeconds(1796003600);
-  in.recipients.push_back(
-      {"gone@example.net", "5.1.1", "550 5.1.1 <gone@example.net>: no such user", "the server refused it",
-       DsnAction::kFailed, ""});
+  in.recipients.push_back({"gone@example.net", "5.1.1", "550 5.1.1 <gone@example.net>: no such user",
+                           "the server refused it", DsnAction::kFailed, ""});
   in.recipients.push_back({"late@example.net", "5.4.7", "", "delivery time expired", DsnAction::kFailed, ""});
   in.original =
       "Received: from x\r\n\tby y\r\nSubject: hello\r\nFrom: sender@example.org\r\n\r\nbody text\r\n";
@@ -37,13 +36,23 @@ BounceInput Input() {
   return in;
 }
 
+// Runs `script` (Python, with the DSN's path as argv[1]) and expects it to print "ok":
+// the report is checked by a real MIME parser.
+void ExpectPythonReads(const std::string& dsn, const std::string& script) {
+  const testing::ScratchDir scratch("bounce");
+  const std::string& dir = scratch.path();
+  std::ofstream(dir + "/dsn.eml", std::ios::binary) << dsn;
+  std::ofstream(dir + "/check.py") << script;
+  auto [status, output] =
+      testing::RunCommand({"/usr/bin/python3", dir + "/check.py", dir + "/dsn.eml"}, milliseconds(20000));
+  EXPECT_EQ(status, 0) << output << "\n" << dsn;
+  EXPECT_NE(output.find("ok"), std::string::npos) << output;
+}
+
 TEST(BounceTest, Rfc3464_APythonMimeParserReadsTheReport) {
   auto dsn = BuildBounce(Input());
   ASSERT_TRUE(dsn.ok()) << dsn.status();
-  const testing::ScratchDir scratch("bounce");
-  const std::string& dir = scratch.path();
-  std::ofstream(dir + "/dsn.eml", std::ios::binary) << *dsn;
-  std::ofstream(dir + "/check.py") << R"PY(
+  ExpectPythonReads(*dsn, R"PY(
 import email, email.policy, sys
 m = email.message_from_bytes(open(sys.argv[1], 'rb').read(), policy=email.policy.default)
 assert m.get_content_type() == 'multipart/report', m.get_content_type()
@@ -64,11 +73,7 @@ assert recipients[1]['Diagnostic-Code'] is None
 headers = parts[2].get_content()
 assert 'Subject: hello' in headers and 'body text' not in headers, headers
 print('ok')
-)PY";
-  auto [status, output] =
-      testing::RunCommand({"/usr/bin/python3", dir + "/check.py", dir + "/dsn.eml"}, milliseconds(20000));
-  EXPECT_EQ(status, 0) << output << "\n" << *dsn;
-  EXPECT_NE(output.find("ok"), std::string::npos) << output;
+)PY");
 }
 
 // RFC 3461 §6.2-6.3 / RFC 3464 §2.2.1, §2.3.1: ENVID and ORCPT come back (decoded from
@@ -83,10 +88,7 @@ TEST(BounceTest, Rfc3464_SuccessAndDelayReportsWithEnvidOrcptAndTheFullMessage) 
   };
   auto dsn = BuildBounce(in);
   ASSERT_TRUE(dsn.ok()) << dsn.status();
-  const testing::ScratchDir scratch("bounce");
-  const std::string& dir = scratch.path();
-  std::ofstream(dir + "/dsn.eml", std::ios::binary) << *dsn;
-  std::ofstream(dir + "/check.py") << R"PY(
+  ExpectPythonReads(*dsn, R"PY(
 import email, email.policy, sys
 m = email.message_from_bytes(open(sys.argv[1], 'rb').read(), policy=email.policy.default)
 assert m['Subject'] == 'Delayed Mail (still being retried)', m['Subject']
@@ -101,10 +103,7 @@ assert status[2]['Original-Recipient'] is None
 original = parts[2].get_payload()[0]
 assert original['Subject'] == 'hello' and original.get_content().strip() == 'body text', original
 print('ok')
-)PY";
-  auto [status, output] =
-      testing::RunCommand({"/usr/bin/python3", dir + "/check.py", dir + "/dsn.eml"}, milliseconds(20000));
-  EXPECT_EQ(status, 0) << output << "\n" << *dsn;
+)PY");
   in.recipients.pop_back();
   auto success = BuildBounce(in);
   ASSERT_TRUE(success.ok());

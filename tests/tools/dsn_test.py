@@ -10,10 +10,10 @@ Usage: dsn_test.py --bin_dir BUILD/tools [unittest arguments]
 import email
 import email.policy
 import os
+import re
 import smtplib
 import subprocess
 import sys
-import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -41,10 +41,30 @@ class DsnTest(delivery.DeliveryTestCase):
             self.assertTrue(client.has_extn("dsn"))
             message = ("From: s@src.test\r\nSubject: %s\r\nMessage-ID: <%s@src.test>\r\n\r\nthe body\r\n"
                        % (subject, envid)).encode()
-            refused = client.sendmail("s@src.test", [to], message,
-                                      mail_options=["ENVID=" + envid] + list(mail_options),
-                                      rcpt_options=list(rcpt_options))
-            self.assertEqual(refused, {})
+            self.assertEqual(client.mail("s@src.test", ["ENVID=" + envid] + list(mail_options))[0], 250)
+            self.assertEqual(client.rcpt(to, list(rcpt_options))[0], 250)
+            code, reply = client.data(message)
+            self.assertEqual(code, 250, reply)
+            return re.search(rb"queued as (\S+)", reply).group(1).decode()
+
+    def reports_queued(self, queue_id):
+        """How many reports the daemon queued for the message (its log says so)."""
+        return sum(1 for line in self.daemon_.log_lines()
+                   if "bounce queued:" in line and " for id=%s " % queue_id in line)
+
+    def expect_no_report(self, queue_id, rcpt):
+        """Waits until the message is finished, then checks that no report was queued for
+        it: a report is durable before the results that finish a message."""
+        self.wait_accounting(self.daemon_, lambda e: e["rcpt"] == rcpt and e["type"] in ("delivery", "bounce"), 1,
+                             "the outcome of " + rcpt)
+        tool = [os.path.join(delivery.harness.BIN_DIR, "ringpost-queue"),
+                "--admin_socket=" + os.path.join(self.daemon_.spool, "admin.sock"), "show", queue_id]
+        wait_for(lambda: subprocess.run(tool, capture_output=True).returncode == 1, 20,
+                 "message %s finished" % queue_id)
+        self.assertEqual(self.reports_queued(queue_id), 0, self.daemon_.log_text())
+
+    def attempts(self, rcpt):
+        return len([e for e in self.accounting(self.daemon_) if e["rcpt"] == rcpt and e["type"] == "transient"])
 
     def reports(self, envid):
         """The reports at the sender's sink for ENVID: [(message, per-recipient blocks)]."""
@@ -63,12 +83,12 @@ class DsnTest(delivery.DeliveryTestCase):
                         lambda: "\n" + self.daemon_.log_text())[0]
 
     def test_rfc3461_5_2_a_next_hop_with_dsn_gets_the_parameters_and_no_report_comes_from_here(self):
-        self.send("x@dsnhop.test", "E1", ["RET=HDRS"], ["NOTIFY=SUCCESS,FAILURE", "ORCPT=rfc822;orig+40example.org"])
+        queue_id = self.send("x@dsnhop.test", "E1", ["RET=HDRS"],
+                             ["NOTIFY=SUCCESS,FAILURE", "ORCPT=rfc822;orig+40example.org"])
         envelope, _ = wait_for(self.with_dsn.messages, 20, "the message at the DSN-capable hop")[0]
         self.assertRegex(envelope["mail_params"], r"^SIZE=\d+ RET=HDRS ENVID=E1$")
         self.assertEqual(envelope["rcpt_params"], ["NOTIFY=SUCCESS,FAILURE ORCPT=rfc822;orig+40example.org"])
-        time.sleep(1)
-        self.assertEqual(self.reports("E1"), [])
+        self.expect_no_report(queue_id, "x@dsnhop.test")
 
     def test_rfc3464_relayed_to_a_hop_without_dsn_and_delivered_here(self):
         self.send("y@plainhop.test", "E2", [], ["NOTIFY=SUCCESS", "ORCPT=rfc822;first+2Blast@example.org"])
@@ -99,21 +119,22 @@ class DsnTest(delivery.DeliveryTestCase):
         original = list(report.iter_parts())[2]
         self.assertEqual(original.get_content_type(), "message/rfc822")
         self.assertEqual(original.get_payload()[0].get_content().strip(), "the body")
-        self.send("c@failhop.test", "E6", [], ["NOTIFY=NEVER"])
-        self.wait_accounting(self.daemon_, lambda e: e["type"] == "bounce" and e["rcpt"] == "c@failhop.test", 1,
-                             "the bounce of c@failhop.test")
-        time.sleep(1)
-        self.assertEqual(self.reports("E6"), [])
+        queue_id = self.send("c@failhop.test", "E6", [], ["NOTIFY=NEVER"])
+        self.expect_no_report(queue_id, "c@failhop.test")
 
     def test_delay_warning_time_sends_one_delayed_report_unless_notify_leaves_delay_out(self):
-        self.send("w@deadhop.test", "E7")
-        self.send("v@deadhop.test", "E8", [], ["NOTIFY=FAILURE"])
+        warned = self.send("w@deadhop.test", "E7")
+        not_warned = self.send("v@deadhop.test", "E8", [], ["NOTIFY=FAILURE"])
         report, recipients = self.one_report("E7")
         self.assertEqual(report["Subject"], "Delayed Mail (still being retried)")
         self.assertEqual([(r["Action"], r["Status"][0]) for r in recipients], [("delayed", "4")])
-        time.sleep(3)  # retried every second meanwhile: still one report
-        self.assertEqual(len(self.reports("E7")), 1)
-        self.assertEqual(self.reports("E8"), [])
+        # Retried every second: three more attempts of w, and five of v (the fourth ends
+        # past the 2 s warning time), each one's report queued before the next began.
+        later = self.attempts("w@deadhop.test") + 3
+        wait_for(lambda: self.attempts("w@deadhop.test") >= later and self.attempts("v@deadhop.test") >= 5, 30,
+                 "more attempts", lambda: "\n" + self.daemon_.log_text())
+        self.assertEqual(self.reports_queued(warned), 1)
+        self.assertEqual(self.reports_queued(not_warned), 0)
 
     def test_ringpost_sendmail_asks_with_dash_n_and_dash_v(self):
         env = dict(os.environ, RINGPOST_SMTP="127.0.0.1:%d" % self.daemon_.port)

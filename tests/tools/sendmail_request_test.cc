@@ -21,8 +21,8 @@ TEST(SendmailArgsTest, TheOptionsProgramsPass) {
   EXPECT_FALSE(request->recipients_from_headers);
   EXPECT_THAT(request->recipients, ElementsAre("a@example.net", "b@example.net", "c@example.net"));
 
-  auto t = ParseSendmailArgs({"-t", "-i", "-r<>", "-N", "never", "-B", "8BITMIME", "--server=127.0.0.1:25", "-Rhdrs",
-                              "-V", "batch 7+1"});
+  auto t = ParseSendmailArgs({"-t", "-i", "-r<>", "-N", "never", "-B", "8BITMIME", "--server=127.0.0.1:25",
+                              "-Rhdrs", "-V", "batch 7+1"});
   ASSERT_TRUE(t.ok()) << t.status();
   EXPECT_EQ(t->notify, "NEVER");  // RFC 3461 parameters for MAIL and RCPT
   EXPECT_EQ(t->ret, "HDRS");
@@ -39,9 +39,16 @@ TEST(SendmailArgsTest, TheOptionsProgramsPass) {
   EXPECT_FALSE(defaults->sender_given);
 
   // A CR or LF would end the SMTP command or the From: header it goes into.
-  for (std::vector<std::string> bad : std::vector<std::vector<std::string>>{
-           {"-bs"}, {"-bp"}, {"-q"}, {"-f"}, {"-Z"}, {"-N", "never,success"}, {"-R", "all"}, {"-fa@b\r\nRCPT TO:<x@y>"}, {"-FName\r\nBcc: x@y", "a@b"},
-           {"a@b\nc"}}) {
+  for (std::vector<std::string> bad : std::vector<std::vector<std::string>>{{"-bs"},
+                                                                            {"-bp"},
+                                                                            {"-q"},
+                                                                            {"-f"},
+                                                                            {"-Z"},
+                                                                            {"-N", "never,success"},
+                                                                            {"-R", "all"},
+                                                                            {"-fa@b\r\nRCPT TO:<x@y>"},
+                                                                            {"-FName\r\nBcc: x@y", "a@b"},
+                                                                            {"a@b\nc"}}) {
     EXPECT_FALSE(ParseSendmailArgs(bad).ok()) << bad[0];
   }
 }
@@ -61,10 +68,12 @@ TEST(SendmailMessageTest, LineEndingsTheLoneDotRecipientsFromHeadersAndBcc) {
   SendmailRequest request;
   request.recipients_from_headers = true;
   auto message = PrepareMessage(
-      "To: Ann <a@x.example>,\n  b@y.example\nCc: c@z.example\nBcc: secret@w.example\nSubject: hi\n\nline\n.\nafter\n",
+      "To: Ann <a@x.example>,\n  b@y.example\nCc: c@z.example\nBcc: secret@w.example\nSubject: "
+      "hi\n\nline\n.\nafter\n",
       request, "me@host.example");
   ASSERT_TRUE(message.ok()) << message.status();
-  EXPECT_THAT(message->header_recipients, ElementsAre("a@x.example", "b@y.example", "c@z.example", "secret@w.example"));
+  EXPECT_THAT(message->header_recipients,
+              ElementsAre("a@x.example", "b@y.example", "c@z.example", "secret@w.example"));
   // Without -i a lone "." ends the message; Bcc: never leaves; From: is added.
   EXPECT_EQ(message->data,
             "From: me@host.example\r\nTo: Ann <a@x.example>,\r\n  b@y.example\r\nCc: c@z.example\r\n"
@@ -76,7 +85,8 @@ TEST(SendmailMessageTest, LineEndingsTheLoneDotRecipientsFromHeadersAndBcc) {
   keep_dots.full_name = "The \"App\"";
   auto dots = PrepareMessage("Subject: x\r\n\r\n.\r\n\xC3\xA9t\xC3\xA9", keep_dots, "app@example.org");
   ASSERT_TRUE(dots.ok());
-  EXPECT_EQ(dots->data, "From: \"The \\\"App\\\"\" <app@example.org>\r\nSubject: x\r\n\r\n.\r\n\xC3\xA9t\xC3\xA9\r\n");
+  EXPECT_EQ(dots->data,
+            "From: \"The \\\"App\\\"\" <app@example.org>\r\nSubject: x\r\n\r\n.\r\n\xC3\xA9t\xC3\xA9\r\n");
   EXPECT_TRUE(dots->eight_bit);
   EXPECT_TRUE(dots->header_recipients.empty());  // no -t: To:/Cc: are not read
 

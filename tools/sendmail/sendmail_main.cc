@@ -138,7 +138,8 @@ int Refused(int permanent_code, absl::string_view step, const net::SmtpReply& re
 }
 
 int Submit(const SendmailRequest& request, const std::string& server, const std::string& helo,
-           const std::string& sender, const std::vector<std::string>& recipients, const PreparedMessage& message) {
+           const std::string& sender, const std::vector<std::string>& recipients,
+           const PreparedMessage& message) {
   Submission smtp;
   if (!smtp.Connect(server)) return Fail(EX_TEMPFAIL, smtp.error());
   net::SmtpReply reply;
@@ -149,8 +150,8 @@ int Submit(const SendmailRequest& request, const std::string& server, const std:
   const std::string mail_dsn = absl::StrCat(request.ret.empty() ? "" : " RET=", request.ret,
                                             request.envid.empty() ? "" : " ENVID=", request.envid);
   const std::string rcpt_dsn = request.notify.empty() ? "" : absl::StrCat(" NOTIFY=", request.notify);
-  if (!smtp.Exchange(absl::StrCat("MAIL FROM:<", sender, ">", message.eight_bit ? " BODY=8BITMIME" : "", mail_dsn,
-                                  "\r\n"),
+  if (!smtp.Exchange(absl::StrCat("MAIL FROM:<", sender, ">", message.eight_bit ? " BODY=8BITMIME" : "",
+                                  mail_dsn, "\r\n"),
                      &reply)) {
     return Fail(EX_TEMPFAIL, smtp.error());
   }

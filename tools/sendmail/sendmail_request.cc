@@ -33,47 +33,55 @@ bool HasControl(absl::string_view text) {
 
 bool IsContinuation(absl::string_view line) { return !line.empty() && (line[0] == ' ' || line[0] == '\t'); }
 
+// Walks RFC 5322 address text (§3.2.2-§3.2.4) and calls `visit(piece, quoted)` for
+// what lies outside comments: one character, or a backslash pair inside a quoted
+// string; `quoted` is true for a quoted string's characters, its quotes included.
+// Comments, nested or not, are skipped whole.
+template <typename Visit>
+void ScanAddressText(absl::string_view text, Visit visit) {
+  bool quoted = false;
+  int comment_depth = 0;
+  for (size_t i = 0; i < text.size(); ++i) {
+    const char c = text[i];
+    const bool escaped_pair = (quoted || comment_depth > 0) && c == '\\' && i + 1 < text.size();
+    if (comment_depth > 0) {
+      if (escaped_pair) ++i;
+      if (!escaped_pair && c == '(') ++comment_depth;
+      if (!escaped_pair && c == ')') --comment_depth;
+      continue;
+    }
+    if (!quoted && c == '(') {
+      comment_depth = 1;
+      continue;
+    }
+    if (c == '"' && !escaped_pair) {
+      visit(text.substr(i, 1), true);
+      quoted = !quoted;
+      continue;
+    }
+    visit(text.substr(i, escaped_pair ? 2 : 1), quoted);
+    if (escaped_pair) ++i;
+  }
+}
+
 // The address of one list element: the angle-addr if there is one, else the element
 // without comments and whitespace; a group's display name is dropped.
 std::string ElementAddress(absl::string_view element) {
   std::string plain;  // the element without comments
   std::string angle;
-  bool quoted = false, in_angle = false, saw_angle = false;
-  int comment_depth = 0;
-  for (size_t i = 0; i < element.size(); ++i) {
-    const char c = element[i];
-    if ((quoted || comment_depth > 0) && c == '\\' && i + 1 < element.size()) {
-      if (comment_depth == 0) {
-        absl::StrAppend(in_angle ? &angle : &plain, element.substr(i, 2));
-      }
-      ++i;
-      continue;
-    }
-    if (comment_depth > 0) {
-      if (c == '(') ++comment_depth;
-      if (c == ')') --comment_depth;
-      continue;
-    }
-    if (c == '"') quoted = !quoted;
-    if (!quoted && c == '(') {
-      comment_depth = 1;
-      continue;
-    }
-    if (!quoted && c == '<') {
+  bool in_angle = false, saw_angle = false;
+  ScanAddressText(element, [&](absl::string_view piece, bool quoted) {
+    if (!quoted && piece == "<") {
       in_angle = saw_angle = true;
       angle.clear();
-      continue;
-    }
-    if (!quoted && c == '>' && in_angle) {
+    } else if (!quoted && piece == ">" && in_angle) {
       in_angle = false;
-      continue;
-    }
-    if (!quoted && !in_angle && c == ':') {  // "group:" - what came before is its name
+    } else if (!quoted && !in_angle && piece == ":") {  // "group:" - what came before is its name
       plain.clear();
-      continue;
+    } else {
+      absl::StrAppend(in_angle ? &angle : &plain, piece);
     }
-    (in_angle ? angle : plain).push_back(c);
-  }
+  });
   std::string address = saw_angle ? angle : plain;
   // A source route in an angle-addr ("<@a,@b:user@c>") is dropped (RFC 5322 §4.4).
   if (!address.empty() && address.front() == '@') {
@@ -139,7 +147,8 @@ absl::StatusOr<SendmailRequest> ParseSendmailArgs(const std::vector<std::string>
       request.dot_ends_input = false;
     } else if (option == 'b') {
       if (arg != "-bm") {
-        return absl::InvalidArgumentError(absl::StrCat(arg, ": only -bm (read a message, deliver it) is supported"));
+        return absl::InvalidArgumentError(
+            absl::StrCat(arg, ": only -bm (read a message, deliver it) is supported"));
       }
     } else if (kIgnoredWithValue.find(option) != absl::string_view::npos) {
       if (option != 'o') {  // -oX options carry their value attached
@@ -169,31 +178,20 @@ absl::StatusOr<SendmailRequest> ParseSendmailArgs(const std::vector<std::string>
 
 std::vector<std::string> ParseAddressList(absl::string_view value) {
   std::vector<std::string> addresses;
-  bool quoted = false, in_angle = false;
-  int comment_depth = 0;
   size_t start = 0;
-  for (size_t i = 0; i <= value.size(); ++i) {
-    const char c = i < value.size() ? value[i] : ',';
-    if ((quoted || comment_depth > 0) && c == '\\' && i + 1 < value.size()) {
-      ++i;
-      continue;
-    }
-    if (comment_depth > 0) {
-      if (c == '(') ++comment_depth;
-      if (c == ')') --comment_depth;
-      continue;
-    }
-    if (c == '"') quoted = !quoted;
-    if (quoted) continue;
-    if (c == '(') comment_depth = 1;
-    if (c == '<') in_angle = true;
-    if (c == '>') in_angle = false;
-    if ((c == ',' || c == ';') && !in_angle) {
-      std::string address = ElementAddress(value.substr(start, i - start));
-      if (!address.empty()) addresses.push_back(std::move(address));
-      start = i + 1;
-    }
-  }
+  bool in_angle = false;
+  auto take = [&](size_t end) {
+    std::string address = ElementAddress(value.substr(start, end - start));
+    if (!address.empty()) addresses.push_back(std::move(address));
+    start = end + 1;
+  };
+  ScanAddressText(value, [&](absl::string_view piece, bool quoted) {
+    if (quoted) return;
+    if (piece == "<") in_angle = true;
+    if (piece == ">") in_angle = false;
+    if ((piece == "," || piece == ";") && !in_angle) take(static_cast<size_t>(piece.data() - value.data()));
+  });
+  take(value.size());
   return addresses;
 }
 
@@ -208,7 +206,8 @@ absl::StatusOr<PreparedMessage> PrepareMessage(absl::string_view input, const Se
   std::string recipient_field;      // its value so far, unfolded
   auto take_recipients = [&] {
     if (!in_recipient_field) return;
-    for (std::string& a : ParseAddressList(recipient_field)) prepared.header_recipients.push_back(std::move(a));
+    for (std::string& a : ParseAddressList(recipient_field))
+      prepared.header_recipients.push_back(std::move(a));
     recipient_field.clear();
     in_recipient_field = false;
   };
@@ -243,8 +242,7 @@ absl::StatusOr<PreparedMessage> PrepareMessage(absl::string_view input, const Se
     take_recipients();
     in_bcc = IsHeaderName(line, "bcc");
     has_from |= IsHeaderName(line, "from");
-    if (request.recipients_from_headers &&
-        (IsHeaderName(line, "to") || IsHeaderName(line, "cc") || in_bcc)) {
+    if (request.recipients_from_headers && (IsHeaderName(line, "to") || IsHeaderName(line, "cc") || in_bcc)) {
       in_recipient_field = true;
       recipient_field = std::string(line.substr(line.find(':') + 1));
     }
@@ -258,10 +256,11 @@ absl::StatusOr<PreparedMessage> PrepareMessage(absl::string_view input, const Se
     if (HasControl(recipient)) return absl::InvalidArgumentError("a control character in a recipient header");
   }
   if (!has_from && !sender.empty()) {
-    const std::string from = request.full_name.empty()
-                                 ? std::string(sender)
-                                 : absl::StrCat("\"", absl::StrReplaceAll(request.full_name, {{"\\", "\\\\"}, {"\"", "\\\""}}),
-                                                "\" <", sender, ">");
+    const std::string from =
+        request.full_name.empty()
+            ? std::string(sender)
+            : absl::StrCat("\"", absl::StrReplaceAll(request.full_name, {{"\\", "\\\\"}, {"\"", "\\\""}}),
+                           "\" <", sender, ">");
     headers = absl::StrCat("From: ", from, "\r\n", headers);
   }
   prepared.data = absl::StrCat(headers, body);
