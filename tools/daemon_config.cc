@@ -21,6 +21,7 @@
 #include "core/duration_flag.h"
 #include "core/log.h"
 #include "core/resource_limits.h"
+#include "core/size_flag.h"
 #include "dns/resolver_config.h"
 
 ABSL_FLAG(std::string, listen, "127.0.0.1:2525",
@@ -44,8 +45,8 @@ ABSL_FLAG(std::string, limit_exempt_networks, "relay_networks",
           "'relay_networks' (the default) for the same list, 'none', or CIDRs");
 ABSL_FLAG(std::string, relay_domains, "", "domains accepted from any client (gateway mode), comma-separated");
 ABSL_FLAG(std::string, local_domains, "", "domains delivered locally (Maildir), accepted from any client");
-ABSL_FLAG(uint64_t, max_message_size, 52428800,
-          "largest message in bytes (advertised in SIZE; 552 5.3.4 past it)");
+ABSL_FLAG(ringpost::core::FlagSize, max_message_size, ringpost::core::FlagSize{50ull << 20},
+          "largest message (bytes, or 100k, 50M, 64MiB; advertised in SIZE; 552 5.3.4 past it)");
 ABSL_FLAG(uint32_t, max_recipients, 1000, "recipients per transaction (452 4.5.3 past it)");
 ABSL_FLAG(std::string, bare_lf, "normalize",
           "bare LF or CR in DATA: 'normalize' to CRLF, or 'reject' the message with 550 5.5.2");
@@ -73,16 +74,18 @@ ABSL_FLAG(ringpost::core::FlagDuration, smtp_data_timeout, ringpost::core::FlagD
 ABSL_FLAG(std::string, user, "", "drop to this user after binding listeners (when started as root)");
 ABSL_FLAG(std::string, log_level, "info", "debug, info, warning or error");
 ABSL_FLAG(uint32_t, recv_buffers, 1024, "receive buffers per shard (a power of two)");
-ABSL_FLAG(uint32_t, recv_buffer_bytes, 16384, "bytes per receive buffer");
+ABSL_FLAG(ringpost::core::FlagSize, recv_buffer_bytes, ringpost::core::FlagSize{16384},
+          "bytes per receive buffer (512 to 1MiB)");
 ABSL_FLAG(bool, fsync, true,
           "sync the queue log before answering 250. false is for benchmarks only and UNSAFE: "
           "a crash or power loss can lose mail that was acknowledged");
-ABSL_FLAG(uint64_t, segment_bytes, 64ull << 20, "queue log segment size (a new segment starts past it)");
+ABSL_FLAG(ringpost::core::FlagSize, segment_bytes, ringpost::core::FlagSize{64ull << 20},
+          "queue log segment size (a new segment starts past it)");
 ABSL_FLAG(uint32_t, log_heads, 1,
           "queue log segments taking new messages per shard, 1 or 2. With 2, one group of messages "
           "is written while the other's fdatasync runs: faster when the disk is the limit (large "
           "messages), at some CPU cost per message");
-ABSL_FLAG(uint64_t, spool_reserve_bytes, 256ull << 20,
+ABSL_FLAG(ringpost::core::FlagSize, spool_reserve_bytes, ringpost::core::FlagSize{256ull << 20},
           "refuse new mail (452 4.3.1) while the spool file system has less free space than this, "
           "so delivery results and reclamation can still be written");
 
@@ -137,7 +140,7 @@ ABSL_FLAG(ringpost::core::FlagDuration, outbound_reply_timeout,
           "an outbound server silent this long loses the connection (the message is deferred)");
 ABSL_FLAG(std::string, accounting_log, "./var/log/accounting.jsonl",
           "JSON-lines log of every delivery attempt's outcome (empty: off)");
-ABSL_FLAG(uint64_t, accounting_log_max_bytes, 100ull << 20,
+ABSL_FLAG(ringpost::core::FlagSize, accounting_log_max_bytes, ringpost::core::FlagSize{100ull << 20},
           "rotate the accounting log past this size (4 older files are kept)");
 
 ABSL_FLAG(uint32_t, outbound_port, 25, "destination port for delivery by MX or address records");
@@ -187,20 +190,21 @@ bool IsFullyQualified(const std::string& name) {
   return dot != std::string::npos && dot > 0 && dot + 1 < name.size();
 }
 
-absl::StatusOr<absl::flat_hash_set<std::string>> ReadLocalRecipients(const std::string& path) {
-  absl::flat_hash_set<std::string> known;
-  if (path.empty()) return known;
-  std::ifstream in(path);
-  if (!in) return absl::NotFoundError(absl::StrCat("--local_recipients: cannot read ", path));
-  std::string line;
-  while (std::getline(in, line)) {
-    absl::string_view item = absl::StripAsciiWhitespace(line);
-    if (item.empty() || item.front() == '#') continue;
-    if (known.size() >= 1000000)
-      return absl::ResourceExhaustedError("--local_recipients: over 1,000,000 entries");
-    known.insert(absl::AsciiStrToLower(item));
+// A domain is delivered here or relayed onward, not both: with both lists naming it,
+// its mail would go into Maildirs while the operator expects it relayed.
+absl::Status CheckDomainsAreLocalOrRelay(absl::string_view local_domains, absl::string_view relay_domains) {
+  absl::flat_hash_set<std::string> local;
+  for (absl::string_view d : absl::StrSplit(local_domains, ',', absl::SkipWhitespace())) {
+    local.insert(core::CanonicalDomain(absl::StripAsciiWhitespace(d)));
   }
-  return known;
+  for (absl::string_view d : absl::StrSplit(relay_domains, ',', absl::SkipWhitespace())) {
+    const std::string domain = core::CanonicalDomain(absl::StripAsciiWhitespace(d));
+    if (local.contains(domain)) {
+      return Invalid(absl::StrCat("--local_domains and --relay_domains both name ", domain,
+                                  ": a domain is delivered here (local) or relayed onward, not both"));
+    }
+  }
+  return absl::OkStatus();
 }
 
 absl::Status ReadServerFlags(DaemonConfig& c) {
@@ -266,15 +270,15 @@ absl::Status ReadServerFlags(DaemonConfig& c) {
   c.runtime.pin_threads = absl::GetFlag(FLAGS_pin_threads);
   c.runtime.shutdown_grace_nanos = absl::ToInt64Nanoseconds(absl::GetFlag(FLAGS_shutdown_grace).value);
   c.runtime.shard.recv_buffer_count = absl::GetFlag(FLAGS_recv_buffers);
-  c.runtime.shard.recv_buffer_bytes = absl::GetFlag(FLAGS_recv_buffer_bytes);
+  const uint64_t recv_buffer_bytes = absl::GetFlag(FLAGS_recv_buffer_bytes).value;
+  if (recv_buffer_bytes < 512 || recv_buffer_bytes > (1u << 20)) {
+    return Invalid(absl::StrCat("--recv_buffer_bytes: expected 512 to 1MiB, got ", recv_buffer_bytes));
+  }
+  c.runtime.shard.recv_buffer_bytes = static_cast<uint32_t>(recv_buffer_bytes);
   // The provided buffer ring's own limits (io_uring: a power of two, at most 32768).
   const uint32_t buffers = c.runtime.shard.recv_buffer_count;
   if (buffers == 0 || buffers > 32768 || (buffers & (buffers - 1)) != 0) {
     return Invalid(absl::StrCat("--recv_buffers: expected a power of two from 1 to 32768, got ", buffers));
-  }
-  const uint32_t buffer_bytes = c.runtime.shard.recv_buffer_bytes;
-  if (buffer_bytes < 512 || buffer_bytes > (1u << 20)) {
-    return Invalid(absl::StrCat("--recv_buffer_bytes: expected 512 to 1048576, got ", buffer_bytes));
   }
   return absl::OkStatus();
 }
@@ -292,9 +296,13 @@ absl::Status ReadInboundFlags(DaemonConfig& c) {
     return Invalid(absl::StrCat("--limit_exempt_networks: ", exempt_networks.status().message()));
   }
   c.smtp.limit_exempt_networks = *std::move(exempt_networks);
-  auto local_recipients = ReadLocalRecipients(absl::GetFlag(FLAGS_local_recipients));
-  if (!local_recipients.ok()) return local_recipients.status();
-  c.relay.SetLocalRecipients(*std::move(local_recipients));
+  RP_RETURN_IF_ERROR(CheckDomainsAreLocalOrRelay(absl::GetFlag(FLAGS_local_domains),
+                                                 absl::GetFlag(FLAGS_relay_domains)));
+  if (const std::string path = absl::GetFlag(FLAGS_local_recipients); !path.empty()) {
+    c.local_recipients = std::make_shared<net::LocalRecipients>(path);
+    RP_RETURN_IF_ERROR(c.local_recipients->Load());
+    c.relay.SetLocalRecipients(c.local_recipients);
+  }
   std::string postmaster = absl::GetFlag(FLAGS_postmaster);
   if (postmaster.empty()) {
     const std::vector<std::string> local = absl::StrSplit(absl::GetFlag(FLAGS_local_domains), ',', absl::SkipWhitespace());
@@ -313,7 +321,7 @@ absl::Status ReadInboundFlags(DaemonConfig& c) {
   if (c.tls_cert.empty() != c.tls_key.empty()) return Invalid("--tls_cert and --tls_key go together");
   net::SmtpServerOptions& server = c.smtp.server;
   server.hostname = c.hostname;
-  server.message_bytes_max = absl::GetFlag(FLAGS_max_message_size);
+  server.message_bytes_max = absl::GetFlag(FLAGS_max_message_size).value;
   server.recipients_max = absl::GetFlag(FLAGS_max_recipients);
   if (server.message_bytes_max == 0) return Invalid("--max_message_size: must be at least 1");
   // Bounds that keep a message's commit record (envelope and body extents) far inside
@@ -322,7 +330,7 @@ absl::Status ReadInboundFlags(DaemonConfig& c) {
     return Invalid("--max_recipients: expected 1 to 2000");
   }
   if (server.message_bytes_max > (uint64_t{100} << 20)) {
-    return Invalid("--max_message_size: at most 104857600 (100 MiB)");
+    return Invalid("--max_message_size: at most 100MiB (104857600)");
   }
   const std::string long_lines = absl::GetFlag(FLAGS_long_lines);
   if (long_lines == "wrap") {
@@ -354,13 +362,13 @@ absl::Status ReadInboundFlags(DaemonConfig& c) {
 }
 
 absl::Status ReadQueueFlags(DaemonConfig& c) {
-  c.log.segment_bytes_max = absl::GetFlag(FLAGS_segment_bytes);
+  c.log.segment_bytes_max = absl::GetFlag(FLAGS_segment_bytes).value;
   c.log.heads = absl::GetFlag(FLAGS_log_heads);
   if (c.log.heads < 1 || c.log.heads > 2) return Invalid("--log_heads: must be 1 or 2");
   c.log.fsync = absl::GetFlag(FLAGS_fsync);
-  c.log.free_space_reserve_bytes = absl::GetFlag(FLAGS_spool_reserve_bytes);
+  c.log.free_space_reserve_bytes = absl::GetFlag(FLAGS_spool_reserve_bytes).value;
   c.accounting_log = absl::GetFlag(FLAGS_accounting_log);
-  c.accounting_log_max_bytes = absl::GetFlag(FLAGS_accounting_log_max_bytes);
+  c.accounting_log_max_bytes = absl::GetFlag(FLAGS_accounting_log_max_bytes).value;
   return absl::OkStatus();
 }
 
@@ -390,7 +398,7 @@ absl::Status ReadTlsClient(DaemonConfig& c) {
 
 absl::Status ReadDeliveryFlags(DaemonConfig& c) {
   auto routes = net::RouteTable::Parse(absl::GetFlag(FLAGS_routes));
-  if (!routes.ok()) return Invalid(absl::StrCat("--routes: ", routes.status().message()));
+  if (!routes.ok()) return routes.status();  // its message names --routes
   c.routes = *std::move(routes);
   c.maildir_root = absl::GetFlag(FLAGS_maildir_root);
   queue::SchedulerConfig& s = c.delivery.scheduler;

@@ -14,6 +14,7 @@
 #include "core/socket_address.h"
 #include "dns/mx_resolver.h"
 #include "dns/resolver.h"
+#include "net/inbound/local_recipients.h"
 #include "net/inbound/relay_policy.h"
 #include "net/inbound/smtp_server_session.h"
 #include "net/outbound/delivery_driver.h"
@@ -41,6 +42,7 @@ struct DaemonConfig {
   uint32_t max_connections_per_ip = 100;
   // Inbound.
   net::RelayPolicy relay;
+  std::shared_ptr<net::LocalRecipients> local_recipients;  // --local_recipients (null: unset)
   std::string tls_cert, tls_key;  // both or neither: STARTTLS on the listeners
   bool tls_legacy_ciphers = false;
   net::SmtpServiceConfig smtp;    // smtp.tls is set once the credentials load

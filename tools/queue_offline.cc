@@ -96,7 +96,7 @@ int RunOffline(const std::string& spool_dir, const net::AdminRequest& request, F
     case net::AdminVerb::kShow:
     case net::AdminVerb::kBody: {
       const auto jobs = scheduler.List(request.filter, 0, SIZE_MAX, now);
-      if (jobs.empty()) return Fail(absl::StrCat("no queued message ", request.filter.queue_id), 1);
+      if (jobs.empty()) return Fail(net::NotQueuedText(request.filter.queue_id), 1);
       const queue::StoredMessage& m = *jobs.front().message;
       auto envelope = queue::ReadEnvelope(m.segment_path, m.commit_offset);
       if (!envelope.ok()) return Fail(std::string(envelope.status().message()), 1);

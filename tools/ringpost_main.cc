@@ -7,17 +7,18 @@
 #include <pwd.h>
 #include <unistd.h>
 
+#include <sys/stat.h>
+
 #include <cerrno>
 #include <csignal>
 #include <cstring>
 #include <cstdio>
+#include <filesystem>
 #include <memory>
 #include <optional>
 #include <string>
 
 #include "absl/container/flat_hash_set.h"
-#include "absl/flags/parse.h"
-#include "absl/flags/usage.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "core/check.h"
@@ -32,6 +33,7 @@
 #include "net/transport/tls_library.h"
 #include "queue/recovery.h"
 #include "queue/spool_lock.h"
+#include "tools/command_line.h"
 #include "tools/daemon_config.h"
 #include "tools/daemon_shard.h"
 
@@ -70,6 +72,56 @@ absl::flat_hash_set<std::string> LocalMailAddresses(const std::vector<core::Sock
     freeifaddrs(list);
   }
   return local;
+}
+
+// A path as the daemon uses it, whatever directory it was started from: relative
+// defaults (./var/spool) are relative to the working directory.
+std::string AbsolutePath(const std::string& path) {
+  if (path.empty()) return path;
+  std::error_code error;
+  const std::filesystem::path absolute = std::filesystem::absolute(path, error);
+  return error ? path : absolute.lexically_normal().string();
+}
+
+// Local mail goes under --maildir_root: a root the daemon (after --user) cannot create
+// or write would fail every local delivery, so it stops the start instead.
+absl::Status CheckMaildirRoot(const std::string& root) {
+  std::error_code error;
+  std::filesystem::create_directories(root, error);
+  if (error) {
+    return absl::PermissionDeniedError(
+        absl::StrCat("--maildir_root ", AbsolutePath(root), " cannot be created: ", error.message()));
+  }
+  if (access(root.c_str(), W_OK | X_OK) != 0) {
+    return absl::ErrnoToStatus(errno, absl::StrCat("--maildir_root ", AbsolutePath(root), " is not writable"));
+  }
+  return absl::OkStatus();
+}
+
+// SIGHUP re-reads the files that may change under a running daemon: the TLS
+// certificate and key, and --local_recipients. Each keeps what it had on an error.
+void Reload(net::TlsServerCredentials* tls, net::LocalRecipients* local_recipients) {
+  if (tls == nullptr && local_recipients == nullptr) {
+    RP_LOG(kInfo) << "SIGHUP: nothing to reload (no --tls_cert, no --local_recipients)";
+    return;
+  }
+  if (tls != nullptr) {
+    if (absl::Status s = tls->Reload(); !s.ok()) {
+      RP_LOG(kError) << "SIGHUP: TLS certificate not reloaded (the previous one stays): " << s.message();
+    } else {
+      RP_LOG(kInfo) << "SIGHUP: TLS certificate reloaded from " << AbsolutePath(tls->cert_path());
+    }
+  }
+  if (local_recipients != nullptr) {
+    if (absl::Status s = local_recipients->Load(); !s.ok()) {
+      RP_LOG(kError) << "SIGHUP: local recipients not reloaded (the previous " << local_recipients->size()
+                     << " stay): " << s.message();
+    } else {
+      const size_t count = local_recipients->size();
+      RP_LOG(kInfo) << "SIGHUP: local recipients reloaded from " << AbsolutePath(local_recipients->path()) << " ("
+                    << count << (count == 1 ? " address)" : " addresses)");
+    }
+  }
 }
 
 absl::Status DropPrivileges(const std::string& user, const std::string& spool_dir) {
@@ -112,7 +164,7 @@ void LogStart(const DaemonConfig& config, const DaemonShared& shared, const core
   for (const auto& server : config.resolver.servers) resolvers.push_back(server.ToString());
   const queue::RetrySchedule& retry = config.delivery.scheduler.retry;
   RP_LOG(kInfo) << "ringpost " << RINGPOST_VERSION << " started: shards=" << config.shards
-                << " listen=" << absl::StrJoin(bound, ",") << " spool=" << config.spool_dir
+                << " listen=" << absl::StrJoin(bound, ",") << " spool=" << AbsolutePath(config.spool_dir)
                 << " node_id=" << shared.node_id
                 << " hostname=" << config.hostname << " dns=" << absl::StrJoin(resolvers, ",")
                 << " tls_library=" << net::TlsLibraryVersion() << " starttls=" << (starttls ? "on" : "off")
@@ -125,18 +177,28 @@ void LogStart(const DaemonConfig& config, const DaemonShared& shared, const core
                 << " max_message_size=" << config.smtp.server.message_bytes_max << " bare_lf="
                 << (config.smtp.server.bare_line_endings == net::BareLineEndings::kReject ? "reject" : "normalize")
                 << " routes=" << config.routes.size() << " metrics=" << metrics_at << " admin="
-                << (shared.admin_socket.has_value() ? shared.admin_socket->path() : "off")
+                << (shared.admin_socket.has_value() ? AbsolutePath(shared.admin_socket->path()) : "off")
                 << (shared.admin_listener.bound.empty() ? "" : ",")
                 << (shared.admin_listener.bound.empty() ? "" : shared.admin_listener.bound[0].ToString())
                 << " retry=" << core::FormatFlagDuration(retry.initial) << "/"
-                << core::FormatFlagDuration(retry.max) << "/" << core::FormatFlagDuration(retry.lifetime);
+                << core::FormatFlagDuration(retry.max) << "/" << core::FormatFlagDuration(retry.lifetime)
+                << " accounting_log=" << (config.accounting_log.empty() ? "off" : AbsolutePath(config.accounting_log))
+                << " maildir_root=" << AbsolutePath(config.maildir_root);
 }
 
 int Main() {
   absl::StatusOr<DaemonConfig> loaded = ConfigFromFlags();
   if (!loaded.ok()) return Fatal(loaded.status().message());
   DaemonConfig& config = *loaded;
+  if (PrintConfigRequested()) {
+    const std::string text = ConfigAsFlagfile();
+    std::fwrite(text.data(), 1, text.size(), stdout);
+    return 0;
+  }
   core::SetLogLevel(config.log_level);
+  const std::vector<std::string> set = NonDefaultFlags();
+  RP_LOG(kInfo) << "flags set: " << (set.empty() ? std::string("none (every flag at its default)")
+                                                  : absl::StrJoin(set, " "));
   std::unique_ptr<net::TlsServerCredentials> tls;
   if (!config.tls_cert.empty()) {
     tls = std::make_unique<net::TlsServerCredentials>(config.tls_cert, config.tls_key, config.tls_legacy_ciphers);
@@ -166,6 +228,9 @@ int Main() {
   config.mx.is_local_address = [local = LocalMailAddresses(listeners->bound, config.outbound_port)](
                                    const std::string& ip) { return local.contains(ip); };
   if (absl::Status s = DropPrivileges(config.user, config.spool_dir); !s.ok()) return Fatal(s.message());
+  if (!config.relay.local_domains().empty()) {
+    if (absl::Status s = CheckMaildirRoot(config.maildir_root); !s.ok()) return Fatal(s.message());
+  }
   if (!config.log.fsync) {
     RP_LOG(kWarning) << "--fsync=false: UNSAFE, acknowledged mail can be lost on a crash (benchmarks only)";
   }
@@ -198,16 +263,9 @@ int Main() {
   if (absl::Status s = shared.accounting.Open(); !s.ok()) return Fatal(s.message());
 
   core::Runtime runtime(config.runtime);  // blocks the signals before we announce the start
-  if (tls != nullptr) {
-    // SIGHUP: new certificate and key for new handshakes; sessions keep theirs.
-    runtime.SetSignalHandler(SIGHUP, [credentials = tls.get()] {
-      if (absl::Status s = credentials->Reload(); !s.ok()) {
-        RP_LOG(kError) << "SIGHUP: TLS certificate not reloaded (the previous one stays): " << s.message();
-      } else {
-        RP_LOG(kInfo) << "SIGHUP: TLS certificate reloaded from " << credentials->cert_path();
-      }
-    });
-  }
+  // SIGHUP: new certificate and key for new handshakes (sessions keep theirs), and the
+  // local recipients list for the next RCPT.
+  runtime.SetSignalHandler(SIGHUP, [tls = tls.get(), local = config.local_recipients.get()] { Reload(tls, local); });
   absl::Status status = runtime.Run([&shared](core::Shard& shard) { return SetUpShard(shard, shared); },
                                     [&] { LogStart(config, shared, *features, metrics_at, tls != nullptr); });
   if (!status.ok()) return Fatal(status.message());
@@ -219,7 +277,6 @@ int Main() {
 }  // namespace ringpost
 
 int main(int argc, char** argv) {
-  absl::SetProgramUsageMessage("ringpost: a high-throughput MTA on io_uring. Flags: --helpfull");
-  absl::ParseCommandLine(argc, argv);
+  ringpost::ParseDaemonCommandLine(argc, argv);
   return ringpost::Main();
 }

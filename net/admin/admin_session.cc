@@ -249,7 +249,7 @@ class AdminSession final : public Session {
   }
 
   void NotQueued() {
-    Respond(404, ErrorBody(absl::StrCat("no queued message ", request_.filter.queue_id), text_));
+    Respond(404, ErrorBody(NotQueuedText(request_.filter.queue_id), text_));
   }
 
   // The accounting log's admin record: what was done, to how many.

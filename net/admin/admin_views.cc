@@ -141,6 +141,12 @@ void AppendJobText(const queue::JobView& job, absl::Time now, std::string* out) 
   for (const queue::JobRecipient& r : job.recipients) absl::StrAppend(&rcpts, rcpts.empty() ? "" : " ", r.address);
   absl::StrAppendFormat(out, "%-15s %-8s %8u %6s  %-30s %s\n", m.queue_id, JobState(job, now), m.body.bytes,
                         ShortAge(now - Arrival(job)), m.mail_from.empty() ? "<>" : m.mail_from, rcpts);
+  // As mailq does: why the job's recipients are still here, under its line.
+  if (job.last_reply.empty()) return;
+  std::string why = job.last_reply;
+  if (why.size() > 100) why = absl::StrCat(why.substr(0, 97), "...");
+  if (job.next_attempt > now && !job.held) absl::StrAppend(&why, "; next attempt in ", ShortAge(job.next_attempt - now));
+  absl::StrAppendFormat(out, "%-15s (%s)\n", "", why);
 }
 
 std::string ShowJson(const std::vector<queue::JobView>& jobs, const queue::Envelope* envelope, absl::Time now) {
@@ -249,6 +255,10 @@ std::string CommandText(const CommandOutcome& c) {
                                              : "flushed";
   return absl::StrCat(done, " ", c.recipients, c.recipients == 1 ? " recipient" : " recipients", " in ", c.jobs,
                       c.jobs == 1 ? " job" : " jobs", " (a job: a message's recipients in one domain)\n");
+}
+
+std::string NotQueuedText(absl::string_view queue_id) {
+  return absl::StrCat(queue_id, " is not queued (finished mail leaves the queue: see the accounting log)");
 }
 
 std::string ErrorBody(const std::string& message, bool text) {

@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "absl/strings/string_view.h"
 #include "absl/time/time.h"
 #include "queue/record.h"
 #include "queue/schedule/delivery_scheduler.h"
@@ -44,6 +45,10 @@ std::string CommandJson(const CommandOutcome& outcome);
 std::string CommandText(const CommandOutcome& outcome);
 
 // An error body: {"error":"..."} or the message and a newline.
+// The answer for a queue id the queue does not hold: finished mail leaves the queue, and
+// only the accounting log remembers it.
+std::string NotQueuedText(absl::string_view queue_id);
+
 std::string ErrorBody(const std::string& message, bool text = false);
 
 }  // namespace ringpost::net

@@ -40,10 +40,9 @@ RcptVerdict RelayPolicy::Check(absl::string_view local_part, absl::string_view d
     const std::string folder = queue::MaildirFolderName(local_part);
     if (folder.empty()) return RcptVerdict::kUnsafeLocalPart;
     const std::string canonical = core::CanonicalDomain(domain);
-    if (!local_recipients_.empty()) {
-      return local_recipients_.contains(absl::AsciiStrToLower(absl::StrCat(local_part, "@", canonical)))
-                 ? RcptVerdict::kAccept
-                 : RcptVerdict::kUnknownLocalUser;
+    if (local_recipients_ != nullptr) {
+      return local_recipients_->Contains(absl::StrCat(local_part, "@", canonical)) ? RcptVerdict::kAccept
+                                                                                   : RcptVerdict::kUnknownLocalUser;
     }
     if (create_maildirs_) return RcptVerdict::kAccept;
     // Only users that have a Maildir: anyone can send mail, and a folder per invented

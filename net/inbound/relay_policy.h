@@ -6,6 +6,7 @@
 // Domains compare case-insensitively (RFC 5321 §2.4) and without a trailing dot.
 #pragma once
 
+#include <memory>
 #include <string>
 
 #include "absl/container/flat_hash_set.h"
@@ -13,6 +14,7 @@
 #include "absl/strings/string_view.h"
 #include "core/cidr.h"
 #include "core/domain_name.h"
+#include "net/inbound/local_recipients.h"
 #include "net/smtp/recipient_policy.h"
 
 namespace ringpost::net {
@@ -23,9 +25,9 @@ class RelayPolicy final : public RecipientPolicy {
   static absl::StatusOr<RelayPolicy> Parse(absl::string_view relay_networks, absl::string_view relay_domains,
                                            absl::string_view local_domains);
 
-  // Known local addresses ("user@domain", lower case). Empty: every safe local part of
-  // a local domain is accepted.
-  void SetLocalRecipients(absl::flat_hash_set<std::string> known) { local_recipients_ = std::move(known); }
+  // Known local addresses (--local_recipients, reloadable); without a list, local
+  // recipients are decided by their Maildirs (SetMaildirs).
+  void SetLocalRecipients(std::shared_ptr<const LocalRecipients> known) { local_recipients_ = std::move(known); }
 
   bool ClientMayRelay(const core::SocketAddress& client) const { return relay_networks_.Contains(client); }
   bool IsLocalDomain(absl::string_view domain) const;
@@ -54,7 +56,7 @@ class RelayPolicy final : public RecipientPolicy {
   std::string postmaster_;
   std::string maildir_root_;
   bool create_maildirs_ = true;
-  absl::flat_hash_set<std::string> local_recipients_;
+  std::shared_ptr<const LocalRecipients> local_recipients_;  // null: no list
 };
 
 }  // namespace ringpost::net

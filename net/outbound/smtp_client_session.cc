@@ -118,7 +118,7 @@ void OutboundSession::OnShutdown(Connection& connection, core::MonoNanos deadlin
 
 void OutboundSession::OnConnectFailed(Connection& connection, const absl::Status& status) {
   (void)connection;
-  failure_ = absl::StrCat("connect: ", status.message());
+  failure_ = std::string(status.message());  // "connect: Connection refused"
 }
 
 void OutboundSession::OnSessionReady() { owner_.OnReady(*this); }

@@ -1,5 +1,10 @@
 #include "queue/schedule/accounting_line.h"
 
+#include <algorithm>
+
+#include "absl/strings/escaping.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
 #include "core/json.h"
 
 namespace ringpost::queue {
@@ -7,7 +12,44 @@ namespace {
 
 double Seconds(absl::Duration d) { return absl::ToDoubleSeconds(std::max(d, absl::ZeroDuration())); }
 
+// The log's word for an outcome: what happened, as Postfix's maillog says "status=".
+const char* OutcomeWord(AccountingType type) {
+  switch (type) {
+    case AccountingType::kDelivery:
+      return "delivered";
+    case AccountingType::kTransient:
+      return "deferred";
+    case AccountingType::kBounce:
+      return "bounced";
+    case AccountingType::kExpiration:
+      return "expired";
+  }
+  return "unknown";
+}
+
+// "0.41s", "5m12s", "2d3h": how long, to the second past a minute.
+std::string ShortDuration(absl::Duration d) {
+  d = std::max(d, absl::ZeroDuration());
+  if (d < absl::Minutes(1)) return absl::StrFormat("%.2fs", absl::ToDoubleSeconds(d));
+  return absl::FormatDuration(absl::Trunc(d, absl::Seconds(1)));
+}
+
 }  // namespace
+
+std::string OutcomeLogText(const AccountingEntry& e) {
+  std::string reply = e.code != 0 ? absl::StrCat(e.code, " ", e.text) : std::string(e.text);
+  std::string line = absl::StrCat(OutcomeWord(e.type), " id=", e.queue_id, " from=<", e.from, "> rcpt=<", e.rcpt,
+                                  "> host=", e.host.empty() ? absl::string_view("none") : e.host,
+                                  " attempt=", e.attempt, " delay=", ShortDuration(e.time - e.arrival),
+                                  " status=", e.status.empty() ? absl::string_view("-") : e.status, " reply=\"",
+                                  absl::CHexEscape(reply), "\"");
+  if (e.type == AccountingType::kTransient && e.next_attempt != absl::InfinitePast()) {
+    absl::StrAppend(&line, " next_attempt=", absl::FormatTime("%Y-%m-%dT%H:%M:%SZ", e.next_attempt, absl::UTCTimeZone()),
+                    " (in ", ShortDuration(e.next_attempt - e.time), ")");
+  }
+  if (e.by_operator) absl::StrAppend(&line, " by the operator");
+  return line;
+}
 
 const char* AccountingTypeName(AccountingType type) {
   switch (type) {

@@ -382,6 +382,7 @@ void DeliveryScheduler::RunCommand(Job& job, AdminCommand command, const std::st
       entry.text = text;
       entry.by_operator = true;
       AppendAccountingLine(entry, &accounting.lines);
+      RP_LOG(kInfo) << OutcomeLogText(entry);
     }
     batch->results.push_back(std::move(result));
     batch->outcomes.emplace_back(r.index, std::move(outcome));

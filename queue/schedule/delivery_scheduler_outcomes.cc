@@ -96,6 +96,7 @@ void DeliveryScheduler::Complete(Job& job, const std::vector<AttemptReply>& repl
       entry.status = reply.enhanced;
       entry.attempt = r.attempts + 1;
       AppendAccountingLine(entry, &accounting.lines);
+      RP_LOG(kInfo) << OutcomeLogText(entry) << " (too many recipients: a new transaction now)";
       continue;
     }
     RecipientOutcome outcome = DecideOutcome(config_.retry, reply, arrival, now_, r.attempts, UnitRandom());
@@ -126,8 +127,7 @@ void DeliveryScheduler::Complete(Job& job, const std::vector<AttemptReply>& repl
     entry.status = outcome.status;
     entry.attempt = outcome.attempt;
     AppendAccountingLine(entry, &accounting.lines);
-    RP_LOG(kDebug) << OutcomeName(outcome.outcome) << " id=" << message.queue_id << " rcpt=<" << r.address
-                   << "> host=" << host << " code=" << reply.code << " " << reply.text;
+    RP_LOG(kInfo) << OutcomeLogText(entry);
 
     DeliveryResult result;
     result.queue_id = message.queue_id;
@@ -184,8 +184,14 @@ void DeliveryScheduler::BounceOrWrite(Job& job, std::unique_ptr<Batch> batch) {
   if (message.mail_from.empty()) {
     // RFC 5321 §6.1 / RFC 3464 §2: never a DSN for a message from the null sender.
     ++stats_.dsns_suppressed;
-    RP_LOG(kInfo) << "bounce dropped: id=" << message.queue_id
-                  << " from=<> failed_recipients=" << batch->bounced.size() << " (null sender)";
+    for (const ReportedRecipient& failed : batch->bounced) {
+      if (failed.action != DsnAction::kFailed) continue;
+      // Mail from <> is itself a report (ours or another MTA's): its failure ends here.
+      RP_LOG(kInfo) << "bounce id=" << message.queue_id << " to <" << failed.address << "> failed: "
+                    << failed.status << " "
+                    << (failed.diagnostic.empty() ? failed.reason : failed.diagnostic)
+                    << "; not reported further (null sender)";
+    }
     return WriteBatch(std::move(batch));
   }
   // The DSN is durable before the results that say "bounced": a crash in between sends

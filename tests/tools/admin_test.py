@@ -44,6 +44,11 @@ QUIET_SECONDS = 2
 QUEUE_ID_ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
 
 
+def not_queued(queue_id):
+    """What the API and the tool say for an id the queue does not hold (finished mail leaves it)."""
+    return queue_id + " is not queued (finished mail leaves the queue: see the accounting log)"
+
+
 def message(subject, message_id, text="hello"):
     return ("From: a@src.example\r\nTo: someone@elsewhere.example\r\nSubject: %s\r\nMessage-ID: %s\r\n\r\n%s\r\n"
             % (subject, message_id, text)).encode()
@@ -218,7 +223,7 @@ class QueueViewTest(AdminTestCase):
         ids = dict(zip(rcpts, self.submit_deferred(daemon, ["dead.example", "aaa.example"],
                                                    [([rcpt], sent[rcpt]) for rcpt in rcpts])))
         refused_text = self.records(daemon, "transient")[0]["text"]
-        self.assertIn("Connection refused", refused_text)
+        self.assertEqual(refused_text, "connection to 127.0.0.1:%d failed: connect: Connection refused" % dead)
 
         summary = self.tool_json(daemon, "summary")
         self.assertRegex(summary["time"], r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z$")
@@ -247,8 +252,12 @@ class QueueViewTest(AdminTestCase):
         for job in jobs:
             self.assertEqual((job["state"], job["from"], len(job["recipients"]), job["recipients"][0]["attempts"]),
                              ("deferred", "a@src.example", 1, 1))
+        # The text form is mailq's: a header, each job with its last reply under it, the count.
         listing = self.tool(daemon, "list").stdout.decode().splitlines()
-        self.assertEqual((len(listing), listing[-1]), (6, "4 jobs"))  # a header, four jobs, the count
+        self.assertEqual((len(listing), listing[-1]), (10, "4 jobs"), listing)
+        for job_line, reason in zip(listing[1:-1:2], listing[2:-1:2]):
+            self.assertEqual(job_line.split()[1], "deferred", job_line)
+            self.assertRegex(reason, r"^ {16}\(%s; next attempt in \d+[mh]" % re.escape(refused_text), reason)
         code, fields, body = self.http(daemon, "GET", "/v1/messages?domain=aaa.example")
         self.assertEqual((code, fields["content-type"]), (200, "application/x-ndjson"))
         self.assertEqual([json.loads(line)["queue_id"] for line in body.splitlines()], [ids["r0@aaa.example"]])
@@ -419,7 +428,7 @@ class DeleteAndBounceTest(AdminTestCase):
         kept = self.submit(daemon, "a@src.example", ["k@gone.example"], message("kept", "<kept@src.example>"))
         self.assertEqual(self.tool_json(daemon, "delete", doomed), {"action": "delete", "jobs": 1, "recipients": 1})
         self.assertEqual([j["queue_id"] for j in self.tool_lines(daemon, "list")], [kept])
-        self.assertEqual(self.refused(daemon, "show", doomed, status=1), "ringpost-queue: no queued message " + doomed)
+        self.assertEqual(self.refused(daemon, "show", doomed, status=1), "ringpost-queue: " + not_queued(doomed))
         self.assertEqual(daemon.terminate(), 0)
         # A delete writes no recipient outcome (refused attempts before it are transient).
         self.assertEqual([r["type"] for r in self.accounting(daemon) if r["queue_id"] == doomed and
@@ -480,12 +489,12 @@ class HostileClientTest(AdminTestCase):
         unknown = qid[:-1] + last
         for target in ("/v1/messages/" + unknown, "/v1/messages/%s/body" % unknown):
             self.assertEqual(self.http_json(daemon, "GET", target, status=404),
-                             {"error": "no queued message " + unknown})
+                             {"error": not_queued(unknown)})
         self.assertEqual(self.http_json(daemon, "POST", "/v1/hold", {"queue_id": unknown}, status=404),
-                         {"error": "no queued message " + unknown})
+                         {"error": not_queued(unknown)})
         for verb in ("show", "cat", "delete"):
             self.assertEqual(self.refused(daemon, verb, unknown, status=1),
-                             "ringpost-queue: no queued message " + unknown, verb)
+                             "ringpost-queue: " + not_queued(unknown), verb)
         self.assertEqual(self.http_json(daemon, "GET", "/v1/messages/NOT-AN-ID", status=400),
                          {"error": "not a queue id: 'NOT-AN-ID'"})
 

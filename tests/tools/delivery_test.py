@@ -360,8 +360,9 @@ class RetryAndBounceTest(DeliveryTestCase):
         daemon = self.daemon(routes="bad.example=127.0.0.1:%d,*=127.0.0.1:%d" % (refusing.port, home.port))
         self.send(daemon, "", ["nobody@bad.example"], b"Subject: a bounce that fails\r\n\r\nx\r\n")
         self.wait_accounting(daemon, lambda e: e["type"] == "bounce", 1, "the refusal")
-        wait_for(lambda: any("bounce dropped" in line and "null sender" in line for line in daemon.log_lines()), 10,
-                 "the 'bounce dropped' log line", lambda: "\n" + daemon.log_text())
+        wait_for(lambda: any(re.search(r"\] bounce id=\S+ to <nobody@bad\.example> failed: .*; not reported "
+                                       r"further \(null sender\)$", line) for line in daemon.log_lines()), 10,
+                 "the log line saying the report went no further", lambda: "\n" + daemon.log_text())
         self.assertEqual(daemon.terminate(), 0)
         self.assertFalse(any("bounce queued" in line for line in daemon.log_lines()))
         self.assertEqual(home.messages(), [])
