@@ -26,16 +26,18 @@ ABSL_FLAG(bool, print_config, false,
 namespace ringpost {
 namespace {
 
-// The daemon's own flags are the ones tools/daemon_config.cc defines (not Abseil's
-// --flagfile and friends, not --print_config).
-bool IsDaemonFlag(const absl::CommandLineFlag& flag) {
-  return absl::EndsWith(flag.Filename(), "tools/daemon_config.cc");
+constexpr const char* kDaemonFlagsFile = "tools/daemon_config.cc";
+
+bool IsFromFile(const absl::CommandLineFlag& flag, absl::string_view file) {
+  return absl::EndsWith(flag.Filename(), file);
 }
 
-std::vector<const absl::CommandLineFlag*> SortedFlags(bool daemon_only) {
+// The daemon's own flags are the ones tools/daemon_config.cc defines (not Abseil's
+// --flagfile and friends, not --print_config). Every flag when `file` is empty.
+std::vector<const absl::CommandLineFlag*> SortedFlags(absl::string_view file) {
   std::vector<const absl::CommandLineFlag*> flags;
   for (const auto& [name, flag] : absl::GetAllFlags()) {
-    if (flag->IsRetired() || (daemon_only && !IsDaemonFlag(*flag))) continue;
+    if (flag->IsRetired() || (!file.empty() && !IsFromFile(*flag, file))) continue;
     flags.push_back(flag);
   }
   std::sort(flags.begin(), flags.end(),
@@ -132,17 +134,19 @@ std::string Wrap(absl::string_view text, size_t indent, size_t width) {
   return out;
 }
 
-void PrintHelp(bool full) {
-  std::string out = absl::StrCat(VersionText(),
-                                 ": a high-throughput mail transfer agent on io_uring.\n"
-                                 "usage: ringpost [--flag=value ...] [--flagfile=FILE] [--print_config]\n\n");
-  // --print_config belongs with the daemon's flags; Abseil's own come last, in full.
-  auto daemon_section = [](const absl::CommandLineFlag& f) { return IsDaemonFlag(f) || f.Name() == "print_config"; };
-  for (const bool daemon : {true, false}) {
-    if (!daemon && !full) break;
-    absl::StrAppend(&out, daemon ? "flags:\n" : "\ncommand-line handling (Abseil's own flags):\n");
-    for (const absl::CommandLineFlag* flag : SortedFlags(false)) {
-      if (daemon_section(*flag) != daemon) continue;
+void PrintHelp(const Program& program, bool full) {
+  std::string out = absl::StrCat(VersionText(program.name), ": ", program.summary, "\n", program.usage, "\n");
+  // The program's own flags first (the daemon's --print_config with them); Abseil's
+  // own come last, in full.
+  auto own = [&](const absl::CommandLineFlag& f) {
+    return IsFromFile(f, program.flags_file) || f.Name() == "print_config";
+  };
+  for (const bool mine : {true, false}) {
+    if (!mine && !full) break;
+    absl::StrAppend(&out, mine ? "flags:\n" : "\ncommand-line handling (Abseil's own flags):\n");
+    for (const absl::CommandLineFlag* flag : SortedFlags("")) {
+      if (own(*flag) != mine) continue;
+      if (flag->Name() == "print_config" && program.flags_file != absl::string_view(kDaemonFlagsFile)) continue;
       absl::StrAppend(&out, "  --", flag->Name(), "=", flag->DefaultValue(), "\n", Wrap(flag->Help(), 6, 88), "\n");
     }
   }
@@ -152,7 +156,9 @@ void PrintHelp(bool full) {
 
 }  // namespace
 
-std::string VersionText() { return absl::StrCat("ringpost ", RINGPOST_VERSION, " (commit ", BuildCommit(), ")"); }
+std::string VersionText(absl::string_view program) {
+  return absl::StrCat(program, " ", RINGPOST_VERSION, " (commit ", BuildCommit(), ")");
+}
 
 std::string PostfixParameterAdvice(absl::string_view parameter) {
   const auto& map = PostfixParameters();
@@ -160,23 +166,24 @@ std::string PostfixParameterAdvice(absl::string_view parameter) {
   return it == map.end() ? std::string() : std::string(it->second);
 }
 
-void ParseDaemonCommandLine(int argc, char** argv) {
+std::vector<char*> ParseProgramCommandLine(int argc, char** argv, const Program& program) {
   absl::FlagsUsageConfig usage;
-  usage.version_string = [] { return VersionText() + "\n"; };
+  usage.version_string = [name = std::string(program.name)] { return VersionText(name) + "\n"; };
   absl::SetFlagsUsageConfig(usage);
-  absl::SetProgramUsageMessage("a high-throughput mail transfer agent on io_uring (--help lists the flags)");
+  absl::SetProgramUsageMessage(absl::StrCat(program.summary, " (--help lists the flags)"));
   for (int i = 1; i < argc; ++i) {
     const absl::string_view arg = argv[i];
     if (arg == "--") break;
     const absl::string_view name = FlagName(arg);
     if (name == "help" || name == "helpshort" || name == "h" || name == "helpfull") {
-      PrintHelp(name == "helpfull");
+      PrintHelp(program, name == "helpfull");
       std::exit(0);
     }
     if (name == "version") {
-      std::printf("%s\n", VersionText().c_str());
+      std::printf("%s\n", VersionText(program.name).c_str());
       std::exit(0);
     }
+    if (!program.refuse_postfix_parameters) continue;
     if (name == "flagfile") {
       const size_t equals = arg.find('=');
       if (equals != absl::string_view::npos) {
@@ -187,14 +194,14 @@ void ParseDaemonCommandLine(int argc, char** argv) {
     }
     RefusePostfixParameter(name, "");
   }
-  absl::ParseCommandLine(argc, argv);
+  return absl::ParseCommandLine(argc, argv);
 }
 
 bool PrintConfigRequested() { return absl::GetFlag(FLAGS_print_config); }
 
 std::vector<std::string> NonDefaultFlags() {
   std::vector<std::string> set;
-  for (const absl::CommandLineFlag* flag : SortedFlags(true)) {
+  for (const absl::CommandLineFlag* flag : SortedFlags(kDaemonFlagsFile)) {
     const std::string value = flag->CurrentValue();
     if (value != flag->DefaultValue()) set.push_back(absl::StrCat("--", flag->Name(), "=", value));
   }
@@ -202,10 +209,10 @@ std::vector<std::string> NonDefaultFlags() {
 }
 
 std::string ConfigAsFlagfile() {
-  std::string out = absl::StrCat("# ", VersionText(), ": the configuration, read back with --flagfile=FILE.\n",
+  std::string out = absl::StrCat("# ", VersionText("ringpost"), ": the configuration, read back with --flagfile=FILE.\n",
                                  "# Flags that differ from their defaults:\n");
   std::string defaults = "# Every other flag, at its default:\n";
-  for (const absl::CommandLineFlag* flag : SortedFlags(true)) {
+  for (const absl::CommandLineFlag* flag : SortedFlags(kDaemonFlagsFile)) {
     const std::string value = flag->CurrentValue();
     if (value != flag->DefaultValue()) {
       absl::StrAppend(&out, "--", flag->Name(), "=", value, "\n");

@@ -23,13 +23,12 @@
 #include <vector>
 
 #include "absl/flags/flag.h"
-#include "absl/flags/parse.h"
-#include "absl/flags/usage.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/strip.h"
 #include "core/json.h"
 #include "net/admin/admin_request.h"
 #include "tools/admin_client.h"
+#include "tools/command_line.h"
 #include "tools/queue_offline.h"
 
 ABSL_FLAG(std::string, spool_dir, "./var/spool", "the daemon's --spool_dir (read when the daemon is stopped)");
@@ -181,8 +180,9 @@ int Run(const std::vector<std::string>& args) {
 }  // namespace ringpost
 
 int main(int argc, char** argv) {
-  absl::SetProgramUsageMessage(ringpost::kUsage);
-  std::vector<char*> raw = absl::ParseCommandLine(argc, argv);
+  const ringpost::Program program{"ringpost-queue", "see and steer the queue of a running or stopped ringpost",
+                                  ringpost::kUsage, "tools/queue_main.cc"};
+  std::vector<char*> raw = ringpost::ParseProgramCommandLine(argc, argv, program);
   std::vector<std::string> args(raw.begin() + 1, raw.end());
   return ringpost::Run(args);
 }

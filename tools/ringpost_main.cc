@@ -163,6 +163,10 @@ void LogStart(const DaemonConfig& config, const DaemonShared& shared, const core
   std::vector<std::string> resolvers;
   for (const auto& server : config.resolver.servers) resolvers.push_back(server.ToString());
   const queue::RetrySchedule& retry = config.delivery.scheduler.retry;
+  // What this daemon was told, before what it made of it (a failed start says only why).
+  const std::vector<std::string> set = NonDefaultFlags();
+  RP_LOG(kInfo) << "flags set: " << (set.empty() ? std::string("none (every flag at its default)")
+                                                  : absl::StrJoin(set, " "));
   RP_LOG(kInfo) << "ringpost " << RINGPOST_VERSION << " started: shards=" << config.shards
                 << " listen=" << absl::StrJoin(bound, ",") << " spool=" << AbsolutePath(config.spool_dir)
                 << " node_id=" << shared.node_id
@@ -191,14 +195,16 @@ int Main() {
   if (!loaded.ok()) return Fatal(loaded.status().message());
   DaemonConfig& config = *loaded;
   if (PrintConfigRequested()) {
-    const std::string text = ConfigAsFlagfile();
+    std::vector<std::string> resolvers;
+    for (const auto& server : config.resolver.servers) resolvers.push_back(server.ToString());
+    // Defaults decided by the machine, as this start would take them.
+    const std::string text =
+        absl::StrCat(ConfigAsFlagfile(), "# Decided at start on this machine: --hostname=", config.hostname,
+                     " --shards=", config.shards, " --dns_servers=", absl::StrJoin(resolvers, ","), "\n");
     std::fwrite(text.data(), 1, text.size(), stdout);
     return 0;
   }
   core::SetLogLevel(config.log_level);
-  const std::vector<std::string> set = NonDefaultFlags();
-  RP_LOG(kInfo) << "flags set: " << (set.empty() ? std::string("none (every flag at its default)")
-                                                  : absl::StrJoin(set, " "));
   std::unique_ptr<net::TlsServerCredentials> tls;
   if (!config.tls_cert.empty()) {
     tls = std::make_unique<net::TlsServerCredentials>(config.tls_cert, config.tls_key, config.tls_legacy_ciphers);
@@ -277,6 +283,9 @@ int Main() {
 }  // namespace ringpost
 
 int main(int argc, char** argv) {
-  ringpost::ParseDaemonCommandLine(argc, argv);
+  ringpost::Program program{"ringpost", "a high-throughput mail transfer agent on io_uring",
+                            "usage: ringpost [--flag=value ...] [--flagfile=FILE] [--print_config]\n",
+                            "tools/daemon_config.cc", /*refuse_postfix_parameters=*/true};
+  ringpost::ParseProgramCommandLine(argc, argv, program);
   return ringpost::Main();
 }

@@ -24,10 +24,14 @@ wait_for = delivery.wait_for
 DOCS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "docs")
 
 
-def ringpost(*flags, timeout=30):
-    """One run of the daemon's binary that is expected to end by itself."""
-    return subprocess.run([os.path.join(harness.BIN_DIR, "ringpost")] + list(flags), capture_output=True,
+def run_tool(tool, *flags, timeout=30):
+    """One run of a built program that is expected to end by itself."""
+    return subprocess.run([os.path.join(harness.BIN_DIR, tool)] + list(flags), capture_output=True,
                           text=True, timeout=timeout, stdin=subprocess.DEVNULL)
+
+
+def ringpost(*flags, timeout=30):
+    return run_tool("ringpost", *flags, timeout=timeout)
 
 
 class OutcomeLogTest(delivery.DeliveryTestCase):
@@ -125,6 +129,8 @@ class ConfigurationTest(unittest.TestCase):
                                   "--spool_dir=" + self.path("spool")])
         self.assertIn("# --max_recipients=1000", lines)
         self.assertIn("# --spool_reserve_bytes=256MiB", lines)
+        self.assertRegex(lines[-1], r"^# Decided at start on this machine: --hostname=\S+\.\S+ --shards=[1-9]\d* "
+                                    r"--dns_servers=\S+:\d+")
         self.assertFalse(any(re.search(r"--(print_config|flagfile)=", line) for line in lines[1:]), lines)
         with open(self.path("ringpost.flags"), "w") as f:
             f.write(printed.stdout)
@@ -186,6 +192,17 @@ class ConfigurationTest(unittest.TestCase):
             self.assertIn("\n  --max_message_size=50MiB\n      largest message", shown.stdout)
             self.assertNotIn("ringpost: ringpost:", shown.stdout)
             self.assertEqual("\n  --flagfile=\n" in shown.stdout, flag == "--helpfull", flag)  # Abseil's own
+        # The operator's other tools answer the same way, each listing its own flags.
+        for tool, own_flag in (("ringpost-queue", "--older_than="), ("ringpost-sink", "--rcpt_tempfail_rate="),
+                               ("ringpost-blast", "--connections=")):
+            version = run_tool(tool, "--version")
+            self.assertEqual(version.returncode, 0, tool)
+            self.assertRegex(version.stdout, r"^%s \d+\.\d+\.\d+ \(commit \S+\)\n$" % tool)
+            shown = run_tool(tool, "--help")
+            self.assertEqual((shown.returncode, shown.stderr), (0, ""), tool)
+            self.assertTrue(shown.stdout.startswith(version.stdout.rstrip("\n") + ": "), shown.stdout[:200])
+            self.assertIn("\n  " + own_flag, shown.stdout, tool)
+            self.assertNotIn("%s: %s:" % (tool, tool), shown.stdout)
 
     def refused(self, *flags):
         """A start refused with one line on stderr and exit status 1 or 2, before any
@@ -193,7 +210,7 @@ class ConfigurationTest(unittest.TestCase):
         run = ringpost("--spool_dir=" + self.path("spool"), "--listen=127.0.0.1:0", "--metrics_listen=",
                        "--admin_socket=", *flags)
         self.assertIn(run.returncode, (1, 2), run)
-        lines = [line for line in run.stderr.splitlines() if "] flags set: " not in line]
+        lines = run.stderr.splitlines()
         self.assertEqual(len(lines), 1, run.stderr)
         self.assertNotIn("started", run.stderr)
         return lines[0]
@@ -272,7 +289,7 @@ class ReloadTest(delivery.DeliveryTestCase):
 
 
 def main():
-    delivery.run_tests(__doc__, "operator_test", ("ringpost", "ringpost-sink"))
+    delivery.run_tests(__doc__, "operator_test", ("ringpost", "ringpost-sink", "ringpost-queue", "ringpost-blast"))
 
 
 if __name__ == "__main__":

@@ -15,8 +15,6 @@
 #include <vector>
 
 #include "absl/flags/flag.h"
-#include "absl/flags/parse.h"
-#include "absl/flags/usage.h"
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
@@ -25,6 +23,7 @@
 #include "core/resource_limits.h"
 #include "core/runtime.h"
 #include "tools/blast/blast_shard.h"
+#include "tools/command_line.h"
 
 ABSL_FLAG(std::string, target, "127.0.0.1:2525", "server ADDR:PORT");
 ABSL_FLAG(int, connections, 16, "concurrent connections");
@@ -251,7 +250,7 @@ int Main() {
 }  // namespace ringpost::blast
 
 int main(int argc, char** argv) {
-  absl::SetProgramUsageMessage("ringpost-blast: an SMTP load generator. Flags: --helpfull");
-  absl::ParseCommandLine(argc, argv);
+  const ringpost::Program program{"ringpost-blast", "an SMTP load generator", "usage: ringpost-blast [--flag=value ...]\n", "tools/blast/blast_main.cc"};
+  ringpost::ParseProgramCommandLine(argc, argv, program);
   return ringpost::blast::Main();
 }

@@ -8,14 +8,13 @@
 #include <vector>
 
 #include "absl/flags/flag.h"
-#include "absl/flags/parse.h"
-#include "absl/flags/usage.h"
 #include "absl/strings/str_cat.h"
 #include "core/kernel_probe.h"
 #include "core/resource_limits.h"
 #include "core/runtime.h"
 #include "net/transport/listener.h"
 #include "tools/sink/sink_session.h"
+#include "tools/command_line.h"
 
 ABSL_FLAG(std::string, listen, "127.0.0.1:2526", "comma-separated ADDR:PORT listeners (port 0: pick one)");
 ABSL_FLAG(int, shards, 1, "shard threads");
@@ -149,7 +148,7 @@ int Main() {
 }  // namespace ringpost::sink
 
 int main(int argc, char** argv) {
-  absl::SetProgramUsageMessage("ringpost-sink: a fast SMTP sink with fault injection. Flags: --helpfull");
-  absl::ParseCommandLine(argc, argv);
+  const ringpost::Program program{"ringpost-sink", "a fast SMTP sink with fault injection", "usage: ringpost-sink [--flag=value ...]\n", "tools/sink/sink_main.cc"};
+  ringpost::ParseProgramCommandLine(argc, argv, program);
   return ringpost::sink::Main();
 }
