@@ -68,7 +68,8 @@ std::string FormatFlagSize(uint64_t bytes) {
 
 bool AbslParseFlag(absl::string_view text, FlagSize* flag, std::string* error) {
   if (ParseFlagSize(text, &flag->value)) return true;
-  *error = "expected a size in bytes, alone or with a suffix in powers of 1024: 1048576, 100k, 50M, 64MiB, 1G";
+  *error =
+      "expected a size in bytes, alone or with a suffix in powers of 1024: 1048576, 100k, 50M, 64MiB, 1G";
   return false;
 }
 

@@ -40,8 +40,7 @@ std::vector<const absl::CommandLineFlag*> SortedFlags(absl::string_view file) {
     if (flag->IsRetired() || (!file.empty() && !IsFromFile(*flag, file))) continue;
     flags.push_back(flag);
   }
-  std::sort(flags.begin(), flags.end(),
-            [](const auto* a, const auto* b) { return a->Name() < b->Name(); });
+  std::sort(flags.begin(), flags.end(), [](const auto* a, const auto* b) { return a->Name() < b->Name(); });
   return flags;
 }
 
@@ -146,11 +145,15 @@ void PrintHelp(const Program& program, bool full) {
     absl::StrAppend(&out, mine ? "flags:\n" : "\ncommand-line handling (Abseil's own flags):\n");
     for (const absl::CommandLineFlag* flag : SortedFlags("")) {
       if (own(*flag) != mine) continue;
-      if (flag->Name() == "print_config" && program.flags_file != absl::string_view(kDaemonFlagsFile)) continue;
-      absl::StrAppend(&out, "  --", flag->Name(), "=", flag->DefaultValue(), "\n", Wrap(flag->Help(), 6, 88), "\n");
+      if (flag->Name() == "print_config" && program.flags_file != absl::string_view(kDaemonFlagsFile))
+        continue;
+      absl::StrAppend(&out, "  --", flag->Name(), "=", flag->DefaultValue(), "\n", Wrap(flag->Help(), 6, 88),
+                      "\n");
     }
   }
-  if (!full) absl::StrAppend(&out, "\n--helpfull also lists Abseil's command-line flags (--flagfile, --fromenv, ...).\n");
+  if (!full)
+    absl::StrAppend(&out,
+                    "\n--helpfull also lists Abseil's command-line flags (--flagfile, --fromenv, ...).\n");
   std::fwrite(out.data(), 1, out.size(), stdout);
 }
 
@@ -209,8 +212,9 @@ std::vector<std::string> NonDefaultFlags() {
 }
 
 std::string ConfigAsFlagfile() {
-  std::string out = absl::StrCat("# ", VersionText("ringpost"), ": the configuration, read back with --flagfile=FILE.\n",
-                                 "# Flags that differ from their defaults:\n");
+  std::string out =
+      absl::StrCat("# ", VersionText("ringpost"), ": the configuration, read back with --flagfile=FILE.\n",
+                   "# Flags that differ from their defaults:\n");
   std::string defaults = "# Every other flag, at its default:\n";
   for (const absl::CommandLineFlag* flag : SortedFlags(kDaemonFlagsFile)) {
     const std::string value = flag->CurrentValue();

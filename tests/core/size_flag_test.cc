@@ -7,12 +7,12 @@ namespace {
 
 TEST(SizeFlagTest, ReadsSizesAsTheReadmeWritesThem) {
   const std::pair<const char*, uint64_t> cases[] = {
-      {"52428800", 52428800},       {"0", 0},
-      {"100k", 100 * 1024},         {"100K", 100 * 1024},
-      {"100KB", 100 * 1024},        {"100KiB", 100 * 1024},
-      {"50M", 50ull << 20},         {"64MiB", 64ull << 20},
-      {"64mb", 64ull << 20},        {"1G", 1ull << 30},
-      {"2TiB", 2ull << 40},         {"512B", 512},
+      {"52428800", 52428800}, {"0", 0},
+      {"100k", 100 * 1024},   {"100K", 100 * 1024},
+      {"100KB", 100 * 1024},  {"100KiB", 100 * 1024},
+      {"50M", 50ull << 20},   {"64MiB", 64ull << 20},
+      {"64mb", 64ull << 20},  {"1G", 1ull << 30},
+      {"2TiB", 2ull << 40},   {"512B", 512},
   };
   for (const auto& [text, bytes] : cases) {
     uint64_t parsed = 1;
@@ -46,7 +46,9 @@ TEST(SizeFlagTest, AnErrorNamesTheAcceptedForms) {
   FlagSize flag;
   std::string error;
   EXPECT_FALSE(AbslParseFlag("50 megabytes", &flag, &error));
-  EXPECT_EQ(error, "expected a size in bytes, alone or with a suffix in powers of 1024: 1048576, 100k, 50M, 64MiB, 1G");
+  EXPECT_EQ(
+      error,
+      "expected a size in bytes, alone or with a suffix in powers of 1024: 1048576, 100k, 50M, 64MiB, 1G");
 }
 
 }  // namespace
