@@ -12,6 +12,8 @@ constexpr MetricInfo kInfo[kMetricCount] = {
     {"connections_accepted_total", true, "Inbound connections accepted (SMTP, and this endpoint's)."},
     {"connections_open", false, "Connections open now, inbound and outbound."},
     {"connections_refused_total", true, "Inbound SMTP connections refused with 421 (connection limits)."},
+    {"proxy_headers_refused_total", true,
+     "Connections from --proxy_protocol_networks closed for a missing, malformed or late PROXY header."},
     {"received_bytes_total", true, "Bytes received on all connections."},
     {"sent_bytes_total", true, "Bytes sent on all connections."},
     {"messages_accepted_total", true, "Messages answered 250 after DATA or BDAT (durable in the queue log)."},

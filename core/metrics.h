@@ -26,6 +26,7 @@ enum class Metric : int {
   kConnectionsAccepted,
   kConnectionsOpen,
   kConnectionsRefused,
+  kProxyHeadersRefused,
   kBytesReceived,
   kBytesSent,
   kMessagesAccepted,

@@ -77,6 +77,8 @@ const absl::flat_hash_map<absl::string_view, absl::string_view>& PostfixParamete
       {"always_add_missing_headers", "--add_missing_headers"},
       {"smtpd_timeout", "--smtp_idle_timeout"},
       {"mail_owner", "--user"},
+      {"smtpd_upstream_proxy_protocol", "--proxy_protocol_networks=CIDRs (the balancers that send it)"},
+      {"smtpd_upstream_proxy_timeout", "--proxy_timeout"},
   };
   return *kMap;
 }

@@ -43,6 +43,13 @@ ABSL_FLAG(std::string, relay_networks, "127.0.0.0/8,::1/128", "client CIDRs allo
 ABSL_FLAG(std::string, limit_exempt_networks, "relay_networks",
           "client CIDRs never refused by --max_connections_per_ip (still counted in --max_connections): "
           "'relay_networks' (the default) for the same list, 'none', or CIDRs");
+ABSL_FLAG(std::string, proxy_protocol_networks, "",
+          "CIDRs of load balancers (HAProxy send-proxy or send-proxy-v2): their connections must start with "
+          "a PROXY header (version 1 or 2) naming the client, whose address then counts for relay permission, "
+          "limits, Received: and logs; no other peer's header is honoured");
+ABSL_FLAG(ringpost::core::FlagDuration, proxy_timeout, ringpost::core::FlagDuration{absl::Seconds(5)},
+          "a connection from --proxy_protocol_networks without its whole PROXY header this long is closed "
+          "without a greeting");
 ABSL_FLAG(std::string, relay_domains, "", "domains accepted from any client (gateway mode), comma-separated");
 ABSL_FLAG(std::string, local_domains, "", "domains delivered locally (Maildir), accepted from any client");
 ABSL_FLAG(ringpost::core::FlagSize, max_message_size, ringpost::core::FlagSize{50ull << 20},
@@ -296,6 +303,13 @@ absl::Status ReadInboundFlags(DaemonConfig& c) {
     return Invalid(absl::StrCat("--limit_exempt_networks: ", exempt_networks.status().message()));
   }
   c.smtp.limit_exempt_networks = *std::move(exempt_networks);
+  auto proxy_networks = core::CidrSet::Parse(absl::GetFlag(FLAGS_proxy_protocol_networks));
+  if (!proxy_networks.ok()) {
+    return Invalid(absl::StrCat("--proxy_protocol_networks: ", proxy_networks.status().message()));
+  }
+  c.smtp.proxy_networks = *std::move(proxy_networks);
+  c.smtp.proxy_timeout_nanos = absl::ToInt64Nanoseconds(absl::GetFlag(FLAGS_proxy_timeout).value);
+  if (c.smtp.proxy_timeout_nanos <= 0) return Invalid("--proxy_timeout: must be positive");
   RP_RETURN_IF_ERROR(CheckDomainsAreLocalOrRelay(absl::GetFlag(FLAGS_local_domains),
                                                  absl::GetFlag(FLAGS_relay_domains)));
   if (const std::string path = absl::GetFlag(FLAGS_local_recipients); !path.empty()) {

@@ -2,7 +2,7 @@
 # Installs every Debian package ringpost needs to build, test and benchmark.
 # Idempotent: packages already present are skipped, so every entry point
 # (make run, make test, .ci/run) calls it first at almost no cost.
-# Peers (postfix, dnsmasq) are installed for their tools only: their system
+# Peers (postfix, dnsmasq, haproxy) are installed for their tools only: their system
 # services are stopped and disabled so nothing listens on port 25 or 53.
 set -euo pipefail
 
@@ -11,7 +11,7 @@ packages=(
   liburing-dev libabsl-dev android-libboringssl-dev libc-ares-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   python3 python3-aiosmtpd python3-jsonschema swaks curl libnet-ssleay-perl libio-socket-ssl-perl
-  dnsmasq-base dnsmasq postfix openssl bsd-mailx libidn2-dev
+  dnsmasq-base dnsmasq postfix haproxy openssl bsd-mailx libidn2-dev
   ca-certificates gnuplot-nox testssl.sh
   procps psmisc util-linux iproute2
 )
@@ -42,7 +42,7 @@ if [ "${#missing[@]}" -gt 0 ]; then
 fi
 
 # Never leave a system MTA on port 25 or a system dnsmasq on port 53.
-for svc in postfix dnsmasq; do
+for svc in postfix dnsmasq haproxy; do
   if command -v systemctl >/dev/null 2>&1 && [ -d /run/systemd/system ]; then
     systemctl disable --now "$svc" >/dev/null 2>&1 || true
   fi
@@ -51,4 +51,7 @@ if [ -x /usr/sbin/postfix ] && /usr/sbin/postfix status >/dev/null 2>&1; then
   /usr/sbin/postfix stop >/dev/null 2>&1 || true
 fi
 pkill -x dnsmasq -u dnsmasq >/dev/null 2>&1 || true
+# Debian's haproxy service runs its master as root with /etc/haproxy/haproxy.cfg; tests
+# start their own haproxy with their own configuration.
+pkill -f '^/usr/sbin/haproxy -Ws -f /etc/haproxy/haproxy.cfg' >/dev/null 2>&1 || true
 exit 0

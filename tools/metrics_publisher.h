@@ -50,6 +50,7 @@ class MetricsPublisher {
     const net::SmtpService::Stats& s = service_.stats();
     board_.Set(id, Metric::kMessagesAccepted, s.messages_accepted);
     board_.Set(id, Metric::kConnectionsRefused, s.connections_refused);
+    board_.Set(id, Metric::kProxyHeadersRefused, s.proxy_headers_refused);
     board_.Set(id, Metric::kCommandsRefused, s.transactions_refused);
     board_.Set(id, Metric::kTlsHandshakes, s.tls_handshakes);
     board_.Set(id, Metric::kTlsFailures, s.tls_failures);

@@ -14,6 +14,7 @@
 #include "core/domain_name.h"
 #include "core/log.h"
 #include "core/shard.h"
+#include "net/inbound/proxied_session.h"
 
 namespace ringpost::net {
 namespace {
@@ -377,12 +378,24 @@ SmtpService::SmtpService(const SmtpServiceConfig& config, const RelayPolicy& rel
       tls_(config.tls) {}
 
 std::unique_ptr<Session> SmtpService::NewSession(Connection& connection) {
+  if (!config_.proxy_networks.Contains(connection.peer())) return NewSessionFor(connection, connection.peer());
+  // A load balancer: the client is the one its PROXY header names.
+  return std::make_unique<ProxiedSession>(
+      config_.proxy_timeout_nanos,
+      [this](Connection& c, const core::SocketAddress& client) { return NewSessionFor(c, client); },
+      [this](const Connection& c, const std::string& why) {
+        ++stats_.proxy_headers_refused;
+        RP_LOG(kInfo) << "refused connection from " << c.peer().ToString() << ": " << why;
+      });
+}
+
+std::unique_ptr<Session> SmtpService::NewSessionFor(Connection& connection, const core::SocketAddress& peer) {
   SmtpClientInfo client;
-  client.address = connection.peer().HostString();
-  client.may_relay = relay_.ClientMayRelay(connection.peer());
+  client.address = peer.HostString();
+  client.may_relay = relay_.ClientMayRelay(peer);
   client.tls_offered = tls_.enabled();
   std::string refusal;
-  switch (limiter_.Admit(client.address, config_.limit_exempt_networks.Contains(connection.peer()))) {
+  switch (limiter_.Admit(client.address, config_.limit_exempt_networks.Contains(peer))) {
     case ClientLimiter::Verdict::kAdmitted:
       break;
     case ClientLimiter::Verdict::kTooManyTotal:

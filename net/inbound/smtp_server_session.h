@@ -44,6 +44,10 @@ struct SmtpServiceConfig {
   uint64_t min_data_rate_bytes = 500;  // per second
   // Clients held to --max_connections only, never to --max_connections_per_ip.
   core::CidrSet limit_exempt_networks;
+  // Load balancers (--proxy_protocol_networks): their connections start with a PROXY
+  // header naming the client, within proxy_timeout (net/inbound/proxied_session.h).
+  core::CidrSet proxy_networks;
+  core::MonoNanos proxy_timeout_nanos = 5 * core::kNanosPerSecond;
   const TlsServerCredentials* tls = nullptr;  // --tls_cert/--tls_key: STARTTLS
 };
 
@@ -54,6 +58,8 @@ class SmtpService final : public Service {
   SmtpService(const SmtpServiceConfig& config, const RelayPolicy& relay, ClientLimiter& limiter,
               queue::Spool& spool, queue::AccountingWriter& accounting);
 
+  // A session for the connection's peer; for a peer in proxy_networks, one that reads
+  // the PROXY header first and then serves the client it names.
   std::unique_ptr<Session> NewSession(Connection& connection) override;
   void RejectOverLimit(int fd) override;
 
@@ -71,11 +77,14 @@ class SmtpService final : public Service {
 
   struct Stats {
     uint64_t messages_accepted = 0, transactions_refused = 0, connections_refused = 0;
+    uint64_t proxy_headers_refused = 0;  // a load balancer's connection without a valid header
     uint64_t tls_handshakes = 0, tls_failures = 0;
   };
   Stats& stats() { return stats_; }
 
  private:
+  std::unique_ptr<Session> NewSessionFor(Connection& connection, const core::SocketAddress& client);
+
   const SmtpServiceConfig& config_;
   const RelayPolicy& relay_;
   ClientLimiter& limiter_;

@@ -290,14 +290,14 @@ void DeliveryDriver::Do(queue::WriteBounce& action) {
   envelope.helo = config_.hostname;
   envelope.protocol = "LOCAL";
   envelope.recipients.push_back(queue::Recipient{message.mail_from, "", false, 0, 0});
-  const size_t failed = input.recipients.size();
+  std::string summary = queue::ReportSummary(input.recipients);  // "failed=1", "delayed=2"
   std::string dsn_id = envelope.queue_id;
   spool_.Commit(*stored, std::move(envelope),
                 [this, batch = action.batch, dsn_id = std::move(dsn_id), original = action.message,
-                 failed](const absl::Status& status) {
+                 summary = std::move(summary)](const absl::Status& status) {
                   if (status.ok()) {
-                    RP_LOG(kInfo) << "bounce queued: id=" << dsn_id << " for id=" << original->queue_id
-                                  << " to=<" << original->mail_from << "> failed_recipients=" << failed;
+                    RP_LOG(kInfo) << "report queued: id=" << dsn_id << " for id=" << original->queue_id
+                                  << " to=<" << original->mail_from << "> " << summary;
                   } else {
                     RP_LOG(kWarning) << "bounce for id=" << original->queue_id << " not durable (" << status
                                      << "); its recipients are tried again later";

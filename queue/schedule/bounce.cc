@@ -1,5 +1,7 @@
 #include "queue/schedule/bounce.h"
 
+#include <algorithm>
+
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "core/mail_date.h"
@@ -42,7 +44,9 @@ std::string HeaderSection(absl::string_view message) {
   return CrlfClean(message.substr(0, std::min(end, kBounceHeaderBytesMax)));
 }
 
-absl::string_view ActionName(DsnAction action) {
+}  // namespace
+
+absl::string_view DsnActionName(DsnAction action) {
   switch (action) {
     case DsnAction::kFailed:
       return "failed";
@@ -55,8 +59,6 @@ absl::string_view ActionName(DsnAction action) {
   }
   return "failed";
 }
-
-}  // namespace
 
 absl::StatusOr<std::string> BuildBounce(const BounceInput& in) {
   if (in.original_sender.empty()) {
@@ -99,7 +101,7 @@ absl::StatusOr<std::string> BuildBounce(const BounceInput& in) {
     const std::string why = r.reason.empty() ? r.diagnostic : r.reason;
     // "<a@b>: the reason" for a failure (as Postfix writes it), "<a@b>: relayed: ..." else.
     const bool failed = r.action == DsnAction::kFailed;
-    absl::StrAppend(&out, "<", OneLine(r.address), ">: ", failed ? "" : ActionName(r.action),
+    absl::StrAppend(&out, "<", OneLine(r.address), ">: ", failed ? "" : DsnActionName(r.action),
                     failed || why.empty() ? "" : ": ", OneLine(why), "\r\n");
     if (!r.diagnostic.empty() && !r.reason.empty())
       absl::StrAppend(&out, "    ", OneLine(r.diagnostic), "\r\n");
@@ -117,7 +119,7 @@ absl::StatusOr<std::string> BuildBounce(const BounceInput& in) {
       absl::StrAppend(&out, "Original-Recipient: ", OneLine(r.original_recipient), "\r\n");
     }
     absl::StrAppend(&out, "Final-Recipient: rfc822; ", OneLine(r.address),
-                    "\r\nAction: ", ActionName(r.action), "\r\nStatus: ", OneLine(r.status), "\r\n");
+                    "\r\nAction: ", DsnActionName(r.action), "\r\nStatus: ", OneLine(r.status), "\r\n");
     if (!r.diagnostic.empty())
       absl::StrAppend(&out, "Diagnostic-Code: smtp; ", OneLine(r.diagnostic), "\r\n");
   }
@@ -131,6 +133,16 @@ absl::StatusOr<std::string> BuildBounce(const BounceInput& in) {
                     any_failed ? "Undelivered Message Headers" : "Message Headers", "\r\n",
                     "Content-Type: text/rfc822-headers\r\n\r\n", HeaderSection(in.original), "\r\n--",
                     boundary, "--\r\n");
+  }
+  return out;
+}
+
+std::string ReportSummary(const std::vector<ReportedRecipient>& recipients) {
+  std::string out;
+  for (const DsnAction action : {DsnAction::kFailed, DsnAction::kDelayed, DsnAction::kDelivered, DsnAction::kRelayed}) {
+    const auto count = std::count_if(recipients.begin(), recipients.end(),
+                                     [action](const ReportedRecipient& r) { return r.action == action; });
+    if (count > 0) absl::StrAppend(&out, out.empty() ? "" : " ", DsnActionName(action), "=", count);
   }
   return out;
 }

@@ -55,4 +55,11 @@ inline constexpr size_t kBounceFullBytesMax = 10 << 20;
 
 absl::StatusOr<std::string> BuildBounce(const BounceInput& input);
 
+// RFC 3464 §2.3.3's word for an action: "failed", "delayed", "delivered", "relayed".
+absl::string_view DsnActionName(DsnAction action);
+
+// What a report says, for the log: "failed=1", "delayed=2 failed=1" (actions in the
+// order of DsnAction, only those present).
+std::string ReportSummary(const std::vector<ReportedRecipient>& recipients);
+
 }  // namespace ringpost::queue

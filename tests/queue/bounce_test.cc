@@ -110,6 +110,16 @@ print('ok')
   EXPECT_TRUE(absl::StrContains(*success, "Subject: Successful Mail Delivery Report\r\n"));
 }
 
+TEST(BounceTest, ReportSummaryCountsEachRfc3464ActionInOrder) {
+  std::vector<ReportedRecipient> recipients(4);
+  recipients[0].action = DsnAction::kDelayed;
+  recipients[1].action = DsnAction::kFailed;
+  recipients[2].action = DsnAction::kDelayed;
+  recipients[3].action = DsnAction::kRelayed;
+  EXPECT_EQ(ReportSummary(recipients), "failed=1 delayed=2 relayed=1");
+  EXPECT_EQ(ReportSummary({}), "");
+}
+
 TEST(BounceTest, Rfc5321_6_1_NeverABounceToTheNullSender) {
   BounceInput in = Input();
   in.original_sender = "";

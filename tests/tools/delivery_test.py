@@ -364,7 +364,7 @@ class RetryAndBounceTest(DeliveryTestCase):
                                        r"further \(null sender\)$", line) for line in daemon.log_lines()), 10,
                  "the log line saying the report went no further", lambda: "\n" + daemon.log_text())
         self.assertEqual(daemon.terminate(), 0)
-        self.assertFalse(any("bounce queued" in line for line in daemon.log_lines()))
+        self.assertFalse(any("report queued" in line for line in daemon.log_lines()))
         self.assertEqual(home.messages(), [])
 
     def test_unreachable_next_hop_defers_then_expires_and_bounces(self):

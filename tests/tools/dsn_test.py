@@ -50,7 +50,7 @@ class DsnTest(delivery.DeliveryTestCase):
     def reports_queued(self, queue_id):
         """How many reports the daemon queued for the message (its log says so)."""
         return sum(1 for line in self.daemon_.log_lines()
-                   if "bounce queued:" in line and " for id=%s " % queue_id in line)
+                   if "report queued:" in line and " for id=%s " % queue_id in line)
 
     def expect_no_report(self, queue_id, rcpt):
         """Waits until the message is finished, then checks that no report was queued for
@@ -135,6 +135,9 @@ class DsnTest(delivery.DeliveryTestCase):
                  "more attempts", lambda: "\n" + self.daemon_.log_text())
         self.assertEqual(self.reports_queued(warned), 1)
         self.assertEqual(self.reports_queued(not_warned), 0)
+        # The daemon log names what the report says: a delay, not a bounce.
+        self.assertTrue(any(line.endswith(" for id=%s to=<s@src.test> delayed=1" % warned)
+                            for line in self.daemon_.log_lines() if "report queued:" in line), self.daemon_.log_text())
 
     def test_ringpost_sendmail_asks_with_dash_n_and_dash_v(self):
         env = dict(os.environ, RINGPOST_SMTP="127.0.0.1:%d" % self.daemon_.port)

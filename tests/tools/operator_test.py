@@ -89,7 +89,7 @@ class OutcomeLogTest(delivery.DeliveryTestCase):
                       common % ("e@bad\\.example", "127\\.0\\.0\\.1:%d" % refusing.port, 1, r"5\.\d\.\d+",
                                 r"55\d [^\"]+") + "$",
                       "the bounced line")
-        self.wait_log(daemon, r"\] bounce queued: id=\S+ for id=%s to=<s@src\.example> failed_recipients=1$" %
+        self.wait_log(daemon, r"\] report queued: id=\S+ for id=%s to=<s@src\.example> failed=1$" %
                       ids["e@bad.example"], "the DSN the bounce caused")
         # Past --max_queue_lifetime the refused and the temporarily failing recipients expire.
         for rcpt in ("b@dead.example", "c@temp.example"):

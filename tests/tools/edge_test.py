@@ -1,0 +1,164 @@
+#!/usr/bin/env python3
+"""Trusted edges from the outside: ringpost behind a real HAProxy that sends the PROXY
+protocol (versions 1 and 2), against the real daemon over real sockets.
+
+HAProxy (Debian's package, started by the test with a configuration of its own) listens
+on 127.0.0.1 and connects to ringpost from 127.0.0.2, the only address in
+--proxy_protocol_networks. Test clients connect to HAProxy from other loopback
+addresses (127.0.0.5, 127.0.0.6), so the address the header names is never the one
+ringpost sees on the socket.
+
+Usage: edge_test.py --bin_dir BUILD/tools [unittest arguments]
+"""
+
+import os
+import shutil
+import smtplib
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import unittest
+import urllib.request
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import delivery_test as delivery  # noqa: E402  (Sink, wait_for, free_port, the daemon harness)
+
+harness = delivery.harness
+wait_for = delivery.wait_for
+BALANCER = "127.0.0.2"
+V2_LOCAL = b"\r\n\r\n\x00\r\nQUIT\n\x20\x00\x00\x00"
+
+
+def listening(port):
+    """True once something listens on 127.0.0.1:port (asked of the kernel, no connection)."""
+    result = subprocess.run(["ss", "-Hltn", "sport = :%d" % port], capture_output=True, text=True)
+    return "127.0.0.1:%d" % port in result.stdout
+
+
+class HaProxy:
+    """haproxy in the foreground: one frontend per PROXY version, each to ringpost."""
+
+    def __init__(self, mta_port):
+        self.dir_holder = tempfile.TemporaryDirectory(prefix="ringpost-edge-haproxy-")
+        self.v1_port, self.v2_port = delivery.free_port(), delivery.free_port()
+        config = os.path.join(self.dir_holder.name, "haproxy.cfg")
+        with open(config, "w") as f:
+            f.write("defaults\n  mode tcp\n  timeout connect 5s\n  timeout client 60s\n  timeout server 60s\n")
+            for version, port, option in ((1, self.v1_port, "send-proxy"), (2, self.v2_port, "send-proxy-v2")):
+                f.write("frontend v%d\n  bind 127.0.0.1:%d\n  default_backend mta_v%d\n" % (version, port, version))
+                f.write("backend mta_v%d\n  server mta 127.0.0.1:%d %s source %s\n" %
+                        (version, mta_port, option, BALANCER))
+        self.proc = subprocess.Popen(["haproxy", "-db", "-f", config], stdin=subprocess.DEVNULL,
+                                     stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+        wait_for(lambda: listening(self.v1_port) and listening(self.v2_port), 15, "haproxy's listeners")
+
+    def close(self):
+        self.proc.terminate()
+        self.proc.wait(timeout=15)
+        self.proc.stdout.close()
+        self.dir_holder.cleanup()
+
+
+@unittest.skipUnless(shutil.which("haproxy"), "no haproxy (tools/install_deps.sh installs it)")
+class ProxyProtocolTest(delivery.DeliveryTestCase):
+    def setUp(self):
+        super().setUp()
+        self.hop = self.sink()
+        # Only 127.0.0.5 may relay; the balancer itself may not.
+        self.mta = self.daemon(proxy_protocol_networks=BALANCER + "/32", proxy_timeout="1s",
+                               relay_networks="127.0.0.5/32", routes="*=127.0.0.1:%d" % self.hop.port)
+        self.haproxy = HaProxy(self.mta.port)
+
+    def tearDown(self):
+        self.haproxy.close()
+        super().tearDown()
+
+    def send_through(self, port, source, rcpt):
+        with smtplib.SMTP("127.0.0.1", port, timeout=30, source_address=(source, 0)) as client:
+            client.ehlo("client.test")
+            client.mail("a@src.example")
+            code, reply = client.rcpt(rcpt)
+            if code != 250:
+                return code, reply
+            return client.data(b"Subject: through the balancer\r\n\r\nx\r\n")
+
+    def received_from(self, rcpt):
+        messages = wait_for(lambda: [m for m in self.hop.messages() if m[0]["rcpt_to"] == [rcpt]], 30,
+                            "the message at the next hop", lambda: "\n" + self.mta.log_text())
+        return [line for line in messages[0][1].split(b"\r\n") if line.startswith(b"Received: from")][0]
+
+    def test_the_client_named_by_a_v1_or_v2_header_is_the_client(self):
+        for version, port in ((1, self.haproxy.v1_port), (2, self.haproxy.v2_port)):
+            rcpt = "v%d@dest.example" % version
+            code, reply = self.send_through(port, "127.0.0.5", rcpt)
+            self.assertEqual(code, 250, reply)
+            self.assertEqual(self.received_from(rcpt), b"Received: from client.test ([127.0.0.5])", version)
+            # The same balancer, another client: not a relay network, so relaying is refused.
+            code, reply = self.send_through(port, "127.0.0.6", "x%d@dest.example" % version)
+            self.assertEqual(code, 554, reply)  # RFC 5321 §3.6.2: relaying denied
+        accepted = [line for line in self.mta.log_lines() if "] accepted id=" in line]
+        self.assertEqual(len(accepted), 2)
+        self.assertTrue(all(" client=127.0.0.5 " in line for line in accepted), accepted)
+        self.assertEqual(self.mta.terminate(), 0)
+
+    def direct(self, source, data):
+        """What ringpost answers a connection from `source` that sends `data` first."""
+        with socket.create_connection(("127.0.0.1", self.mta.port), timeout=10, source_address=(source, 0)) as s:
+            if data:
+                s.sendall(data)
+            received = b""
+            while True:
+                chunk = s.recv(4096)
+                if not chunk:
+                    return received
+                received += chunk
+                if data == V2_LOCAL and received.endswith(b"\r\n"):
+                    return received
+
+    def refusals(self):
+        return [line for line in self.mta.log_lines() if "refused connection from %s:" % BALANCER in line]
+
+    def test_a_balancer_without_a_good_header_is_closed_without_a_greeting(self):
+        # Something else first, a malformed header, or nothing within --proxy_timeout (1s).
+        self.assertEqual(self.direct(BALANCER, b"EHLO client.test\r\n"), b"")
+        self.assertEqual(self.direct(BALANCER, b"PROXY TCP4 127.0.0.5 127.0.0.1 1 99999\r\n"), b"")
+        self.assertEqual(self.direct(BALANCER, b"\r\n\r\n\x00\r\nQUIT\n\x21\x11\x00\x10" + bytes(12) +
+                                     b"\x01\x00\x09x"), b"")  # a TLV that overruns the header
+        started = time.monotonic()
+        self.assertEqual(self.direct(BALANCER, b""), b"")
+        self.assertGreaterEqual(time.monotonic() - started, 0.9)
+        lines = wait_for(lambda: len(self.refusals()) == 4 and self.refusals(), 10, "four refusals",
+                         lambda: "\n" + self.mta.log_text())
+        self.assertTrue(lines[0].endswith(": the connection did not start with a PROXY header"), lines[0])
+        self.assertTrue(lines[1].endswith(": a PROXY v1 header with an address or port that is not IPv4"), lines[1])
+        self.assertTrue(lines[2].endswith(": a PROXY v2 TLV overruns the header"), lines[2])
+        self.assertTrue(lines[3].endswith(": no PROXY header within --proxy_timeout"), lines[3])
+        metrics = wait_for(lambda: "ringpost_proxy_headers_refused_total 4\n" in self.metrics() and self.metrics(),
+                           10, "the refusals counted")
+        self.assertIn("ringpost_proxy_headers_refused_total 4\n", metrics)
+
+    def metrics(self):
+        with urllib.request.urlopen("http://127.0.0.1:%d/metrics" % self.mta.metrics_port, timeout=10) as r:
+            return r.read().decode()
+
+    def test_a_v2_local_header_is_the_balancers_own_connection(self):
+        # A health check: LOCAL, so the socket's address is the client (and gets a greeting).
+        self.assertTrue(self.direct(BALANCER, V2_LOCAL).startswith(b"220 "))
+
+    def test_no_other_peer_is_believed_when_it_sends_a_header(self):
+        with socket.create_connection(("127.0.0.1", self.mta.port), timeout=10, source_address=("127.0.0.6", 0)) as s:
+            greeting = s.recv(4096)
+            self.assertTrue(greeting.startswith(b"220 "), greeting)
+            s.sendall(b"PROXY TCP4 127.0.0.5 127.0.0.1 4000 25\r\n")
+            reply = s.recv(4096)
+        self.assertRegex(reply, rb"^5\d\d ")  # an unknown command, not a header
+
+
+def main():
+    delivery.run_tests(__doc__, "edge_test", ("ringpost", "ringpost-sink"))
+
+
+if __name__ == "__main__":
+    main()
