@@ -22,8 +22,9 @@ enum class OpKind : uint8_t {
   kFileSync,   // queue log fdatasync (queue/)
   kFileOp,     // file operations of local delivery (queue/maildir); slot = delivery
   kDnsPoll,    // readiness of a resolver socket (dns/); slot = socket, generation = arming
+  kPasswordCheck,  // the password checkers' eventfd is readable (net/inbound/password_checker.h)
 };
-inline constexpr int kOpKindCount = static_cast<int>(OpKind::kDnsPoll) + 1;
+inline constexpr int kOpKindCount = static_cast<int>(OpKind::kPasswordCheck) + 1;
 
 inline constexpr uint32_t kGenerationMask = 0xFFFFFFu;
 

@@ -184,7 +184,8 @@ void Shard::Dispatch(const Completion& completion) {
     case OpKind::kFileWrite:
     case OpKind::kFileSync:
     case OpKind::kFileOp:
-    case OpKind::kDnsPoll: {
+    case OpKind::kDnsPoll:
+    case OpKind::kPasswordCheck: {
       CompletionSink* sink = sinks_[static_cast<int>(tag.kind)];
       RP_CHECK_MSG(sink != nullptr, "completion for an OpKind with no sink");
       return sink->OnCompletion(completion);

@@ -50,6 +50,18 @@ ABSL_FLAG(std::string, proxy_protocol_networks, "",
 ABSL_FLAG(ringpost::core::FlagDuration, proxy_timeout, ringpost::core::FlagDuration{absl::Seconds(5)},
           "a connection from --proxy_protocol_networks without its whole PROXY header this long is closed "
           "without a greeting");
+ABSL_FLAG(std::string, auth_users, "",
+          "file of users who may log in with SMTP AUTH (PLAIN or LOGIN, offered only under TLS, so "
+          "--tls_cert is needed): user:hash lines, the hash from libcrypt (yescrypt $y$, bcrypt $2b$ or "
+          "sha512-crypt $6$, e.g. mkpasswd -m yescrypt); a client that logs in may relay. SIGHUP re-reads it");
+ABSL_FLAG(uint32_t, auth_failure_limit, 10,
+          "failed logins from one address within --auth_failure_window; one more gets 421 and blocks the "
+          "address for the window");
+ABSL_FLAG(ringpost::core::FlagDuration, auth_failure_window, ringpost::core::FlagDuration{absl::Minutes(15)},
+          "the window --auth_failure_limit counts in, and how long a block lasts");
+ABSL_FLAG(ringpost::core::FlagDuration, auth_failure_delay, ringpost::core::FlagDuration{absl::Seconds(1)},
+          "a failed login is answered after this much per failure from its address in the window (at most 5 "
+          "times as much)");
 ABSL_FLAG(std::string, relay_domains, "", "domains accepted from any client (gateway mode), comma-separated");
 ABSL_FLAG(std::string, local_domains, "", "domains delivered locally (Maildir), accepted from any client");
 ABSL_FLAG(ringpost::core::FlagSize, max_message_size, ringpost::core::FlagSize{50ull << 20},
@@ -214,6 +226,29 @@ absl::Status CheckDomainsAreLocalOrRelay(absl::string_view local_domains, absl::
   return absl::OkStatus();
 }
 
+// SMTP AUTH: the users, and the failure limits shared by every shard.
+absl::Status ReadAuthFlags(DaemonConfig& c) {
+  const std::string path = absl::GetFlag(FLAGS_auth_users);
+  if (path.empty()) return absl::OkStatus();
+  if (c.tls_cert.empty()) {
+    return Invalid("--auth_users needs --tls_cert and --tls_key: AUTH is offered only under TLS (RFC 4954 §4)");
+  }
+  c.auth_users = std::make_shared<net::AuthUsers>(path);
+  RP_RETURN_IF_ERROR(c.auth_users->Load());
+  const uint32_t limit = absl::GetFlag(FLAGS_auth_failure_limit);
+  const absl::Duration window = absl::GetFlag(FLAGS_auth_failure_window).value;
+  const absl::Duration delay = absl::GetFlag(FLAGS_auth_failure_delay).value;
+  if (limit == 0 || window <= absl::ZeroDuration() || delay < absl::ZeroDuration()) {
+    return Invalid("--auth_failure_limit and --auth_failure_window must be positive");
+  }
+  c.auth_failures = std::make_shared<net::AuthFailures>(limit, window, delay);
+  c.smtp.auth_users = c.auth_users.get();
+  c.smtp.auth_failures = c.auth_failures.get();
+  c.smtp.server.auth_offered = true;
+  c.smtp.server.command_line_bytes_max = 12288;  // RFC 4954 §4: an AUTH line may be this long
+  return absl::OkStatus();
+}
+
 absl::Status ReadServerFlags(DaemonConfig& c) {
   if (!core::ParseLogLevel(absl::GetFlag(FLAGS_log_level), &c.log_level).ok()) {
     return Invalid(absl::StrCat("--log_level: expected debug, info, warning or error, got '",
@@ -333,6 +368,7 @@ absl::Status ReadInboundFlags(DaemonConfig& c) {
   c.tls_key = absl::GetFlag(FLAGS_tls_key);
   c.tls_legacy_ciphers = absl::GetFlag(FLAGS_tls_legacy_ciphers);
   if (c.tls_cert.empty() != c.tls_key.empty()) return Invalid("--tls_cert and --tls_key go together");
+  RP_RETURN_IF_ERROR(ReadAuthFlags(c));
   net::SmtpServerOptions& server = c.smtp.server;
   server.hostname = c.hostname;
   server.message_bytes_max = absl::GetFlag(FLAGS_max_message_size).value;

@@ -14,6 +14,8 @@
 #include "core/socket_address.h"
 #include "dns/mx_resolver.h"
 #include "dns/resolver.h"
+#include "net/inbound/auth_failures.h"
+#include "net/inbound/auth_users.h"
 #include "net/inbound/local_recipients.h"
 #include "net/inbound/relay_policy.h"
 #include "net/inbound/smtp_server_session.h"
@@ -43,6 +45,8 @@ struct DaemonConfig {
   // Inbound.
   net::RelayPolicy relay;
   std::shared_ptr<net::LocalRecipients> local_recipients;  // --local_recipients (null: unset)
+  std::shared_ptr<net::AuthUsers> auth_users;              // --auth_users (null: no AUTH)
+  std::shared_ptr<net::AuthFailures> auth_failures;        // with auth_users
   std::string tls_cert, tls_key;  // both or neither: STARTTLS on the listeners
   bool tls_legacy_ciphers = false;
   net::SmtpServiceConfig smtp;    // smtp.tls is set once the credentials load

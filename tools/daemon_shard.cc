@@ -102,7 +102,11 @@ absl::Status SetUpShard(core::Shard& shard, DaemonShared& shared) {
   auto& driver = shard.Make<net::DeliveryDriver>(shard, delivery, spool, next_hops, maildir, accounting);
   driver.Restore(orders);
 
+  // With --auth_users, this shard's passwords are checked on a thread of its own.
+  net::PasswordChecker* checker =
+      config.auth_users != nullptr ? &shard.Make<net::PasswordChecker>(shard, *config.auth_users) : nullptr;
   auto& service = shard.Make<net::SmtpService>(config.smtp, config.relay, shared.limiter, spool, accounting);
+  service.set_password_checker(checker);
   net::ConnectionTableOptions table_options;
   // Each shard could hold every connection; the ClientLimiter enforces the total (and
   // the per-address limit) across shards, since SO_REUSEPORT spreads clients unevenly.

@@ -99,11 +99,20 @@ absl::Status CheckMaildirRoot(const std::string& root) {
 }
 
 // SIGHUP re-reads the files that may change under a running daemon: the TLS
-// certificate and key, and --local_recipients. Each keeps what it had on an error.
-void Reload(net::TlsServerCredentials* tls, net::LocalRecipients* local_recipients) {
-  if (tls == nullptr && local_recipients == nullptr) {
-    RP_LOG(kInfo) << "SIGHUP: nothing to reload (no --tls_cert, no --local_recipients)";
+// certificate and key, --local_recipients and --auth_users. Each keeps what it had on
+// an error.
+void Reload(net::TlsServerCredentials* tls, net::LocalRecipients* local_recipients, net::AuthUsers* auth_users) {
+  if (tls == nullptr && local_recipients == nullptr && auth_users == nullptr) {
+    RP_LOG(kInfo) << "SIGHUP: nothing to reload (no --tls_cert, no --local_recipients, no --auth_users)";
     return;
+  }
+  if (auth_users != nullptr) {
+    if (absl::Status s = auth_users->Load(); !s.ok()) {
+      RP_LOG(kError) << "SIGHUP: users not reloaded (the previous " << auth_users->size() << " stay): " << s.message();
+    } else {
+      RP_LOG(kInfo) << "SIGHUP: users reloaded from " << AbsolutePath(auth_users->path()) << " ("
+                    << auth_users->size() << (auth_users->size() == 1 ? " user)" : " users)");
+    }
   }
   if (tls != nullptr) {
     if (absl::Status s = tls->Reload(); !s.ok()) {
@@ -271,7 +280,8 @@ int Main() {
   core::Runtime runtime(config.runtime);  // blocks the signals before we announce the start
   // SIGHUP: new certificate and key for new handshakes (sessions keep theirs), and the
   // local recipients list for the next RCPT.
-  runtime.SetSignalHandler(SIGHUP, [tls = tls.get(), local = config.local_recipients.get()] { Reload(tls, local); });
+  runtime.SetSignalHandler(SIGHUP, [tls = tls.get(), local = config.local_recipients.get(),
+                                    users = config.auth_users.get()] { Reload(tls, local, users); });
   absl::Status status = runtime.Run([&shared](core::Shard& shard) { return SetUpShard(shard, shared); },
                                     [&] { LogStart(config, shared, *features, metrics_at, tls != nullptr); });
   if (!status.ok()) return Fatal(status.message());

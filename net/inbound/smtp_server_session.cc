@@ -88,6 +88,12 @@ class SmtpSession final : public Session, public SmtpServerHandler {
 
   void OnTimer(Connection& connection) override {
     (void)connection;
+    if (login_refusal_due_ != 0) {
+      if (connection_.shard().now() < login_refusal_due_) return connection_.ArmTimer(login_refusal_due_);
+      login_refusal_due_ = 0;
+      engine_.OnLoginChecked(SmtpServer::LoginVerdict::kRefused);
+      return Process();
+    }
     if (log_paused_) return Process();
     if (greeting_pending_) {
       greeting_pending_ = false;
@@ -153,7 +159,8 @@ class SmtpSession final : public Session, public SmtpServerHandler {
       summary = absl::StrCat(
           "client=", client_address_, " helo=", received.helo, " from=<", received.mail_from,
           "> rcpts=", received.recipients.size(), " size=", message_bytes_, " proto=", received.protocol,
-          " tls=", received.tls.empty() ? "none" : absl::StrReplaceAll(received.tls, {{" ", "/"}}));
+          " tls=", received.tls.empty() ? "none" : absl::StrReplaceAll(received.tls, {{" ", "/"}}),
+          received.auth_user.empty() ? "" : " user=", received.auth_user);
     }
     std::string queue_id = received.queue_id;
     std::string reception = ReceptionLine(received);
@@ -184,10 +191,44 @@ class SmtpSession final : public Session, public SmtpServerHandler {
     entry.protocol = received.protocol;
     entry.tls = received.tls;
     entry.message_id = received.message_id;
+    entry.auth_user = received.auth_user;
     entry.recipients = &recipients;
     entry.size = message_bytes_;
     queue::AppendReceptionLine(entry, &line);
     return line;
+  }
+
+  // AUTH: the password is checked on this shard's checker thread; the verdict comes
+  // back here. A failure is answered after a delay that grows with the address's
+  // failures, and one past --auth_failure_limit ends the session (AuthFailures).
+  void CheckLogin(const std::string& user, const std::string& password) override {
+    PasswordChecker* checker = service_.password_checker();
+    RP_CHECK(checker != nullptr);  // AUTH is offered only with --auth_users
+    login_user_ = user;
+    checker->Check(user, password, [alive = alive_](bool matches) {
+      if (*alive != nullptr) (*alive)->OnPasswordChecked(matches);
+    });
+  }
+
+  void OnPasswordChecked(bool matches) {
+    if (connection_.closing()) return;
+    if (matches) {
+      ++service_.stats().logins;
+      RP_LOG(kInfo) << "login client=" << client_address_ << " user=" << login_user_;
+      engine_.OnLoginChecked(SmtpServer::LoginVerdict::kAccepted);
+      return Process();
+    }
+    ++service_.stats().login_failures;
+    const AuthFailures::Verdict verdict =
+        service_.config().auth_failures->RecordFailure(client_address_, absl::Now());
+    RP_LOG(kInfo) << "login failed client=" << client_address_ << " user=" << login_user_
+                  << (verdict.blocked ? " (too many failures: blocked)" : "");
+    if (verdict.blocked) {
+      engine_.OnLoginChecked(SmtpServer::LoginVerdict::kRefusedAndClosing);
+      return Process();
+    }
+    login_refusal_due_ = connection_.shard().now() + absl::ToInt64Nanoseconds(verdict.delay);
+    connection_.ArmTimer(login_refusal_due_);
   }
 
   void AbortMessage() override {
@@ -246,7 +287,8 @@ class SmtpSession final : public Session, public SmtpServerHandler {
     const absl::Time now = absl::Now();
     log_paused_ = false;
     uint64_t data_bytes = 0;
-    while (!input_.empty() && !engine_.awaiting_commit() && !engine_.closed() && !engine_.starting_tls() &&
+    while (!input_.empty() && !engine_.awaiting_commit() && !engine_.awaiting_login() && !engine_.closed() &&
+           !engine_.starting_tls() &&
            connection_.queued_bytes() + engine_.output_bytes() < kQueuedReplyBytesMax) {
       if (engine_.in_data() && service_.log_staged_bytes() > kLogStagedBytesMax) {
         // The disk is behind: message data waits in this connection's buffers (the
@@ -301,9 +343,11 @@ class SmtpSession final : public Session, public SmtpServerHandler {
     if (engine_.closed()) return connection_.CloseAfterSend();
     // Nothing more will arrive: once all that did is answered, the session is over (a
     // message it was sending without its final dot is dropped, never committed).
-    if (peer_closed_ && input_.empty() && !engine_.awaiting_commit() && !log_paused_) {
+    if (peer_closed_ && input_.empty() && !engine_.awaiting_commit() && !engine_.awaiting_login() &&
+        !log_paused_) {
       return connection_.CloseAfterSend();
     }
+    if (login_refusal_due_ != 0) return connection_.ArmTimer(login_refusal_due_);  // a failed login's delay
     if (log_paused_) {
       // Look again soon; nothing announces that the log caught up.
       return connection_.ArmTimer(connection_.shard().now() + kLogPausePollNanos);
@@ -364,6 +408,8 @@ class SmtpSession final : public Session, public SmtpServerHandler {
   uint64_t message_bytes_ = 0;  // stored so far, the Received: header included
   bool greeting_pending_ = false;
   bool peer_closed_ = false;  // the client sends nothing more (OnPeerClosed)
+  std::string login_user_;                // the user of the login being checked
+  core::MonoNanos login_refusal_due_ = 0;  // a failed login's 535 waits until then
 };
 
 }  // namespace
@@ -405,6 +451,12 @@ std::unique_ptr<Session> SmtpService::NewSessionFor(Connection& connection, cons
       refusal = absl::StrCat("421 4.7.0 ", config_.server.hostname, " Error: too many connections from ",
                              client.address, "\r\n");
       break;
+  }
+  if (refusal.empty() && config_.auth_failures != nullptr && config_.auth_failures->Blocked(client.address, absl::Now())) {
+    // A password guesser, still within its block: nothing more to try.
+    limiter_.Release(client.address);
+    refusal = absl::StrCat("421 4.7.0 ", config_.server.hostname, " Error: too many failed logins from ",
+                           client.address, "\r\n");
   }
   const bool admitted = refusal.empty();
   return std::make_unique<SmtpSession>(*this, connection, std::move(client), admitted, std::move(refusal));

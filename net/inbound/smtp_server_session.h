@@ -22,6 +22,9 @@
 #include "core/cidr.h"
 #include "core/clock.h"
 #include "net/inbound/client_limiter.h"
+#include "net/inbound/auth_failures.h"
+#include "net/inbound/auth_users.h"
+#include "net/inbound/password_checker.h"
 #include "net/inbound/relay_policy.h"
 #include "net/smtp/smtp_server.h"
 #include "net/transport/connection_table.h"
@@ -48,6 +51,11 @@ struct SmtpServiceConfig {
   // header naming the client, within proxy_timeout (net/inbound/proxied_session.h).
   core::CidrSet proxy_networks;
   core::MonoNanos proxy_timeout_nanos = 5 * core::kNanosPerSecond;
+  // SMTP AUTH (--auth_users): who may log in, and the failures across the shards. Both
+  // null: no AUTH. Each shard's service checks passwords through its own
+  // PasswordChecker (set_password_checker).
+  const AuthUsers* auth_users = nullptr;
+  AuthFailures* auth_failures = nullptr;
   const TlsServerCredentials* tls = nullptr;  // --tls_cert/--tls_key: STARTTLS
 };
 
@@ -78,9 +86,13 @@ class SmtpService final : public Service {
   struct Stats {
     uint64_t messages_accepted = 0, transactions_refused = 0, connections_refused = 0;
     uint64_t proxy_headers_refused = 0;  // a load balancer's connection without a valid header
+    uint64_t logins = 0, login_failures = 0;  // SMTP AUTH
     uint64_t tls_handshakes = 0, tls_failures = 0;
   };
   Stats& stats() { return stats_; }
+  // This shard's password checker (with auth_users); it outlives the service.
+  void set_password_checker(PasswordChecker* checker) { password_checker_ = checker; }
+  PasswordChecker* password_checker() { return password_checker_; }
 
  private:
   std::unique_ptr<Session> NewSessionFor(Connection& connection, const core::SocketAddress& client);
@@ -91,6 +103,7 @@ class SmtpService final : public Service {
   queue::Spool& spool_;
   queue::AccountingWriter& accounting_;
   TlsServerContextCache tls_;
+  PasswordChecker* password_checker_ = nullptr;
   Stats stats_;
 };
 

@@ -18,10 +18,9 @@ std::string Sanitized(absl::string_view text, size_t bytes_max) {
 
 }  // namespace
 
-absl::string_view ReceivedProtocol(bool esmtp, bool tls, bool smtputf8) {
+std::string ReceivedProtocol(bool esmtp, bool tls, bool smtputf8, bool authenticated) {
   if (!esmtp) return tls ? "SMTPS" : "SMTP";
-  if (smtputf8) return tls ? "UTF8SMTPS" : "UTF8SMTP";
-  return tls ? "ESMTPS" : "ESMTP";
+  return absl::StrCat(smtputf8 ? "UTF8SMTP" : "ESMTP", tls ? "S" : "", authenticated ? "A" : "");
 }
 
 std::string FormatReceivedHeader(const ReceivedFields& f) {

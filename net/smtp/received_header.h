@@ -31,7 +31,8 @@ struct ReceivedFields {
 std::string FormatReceivedHeader(const ReceivedFields& fields);
 
 // RFC 3848 protocol names.
-absl::string_view ReceivedProtocol(bool esmtp, bool tls, bool smtputf8);
+// RFC 3848 (and RFC 6531 §3.7.3): "A" for a client that logged in (RFC 4954 §7).
+std::string ReceivedProtocol(bool esmtp, bool tls, bool smtputf8, bool authenticated = false);
 
 class ReceivedHeaderCounter {
  public:

@@ -1,6 +1,7 @@
 #include "net/smtp/smtp_server.h"
 
 #include <algorithm>
+#include <utility>
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
@@ -10,6 +11,7 @@
 #include "core/check.h"
 #include "core/dsn_params.h"
 #include "core/mail_date.h"
+#include "net/smtp/sasl.h"
 
 namespace ringpost::net {
 namespace {
@@ -116,6 +118,11 @@ size_t SmtpServer::Feed(absl::string_view input, absl::Time now) {
       case Phase::kBdatChunk:
         consumed += FeedBdat(rest);
         break;
+      case Phase::kAuthResponse:
+        consumed += FeedSaslResponse(rest);
+        break;
+      case Phase::kAwaitingLogin:
+        return consumed;  // the verdict on the password answers first
     }
   }
   FlushBody(/*final=*/false);
@@ -182,7 +189,7 @@ void SmtpServer::OnLine(absl::string_view line, absl::Time now) {
     case SmtpVerb::kStartTls:
       return OnStartTls(command);
     case SmtpVerb::kAuth:
-      return ErrorReply("502 5.5.1 Error: authentication not enabled\r\n");
+      return OnAuth(command);
     case SmtpVerb::kUnknown:
       return ErrorReply("500 5.5.1 Error: command not recognized\r\n");
   }
@@ -201,12 +208,17 @@ void SmtpServer::OnEhlo(const SmtpCommand& command, bool esmtp) {
   // offered again once TLS is on.
   Reply(absl::StrCat("250-", options_.hostname, "\r\n250-PIPELINING\r\n250-SIZE ", options_.message_bytes_max,
                      "\r\n250-8BITMIME\r\n250-ENHANCEDSTATUSCODES\r\n250-SMTPUTF8\r\n250-DSN\r\n",
-                     client_.tls_offered && tls_.empty() ? "250-STARTTLS\r\n" : "", "250 CHUNKING\r\n"));
+                     client_.tls_offered && tls_.empty() ? "250-STARTTLS\r\n" : "",
+                     // RFC 4954 §4 and RFC 8314: a password only ever crosses TLS.
+                     options_.auth_offered && !tls_.empty() ? "250-AUTH PLAIN LOGIN\r\n" : "", "250 CHUNKING\r\n"));
 }
 
 void SmtpServer::OnMail(const SmtpCommand& command) {
   if (helo_.empty()) return ErrorReply("503 5.5.1 Error: send HELO/EHLO first\r\n");
   if (has_mail_) return ErrorReply("503 5.5.1 Error: nested MAIL command\r\n");
+  if (client_.auth_required && auth_user_.empty()) {
+    return ErrorReply("530 5.7.0 Authentication required\r\n");  // RFC 4954 §6
+  }
   auto parsed = ParseMailFrom(command.argument, path_syntax());
   if (!parsed.ok()) return ErrorReply("501 5.1.7 Bad sender address syntax\r\n");
   if (const std::string repeated = RepeatedParam(parsed->params); !repeated.empty()) {
@@ -239,6 +251,8 @@ void SmtpServer::OnMail(const SmtpCommand& command) {
       if (absl::Status s = core::ParseRet(param.value, &ret); !s.ok()) return ErrorReply(BadParam(s));
     } else if (param.keyword == "ENVID") {  // RFC 3461 §4.4
       if (absl::Status s = core::CheckEnvid(param.value); !s.ok()) return ErrorReply(BadParam(s));
+    } else if (param.keyword == "AUTH" && options_.auth_offered) {  // RFC 4954 §5: kept as given
+      if (!param.has_value || param.value.empty()) return ErrorReply("501 5.5.4 Bad AUTH parameter\r\n");
     } else {
       return ErrorReply(absl::StrCat("555 5.5.4 Unsupported option: ", param.keyword, "\r\n"));
     }
@@ -283,7 +297,7 @@ void SmtpServer::OnRcpt(const SmtpCommand& command) {
     return Reply("452 4.5.3 Error: too many recipients\r\n");
   }
   const MailPath& path = parsed->path;
-  switch (relay_.Check(path.local_part(), path.domain(), client_.may_relay)) {
+  switch (relay_.Check(path.local_part(), path.domain(), may_relay())) {
     case RcptVerdict::kAccept:
       break;
     case RcptVerdict::kRelayDenied: {
@@ -422,14 +436,15 @@ std::string SmtpServer::StartMessage(absl::Time now) {
   received_.Reset();
   message_id_.Reset();
   header_section_.Reset();
-  add_missing_headers_ = options_.add_missing_headers && client_.may_relay;
+  add_missing_headers_ = options_.add_missing_headers && may_relay();
   added_headers_.clear();
   added_message_id_.clear();
   ReceivedFields fields;
   fields.helo = helo_;
   fields.client_address = client_.address;
   fields.hostname = options_.hostname;
-  fields.protocol = ReceivedProtocol(esmtp_, /*tls=*/!tls_.empty(), smtputf8_);
+  const std::string protocol = ReceivedProtocol(esmtp_, /*tls=*/!tls_.empty(), smtputf8_, !auth_user_.empty());
+  fields.protocol = protocol;
   fields.tls = tls_;
   fields.queue_id = queue_id_;
   if (recipients_.size() == 1) fields.recipient = recipients_.front().address;
@@ -558,7 +573,8 @@ void SmtpServer::FinishMessage() {
   envelope.arrival = arrival_;
   envelope.client_address = client_.address;
   envelope.helo = helo_;
-  envelope.protocol = std::string(ReceivedProtocol(esmtp_, /*tls=*/!tls_.empty(), smtputf8_));
+  envelope.protocol = ReceivedProtocol(esmtp_, /*tls=*/!tls_.empty(), smtputf8_, !auth_user_.empty());
+  envelope.auth_user = auth_user_;
   envelope.tls = tls_;
   envelope.mail_from = mail_from_;
   envelope.mail_params = mail_params_;
@@ -624,13 +640,113 @@ void SmtpServer::OnTlsStarted(std::string description) {
   if (shutting_down_) Close(absl::StrCat("421 4.3.2 ", options_.hostname, " Service shutting down\r\n"));
 }
 
+// RFC 4954 §4: AUTH mechanism [initial-response]; RFC 4616 (PLAIN); LOGIN as clients
+// have used it since 1990s Outlook: "334 Username:", "334 Password:" in base64.
+void SmtpServer::OnAuth(const SmtpCommand& command) {
+  if (!options_.auth_offered) return ErrorReply("502 5.5.1 Error: authentication not enabled\r\n");
+  if (helo_.empty() || !esmtp_) return ErrorReply("503 5.5.1 Error: send EHLO first\r\n");
+  if (tls_.empty()) {
+    return ErrorReply("538 5.7.11 Encryption required for requested authentication mechanism\r\n");
+  }
+  if (!auth_user_.empty()) return ErrorReply("503 5.5.1 Error: already authenticated\r\n");
+  if (in_transaction()) return ErrorReply("503 5.5.1 Error: MAIL transaction in progress\r\n");
+  const std::vector<absl::string_view> words = absl::StrSplit(command.argument, ' ');
+  if (words.size() > 2 || words[0].empty()) {
+    return ErrorReply("501 5.5.4 Syntax: AUTH mechanism [initial-response]\r\n");
+  }
+  const bool plain = absl::EqualsIgnoreCase(words[0], "PLAIN");
+  if (!plain && !absl::EqualsIgnoreCase(words[0], "LOGIN")) {
+    return ErrorReply("504 5.5.4 Unrecognized authentication type\r\n");
+  }
+  sasl_ = plain ? SaslStep::kPlain : SaslStep::kLoginUser;
+  phase_ = Phase::kAuthResponse;
+  if (words.size() == 2) return OnSaslResponse(words[1]);  // the initial response
+  Reply(plain ? "334 \r\n" : "334 VXNlcm5hbWU6\r\n");  // LOGIN: "Username:"
+}
+
+size_t SmtpServer::FeedSaslResponse(absl::string_view input) {
+  absl::string_view rest = input;
+  absl::string_view line;
+  const LineAssembler::Result result = lines_.Next(&rest, &line);
+  if (result == LineAssembler::Result::kNeedMore) return input.size() - rest.size();
+  ++command_lines_;
+  if (result == LineAssembler::Result::kTooLong) {
+    AuthFailed("500 5.5.6 Authentication Exchange line is too long\r\n");  // RFC 4954 §4
+  } else {
+    OnSaslResponse(line);
+  }
+  return input.size() - rest.size();
+}
+
+void SmtpServer::OnSaslResponse(absl::string_view line) {
+  if (line == "*") return AuthFailed("501 5.7.0 Authentication cancelled\r\n");  // RFC 4954 §4
+  absl::StatusOr<std::string> decoded = DecodeSaslBase64(line);
+  if (!decoded.ok()) return AuthFailed("501 5.5.2 Error: cannot decode response\r\n");
+  switch (sasl_) {
+    case SaslStep::kPlain: {
+      absl::StatusOr<SaslCredentials> credentials = ParseSaslPlain(*decoded);
+      if (absl::IsPermissionDenied(credentials.status())) {
+        return AuthFailed("535 5.7.8 Error: authentication failed\r\n");
+      }
+      if (!credentials.ok()) return AuthFailed("501 5.5.2 Error: malformed PLAIN response\r\n");
+      return AskLogin(std::move(credentials->user), std::move(credentials->password));
+    }
+    case SaslStep::kLoginUser:
+      if (!CheckSaslField(*decoded).ok()) return AuthFailed("501 5.5.2 Error: malformed user name\r\n");
+      sasl_user_ = *std::move(decoded);
+      sasl_ = SaslStep::kLoginPassword;
+      return Reply("334 UGFzc3dvcmQ6\r\n");  // "Password:"
+    case SaslStep::kLoginPassword:
+      if (!CheckSaslField(*decoded).ok()) return AuthFailed("501 5.5.2 Error: malformed password\r\n");
+      return AskLogin(std::exchange(sasl_user_, std::string()), *std::move(decoded));
+    case SaslStep::kNone:
+      break;
+  }
+  RP_CHECK_MSG(false, "a SASL response outside an exchange");
+}
+
+void SmtpServer::AskLogin(std::string user, std::string password) {
+  sasl_ = SaslStep::kNone;
+  phase_ = Phase::kAwaitingLogin;
+  login_user_ = std::move(user);
+  handler_.CheckLogin(login_user_, password);
+}
+
+void SmtpServer::AuthFailed(absl::string_view reply) {
+  sasl_ = SaslStep::kNone;
+  sasl_user_.clear();
+  phase_ = Phase::kCommand;
+  ErrorReply(reply);
+}
+
+void SmtpServer::OnLoginChecked(LoginVerdict verdict) {
+  RP_CHECK(phase_ == Phase::kAwaitingLogin);
+  phase_ = Phase::kCommand;
+  switch (verdict) {
+    case LoginVerdict::kAccepted:
+      auth_user_ = std::exchange(login_user_, std::string());
+      Reply("235 2.7.0 Authentication successful\r\n");
+      break;
+    case LoginVerdict::kRefused:
+      login_user_.clear();
+      ErrorReply("535 5.7.8 Error: authentication failed\r\n");
+      break;
+    case LoginVerdict::kRefusedAndClosing:
+      login_user_.clear();
+      Close(absl::StrCat("421 4.7.0 ", options_.hostname, " Error: too many failed logins\r\n"));
+      return;
+  }
+  DrainAfterTransaction();
+}
+
 void SmtpServer::OnQuit() {
   ResetTransaction();
   Close("221 2.0.0 Bye\r\n");
 }
 
 void SmtpServer::OnTimeout() {
-  if (phase_ == Phase::kAwaitingCommit || phase_ == Phase::kClosed) return;  // the log answers first
+  // The log, or the password check, answers first.
+  if (phase_ == Phase::kAwaitingCommit || phase_ == Phase::kAwaitingLogin || phase_ == Phase::kClosed) return;
   Close(absl::StrCat("421 4.4.2 ", options_.hostname, " Error: timeout exceeded\r\n"));
 }
 

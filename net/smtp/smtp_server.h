@@ -24,6 +24,13 @@
 // by the session, is the session's to drop (CVE-2011-0411), and the session starts the
 // handshake. OnTlsStarted resets the session to its state after the greeting; the
 // client must EHLO again (RFC 3207 §4.2).
+//
+// AUTH (RFC 4954, PLAIN and LOGIN): offered in EHLO only under TLS (538 5.7.11 before
+// it), once per session and outside a transaction. The engine decodes the exchange
+// (net/smtp/sasl.h) and asks the handler to CheckLogin; it reads nothing more until the
+// session reports the verdict with OnLoginChecked (the session checks the password off
+// its thread and delays failures). A client that logged in may relay, and its mail is
+// received "with ESMTPSA" naming the user in the envelope.
 #pragma once
 
 #include <cstdint>
@@ -67,6 +74,9 @@ struct SmtpServerOptions {
   // --add_missing_headers (the daemon's default: true): mail from a client that may
   // relay gets Date: and Message-ID: at the end of its header section when it has none.
   bool add_missing_headers = false;
+  // --auth_users: AUTH PLAIN and LOGIN are offered under TLS. RFC 4954 §4 lets an AUTH
+  // line reach 12288 octets: command_line_bytes_max should allow it.
+  bool auth_offered = false;
 };
 
 // A received message's envelope as the engine took it (RFC 5321 §2.3.1); the session
@@ -86,6 +96,7 @@ struct SmtpEnvelope {
   std::string mail_params;
   std::vector<SmtpRecipient> recipients;
   std::string message_id;  // the header's value, "" if none (for the accounting log)
+  std::string auth_user;   // who logged in (RFC 4954), "" if nobody did
 };
 
 // What the engine needs from the queue. Calls happen inside Feed / OnCommitted.
@@ -101,6 +112,9 @@ class SmtpServerHandler {
   virtual void CommitMessage(SmtpEnvelope envelope) = 0;
   // Forget the open message (refused, reset, or the session ends): it never existed.
   virtual void AbortMessage() = 0;
+  // AUTH: is this the user's password? Answer later with SmtpServer::OnLoginChecked
+  // (never from inside this call).
+  virtual void CheckLogin(const std::string& user, const std::string& password) = 0;
   // A transaction or a recipient was refused; `reply` is what the client got.
   virtual void OnRefused(absl::string_view command, absl::string_view reply) {
     (void)command;
@@ -113,6 +127,7 @@ struct SmtpClientInfo {
   std::string address;  // "192.0.2.1" (no port), for Received: and the envelope
   bool may_relay = false;
   bool tls_offered = false;  // a certificate is configured: EHLO offers STARTTLS
+  bool auth_required = false;  // a submission port: no MAIL before AUTH (530 5.7.0)
 };
 
 class SmtpServer {
@@ -139,6 +154,10 @@ class SmtpServer {
   void OnTlsStarted(std::string description);
   // The outcome of CommitMessage.
   void OnCommitted(const absl::Status& status, absl::string_view queue_id);
+  // The verdict on CheckLogin: 235 and the client may relay, or 535, or 421 and the end
+  // of the session (too many failures).
+  enum class LoginVerdict { kAccepted, kRefused, kRefusedAndClosing };
+  void OnLoginChecked(LoginVerdict verdict);
   // The idle or DATA timeout passed: 421 and close.
   void OnTimeout();
   // The server is stopping: an idle session gets 421 now; one in a transaction
@@ -156,6 +175,8 @@ class SmtpServer {
   // The session should close once the output is sent.
   bool closed() const { return phase_ == Phase::kClosed; }
   bool awaiting_commit() const { return phase_ == Phase::kAwaitingCommit; }
+  bool awaiting_login() const { return phase_ == Phase::kAwaitingLogin; }
+  const std::string& auth_user() const { return auth_user_; }
   // STARTTLS was accepted: send the output, drop every byte not yet fed, handshake.
   bool starting_tls() const { return phase_ == Phase::kStartingTls; }
   const std::string& tls() const { return tls_; }
@@ -169,7 +190,18 @@ class SmtpServer {
   uint64_t command_lines() const { return command_lines_; }
 
  private:
-  enum class Phase { kGreeting, kCommand, kData, kBdatChunk, kAwaitingCommit, kStartingTls, kClosed };
+  enum class Phase {
+    kGreeting,
+    kCommand,
+    kData,
+    kBdatChunk,
+    kAwaitingCommit,
+    kStartingTls,
+    kAuthResponse,   // a SASL response line is due (after a 334)
+    kAwaitingLogin,  // the handler is checking the password
+    kClosed
+  };
+  enum class SaslStep { kNone, kPlain, kLoginUser, kLoginPassword };
 
   size_t FeedCommands(absl::string_view input, absl::Time now);
   size_t FeedData(absl::string_view input);
@@ -183,6 +215,12 @@ class SmtpServer {
   void OnRset();
   void OnQuit();
   void OnStartTls(const SmtpCommand& command);
+  void OnAuth(const SmtpCommand& command);
+  size_t FeedSaslResponse(absl::string_view input);
+  void OnSaslResponse(absl::string_view line);
+  void AskLogin(std::string user, std::string password);
+  void AuthFailed(absl::string_view reply);  // ends the exchange with `reply`
+  bool may_relay() const { return client_.may_relay || !auth_user_.empty(); }
   PathSyntax path_syntax() const {
     return options_.strict_envelope ? PathSyntax::kAngleBrackets : PathSyntax::kBareAllowed;
   }
@@ -221,6 +259,10 @@ class SmtpServer {
   std::string helo_;
   bool esmtp_ = false;
   std::string tls_;  // "TLSv1.3 TLS_AES_128_GCM_SHA256" once STARTTLS succeeded
+  std::string auth_user_;  // who logged in; once per session (RFC 4954 §4)
+  SaslStep sasl_ = SaslStep::kNone;
+  std::string sasl_user_;  // LOGIN's user name, between its two responses
+  std::string login_user_;  // asked of the handler, until its verdict
 
   // Transaction.
   bool has_mail_ = false;

@@ -110,6 +110,7 @@ void AppendReceptionLine(const ReceptionEntry& e, std::string* out) {
         .String("message_id", e.message_id)
         .String("protocol", e.protocol)
         .String("tls", e.tls.empty() ? absl::string_view("none") : e.tls);
+    if (!e.auth_user.empty()) line.String("auth_user", e.auth_user);
   }
   out->push_back('\n');
 }

@@ -50,6 +50,7 @@ struct AccountingEntry {
 struct ReceptionEntry {
   absl::Time time;
   absl::string_view queue_id, client, helo, from, protocol, tls, message_id;
+  absl::string_view auth_user;  // who logged in (SMTP AUTH), empty if nobody
   const std::vector<std::string>* recipients = nullptr;
   uint64_t size = 0;
 };

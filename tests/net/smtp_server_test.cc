@@ -16,49 +16,13 @@
 #include "net/inbound/relay_policy.h"
 #include "gtest/gtest.h"
 #include "tests/support/smtp_memory_handler.h"
+#include "tests/support/smtp_server_harness.h"
 
 namespace ringpost::net {
 namespace {
 
-const absl::Time kNow = absl::FromUnixSeconds(1796000000);
-
-struct Harness {
-  explicit Harness(bool may_relay = true, SmtpServerOptions opts = Options(), bool tls_offered = false)
-      : options(std::move(opts)),
-        relay(*RelayPolicy::Parse("127.0.0.0/8", "relay.example", "local.example")),
-        engine(options, relay, SmtpClientInfo{"192.0.2.9", may_relay, tls_offered}, handler) {
-    handler.engine = &engine;
-    relay.SetPostmaster("postmaster@local.example");
-  }
-  static SmtpServerOptions Options() {
-    SmtpServerOptions o;
-    o.hostname = "mx.test";
-    return o;
-  }
-  // Feeds everything that the engine will take now; returns the replies written.
-  std::string Say(absl::string_view bytes) {
-    rest.append(bytes.data(), bytes.size());
-    Pump();
-    return engine.TakeOutput();
-  }
-  void Pump() {
-    while (!rest.empty() && !engine.awaiting_commit()) {
-      const size_t used = engine.Feed(rest, kNow);
-      rest.erase(0, used);
-      if (engine.closed()) rest.clear();
-    }
-  }
-  std::string Greeted() {
-    engine.Greet();
-    return engine.TakeOutput();
-  }
-
-  SmtpServerOptions options;
-  RelayPolicy relay;
-  testing::SmtpMemoryHandler handler;
-  SmtpServer engine;
-  std::string rest;  // fed but not yet consumed (waiting for a commit)
-};
+using testing::Harness;
+using testing::kNow;
 
 std::string Transaction(absl::string_view body) {
   return absl::StrCat("MAIL FROM:<a@example.org>\r\nRCPT TO:<b@example.net>\r\nDATA\r\n", body);

@@ -6,6 +6,7 @@
 #pragma once
 
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "absl/status/status.h"
@@ -74,6 +75,11 @@ class SmtpMemoryHandler : public net::SmtpServerHandler {
   void OnRefused(absl::string_view command, absl::string_view reply) override {
     refusals.push_back(absl::StrCat(command, ": ", reply));
   }
+  // AUTH: the login is recorded; the test (or the fuzzer) answers with
+  // engine->OnLoginChecked, as the session does once the password is checked.
+  void CheckLogin(const std::string& user, const std::string& password) override {
+    logins.emplace_back(user, password);
+  }
 
   void CompletePending() {
     RP_CHECK(has_pending_);
@@ -88,6 +94,7 @@ class SmtpMemoryHandler : public net::SmtpServerHandler {
 
   std::vector<Message> committed;
   std::vector<std::string> refusals;
+  std::vector<std::pair<std::string, std::string>> logins;  // (user, password) asked
   int aborted = 0;
   int append_calls = 0;
 

@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
-"""Trusted edges from the outside: ringpost behind a real HAProxy that sends the PROXY
-protocol (versions 1 and 2), against the real daemon over real sockets.
+"""Trusted edges from the outside, against the real daemon over real sockets: SMTP AUTH
+(swaks, smtplib and a hydra run as the clients, users hashed by libcrypt's own tools),
+and ringpost behind a real HAProxy that sends the PROXY protocol (versions 1 and 2).
 
 HAProxy (Debian's package, started by the test with a configuration of its own) listens
 on 127.0.0.1 and connects to ringpost from 127.0.0.2, the only address in
@@ -11,7 +12,10 @@ ringpost sees on the socket.
 Usage: edge_test.py --bin_dir BUILD/tools [unittest arguments]
 """
 
+import base64
+import json
 import os
+import re
 import shutil
 import smtplib
 import socket
@@ -24,6 +28,7 @@ import urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import delivery_test as delivery  # noqa: E402  (Sink, wait_for, free_port, the daemon harness)
+import tls_test  # noqa: E402  (make_certificate)
 
 harness = delivery.harness
 wait_for = delivery.wait_for
@@ -154,6 +159,111 @@ class ProxyProtocolTest(delivery.DeliveryTestCase):
             s.sendall(b"PROXY TCP4 127.0.0.5 127.0.0.1 4000 25\r\n")
             reply = s.recv(4096)
         self.assertRegex(reply, rb"^5\d\d ")  # an unknown command, not a header
+
+
+def crypt_hash(method, password):
+    """A libcrypt hash made by the system's own tools, as an operator would make it."""
+    if method == "sha512":
+        argv = ["openssl", "passwd", "-6", password]
+    else:
+        argv = ["mkpasswd", "-m", method, password]
+    return subprocess.run(argv, check=True, capture_output=True, text=True).stdout.strip()
+
+
+@unittest.skipUnless(shutil.which("swaks") and shutil.which("mkpasswd"), "no swaks or mkpasswd (install_deps)")
+class AuthTest(delivery.DeliveryTestCase):
+    """RFC 4954 AUTH PLAIN and LOGIN under STARTTLS; loopback is not a relay network here,
+    so only a login lets a client relay."""
+
+    USERS = {"alice": ("yescrypt", "correct horse"), "bob": ("sha512", "battery staple"),
+             "carol": ("bcrypt", "tr0ub4dor")}
+
+    def setUp(self):
+        super().setUp()
+        self.dir_holder = tempfile.TemporaryDirectory(prefix="ringpost-edge-auth-")
+        folder = self.dir_holder.name
+        self.cert, self.key = tls_test.make_certificate(folder, "mx.test")
+        self.users = os.path.join(folder, "users")
+        with open(self.users, "w") as f:
+            f.write("# user:hash\n")
+            for user, (method, password) in self.USERS.items():
+                f.write("%s:%s\n" % (user, crypt_hash(method, password)))
+        self.hop = self.sink()
+        self.mta = self.daemon(tls_cert=self.cert, tls_key=self.key, auth_users=self.users,
+                               relay_networks="192.0.2.0/24", routes="*=127.0.0.1:%d" % self.hop.port,
+                               auth_failure_limit=3, auth_failure_delay="200ms")
+
+    def tearDown(self):
+        super().tearDown()
+        self.dir_holder.cleanup()
+
+    def swaks(self, *args):
+        return subprocess.run(["swaks", "--server", "127.0.0.1", "--port", str(self.mta.port), "--from",
+                               "a@src.example", "--helo", "client.test"] + list(args),
+                              capture_output=True, text=True, timeout=60)
+
+    def test_swaks_logs_in_with_plain_and_login_over_starttls_and_may_relay(self):
+        for user, mechanism in (("alice", "PLAIN"), ("bob", "LOGIN")):
+            run = self.swaks("--to", "%s-out@dest.example" % user, "--tls", "--auth", mechanism,
+                             "--auth-user", user, "--auth-password", self.USERS[user][1])
+            self.assertEqual(run.returncode, 0, run.stdout + run.stderr)
+            self.assertIn("<~  235 2.7.0 Authentication successful", run.stdout)
+        # bcrypt, through Python's client.
+        with smtplib.SMTP("127.0.0.1", self.mta.port, timeout=30) as client:
+            client.starttls()
+            client.ehlo("client.test")
+            self.assertEqual(client.esmtp_features["auth"].split(), ["PLAIN", "LOGIN"])
+            self.assertEqual(client.login("carol", "tr0ub4dor")[0], 235)
+            self.assertEqual(client.sendmail("a@src.example", ["carol-out@dest.example"], b"Subject: c\r\n\r\nx\r\n"),
+                             {})
+        messages = wait_for(lambda: len(self.hop.messages()) == 3 and self.hop.messages(), 30, "three messages")
+        for envelope, body in messages:
+            self.assertRegex(body.split(b"\r\n\r\n")[0], rb"Received: from client\.test \(\[127\.0\.0\.1\]\)\r\n"
+                             rb"\tby mx\.test \(ringpost\) with ESMTPSA \(using TLSv1\.3")
+        path = os.path.join(self.mta.spool, "accounting.jsonl")
+        with open(path) as f:
+            receptions = [json.loads(line) for line in f if '"reception"' in line]
+        self.assertEqual(sorted((r["auth_user"], r["rcpts"][0], r["protocol"]) for r in receptions),
+                         [("alice", "alice-out@dest.example", "ESMTPSA"), ("bob", "bob-out@dest.example", "ESMTPSA"),
+                          ("carol", "carol-out@dest.example", "ESMTPSA")])
+        self.assertEqual(len([line for line in self.mta.log_lines() if re.search(r"\] login client=127\.0\.0\.1 user=", line)]),
+                         3)
+
+    def test_no_login_no_relay_and_no_password_before_tls(self):
+        run = self.swaks("--to", "x@dest.example", "--tls")
+        self.assertIn("<~* 554 5.7.1 <x@dest.example>: Relay access denied", run.stdout)  # under TLS
+        with smtplib.SMTP("127.0.0.1", self.mta.port, timeout=30) as client:
+            client.ehlo("client.test")
+            self.assertNotIn("auth", client.esmtp_features)  # RFC 4954 §4: not offered in plaintext
+            plain = base64.b64encode(b"\0alice\0correct horse").decode()
+            self.assertEqual(client.docmd("AUTH", "PLAIN " + plain),
+                             (538, b"5.7.11 Encryption required for requested authentication mechanism"))
+        self.assertFalse(any("] login" in line for line in self.mta.log_lines()))
+
+    def test_wrong_passwords_are_delayed_and_a_guesser_is_cut_off(self):
+        with smtplib.SMTP("127.0.0.1", self.mta.port, timeout=30) as client:
+            client.starttls()
+            client.ehlo("client.test")
+            started = time.monotonic()
+            with self.assertRaises(smtplib.SMTPAuthenticationError) as refused:
+                client.login("alice", "wrong")
+            self.assertEqual(refused.exception.smtp_code, 535)
+            self.assertGreaterEqual(time.monotonic() - started, 0.2)  # one failure: one delay unit
+        # A dictionary run: 20 guesses, limit 3: the fourth failure is answered 421 and
+        # the address is blocked, so hydra gets through at most three more checks.
+        words = os.path.join(self.dir_holder.name, "words")
+        with open(words, "w") as f:
+            f.write("".join("guess%02d\n" % i for i in range(20)))
+        hydra = subprocess.run(["hydra", "-l", "alice", "-P", words, "-t", "1", "-s", str(self.mta.port),
+                                "-m", "TLS:PLAIN", "smtp://127.0.0.1"], capture_output=True, text=True, timeout=120)
+        self.assertNotIn("password: ", hydra.stdout)  # it found nothing
+        failures = [line for line in self.mta.log_lines() if "] login failed client=127.0.0.1 user=alice" in line]
+        self.assertEqual(len(failures), 4, "\n".join(failures))  # 1 + 2 more within the limit, 1 past it
+        self.assertTrue(failures[-1].endswith("(too many failures: blocked)"), failures[-1])
+        # Blocked: a new connection from the address is refused at once.
+        with socket.create_connection(("127.0.0.1", self.mta.port), timeout=10) as s:
+            self.assertEqual(s.recv(4096),
+                             b"421 4.7.0 mx.test Error: too many failed logins from 127.0.0.1\r\n")
 
 
 def main():
