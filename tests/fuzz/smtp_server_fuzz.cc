@@ -12,6 +12,9 @@
 //  - STARTTLS (offered when data[2] has 0x80): nothing is answered after "220 Ready to
 //    start TLS", and bytes fed before the handshake ends are dropped without a reply
 //    (CVE-2011-0411); the handshake then "finishes" and the session goes on.
+//  - AUTH (offered when data[1] has 0x20): a login the engine asks about is accepted,
+//    refused or refused with the end of the session, as the next input byte says; the
+//    engine reads nothing while it waits, and never asks without TLS.
 #include <cstdint>
 #include <string>
 
@@ -48,6 +51,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   options.long_lines = data[1] & 0x40 ? ringpost::net::LongLines::kReject : ringpost::net::LongLines::kWrap;
   options.strict_envelope = data[0] & 1;
   options.add_missing_headers = data[0] & 2;
+  options.auth_offered = data[1] & 0x20;
   static const auto* relay = [] {
     auto* policy = new ringpost::net::RelayPolicy(
         *ringpost::net::RelayPolicy::Parse("127.0.0.0/8", "relay.example", "local.example"));
@@ -81,6 +85,16 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     if (engine.awaiting_commit()) {
       handler.CompletePending();  // the log answers; the rest of the input is fed after
     }
+    if (engine.awaiting_login()) {
+      RP_CHECK(options.auth_offered && !engine.tls().empty());
+      RP_CHECK(!handler.logins.empty());
+      const uint8_t choice = static_cast<uint8_t>(input[at]) % 3;
+      engine.OnLoginChecked(choice == 0   ? SmtpServer::LoginVerdict::kAccepted
+                            : choice == 1 ? SmtpServer::LoginVerdict::kRefused
+                                          : SmtpServer::LoginVerdict::kRefusedAndClosing);
+      output += engine.TakeOutput();
+      if (engine.closed()) break;
+    }
     if (ending != 0 && ending != 3 && !ended && at > input.size() / 2 && !engine.starting_tls()) {
       ended = true;
       if (ending == 1) {
@@ -95,7 +109,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     const size_t n = std::min(next_chunk, input.size() - at);
     const size_t used = engine.Feed(input.substr(at, n), now);
     RP_CHECK_LE(used, n);
-    if (used == 0) RP_CHECK(engine.awaiting_commit() || engine.closed());
+    if (used == 0) RP_CHECK(engine.awaiting_commit() || engine.awaiting_login() || engine.closed());
     at += used;
     next_chunk = 1 + (next_chunk * 31 + static_cast<unsigned char>(input[at - (used ? 1 : 0)])) % chunk_max;
     const std::string out = engine.TakeOutput();
@@ -131,7 +145,9 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     const bool ehlo_line = after_ehlo || line == "250 mx.test";
     if (line[3] == ' ') after_ehlo = false;
     if (absl::StrContains(line, "queued as")) ++queued;
-    if (!absl::StartsWith(line, "220 ") && !absl::StartsWith(line, "354 ") && !ehlo_line) {
+    // 334 carries a SASL challenge (RFC 4954 §4), not an enhanced code.
+    if (!absl::StartsWith(line, "220 ") && !absl::StartsWith(line, "354 ") && !absl::StartsWith(line, "334 ") &&
+        !ehlo_line) {
       RP_CHECK(line.size() >= 9 && line[4] == line[0] && line[5] == '.');  // RFC 3463 class matches
     }
   }
