@@ -26,6 +26,12 @@
 
 ABSL_FLAG(std::string, listen, "127.0.0.1:2525",
           "comma-separated ADDR:PORT SMTP listeners (IPv4, or [v6]:port)");
+ABSL_FLAG(std::string, submission_listen, "",
+          "ADDR:PORT,... for message submission (RFC 6409, usually port 587): STARTTLS, then a login "
+          "(--auth_users) before any mail is taken (530 5.7.0); empty: none");
+ABSL_FLAG(std::string, submissions_listen, "",
+          "ADDR:PORT,... for submission over implicit TLS (RFC 8314, usually port 465): the TLS handshake "
+          "first, then the greeting and a login before any mail; empty: none");
 ABSL_FLAG(int, shards, 0, "shard threads, one io_uring each (0: one per online CPU)");
 ABSL_FLAG(std::string, spool_dir, "./var/spool", "queue log directory (locked with flock)");
 ABSL_FLAG(int, node_id, -1,
@@ -229,7 +235,14 @@ absl::Status CheckDomainsAreLocalOrRelay(absl::string_view local_domains, absl::
 // SMTP AUTH: the users, and the failure limits shared by every shard.
 absl::Status ReadAuthFlags(DaemonConfig& c) {
   const std::string path = absl::GetFlag(FLAGS_auth_users);
-  if (path.empty()) return absl::OkStatus();
+  if (!c.submissions_listen.empty() && c.tls_cert.empty()) {
+    return Invalid("--submissions_listen needs --tls_cert and --tls_key (TLS from the first byte)");
+  }
+  if (path.empty()) {
+    if (c.submission_listen.empty() && c.submissions_listen.empty()) return absl::OkStatus();
+    return Invalid("--submission_listen and --submissions_listen need --auth_users: no mail is taken there "
+                   "before a login");
+  }
   if (c.tls_cert.empty()) {
     return Invalid("--auth_users needs --tls_cert and --tls_key: AUTH is offered only under TLS (RFC 4954 §4)");
   }
@@ -260,6 +273,19 @@ absl::Status ReadServerFlags(DaemonConfig& c) {
   auto addresses = core::ParseSocketAddressList(absl::GetFlag(FLAGS_listen));
   if (!addresses.ok()) return Invalid(absl::StrCat("--listen: ", addresses.status().message()));
   c.listen = *std::move(addresses);
+  struct RoleFlag {
+    const char* name;
+    const absl::Flag<std::string>* flag;
+    std::vector<core::SocketAddress>* addresses;
+  };
+  for (const RoleFlag& role : {RoleFlag{"--submission_listen", &FLAGS_submission_listen, &c.submission_listen},
+                               RoleFlag{"--submissions_listen", &FLAGS_submissions_listen, &c.submissions_listen}}) {
+    const std::string text = absl::GetFlag(*role.flag);
+    if (text.empty()) continue;
+    auto parsed = core::ParseSocketAddressList(text);
+    if (!parsed.ok()) return Invalid(absl::StrCat(role.name, ": ", parsed.status().message()));
+    *role.addresses = *std::move(parsed);
+  }
   c.max_connections = absl::GetFlag(FLAGS_max_connections);
   if (c.max_connections == 0) return Invalid("--max_connections: must be at least 1");
   c.max_connections_per_ip = absl::GetFlag(FLAGS_max_connections_per_ip);

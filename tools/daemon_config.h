@@ -30,6 +30,8 @@ struct DaemonConfig {
   core::LogLevel log_level = core::LogLevel::kInfo;
   int shards = 1;
   std::vector<core::SocketAddress> listen;
+  std::vector<core::SocketAddress> submission_listen;   // login before mail (RFC 6409)
+  std::vector<core::SocketAddress> submissions_listen;  // TLS from the first byte (RFC 8314)
   std::string hostname;
   std::string spool_dir;
   int node_id = -1;  // -1: the spool's (SPOOL/node_id)

@@ -119,6 +119,15 @@ absl::Status SetUpShard(core::Shard& shard, DaemonShared& shared) {
     table.AddListener(per_address[shard.id()]);
     per_address[shard.id()] = -1;  // owned by the table now
   }
+  for (auto [role, set] : {std::pair{net::ListenerRole::kSubmission, &shared.submission_listeners},
+                           std::pair{net::ListenerRole::kSubmissions, &shared.submissions_listeners}}) {
+    if (set->fds.empty()) continue;
+    auto& role_service = shard.Make<net::SmtpListenerService>(service, role);
+    for (auto& per_address : set->fds) {
+      table.AddListener(per_address[shard.id()], &role_service);
+      per_address[shard.id()] = -1;
+    }
+  }
   shard.Make<MetricsPublisher>(shard, shared.metrics, table, service, driver, *log, mx,
                                config.metrics_top_destinations);
   auto& agent = shard.Make<AdminAgent>(shard, shared.admin_agents, driver, *log, accounting);

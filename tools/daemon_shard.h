@@ -46,6 +46,8 @@ struct DaemonShared {
   const queue::RecoveredQueue recovered;
   net::ListenerSet listeners;         // each shard takes its sockets
   net::ListenerSet metrics_listener;  // served by shard 0 (empty: off)
+  net::ListenerSet submission_listeners;   // --submission_listen: login before mail
+  net::ListenerSet submissions_listeners;  // --submissions_listen: TLS, then login
   net::ClientLimiter limiter;
   queue::AccountingLog accounting;
   core::MetricsBoard metrics;

@@ -17,6 +17,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <tuple>
 
 #include "absl/container/flat_hash_set.h"
 #include "absl/strings/str_cat.h"
@@ -167,8 +168,11 @@ void LogStart(const DaemonConfig& config, const DaemonShared& shared, const core
               const std::string& metrics_at, bool starttls) {
   const net::ListenerSet& listeners = shared.listeners;
   const queue::RecoveredQueue& recovered = shared.recovered;
-  std::vector<std::string> bound;
-  for (const auto& address : listeners.bound) bound.push_back(address.ToString());
+  auto join = [](const net::ListenerSet& set) {
+    std::vector<std::string> bound;
+    for (const auto& address : set.bound) bound.push_back(address.ToString());
+    return bound.empty() ? std::string("off") : absl::StrJoin(bound, ",");
+  };
   std::vector<std::string> resolvers;
   for (const auto& server : config.resolver.servers) resolvers.push_back(server.ToString());
   const queue::RetrySchedule& retry = config.delivery.scheduler.retry;
@@ -177,7 +181,8 @@ void LogStart(const DaemonConfig& config, const DaemonShared& shared, const core
   RP_LOG(kInfo) << "flags set: " << (set.empty() ? std::string("none (every flag at its default)")
                                                   : absl::StrJoin(set, " "));
   RP_LOG(kInfo) << "ringpost " << RINGPOST_VERSION << " started: shards=" << config.shards
-                << " listen=" << absl::StrJoin(bound, ",") << " spool=" << AbsolutePath(config.spool_dir)
+                << " listen=" << join(listeners) << " submission=" << join(shared.submission_listeners)
+                << " submissions=" << join(shared.submissions_listeners) << " spool=" << AbsolutePath(config.spool_dir)
                 << " node_id=" << shared.node_id
                 << " hostname=" << config.hostname << " dns=" << absl::StrJoin(resolvers, ",")
                 << " tls_library=" << net::TlsLibraryVersion() << " starttls=" << (starttls ? "on" : "off")
@@ -238,6 +243,15 @@ int Main() {
   }
   auto listeners = net::BindListeners(config.listen, config.shards, 4096);
   if (!listeners.ok()) return Fatal(listeners.status().message());
+  net::ListenerSet submission, submissions;
+  for (auto [addresses, set, flag] :
+       {std::tuple{&config.submission_listen, &submission, "--submission_listen"},
+        std::tuple{&config.submissions_listen, &submissions, "--submissions_listen"}}) {
+    if (addresses->empty()) continue;
+    auto bound = net::BindListeners(*addresses, config.shards, 4096);
+    if (!bound.ok()) return Fatal(absl::StrCat(flag, ": ", bound.status().message()));
+    *set = *std::move(bound);
+  }
   std::string metrics_at;
   net::ListenerSet metrics_listener = BindMetrics(config.metrics_listen, &metrics_at);
   config.mx.is_local_address = [local = LocalMailAddresses(listeners->bound, config.outbound_port)](
@@ -272,6 +286,8 @@ int Main() {
     }
   }
   DaemonShared shared(config, *node_id, *std::move(recovered), *std::move(listeners), std::move(metrics_listener));
+  shared.submission_listeners = std::move(submission);
+  shared.submissions_listeners = std::move(submissions);
   shared.metrics.set_top_destinations(config.metrics_top_destinations);
   shared.admin_socket = std::move(admin_socket);
   shared.admin_listener = std::move(admin_listener);

@@ -45,12 +45,13 @@ absl::string_view WithoutCrLf(absl::string_view reply) {
 class SmtpSession final : public Session, public SmtpServerHandler {
  public:
   SmtpSession(SmtpService& service, Connection& connection, SmtpClientInfo client, bool admitted,
-              std::string refusal)
+              std::string refusal, bool implicit_tls)
       : service_(service),
         connection_(connection),
         client_address_(client.address),
         admitted_(admitted),
         refusal_(std::move(refusal)),
+        implicit_tls_(implicit_tls),
         engine_(service.config().server, service.relay(), std::move(client), *this),
         alive_(std::make_shared<SmtpSession*>(this)) {}
 
@@ -63,6 +64,16 @@ class SmtpSession final : public Session, public SmtpServerHandler {
   }
 
   void OnOpen(Connection& connection) override {
+    if (implicit_tls_) {
+      // RFC 8314 §3.3: TLS from the first byte; the greeting is the first thing in it. A
+      // refusal could not be read by a client that is handshaking: it is just closed.
+      if (!admitted_) return connection.Close();
+      std::shared_ptr<TlsContext> context = service_.TlsContextNow();
+      RP_CHECK(context != nullptr);  // --submissions_listen needs --tls_cert
+      connection.StartTls(TlsChannel::NewServer(std::move(context)));
+      connection.ArmTimer(connection.shard().now() + service_.config().idle_timeout_nanos);
+      return;
+    }
     if (!admitted_) {
       ++service_.stats().connections_refused;
       connection.Send(refusal_);
@@ -102,7 +113,7 @@ class SmtpSession final : public Session, public SmtpServerHandler {
       return Process();
     }
     // A handshake that did not finish in time has nobody to say 421 to.
-    if (engine_.starting_tls()) return connection_.Close();
+    if (engine_.starting_tls() || (implicit_tls_ && !engine_.greeted())) return connection_.Close();
     // A client that stopped reading cannot be sent the 421: drop what is queued.
     const bool stalled = connection_.queued_bytes() > 0;
     engine_.OnTimeout();
@@ -129,7 +140,7 @@ class SmtpSession final : public Session, public SmtpServerHandler {
   void OnShutdown(Connection& connection, core::MonoNanos deadline) override {
     (void)connection;
     (void)deadline;  // the table closes whatever is left at the deadline
-    if (greeting_pending_ || !admitted_) return connection_.Close();
+    if (greeting_pending_ || !admitted_ || !engine_.greeted()) return connection_.Close();
     engine_.OnShutdown();
     Flush();
   }
@@ -243,6 +254,11 @@ class SmtpSession final : public Session, public SmtpServerHandler {
     RP_LOG(kInfo) << "tls client=" << client_address_ << " version=" << tls.version
                   << " cipher=" << tls.cipher << " sni=" << (core::IsHostName(tls.sni) ? tls.sni : "-")
                   << " resumed=" << (tls.resumed ? "yes" : "no");
+    if (implicit_tls_ && !engine_.greeted()) {
+      engine_.OnImplicitTls(tls.Description());
+      engine_.Greet();
+      return Flush();
+    }
     engine_.OnTlsStarted(tls.Description());
     Process();
   }
@@ -393,6 +409,7 @@ class SmtpSession final : public Session, public SmtpServerHandler {
   const std::string client_address_;
   const bool admitted_;
   const std::string refusal_;
+  const bool implicit_tls_;  // a --submissions_listen connection: TLS before the greeting
   SmtpServer engine_;
   std::shared_ptr<SmtpSession*> alive_;
   std::deque<core::BufferLoan> input_;
@@ -423,23 +440,25 @@ SmtpService::SmtpService(const SmtpServiceConfig& config, const RelayPolicy& rel
       accounting_(accounting),
       tls_(config.tls) {}
 
-std::unique_ptr<Session> SmtpService::NewSession(Connection& connection) {
-  if (!config_.proxy_networks.Contains(connection.peer())) return NewSessionFor(connection, connection.peer());
+std::unique_ptr<Session> SmtpService::NewSession(Connection& connection, ListenerRole role) {
+  if (!config_.proxy_networks.Contains(connection.peer())) return NewSessionFor(connection, connection.peer(), role);
   // A load balancer: the client is the one its PROXY header names.
   return std::make_unique<ProxiedSession>(
       config_.proxy_timeout_nanos,
-      [this](Connection& c, const core::SocketAddress& client) { return NewSessionFor(c, client); },
+      [this, role](Connection& c, const core::SocketAddress& client) { return NewSessionFor(c, client, role); },
       [this](const Connection& c, const std::string& why) {
         ++stats_.proxy_headers_refused;
         RP_LOG(kInfo) << "refused connection from " << c.peer().ToString() << ": " << why;
       });
 }
 
-std::unique_ptr<Session> SmtpService::NewSessionFor(Connection& connection, const core::SocketAddress& peer) {
+std::unique_ptr<Session> SmtpService::NewSessionFor(Connection& connection, const core::SocketAddress& peer,
+                                                    ListenerRole role) {
   SmtpClientInfo client;
   client.address = peer.HostString();
   client.may_relay = relay_.ClientMayRelay(peer);
-  client.tls_offered = tls_.enabled();
+  client.tls_offered = tls_.enabled() && role != ListenerRole::kSubmissions;  // 465 is TLS already
+  client.auth_required = role != ListenerRole::kRelay;
   std::string refusal;
   switch (limiter_.Admit(client.address, config_.limit_exempt_networks.Contains(peer))) {
     case ClientLimiter::Verdict::kAdmitted:
@@ -459,7 +478,8 @@ std::unique_ptr<Session> SmtpService::NewSessionFor(Connection& connection, cons
                            client.address, "\r\n");
   }
   const bool admitted = refusal.empty();
-  return std::make_unique<SmtpSession>(*this, connection, std::move(client), admitted, std::move(refusal));
+  return std::make_unique<SmtpSession>(*this, connection, std::move(client), admitted, std::move(refusal),
+                                       /*implicit_tls=*/role == ListenerRole::kSubmissions);
 }
 
 void SmtpService::RejectOverLimit(int fd) {

@@ -59,6 +59,11 @@ struct SmtpServiceConfig {
   const TlsServerCredentials* tls = nullptr;  // --tls_cert/--tls_key: STARTTLS
 };
 
+// What a listener is for: mail from anywhere (--listen), or mail from users who log in
+// first (--submission_listen, RFC 6409; --submissions_listen, TLS from the first byte,
+// RFC 8314).
+enum class ListenerRole { kRelay, kSubmission, kSubmissions };
+
 class SmtpService final : public Service {
  public:
   // Everything referenced outlives the service (the runtime destroys the shard's
@@ -68,7 +73,10 @@ class SmtpService final : public Service {
 
   // A session for the connection's peer; for a peer in proxy_networks, one that reads
   // the PROXY header first and then serves the client it names.
-  std::unique_ptr<Session> NewSession(Connection& connection) override;
+  std::unique_ptr<Session> NewSession(Connection& connection) override {
+    return NewSession(connection, ListenerRole::kRelay);
+  }
+  std::unique_ptr<Session> NewSession(Connection& connection, ListenerRole role);
   void RejectOverLimit(int fd) override;
 
   const SmtpServiceConfig& config() const { return config_; }
@@ -95,7 +103,8 @@ class SmtpService final : public Service {
   PasswordChecker* password_checker() { return password_checker_; }
 
  private:
-  std::unique_ptr<Session> NewSessionFor(Connection& connection, const core::SocketAddress& client);
+  std::unique_ptr<Session> NewSessionFor(Connection& connection, const core::SocketAddress& client,
+                                         ListenerRole role);
 
   const SmtpServiceConfig& config_;
   const RelayPolicy& relay_;
@@ -105,6 +114,21 @@ class SmtpService final : public Service {
   TlsServerContextCache tls_;
   PasswordChecker* password_checker_ = nullptr;
   Stats stats_;
+};
+
+// The service of a submission listener: the same SmtpService (its queue, limits and
+// counters), with the listener's role.
+class SmtpListenerService final : public Service {
+ public:
+  SmtpListenerService(SmtpService& service, ListenerRole role) : service_(service), role_(role) {}
+  std::unique_ptr<Session> NewSession(Connection& connection) override {
+    return service_.NewSession(connection, role_);
+  }
+  void RejectOverLimit(int fd) override { service_.RejectOverLimit(fd); }
+
+ private:
+  SmtpService& service_;
+  const ListenerRole role_;
 };
 
 }  // namespace ringpost::net

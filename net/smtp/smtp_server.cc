@@ -628,6 +628,11 @@ void SmtpServer::OnStartTls(const SmtpCommand& command) {
   lines_.Reset();  // a partial line after STARTTLS is dropped with the rest
 }
 
+void SmtpServer::OnImplicitTls(std::string description) {
+  RP_CHECK(phase_ == Phase::kGreeting);
+  tls_ = std::move(description);
+}
+
 void SmtpServer::OnTlsStarted(std::string description) {
   RP_CHECK(phase_ == Phase::kStartingTls);
   // RFC 3207 §4.2: the server discards any knowledge obtained from the client (the

@@ -146,6 +146,10 @@ class SmtpServer {
   // Writes the 220 greeting. Until it is called, anything the client sends is
   // answered "554 5.5.0" and the connection closes (--greeting_delay).
   void Greet();
+  bool greeted() const { return phase_ != Phase::kGreeting; }
+  // Before the greeting: the connection is TLS from its first byte (RFC 8314, port
+  // 465), so STARTTLS is not offered and AUTH is.
+  void OnImplicitTls(std::string description);
   // Consumes client bytes from the front of `input` and returns how many. Stops early
   // while a commit is outstanding (feed the rest after OnCommitted) or once closed.
   size_t Feed(absl::string_view input, absl::Time now);

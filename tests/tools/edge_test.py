@@ -172,6 +172,14 @@ def crypt_hash(method, password):
 
 @unittest.skipUnless(shutil.which("swaks") and shutil.which("mkpasswd"), "no swaks or mkpasswd (install_deps)")
 class AuthTest(delivery.DeliveryTestCase):
+    # Submission listeners need users to log in; both need TLS.
+    def test_submission_listeners_need_auth_users(self):
+        run = subprocess.run([os.path.join(harness.BIN_DIR, "ringpost"), "--submission_listen=127.0.0.1:0",
+                              "--listen=127.0.0.1:0"], capture_output=True, text=True, timeout=30)
+        self.assertEqual((run.returncode, run.stderr),
+                         (1, "ringpost: --submission_listen and --submissions_listen need --auth_users: no mail "
+                             "is taken there before a login\n"))
+
     """RFC 4954 AUTH PLAIN and LOGIN under STARTTLS; loopback is not a relay network here,
     so only a login lets a client relay."""
 
@@ -191,14 +199,18 @@ class AuthTest(delivery.DeliveryTestCase):
         self.hop = self.sink()
         self.mta = self.daemon(tls_cert=self.cert, tls_key=self.key, auth_users=self.users,
                                relay_networks="192.0.2.0/24", routes="*=127.0.0.1:%d" % self.hop.port,
-                               auth_failure_limit=3, auth_failure_delay="200ms")
+                               auth_failure_limit=3, auth_failure_delay="200ms",
+                               submission_listen="127.0.0.1:0", submissions_listen="127.0.0.1:0")
+        started = [line for line in self.mta.log_lines() if self.mta.STARTED_RE.search(line)][0]
+        self.submission_port = int(re.search(r" submission=127\.0\.0\.1:(\d+) ", started).group(1))
+        self.submissions_port = int(re.search(r" submissions=127\.0\.0\.1:(\d+) ", started).group(1))
 
     def tearDown(self):
         super().tearDown()
         self.dir_holder.cleanup()
 
-    def swaks(self, *args):
-        return subprocess.run(["swaks", "--server", "127.0.0.1", "--port", str(self.mta.port), "--from",
+    def swaks(self, *args, port=None):
+        return subprocess.run(["swaks", "--server", "127.0.0.1", "--port", str(port or self.mta.port), "--from",
                                "a@src.example", "--helo", "client.test"] + list(args),
                               capture_output=True, text=True, timeout=60)
 
@@ -239,6 +251,29 @@ class AuthTest(delivery.DeliveryTestCase):
             self.assertEqual(client.docmd("AUTH", "PLAIN " + plain),
                              (538, b"5.7.11 Encryption required for requested authentication mechanism"))
         self.assertFalse(any("] login" in line for line in self.mta.log_lines()))
+
+    def test_submission_ports_take_mail_only_after_a_login(self):
+        # RFC 6409 on the submission port: STARTTLS, then no MAIL before AUTH.
+        run = self.swaks("--to", "x@dest.example", "--tls", port=self.submission_port)
+        self.assertIn("<~* 530 5.7.0 Authentication required", run.stdout)
+        run = self.swaks("--to", "sub@dest.example", "--tls", "--auth", "PLAIN", "--auth-user", "alice",
+                         "--auth-password", "correct horse", port=self.submission_port)
+        self.assertEqual(run.returncode, 0, run.stdout + run.stderr)
+        # RFC 8314 on port 465: TLS from the first byte (swaks --tlsc), the greeting inside it,
+        # no STARTTLS offered, AUTH offered.
+        run = self.swaks("--to", "subs@dest.example", "--tlsc", "--auth", "LOGIN", "--auth-user", "bob",
+                         "--auth-password", "battery staple", port=self.submissions_port)
+        self.assertEqual(run.returncode, 0, run.stdout + run.stderr)
+        self.assertIn("<~  220 mx.test ESMTP ringpost", run.stdout)
+        self.assertIn("<~  250-AUTH PLAIN LOGIN", run.stdout)
+        self.assertNotIn("STARTTLS", run.stdout)
+        wait_for(lambda: len(self.hop.messages()) == 2, 30, "both messages")
+        self.assertEqual(sorted(m[0]["rcpt_to"][0] for m in self.hop.messages()),
+                         ["sub@dest.example", "subs@dest.example"])
+        # A plaintext client on 465 gets nothing it can read, and no session.
+        with socket.create_connection(("127.0.0.1", self.submissions_port), timeout=10) as s:
+            s.sendall(b"EHLO client.test\r\n")
+            self.assertFalse(s.recv(4096).startswith(b"220"))
 
     def test_wrong_passwords_are_delayed_and_a_guesser_is_cut_off(self):
         with smtplib.SMTP("127.0.0.1", self.mta.port, timeout=30) as client:
