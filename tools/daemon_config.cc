@@ -134,6 +134,10 @@ ABSL_FLAG(std::string, routes, "",
           "HOST is an address ([v6] in brackets) or a fully qualified host name, whose A/AAAA records "
           "(never its MX) are looked up when mail goes there and whose name its TLS certificate is "
           "checked against");
+ABSL_FLAG(std::string, route_auth, "",
+          "logins for next hops that want one: lines of 'host user password-file' (host as --routes names "
+          "it; the password is the file's first line). The login is made only under TLS (STARTTLS): without "
+          "it the mail is deferred (4.7.10), never sent or logged in over plaintext");
 ABSL_FLAG(std::string, maildir_root, "./var/mail",
           "local domains are delivered into MAILDIR_ROOT/<domain>/<user>/");
 ABSL_FLAG(std::string, postmaster, "",
@@ -506,6 +510,15 @@ absl::Status ReadDeliveryFlags(DaemonConfig& c) {
   c.delivery.session.client.helo_name = c.hostname;
   c.delivery.hostname = c.hostname;
   RP_RETURN_IF_ERROR(ReadTlsClient(c));
+  if (const std::string path = absl::GetFlag(FLAGS_route_auth); !path.empty()) {
+    if (c.delivery.tls_policy == net::TlsPolicy::kNone) {
+      return Invalid("--route_auth needs outbound TLS (--outbound_tls=opportunistic or required): a login "
+                     "is only ever sent under TLS");
+    }
+    auto logins = net::RouteAuth::Load(path);
+    if (!logins.ok()) return logins.status();
+    c.delivery.route_auth = std::make_shared<const net::RouteAuth>(*std::move(logins));
+  }
   const uint32_t outbound_port = absl::GetFlag(FLAGS_outbound_port);
   if (outbound_port == 0 || outbound_port > 65535) return Invalid("--outbound_port: expected 1 to 65535");
   c.outbound_port = static_cast<uint16_t>(outbound_port);

@@ -139,6 +139,10 @@ void DeliveryDriver::Do(queue::OpenConnection& action) {
     link.tls_key = TlsSessionCache::KeyOf(action.address.ToString(), tls.sni);
     tls.resume = tls_sessions_.Take(link.tls_key);
   }
+  if (config_.route_auth != nullptr) {
+    // The next hop as --routes names it: its host name, or its address.
+    tls.login = config_.route_auth->For(action.name.empty() ? action.address.HostString() : action.name);
+  }
   auto session = std::make_unique<OutboundSession>(link, config_.session, std::move(tls));
   link.session = session.get();
   // Refused by the table (no slot, no descriptor), or without one, the session is

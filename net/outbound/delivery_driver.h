@@ -37,6 +37,7 @@
 #include "core/shard.h"
 #include "core/timer_wheel.h"
 #include "net/outbound/next_hop.h"
+#include "net/outbound/route_auth.h"
 #include "net/outbound/smtp_client_session.h"
 #include "net/outbound/tls_session_cache.h"
 #include "net/transport/connection_table.h"
@@ -53,6 +54,7 @@ struct DeliveryConfig {
   OutboundSessionOptions session;           // helo name (--hostname), reply timeout, TLS client context
   TlsPolicy tls_policy = TlsPolicy::kNone;  // --outbound_tls (needs session.tls_client)
   std::string hostname;                     // Reporting-MTA of bounces
+  std::shared_ptr<const RouteAuth> route_auth;  // --route_auth (null: no logins)
 };
 
 class DeliveryDriver final : public queue::JobSink {

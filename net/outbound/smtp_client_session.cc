@@ -14,6 +14,7 @@ OutboundSession::OutboundSession(OutboundOwner& owner, const OutboundSessionOpti
     : owner_(owner), options_(options), client_(options.client, *this), tls_(std::move(tls)) {
   if (options_.tls_client == nullptr) tls_.policy = TlsPolicy::kNone;
   client_.set_tls_policy(tls_.policy);
+  if (tls_.login.has_value()) client_.set_login(tls_.login->user, tls_.login->password);
 }
 
 OutboundSession::~OutboundSession() {

@@ -20,11 +20,13 @@
 #pragma once
 
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "core/clock.h"
 #include "net/transport/connection_table.h"
+#include "net/outbound/route_auth.h"
 #include "net/smtp/smtp_client.h"
 #include "net/transport/tls_channel.h"
 
@@ -62,6 +64,7 @@ struct OutboundTls {
   TlsPolicy policy = TlsPolicy::kNone;
   std::string sni;
   bssl::UniquePtr<SSL_SESSION> resume;
+  std::optional<RouteLogin> login;  // --route_auth: log in (under TLS) before the first message
 };
 
 class OutboundSession final : public Session, private SmtpClientEvents {

@@ -3,10 +3,12 @@
 #include <cstring>
 
 #include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "core/check.h"
+#include "net/smtp/sasl.h"
 
 namespace ringpost::net {
 namespace {
@@ -34,6 +36,7 @@ RecipientResult ResultOf(const SmtpReply& reply) {
 }  // namespace
 
 std::string RecipientResult::Summary() const {
+  if (code == 0 && !text.empty()) return text;  // decided here, before the server said anything
   if (code == 0) return possible_duplicate ? "no reply after the final dot" : "no reply";
   return absl::StrCat(code, enhanced.empty() ? "" : " ", enhanced, " ", text);
 }
@@ -151,6 +154,15 @@ void SmtpClient::OnEhlo(const SmtpReply& reply, bool esmtp) {
       if (keyword == "CHUNKING") extensions_.chunking = true;
       if (keyword == "DSN") extensions_.dsn = true;
       if (keyword == "STARTTLS") extensions_.starttls = true;
+      if (keyword == "AUTH" || absl::StartsWith(keyword, "AUTH=")) {  // "AUTH=LOGIN": an old form
+        std::vector<std::string> mechanisms;
+        if (keyword.size() > 5) mechanisms.push_back(keyword.substr(5));
+        for (size_t i = 1; i < words.size(); ++i) mechanisms.push_back(absl::AsciiStrToUpper(words[i]));
+        for (const std::string& m : mechanisms) {
+          extensions_.auth_plain |= m == "PLAIN";
+          extensions_.auth_login |= m == "LOGIN";
+        }
+      }
       if (keyword == "SIZE") {
         extensions_.size_offered = true;
         uint64_t size = 0;
@@ -236,6 +248,35 @@ void SmtpClient::StartMessage(OutboundMessage message) {
     return FinishMessage();
   }
   use_bdat_ = extensions_.chunking && IsCrLfClean(message_.body);
+  if (!login_user_.empty() && !logged_in_) {
+    if (!tls_active_) {
+      // RFC 8314 §3 and --route_auth: a password never crosses plaintext.
+      return FailMessageAndSession(LocalReply(0, "4.7.10",
+                                              "TLS is needed to log in to the next hop; nothing was sent over "
+                                              "plaintext"),
+                                   "no TLS to log in over");
+    }
+    if (!extensions_.auth_plain && !extensions_.auth_login) {
+      return FailMessageAndSession(
+          LocalReply(0, "4.7.0", "the next hop offers no AUTH PLAIN or LOGIN to log in with"),
+          "no AUTH mechanism to log in with");
+    }
+    // RFC 4954 §4: AUTH is not pipelined; the transaction follows its 235.
+    if (extensions_.auth_plain) {
+      const std::string plain =
+          absl::StrCat(std::string(1, '\0'), login_user_, std::string(1, '\0'), login_password_);
+      Send(absl::StrCat("AUTH PLAIN ", EncodeSaslBase64(plain), "\r\n"));
+    } else {
+      Send("AUTH LOGIN\r\n");
+    }
+    expected_.push_back(Expect::kAuth);
+    return;
+  }
+  QueueTransaction();
+}
+
+void SmtpClient::QueueTransaction() {
+  const size_t n = message_.recipients.size();
   if (needs_rset_) to_send_.push_back({"RSET\r\n", Expect::kRset});
   to_send_.push_back({MailCommand(), Expect::kMail});
   for (size_t i = 0; i < n; ++i) {
@@ -257,9 +298,46 @@ void SmtpClient::Pump() {
   }
 }
 
+bool SmtpClient::OnAuthReply(Expect expected, const SmtpReply& reply) {
+  if (reply.code == 235) {  // RFC 4954 §6
+    logged_in_ = true;
+    login_password_.assign(login_password_.size(), '\0');
+    QueueTransaction();
+    return true;
+  }
+  if (reply.code == 334 && !extensions_.auth_plain && expected != Expect::kAuthPassword) {
+    // LOGIN: "Username:", then "Password:", each answered in base64.
+    const bool user = expected == Expect::kAuth;
+    Send(absl::StrCat(EncodeSaslBase64(user ? login_user_ : login_password_), "\r\n"));
+    expected_.push_back(user ? Expect::kAuthUser : Expect::kAuthPassword);
+    return true;
+  }
+  // Refused (535 bounces the message, a 4xx defers it), or a reply nobody expected.
+  SmtpReply deciding = reply;
+  if (reply.code_class() != 4 && reply.code_class() != 5) {
+    deciding = LocalReply(0, "4.7.0", absl::StrCat("unexpected reply to AUTH: ", reply.Summary()));
+  }
+  FailMessageAndSession(deciding, absl::StrCat("login refused: ", reply.Summary()));
+  return false;
+}
+
+void SmtpClient::FailMessageAndSession(const SmtpReply& deciding, const std::string& reason) {
+  deciding_ = deciding;
+  has_deciding_ = true;
+  phase_ = Phase::kFailed;  // before the callback: nothing new may start
+  FinishMessage();
+  Send("QUIT\r\n");
+  events_.OnSessionFailed(reason);
+}
+
 void SmtpClient::OnTransactionReply(Expect expected, const SmtpReply& reply) {
   const bool ok = reply.code_class() == 2;
   switch (expected) {
+    case Expect::kAuth:
+    case Expect::kAuthUser:
+    case Expect::kAuthPassword:
+      if (!OnAuthReply(expected, reply)) return;
+      break;
     case Expect::kRset:
       if (!ok) return Fail(absl::StrCat("RSET: ", reply.Summary()), /*send_quit=*/true);
       needs_rset_ = false;

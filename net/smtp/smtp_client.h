@@ -13,6 +13,12 @@
 // goes as one "BDAT n LAST" once a recipient was accepted. A transaction that did not
 // end with the final reply is reset (RSET) before the next one.
 //
+// Logging in (set_login, a smarthost's --route_auth): the first message of the session
+// starts with AUTH (RFC 4954), PLAIN when the server offers it, else LOGIN, and only
+// under TLS: without TLS the message is deferred with 4.7.10 and nothing is sent. A
+// refused login decides the message (535: it bounces; 4xx: deferred) and ends the
+// session.
+//
 // Outcomes per recipient: its RCPT reply when that refused it; else the MAIL reply when
 // MAIL failed; else the DATA/BDAT/final-dot reply. A connection lost (or timed out)
 // before the final reply gives code 0; lost after the final dot was sent, the result is
@@ -71,6 +77,7 @@ struct ServerExtensions {
   bool esmtp = false;  // EHLO worked (else HELO)
   bool pipelining = false, eight_bit_mime = false, smtputf8 = false, chunking = false, starttls = false;
   bool dsn = false;  // RFC 3461: takes the DSN parameters on (and reports success itself)
+  bool auth_plain = false, auth_login = false;  // RFC 4954 AUTH mechanisms
   bool size_offered = false;
   uint64_t size_max = 0;  // 0 with size_offered: no fixed limit
 };
@@ -98,6 +105,12 @@ class SmtpClient {
   SmtpClient(const SmtpClientOptions& options, SmtpClientEvents& events);
   // Before the greeting arrives. The default is kNone.
   void set_tls_policy(TlsPolicy policy) { tls_policy_ = policy; }
+  // Before the greeting arrives: log in with these before the first message.
+  void set_login(std::string user, std::string password) {
+    login_user_ = std::move(user);
+    login_password_ = std::move(password);
+  }
+  bool logged_in() const { return logged_in_; }
 
   // Server bytes, in order, any split.
   void Feed(absl::string_view bytes);
@@ -138,7 +151,7 @@ class SmtpClient {
     kFailed,
     kClosed
   };
-  enum class Expect { kMail, kRcpt, kData, kBody, kBodyIgnored, kBdat, kRset, kQuit };
+  enum class Expect { kMail, kRcpt, kData, kBody, kBodyIgnored, kBdat, kRset, kQuit, kAuth, kAuthUser, kAuthPassword };
 
   void OnReply(const SmtpReply& reply);
   void OnGreeting(const SmtpReply& reply);
@@ -146,6 +159,10 @@ class SmtpClient {
   void OnStartTlsReply(const SmtpReply& reply);
   void OnTransactionReply(Expect expected, const SmtpReply& reply);
   void Pump();  // sends queued commands: all of them with PIPELINING, else one per reply
+  void QueueTransaction();  // MAIL, the RCPTs, DATA
+  bool OnAuthReply(Expect expected, const SmtpReply& reply);  // false: the session ended
+  // Every recipient of the message gets `deciding`, and the session ends (`reason`).
+  void FailMessageAndSession(const SmtpReply& deciding, const std::string& reason);
   void SendBody();
   void FinishMessage();
   void Fail(const std::string& reason, bool send_quit);
@@ -168,6 +185,8 @@ class SmtpClient {
   };
   std::deque<Queued> to_send_;  // commands not yet sent (without PIPELINING: one per reply)
   bool needs_rset_ = false;     // the last transaction did not end with its final reply
+  std::string login_user_, login_password_;  // set_login; empty: no login
+  bool logged_in_ = false;
 
   // The message in progress.
   OutboundMessage message_;

@@ -11,63 +11,15 @@
 #include "gtest/gtest.h"
 #include "net/inbound/relay_policy.h"
 #include "net/smtp/smtp_server.h"
+#include "tests/support/smtp_client_harness.h"
 #include "tests/support/smtp_memory_handler.h"
 
 namespace ringpost::net {
 namespace {
 
-class Recorder : public SmtpClientEvents {
- public:
-  void OnSessionReady() override { ++ready; }
-  void OnMessageDone(std::vector<RecipientResult> results) override { done.push_back(std::move(results)); }
-  void OnSessionFailed(const std::string& reason) override { failures.push_back(reason); }
-  void OnStartTls() override { ++start_tls; }
-  int ready = 0;
-  int start_tls = 0;
-  std::vector<std::vector<RecipientResult>> done;
-  std::vector<std::string> failures;
-};
-
-struct Harness {
-  Harness() : client(options, events) { options.helo_name = "client.test"; }
-  // The server says `bytes`; returns what the client wrote in response.
-  std::string Hear(absl::string_view bytes) {
-    client.Feed(bytes);
-    std::string out = client.TakeOutput();
-    EXPECT_TRUE(IsCrLfClean(out)) << out;  // DESIGN.md: never a bare CR or LF outbound
-    return out;
-  }
-  // Greeting and an EHLO reply offering `extensions` ("PIPELINING", "SIZE 100"...).
-  void Connect(std::vector<std::string> extensions) {
-    EXPECT_EQ(Hear("220 mx.example ESMTP\r\n"), "EHLO client.test\r\n");
-    std::string reply = "250";
-    reply += extensions.empty() ? " mx.example\r\n" : "-mx.example\r\n";
-    for (size_t i = 0; i < extensions.size(); ++i) {
-      absl::StrAppend(&reply, "250", i + 1 == extensions.size() ? " " : "-", extensions[i], "\r\n");
-    }
-    EXPECT_EQ(Hear(reply), "");
-    ASSERT_TRUE(client.ready());
-  }
-  std::string Start(OutboundMessage message) {
-    client.StartMessage(std::move(message));
-    std::string out = client.TakeOutput();
-    EXPECT_TRUE(IsCrLfClean(out)) << out;
-    return out;
-  }
-
-  SmtpClientOptions options;
-  Recorder events;
-  SmtpClient client;
-};
-
-OutboundMessage Message(std::vector<std::string> recipients,
-                        absl::string_view body = "Subject: x\r\n\r\nhi\r\n") {
-  OutboundMessage m;
-  m.mail_from = "sender@example.org";
-  m.recipients = std::move(recipients);
-  m.body = body;
-  return m;
-}
+using testing::ClientHarness;
+using testing::Message;
+using testing::Recorder;
 
 // RFC 3030 §3: a BDAT body goes as it is, so only a body whose lines all end in CRLF
 // (RFC 5321 §2.3.8: no bare CR, no bare LF) may take it.
@@ -105,7 +57,7 @@ TEST(IsCrLfCleanTest, AgreesWithAByteByByteReadingOnRandomText) {
 }
 
 TEST(SmtpClientTest, Rfc5321_3_1_GreetingThenEhloAndTheExtensionsOffered) {
-  Harness h;
+  ClientHarness h;
   h.Connect({"PIPELINING", "SIZE 1000", "8BITMIME", "SMTPUTF8", "CHUNKING", "STARTTLS"});
   const ServerExtensions& e = h.client.extensions();
   EXPECT_TRUE(e.esmtp && e.pipelining && e.eight_bit_mime && e.smtputf8 && e.chunking && e.starttls);
@@ -117,7 +69,7 @@ TEST(SmtpClientTest, Rfc5321_3_1_GreetingThenEhloAndTheExtensionsOffered) {
 constexpr absl::string_view kEhloWithStartTls = "250-mx.example\r\n250-PIPELINING\r\n250 STARTTLS\r\n";
 
 TEST(SmtpClientTest, Rfc3207_4_StartTlsWhenOfferedThenEhloAgainOverTls) {
-  Harness h;
+  ClientHarness h;
   h.client.set_tls_policy(TlsPolicy::kOpportunistic);
   EXPECT_EQ(h.Hear("220 mx.example ESMTP\r\n"), "EHLO client.test\r\n");
   EXPECT_EQ(h.Hear(kEhloWithStartTls), "STARTTLS\r\n");
@@ -138,12 +90,12 @@ TEST(SmtpClientTest, Rfc3207_4_StartTlsWhenOfferedThenEhloAgainOverTls) {
 }
 
 TEST(SmtpClientTest, Rfc3207_OpportunisticGoesOnInPlaintextWhenNotOfferedOrRefused) {
-  Harness h;
+  ClientHarness h;
   h.client.set_tls_policy(TlsPolicy::kOpportunistic);
   h.Connect({"PIPELINING"});
   EXPECT_FALSE(h.client.tls_active());
 
-  Harness refused;
+  ClientHarness refused;
   refused.client.set_tls_policy(TlsPolicy::kOpportunistic);
   refused.Hear("220 mx.example ESMTP\r\n");
   EXPECT_EQ(refused.Hear(kEhloWithStartTls), "STARTTLS\r\n");
@@ -153,7 +105,7 @@ TEST(SmtpClientTest, Rfc3207_OpportunisticGoesOnInPlaintextWhenNotOfferedOrRefus
 }
 
 TEST(SmtpClientTest, Rfc3207_RequiredFailsWithoutStartTls) {
-  Harness h;
+  ClientHarness h;
   h.client.set_tls_policy(TlsPolicy::kRequired);
   h.Hear("220 mx.example ESMTP\r\n");
   EXPECT_EQ(h.Hear("250-mx.example\r\n250 PIPELINING\r\n"), "QUIT\r\n");
@@ -161,7 +113,7 @@ TEST(SmtpClientTest, Rfc3207_RequiredFailsWithoutStartTls) {
   EXPECT_TRUE(absl::StrContains(h.events.failures[0], "does not offer STARTTLS"));
   EXPECT_EQ(h.events.ready, 0);
 
-  Harness refused;
+  ClientHarness refused;
   refused.client.set_tls_policy(TlsPolicy::kRequired);
   refused.Hear("220 mx.example ESMTP\r\n");
   refused.Hear(kEhloWithStartTls);
@@ -171,14 +123,14 @@ TEST(SmtpClientTest, Rfc3207_RequiredFailsWithoutStartTls) {
 }
 
 TEST(SmtpClientTest, WithoutATlsPolicyStartTlsIsNeverSent) {
-  Harness h;
+  ClientHarness h;
   h.Hear("220 mx.example ESMTP\r\n");
   EXPECT_EQ(h.Hear(kEhloWithStartTls), "");
   EXPECT_TRUE(h.client.ready());
 }
 
 TEST(SmtpClientTest, Rfc5321_3_2_EhloRefusedFallsBackToHelo) {
-  Harness h;
+  ClientHarness h;
   EXPECT_EQ(h.Hear("220 old.example\r\n"), "EHLO client.test\r\n");
   EXPECT_EQ(h.Hear("502 5.5.1 what is EHLO\r\n"), "HELO client.test\r\n");
   EXPECT_EQ(h.Hear("250 old.example\r\n"), "");
@@ -188,7 +140,7 @@ TEST(SmtpClientTest, Rfc5321_3_2_EhloRefusedFallsBackToHelo) {
 }
 
 TEST(SmtpClientTest, Rfc5321_3_1_RefusedGreetingEndsWithQuit) {
-  Harness h;
+  ClientHarness h;
   EXPECT_EQ(h.Hear("554 5.3.2 no service here\r\n"), "QUIT\r\n");
   ASSERT_EQ(h.events.failures.size(), 1u);
   EXPECT_TRUE(absl::StrContains(h.events.failures[0], "554 5.3.2 no service here"));
@@ -196,7 +148,7 @@ TEST(SmtpClientTest, Rfc5321_3_1_RefusedGreetingEndsWithQuit) {
 }
 
 TEST(SmtpClientTest, Rfc2920_TheEnvelopeLeavesInOneWriteAndDataWaitsFor354) {
-  Harness h;
+  ClientHarness h;
   h.Connect({"PIPELINING", "SIZE 0"});
   EXPECT_EQ(h.Start(Message({"a@example.net", "b@example.net"}, ".dot\r\nline\r\n")),
             "MAIL FROM:<sender@example.org> SIZE=12\r\nRCPT TO:<a@example.net>\r\nRCPT TO:<b@example.net>\r\n"
@@ -215,7 +167,7 @@ TEST(SmtpClientTest, Rfc2920_TheEnvelopeLeavesInOneWriteAndDataWaitsFor354) {
 }
 
 TEST(SmtpClientTest, Rfc5321_WithoutPipeliningOneCommandPerReply) {
-  Harness h;
+  ClientHarness h;
   h.Connect({"8BITMIME"});
   EXPECT_EQ(h.Start(Message({"a@example.net", "b@example.net"})), "MAIL FROM:<sender@example.org>\r\n");
   EXPECT_EQ(h.Hear("250 ok\r\n"), "RCPT TO:<a@example.net>\r\n");
@@ -232,7 +184,7 @@ TEST(SmtpClientTest, Rfc5321_WithoutPipeliningOneCommandPerReply) {
 }
 
 TEST(SmtpClientTest, Rfc5321_NoAcceptedRecipientSendsNoDataAndResetsNextTime) {
-  Harness h;
+  ClientHarness h;
   h.Connect({});
   h.Start(Message({"a@example.net"}));
   EXPECT_EQ(h.Hear("250 ok\r\n"), "RCPT TO:<a@example.net>\r\n");
@@ -243,7 +195,7 @@ TEST(SmtpClientTest, Rfc5321_NoAcceptedRecipientSendsNoDataAndResetsNextTime) {
 }
 
 TEST(SmtpClientTest, Rfc2920_RefusedMailDecidesEveryRecipientAfterTheRepliesDrain) {
-  Harness h;
+  ClientHarness h;
   h.Connect({"PIPELINING"});
   h.Start(Message({"a@example.net", "b@example.net"}));
   EXPECT_EQ(h.Hear("553 5.1.8 sender refused\r\n503 5.5.1 no MAIL\r\n503 5.5.1 no MAIL\r\n"), "");
@@ -256,7 +208,7 @@ TEST(SmtpClientTest, Rfc2920_RefusedMailDecidesEveryRecipientAfterTheRepliesDrai
 }
 
 TEST(SmtpClientTest, Rfc2920_A354WithNobodyAcceptedGetsAnEmptyEnd) {
-  Harness h;
+  ClientHarness h;
   h.Connect({"PIPELINING"});
   h.Start(Message({"a@example.net"}));
   EXPECT_EQ(h.Hear("250 ok\r\n550 no\r\n354 go on anyway\r\n"), ".\r\n");
@@ -266,7 +218,7 @@ TEST(SmtpClientTest, Rfc2920_A354WithNobodyAcceptedGetsAnEmptyEnd) {
 }
 
 TEST(SmtpClientTest, Rfc1870_ATooLargeMessageIsRefusedWithoutSending) {
-  Harness h;
+  ClientHarness h;
   h.Connect({"PIPELINING", "SIZE 10"});
   EXPECT_EQ(h.Start(Message({"a@example.net"}, "0123456789A")), "");
   ASSERT_EQ(h.events.done.size(), 1u);
@@ -276,7 +228,7 @@ TEST(SmtpClientTest, Rfc1870_ATooLargeMessageIsRefusedWithoutSending) {
 
 TEST(SmtpClientTest, Rfc6531_Rfc6152_ParametersOnlyWhenNeededAndOffered) {
   {
-    Harness h;
+    ClientHarness h;
     h.Connect({"PIPELINING", "8BITMIME"});
     OutboundMessage m = Message({"\xC3\xB6@example.net"});
     m.smtputf8 = true;
@@ -288,7 +240,7 @@ TEST(SmtpClientTest, Rfc6531_Rfc6152_ParametersOnlyWhenNeededAndOffered) {
         absl::StartsWith(h.Start(std::move(eight)), "MAIL FROM:<sender@example.org> BODY=8BITMIME\r\n"));
   }
   {
-    Harness h;
+    ClientHarness h;
     h.Connect({"PIPELINING", "SMTPUTF8"});
     OutboundMessage m = Message({"\xC3\xB6@example.net"});
     m.smtputf8 = true;
@@ -298,7 +250,7 @@ TEST(SmtpClientTest, Rfc6531_Rfc6152_ParametersOnlyWhenNeededAndOffered) {
 }
 
 TEST(SmtpClientTest, Rfc3030_ChunkingSendsTheBodyAsOneLastChunk) {
-  Harness h;
+  ClientHarness h;
   h.Connect({"PIPELINING", "CHUNKING"});
   EXPECT_EQ(h.Start(Message({"a@example.net"}, ".x\r\n")),
             "MAIL FROM:<sender@example.org>\r\nRCPT TO:<a@example.net>\r\n");
@@ -312,7 +264,7 @@ TEST(SmtpClientTest, Rfc3030_ChunkingSendsTheBodyAsOneLastChunk) {
 }
 
 TEST(SmtpClientTest, NoReplyAfterTheFinalDotIsAPossibleDuplicateNeverADelivery) {
-  Harness h;
+  ClientHarness h;
   h.Connect({"PIPELINING"});
   h.Start(Message({"a@example.net", "b@example.net"}));
   h.Hear("250 ok\r\n250 ok\r\n550 no\r\n354 go\r\n");
@@ -323,7 +275,7 @@ TEST(SmtpClientTest, NoReplyAfterTheFinalDotIsAPossibleDuplicateNeverADelivery) 
   EXPECT_EQ(h.events.done[0][1].code, 550);
   EXPECT_TRUE(h.client.closed());
 
-  Harness early;
+  ClientHarness early;
   early.Connect({"PIPELINING"});
   early.Start(Message({"a@example.net"}));
   early.client.OnConnectionLost();
@@ -332,7 +284,7 @@ TEST(SmtpClientTest, NoReplyAfterTheFinalDotIsAPossibleDuplicateNeverADelivery) 
 }
 
 TEST(SmtpClientTest, AHostileEndlessReplyFailsTheSessionWithinItsBound) {
-  Harness h;
+  ClientHarness h;
   h.client.Feed("220 mx\r\n");
   h.client.TakeOutput();
   std::string endless;
@@ -344,18 +296,18 @@ TEST(SmtpClientTest, AHostileEndlessReplyFailsTheSessionWithinItsBound) {
 }
 
 TEST(SmtpClientTest, UnaskedRepliesAndBrokenLinesFailTheSession) {
-  Harness h;
+  ClientHarness h;
   h.Connect({});
   h.Hear("250 surprise\r\n");
   ASSERT_EQ(h.events.failures.size(), 1u);
   EXPECT_TRUE(absl::StrContains(h.events.failures[0], "nobody asked"));
-  Harness broken;
+  ClientHarness broken;
   broken.Hear("2x0 what\r\n");
   ASSERT_EQ(broken.events.failures.size(), 1u);
 }
 
 TEST(SmtpClientTest, Rfc5321_4_1_1_10_QuitEndsTheSession) {
-  Harness h;
+  ClientHarness h;
   h.Connect({"PIPELINING"});
   h.client.Quit();
   EXPECT_EQ(h.client.TakeOutput(), "QUIT\r\n");

@@ -301,6 +301,79 @@ class AuthTest(delivery.DeliveryTestCase):
                              b"421 4.7.0 mx.test Error: too many failed logins from 127.0.0.1\r\n")
 
 
+class SmarthostLoginTest(delivery.DeliveryTestCase):
+    """--route_auth: ringpost logs in to a smarthost (a ringpost-sink with --auth_users,
+    which offers AUTH only under STARTTLS) and never over plaintext. Reports for the
+    sender go to another sink on 127.0.0.2, which needs no login."""
+
+    def setUp(self):
+        super().setUp()
+        self.dir_holder = tempfile.TemporaryDirectory(prefix="ringpost-edge-smarthost-")
+        folder = self.dir_holder.name
+        self.cert, self.key = tls_test.make_certificate(folder, "smarthost.test")
+        self.sink_users = os.path.join(folder, "sink_users")
+        with open(self.sink_users, "w") as f:
+            f.write("relay-user:s3cret\n")
+        with socket.socket() as probe:  # a port free on 127.0.0.2
+            probe.bind(("127.0.0.2", 0))
+            home_port = probe.getsockname()[1]
+        self.home = delivery.Sink(port=home_port, listen_host="127.0.0.2")
+        self.sinks.append(self.home)
+
+    def tearDown(self):
+        super().tearDown()
+        self.dir_holder.cleanup()
+
+    def route_auth(self, password):
+        secret = os.path.join(self.dir_holder.name, "password")
+        with open(secret, "w") as f:
+            f.write(password + "\n")
+        table = os.path.join(self.dir_holder.name, "route_auth")
+        with open(table, "w") as f:
+            f.write("# host user password-file\n127.0.0.1 relay-user %s\n" % secret)
+        return table
+
+    def relay(self, smarthost, password):
+        daemon = self.daemon(routes="src.example=127.0.0.2:%d,*=127.0.0.1:%d" % (self.home.port, smarthost.port),
+                             route_auth=self.route_auth(password), max_queue_lifetime="1h")
+        self.send(daemon, "s@src.example", ["r@far.example"], b"Subject: via the smarthost\r\n\r\nx\r\n")
+        return daemon
+
+    def test_logs_in_under_starttls_and_delivers(self):
+        smarthost = self.sink("--tls_cert=" + self.cert, "--tls_key=" + self.key, "--auth_users=" + self.sink_users)
+        daemon = self.relay(smarthost, "s3cret")
+        messages = wait_for(smarthost.messages, 30, "the message at the smarthost", lambda: "\n" + daemon.log_text())
+        self.assertEqual((messages[0][0]["rcpt_to"], messages[0][0]["auth_user"]), (["r@far.example"], "relay-user"))
+        delivered = self.wait_accounting(daemon, lambda e: e["type"] == "delivery", 1, "the delivery")
+        self.assertTrue(delivered[0]["tls"].startswith("TLSv1."), delivered[0])
+
+    def test_a_refused_login_bounces_with_the_servers_reply(self):
+        smarthost = self.sink("--tls_cert=" + self.cert, "--tls_key=" + self.key, "--auth_users=" + self.sink_users)
+        daemon = self.relay(smarthost, "wrong")
+        bounced = self.wait_accounting(daemon, lambda e: e["type"] == "bounce", 1, "the bounce")
+        self.assertEqual((bounced[0]["code"], bounced[0]["status"], bounced[0]["text"]),
+                         (535, "5.7.8", "Authentication credentials invalid"))
+        dsn = wait_for(self.home.messages, 30, "the DSN", lambda: "\n" + daemon.log_text())[0][1].decode()
+        self.assertIn("Diagnostic-Code: smtp; 535 5.7.8 Authentication credentials invalid", dsn)
+        self.assertEqual(smarthost.messages(), [])
+
+    def test_no_tls_no_login_and_the_mail_waits(self):
+        plaintext = self.sink()  # offers neither STARTTLS nor AUTH
+        daemon = self.relay(plaintext, "s3cret")
+        deferred = self.wait_accounting(daemon, lambda e: e["type"] == "transient", 1, "the deferral")
+        self.assertEqual((deferred[0]["code"], deferred[0]["status"]), (0, "4.7.10"))
+        self.assertIn("TLS is needed to log in", deferred[0]["text"])
+        self.assertEqual(plaintext.messages(), [])
+
+    def test_route_auth_needs_outbound_tls(self):
+        run = subprocess.run([os.path.join(harness.BIN_DIR, "ringpost"), "--listen=127.0.0.1:0",
+                              "--outbound_tls=none", "--route_auth=" + self.route_auth("x")],
+                             capture_output=True, text=True, timeout=30)
+        self.assertEqual((run.returncode, run.stderr),
+                         (1, "ringpost: --route_auth needs outbound TLS (--outbound_tls=opportunistic or required): "
+                             "a login is only ever sent under TLS\n"))
+
+
 def main():
     delivery.run_tests(__doc__, "edge_test", ("ringpost", "ringpost-sink"))
 

@@ -8,6 +8,7 @@
 #include <string>
 
 #include "net/transport/tls_context.h"
+#include "tools/sink/sink_login.h"
 
 namespace ringpost::sink {
 
@@ -35,6 +36,7 @@ struct SinkConfig {
   bool smtputf8 = true;                  // advertise SMTPUTF8 (off: a next hop that cannot take it)
   bool dsn = false;                      // advertise DSN (RFC 3461): the parameters are recorded either way
   std::shared_ptr<net::TlsContext> tls;  // --tls_cert/--tls_key: offer STARTTLS
+  SinkUsers users;                       // --auth_users: AUTH under TLS, and no MAIL before it
   uint64_t seed = 1;
   FaultConfig faults;
 };

@@ -29,6 +29,9 @@ ABSL_FLAG(uint64_t, seed, 1, "seed of the fault PRNG (a run's faults repeat with
 ABSL_FLAG(bool, json, false, "print counters as JSON");
 ABSL_FLAG(std::string, tls_cert, "", "PEM certificate; with --tls_key the sink offers STARTTLS");
 ABSL_FLAG(std::string, tls_key, "", "PEM private key for --tls_cert");
+ABSL_FLAG(std::string, auth_users, "",
+          "user:password lines (plain text: a test peer): AUTH PLAIN and LOGIN offered under TLS, and no MAIL "
+          "taken before a login");
 ABSL_FLAG(double, rcpt_tempfail_rate, 0, "fraction of RCPTs answered 451 4.3.0");
 ABSL_FLAG(double, rcpt_permfail_rate, 0, "fraction of RCPTs answered 550 5.1.1");
 ABSL_FLAG(double, data_tempfail_rate, 0, "fraction of messages answered 451 4.3.0 after the final dot");
@@ -65,6 +68,12 @@ int Main() {
     auto tls = net::TlsContext::Server(absl::GetFlag(FLAGS_tls_cert), absl::GetFlag(FLAGS_tls_key));
     if (!tls.ok()) return Fatal(std::string(tls.status().message()));
     config.tls = *std::move(tls);
+  }
+  if (const std::string path = absl::GetFlag(FLAGS_auth_users); !path.empty()) {
+    auto users = ReadSinkUsers(path);
+    if (!users.ok()) return Fatal(std::string(users.status().message()));
+    if (config.tls == nullptr) return Fatal("--auth_users needs --tls_cert and --tls_key (AUTH only under TLS)");
+    config.users = *std::move(users);
   }
   FaultConfig& f = config.faults;
   f.rcpt_tempfail_rate = absl::GetFlag(FLAGS_rcpt_tempfail_rate);

@@ -119,6 +119,10 @@ class SinkSession final : public net::Session {
         Reply(connection, "500 5.5.2 Line too long\r\n");
         continue;
       }
+      if (login_.in_exchange()) {
+        Reply(connection, login_.OnResponse(line));
+        continue;
+      }
       OnCommand(connection, line);
     }
     return available.size() - rest.size();
@@ -174,6 +178,7 @@ class SinkSession final : public net::Session {
                   HugeReplyPrefix("ehlo", 250), "250-", service_.config().hostname,
                   "\r\n250-PIPELINING\r\n250-SIZE\r\n250-8BITMIME\r\n"
                   "250-ENHANCEDSTATUSCODES\r\n",
+                  !service_.config().users.empty() && connection.tls() != nullptr ? "250-AUTH PLAIN LOGIN\r\n" : "",
                   service_.config().smtputf8 ? "250-SMTPUTF8\r\n" : "",
                   service_.config().dsn ? "250-DSN\r\n" : "",
                   service_.config().tls != nullptr && connection.tls() == nullptr ? "250-STARTTLS\r\n" : "",
@@ -185,6 +190,9 @@ class SinkSession final : public net::Session {
         Reply(connection, absl::StrCat("250 ", service_.config().hostname, "\r\n"));
         return;
       case net::SmtpVerb::kMail: {
+        if (!service_.config().users.empty() && login_.user().empty()) {
+          return Reply(connection, "530 5.7.0 Authentication required\r\n");
+        }
         auto path = net::ParseMailFrom(command.argument);
         if (!path.ok()) return Reply(connection, "501 5.1.7 Bad sender address syntax\r\n");
         ResetTransaction();
@@ -227,6 +235,7 @@ class SinkSession final : public net::Session {
         starting_tls_ = true;  // Process starts the handshake once this line is consumed
         return;
       case net::SmtpVerb::kAuth:
+        return Reply(connection, login_.OnAuth(command.argument, connection.tls() != nullptr));
       case net::SmtpVerb::kExpn:
         return Reply(connection, "502 5.5.1 Not implemented\r\n");
       case net::SmtpVerb::kUnknown:
@@ -338,7 +347,8 @@ class SinkSession final : public net::Session {
         recorder->Commit(absl::StrCat("{\"helo\":\"", JsonEscape(helo_), "\",\"mail_from\":\"",
                                       JsonEscape(mail_from), "\",\"rcpt_to\":[", absl::StrJoin(quoted, ","),
                                       "],\"mail_params\":\"", JsonEscape(mail_params), "\",\"rcpt_params\":[",
-                                      absl::StrJoin(quoted_params, ","), "],\"size\":", body, "}\n"));
+                                      absl::StrJoin(quoted_params, ","), "],\"auth_user\":\"",
+                                      JsonEscape(login_.user()), "\",\"size\":", body, "}\n"));
       }
     }
     if (reply[0] == '4') SinkCounters::Add(service_.counters().replies_4xx, 1);
@@ -366,6 +376,7 @@ class SinkSession final : public net::Session {
   std::string mail_from_;
   std::vector<std::string> rcpts_;
   std::string mail_params_;               // as received, for the record
+  SinkLogin login_{service_.config().users};
   std::vector<std::string> rcpt_params_;  // each recipient's
   uint64_t body_bytes_ = 0;
   uint64_t bdat_remaining_ = 0;
