@@ -6,6 +6,7 @@
 // is the only kind that may be a possible duplicate; output stays bounded. data[1]
 // picks the TLS policy: after the 220 to STARTTLS nothing more of that chunk may be
 // read (the client writes nothing until the handshake "finishes"), then EHLO goes again.
+// With a login (data[0]'s top bit) no credential is ever written before that handshake.
 #include <cstdint>
 #include <string>
 
@@ -50,6 +51,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const size_t chunk_max = 1 + data[0] % 48;
   const size_t recipients = 1 + data[1] % 3;
   client.set_tls_policy(static_cast<TlsPolicy>((data[1] >> 2) % 3));
+  // data[0]'s top bit: a smarthost login (AUTH before the first message, only under TLS).
+  if (data[0] & 0x80) client.set_login("relay-user", "s3cret");
   const absl::string_view input(reinterpret_cast<const char*>(data + 2), size - 2);
   int started = 0;
   size_t at = 0;
@@ -87,7 +90,11 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       client.OnTlsStarted();
       RP_CHECK(client.tls_active());
     }
-    sent += client.TakeOutput();
+    const std::string out = client.TakeOutput();
+    if (!client.tls_active()) {  // RFC 8314 §3: no credential over plaintext
+      RP_CHECK(out.find("AUTH ") == std::string::npos && out.find("czNjcmV0") == std::string::npos);
+    }
+    sent += out;
     RP_CHECK_LE(sent.size(), 4096 + started * 2048);
   }
   if (!client.closed()) client.OnConnectionLost();
