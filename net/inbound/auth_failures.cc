@@ -6,7 +6,12 @@ namespace ringpost::net {
 
 AuthFailures::Verdict AuthFailures::RecordFailure(const std::string& address, absl::Time now) {
   absl::MutexLock lock(&mu_);
-  if (entries_.size() >= kAddressesMax) ForgetExpired(now);
+  if (entries_.size() >= kAddressesMax && !entries_.contains(address)) {
+    ForgetExpired(now);
+    // Still full (a guesser spread over more addresses than the table holds): this
+    // address is slowed but not remembered, so the table stays bounded.
+    if (entries_.size() >= kAddressesMax) return Verdict{delay_unit_, false};
+  }
   Entry& entry = entries_[address];
   if (entry.failures == 0 || now - entry.window_start > window_) {
     entry.window_start = now;

@@ -29,10 +29,14 @@ void ProxiedSession::OnRecv(Connection& connection, core::BufferLoan bytes) {
   RP_CHECK(inner_ != nullptr);
   inner_->OnOpen(connection);  // its greeting, its timers
   if (consumed < bytes.size()) {
-    // The client's first bytes came in the same read (a client that does not wait for
-    // the greeting): a copy of the rest, usually a few bytes.
-    inner_->OnRecv(connection,
-                   core::BufferLoan::Owned(std::string(bytes.view().substr(consumed)), /*holder_count=*/nullptr));
+    // The client's first bytes came in the same read: a copy of the rest, usually a
+    // few bytes. On an implicit-TLS port the session has started TLS and they are the
+    // ClientHello, for the TLS channel; otherwise a client that did not wait for the
+    // greeting, for the session.
+    core::BufferLoan rest =
+        core::BufferLoan::Owned(std::string(bytes.view().substr(consumed)), /*holder_count=*/nullptr);
+    if (connection.tls() != nullptr) return connection.ReceiveEarlyCiphertext(std::move(rest));
+    inner_->OnRecv(connection, std::move(rest));
   }
 }
 

@@ -83,6 +83,11 @@ void Connection::QueueTlsOutput() {
   table_->ScheduleFlush(*this);
 }
 
+void Connection::ReceiveEarlyCiphertext(core::BufferLoan ciphertext) {
+  RP_CHECK(tls_ != nullptr);
+  ReceiveTls(std::move(ciphertext));
+}
+
 void Connection::ReceiveTls(core::BufferLoan ciphertext) {
   const TlsChannel::State before = tls_->state();
   if (before == TlsChannel::State::kClosed || before == TlsChannel::State::kFailed || tls_->peer_closed()) {

@@ -102,6 +102,10 @@ class Connection {
   // the session receives decrypted bytes. The session hears OnTlsReady or OnTlsFailed.
   // Bytes received before this call are the caller's to discard (CVE-2011-0411).
   void StartTls(std::unique_ptr<TlsChannel> channel);
+  // Bytes read before StartTls that belong to the TLS stream (a PROXY header and the
+  // client's ClientHello in one read, on an implicit-TLS port): decrypted as if just
+  // received. Precondition: tls() is set.
+  void ReceiveEarlyCiphertext(core::BufferLoan ciphertext);
   // Null until StartTls.
   const TlsChannel* tls() const { return tls_.get(); }
   TlsChannel* mutable_tls() { return tls_.get(); }

@@ -18,6 +18,7 @@ import os
 import re
 import shutil
 import smtplib
+import ssl
 import socket
 import subprocess
 import sys
@@ -200,7 +201,8 @@ class AuthTest(delivery.DeliveryTestCase):
         self.mta = self.daemon(tls_cert=self.cert, tls_key=self.key, auth_users=self.users,
                                relay_networks="192.0.2.0/24", routes="*=127.0.0.1:%d" % self.hop.port,
                                auth_failure_limit=3, auth_failure_delay="200ms",
-                               submission_listen="127.0.0.1:0", submissions_listen="127.0.0.1:0")
+                               submission_listen="127.0.0.1:0", submissions_listen="127.0.0.1:0",
+                               proxy_protocol_networks=BALANCER + "/32")
         started = [line for line in self.mta.log_lines() if self.mta.STARTED_RE.search(line)][0]
         self.submission_port = int(re.search(r" submission=127\.0\.0\.1:(\d+) ", started).group(1))
         self.submissions_port = int(re.search(r" submissions=127\.0\.0\.1:(\d+) ", started).group(1))
@@ -274,6 +276,51 @@ class AuthTest(delivery.DeliveryTestCase):
         with socket.create_connection(("127.0.0.1", self.submissions_port), timeout=10) as s:
             s.sendall(b"EHLO client.test\r\n")
             self.assertFalse(s.recv(4096).startswith(b"220"))
+
+    @unittest.skipUnless(shutil.which("haproxy"), "no haproxy (tools/install_deps.sh installs it)")
+    def test_port_465_behind_a_balancer(self):
+        # The PROXY header, then at once the client's TLS ClientHello (HAProxy may send
+        # both in one segment): the handshake starts right after the header.
+        balancer = HaProxy(self.submissions_port)
+        try:
+            for port in (balancer.v1_port, balancer.v2_port):
+                run = subprocess.run(["swaks", "--server", "127.0.0.1", "--port", str(port), "--from", "a@src.example",
+                                      "--helo", "client.test", "--to", "lb%d@dest.example" % port, "--tlsc",
+                                      "--auth", "PLAIN", "--auth-user", "alice", "--auth-password", "correct horse"],
+                                     capture_output=True, text=True, timeout=60)
+                self.assertEqual(run.returncode, 0, run.stdout + run.stderr)
+        finally:
+            balancer.close()
+        logins = [line for line in self.mta.log_lines() if "] login client=" in line]
+        self.assertEqual(len(logins), 2)
+        self.assertTrue(all(" client=127.0.0.1 user=alice" in line for line in logins), logins)  # HAProxy's client
+
+    def test_a_header_and_the_client_hello_in_one_segment(self):
+        """Deterministically what a balancer may do on port 465: the PROXY header and the
+        ClientHello in one write. The handshake completes and the greeting comes inside TLS."""
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
+        incoming, outgoing = ssl.MemoryBIO(), ssl.MemoryBIO()
+        tls = context.wrap_bio(incoming, outgoing, server_hostname="mx.test")
+        with self.assertRaises(ssl.SSLWantReadError):
+            tls.do_handshake()
+        with socket.create_connection(("127.0.0.1", self.submissions_port), timeout=10,
+                                      source_address=(BALANCER, 0)) as s:
+            s.sendall(b"PROXY TCP4 127.0.0.9 127.0.0.1 4000 465\r\n" + outgoing.read())
+            greeting = b""
+            while not greeting.endswith(b"\r\n"):
+                data = s.recv(65536)
+                self.assertTrue(data, "closed before the greeting")
+                incoming.write(data)
+                try:
+                    tls.do_handshake()
+                    greeting += tls.read(4096)
+                except ssl.SSLWantReadError:
+                    pass
+                if outgoing.pending:
+                    s.sendall(outgoing.read())
+        self.assertEqual(greeting, b"220 mx.test ESMTP ringpost\r\n")
 
     def test_wrong_passwords_are_delayed_and_a_guesser_is_cut_off(self):
         with smtplib.SMTP("127.0.0.1", self.mta.port, timeout=30) as client:
