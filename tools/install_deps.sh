@@ -11,7 +11,7 @@ packages=(
   liburing-dev libabsl-dev android-libboringssl-dev libc-ares-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   python3 python3-aiosmtpd python3-jsonschema swaks curl libnet-ssleay-perl libio-socket-ssl-perl
-  dnsmasq-base dnsmasq postfix haproxy openssl bsd-mailx libidn2-dev libcrypt-dev whois hydra
+  dnsmasq-base dnsmasq postfix haproxy openssl bsd-mailx libidn2-dev libcrypt-dev whois hydra python3-dkim python3-nacl
   ca-certificates gnuplot-nox testssl.sh
   procps psmisc util-linux iproute2
 )

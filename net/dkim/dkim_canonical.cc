@@ -1,0 +1,99 @@
+#include "net/dkim/dkim_canonical.h"
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+
+namespace ringpost::net {
+namespace {
+
+bool IsWsp(char c) { return c == ' ' || c == '\t'; }
+
+}  // namespace
+
+std::string CanonicalHeader(absl::string_view field, Canonicalization mode) {
+  if (mode == Canonicalization::kSimple) {
+    std::string out(field);
+    if (!absl::EndsWith(out, "\r\n")) out += "\r\n";
+    return out;
+  }
+  const size_t colon = field.find(':');
+  absl::string_view name = field.substr(0, colon);
+  absl::string_view value = colon == absl::string_view::npos ? absl::string_view() : field.substr(colon + 1);
+  std::string out = absl::AsciiStrToLower(absl::StripTrailingAsciiWhitespace(name));
+  out += ':';
+  // Unfold (drop CR and LF), then one space for each run of whitespace, none at the ends.
+  bool space = false;
+  bool started = false;
+  for (const char c : value) {
+    if (c == '\r' || c == '\n') continue;
+    if (IsWsp(c)) {
+      space = true;
+      continue;
+    }
+    if (space && started) out += ' ';
+    space = false;
+    started = true;
+    out += c;
+  }
+  out += "\r\n";
+  return out;
+}
+
+void BodyCanonicalizer::Emit(absl::string_view bytes) {
+  canonical_bytes_ += bytes.size();
+  sink_(bytes);
+}
+
+void BodyCanonicalizer::EndLine() {
+  if (line_.empty()) {
+    ++empty_lines_;  // maybe the end of the body: held back
+    pending_space_ = false;
+    return;
+  }
+  for (; empty_lines_ > 0; --empty_lines_) Emit("\r\n");
+  line_ += "\r\n";
+  Emit(line_);
+  line_.clear();
+  pending_space_ = false;
+  any_line_ = true;
+}
+
+void BodyCanonicalizer::Add(absl::string_view bytes) {
+  for (const char c : bytes) {
+    if (pending_cr_) {
+      pending_cr_ = false;
+      if (c == '\n') {
+        EndLine();
+        continue;
+      }
+      line_ += '\r';  // a CR not followed by LF is an ordinary byte (the receiver fixed those)
+    }
+    if (c == '\r') {
+      pending_cr_ = true;
+      continue;
+    }
+    if (mode_ == Canonicalization::kRelaxed && IsWsp(c)) {
+      pending_space_ = true;  // §3.4.4: a run becomes one space, none at the end of a line
+      continue;
+    }
+    if (pending_space_) {
+      line_ += ' ';
+      pending_space_ = false;
+    }
+    line_ += c;
+  }
+}
+
+void BodyCanonicalizer::Finish() {
+  if (pending_cr_) {
+    line_ += '\r';
+    pending_cr_ = false;
+  }
+  // A last line without CRLF gets one (§3.4.3, §3.4.4); trailing empty lines vanish.
+  if (!line_.empty()) EndLine();
+  // §3.4.3: an empty body is one CRLF under "simple"; §3.4.4: nothing under "relaxed".
+  if (!any_line_ && mode_ == Canonicalization::kSimple) Emit("\r\n");
+}
+
+}  // namespace ringpost::net
