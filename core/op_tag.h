@@ -11,17 +11,17 @@
 namespace ringpost::core {
 
 enum class OpKind : uint8_t {
-  kNone = 0,   // user_data 0: completions we never asked to see (e.g. cancels, wake sends)
-  kAccept,     // multishot accept on a listener; slot = listener index
-  kRecv,       // multishot recv into the provided buffer ring; slot = connection
-  kSend,       // sendmsg of a connection's queued output; slot = connection
-  kConnect,    // outbound connect; slot = connection
-  kWake,       // IORING_OP_MSG_RING wake-up from another shard
-  kSignal,     // read on the signalfd (shard 0 only)
-  kFileWrite,  // queue log writes (queue/)
-  kFileSync,   // queue log fdatasync (queue/)
-  kFileOp,     // file operations of local delivery (queue/maildir); slot = delivery
-  kDnsPoll,    // readiness of a resolver socket (dns/); slot = socket, generation = arming
+  kNone = 0,       // user_data 0: completions we never asked to see (e.g. cancels, wake sends)
+  kAccept,         // multishot accept on a listener; slot = listener index
+  kRecv,           // multishot recv into the provided buffer ring; slot = connection
+  kSend,           // sendmsg of a connection's queued output; slot = connection
+  kConnect,        // outbound connect; slot = connection
+  kWake,           // IORING_OP_MSG_RING wake-up from another shard
+  kSignal,         // read on the signalfd (shard 0 only)
+  kFileWrite,      // queue log writes (queue/)
+  kFileSync,       // queue log fdatasync (queue/)
+  kFileOp,         // file operations of local delivery (queue/maildir); slot = delivery
+  kDnsPoll,        // readiness of a resolver socket (dns/); slot = socket, generation = arming
   kPasswordCheck,  // the password checkers' eventfd is readable (net/inbound/password_checker.h)
 };
 inline constexpr int kOpKindCount = static_cast<int>(OpKind::kPasswordCheck) + 1;

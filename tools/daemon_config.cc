@@ -12,17 +12,17 @@
 #include "absl/flags/flag.h"
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
-#include "absl/strings/strip.h"
 #include "absl/strings/str_split.h"
+#include "absl/strings/strip.h"
 #include "core/cidr.h"
 #include "core/domain_name.h"
-#include "net/smtp/smtp_command.h"
-#include "queue/queue_id.h"
 #include "core/duration_flag.h"
 #include "core/log.h"
 #include "core/resource_limits.h"
 #include "core/size_flag.h"
 #include "dns/resolver_config.h"
+#include "net/smtp/smtp_command.h"
+#include "queue/queue_id.h"
 
 ABSL_FLAG(std::string, listen, "127.0.0.1:2525",
           "comma-separated ADDR:PORT SMTP listeners (IPv4, or [v6]:port)");
@@ -49,17 +49,19 @@ ABSL_FLAG(std::string, relay_networks, "127.0.0.0/8,::1/128", "client CIDRs allo
 ABSL_FLAG(std::string, limit_exempt_networks, "relay_networks",
           "client CIDRs never refused by --max_connections_per_ip (still counted in --max_connections): "
           "'relay_networks' (the default) for the same list, 'none', or CIDRs");
-ABSL_FLAG(std::string, proxy_protocol_networks, "",
-          "CIDRs of load balancers (HAProxy send-proxy or send-proxy-v2): their connections must start with "
-          "a PROXY header (version 1 or 2) naming the client, whose address then counts for relay permission, "
-          "limits, Received: and logs; no other peer's header is honoured");
+ABSL_FLAG(
+    std::string, proxy_protocol_networks, "",
+    "CIDRs of load balancers (HAProxy send-proxy or send-proxy-v2): their connections must start with "
+    "a PROXY header (version 1 or 2) naming the client, whose address then counts for relay permission, "
+    "limits, Received: and logs; no other peer's header is honoured");
 ABSL_FLAG(ringpost::core::FlagDuration, proxy_timeout, ringpost::core::FlagDuration{absl::Seconds(5)},
           "a connection from --proxy_protocol_networks without its whole PROXY header this long is closed "
           "without a greeting");
-ABSL_FLAG(std::string, auth_users, "",
-          "file of users who may log in with SMTP AUTH (PLAIN or LOGIN, offered only under TLS, so "
-          "--tls_cert is needed): user:hash lines, the hash from libcrypt (yescrypt $y$, bcrypt $2b$ or "
-          "sha512-crypt $6$, e.g. mkpasswd -m yescrypt); a client that logs in may relay. SIGHUP re-reads it");
+ABSL_FLAG(
+    std::string, auth_users, "",
+    "file of users who may log in with SMTP AUTH (PLAIN or LOGIN, offered only under TLS, so "
+    "--tls_cert is needed): user:hash lines, the hash from libcrypt (yescrypt $y$, bcrypt $2b$ or "
+    "sha512-crypt $6$, e.g. mkpasswd -m yescrypt); a client that logs in may relay. SIGHUP re-reads it");
 ABSL_FLAG(uint32_t, auth_failure_limit, 10,
           "failed logins from one address within --auth_failure_window; one more gets 421 and blocks the "
           "address for the window");
@@ -244,11 +246,13 @@ absl::Status ReadAuthFlags(DaemonConfig& c) {
   }
   if (path.empty()) {
     if (c.submission_listen.empty() && c.submissions_listen.empty()) return absl::OkStatus();
-    return Invalid("--submission_listen and --submissions_listen need --auth_users: no mail is taken there "
-                   "before a login");
+    return Invalid(
+        "--submission_listen and --submissions_listen need --auth_users: no mail is taken there "
+        "before a login");
   }
   if (c.tls_cert.empty()) {
-    return Invalid("--auth_users needs --tls_cert and --tls_key: AUTH is offered only under TLS (RFC 4954 §4)");
+    return Invalid(
+        "--auth_users needs --tls_cert and --tls_key: AUTH is offered only under TLS (RFC 4954 §4)");
   }
   c.auth_users = std::make_shared<net::AuthUsers>(path);
   RP_RETURN_IF_ERROR(c.auth_users->Load());
@@ -282,8 +286,9 @@ absl::Status ReadServerFlags(DaemonConfig& c) {
     const absl::Flag<std::string>* flag;
     std::vector<core::SocketAddress>* addresses;
   };
-  for (const RoleFlag& role : {RoleFlag{"--submission_listen", &FLAGS_submission_listen, &c.submission_listen},
-                               RoleFlag{"--submissions_listen", &FLAGS_submissions_listen, &c.submissions_listen}}) {
+  for (const RoleFlag& role :
+       {RoleFlag{"--submission_listen", &FLAGS_submission_listen, &c.submission_listen},
+        RoleFlag{"--submissions_listen", &FLAGS_submissions_listen, &c.submissions_listen}}) {
     const std::string text = absl::GetFlag(*role.flag);
     if (text.empty()) continue;
     auto parsed = core::ParseSocketAddressList(text);
@@ -375,8 +380,8 @@ absl::Status ReadInboundFlags(DaemonConfig& c) {
   c.smtp.proxy_networks = *std::move(proxy_networks);
   c.smtp.proxy_timeout_nanos = absl::ToInt64Nanoseconds(absl::GetFlag(FLAGS_proxy_timeout).value);
   if (c.smtp.proxy_timeout_nanos <= 0) return Invalid("--proxy_timeout: must be positive");
-  RP_RETURN_IF_ERROR(CheckDomainsAreLocalOrRelay(absl::GetFlag(FLAGS_local_domains),
-                                                 absl::GetFlag(FLAGS_relay_domains)));
+  RP_RETURN_IF_ERROR(
+      CheckDomainsAreLocalOrRelay(absl::GetFlag(FLAGS_local_domains), absl::GetFlag(FLAGS_relay_domains)));
   if (const std::string path = absl::GetFlag(FLAGS_local_recipients); !path.empty()) {
     c.local_recipients = std::make_shared<net::LocalRecipients>(path);
     RP_RETURN_IF_ERROR(c.local_recipients->Load());
@@ -512,8 +517,9 @@ absl::Status ReadDeliveryFlags(DaemonConfig& c) {
   RP_RETURN_IF_ERROR(ReadTlsClient(c));
   if (const std::string path = absl::GetFlag(FLAGS_route_auth); !path.empty()) {
     if (c.delivery.tls_policy == net::TlsPolicy::kNone) {
-      return Invalid("--route_auth needs outbound TLS (--outbound_tls=opportunistic or required): a login "
-                     "is only ever sent under TLS");
+      return Invalid(
+          "--route_auth needs outbound TLS (--outbound_tls=opportunistic or required): a login "
+          "is only ever sent under TLS");
     }
     auto logins = net::RouteAuth::Load(path);
     if (!logins.ok()) return logins.status();

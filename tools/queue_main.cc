@@ -180,7 +180,8 @@ int Run(const std::vector<std::string>& args) {
 }  // namespace ringpost
 
 int main(int argc, char** argv) {
-  const ringpost::Program program{"ringpost-queue", "see and steer the queue of a running or stopped ringpost",
+  const ringpost::Program program{"ringpost-queue",
+                                  "see and steer the queue of a running or stopped ringpost",
                                   ringpost::kUsage, "tools/queue_main.cc"};
   std::vector<char*> raw = ringpost::ParseProgramCommandLine(argc, argv, program);
   std::vector<std::string> args(raw.begin() + 1, raw.end());

@@ -11,8 +11,8 @@
 
 #include <cerrno>
 #include <csignal>
-#include <cstring>
 #include <cstdio>
+#include <cstring>
 #include <filesystem>
 #include <memory>
 #include <optional>
@@ -94,7 +94,8 @@ absl::Status CheckMaildirRoot(const std::string& root) {
         absl::StrCat("--maildir_root ", AbsolutePath(root), " cannot be created: ", error.message()));
   }
   if (access(root.c_str(), W_OK | X_OK) != 0) {
-    return absl::ErrnoToStatus(errno, absl::StrCat("--maildir_root ", AbsolutePath(root), " is not writable"));
+    return absl::ErrnoToStatus(errno,
+                               absl::StrCat("--maildir_root ", AbsolutePath(root), " is not writable"));
   }
   return absl::OkStatus();
 }
@@ -102,14 +103,16 @@ absl::Status CheckMaildirRoot(const std::string& root) {
 // SIGHUP re-reads the files that may change under a running daemon: the TLS
 // certificate and key, --local_recipients and --auth_users. Each keeps what it had on
 // an error.
-void Reload(net::TlsServerCredentials* tls, net::LocalRecipients* local_recipients, net::AuthUsers* auth_users) {
+void Reload(net::TlsServerCredentials* tls, net::LocalRecipients* local_recipients,
+            net::AuthUsers* auth_users) {
   if (tls == nullptr && local_recipients == nullptr && auth_users == nullptr) {
     RP_LOG(kInfo) << "SIGHUP: nothing to reload (no --tls_cert, no --local_recipients, no --auth_users)";
     return;
   }
   if (auth_users != nullptr) {
     if (absl::Status s = auth_users->Load(); !s.ok()) {
-      RP_LOG(kError) << "SIGHUP: users not reloaded (the previous " << auth_users->size() << " stay): " << s.message();
+      RP_LOG(kError) << "SIGHUP: users not reloaded (the previous " << auth_users->size()
+                     << " stay): " << s.message();
     } else {
       RP_LOG(kInfo) << "SIGHUP: users reloaded from " << AbsolutePath(auth_users->path()) << " ("
                     << auth_users->size() << (auth_users->size() == 1 ? " user)" : " users)");
@@ -128,8 +131,8 @@ void Reload(net::TlsServerCredentials* tls, net::LocalRecipients* local_recipien
                      << " stay): " << s.message();
     } else {
       const size_t count = local_recipients->size();
-      RP_LOG(kInfo) << "SIGHUP: local recipients reloaded from " << AbsolutePath(local_recipients->path()) << " ("
-                    << count << (count == 1 ? " address)" : " addresses)");
+      RP_LOG(kInfo) << "SIGHUP: local recipients reloaded from " << AbsolutePath(local_recipients->path())
+                    << " (" << count << (count == 1 ? " address)" : " addresses)");
     }
   }
 }
@@ -178,30 +181,31 @@ void LogStart(const DaemonConfig& config, const DaemonShared& shared, const core
   const queue::RetrySchedule& retry = config.delivery.scheduler.retry;
   // What this daemon was told, before what it made of it (a failed start says only why).
   const std::vector<std::string> set = NonDefaultFlags();
-  RP_LOG(kInfo) << "flags set: " << (set.empty() ? std::string("none (every flag at its default)")
-                                                  : absl::StrJoin(set, " "));
-  RP_LOG(kInfo) << "ringpost " << RINGPOST_VERSION << " started: shards=" << config.shards
-                << " listen=" << join(listeners) << " submission=" << join(shared.submission_listeners)
-                << " submissions=" << join(shared.submissions_listeners) << " spool=" << AbsolutePath(config.spool_dir)
-                << " node_id=" << shared.node_id
-                << " hostname=" << config.hostname << " dns=" << absl::StrJoin(resolvers, ",")
-                << " tls_library=" << net::TlsLibraryVersion() << " starttls=" << (starttls ? "on" : "off")
-                << " outbound_tls=" << config.outbound_tls << " kernel=" << kernel.Describe()
-                << " log_heads=" << config.log.heads << " fsync=" << (config.log.fsync ? "on" : "OFF-UNSAFE")
-                << " queue_live=" << recovered.live.size() << " recovered_segments=" << recovered.report.segments
-                << " torn_tails=" << recovered.report.torn_tails << " quarantined=" << recovered.report.quarantined
-                << " set_aside=" << recovered.report.unwritten_segments
-                << " reused_unwritten=" << recovered.report.recycled_unused
-                << " max_message_size=" << config.smtp.server.message_bytes_max << " bare_lf="
-                << (config.smtp.server.bare_line_endings == net::BareLineEndings::kReject ? "reject" : "normalize")
-                << " routes=" << config.routes.size() << " metrics=" << metrics_at << " admin="
-                << (shared.admin_socket.has_value() ? AbsolutePath(shared.admin_socket->path()) : "off")
-                << (shared.admin_listener.bound.empty() ? "" : ",")
-                << (shared.admin_listener.bound.empty() ? "" : shared.admin_listener.bound[0].ToString())
-                << " retry=" << core::FormatFlagDuration(retry.initial) << "/"
-                << core::FormatFlagDuration(retry.max) << "/" << core::FormatFlagDuration(retry.lifetime)
-                << " accounting_log=" << (config.accounting_log.empty() ? "off" : AbsolutePath(config.accounting_log))
-                << " maildir_root=" << AbsolutePath(config.maildir_root);
+  RP_LOG(kInfo) << "flags set: "
+                << (set.empty() ? std::string("none (every flag at its default)") : absl::StrJoin(set, " "));
+  RP_LOG(kInfo)
+      << "ringpost " << RINGPOST_VERSION << " started: shards=" << config.shards
+      << " listen=" << join(listeners) << " submission=" << join(shared.submission_listeners)
+      << " submissions=" << join(shared.submissions_listeners) << " spool=" << AbsolutePath(config.spool_dir)
+      << " node_id=" << shared.node_id << " hostname=" << config.hostname
+      << " dns=" << absl::StrJoin(resolvers, ",") << " tls_library=" << net::TlsLibraryVersion()
+      << " starttls=" << (starttls ? "on" : "off") << " outbound_tls=" << config.outbound_tls
+      << " kernel=" << kernel.Describe() << " log_heads=" << config.log.heads
+      << " fsync=" << (config.log.fsync ? "on" : "OFF-UNSAFE") << " queue_live=" << recovered.live.size()
+      << " recovered_segments=" << recovered.report.segments << " torn_tails=" << recovered.report.torn_tails
+      << " quarantined=" << recovered.report.quarantined
+      << " set_aside=" << recovered.report.unwritten_segments
+      << " reused_unwritten=" << recovered.report.recycled_unused
+      << " max_message_size=" << config.smtp.server.message_bytes_max << " bare_lf="
+      << (config.smtp.server.bare_line_endings == net::BareLineEndings::kReject ? "reject" : "normalize")
+      << " routes=" << config.routes.size() << " metrics=" << metrics_at
+      << " admin=" << (shared.admin_socket.has_value() ? AbsolutePath(shared.admin_socket->path()) : "off")
+      << (shared.admin_listener.bound.empty() ? "" : ",")
+      << (shared.admin_listener.bound.empty() ? "" : shared.admin_listener.bound[0].ToString())
+      << " retry=" << core::FormatFlagDuration(retry.initial) << "/" << core::FormatFlagDuration(retry.max)
+      << "/" << core::FormatFlagDuration(retry.lifetime)
+      << " accounting_log=" << (config.accounting_log.empty() ? "off" : AbsolutePath(config.accounting_log))
+      << " maildir_root=" << AbsolutePath(config.maildir_root);
 }
 
 int Main() {

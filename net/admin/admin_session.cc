@@ -248,9 +248,7 @@ class AdminSession final : public Session {
     Respond(200, text_ ? CommandText(outcome) : CommandJson(outcome));
   }
 
-  void NotQueued() {
-    Respond(404, ErrorBody(NotQueuedText(request_.filter.queue_id), text_));
-  }
+  void NotQueued() { Respond(404, ErrorBody(NotQueuedText(request_.filter.queue_id), text_)); }
 
   // The accounting log's admin record: what was done, to how many.
   void Account(const CommandOutcome& outcome) {

@@ -145,7 +145,8 @@ void AppendJobText(const queue::JobView& job, absl::Time now, std::string* out) 
   if (job.last_reply.empty()) return;
   std::string why = job.last_reply;
   if (why.size() > 100) why = absl::StrCat(why.substr(0, 97), "...");
-  if (job.next_attempt > now && !job.held) absl::StrAppend(&why, "; next attempt in ", ShortAge(job.next_attempt - now));
+  if (job.next_attempt > now && !job.held)
+    absl::StrAppend(&why, "; next attempt in ", ShortAge(job.next_attempt - now));
   absl::StrAppendFormat(out, "%-15s (%s)\n", "", why);
 }
 

@@ -22,7 +22,9 @@
 namespace ringpost::net {
 namespace {
 
-const char* ModeName(Canonicalization mode) { return mode == Canonicalization::kSimple ? "simple" : "relaxed"; }
+const char* ModeName(Canonicalization mode) {
+  return mode == Canonicalization::kSimple ? "simple" : "relaxed";
+}
 
 std::string Base64(const uint8_t* data, size_t size) {
   return absl::Base64Escape(absl::string_view(reinterpret_cast<const char*>(data), size));
@@ -35,12 +37,14 @@ std::string FieldName(absl::string_view field) {
 
 // The signature's own header field with b= as given (empty while hashing).
 std::string SignatureField(const DkimKey& key, const DkimSignRequest& r, absl::string_view b) {
-  std::string field = absl::StrCat(
-      "DKIM-Signature: v=1; a=", key.algorithm == DkimAlgorithm::kEd25519Sha256 ? "ed25519-sha256" : "rsa-sha256",
-      "; c=", ModeName(r.header_mode), "/", ModeName(r.body_mode), "; d=", r.domain, "; s=", r.selector,
-      ";\r\n\tt=", r.time);
+  std::string field =
+      absl::StrCat("DKIM-Signature: v=1; a=",
+                   key.algorithm == DkimAlgorithm::kEd25519Sha256 ? "ed25519-sha256" : "rsa-sha256",
+                   "; c=", ModeName(r.header_mode), "/", ModeName(r.body_mode), "; d=", r.domain,
+                   "; s=", r.selector, ";\r\n\tt=", r.time);
   if (r.expiry > 0) absl::StrAppend(&field, "; x=", r.expiry);
-  absl::StrAppend(&field, "; h=", absl::StrJoin(r.signed_names, ":"), ";\r\n\tbh=", r.body_hash, ";\r\n\tb=", b);
+  absl::StrAppend(&field, "; h=", absl::StrJoin(r.signed_names, ":"), ";\r\n\tbh=", r.body_hash,
+                  ";\r\n\tb=", b);
   return field;
 }
 
@@ -50,12 +54,13 @@ absl::StatusOr<std::string> Sign(const DkimKey& key, absl::string_view data) {
   size_t length = 0;
   if (key.algorithm == DkimAlgorithm::kRsaSha256) {
     if (!EVP_DigestSignInit(context.get(), nullptr, EVP_sha256(), nullptr, key.key.get()) ||
-        !EVP_DigestSign(context.get(), nullptr, &length, reinterpret_cast<const uint8_t*>(data.data()), data.size())) {
+        !EVP_DigestSign(context.get(), nullptr, &length, reinterpret_cast<const uint8_t*>(data.data()),
+                        data.size())) {
       return absl::InternalError("RSA signing failed");
     }
     signature.resize(length);
-    if (!EVP_DigestSign(context.get(), signature.data(), &length, reinterpret_cast<const uint8_t*>(data.data()),
-                        data.size())) {
+    if (!EVP_DigestSign(context.get(), signature.data(), &length,
+                        reinterpret_cast<const uint8_t*>(data.data()), data.size())) {
       return absl::InternalError("RSA signing failed");
     }
   } else {
@@ -84,7 +89,8 @@ absl::StatusOr<DkimKey> ParseDkimPrivateKey(absl::string_view pem) {
     case EVP_PKEY_RSA: {
       const unsigned bits = EVP_PKEY_bits(key.key.get());
       if (bits < 1024 || bits > 8192) {
-        return absl::InvalidArgumentError(absl::StrCat("an RSA key of ", bits, " bits (1024 to 8192 are taken)"));
+        return absl::InvalidArgumentError(
+            absl::StrCat("an RSA key of ", bits, " bits (1024 to 8192 are taken)"));
       }
       key.algorithm = DkimAlgorithm::kRsaSha256;
       return key;
@@ -117,7 +123,8 @@ std::string DkimPublicKeyRecord(const DkimKey& key) {
 }
 
 DkimBodyHasher::DkimBodyHasher(Canonicalization mode)
-    : canonicalizer_(mode, [this](absl::string_view bytes) { SHA256_Update(&sha_, bytes.data(), bytes.size()); }) {
+    : canonicalizer_(mode,
+                     [this](absl::string_view bytes) { SHA256_Update(&sha_, bytes.data(), bytes.size()); }) {
   SHA256_Init(&sha_);
 }
 

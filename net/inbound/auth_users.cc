@@ -2,12 +2,13 @@
 
 #include <crypt.h>
 
-#include <fstream>
 #include <string>
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/strip.h"
+#include "core/check.h"
+#include "core/config_file.h"
 #include "net/smtp/sasl.h"
 
 namespace ringpost::net {
@@ -25,15 +26,8 @@ bool IsStrongHash(absl::string_view hash) {
 }  // namespace
 
 absl::Status AuthUsers::Load() {
-  std::ifstream in(path_);
-  if (!in) return absl::NotFoundError(absl::StrCat("--auth_users: cannot read ", path_));
   auto table = std::make_shared<Table>();
-  std::string line;
-  size_t number = 0;
-  while (std::getline(in, line)) {
-    ++number;
-    const absl::string_view item = absl::StripAsciiWhitespace(line);
-    if (item.empty() || item.front() == '#') continue;
+  RP_RETURN_IF_ERROR(core::ForEachConfigLine(path_, "--auth_users", [&](absl::string_view item, size_t number) {
     const size_t colon = item.find(':');
     const absl::string_view user = item.substr(0, colon);
     const absl::string_view hash = colon == absl::string_view::npos ? "" : item.substr(colon + 1);
@@ -46,8 +40,8 @@ absl::Status AuthUsers::Load() {
       return absl::ResourceExhaustedError(absl::StrCat("--auth_users: ", path_, " has over ", kEntriesMax, " users"));
     }
     (*table)[std::string(user)] = std::string(hash);
-  }
-  if (in.bad()) return absl::DataLossError(absl::StrCat("--auth_users: reading ", path_, " failed"));
+    return absl::OkStatus();
+  }));
   table_.store(std::move(table), std::memory_order_release);
   return absl::OkStatus();
 }

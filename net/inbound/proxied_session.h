@@ -21,7 +21,8 @@ class ProxiedSession final : public Session {
  public:
   // Makes the session for the client the header names (or the socket's peer, for a
   // header that names none).
-  using SessionFactory = std::function<std::unique_ptr<Session>(Connection&, const core::SocketAddress& client)>;
+  using SessionFactory =
+      std::function<std::unique_ptr<Session>(Connection&, const core::SocketAddress& client)>;
   // Told of a refused header (`why`), for the log and the counters.
   using RefusalSink = std::function<void(const Connection&, const std::string& why)>;
 

@@ -41,8 +41,9 @@ RcptVerdict RelayPolicy::Check(absl::string_view local_part, absl::string_view d
     if (folder.empty()) return RcptVerdict::kUnsafeLocalPart;
     const std::string canonical = core::CanonicalDomain(domain);
     if (local_recipients_ != nullptr) {
-      return local_recipients_->Contains(absl::StrCat(local_part, "@", canonical)) ? RcptVerdict::kAccept
-                                                                                   : RcptVerdict::kUnknownLocalUser;
+      return local_recipients_->Contains(absl::StrCat(local_part, "@", canonical))
+                 ? RcptVerdict::kAccept
+                 : RcptVerdict::kUnknownLocalUser;
     }
     if (create_maildirs_) return RcptVerdict::kAccept;
     // Only users that have a Maildir: anyone can send mail, and a folder per invented

@@ -27,7 +27,9 @@ class RelayPolicy final : public RecipientPolicy {
 
   // Known local addresses (--local_recipients, reloadable); without a list, local
   // recipients are decided by their Maildirs (SetMaildirs).
-  void SetLocalRecipients(std::shared_ptr<const LocalRecipients> known) { local_recipients_ = std::move(known); }
+  void SetLocalRecipients(std::shared_ptr<const LocalRecipients> known) {
+    local_recipients_ = std::move(known);
+  }
 
   bool ClientMayRelay(const core::SocketAddress& client) const { return relay_networks_.Contains(client); }
   bool IsLocalDomain(absl::string_view domain) const;

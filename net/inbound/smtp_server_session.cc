@@ -425,7 +425,7 @@ class SmtpSession final : public Session, public SmtpServerHandler {
   uint64_t message_bytes_ = 0;  // stored so far, the Received: header included
   bool greeting_pending_ = false;
   bool peer_closed_ = false;  // the client sends nothing more (OnPeerClosed)
-  std::string login_user_;                // the user of the login being checked
+  std::string login_user_;    // the user of the login being checked
   core::MonoNanos login_refusal_due_ = 0;  // a failed login's 535 waits until then
 };
 
@@ -441,11 +441,14 @@ SmtpService::SmtpService(const SmtpServiceConfig& config, const RelayPolicy& rel
       tls_(config.tls) {}
 
 std::unique_ptr<Session> SmtpService::NewSession(Connection& connection, ListenerRole role) {
-  if (!config_.proxy_networks.Contains(connection.peer())) return NewSessionFor(connection, connection.peer(), role);
+  if (!config_.proxy_networks.Contains(connection.peer()))
+    return NewSessionFor(connection, connection.peer(), role);
   // A load balancer: the client is the one its PROXY header names.
   return std::make_unique<ProxiedSession>(
       config_.proxy_timeout_nanos,
-      [this, role](Connection& c, const core::SocketAddress& client) { return NewSessionFor(c, client, role); },
+      [this, role](Connection& c, const core::SocketAddress& client) {
+        return NewSessionFor(c, client, role);
+      },
       [this](const Connection& c, const std::string& why) {
         ++stats_.proxy_headers_refused;
         RP_LOG(kInfo) << "refused connection from " << c.peer().ToString() << ": " << why;
@@ -471,7 +474,8 @@ std::unique_ptr<Session> SmtpService::NewSessionFor(Connection& connection, cons
                              client.address, "\r\n");
       break;
   }
-  if (refusal.empty() && config_.auth_failures != nullptr && config_.auth_failures->Blocked(client.address, absl::Now())) {
+  if (refusal.empty() && config_.auth_failures != nullptr &&
+      config_.auth_failures->Blocked(client.address, absl::Now())) {
     // A password guesser, still within its block: nothing more to try.
     limiter_.Release(client.address);
     refusal = absl::StrCat("421 4.7.0 ", config_.server.hostname, " Error: too many failed logins from ",

@@ -21,9 +21,9 @@
 
 #include "core/cidr.h"
 #include "core/clock.h"
-#include "net/inbound/client_limiter.h"
 #include "net/inbound/auth_failures.h"
 #include "net/inbound/auth_users.h"
+#include "net/inbound/client_limiter.h"
 #include "net/inbound/password_checker.h"
 #include "net/inbound/relay_policy.h"
 #include "net/smtp/smtp_server.h"
@@ -93,7 +93,7 @@ class SmtpService final : public Service {
 
   struct Stats {
     uint64_t messages_accepted = 0, transactions_refused = 0, connections_refused = 0;
-    uint64_t proxy_headers_refused = 0;  // a load balancer's connection without a valid header
+    uint64_t proxy_headers_refused = 0;       // a load balancer's connection without a valid header
     uint64_t logins = 0, login_failures = 0;  // SMTP AUTH
     uint64_t tls_handshakes = 0, tls_failures = 0;
   };

@@ -7,23 +7,20 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
+#include "core/check.h"
+#include "core/config_file.h"
 #include "net/smtp/sasl.h"
 
 namespace ringpost::net {
 
 absl::StatusOr<RouteAuth> RouteAuth::Load(const std::string& path) {
-  std::ifstream in(path);
-  if (!in) return absl::NotFoundError(absl::StrCat("--route_auth: cannot read ", path));
   RouteAuth table;
-  std::string line;
-  size_t number = 0;
-  while (std::getline(in, line)) {
-    ++number;
-    const absl::string_view item = absl::StripAsciiWhitespace(line);
-    if (item.empty() || item.front() == '#') continue;
+  RP_RETURN_IF_ERROR(core::ForEachConfigLine(path, "--route_auth", [&](absl::string_view item, size_t number) {
     const std::vector<absl::string_view> fields = absl::StrSplit(item, absl::ByAnyChar(" \t"), absl::SkipEmpty());
     const std::string where = absl::StrCat("--route_auth: ", path, " line ", number);
-    if (fields.size() != 3) return absl::InvalidArgumentError(absl::StrCat(where, ": expected host user password-file"));
+    if (fields.size() != 3) {
+      return absl::InvalidArgumentError(absl::StrCat(where, ": expected host user password-file"));
+    }
     std::ifstream secret{std::string(fields[2])};
     std::string password;
     if (!secret || !std::getline(secret, password)) {
@@ -38,7 +35,8 @@ absl::StatusOr<RouteAuth> RouteAuth::Load(const std::string& path) {
       return absl::ResourceExhaustedError(absl::StrCat("--route_auth: ", path, " has over ", kEntriesMax, " hosts"));
     }
     table.logins_[absl::AsciiStrToLower(fields[0])] = RouteLogin{std::string(fields[1]), std::move(password)};
-  }
+    return absl::OkStatus();
+  }));
   return table;
 }
 

@@ -25,9 +25,9 @@
 #include <vector>
 
 #include "core/clock.h"
-#include "net/transport/connection_table.h"
 #include "net/outbound/route_auth.h"
 #include "net/smtp/smtp_client.h"
+#include "net/transport/connection_table.h"
 #include "net/transport/tls_channel.h"
 
 namespace ringpost::net {

@@ -30,23 +30,30 @@ bool ParsePort(absl::string_view text, uint16_t* port) {
   return true;
 }
 
+// An address from network-order bytes (4 or 16 of them) and its 2-byte port.
+core::SocketAddress RawAddress(int family, const char* address, const char* port) {
+  if (family == AF_INET) {
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    std::memcpy(&a.sin_addr, address, 4);
+    std::memcpy(&a.sin_port, port, 2);
+    return core::SocketAddress::FromSockaddr(reinterpret_cast<const sockaddr*>(&a), sizeof(a));
+  }
+  sockaddr_in6 a{};
+  a.sin6_family = AF_INET6;
+  std::memcpy(&a.sin6_addr, address, 16);
+  std::memcpy(&a.sin6_port, port, 2);
+  return core::SocketAddress::FromSockaddr(reinterpret_cast<const sockaddr*>(&a), sizeof(a));
+}
+
 bool ParseV1Address(absl::string_view text, bool v6, absl::string_view port_text, core::SocketAddress* out) {
   uint16_t port = 0;
   if (!ParsePort(port_text, &port) || text.size() > 45) return false;
-  const std::string host(text);
-  if (v6) {
-    sockaddr_in6 a{};
-    a.sin6_family = AF_INET6;
-    a.sin6_port = htons(port);
-    if (inet_pton(AF_INET6, host.c_str(), &a.sin6_addr) != 1) return false;
-    *out = core::SocketAddress::FromSockaddr(reinterpret_cast<const sockaddr*>(&a), sizeof(a));
-  } else {
-    sockaddr_in a{};
-    a.sin_family = AF_INET;
-    a.sin_port = htons(port);
-    if (inet_pton(AF_INET, host.c_str(), &a.sin_addr) != 1) return false;
-    *out = core::SocketAddress::FromSockaddr(reinterpret_cast<const sockaddr*>(&a), sizeof(a));
-  }
+  unsigned char address[16];
+  const int family = v6 ? AF_INET6 : AF_INET;
+  if (inet_pton(family, std::string(text).c_str(), address) != 1) return false;
+  const uint16_t network_port = htons(port);
+  *out = RawAddress(family, reinterpret_cast<const char*>(address), reinterpret_cast<const char*>(&network_port));
   return true;
 }
 
@@ -65,24 +72,27 @@ ProxyHeaderReader::Result ProxyHeaderReader::Feed(absl::string_view input, size_
   *consumed = 0;
   while (result_ == Result::kNeedMore && *consumed < input.size()) {
     const char c = input[*consumed];
-    if (buffer_.empty() && c != 'P' && c != '\r') return Fail("the connection did not start with a PROXY header");
+    if (buffer_.empty() && c != 'P' && c != '\r')
+      return Fail("the connection did not start with a PROXY header");
     buffer_.push_back(c);
     ++*consumed;
     if (buffer_[0] == 'P') {  // v1: up to CRLF, the prefix checked as it arrives
       const size_t n = std::min(buffer_.size(), kV1Prefix.size());
-      if (absl::string_view(buffer_).substr(0, n) != kV1Prefix.substr(0, n)) return Fail("not a PROXY header");
+      if (absl::string_view(buffer_).substr(0, n) != kV1Prefix.substr(0, n))
+        return Fail("not a PROXY header");
       if (c == '\n') return FinishV1();
       if (buffer_.size() >= kV1BytesMax) return Fail("a PROXY v1 header longer than 107 bytes");
       continue;
     }
     // v2: the signature, then the fixed part says how much follows.
     const size_t n = std::min(buffer_.size(), kV2Signature.size());
-    if (absl::string_view(buffer_).substr(0, n) != kV2Signature.substr(0, n)) return Fail("not a PROXY header");
+    if (absl::string_view(buffer_).substr(0, n) != kV2Signature.substr(0, n))
+      return Fail("not a PROXY header");
     if (buffer_.size() == kV2FixedBytes) {
       const size_t payload = Be16(buffer_.data() + 14);
       if (payload > kV2PayloadBytesMax) {
-        return Fail(absl::StrCat("a PROXY v2 header announcing ", payload, " bytes (at most ", kV2PayloadBytesMax,
-                                 ")"));
+        return Fail(absl::StrCat("a PROXY v2 header announcing ", payload, " bytes (at most ",
+                                 kV2PayloadBytesMax, ")"));
       }
       needed_ = kV2FixedBytes + payload;
     }
@@ -93,7 +103,8 @@ ProxyHeaderReader::Result ProxyHeaderReader::Feed(absl::string_view input, size_
 
 ProxyHeaderReader::Result ProxyHeaderReader::FinishV1() {
   header_.version = 1;
-  if (buffer_.size() < 2 || buffer_[buffer_.size() - 2] != '\r') return Fail("a PROXY v1 header without CRLF");
+  if (buffer_.size() < 2 || buffer_[buffer_.size() - 2] != '\r')
+    return Fail("a PROXY v1 header without CRLF");
   const absl::string_view line = absl::string_view(buffer_).substr(0, buffer_.size() - 2);
   const std::vector<absl::string_view> fields = absl::StrSplit(line, ' ');
   if (fields.size() >= 2 && fields[1] == "UNKNOWN") {  // the rest is to be ignored
@@ -147,26 +158,12 @@ ProxyHeaderReader::Result ProxyHeaderReader::FinishV2() {
     if (length > payload.size() - at - 3) return Fail("a PROXY v2 TLV overruns the header");
     at += 3 + length;
   }
-  if (family == kTcp4) {
-    sockaddr_in source{}, destination{};
-    source.sin_family = destination.sin_family = AF_INET;
-    std::memcpy(&source.sin_addr, payload.data(), 4);
-    std::memcpy(&destination.sin_addr, payload.data() + 4, 4);
-    std::memcpy(&source.sin_port, payload.data() + 8, 2);
-    std::memcpy(&destination.sin_port, payload.data() + 10, 2);
-    header_.source = core::SocketAddress::FromSockaddr(reinterpret_cast<const sockaddr*>(&source), sizeof(source));
-    header_.destination =
-        core::SocketAddress::FromSockaddr(reinterpret_cast<const sockaddr*>(&destination), sizeof(destination));
-  } else if (family == kTcp6) {
-    sockaddr_in6 source{}, destination{};
-    source.sin6_family = destination.sin6_family = AF_INET6;
-    std::memcpy(&source.sin6_addr, payload.data(), 16);
-    std::memcpy(&destination.sin6_addr, payload.data() + 16, 16);
-    std::memcpy(&source.sin6_port, payload.data() + 32, 2);
-    std::memcpy(&destination.sin6_port, payload.data() + 34, 2);
-    header_.source = core::SocketAddress::FromSockaddr(reinterpret_cast<const sockaddr*>(&source), sizeof(source));
-    header_.destination =
-        core::SocketAddress::FromSockaddr(reinterpret_cast<const sockaddr*>(&destination), sizeof(destination));
+  if (family == kTcp4 || family == kTcp6) {
+    // source address, destination address, source port, destination port
+    const int af = family == kTcp4 ? AF_INET : AF_INET6;
+    const size_t n = family == kTcp4 ? 4 : 16;
+    header_.source = RawAddress(af, payload.data(), payload.data() + 2 * n);
+    header_.destination = RawAddress(af, payload.data() + n, payload.data() + 2 * n + 2);
   } else {
     header_.use_socket = true;  // no address of ours to use: an unspecified or Unix family
   }

@@ -21,8 +21,8 @@
 namespace ringpost::net {
 
 struct ProxyHeader {
-  int version = 0;          // 1 or 2
-  bool use_socket = false;  // v1 UNKNOWN, v2 LOCAL or a family without addresses to use
+  int version = 0;                  // 1 or 2
+  bool use_socket = false;          // v1 UNKNOWN, v2 LOCAL or a family without addresses to use
   core::SocketAddress source;       // the client, when !use_socket
   core::SocketAddress destination;  // the address the client connected to
 };

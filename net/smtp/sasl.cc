@@ -29,16 +29,19 @@ std::string EncodeSaslBase64(absl::string_view bytes) { return absl::Base64Escap
 
 absl::Status CheckSaslField(absl::string_view field) {
   if (field.empty()) return absl::InvalidArgumentError("an empty user name or password");
-  if (field.size() > kSaslFieldBytesMax) return absl::InvalidArgumentError("a user name or password too long");
+  if (field.size() > kSaslFieldBytesMax)
+    return absl::InvalidArgumentError("a user name or password too long");
   if (field.find('\0') != absl::string_view::npos) return absl::InvalidArgumentError("a NUL in a field");
   return absl::OkStatus();
 }
 
 absl::StatusOr<SaslCredentials> ParseSaslPlain(absl::string_view message) {
   const size_t first = message.find('\0');
-  if (first == absl::string_view::npos) return absl::InvalidArgumentError("not authzid NUL authcid NUL passwd");
+  if (first == absl::string_view::npos)
+    return absl::InvalidArgumentError("not authzid NUL authcid NUL passwd");
   const size_t second = message.find('\0', first + 1);
-  if (second == absl::string_view::npos) return absl::InvalidArgumentError("not authzid NUL authcid NUL passwd");
+  if (second == absl::string_view::npos)
+    return absl::InvalidArgumentError("not authzid NUL authcid NUL passwd");
   const absl::string_view authzid = message.substr(0, first);
   SaslCredentials credentials{std::string(message.substr(first + 1, second - first - 1)),
                               std::string(message.substr(second + 1))};

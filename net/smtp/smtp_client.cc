@@ -251,10 +251,11 @@ void SmtpClient::StartMessage(OutboundMessage message) {
   if (!login_user_.empty() && !logged_in_) {
     if (!tls_active_) {
       // RFC 8314 §3 and --route_auth: a password never crosses plaintext.
-      return FailMessageAndSession(LocalReply(0, "4.7.10",
-                                              "TLS is needed to log in to the next hop; nothing was sent over "
-                                              "plaintext"),
-                                   "no TLS to log in over");
+      return FailMessageAndSession(
+          LocalReply(0, "4.7.10",
+                     "TLS is needed to log in to the next hop; nothing was sent over "
+                     "plaintext"),
+          "no TLS to log in over");
     }
     if (!extensions_.auth_plain && !extensions_.auth_login) {
       return FailMessageAndSession(

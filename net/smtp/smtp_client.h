@@ -151,7 +151,19 @@ class SmtpClient {
     kFailed,
     kClosed
   };
-  enum class Expect { kMail, kRcpt, kData, kBody, kBodyIgnored, kBdat, kRset, kQuit, kAuth, kAuthUser, kAuthPassword };
+  enum class Expect {
+    kMail,
+    kRcpt,
+    kData,
+    kBody,
+    kBodyIgnored,
+    kBdat,
+    kRset,
+    kQuit,
+    kAuth,
+    kAuthUser,
+    kAuthPassword
+  };
 
   void OnReply(const SmtpReply& reply);
   void OnGreeting(const SmtpReply& reply);
@@ -159,7 +171,7 @@ class SmtpClient {
   void OnStartTlsReply(const SmtpReply& reply);
   void OnTransactionReply(Expect expected, const SmtpReply& reply);
   void Pump();  // sends queued commands: all of them with PIPELINING, else one per reply
-  void QueueTransaction();  // MAIL, the RCPTs, DATA
+  void QueueTransaction();                                    // MAIL, the RCPTs, DATA
   bool OnAuthReply(Expect expected, const SmtpReply& reply);  // false: the session ended
   // Every recipient of the message gets `deciding`, and the session ends (`reason`).
   void FailMessageAndSession(const SmtpReply& deciding, const std::string& reason);

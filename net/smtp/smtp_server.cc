@@ -210,7 +210,8 @@ void SmtpServer::OnEhlo(const SmtpCommand& command, bool esmtp) {
                      "\r\n250-8BITMIME\r\n250-ENHANCEDSTATUSCODES\r\n250-SMTPUTF8\r\n250-DSN\r\n",
                      client_.tls_offered && tls_.empty() ? "250-STARTTLS\r\n" : "",
                      // RFC 4954 §4 and RFC 8314: a password only ever crosses TLS.
-                     options_.auth_offered && !tls_.empty() ? "250-AUTH PLAIN LOGIN\r\n" : "", "250 CHUNKING\r\n"));
+                     options_.auth_offered && !tls_.empty() ? "250-AUTH PLAIN LOGIN\r\n" : "",
+                     "250 CHUNKING\r\n"));
 }
 
 void SmtpServer::OnMail(const SmtpCommand& command) {
@@ -443,7 +444,8 @@ std::string SmtpServer::StartMessage(absl::Time now) {
   fields.helo = helo_;
   fields.client_address = client_.address;
   fields.hostname = options_.hostname;
-  const std::string protocol = ReceivedProtocol(esmtp_, /*tls=*/!tls_.empty(), smtputf8_, !auth_user_.empty());
+  const std::string protocol =
+      ReceivedProtocol(esmtp_, /*tls=*/!tls_.empty(), smtputf8_, !auth_user_.empty());
   fields.protocol = protocol;
   fields.tls = tls_;
   fields.queue_id = queue_id_;
@@ -666,7 +668,7 @@ void SmtpServer::OnAuth(const SmtpCommand& command) {
   sasl_ = plain ? SaslStep::kPlain : SaslStep::kLoginUser;
   phase_ = Phase::kAuthResponse;
   if (words.size() == 2) return OnSaslResponse(words[1]);  // the initial response
-  Reply(plain ? "334 \r\n" : "334 VXNlcm5hbWU6\r\n");  // LOGIN: "Username:"
+  Reply(plain ? "334 \r\n" : "334 VXNlcm5hbWU6\r\n");      // LOGIN: "Username:"
 }
 
 size_t SmtpServer::FeedSaslResponse(absl::string_view input) {

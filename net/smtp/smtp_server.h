@@ -265,7 +265,7 @@ class SmtpServer {
   std::string tls_;  // "TLSv1.3 TLS_AES_128_GCM_SHA256" once STARTTLS succeeded
   std::string auth_user_;  // who logged in; once per session (RFC 4954 §4)
   SaslStep sasl_ = SaslStep::kNone;
-  std::string sasl_user_;  // LOGIN's user name, between its two responses
+  std::string sasl_user_;   // LOGIN's user name, between its two responses
   std::string login_user_;  // asked of the handler, until its verdict
 
   // Transaction.

@@ -38,14 +38,15 @@ std::string ShortDuration(absl::Duration d) {
 
 std::string OutcomeLogText(const AccountingEntry& e) {
   std::string reply = e.code != 0 ? absl::StrCat(e.code, " ", e.text) : std::string(e.text);
-  std::string line = absl::StrCat(OutcomeWord(e.type), " id=", e.queue_id, " from=<", e.from, "> rcpt=<", e.rcpt,
-                                  "> host=", e.host.empty() ? absl::string_view("none") : e.host,
+  std::string line = absl::StrCat(OutcomeWord(e.type), " id=", e.queue_id, " from=<", e.from, "> rcpt=<",
+                                  e.rcpt, "> host=", e.host.empty() ? absl::string_view("none") : e.host,
                                   " attempt=", e.attempt, " delay=", ShortDuration(e.time - e.arrival),
-                                  " status=", e.status.empty() ? absl::string_view("-") : e.status, " reply=\"",
-                                  absl::CHexEscape(reply), "\"");
+                                  " status=", e.status.empty() ? absl::string_view("-") : e.status,
+                                  " reply=\"", absl::CHexEscape(reply), "\"");
   if (e.type == AccountingType::kTransient && e.next_attempt != absl::InfinitePast()) {
-    absl::StrAppend(&line, " next_attempt=", absl::FormatTime("%Y-%m-%dT%H:%M:%SZ", e.next_attempt, absl::UTCTimeZone()),
-                    " (in ", ShortDuration(e.next_attempt - e.time), ")");
+    absl::StrAppend(
+        &line, " next_attempt=", absl::FormatTime("%Y-%m-%dT%H:%M:%SZ", e.next_attempt, absl::UTCTimeZone()),
+        " (in ", ShortDuration(e.next_attempt - e.time), ")");
   }
   if (e.by_operator) absl::StrAppend(&line, " by the operator");
   return line;

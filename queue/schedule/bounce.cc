@@ -139,7 +139,8 @@ absl::StatusOr<std::string> BuildBounce(const BounceInput& in) {
 
 std::string ReportSummary(const std::vector<ReportedRecipient>& recipients) {
   std::string out;
-  for (const DsnAction action : {DsnAction::kFailed, DsnAction::kDelayed, DsnAction::kDelivered, DsnAction::kRelayed}) {
+  for (const DsnAction action :
+       {DsnAction::kFailed, DsnAction::kDelayed, DsnAction::kDelivered, DsnAction::kRelayed}) {
     const auto count = std::count_if(recipients.begin(), recipients.end(),
                                      [action](const ReportedRecipient& r) { return r.action == action; });
     if (count > 0) absl::StrAppend(&out, out.empty() ? "" : " ", DsnActionName(action), "=", count);

@@ -187,8 +187,8 @@ void DeliveryScheduler::BounceOrWrite(Job& job, std::unique_ptr<Batch> batch) {
     for (const ReportedRecipient& failed : batch->bounced) {
       if (failed.action != DsnAction::kFailed) continue;
       // Mail from <> is itself a report (ours or another MTA's): its failure ends here.
-      RP_LOG(kInfo) << "bounce id=" << message.queue_id << " to <" << failed.address << "> failed: "
-                    << failed.status << " "
+      RP_LOG(kInfo) << "bounce id=" << message.queue_id << " to <" << failed.address
+                    << "> failed: " << failed.status << " "
                     << (failed.diagnostic.empty() ? failed.reason : failed.diagnostic)
                     << "; not reported further (null sender)";
     }

@@ -146,8 +146,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     if (line[3] == ' ') after_ehlo = false;
     if (absl::StrContains(line, "queued as")) ++queued;
     // 334 carries a SASL challenge (RFC 4954 §4), not an enhanced code.
-    if (!absl::StartsWith(line, "220 ") && !absl::StartsWith(line, "354 ") && !absl::StartsWith(line, "334 ") &&
-        !ehlo_line) {
+    if (!absl::StartsWith(line, "220 ") && !absl::StartsWith(line, "354 ") &&
+        !absl::StartsWith(line, "334 ") && !ehlo_line) {
       RP_CHECK(line.size() >= 9 && line[4] == line[0] && line[5] == '.');  // RFC 3463 class matches
     }
   }

@@ -75,11 +75,27 @@ TEST(FlatJsonTest, Rfc8259_StringsNumbersBooleansAndEscapes) {
 }
 
 TEST(FlatJsonTest, AnythingElseIsRefused) {
-  for (const char* bad : {"", "[]", "{", "{\"a\":}", "{\"a\":{\"b\":1}}", "{\"a\":[1]}", "{\"a\":1,}",
-                          "{\"a\":1}x", "{\"a\":1,\"a\":2}", "{\"a\":\"\\ud800\"}", "{\"a\":\"\\udc00\"}",
-                          "{\"a\":\"\\u0000\"}", "{\"a\":\"tab\there\"}", "{\"a\":\"\\x\"}", "{\"a\":01}",
-                          "{\"a\":tru}", "{'a':1}", "{\"a\":1.}", "{\"a\":\"open}",
-                          "{\"a\xff\":1}", "{\"a\":\"\xc3\"}"}) {  // RFC 8259 §8.1: UTF-8 only
+  for (const char* bad : {"",
+                          "[]",
+                          "{",
+                          "{\"a\":}",
+                          "{\"a\":{\"b\":1}}",
+                          "{\"a\":[1]}",
+                          "{\"a\":1,}",
+                          "{\"a\":1}x",
+                          "{\"a\":1,\"a\":2}",
+                          "{\"a\":\"\\ud800\"}",
+                          "{\"a\":\"\\udc00\"}",
+                          "{\"a\":\"\\u0000\"}",
+                          "{\"a\":\"tab\there\"}",
+                          "{\"a\":\"\\x\"}",
+                          "{\"a\":01}",
+                          "{\"a\":tru}",
+                          "{'a':1}",
+                          "{\"a\":1.}",
+                          "{\"a\":\"open}",
+                          "{\"a\xff\":1}",
+                          "{\"a\":\"\xc3\"}"}) {  // RFC 8259 §8.1: UTF-8 only
     EXPECT_FALSE(ParseFlatJsonObject(bad).ok()) << bad;
   }
   std::string many = "{";

@@ -80,22 +80,24 @@ std::string NewKeyPem(int type, int rsa_bits = 2048) {
 
 TEST(DkimKeyTest, RefusesWhatIsNotAnRsaOrEd25519Key) {
   EXPECT_EQ(ParseDkimPrivateKey("not a key").status().message(), "not a PEM private key");
-  EXPECT_EQ(ParseDkimPrivateKey(NewKeyPem(EVP_PKEY_EC)).status().message(), "a key that is neither RSA nor Ed25519");
+  EXPECT_EQ(ParseDkimPrivateKey(NewKeyPem(EVP_PKEY_EC)).status().message(),
+            "a key that is neither RSA nor Ed25519");
   EXPECT_EQ(ParseDkimPrivateKey(NewKeyPem(EVP_PKEY_RSA, 512)).status().message(),
             "an RSA key of 512 bits (1024 to 8192 are taken)");
   EXPECT_EQ(ParseDkimPrivateKey(std::string(70000, 'A')).status().message(), "a key file over 64 KiB");
 }
 
 // dkimpy verifies `message` against the key record; its exit status says whether it did.
-bool PythonDkimVerifies(const testing::ScratchDir& dir, const std::string& message, const std::string& record) {
+bool PythonDkimVerifies(const testing::ScratchDir& dir, const std::string& message,
+                        const std::string& record) {
   std::ofstream(dir / "message.eml", std::ios::binary) << message;
   std::ofstream(dir / "record.txt", std::ios::binary) << record;
   const std::string script =
       "import dkim,sys; m=open(sys.argv[1],'rb').read(); r=open(sys.argv[2],'rb').read(); "
       "sys.exit(0 if dkim.verify(m, dnsfunc=lambda name, timeout=5: r) else 1)";
   // Debian's interpreter: python3-dkim is installed for it (tools/install_deps.sh).
-  const std::string command = absl::StrCat("/usr/bin/python3 -c \"", script, "\" ", dir / "message.eml", " ",
-                                           dir / "record.txt");
+  const std::string command =
+      absl::StrCat("/usr/bin/python3 -c \"", script, "\" ", dir / "message.eml", " ", dir / "record.txt");
   return std::system(command.c_str()) == 0;
 }
 

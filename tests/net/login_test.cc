@@ -45,9 +45,10 @@ TEST(AuthUsersTest, ReadsStrongHashesAndNamesTheLineOfAnythingElse) {
   // MD5-crypt, plain text: refused by line, and the table in force stays.
   Write(dir / "users", "alice:" + Hash("$y$", "one") + "\ncarol:$1$salt$abcdefghijklmnopqrstuv\n");
   const absl::Status bad = users.Load();
-  EXPECT_EQ(bad.message(), "--auth_users: " + (dir / "users") +
-                               " line 2: expected user:hash with a yescrypt ($y$), bcrypt ($2b$) or sha512-crypt "
-                               "($6$) hash");
+  EXPECT_EQ(bad.message(),
+            "--auth_users: " + (dir / "users") +
+                " line 2: expected user:hash with a yescrypt ($y$), bcrypt ($2b$) or sha512-crypt "
+                "($6$) hash");
   EXPECT_EQ(users.size(), 2u);
   EXPECT_TRUE(users.HashOf("bob").has_value());
 }

@@ -65,9 +65,12 @@ TEST(ProxyHeaderTest, V1RefusesWhatTheSpecificationDoesNotAllow) {
   const std::string too_long = "PROXY TCP4 " + std::string(100, '1') + "\r\n";
   for (const std::string& bad :
        {std::string("EHLO client\r\n"), std::string("PROXY TCP4 192.0.2.1 198.51.100.2 51234\r\n"),
-        std::string("PROXY TCP4 2001:db8::1 198.51.100.2 1 25\r\n"), std::string("PROXY TCP4 192.0.2.1 198.51.100.2 65536 25\r\n"),
-        std::string("PROXY TCP4 192.0.2.1 198.51.100.2 0025 25\r\n"), std::string("PROXY TCP4  192.0.2.1 198.51.100.2 1 25\r\n"),
-        std::string("PROXY UDP4 192.0.2.1 198.51.100.2 1 25\r\n"), std::string("PROXY TCP4 192.0.2.1 198.51.100.2 1 25\n"),
+        std::string("PROXY TCP4 2001:db8::1 198.51.100.2 1 25\r\n"),
+        std::string("PROXY TCP4 192.0.2.1 198.51.100.2 65536 25\r\n"),
+        std::string("PROXY TCP4 192.0.2.1 198.51.100.2 0025 25\r\n"),
+        std::string("PROXY TCP4  192.0.2.1 198.51.100.2 1 25\r\n"),
+        std::string("PROXY UDP4 192.0.2.1 198.51.100.2 1 25\r\n"),
+        std::string("PROXY TCP4 192.0.2.1 198.51.100.2 1 25\n"),
         std::string("proxy TCP4 192.0.2.1 198.51.100.2 1 25\r\n"), too_long}) {
     ProxyHeaderReader reader;
     EXPECT_EQ(FeedAll(reader, bad).result, Result::kError) << bad;

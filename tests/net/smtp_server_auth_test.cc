@@ -88,7 +88,7 @@ TEST(SmtpAuthTest, Rfc4954_4_PlainWithoutAnInitialResponseAndLoginStepByStep) {
   EXPECT_EQ(plain.handler.logins.at(0).first, "bob");
 
   AuthHarness login;
-  EXPECT_EQ(login.Say("AUTH LOGIN\r\n"), "334 VXNlcm5hbWU6\r\n");  // "Username:"
+  EXPECT_EQ(login.Say("AUTH LOGIN\r\n"), "334 VXNlcm5hbWU6\r\n");                    // "Username:"
   EXPECT_EQ(login.Say(EncodeSaslBase64("carol") + "\r\n"), "334 UGFzc3dvcmQ6\r\n");  // "Password:"
   EXPECT_EQ(login.Say(EncodeSaslBase64("hunter2") + "\r\n"), "");
   EXPECT_EQ(login.handler.logins.at(0), (std::pair<std::string, std::string>("carol", "hunter2")));
@@ -106,7 +106,8 @@ TEST(SmtpAuthTest, Rfc4954_HostileExchangesGetTheirRepliesAndNoCheck) {
   EXPECT_EQ(h.Say("AUTH PLAIN QUJD\r\n"), "501 5.5.2 Error: malformed PLAIN response\r\n");  // "ABC"
   EXPECT_EQ(h.Say("AUTH PLAIN " + Plain("mallory", "alice", "pw") + "\r\n"),
             "535 5.7.8 Error: authentication failed\r\n");  // acting as someone else
-  EXPECT_EQ(h.Say("AUTH PLAIN " + Plain("", "", "pw") + "\r\n"), "501 5.5.2 Error: malformed PLAIN response\r\n");
+  EXPECT_EQ(h.Say("AUTH PLAIN " + Plain("", "", "pw") + "\r\n"),
+            "501 5.5.2 Error: malformed PLAIN response\r\n");
   EXPECT_EQ(h.Say("AUTH CRAM-MD5\r\n"), "504 5.5.4 Unrecognized authentication type\r\n");
   EXPECT_EQ(h.Say("AUTH PLAIN a b\r\n"), "501 5.5.4 Syntax: AUTH mechanism [initial-response]\r\n");
   EXPECT_EQ(h.Say("AUTH LOGIN\r\n" + EncodeSaslBase64(std::string(256, 'u')) + "\r\n"),
@@ -120,7 +121,8 @@ TEST(SmtpAuthTest, Rfc4954_HostileExchangesGetTheirRepliesAndNoCheck) {
   h.Say("RSET\r\nAUTH PLAIN " + Plain("", "alice", "pw") + "\r\n");
   h.engine.OnLoginChecked(Verdict::kAccepted);
   h.engine.TakeOutput();
-  EXPECT_EQ(h.Say("AUTH PLAIN " + Plain("", "alice", "pw") + "\r\n"), "503 5.5.1 Error: already authenticated\r\n");
+  EXPECT_EQ(h.Say("AUTH PLAIN " + Plain("", "alice", "pw") + "\r\n"),
+            "503 5.5.1 Error: already authenticated\r\n");
 }
 
 TEST(SmtpAuthTest, Rfc4954_6_ASubmissionPortTakesNoMailBeforeLogin) {
@@ -144,7 +146,8 @@ TEST(SaslTest, Rfc4648_StrictBase64) {
   EXPECT_EQ(*DecodeSaslBase64("="), "");
   EXPECT_EQ(*DecodeSaslBase64("YWxpY2U="), "alice");
   EXPECT_EQ(*DecodeSaslBase64("YWI="), "ab");
-  for (const char* bad : {"", "YWxpY2U", "YWxp Y2U=", "YW=xY2U=", "YWxpY2U===", "YWxp\nY2U=", "====", "YWxpY2U*"}) {
+  for (const char* bad :
+       {"", "YWxpY2U", "YWxp Y2U=", "YW=xY2U=", "YWxpY2U===", "YWxp\nY2U=", "====", "YWxpY2U*"}) {
     EXPECT_FALSE(DecodeSaslBase64(bad).ok()) << bad;
   }
 }

@@ -13,8 +13,8 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_split.h"
 #include "core/mail_date.h"
-#include "net/inbound/relay_policy.h"
 #include "gtest/gtest.h"
+#include "net/inbound/relay_policy.h"
 #include "tests/support/smtp_memory_handler.h"
 #include "tests/support/smtp_server_harness.h"
 

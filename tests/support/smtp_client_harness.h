@@ -65,7 +65,7 @@ struct ClientHarness {
 };
 
 inline OutboundMessage Message(std::vector<std::string> recipients,
-                        absl::string_view body = "Subject: x\r\n\r\nhi\r\n") {
+                               absl::string_view body = "Subject: x\r\n\r\nhi\r\n") {
   OutboundMessage m;
   m.mail_from = "sender@example.org";
   m.recipients = std::move(recipients);

@@ -250,7 +250,8 @@ int Main() {
 }  // namespace ringpost::blast
 
 int main(int argc, char** argv) {
-  const ringpost::Program program{"ringpost-blast", "an SMTP load generator", "usage: ringpost-blast [--flag=value ...]\n", "tools/blast/blast_main.cc"};
+  const ringpost::Program program{"ringpost-blast", "an SMTP load generator",
+                                  "usage: ringpost-blast [--flag=value ...]\n", "tools/blast/blast_main.cc"};
   ringpost::ParseProgramCommandLine(argc, argv, program);
   return ringpost::blast::Main();
 }

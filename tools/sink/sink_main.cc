@@ -13,8 +13,8 @@
 #include "core/resource_limits.h"
 #include "core/runtime.h"
 #include "net/transport/listener.h"
-#include "tools/sink/sink_session.h"
 #include "tools/command_line.h"
+#include "tools/sink/sink_session.h"
 
 ABSL_FLAG(std::string, listen, "127.0.0.1:2526", "comma-separated ADDR:PORT listeners (port 0: pick one)");
 ABSL_FLAG(int, shards, 1, "shard threads");
@@ -29,9 +29,10 @@ ABSL_FLAG(uint64_t, seed, 1, "seed of the fault PRNG (a run's faults repeat with
 ABSL_FLAG(bool, json, false, "print counters as JSON");
 ABSL_FLAG(std::string, tls_cert, "", "PEM certificate; with --tls_key the sink offers STARTTLS");
 ABSL_FLAG(std::string, tls_key, "", "PEM private key for --tls_cert");
-ABSL_FLAG(std::string, auth_users, "",
-          "user:password lines (plain text: a test peer): AUTH PLAIN and LOGIN offered under TLS, and no MAIL "
-          "taken before a login");
+ABSL_FLAG(
+    std::string, auth_users, "",
+    "user:password lines (plain text: a test peer): AUTH PLAIN and LOGIN offered under TLS, and no MAIL "
+    "taken before a login");
 ABSL_FLAG(double, rcpt_tempfail_rate, 0, "fraction of RCPTs answered 451 4.3.0");
 ABSL_FLAG(double, rcpt_permfail_rate, 0, "fraction of RCPTs answered 550 5.1.1");
 ABSL_FLAG(double, data_tempfail_rate, 0, "fraction of messages answered 451 4.3.0 after the final dot");
@@ -72,7 +73,8 @@ int Main() {
   if (const std::string path = absl::GetFlag(FLAGS_auth_users); !path.empty()) {
     auto users = ReadSinkUsers(path);
     if (!users.ok()) return Fatal(std::string(users.status().message()));
-    if (config.tls == nullptr) return Fatal("--auth_users needs --tls_cert and --tls_key (AUTH only under TLS)");
+    if (config.tls == nullptr)
+      return Fatal("--auth_users needs --tls_cert and --tls_key (AUTH only under TLS)");
     config.users = *std::move(users);
   }
   FaultConfig& f = config.faults;
@@ -157,7 +159,8 @@ int Main() {
 }  // namespace ringpost::sink
 
 int main(int argc, char** argv) {
-  const ringpost::Program program{"ringpost-sink", "a fast SMTP sink with fault injection", "usage: ringpost-sink [--flag=value ...]\n", "tools/sink/sink_main.cc"};
+  const ringpost::Program program{"ringpost-sink", "a fast SMTP sink with fault injection",
+                                  "usage: ringpost-sink [--flag=value ...]\n", "tools/sink/sink_main.cc"};
   ringpost::ParseProgramCommandLine(argc, argv, program);
   return ringpost::sink::Main();
 }

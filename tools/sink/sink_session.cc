@@ -178,7 +178,8 @@ class SinkSession final : public net::Session {
                   HugeReplyPrefix("ehlo", 250), "250-", service_.config().hostname,
                   "\r\n250-PIPELINING\r\n250-SIZE\r\n250-8BITMIME\r\n"
                   "250-ENHANCEDSTATUSCODES\r\n",
-                  !service_.config().users.empty() && connection.tls() != nullptr ? "250-AUTH PLAIN LOGIN\r\n" : "",
+                  !service_.config().users.empty() && connection.tls() != nullptr ? "250-AUTH PLAIN LOGIN\r\n"
+                                                                                  : "",
                   service_.config().smtputf8 ? "250-SMTPUTF8\r\n" : "",
                   service_.config().dsn ? "250-DSN\r\n" : "",
                   service_.config().tls != nullptr && connection.tls() == nullptr ? "250-STARTTLS\r\n" : "",
