@@ -156,6 +156,19 @@ absl::StatusOr<DnsAnswer> ParseDnsAnswer(absl::string_view message) {
         if (answer.cnames.size() < kRecordsPerTypeMax) answer.cnames.push_back(std::move(cname));
         break;
       }
+      case RecordType::kTxt: {
+        if (!in_answer) break;
+        TxtRecord txt;
+        txt.ttl = ttl;
+        for (size_t at = rdata; at < rdata + rdlength;) {  // <length><bytes>, repeated
+          const size_t length = static_cast<uint8_t>(message[at]);
+          if (at + 1 + length > rdata + rdlength) return Malformed("bad TXT");
+          txt.text.append(message.data() + at + 1, length);
+          at += 1 + length;
+        }
+        if (answer.txt.size() < kRecordsPerTypeMax) answer.txt.push_back(std::move(txt));
+        break;
+      }
       case RecordType::kSoa: {
         if (!in_authority) break;
         std::string mname, rname;
@@ -181,6 +194,7 @@ uint32_t MinimumTtl(const DnsAnswer& answer) {
   for (const MxRecord& r : answer.mx) ttl = std::min(ttl, r.ttl);
   for (const AddressRecord& r : answer.addresses) ttl = std::min(ttl, r.ttl);
   for (const CnameRecord& r : answer.cnames) ttl = std::min(ttl, r.ttl);
+  for (const TxtRecord& r : answer.txt) ttl = std::min(ttl, r.ttl);
   return ttl == UINT32_MAX ? 0 : ttl;
 }
 

@@ -24,7 +24,7 @@ inline constexpr size_t kRecordsMax = 1024;
 inline constexpr size_t kRecordsPerTypeMax = 64;
 inline constexpr size_t kNameBytesMax = 255;
 
-enum class RecordType : uint16_t { kA = 1, kCname = 5, kSoa = 6, kMx = 15, kAaaa = 28 };
+enum class RecordType : uint16_t { kA = 1, kCname = 5, kSoa = 6, kMx = 15, kTxt = 16, kAaaa = 28 };
 
 enum class Rcode : uint8_t {
   kNoError = 0,
@@ -54,6 +54,12 @@ struct CnameRecord {
   uint32_t ttl = 0;
 };
 
+// A TXT record's character-strings joined (RFC 6376 §3.6.2.2: a DKIM key spans several).
+struct TxtRecord {
+  std::string text;
+  uint32_t ttl = 0;
+};
+
 struct DnsAnswer {
   uint16_t id = 0;
   Rcode rcode = Rcode::kNoError;
@@ -63,6 +69,7 @@ struct DnsAnswer {
   std::vector<MxRecord> mx;
   std::vector<AddressRecord> addresses;
   std::vector<CnameRecord> cnames;
+  std::vector<TxtRecord> txt;  // answer section only
   // RFC 2308 §5: a negative answer's TTL is the smaller of the SOA record's TTL and its
   // MINIMUM field, from the authority section.
   std::optional<uint32_t> negative_ttl;

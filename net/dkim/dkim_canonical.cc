@@ -1,5 +1,6 @@
 #include "net/dkim/dkim_canonical.h"
 
+#include "absl/container/flat_hash_map.h"
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
@@ -38,6 +39,32 @@ std::string CanonicalHeader(absl::string_view field, Canonicalization mode) {
   }
   out += "\r\n";
   return out;
+}
+
+std::string HeaderFieldName(absl::string_view field) {
+  return absl::AsciiStrToLower(absl::StripTrailingAsciiWhitespace(field.substr(0, field.find(':'))));
+}
+
+std::string CanonicalSignedHeaders(absl::Span<const absl::string_view> fields,
+                                   absl::Span<const std::string> names, Canonicalization mode) {
+  // Field names are computed once; `taken` counts, per name, the instances used so far.
+  std::vector<std::string> field_names;
+  field_names.reserve(fields.size());
+  for (absl::string_view field : fields) field_names.push_back(HeaderFieldName(field));
+  absl::flat_hash_map<std::string, size_t> taken;
+  std::string data;
+  for (const std::string& name : names) {
+    size_t& skip = taken[name];
+    size_t seen = 0;
+    for (size_t i = fields.size(); i-- > 0;) {
+      if (field_names[i] != name) continue;
+      if (seen++ < skip) continue;
+      data += CanonicalHeader(fields[i], mode);
+      break;
+    }
+    ++skip;
+  }
+  return data;
 }
 
 void BodyCanonicalizer::Emit(absl::string_view bytes) {

@@ -13,8 +13,10 @@
 #include <cstdint>
 #include <functional>
 #include <string>
+#include <vector>
 
 #include "absl/strings/string_view.h"
+#include "absl/types/span.h"
 
 namespace ringpost::net {
 
@@ -23,6 +25,15 @@ enum class Canonicalization { kSimple, kRelaxed };
 // A whole header field, "Name: value\r\n" with any folding, canonicalized (the result
 // ends in CRLF).
 std::string CanonicalHeader(absl::string_view field, Canonicalization mode);
+
+// The lower-case name of a header field ("Subject: x" → "subject").
+std::string HeaderFieldName(absl::string_view field);
+
+// The canonical header fields a signature covers (RFC 6376 §5.4.2), for the names of
+// h= in order: each name takes the last instance not taken yet (bottom-up); a name
+// with no instance left (over-signed) contributes nothing.
+std::string CanonicalSignedHeaders(absl::Span<const absl::string_view> fields,
+                                   absl::Span<const std::string> names, Canonicalization mode);
 
 class BodyCanonicalizer {
  public:

@@ -9,7 +9,6 @@
 
 #include <algorithm>
 
-#include "absl/container/flat_hash_map.h"
 #include "absl/strings/ascii.h"
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
@@ -28,11 +27,6 @@ const char* ModeName(Canonicalization mode) {
 
 std::string Base64(const uint8_t* data, size_t size) {
   return absl::Base64Escape(absl::string_view(reinterpret_cast<const char*>(data), size));
-}
-
-// The lower-case name of a header field ("Subject: x" → "subject").
-std::string FieldName(absl::string_view field) {
-  return absl::AsciiStrToLower(absl::StripTrailingAsciiWhitespace(field.substr(0, field.find(':'))));
 }
 
 // The signature's own header field with b= as given (empty while hashing).
@@ -137,20 +131,7 @@ std::string DkimBodyHasher::Finish() {
 
 absl::StatusOr<std::string> SignDkim(const DkimKey& key, const DkimSignRequest& r) {
   if (key.key == nullptr) return absl::FailedPreconditionError("no key");
-  // RFC 6376 §5.4.2: each name takes the last instance not taken yet, bottom-up.
-  absl::flat_hash_map<std::string, size_t> next_from_end;
-  std::string data;
-  for (const std::string& name : r.signed_names) {
-    size_t& skip = next_from_end[name];
-    size_t seen = 0;
-    for (size_t i = r.header_fields.size(); i-- > 0;) {
-      if (FieldName(r.header_fields[i]) != name) continue;
-      if (seen++ < skip) continue;
-      data += CanonicalHeader(r.header_fields[i], r.header_mode);
-      break;
-    }
-    ++skip;  // taken, or over-signed (nothing to take: contributes nothing)
-  }
+  std::string data = CanonicalSignedHeaders(r.header_fields, r.signed_names, r.header_mode);
   // §3.7: the signature's own field last, b= empty, without its final CRLF.
   std::string own = CanonicalHeader(SignatureField(key, r, ""), r.header_mode);
   own.resize(own.size() - 2);

@@ -55,8 +55,9 @@ struct DkimSignRequest {
   std::string selector;  // s=
   Canonicalization header_mode = Canonicalization::kRelaxed;
   Canonicalization body_mode = Canonicalization::kRelaxed;
-  // The message's header fields in order, each whole ("Name: value\r\n", folded or not).
-  std::vector<std::string> header_fields;
+  // The message's header fields in order, each whole ("Name: value\r\n", folded or
+  // not); views that live as long as the request.
+  std::vector<absl::string_view> header_fields;
   std::vector<std::string> signed_names;  // h=, in order (lower case)
   std::string body_hash;                  // bh=, from DkimBodyHasher
   int64_t time = 0;                       // t=, seconds since the epoch

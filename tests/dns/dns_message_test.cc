@@ -115,6 +115,24 @@ TEST(ParseDnsAnswer, MxRecordsWithTtlsAndCompressedNames) {
   EXPECT_EQ(MinimumTtl(*answer), 60u);
 }
 
+// RFC 1035 §3.3.14: TXT-DATA is one or more <character-string>s; RFC 6376 §3.6.2.2: a
+// DKIM key longer than 255 octets spans several, which are joined without separators.
+TEST(ParseDnsAnswer, TxtStringsAreJoined) {
+  MessageBuilder m(kResponse, "s1._domainkey.example", 16);
+  const std::string long_part(255, 'A');
+  m.RecordAtQuestion(16, 3600, std::string("\x0a") + "v=DKIM1; p" + static_cast<char>(255) + long_part + "\x02==");
+  auto answer = ParseDnsAnswer(m.bytes());
+  ASSERT_TRUE(answer.ok()) << answer.status();
+  ASSERT_EQ(answer->txt.size(), 1u);
+  EXPECT_EQ(answer->txt[0].text, "v=DKIM1; p" + long_part + "==");
+  EXPECT_EQ(answer->txt[0].ttl, 3600u);
+  EXPECT_EQ(MinimumTtl(*answer), 3600u);
+  // A string whose length runs past the record is malformed, not read past.
+  MessageBuilder bad(kResponse, "s1._domainkey.example", 16);
+  bad.RecordAtQuestion(16, 60, std::string("\x09short"));
+  EXPECT_FALSE(ParseDnsAnswer(bad.bytes()).ok());
+}
+
 TEST(ParseDnsAnswer, AddressesAndCnames) {
   MessageBuilder m(kResponse, "www.example", 28);
   m.Record(0, "www.example", 5, 50, MessageBuilder::EncodedName("host.example"));

@@ -3,12 +3,6 @@
 // checked by a real verifier (Debian's python3-dkim, dkimpy) for RSA and Ed25519 keys.
 #include "net/dkim/dkim_signer.h"
 
-#include <openssl/bio.h>
-#include <openssl/ec_key.h>
-#include <openssl/evp.h>
-#include <openssl/pem.h>
-#include <openssl/rsa.h>
-
 #include <cstdlib>
 #include <fstream>
 #include <string>
@@ -16,6 +10,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "gtest/gtest.h"
+#include "tests/support/dkim_test_keys.h"
 #include "tests/support/scratch_dir.h"
 
 namespace ringpost::net {
@@ -58,31 +53,11 @@ TEST(DkimCanonicalTest, Rfc6376_3_4_3_And_3_4_4_EmptyBodiesAndStreaming) {
   }
 }
 
-std::string PemOf(EVP_PKEY* key) {
-  bssl::UniquePtr<BIO> bio(BIO_new(BIO_s_mem()));
-  PEM_write_bio_PrivateKey(bio.get(), key, nullptr, nullptr, 0, nullptr, nullptr);
-  const uint8_t* data = nullptr;
-  size_t length = 0;
-  BIO_mem_contents(bio.get(), &data, &length);
-  return std::string(reinterpret_cast<const char*>(data), length);
-}
-
-std::string NewKeyPem(int type, int rsa_bits = 2048) {
-  bssl::UniquePtr<EVP_PKEY_CTX> context(EVP_PKEY_CTX_new_id(type, nullptr));
-  EVP_PKEY* key = nullptr;
-  EXPECT_EQ(EVP_PKEY_keygen_init(context.get()), 1);
-  if (type == EVP_PKEY_RSA) EVP_PKEY_CTX_set_rsa_keygen_bits(context.get(), rsa_bits);
-  if (type == EVP_PKEY_EC) EVP_PKEY_CTX_set_ec_paramgen_curve_nid(context.get(), NID_X9_62_prime256v1);
-  EXPECT_EQ(EVP_PKEY_keygen(context.get(), &key), 1);
-  bssl::UniquePtr<EVP_PKEY> owned(key);
-  return PemOf(key);
-}
-
 TEST(DkimKeyTest, RefusesWhatIsNotAnRsaOrEd25519Key) {
   EXPECT_EQ(ParseDkimPrivateKey("not a key").status().message(), "not a PEM private key");
-  EXPECT_EQ(ParseDkimPrivateKey(NewKeyPem(EVP_PKEY_EC)).status().message(),
+  EXPECT_EQ(ParseDkimPrivateKey(testing::NewKeyPem(EVP_PKEY_EC)).status().message(),
             "a key that is neither RSA nor Ed25519");
-  EXPECT_EQ(ParseDkimPrivateKey(NewKeyPem(EVP_PKEY_RSA, 512)).status().message(),
+  EXPECT_EQ(ParseDkimPrivateKey(testing::NewKeyPem(EVP_PKEY_RSA, 512)).status().message(),
             "an RSA key of 512 bits (1024 to 8192 are taken)");
   EXPECT_EQ(ParseDkimPrivateKey(std::string(70000, 'A')).status().message(), "a key file over 64 KiB");
 }
@@ -113,14 +88,14 @@ TEST(DkimSignerTest, Rfc6376_And_Rfc8463_ARealVerifierAcceptsTheSignatures) {
   const std::string body = "Hi.\r\n\r\nWe lost the game.  Are you hungry yet?\r\n\r\nJoe.\r\n\r\n";
   int checked = 0;
   for (const int type : {EVP_PKEY_RSA, EVP_PKEY_ED25519}) {
-    absl::StatusOr<DkimKey> key = ParseDkimPrivateKey(NewKeyPem(type));
+    absl::StatusOr<DkimKey> key = ParseDkimPrivateKey(testing::NewKeyPem(type));
     ASSERT_TRUE(key.ok()) << key.status();
     for (const Canonicalization mode : {Canonicalization::kRelaxed, Canonicalization::kSimple}) {
       DkimSignRequest request;
       request.domain = "football.example.com";
       request.selector = "brisbane";
       request.header_mode = request.body_mode = mode;
-      request.header_fields = headers;
+      request.header_fields.assign(headers.begin(), headers.end());
       // From twice: over-signed, so a second From: added later breaks the signature.
       request.signed_names = {"from", "from", "to", "subject", "date", "message-id", "reply-to"};
       request.body_hash = BodyHash(mode, body);
