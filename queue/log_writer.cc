@@ -389,6 +389,16 @@ absl::Status LogWriter::AppendBodyParts(uint64_t message, absl::Span<const absl:
   return absl::OkStatus();
 }
 
+absl::Status LogWriter::PrependBody(uint64_t message, absl::string_view bytes) {
+  auto it = open_.find(message);
+  RP_CHECK_MSG(it != open_.end(), "PrependBody on a message that is not open");
+  const size_t before = it->second.extents.size();
+  RP_RETURN_IF_ERROR(AppendBody(message, bytes));
+  std::vector<BodyExtent>& extents = it->second.extents;
+  std::rotate(extents.begin(), extents.begin() + static_cast<std::ptrdiff_t>(before), extents.end());
+  return absl::OkStatus();
+}
+
 void LogWriter::Commit(uint64_t message, Envelope envelope, DurableCallback done) {
   Commit(message, std::move(envelope),
          [done = std::move(done)](const absl::Status& status, const MessageLocation&) { done(status); });

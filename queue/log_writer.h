@@ -141,6 +141,10 @@ class LogWriter final : public core::CompletionSink {
   // names each one): callers gather small pieces (the SMTP engine keeps 16 KiB).
   absl::Status AppendBodyParts(uint64_t message, absl::Span<const absl::string_view> pieces);
   static constexpr size_t kMessageExtentsMax = 16384;
+  // The same for bytes that go before everything appended so far (header fields made
+  // once the body is known, such as a DKIM-Signature): written after them, listed
+  // first in the commit record, so a reader meets them first.
+  absl::Status PrependBody(uint64_t message, absl::string_view bytes);
   // Writes the commit record once the body is written, then calls `done` when it is
   // durable (or with the error that keeps it from being so). `envelope.body` and
   // `body_bytes` are filled in here.

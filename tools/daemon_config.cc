@@ -70,6 +70,23 @@ ABSL_FLAG(ringpost::core::FlagDuration, auth_failure_window, ringpost::core::Fla
 ABSL_FLAG(ringpost::core::FlagDuration, auth_failure_delay, ringpost::core::FlagDuration{absl::Seconds(1)},
           "a failed login is answered after this much per failure from its address in the window (at most 5 "
           "times as much)");
+ABSL_FLAG(std::string, dkim_key_table, "",
+          "DKIM signing keys, one per line: 'signing-domain selector key-file [rsa-sha256|ed25519-sha256]'; "
+          "mail of --relay_networks and logged-in users is signed for its From: domain (or the nearest parent "
+          "the table names) with every key of that domain; reloaded on SIGHUP; empty: no signing");
+ABSL_FLAG(uint32_t, dkim_key_cache, 100000, "DKIM keys each shard keeps in memory (least recently used go)");
+ABSL_FLAG(bool, dkim_required, false,
+          "refuse (451 4.7.5) mail that would leave unsigned because no key of the table fits it");
+ABSL_FLAG(std::string, dkim_headers, "",
+          "header fields DKIM signs when present, comma-separated (default: From, Sender, Reply-To, Subject, "
+          "Date, Message-ID, To, Cc, the MIME and List-* fields...); From is always signed, and over-signed");
+ABSL_FLAG(std::string, dkim_canonicalization, "relaxed/relaxed",
+          "DKIM canonicalization header/body: relaxed or simple each (RFC 6376 §3.4)");
+ABSL_FLAG(ringpost::core::FlagDuration, dkim_signature_lifetime, ringpost::core::FlagDuration{absl::ZeroDuration()},
+          "DKIM signatures expire this long after signing (x=); 0: no x=");
+ABSL_FLAG(bool, dkim_verify, false,
+          "verify the DKIM signatures of mail from outside --relay_networks (keys from DNS) and add "
+          "Authentication-Results (RFC 8601), removing any that arrived claiming --hostname");
 ABSL_FLAG(std::string, relay_domains, "", "domains accepted from any client (gateway mode), comma-separated");
 ABSL_FLAG(std::string, local_domains, "", "domains delivered locally (Maildir), accepted from any client");
 ABSL_FLAG(ringpost::core::FlagSize, max_message_size, ringpost::core::FlagSize{50ull << 20},
@@ -270,6 +287,48 @@ absl::Status ReadAuthFlags(DaemonConfig& c) {
   return absl::OkStatus();
 }
 
+// DKIM: the signing keys and how to sign; whether to verify.
+absl::Status ReadDkimFlags(DaemonConfig& c) {
+  net::DkimSigningOptions& dkim = c.smtp.dkim;
+  dkim.required = absl::GetFlag(FLAGS_dkim_required);
+  c.dkim_verify = absl::GetFlag(FLAGS_dkim_verify);
+  c.dkim_key_cache = absl::GetFlag(FLAGS_dkim_key_cache);
+  if (c.dkim_key_cache == 0) return Invalid("--dkim_key_cache: must be at least 1");
+  if (const std::string headers = absl::GetFlag(FLAGS_dkim_headers); !headers.empty()) {
+    dkim.header_names = {"from"};
+    for (absl::string_view name : absl::StrSplit(headers, ',', absl::SkipWhitespace())) {
+      const std::string lower = absl::AsciiStrToLower(absl::StripAsciiWhitespace(name));
+      if (lower.empty() || lower.find_first_of(": \t") != std::string::npos) {
+        return Invalid(absl::StrCat("--dkim_headers: '", name, "' is not a header field name"));
+      }
+      if (std::find(dkim.header_names.begin(), dkim.header_names.end(), lower) == dkim.header_names.end()) {
+        dkim.header_names.push_back(lower);
+      }
+    }
+  }
+  const std::string modes = absl::GetFlag(FLAGS_dkim_canonicalization);
+  const std::vector<std::string> parts = absl::StrSplit(modes, '/');
+  auto mode = [](const std::string& text, net::Canonicalization* out) {
+    if (text == "relaxed") *out = net::Canonicalization::kRelaxed;
+    else if (text == "simple") *out = net::Canonicalization::kSimple;
+    else return false;
+    return true;
+  };
+  if (parts.size() != 2 || !mode(parts[0], &dkim.header_mode) || !mode(parts[1], &dkim.body_mode)) {
+    return Invalid(absl::StrCat("--dkim_canonicalization: expected HEADER/BODY, each relaxed or simple, got '",
+                                modes, "'"));
+  }
+  dkim.lifetime_seconds = absl::ToInt64Seconds(absl::GetFlag(FLAGS_dkim_signature_lifetime).value);
+  if (dkim.lifetime_seconds < 0) return Invalid("--dkim_signature_lifetime: must not be negative");
+  const std::string table = absl::GetFlag(FLAGS_dkim_key_table);
+  if (table.empty()) {
+    if (dkim.required) return Invalid("--dkim_required needs --dkim_key_table: there would be no key to sign with");
+    return absl::OkStatus();
+  }
+  c.dkim_keys = std::make_shared<net::DkimKeyTable>(table);
+  return c.dkim_keys->Load();
+}
+
 absl::Status ReadServerFlags(DaemonConfig& c) {
   if (!core::ParseLogLevel(absl::GetFlag(FLAGS_log_level), &c.log_level).ok()) {
     return Invalid(absl::StrCat("--log_level: expected debug, info, warning or error, got '",
@@ -404,6 +463,7 @@ absl::Status ReadInboundFlags(DaemonConfig& c) {
   c.tls_legacy_ciphers = absl::GetFlag(FLAGS_tls_legacy_ciphers);
   if (c.tls_cert.empty() != c.tls_key.empty()) return Invalid("--tls_cert and --tls_key go together");
   RP_RETURN_IF_ERROR(ReadAuthFlags(c));
+  RP_RETURN_IF_ERROR(ReadDkimFlags(c));
   net::SmtpServerOptions& server = c.smtp.server;
   server.hostname = c.hostname;
   server.message_bytes_max = absl::GetFlag(FLAGS_max_message_size).value;

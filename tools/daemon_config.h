@@ -16,6 +16,7 @@
 #include "dns/resolver.h"
 #include "net/inbound/auth_failures.h"
 #include "net/inbound/auth_users.h"
+#include "net/inbound/dkim_keys.h"
 #include "net/inbound/local_recipients.h"
 #include "net/inbound/relay_policy.h"
 #include "net/inbound/smtp_server_session.h"
@@ -49,6 +50,9 @@ struct DaemonConfig {
   std::shared_ptr<net::LocalRecipients> local_recipients;  // --local_recipients (null: unset)
   std::shared_ptr<net::AuthUsers> auth_users;              // --auth_users (null: no AUTH)
   std::shared_ptr<net::AuthFailures> auth_failures;        // with auth_users
+  std::shared_ptr<net::DkimKeyTable> dkim_keys;            // --dkim_key_table (null: no signing)
+  uint32_t dkim_key_cache = 100000;                        // keys per shard
+  bool dkim_verify = false;                                // --dkim_verify
   std::string tls_cert, tls_key;  // both or neither: STARTTLS on the listeners
   bool tls_legacy_ciphers = false;
   net::SmtpServiceConfig smtp;    // smtp.tls is set once the credentials load

@@ -105,8 +105,14 @@ absl::Status SetUpShard(core::Shard& shard, DaemonShared& shared) {
   // With --auth_users, this shard's passwords are checked on a thread of its own.
   net::PasswordChecker* checker =
       config.auth_users != nullptr ? &shard.Make<net::PasswordChecker>(shard, *config.auth_users) : nullptr;
+  net::DkimShard* dkim = nullptr;
+  if (config.dkim_keys != nullptr || config.dkim_verify) {
+    dkim = &shard.Make<net::DkimShard>(shard, config.dkim_keys.get(), config.dkim_key_cache,
+                                       config.dkim_verify ? &resolver : nullptr);
+  }
   auto& service = shard.Make<net::SmtpService>(config.smtp, config.relay, shared.limiter, spool, accounting);
   service.set_password_checker(checker);
+  service.set_dkim(dkim);
   net::ConnectionTableOptions table_options;
   // Each shard could hold every connection; the ClientLimiter enforces the total (and
   // the per-address limit) across shards, since SO_REUSEPORT spreads clients unevenly.

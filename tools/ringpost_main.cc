@@ -101,13 +101,23 @@ absl::Status CheckMaildirRoot(const std::string& root) {
 }
 
 // SIGHUP re-reads the files that may change under a running daemon: the TLS
-// certificate and key, --local_recipients and --auth_users. Each keeps what it had on
+// certificate and key, --local_recipients, --auth_users and --dkim_key_table. Each keeps what it had on
 // an error.
 void Reload(net::TlsServerCredentials* tls, net::LocalRecipients* local_recipients,
-            net::AuthUsers* auth_users) {
-  if (tls == nullptr && local_recipients == nullptr && auth_users == nullptr) {
-    RP_LOG(kInfo) << "SIGHUP: nothing to reload (no --tls_cert, no --local_recipients, no --auth_users)";
+            net::AuthUsers* auth_users, net::DkimKeyTable* dkim_keys) {
+  if (tls == nullptr && local_recipients == nullptr && auth_users == nullptr && dkim_keys == nullptr) {
+    RP_LOG(kInfo) << "SIGHUP: nothing to reload (no --tls_cert, no --local_recipients, no --auth_users, "
+                     "no --dkim_key_table)";
     return;
+  }
+  if (dkim_keys != nullptr) {
+    if (absl::Status s = dkim_keys->Load(); !s.ok()) {
+      RP_LOG(kError) << "SIGHUP: DKIM keys not reloaded (the previous " << dkim_keys->size()
+                     << " stay): " << s.message();
+    } else {
+      RP_LOG(kInfo) << "SIGHUP: DKIM keys reloaded from " << AbsolutePath(dkim_keys->path()) << " ("
+                    << dkim_keys->size() << (dkim_keys->size() == 1 ? " key)" : " keys)");
+    }
   }
   if (auth_users != nullptr) {
     if (absl::Status s = auth_users->Load(); !s.ok()) {
@@ -301,7 +311,9 @@ int Main() {
   // SIGHUP: new certificate and key for new handshakes (sessions keep theirs), and the
   // local recipients list for the next RCPT.
   runtime.SetSignalHandler(SIGHUP, [tls = tls.get(), local = config.local_recipients.get(),
-                                    users = config.auth_users.get()] { Reload(tls, local, users); });
+                                    users = config.auth_users.get(), keys = config.dkim_keys.get()] {
+    Reload(tls, local, users, keys);
+  });
   absl::Status status = runtime.Run([&shared](core::Shard& shard) { return SetUpShard(shard, shared); },
                                     [&] { LogStart(config, shared, *features, metrics_at, tls != nullptr); });
   if (!status.ok()) return Fatal(status.message());

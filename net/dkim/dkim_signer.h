@@ -12,6 +12,7 @@
 #include <vector>
 
 #include <openssl/base.h>
+#include <openssl/evp.h>
 #include <openssl/sha.h>
 
 #include "absl/status/statusor.h"

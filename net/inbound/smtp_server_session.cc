@@ -14,6 +14,7 @@
 #include "core/domain_name.h"
 #include "core/log.h"
 #include "core/shard.h"
+#include "net/inbound/message_dkim.h"
 #include "net/inbound/proxied_session.h"
 
 namespace ringpost::net {
@@ -49,11 +50,16 @@ class SmtpSession final : public Session, public SmtpServerHandler {
       : service_(service),
         connection_(connection),
         client_address_(client.address),
+        client_may_relay_(client.may_relay),
         admitted_(admitted),
         refusal_(std::move(refusal)),
         implicit_tls_(implicit_tls),
         engine_(service.config().server, service.relay(), std::move(client), *this),
-        alive_(std::make_shared<SmtpSession*>(this)) {}
+        alive_(std::make_shared<SmtpSession*>(this)) {
+    if (service.dkim() != nullptr) {
+      dkim_.emplace(*service.dkim(), service.config().dkim, service.config().server.hostname);
+    }
+  }
 
   ~SmtpSession() override {
     *alive_ = nullptr;  // a durability callback still on its way finds nobody
@@ -152,12 +158,14 @@ class SmtpSession final : public Session, public SmtpServerHandler {
     if (!message.ok()) return message.status();
     message_ = *message;
     message_bytes_ = 0;
+    if (dkim_.has_value()) dkim_->Begin(DkimMode(), absl::ToUnixSeconds(absl::Now()));
     return service_.spool().NextQueueId(absl::Now());
   }
 
   absl::Status AppendBody(absl::Span<const absl::string_view> pieces) override {
     RP_CHECK_NE(message_, 0u);
     for (absl::string_view piece : pieces) message_bytes_ += piece.size();
+    if (dkim_.has_value()) return dkim_->Append(pieces, StoreInto(message_));
     return service_.spool().AppendBodyParts(message_, pieces);
   }
 
@@ -165,6 +173,72 @@ class SmtpSession final : public Session, public SmtpServerHandler {
     RP_CHECK_NE(message_, 0u);
     const uint64_t message = message_;
     message_ = 0;
+    if (!dkim_.has_value() || dkim_->mode() == MessageDkim::Mode::kOff) return Commit(message, std::move(received));
+    if (absl::Status s = dkim_->Finish(StoreInto(message)); !s.ok()) return Refuse(message, s);
+    if (dkim_->mode() == MessageDkim::Mode::kSign) return SignAndCommit(message, std::move(received));
+    // Verification: the keys come from DNS; the message waits for them, uncommitted.
+    dkim_->Verify(connection_.shard().now(),
+                  [alive = alive_, spool = &service_.spool(), message,
+                   received = std::make_shared<SmtpEnvelope>(std::move(received))](std::string field) {
+                    // A client gone before its 250 was never told the message is queued.
+                    if (*alive == nullptr) return spool->Abort(message);
+                    SmtpSession& session = **alive;
+                    session.CommitWithField(message, std::move(*received), field);
+                    if (!session.engine_.awaiting_commit()) session.Process();  // refused: read on
+                  });
+  }
+
+  // DKIM for this message: mail of the relay networks and logged-in users is signed
+  // (when there are keys), mail from anywhere else verified (when asked).
+  MessageDkim::Mode DkimMode() const {
+    const bool own_mail = client_may_relay_ || !engine_.auth_user().empty();
+    if (own_mail) return service_.dkim()->key_table() != nullptr ? MessageDkim::Mode::kSign : MessageDkim::Mode::kOff;
+    return service_.dkim()->verifies() ? MessageDkim::Mode::kVerify : MessageDkim::Mode::kOff;
+  }
+
+  MessageDkim::Store StoreInto(uint64_t message) {
+    return [this, message](absl::Span<const absl::string_view> pieces) {
+      return service_.spool().AppendBodyParts(message, pieces);
+    };
+  }
+
+  // The open message will not be queued: the client hears why.
+  void Refuse(uint64_t message, const absl::Status& status) {
+    service_.spool().Abort(message);
+    engine_.OnCommitted(status, "");
+  }
+
+  void SignAndCommit(uint64_t message, SmtpEnvelope received) {
+    // Mail only for this host's own domains is not signed: it goes no further.
+    const bool leaves = std::any_of(received.recipients.begin(), received.recipients.end(),
+                                    [this](const SmtpRecipient& r) {
+                                      const size_t at = r.address.rfind('@');
+                                      return at == std::string::npos ||
+                                             !service_.relay().IsLocalDomain(r.address.substr(at + 1));
+                                    });
+    if (!leaves) return Commit(message, std::move(received));
+    MessageDkim::Signed signed_message = dkim_->Sign();
+    if (!signed_message.refusal.empty()) {
+      RP_LOG(kWarning) << "refused unsigned id=" << received.queue_id << " client=" << client_address_ << ": "
+                       << signed_message.refusal << " (--dkim_required)";
+      return Refuse(message, absl::FailedPreconditionError(signed_message.refusal));
+    }
+    if (!signed_message.unsigned_reason.empty()) {
+      RP_LOG(kInfo) << "unsigned id=" << received.queue_id << ": " << signed_message.unsigned_reason;
+    }
+    CommitWithField(message, std::move(received), signed_message.fields);
+  }
+
+  // `fields` (DKIM-Signature or Authentication-Results) go on top of the message.
+  void CommitWithField(uint64_t message, SmtpEnvelope received, const std::string& fields) {
+    if (!fields.empty()) {
+      if (absl::Status s = service_.spool().PrependBody(message, fields); !s.ok()) return Refuse(message, s);
+      message_bytes_ += fields.size();
+    }
+    Commit(message, std::move(received));
+  }
+
+  void Commit(uint64_t message, SmtpEnvelope received) {
     std::string summary;  // for the "accepted" log line, built only when it will be written
     if (core::LogEnabled(core::LogLevel::kInfo)) {
       summary = absl::StrCat(
@@ -407,6 +481,7 @@ class SmtpSession final : public Session, public SmtpServerHandler {
   SmtpService& service_;
   Connection& connection_;
   const std::string client_address_;
+  const bool client_may_relay_;  // from --relay_networks (a login is the engine's)
   const bool admitted_;
   const std::string refusal_;
   const bool implicit_tls_;  // a --submissions_listen connection: TLS before the greeting
@@ -423,6 +498,7 @@ class SmtpSession final : public Session, public SmtpServerHandler {
   uint64_t command_lines_seen_ = 0;
   uint64_t message_ = 0;        // the log's handle of the open message (0: none)
   uint64_t message_bytes_ = 0;  // stored so far, the Received: header included
+  std::optional<MessageDkim> dkim_;  // with DKIM signing or verification
   bool greeting_pending_ = false;
   bool peer_closed_ = false;  // the client sends nothing more (OnPeerClosed)
   std::string login_user_;    // the user of the login being checked

@@ -24,6 +24,8 @@
 #include "net/inbound/auth_failures.h"
 #include "net/inbound/auth_users.h"
 #include "net/inbound/client_limiter.h"
+#include "net/inbound/dkim_shard.h"
+#include "net/inbound/message_dkim.h"
 #include "net/inbound/password_checker.h"
 #include "net/inbound/relay_policy.h"
 #include "net/smtp/smtp_server.h"
@@ -57,6 +59,9 @@ struct SmtpServiceConfig {
   const AuthUsers* auth_users = nullptr;
   AuthFailures* auth_failures = nullptr;
   const TlsServerCredentials* tls = nullptr;  // --tls_cert/--tls_key: STARTTLS
+  // DKIM signing (with a key table) and verification; each shard's service gets its
+  // DkimShard (set_dkim) when either is on.
+  DkimSigningOptions dkim;
 };
 
 // What a listener is for: mail from anywhere (--listen), or mail from users who log in
@@ -101,6 +106,9 @@ class SmtpService final : public Service {
   // This shard's password checker (with auth_users); it outlives the service.
   void set_password_checker(PasswordChecker* checker) { password_checker_ = checker; }
   PasswordChecker* password_checker() { return password_checker_; }
+  // This shard's DKIM state (keys and key records); null: no DKIM.
+  void set_dkim(DkimShard* dkim) { dkim_ = dkim; }
+  DkimShard* dkim() { return dkim_; }
 
  private:
   std::unique_ptr<Session> NewSessionFor(Connection& connection, const core::SocketAddress& client,
@@ -113,6 +121,7 @@ class SmtpService final : public Service {
   queue::AccountingWriter& accounting_;
   TlsServerContextCache tls_;
   PasswordChecker* password_checker_ = nullptr;
+  DkimShard* dkim_ = nullptr;
   Stats stats_;
 };
 

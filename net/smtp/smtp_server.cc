@@ -38,6 +38,8 @@ constexpr absl::string_view kCommandLetters = "EHLO HELO MAIL RCPT DATA BDAT RSE
 // RFC 3463 §3.5 (4.3.1 mail system full) and §3.5 (4.3.0 other mail system status).
 std::string StorageReply(const absl::Status& status) {
   if (absl::IsResourceExhausted(status)) return "452 4.3.1 Insufficient system storage\r\n";
+  // The handler's policy, not the disk: a message it will not queue (RFC 3463 §3.8).
+  if (absl::IsFailedPrecondition(status)) return absl::StrCat("451 4.7.5 ", status.message(), "\r\n");
   return "451 4.3.0 Error: queue file write error\r\n";
 }
 

@@ -12,6 +12,7 @@
 #include "absl/strings/str_cat.h"
 #include "core/runtime.h"
 #include "gtest/gtest.h"
+#include "queue/log_reader.h"
 #include "queue/segment_scan.h"
 
 namespace ringpost::queue {
@@ -342,6 +343,49 @@ TEST(LogWriterTest, StagedBytesCountWhatIsNotWrittenYet) {
                   .ok());
   EXPECT_GE(staged_after_append, uint64_t{1} << 20);
   EXPECT_EQ(staged_when_durable, 0u);
+}
+
+// Header fields made once the body is known (a DKIM-Signature) are written last but
+// read first: the commit lists their extent before the body's, and both the segment
+// scan (recovery) and the reader (delivery, which checks every record's CRC) agree.
+TEST(LogWriterTest, PrependedBytesAreReadBeforeTheBody) {
+  testing::ScratchDir spool("log-writer-prepend");
+  LogWriterOptions writer_options;
+  writer_options.shard_dir = spool / "shard-0";
+  writer_options.body_chunk_bytes_max = 4096;  // the body in several records
+  core::RuntimeOptions options;
+  options.shards = 1;
+  options.pin_threads = false;
+  options.shard.recv_buffer_count = 8;
+  core::Runtime runtime(options);
+  const std::string body = "Received: x\r\n\r\n" + std::string(10000, 'b');
+  const std::string prefix = "DKIM-Signature: v=1\r\n";
+  Envelope committed;
+  ASSERT_TRUE(runtime
+                  .Run([&](core::Shard& shard) -> absl::Status {
+                    auto& writer = shard.Make<LogWriter>(shard, writer_options);
+                    RP_RETURN_IF_ERROR(writer.Start());
+                    RP_ASSIGN_OR_RETURN(const uint64_t message, writer.BeginMessage());
+                    RP_RETURN_IF_ERROR(writer.AppendBody(message, body));
+                    RP_RETURN_IF_ERROR(writer.PrependBody(message, prefix));
+                    committed.queue_id = "0000000000001";
+                    committed.recipients.push_back({"r@example.org", ""});
+                    writer.Commit(message, &committed, [&](const absl::Status& status, const MessageLocation&) {
+                      EXPECT_TRUE(status.ok()) << status;
+                      shard.runtime().RequestStop();
+                    });
+                    return absl::OkStatus();
+                  })
+                  .ok());
+  ASSERT_EQ(committed.body.size(), 4u);
+  EXPECT_GT(committed.body[0].offset, committed.body[3].offset);
+  EXPECT_EQ(Recover(writer_options.shard_dir).at("0000000000001"), prefix + body);
+  int read_back = 0;  // the one segment that holds it (another head may exist)
+  for (const auto& entry : std::filesystem::directory_iterator(writer_options.shard_dir)) {
+    absl::StatusOr<std::string> read = ReadBody(entry.path().string(), committed);
+    if (read.ok() && *read == prefix + body) ++read_back;
+  }
+  EXPECT_EQ(read_back, 1);
 }
 
 }  // namespace

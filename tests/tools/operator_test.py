@@ -284,7 +284,7 @@ class ReloadTest(delivery.DeliveryTestCase):
     def test_sighup_with_nothing_to_reload_says_so(self):
         daemon = self.daemon()
         line = self.hup_and_wait(daemon, "SIGHUP:")
-        self.assertTrue(line.endswith("SIGHUP: nothing to reload (no --tls_cert, no --local_recipients, no --auth_users)"),
+        self.assertTrue(line.endswith("SIGHUP: nothing to reload (no --tls_cert, no --local_recipients, no --auth_users, no --dkim_key_table)"),
                         line)
         self.assertEqual(daemon.terminate(), 0)
 
