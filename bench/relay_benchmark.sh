@@ -11,6 +11,8 @@
 # TLS=1 compares instead, per size: ringpost in plaintext, ringpost with STARTTLS on
 # both sides (blast --starttls in, the sink offering it out), and Postfix with
 # STARTTLS on both sides (smtpd and smtp security level "may"), same certificate.
+# DKIM=1 compares instead, per size: ringpost unsigned, signing every message with an
+# Ed25519 key, and with an RSA-2048 key (--dkim_key_table naming blast's From: domain).
 # BASELINE=path/to/an/older/ringpost compares instead that binary and this build,
 # alternating (baseline, current, baseline, current) per size: a change's before and
 # after in one run (in plaintext; with TLS=1 too, STARTTLS on both sides).
@@ -106,7 +108,7 @@ run_ringpost() {
   start_in_group $name ${RINGPOST_BIN:-$bin/ringpost} --listen=127.0.0.1:$port --shards=1 --pin_threads=false \
     --spool_dir="$work/spool-$name" --hostname=bench.ringpost.test --log_level=warning \
     --max_connections_per_ip=1000 "${routing[@]}" --host_max_connections=20 \
-    --domain_max_connections=20 --accounting_log="$work/accounting-$name.jsonl" \
+    --domain_max_connections=20 --accounting_log="$work/accounting-$name.jsonl" ${RINGPOST_EXTRA:-} \
     $(tls_flags "${3:-}" "--tls_cert=$cert --tls_key=$key") >"$work/$name.log" 2>&1
   wait_port $port
   relay $name $port $1 $2 "${3:-}"
@@ -138,6 +140,24 @@ run_postfix() {  # run_postfix SIZE COUNT [tls]
 echo "# relay: blast → MTA → ringpost-sink, $conns inbound connections, $domains domain(s), MTA on CPU $server_cpu, blast+sink on CPU $load_cpu"
 echo "# kernel $(uname -r), $(nproc) CPUs, commit $(git rev-parse --short HEAD 2>/dev/null || echo none), spool on $(df --output=fstype "$work" | tail -1)"
 printf '| size | MTA | messages | relayed/s | MTA CPU s/1k msgs | rate vs Postfix | CPU vs Postfix |\n|---|---|---|---|---|---|---|\n'
+if [ "${DKIM:-0}" = 1 ]; then
+  openssl genpkey -algorithm ed25519 -out "$work/ed25519.pem" 2>/dev/null
+  openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 -out "$work/rsa.pem" 2>/dev/null
+  for alg in ed25519 rsa; do echo "ringpost-blast.invalid $alg $work/$alg.pem" >"$work/$alg.table"; done
+  for size in ${SIZES:-1024 102400}; do
+    count=$messages
+    [ $size -gt 10000 ] && count=$((messages / 4))
+    read -r u_rate u_cpu u_n < <(run_ringpost $size $count)
+    printf '| %s | ringpost (unsigned) | %d | %s | %s | 1.00 | 1.000 |\n' $size $u_n $u_rate $u_cpu
+    for alg in ed25519 rsa; do
+      read -r rate cpu n < <(RINGPOST_EXTRA="--dkim_key_table=$work/$alg.table" run_ringpost $size $count)
+      awk -v s=$size -v a=$alg -v n=$n -v r="$rate" -v c="$cpu" -v ur="$u_rate" -v uc="$u_cpu" \
+        'BEGIN { printf "| %s | ringpost (DKIM %s) | %d | %s | %s | %.2f | %.3f |\n", s, a, n, r, c, r / ur, c / uc }'
+    done
+  done
+  echo "# ratios in this table are to ringpost unsigned, not to Postfix"
+  exit 0
+fi
 if [ -n "${BASELINE:-}" ]; then
   for size in ${SIZES:-1024 102400}; do
     count=$messages

@@ -36,6 +36,19 @@ constexpr MetricInfo kInfo[kMetricCount] = {
     {"log_failures_total", true, "Queue log segments failed (write or sync error) and sealed."},
     {"dns_lookups_total", true, "Next-hop DNS lookups asked for (MX or route host)."},
     {"dns_cache_hits_total", true, "Next-hop DNS lookups answered from the cache."},
+    {"dkim_signed_total", true, "Messages signed with DKIM at reception (one or more signatures)."},
+    {"dkim_unsigned_total", true,
+     "Messages of the relay networks or logged-in users left unsigned: no key for the From: domain, no From: "
+     "domain, or a key that does not read."},
+    {"dkim_refused_unsigned_total", true, "Messages refused (451 4.7.5) as unsigned, with --dkim_required."},
+    {"dkim_pass_total", true, "DKIM signatures verified: pass."},
+    {"dkim_fail_total", true, "DKIM signatures verified: fail (a hash or signature that does not match)."},
+    {"dkim_neutral_total", true, "DKIM signatures verified: neutral (malformed or expired)."},
+    {"dkim_temperror_total", true, "DKIM signatures verified: temperror (the key lookup failed)."},
+    {"dkim_permerror_total", true, "DKIM signatures verified: permerror (no key, or an unusable one)."},
+    {"dkim_none_total", true, "Messages verified that had no DKIM signature."},
+    {"dkim_forged_results_removed_total", true,
+     "Authentication-Results fields claiming --hostname that arrived with a message and were removed."},
 };
 
 struct HistogramInfo {

@@ -49,6 +49,16 @@ enum class Metric : int {
   kLogFailures,
   kDnsLookups,
   kDnsCacheHits,
+  kDkimSigned,
+  kDkimUnsigned,
+  kDkimRefusedUnsigned,
+  kDkimPass,
+  kDkimFail,
+  kDkimNeutral,
+  kDkimTempError,
+  kDkimPermError,
+  kDkimNone,
+  kDkimForgedResultsRemoved,
   kCount,
 };
 inline constexpr size_t kMetricCount = static_cast<size_t>(Metric::kCount);

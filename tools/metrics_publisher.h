@@ -39,6 +39,22 @@ class MetricsPublisher {
  private:
   static void OnTimer(void* context) { static_cast<MetricsPublisher*>(context)->Publish(); }
 
+  void PublishDkim(const net::DkimStats& k) {
+    using core::Metric;
+    const int id = shard_.id();
+    board_.Set(id, Metric::kDkimSigned, k.signed_messages);
+    board_.Set(id, Metric::kDkimUnsigned, k.unsigned_no_key + k.unsigned_key_error);
+    board_.Set(id, Metric::kDkimRefusedUnsigned, k.refused_unsigned);
+    const auto verdict = [&k](net::DkimVerdict v) { return k.verdicts[static_cast<int>(v)]; };
+    board_.Set(id, Metric::kDkimPass, verdict(net::DkimVerdict::kPass));
+    board_.Set(id, Metric::kDkimFail, verdict(net::DkimVerdict::kFail));
+    board_.Set(id, Metric::kDkimNeutral, verdict(net::DkimVerdict::kNeutral));
+    board_.Set(id, Metric::kDkimTempError, verdict(net::DkimVerdict::kTempError));
+    board_.Set(id, Metric::kDkimPermError, verdict(net::DkimVerdict::kPermError));
+    board_.Set(id, Metric::kDkimNone, k.no_signature);
+    board_.Set(id, Metric::kDkimForgedResultsRemoved, k.forged_results_removed);
+  }
+
   void Publish() {
     using core::Metric;
     const int id = shard_.id();
@@ -73,6 +89,7 @@ class MetricsPublisher {
     board_.Set(id, Metric::kLogFailures, l.failures);
     board_.Set(id, Metric::kDnsLookups, mx_.stats().lookups);
     board_.Set(id, Metric::kDnsCacheHits, mx_.stats().cache_hits);
+    if (const net::DkimShard* dkim = service_.dkim(); dkim != nullptr) PublishDkim(dkim->stats());
     board_.SetHistogram(id, core::HistogramKind::kTimeInQueue, d.time_in_queue);
     board_.SetHistogram(id, core::HistogramKind::kDeliveryLatency, d.delivery_latency);
     PublishDestinations(scheduler);

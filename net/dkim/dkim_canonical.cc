@@ -87,28 +87,40 @@ void BodyCanonicalizer::EndLine() {
 }
 
 void BodyCanonicalizer::Add(absl::string_view bytes) {
-  for (const char c : bytes) {
+  const bool relaxed = mode_ == Canonicalization::kRelaxed;
+  // Runs of ordinary bytes are appended whole; only CR (and, relaxed, whitespace) is
+  // looked at one byte at a time.
+  auto ordinary = [relaxed](char c) { return c != '\r' && !(relaxed && IsWsp(c)); };
+  size_t i = 0;
+  while (i < bytes.size()) {
+    const char c = bytes[i];
     if (pending_cr_) {
       pending_cr_ = false;
       if (c == '\n') {
         EndLine();
+        ++i;
         continue;
       }
       line_ += '\r';  // a CR not followed by LF is an ordinary byte (the receiver fixed those)
     }
     if (c == '\r') {
       pending_cr_ = true;
+      ++i;
       continue;
     }
-    if (mode_ == Canonicalization::kRelaxed && IsWsp(c)) {
+    if (!ordinary(c)) {
       pending_space_ = true;  // §3.4.4: a run becomes one space, none at the end of a line
+      ++i;
       continue;
     }
     if (pending_space_) {
       line_ += ' ';
       pending_space_ = false;
     }
-    line_ += c;
+    size_t end = i + 1;
+    while (end < bytes.size() && ordinary(bytes[end])) ++end;
+    line_.append(bytes.data() + i, end - i);
+    i = end;
   }
 }
 

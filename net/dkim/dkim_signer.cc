@@ -9,6 +9,7 @@
 
 #include <algorithm>
 
+#include "absl/container/flat_hash_map.h"
 #include "absl/strings/ascii.h"
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
@@ -127,6 +128,19 @@ std::string DkimBodyHasher::Finish() {
   uint8_t digest[SHA256_DIGEST_LENGTH];
   SHA256_Final(digest, &sha_);
   return Base64(digest, sizeof(digest));
+}
+
+std::vector<std::string> DkimSignedNames(absl::Span<const absl::string_view> fields,
+                                         absl::Span<const std::string> names) {
+  absl::flat_hash_map<std::string, size_t> counts;
+  for (absl::string_view field : fields) ++counts[HeaderFieldName(field)];
+  std::vector<std::string> signed_names;
+  for (const std::string& name : names) {
+    auto it = counts.find(name);
+    const size_t present = it == counts.end() ? 0 : it->second;
+    signed_names.insert(signed_names.end(), name == "from" ? present + 1 : present, name);
+  }
+  return signed_names;
 }
 
 absl::StatusOr<std::string> SignDkim(const DkimKey& key, const DkimSignRequest& r) {

@@ -17,6 +17,7 @@
 
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
+#include "absl/types/span.h"
 #include "net/dkim/dkim_canonical.h"
 
 namespace ringpost::net {
@@ -64,6 +65,11 @@ struct DkimSignRequest {
   int64_t time = 0;                       // t=, seconds since the epoch
   int64_t expiry = 0;                     // x=, 0: none
 };
+
+// h= for a message: each of `names` (lower case) as often as the message has that field,
+// and "from" once more (over-signed: no From: can be added later).
+std::vector<std::string> DkimSignedNames(absl::Span<const absl::string_view> fields,
+                                         absl::Span<const std::string> names);
 
 // "DKIM-Signature: v=1; a=...; ...; b=...\r\n", folded to short lines.
 absl::StatusOr<std::string> SignDkim(const DkimKey& key, const DkimSignRequest& request);

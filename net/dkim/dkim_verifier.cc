@@ -192,6 +192,7 @@ std::string AuthservIdOf(absl::string_view field) {
         if (value[at] == '(') ++depth;
         if (value[at] == ')' && --depth == 0) break;
       }
+      if (at == value.size()) return "";  // a comment that never ends
       ++at;
     } else {
       break;

@@ -42,6 +42,7 @@ class DkimShard {
   DkimKeyCache& key_cache() { return key_cache_; }
   bool verifies() const { return resolver_ != nullptr; }
   DkimStats& stats() { return stats_; }
+  const DkimStats& stats() const { return stats_; }
 
   using Lookups = absl::flat_hash_map<std::string, DkimKeyLookup>;
   // The key records named, from the cache or DNS; `done` runs once, on this shard,

@@ -1,6 +1,5 @@
 #include "net/inbound/message_dkim.h"
 
-#include "absl/container/flat_hash_map.h"
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
@@ -111,12 +110,12 @@ MessageDkim::Signed MessageDkim::Sign() {
   if (header_.overflowed()) return unsigned_because("header section over 256 KiB", &stats.unsigned_no_key);
   std::string storage;
   const std::vector<absl::string_view> fields = SplitHeaderFields(WholeSection(&storage));
-  absl::flat_hash_map<std::string, size_t> counts;
   std::string from_domain;
   for (absl::string_view field : fields) {
-    const std::string name = HeaderFieldName(field);
-    if (name == "from" && counts[name] == 0) from_domain = FromDomain(field);
-    ++counts[name];
+    if (HeaderFieldName(field) == "from") {
+      from_domain = FromDomain(field);  // the first From: (there should be one)
+      break;
+    }
   }
   if (from_domain.empty()) return unsigned_because("no From: domain to sign for", &stats.unsigned_no_key);
   const std::shared_ptr<const DkimKeyTable::Snapshot> table = shard_.key_table()->Get();
@@ -127,10 +126,7 @@ MessageDkim::Signed MessageDkim::Sign() {
   request.header_mode = options_.header_mode;
   request.body_mode = options_.body_mode;
   request.header_fields = fields;
-  for (const std::string& name : options_.header_names) {
-    const size_t present = counts.contains(name) ? counts[name] : 0;
-    request.signed_names.insert(request.signed_names.end(), name == "from" ? present + 1 : present, name);
-  }
+  request.signed_names = DkimSignedNames(fields, options_.header_names);
   request.body_hash = body_hash_;
   request.time = now_;
   request.expiry = options_.lifetime_seconds > 0 ? now_ + options_.lifetime_seconds : 0;

@@ -258,6 +258,7 @@ TEST(DkimVerifierTest, Rfc8601_2_2_TheReportField) {
   EXPECT_EQ(AuthservIdOf("Authentication-Results: MX.Example.ORG; dkim=pass\r\n"), "mx.example.org");
   EXPECT_EQ(AuthservIdOf("Authentication-Results: (comment) mx.example.org 1; none\r\n"), "mx.example.org");
   EXPECT_EQ(AuthservIdOf("Authentication-Results:\r\n"), "");
+  EXPECT_EQ(AuthservIdOf("Authentication-Results: (never closed mx.example.org; none"), "");
 }
 
 std::string RawBase64(const DkimKey& key) {

@@ -15,6 +15,7 @@ import smtplib
 import subprocess
 import tempfile
 import unittest
+import urllib.request
 
 import dkim
 import dns.resolver
@@ -228,6 +229,12 @@ class VerificationTest(DkimTestCase):
         with smtplib.SMTP("127.0.0.1", daemon.port, timeout=30, source_address=("127.0.0.2", 0)) as client:
             self.assertEqual(client.sendmail("s@example.com", ["r@example.net"], message), {})
 
+    def metrics(self, daemon):
+        with urllib.request.urlopen("http://127.0.0.1:%d/metrics" % daemon.metrics_port, timeout=10) as reply:
+            lines = reply.read().decode().splitlines()
+        return {line.split(" ")[0]: int(line.split(" ")[1]) for line in lines
+                if line.startswith("ringpost_dkim_")}
+
     def results_of(self, body):
         """ringpost's Authentication-Results field, unfolded."""
         self.assertTrue(body.startswith(b"Authentication-Results: " + harness.HOSTNAME.encode() + b";"), body[:300])
@@ -257,6 +264,10 @@ class VerificationTest(DkimTestCase):
             prefix + "dkim=permerror (no key) header.d=example.com header.s=gone")]), 1, results)
         self.assertIn(prefix + "dkim=none", results)
         self.assertEqual(self.dns.queries("TXT", "rsa._domainkey.example.com"), 1)  # the key record is cached
+        expected = {"ringpost_dkim_pass_total": 2, "ringpost_dkim_fail_total": 1, "ringpost_dkim_permerror_total": 1,
+                    "ringpost_dkim_none_total": 1, "ringpost_dkim_signed_total": 0}
+        wait_for(lambda: {name: self.metrics(daemon).get(name) for name in expected} == expected, 10,
+                 "the DKIM counters", lambda: str(self.metrics(daemon)))
 
     def test_rfc8601_5_results_claiming_this_host_are_removed_others_kept(self):
         sink = self.sink()
