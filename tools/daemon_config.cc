@@ -75,6 +75,9 @@ ABSL_FLAG(std::string, dkim_key_table, "",
           "mail of --relay_networks and logged-in users is signed for its From: domain (or the nearest parent "
           "the table names) with every key of that domain; reloaded on SIGHUP; empty: no signing");
 ABSL_FLAG(uint32_t, dkim_key_cache, 100000, "DKIM keys each shard keeps in memory (least recently used go)");
+ABSL_FLAG(std::string, dkim_extra_domains, "",
+          "domains of the key table whose keys also sign every message signed (a sending service's own "
+          "domain beside the author's), comma-separated");
 ABSL_FLAG(bool, dkim_required, false,
           "refuse (451 4.7.5) mail that would leave unsigned because no key of the table fits it");
 ABSL_FLAG(std::string, dkim_headers, "",
@@ -318,15 +321,26 @@ absl::Status ReadDkimFlags(DaemonConfig& c) {
     return Invalid(absl::StrCat("--dkim_canonicalization: expected HEADER/BODY, each relaxed or simple, got '",
                                 modes, "'"));
   }
+  for (absl::string_view domain : absl::StrSplit(absl::GetFlag(FLAGS_dkim_extra_domains), ',', absl::SkipWhitespace())) {
+    dkim.extra_domains.push_back(core::CanonicalDomain(absl::StripAsciiWhitespace(domain)));
+  }
   dkim.lifetime_seconds = absl::ToInt64Seconds(absl::GetFlag(FLAGS_dkim_signature_lifetime).value);
   if (dkim.lifetime_seconds < 0) return Invalid("--dkim_signature_lifetime: must not be negative");
   const std::string table = absl::GetFlag(FLAGS_dkim_key_table);
   if (table.empty()) {
-    if (dkim.required) return Invalid("--dkim_required needs --dkim_key_table: there would be no key to sign with");
+    if (dkim.required || !dkim.extra_domains.empty()) {
+      return Invalid("--dkim_required and --dkim_extra_domains need --dkim_key_table: there would be no key");
+    }
     return absl::OkStatus();
   }
   c.dkim_keys = std::make_shared<net::DkimKeyTable>(table);
-  return c.dkim_keys->Load();
+  RP_RETURN_IF_ERROR(c.dkim_keys->Load());
+  for (const std::string& domain : dkim.extra_domains) {
+    if (!c.dkim_keys->Get()->by_domain.contains(domain)) {
+      return Invalid(absl::StrCat("--dkim_extra_domains: ", table, " has no key for ", domain));
+    }
+  }
+  return absl::OkStatus();
 }
 
 absl::Status ReadServerFlags(DaemonConfig& c) {

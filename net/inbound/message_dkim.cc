@@ -3,6 +3,7 @@
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "core/log.h"
 
 namespace ringpost::net {
@@ -98,18 +99,10 @@ absl::Status MessageDkim::Finish(const Store& store) {
 MessageDkim::Signed MessageDkim::Sign() {
   Signed result;
   DkimStats& stats = shard_.stats();
-  auto unsigned_because = [&](std::string reason, uint64_t* counter) {
-    result.unsigned_reason = std::move(reason);
-    ++*counter;
-    if (options_.required) {
-      ++stats.refused_unsigned;
-      result.refusal = result.unsigned_reason;
-    }
-    return result;
-  };
-  if (header_.overflowed()) return unsigned_because("header section over 256 KiB", &stats.unsigned_no_key);
+  const std::shared_ptr<const DkimKeyTable::Snapshot> table = shard_.key_table()->Get();
   std::string storage;
-  const std::vector<absl::string_view> fields = SplitHeaderFields(WholeSection(&storage));
+  const std::vector<absl::string_view> fields =
+      header_.overflowed() ? std::vector<absl::string_view>() : SplitHeaderFields(WholeSection(&storage));
   std::string from_domain;
   for (absl::string_view field : fields) {
     if (HeaderFieldName(field) == "from") {
@@ -117,10 +110,20 @@ MessageDkim::Signed MessageDkim::Sign() {
       break;
     }
   }
-  if (from_domain.empty()) return unsigned_because("no From: domain to sign for", &stats.unsigned_no_key);
-  const std::shared_ptr<const DkimKeyTable::Snapshot> table = shard_.key_table()->Get();
-  const std::vector<DkimKeyEntry>* entries = table->Find(from_domain);
-  if (entries == nullptr) return unsigned_because(absl::StrCat("no DKIM key for ", from_domain), &stats.unsigned_no_key);
+  // The author's keys (the From: domain, or its nearest parent the table names), then
+  // those of each --dkim_extra_domains domain (a sending service's own).
+  const std::vector<DkimKeyEntry>* author = from_domain.empty() ? nullptr : table->Find(from_domain);
+  std::vector<const DkimKeyEntry*> keys;
+  if (author != nullptr) {
+    for (const DkimKeyEntry& entry : *author) keys.push_back(&entry);
+  }
+  if (!header_.overflowed()) {
+    for (const std::string& extra : options_.extra_domains) {
+      auto it = table->by_domain.find(extra);
+      if (it == table->by_domain.end() || (author != nullptr && author->front().domain == extra)) continue;
+      for (const DkimKeyEntry& entry : it->second) keys.push_back(&entry);
+    }
+  }
 
   DkimSignRequest request;
   request.header_mode = options_.header_mode;
@@ -131,27 +134,43 @@ MessageDkim::Signed MessageDkim::Sign() {
   request.time = now_;
   request.expiry = options_.lifetime_seconds > 0 ? now_ + options_.lifetime_seconds : 0;
   std::string key_error;
-  for (const DkimKeyEntry& entry : *entries) {
+  bool author_signed = false;
+  for (const DkimKeyEntry* entry : keys) {
     std::string error;
-    const DkimKey* key = shard_.key_cache().Find(entry, table->generation, &error);
-    if (key == nullptr) {
-      if (!error.empty()) {
-        RP_LOG(kError) << error;  // once per key and table
-      }
-      key_error = absl::StrCat("the DKIM key for d=", entry.domain, " s=", entry.selector, " does not read");
-      continue;
+    const DkimKey* key = shard_.key_cache().Find(*entry, table->generation, &error);
+    absl::StatusOr<std::string> signature = absl::FailedPreconditionError("no key");
+    if (key != nullptr) {
+      request.domain = entry->domain;
+      request.selector = entry->selector;
+      signature = SignDkim(*key, request);
+    } else if (!error.empty()) {
+      RP_LOG(kError) << error;  // once per key and table
     }
-    request.domain = entry.domain;
-    request.selector = entry.selector;
-    absl::StatusOr<std::string> signature = SignDkim(*key, request);
+    const bool authors = author != nullptr && entry->domain == author->front().domain;
     if (!signature.ok()) {
-      key_error = absl::StrCat("signing with d=", entry.domain, " s=", entry.selector, " failed");
+      if (authors) key_error = absl::StrCat("the DKIM key for d=", entry->domain, " s=", entry->selector, " does not read");
       continue;
     }
     result.fields += *signature;
+    author_signed |= authors;
   }
-  if (result.fields.empty()) return unsigned_because(key_error, &stats.unsigned_key_error);
-  ++stats.signed_messages;
+  if (author_signed) {
+    ++stats.signed_messages;
+    return result;
+  }
+  // Without a signature of the author's domain the message counts as unsigned (DMARC
+  // would not align with another domain's), whatever else signed it.
+  ++(author == nullptr ? stats.unsigned_no_key : stats.unsigned_key_error);
+  result.unsigned_reason = header_.overflowed()  ? "header section over 256 KiB"
+                           : from_domain.empty() ? "no From: domain to sign for"
+                           : author == nullptr   ? absl::StrCat("no DKIM key for ", from_domain)
+                                                 : key_error;
+  if (options_.required) {
+    ++stats.refused_unsigned;
+    result.refusal = result.unsigned_reason;
+  } else if (!result.fields.empty()) {
+    absl::StrAppend(&result.unsigned_reason, " (signed for ", absl::StrJoin(options_.extra_domains, ", "), " only)");
+  }
   return result;
 }
 

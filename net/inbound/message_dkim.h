@@ -41,6 +41,9 @@ struct DkimSigningOptions {
   Canonicalization header_mode = Canonicalization::kRelaxed;  // --dkim_canonicalization
   Canonicalization body_mode = Canonicalization::kRelaxed;
   int64_t lifetime_seconds = 0;  // --dkim_signature_lifetime: x= (0: none)
+  // --dkim_extra_domains: every message signed is also signed with these domains' keys
+  // (a sending service's own domain), lower case.
+  std::vector<std::string> extra_domains;
   bool required = false;         // --dkim_required
 };
 
@@ -59,9 +62,10 @@ class MessageDkim {
   // The end of the data: what was held back is stored.
   absl::Status Finish(const Store& store);
 
-  // kSign, after Finish: the DKIM-Signature fields to put on top (empty: unsigned, and
-  // `unsigned_reason` says why, for the log). With --dkim_required an unsigned message
-  // is refused: `refusal` is the reply text after "451 4.7.5 ".
+  // kSign, after Finish: the DKIM-Signature fields to put on top. Without a signature
+  // of the author's domain `unsigned_reason` says why, for the log (there may still be
+  // extra domains' signatures); with --dkim_required such a message is refused:
+  // `refusal` is the reply text after "451 4.7.5 ".
   struct Signed {
     std::string fields;
     std::string unsigned_reason;

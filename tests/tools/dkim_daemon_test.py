@@ -76,8 +76,11 @@ class DkimTestCase(DeliveryTestCase):
                                              ("outside", "rsa"))}
         self.dns_port = free_udp_port()
         # Key records live 300 s (dnsmasq gives its own records a TTL of 0 by default).
-        self.dns = Dnsmasq(self.dns_port, ["--local=/example.com/", "--local-ttl=300"] + [
-            txt_record("%s._domainkey.example.com" % name, record) for name, (_, record, _) in self.keys.items()])
+        self.keys["esp"] = new_key(self.folder, "esp", "rsa")  # a sending service's own domain
+        self.dns = Dnsmasq(self.dns_port, ["--local=/example.com/", "--local=/esp.example/", "--local-ttl=300",
+                                           txt_record("esp._domainkey.esp.example", self.keys["esp"][1])] + [
+            txt_record("%s._domainkey.example.com" % name, record) for name, (_, record, _) in self.keys.items()
+            if name != "esp"])
 
     def tearDown(self):
         self.dns.close()
@@ -143,6 +146,21 @@ class SigningTest(DkimTestCase):
         signature = re.compile(rb"DKIM-Signature:.*?b=[^;]+?\r\n(?=[^ \t])", re.S)
         self.assertEqual(signature.search(first).group(0), signature.search(second).group(0))
         self.assertTrue(first.startswith(b"DKIM-Signature: v=1; a=ed25519-sha256;"), first[:200])
+
+    def test_extra_domains_sign_beside_the_author(self):
+        """--dkim_extra_domains: a sending service's domain signs every message too; a message
+        whose author has no key carries that signature alone and is logged as unsigned."""
+        table = self.write_table("example.com ed ed.pem", "esp.example esp esp.pem")
+        sink = self.sink()
+        daemon = self.signing_daemon(sink, dkim_key_table=table, dkim_extra_domains="ESP.example")
+        self.send(daemon, "s@example.com", ["r@dest.example"], MESSAGES["folded"])
+        wait_for(lambda: len(sink.messages()) == 1, 30, "the first message")
+        self.send(daemon, "s@other.example", ["r@dest.example"], b"From: x@other.example\r\nSubject: o\r\n\r\nx\r\n")
+        wait_for(lambda: len(sink.messages()) == 2, 30, "the second message")
+        verified = sorted(self.verified_selectors(body) for _, body in sink.messages())
+        self.assertEqual(verified, [["ed", "esp"], ["esp"]])
+        wait_for(lambda: [l for l in daemon.log_lines() if l.endswith(
+            ": no DKIM key for other.example (signed for esp.example only)")], 10, "the log line", daemon.log_text)
 
     def test_no_key_leaves_unsigned_and_dkim_required_refuses_451_4_7_5(self):
         with open(os.path.join(self.folder, "broken.pem"), "w") as f:
