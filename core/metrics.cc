@@ -189,6 +189,20 @@ void MetricsBoard::RenderDestinations(std::string* out) const {
   }
 }
 
+void MetricsBoard::RenderFailures(std::string* out) const {
+  if (failure_classes_.empty()) return;
+  absl::StrAppend(out,
+                  "# HELP ringpost_delivery_failures_total Failed delivery attempts (deferred, bounced or "
+                  "expired recipients) by why they failed (--bounce_rules).\n"
+                  "# TYPE ringpost_delivery_failures_total counter\n");
+  for (size_t c = 0; c < failure_classes_.size() && c < kFailureClassesMax; ++c) {
+    uint64_t sum = 0;
+    for (int s = 0; s < shards_; ++s) sum += slots_[static_cast<size_t>(s)].failures[c].load(std::memory_order_relaxed);
+    absl::StrAppend(out, "ringpost_delivery_failures_total{class=\"", LabelValue(failure_classes_[c]), "\"} ", sum,
+                    "\n");
+  }
+}
+
 std::string MetricsBoard::RenderPrometheus() const {
   std::string out;
   for (size_t i = 0; i < kMetricCount; ++i) {
@@ -198,6 +212,7 @@ std::string MetricsBoard::RenderPrometheus() const {
                     info.counter ? " counter\n" : " gauge\n", "ringpost_", info.name, " ", Sum(metric), "\n");
   }
   RenderHistograms(&out);
+  RenderFailures(&out);
   if (top_destinations_ > 0) RenderDestinations(&out);
   return out;
 }

@@ -102,6 +102,13 @@ class MetricsBoard {
   void SetHistogram(int shard, HistogramKind kind, const HistogramCounts& counts);
   // The shard's deepest destinations (and suspended ones), once a second.
   void SetDestinations(int shard, std::vector<DestinationGauge> destinations, uint64_t suspended);
+  // Failed delivery attempts by class (queue/schedule/bounce_class.h): the class names,
+  // set before the shards start, then each shard's counts in that order.
+  static constexpr size_t kFailureClassesMax = 16;
+  void set_failure_classes(std::vector<std::string> names) { failure_classes_ = std::move(names); }
+  void SetFailures(int shard, size_t failure_class, uint64_t count) {
+    slots_[static_cast<size_t>(shard)].failures[failure_class].store(count, std::memory_order_relaxed);
+  }
   // How many destinations to show (0: none); set before the shards start.
   void set_top_destinations(size_t top) { top_destinations_ = top; }
   size_t top_destinations() const { return top_destinations_; }
@@ -120,12 +127,15 @@ class MetricsBoard {
     std::array<std::atomic<uint64_t>, kMetricCount> values{};
     std::array<HistogramSlot, kHistogramCount> histograms;
     std::atomic<uint64_t> suspended{0};
+    std::array<std::atomic<uint64_t>, kFailureClassesMax> failures{};
     mutable std::mutex destinations_mutex;  // taken once a second by the owner and per scrape
     std::vector<DestinationGauge> destinations;
   };
   void RenderHistograms(std::string* out) const;
   void RenderDestinations(std::string* out) const;
+  void RenderFailures(std::string* out) const;
   size_t top_destinations_ = 50;
+  std::vector<std::string> failure_classes_;
   const int shards_;
   std::unique_ptr<Slot[]> slots_;
 };

@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <cstring>
 #include <fstream>
+#include <sstream>
 
 #include "absl/container/flat_hash_set.h"
 #include "absl/flags/flag.h"
@@ -23,6 +24,7 @@
 #include "dns/resolver_config.h"
 #include "net/smtp/smtp_command.h"
 #include "queue/queue_id.h"
+#include "queue/schedule/bounce_class.h"
 
 ABSL_FLAG(std::string, listen, "127.0.0.1:2525",
           "comma-separated ADDR:PORT SMTP listeners (IPv4, or [v6]:port)");
@@ -180,6 +182,9 @@ ABSL_FLAG(ringpost::core::FlagDuration, delay_warning_time, ringpost::core::Flag
 ABSL_FLAG(ringpost::core::FlagDuration, compaction_age, ringpost::core::FlagDuration{absl::Minutes(30)},
           "mail still deferred this long after delivery took it over (at arrival, or at start-up) is "
           "copied forward in the queue log, so old segments can be freed (0s: never)");
+ABSL_FLAG(std::string, bounce_rules, "",
+          "rules that classify failed deliveries (accounting \"class\", ringpost_delivery_failures_total), "
+          "one per line 'class code status [text-regex]', tried before the built-in ones (first match wins)");
 ABSL_FLAG(uint32_t, domain_max_connections, 20, "concurrent outbound connections per destination domain");
 ABSL_FLAG(uint32_t, host_max_connections, 10,
           "concurrent outbound connections per destination IP (split evenly between shards)");
@@ -571,6 +576,17 @@ absl::Status ReadDeliveryFlags(DaemonConfig& c) {
   s.delay_warning = absl::GetFlag(FLAGS_delay_warning_time).value;
   if (s.delay_warning < absl::ZeroDuration()) return Invalid("--delay_warning_time: must not be negative");
   if (s.compaction_age < absl::ZeroDuration()) return Invalid("--compaction_age: must not be negative");
+  if (const std::string path = absl::GetFlag(FLAGS_bounce_rules); !path.empty()) {
+    std::ifstream in(path, std::ios::binary);
+    std::stringstream text;
+    text << in.rdbuf();
+    if (!in || text.str().size() > (1u << 20)) {
+      return Invalid(absl::StrCat("--bounce_rules: cannot read ", path, " (or it is over 1 MiB)"));
+    }
+    auto rules = queue::BounceRules::WithFile(text.str(), path);
+    if (!rules.ok()) return Invalid(absl::StrCat("--bounce_rules: ", rules.status().message()));
+    s.bounce_rules = std::make_shared<const queue::BounceRules>(*std::move(rules));
+  }
   s.domain_max_connections = absl::GetFlag(FLAGS_domain_max_connections);
   s.max_messages_per_connection = absl::GetFlag(FLAGS_max_messages_per_connection);
   const uint32_t host_max_connections = absl::GetFlag(FLAGS_host_max_connections);

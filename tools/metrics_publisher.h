@@ -90,6 +90,7 @@ class MetricsPublisher {
     board_.Set(id, Metric::kDnsLookups, mx_.stats().lookups);
     board_.Set(id, Metric::kDnsCacheHits, mx_.stats().cache_hits);
     if (const net::DkimShard* dkim = service_.dkim(); dkim != nullptr) PublishDkim(dkim->stats());
+    for (size_t k = 0; k < d.failures_by_class.size(); ++k) board_.SetFailures(id, k, d.failures_by_class[k]);
     board_.SetHistogram(id, core::HistogramKind::kTimeInQueue, d.time_in_queue);
     board_.SetHistogram(id, core::HistogramKind::kDeliveryLatency, d.delivery_latency);
     PublishDestinations(scheduler);

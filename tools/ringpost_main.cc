@@ -35,6 +35,7 @@
 #include "queue/recovery.h"
 #include "queue/spool_lock.h"
 #include "tools/command_line.h"
+#include "queue/schedule/bounce_class.h"
 #include "tools/daemon_config.h"
 #include "tools/daemon_shard.h"
 
@@ -303,6 +304,11 @@ int Main() {
   shared.submission_listeners = std::move(submission);
   shared.submissions_listeners = std::move(submissions);
   shared.metrics.set_top_destinations(config.metrics_top_destinations);
+  std::vector<std::string> failure_classes;
+  for (size_t c = 0; c < queue::kBounceClassCount; ++c) {
+    failure_classes.push_back(queue::BounceClassName(static_cast<queue::BounceClass>(c)));
+  }
+  shared.metrics.set_failure_classes(std::move(failure_classes));
   shared.admin_socket = std::move(admin_socket);
   shared.admin_listener = std::move(admin_listener);
   if (absl::Status s = shared.accounting.Open(); !s.ok()) return Fatal(s.message());

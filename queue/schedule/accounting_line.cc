@@ -43,6 +43,7 @@ std::string OutcomeLogText(const AccountingEntry& e) {
                                   " attempt=", e.attempt, " delay=", ShortDuration(e.time - e.arrival),
                                   " status=", e.status.empty() ? absl::string_view("-") : e.status,
                                   " reply=\"", absl::CHexEscape(reply), "\"");
+  if (!e.bounce_class.empty()) absl::StrAppend(&line, " class=", e.bounce_class);
   if (e.type == AccountingType::kTransient && e.next_attempt != absl::InfinitePast()) {
     absl::StrAppend(
         &line, " next_attempt=", absl::FormatTime("%Y-%m-%dT%H:%M:%SZ", e.next_attempt, absl::UTCTimeZone()),
@@ -88,6 +89,7 @@ void AppendAccountingLine(const AccountingEntry& e, std::string* out) {
       line.Time("next_attempt", e.next_attempt);
     }
     if (e.by_operator) line.Bool("by_operator", true);
+    if (!e.bounce_class.empty()) line.String("class", e.bounce_class);
   }
   out->push_back('\n');
 }

@@ -45,6 +45,7 @@ struct AccountingEntry {
   bool tls_verified = false;
   bool possible_duplicate = false;
   bool by_operator = false;  // a bounce an operator asked for
+  absl::string_view bounce_class;  // failures: why (queue/schedule/bounce_class.h)
 };
 
 struct ReceptionEntry {
@@ -72,7 +73,8 @@ const char* AccountingTypeName(AccountingType type);
 // The daemon log's line for one recipient's outcome, as a maillog says it (no newline):
 //   delivered id=3B2KR300000029N from=<a@x> rcpt=<b@y> host=127.0.0.1:25 attempt=1
 //     delay=0.41s status=2.0.0 reply="250 Ok"
-// A deferral adds next_attempt=TIME (in 5m); an operator's bounce says by the operator.
+// A failure adds class=rate_limited (say); a deferral next_attempt=TIME (in 5m); an
+// operator's bounce says by the operator.
 std::string OutcomeLogText(const AccountingEntry& entry);
 
 // Each appends one JSON line (with its newline) to `out`.

@@ -50,6 +50,7 @@
 // generator, so a seed replays a run exactly. Single-threaded: one per shard.
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <deque>
 #include <functional>
@@ -70,6 +71,7 @@
 #include "core/timer_wheel.h"
 #include "queue/record.h"
 #include "queue/schedule/bounce.h"
+#include "queue/schedule/bounce_class.h"
 #include "queue/schedule/delivery_job.h"
 #include "queue/schedule/delivery_outcome.h"
 #include "queue/schedule/next_hop.h"
@@ -95,6 +97,9 @@ struct SchedulerConfig {
   // --delay_warning_time: a recipient still deferred this long after arrival gets one
   // "delayed" report (RFC 3464) unless its NOTIFY leaves DELAY out; zero: never.
   absl::Duration delay_warning = absl::ZeroDuration();
+  // How failures are classified (--bounce_rules before the built-in rules); null: the
+  // built-in rules alone.
+  std::shared_ptr<const BounceRules> bounce_rules;
   uint64_t seed = 1;
 };
 
@@ -306,6 +311,7 @@ class DeliveryScheduler {
              dsns_queued = 0, dsns_suppressed = 0, connections_opened = 0, connection_failures = 0,
              connections_handed_over = 0, messages_finished = 0, tls_handshake_failures = 0,
              jobs_compacted = 0, possible_duplicates = 0, deleted = 0, held = 0, flushed = 0;
+    std::array<uint64_t, kBounceClassCount> failures_by_class{};  // deferrals, bounces, expiries
     core::HistogramCounts time_in_queue;     // arrival to a final outcome, per recipient
     core::HistogramCounts delivery_latency;  // one attempt, sent to replied (or delivered locally)
   };
@@ -364,6 +370,9 @@ class DeliveryScheduler {
   // Events end here: domains left with nothing are forgotten.
   void EndEvent();
   double UnitRandom();
+  // A failed attempt's class (counted): by the reply's own status, or for no reply at
+  // all "4.4.1" (never the "5.4.7" an expiry is reported with).
+  const char* ClassifyFailure(const AttemptReply& reply);
 
   static void OnDomainTimer(void* context);
   static void OnIdleTimer(void* context);

@@ -381,6 +381,8 @@ void DeliveryScheduler::RunCommand(Job& job, AdminCommand command, const std::st
       entry.status = "5.0.0";
       entry.text = text;
       entry.by_operator = true;
+      entry.bounce_class = BounceClassName(BounceClass::kAdmin);
+      ++stats_.failures_by_class[static_cast<size_t>(BounceClass::kAdmin)];
       AppendAccountingLine(entry, &accounting.lines);
       RP_LOG(kInfo) << OutcomeLogText(entry);
     }

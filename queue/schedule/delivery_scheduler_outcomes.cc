@@ -95,6 +95,7 @@ void DeliveryScheduler::Complete(Job& job, const std::vector<AttemptReply>& repl
       entry.next_attempt = now_;
       entry.status = reply.enhanced;
       entry.attempt = r.attempts + 1;
+      entry.bounce_class = ClassifyFailure(reply);
       AppendAccountingLine(entry, &accounting.lines);
       RP_LOG(kInfo) << OutcomeLogText(entry) << " (too many recipients: a new transaction now)";
       continue;
@@ -123,6 +124,7 @@ void DeliveryScheduler::Complete(Job& job, const std::vector<AttemptReply>& repl
         break;
     }
     entry.type = AccountingTypeOf(outcome.outcome);
+    if (outcome.outcome != Outcome::kDelivered) entry.bounce_class = ClassifyFailure(reply);
     if (outcome.outcome == Outcome::kDeferred) entry.next_attempt = outcome.next_attempt;
     entry.status = outcome.status;
     entry.attempt = outcome.attempt;
@@ -363,6 +365,17 @@ void DeliveryScheduler::OnLocalDelivered(JobId id, std::vector<AttemptReply> rep
   RP_CHECK_MSG(it != jobs_.end() && it->second->busy, "local results for no attempt");
   Complete(*it->second, replies, "maildir", TlsReport{});
   EndEvent();
+}
+
+const char* DeliveryScheduler::ClassifyFailure(const AttemptReply& reply) {
+  static const BounceRules* const built_in = new BounceRules();
+  const BounceRules& rules = config_.bounce_rules != nullptr ? *config_.bounce_rules : *built_in;
+  const absl::string_view status = !reply.enhanced.empty() ? absl::string_view(reply.enhanced)
+                                   : reply.code == 0       ? absl::string_view("4.4.1")
+                                                           : absl::string_view();
+  const BounceClass bounce_class = rules.Classify(reply.code, status, reply.text);
+  ++stats_.failures_by_class[static_cast<size_t>(bounce_class)];
+  return BounceClassName(bounce_class);
 }
 
 }  // namespace ringpost::queue

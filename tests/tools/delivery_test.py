@@ -821,6 +821,35 @@ class MetricsTest(DeliveryTestCase):
         self.assertEqual(buckets, sorted(buckets))
         self.assertEqual(values["ringpost_destinations_suspended"], 0)
 
+    def test_failures_are_classified_in_the_accounting_log_and_the_metrics(self):
+        """Gmail's throttling reply (421 4.7.28) is rate_limited; a --bounce_rules line
+        overrides the built-in class of a 550 5.1.1 (invalid_recipient)."""
+        throttling = self.sink("--tempfail_pattern=slow", "--tempfail_times=1",
+                               "--tempfail_reply=421 4.7.28 [192.0.2.1] Our system has detected an unusual rate "
+                               "of unsolicited mail originating from your IP address.")
+        refusing = self.sink("--rcpt_permfail_rate=1")
+        rules = tempfile.NamedTemporaryFile("w", suffix=".rules", delete=False)
+        self.addCleanup(os.unlink, rules.name)
+        rules.write("# class code status [text]\nmailbox_full 550 5.1.1\n")
+        rules.close()
+        daemon = self.daemon(routes="slow.test=127.0.0.1:%d,gone.test=127.0.0.1:%d" % (throttling.port, refusing.port),
+                             bounce_rules=rules.name)
+        self.send(daemon, "s@src.test", ["slow@slow.test"], MESSAGE % 1)
+        self.send(daemon, "", ["x@gone.test"], MESSAGE % 2)  # from <>: no DSN to route
+        self.wait_accounting(daemon, lambda e: e["type"] in ("delivery", "bounce"), 2, "the outcomes")
+        outcomes = sorted((e["type"], e["rcpt"], e.get("class")) for e in self.accounting(daemon))
+        self.assertEqual(outcomes, [("bounce", "x@gone.test", "mailbox_full"),
+                                    ("delivery", "slow@slow.test", None),
+                                    ("transient", "slow@slow.test", "rate_limited")])
+        daemon.validate_accounting()
+        expected = {'ringpost_delivery_failures_total{class="rate_limited"}': 1,
+                    'ringpost_delivery_failures_total{class="mailbox_full"}': 1,
+                    'ringpost_delivery_failures_total{class="invalid_recipient"}': 0}
+        wait_for(lambda: {k: self.metrics(daemon).get(k) for k in expected} == expected, 10, "the failure counters",
+                 lambda: str(self.metrics(daemon)))
+        wait_for(lambda: [l for l in daemon.log_lines() if "deferred id=" in l and "class=rate_limited" in l], 10,
+                 "the deferred line's class", daemon.log_text)
+
     def test_other_paths_methods_and_hostile_requests_get_http_errors(self):
         daemon = self.daemon()
         self.assertEqual(self.get(daemon, "/")[0], 404)

@@ -185,8 +185,9 @@ class SigningTest(DkimTestCase):
                 client.sendmail("s@broken.example", ["r@dest.example"], b"From: x@broken.example\r\n\r\nx\r\n")
             self.assertEqual(refused.exception.smtp_error,
                              b"4.7.5 the DKIM key for d=broken.example s=brk does not read")
-        self.assertTrue([l for l in strict.log_lines()
-                         if l.endswith("DKIM key %s/broken.pem: not a PEM private key" % self.folder)], strict.log_text())
+        wait_for(lambda: [l for l in strict.log_lines()
+                          if l.endswith("DKIM key %s/broken.pem: not a PEM private key" % self.folder)], 10,
+                 "the key's error", strict.log_text)
         self.assertEqual(self.accounting(strict, types=("reception",)), [])  # the refused were never queued
 
     def test_sighup_rotates_keys_and_a_bad_table_keeps_the_old_one(self):

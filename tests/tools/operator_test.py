@@ -76,25 +76,27 @@ class OutcomeLogTest(delivery.DeliveryTestCase):
         self.wait_log(daemon, r"\] deferred id=%s" % ids["b@dead.example"] +
                       common % ("b@dead\\.example", "none", 1, r"4\.4\.1",
                                 "connection to 127\\.0\\.0\\.1:%d failed: connect: Connection refused" % dead) +
-                      next_attempt,
+                      " class=connection_failure" + next_attempt,
                       "the deferred line for a refused connection")
         self.wait_log(daemon, r"\] deferred id=%s" % ids["c@temp.example"] +
                       common % ("c@temp\\.example", "127\\.0\\.0\\.1:%d" % tempfail.port, 1, r"4\.\d\.\d+",
-                                r"45\d [^\"]+") + next_attempt,
+                                r"45\d [^\"]+") + " class=other" + next_attempt,
                       "the deferred line for a 4xx reply")
         self.wait_log(daemon, r"\] deferred id=%s" % ids["d@dns.example"] +
-                      common % ("d@dns\\.example", "none", 1, r"4\.4\.3", r"[^\"]+") + next_attempt,
+                      common % ("d@dns\\.example", "none", 1, r"4\.4\.3", r"[^\"]+") + " class=dns_failure" +
+                      next_attempt,
                       "the deferred line for a DNS failure")
         self.wait_log(daemon, r"\] bounced id=%s" % ids["e@bad.example"] +
                       common % ("e@bad\\.example", "127\\.0\\.0\\.1:%d" % refusing.port, 1, r"5\.\d\.\d+",
-                                r"55\d [^\"]+") + "$",
+                                r"55\d [^\"]+") + " class=invalid_recipient$",
                       "the bounced line")
         self.wait_log(daemon, r"\] report queued: id=\S+ for id=%s to=<s@src\.example> failed=1$" %
                       ids["e@bad.example"], "the DSN the bounce caused")
         # Past --max_queue_lifetime the refused and the temporarily failing recipients expire.
-        for rcpt in ("b@dead.example", "c@temp.example"):
+        for rcpt, bounce_class in (("b@dead.example", "connection_failure"), ("c@temp.example", "other")):
             self.wait_log(daemon, r"\] expired id=%s from=<s@src\.example> rcpt=<%s> host=\S+ attempt=\d+ "
-                          r"delay=\d+\.\d\ds status=\S+ reply=\"[^\"]+\"$" % (ids[rcpt], re.escape(rcpt)),
+                          r"delay=\d+\.\d\ds status=\S+ reply=\"[^\"]+\" class=%s$" % (ids[rcpt], re.escape(rcpt),
+                                                                                   bounce_class),
                           "the expired line for " + rcpt)
         # RFC 5321 §6.1: a report (mail from <>) that fails goes no further, and the log says why.
         self.wait_log(daemon, r"\] bounce id=%s to <f@bad\.example> failed: 5\.\d\.\d+ 55\d [^;]+; "

@@ -188,7 +188,8 @@ class TryItTest(unittest.TestCase):
         self.assertRegex(lines[2], r"^ {16}\(%s; next attempt in \d+m\d+s\)$" % re.escape(refused))
         self.assertEqual(lines[3], "1 job")
         self.assertRegex(read(self.daemon_log), r"\] deferred id=%s from=<\S+> rcpt=<user@example\.org> host=none "
-                         r"attempt=1 delay=\S+ status=4\.4\.1 reply=\"%s\" next_attempt=\S+ \(in (9|10)m" %
+                         r"attempt=1 delay=\S+ status=4\.4\.1 reply=\"%s\" class=connection_failure "
+                         r"next_attempt=\S+ \(in (9|10)m" %
                          (qid, re.escape(refused)))
         out, err, status, _ = self.run_step(next(run))
         self.assertEqual(status, 0, err)

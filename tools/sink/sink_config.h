@@ -17,10 +17,12 @@ struct FaultConfig {
   double rcpt_permfail_rate = 0;  // 550 5.1.1 at RCPT
   double data_tempfail_rate = 0;  // 451 4.3.0 after the final dot
   double data_permfail_rate = 0;  // 554 5.6.0 after the final dot
-  // Recipients containing this text get 451 for their first N RCPTs, then 250
+  // Recipients containing this text get a 4xx for their first N RCPTs, then 250
   // ("4xx N times then accept"; counted per recipient address across connections of
   // the same shard).
   std::string tempfail_pattern;
+  // What those recipients are answered (a provider's throttling reply, say).
+  std::string tempfail_reply = "451 4.3.0 sink: temporary failure (pattern)";
   uint32_t tempfail_times = 0;
   uint32_t data_delay_ms = 0;          // wait before answering the final dot
   double disconnect_rate = 0;          // drop the connection without a reply ...

@@ -40,6 +40,8 @@ ABSL_FLAG(double, data_permfail_rate, 0, "fraction of messages answered 554 5.6.
 ABSL_FLAG(std::string, tempfail_pattern, "",
           "recipients containing this text get 451 for their first --tempfail_times RCPTs");
 ABSL_FLAG(uint32_t, tempfail_times, 0, "see --tempfail_pattern");
+ABSL_FLAG(std::string, tempfail_reply, "451 4.3.0 sink: temporary failure (pattern)",
+          "the reply --tempfail_pattern's recipients get (a 4xx line, such as a provider's throttling reply)");
 ABSL_FLAG(uint32_t, data_delay_ms, 0, "wait this long before answering the final dot");
 ABSL_FLAG(double, disconnect_rate, 0,
           "fraction of --disconnect_at events where the connection is dropped without a reply");
@@ -83,6 +85,7 @@ int Main() {
   f.data_tempfail_rate = absl::GetFlag(FLAGS_data_tempfail_rate);
   f.data_permfail_rate = absl::GetFlag(FLAGS_data_permfail_rate);
   f.tempfail_pattern = absl::GetFlag(FLAGS_tempfail_pattern);
+  f.tempfail_reply = absl::GetFlag(FLAGS_tempfail_reply);
   f.tempfail_times = absl::GetFlag(FLAGS_tempfail_times);
   f.data_delay_ms = absl::GetFlag(FLAGS_data_delay_ms);
   f.disconnect_rate = absl::GetFlag(FLAGS_disconnect_rate);
@@ -97,6 +100,10 @@ int Main() {
                             {"disconnect_rate", f.disconnect_rate},
                             {"silent_after_data_rate", f.silent_after_data_rate}}) {
     if (!ValidRate(rate)) return Fatal(absl::StrCat("--", name, ": expected a fraction in [0, 1]"));
+  }
+  const std::string& reply = f.tempfail_reply;
+  if (reply.size() < 4 || reply[0] != '4' || reply.find_first_of("\r\n") != std::string::npos) {
+    return Fatal("--tempfail_reply: expected one 4xx reply line");
   }
   if (f.disconnect_at != "rcpt" && f.disconnect_at != "data" && f.disconnect_at != "dot") {
     return Fatal("--disconnect_at: expected rcpt, data or dot");

@@ -254,7 +254,7 @@ class SinkSession final : public net::Session {
       uint32_t& count = service_.TempfailCount(rcpt);
       if (count < faults().tempfail_times) {
         ++count;
-        return Reply(connection, "451 4.3.0 sink: temporary failure (pattern)\r\n");
+        return Reply(connection, absl::StrCat(faults().tempfail_reply, "\r\n"));
       }
     }
     if (service_.Chance(faults().rcpt_tempfail_rate)) {
