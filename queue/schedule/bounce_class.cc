@@ -96,10 +96,16 @@ std::optional<BounceClass> BounceClassNamed(absl::string_view name) {
 }
 
 BounceRules::BounceRules() {
-  for (const char* line : kBuiltIn) {
-    absl::StatusOr<Rule> rule = ParseRule(line);
-    if (rule.ok()) rules_.push_back(*std::move(rule));  // a built-in rule always parses (tested)
-  }
+  // Compiled once per process; the rules share their expressions (RE2 is thread-safe).
+  static const std::vector<Rule>* const built_in = [] {
+    auto* rules = new std::vector<Rule>();
+    for (const char* line : kBuiltIn) {
+      absl::StatusOr<Rule> rule = ParseRule(line);
+      if (rule.ok()) rules->push_back(*std::move(rule));  // a built-in rule always parses (tested)
+    }
+    return rules;
+  }();
+  rules_ = *built_in;
 }
 size_t BounceRules::built_in_size() { return std::size(kBuiltIn); }
 BounceRules::~BounceRules() = default;
