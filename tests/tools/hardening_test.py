@@ -302,7 +302,10 @@ class FullDiskTest(HardeningTestCase):
 class QueueToolTest(HardeningTestCase):
     def test_a_missing_spool_is_exit_2_with_its_absolute_path_and_nothing_is_created(self):
         missing = os.path.join(tempfile.gettempdir(), "ringpost-no-such-spool-%d" % os.getpid())
-        result = subprocess.run([os.path.join(harness.BIN_DIR, "ringpost-queue"), "--spool_dir=" + missing, "list"],
+        # No daemon: its admin socket would be in the missing spool (another test's daemon may
+        # hold the default one).
+        result = subprocess.run([os.path.join(harness.BIN_DIR, "ringpost-queue"), "--spool_dir=" + missing,
+                                 "--admin_socket=" + os.path.join(missing, "admin.sock"), "list"],
                                 capture_output=True, timeout=30)
         self.assertEqual(result.returncode, 2)
         self.assertIn(os.path.abspath(missing), result.stderr.decode())

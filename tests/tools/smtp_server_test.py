@@ -356,7 +356,12 @@ class Daemon:
 
     def queue_tool(self, *args):
         self.assert_stopped()
-        argv = [os.path.join(BIN_DIR, "ringpost-queue"), "--spool_dir=" + self.spool] + list(args)
+        # This daemon's admin socket (gone with it): ringpost-queue asks a running daemon
+        # first, and another test's daemon may be listening on the default one.
+        settings = dict(arg[2:].split("=", 1) for arg in self.argv[1:])
+        admin_socket = settings.get("admin_socket") or os.path.join(self.spool, "admin.sock")
+        argv = [os.path.join(BIN_DIR, "ringpost-queue"), "--spool_dir=" + self.spool,
+                "--admin_socket=" + admin_socket] + list(args)
         result = subprocess.run(argv, stdin=subprocess.DEVNULL, capture_output=True, timeout=60)
         if result.returncode != 0:
             raise AssertionError("%s exited %d\nstdout: %s\nstderr: %s" %
