@@ -37,7 +37,8 @@ using ringpost::net::Canonicalization;
 using ringpost::net::DkimKey;
 
 std::string NewKeyPem(bool ed25519) {
-  bssl::UniquePtr<EVP_PKEY_CTX> context(EVP_PKEY_CTX_new_id(ed25519 ? EVP_PKEY_ED25519 : EVP_PKEY_RSA, nullptr));
+  bssl::UniquePtr<EVP_PKEY_CTX> context(
+      EVP_PKEY_CTX_new_id(ed25519 ? EVP_PKEY_ED25519 : EVP_PKEY_RSA, nullptr));
   EVP_PKEY* key = nullptr;
   EVP_PKEY_keygen_init(context.get());
   if (!ed25519) EVP_PKEY_CTX_set_rsa_keygen_bits(context.get(), 2048);
@@ -62,12 +63,14 @@ const DkimKey& KeyFor(bool ed25519) {
 // A message as stored: our Received: first, then what ringpost-blast sends.
 std::string Message(size_t bytes, absl::string_view from_domain = "example.com") {
   std::string m = absl::StrCat(
-      "Received: from blast (localhost [127.0.0.1])\r\n\tby mx.example.org (ringpost) with ESMTP id 0123456789abc\r\n"
+      "Received: from blast (localhost [127.0.0.1])\r\n\tby mx.example.org (ringpost) with ESMTP id "
+      "0123456789abc\r\n"
       "\tfor <r@dest.example>; Mon, 7 Dec 2026 00:00:00 +0000\r\n",
       "From: <blast@", from_domain, ">\r\nTo: <r@dest.example>\r\nSubject: load test\r\n",
       "Date: Sun, 29 Nov 2026 00:00:00 +0000\r\nMessage-ID: <1.2@blast.example>\r\n",
       "MIME-Version: 1.0\r\nContent-Type: text/plain; charset=us-ascii\r\n\r\n");
-  for (size_t line = 0; m.size() < bytes; ++line) absl::StrAppend(&m, std::string(74, 'a' + line % 26), "\r\n");
+  for (size_t line = 0; m.size() < bytes; ++line)
+    absl::StrAppend(&m, std::string(74, 'a' + line % 26), "\r\n");
   return m;
 }
 
@@ -135,7 +138,11 @@ void BM_Dkim_SignMessage(benchmark::State& state) {
   for (auto _ : state) benchmark::DoNotOptimize(SignStored(key, message));
   state.SetItemsProcessed(state.iterations());
 }
-BENCHMARK(BM_Dkim_SignMessage)->Args({0, 1024})->Args({1, 1024})->Args({0, 100 * 1024})->Args({1, 100 * 1024});
+BENCHMARK(BM_Dkim_SignMessage)
+    ->Args({0, 1024})
+    ->Args({1, 1024})
+    ->Args({0, 100 * 1024})
+    ->Args({1, 100 * 1024});
 
 void BM_Dkim_SignFromKeyTable(benchmark::State& state) {
   const int domains = static_cast<int>(state.range(0));
@@ -157,7 +164,8 @@ void BM_Dkim_SignFromKeyTable(benchmark::State& state) {
   if (!table.Load().ok()) state.SkipWithError("the key table did not load");
   ringpost::net::DkimKeyCache cache(100000);
   std::vector<std::string> messages;
-  for (int d = 0; d < std::min(domains, 1000); ++d) messages.push_back(Message(1024, absl::StrCat("d", d, ".example")));
+  for (int d = 0; d < std::min(domains, 1000); ++d)
+    messages.push_back(Message(1024, absl::StrCat("d", d, ".example")));
   const auto snapshot = table.Get();
   int next = 0;
   std::string error;

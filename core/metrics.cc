@@ -197,9 +197,10 @@ void MetricsBoard::RenderFailures(std::string* out) const {
                   "# TYPE ringpost_delivery_failures_total counter\n");
   for (size_t c = 0; c < failure_classes_.size() && c < kFailureClassesMax; ++c) {
     uint64_t sum = 0;
-    for (int s = 0; s < shards_; ++s) sum += slots_[static_cast<size_t>(s)].failures[c].load(std::memory_order_relaxed);
-    absl::StrAppend(out, "ringpost_delivery_failures_total{class=\"", LabelValue(failure_classes_[c]), "\"} ", sum,
-                    "\n");
+    for (int s = 0; s < shards_; ++s)
+      sum += slots_[static_cast<size_t>(s)].failures[c].load(std::memory_order_relaxed);
+    absl::StrAppend(out, "ringpost_delivery_failures_total{class=\"", LabelValue(failure_classes_[c]), "\"} ",
+                    sum, "\n");
   }
 }
 

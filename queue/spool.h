@@ -63,7 +63,9 @@ class Spool {
   absl::Status AppendBodyParts(uint64_t message, absl::Span<const absl::string_view> pieces) {
     return log_.AppendBodyParts(message, pieces);
   }
-  absl::Status PrependBody(uint64_t message, absl::string_view bytes) { return log_.PrependBody(message, bytes); }
+  absl::Status PrependBody(uint64_t message, absl::string_view bytes) {
+    return log_.PrependBody(message, bytes);
+  }
   void Abort(uint64_t message) { log_.Abort(message); }
   std::string NextQueueId(absl::Time now);
   // Makes the message exist. `done` hears whether it is durable (never inside this

@@ -72,10 +72,11 @@ ABSL_FLAG(ringpost::core::FlagDuration, auth_failure_window, ringpost::core::Fla
 ABSL_FLAG(ringpost::core::FlagDuration, auth_failure_delay, ringpost::core::FlagDuration{absl::Seconds(1)},
           "a failed login is answered after this much per failure from its address in the window (at most 5 "
           "times as much)");
-ABSL_FLAG(std::string, dkim_key_table, "",
-          "DKIM signing keys, one per line: 'signing-domain selector key-file [rsa-sha256|ed25519-sha256]'; "
-          "mail of --relay_networks and logged-in users is signed for its From: domain (or the nearest parent "
-          "the table names) with every key of that domain; reloaded on SIGHUP; empty: no signing");
+ABSL_FLAG(
+    std::string, dkim_key_table, "",
+    "DKIM signing keys, one per line: 'signing-domain selector key-file [rsa-sha256|ed25519-sha256]'; "
+    "mail of --relay_networks and logged-in users is signed for its From: domain (or the nearest parent "
+    "the table names) with every key of that domain; reloaded on SIGHUP; empty: no signing");
 ABSL_FLAG(uint32_t, dkim_key_cache, 100000, "DKIM keys each shard keeps in memory (least recently used go)");
 ABSL_FLAG(std::string, dkim_extra_domains, "",
           "domains of the key table whose keys also sign every message signed (a sending service's own "
@@ -87,7 +88,8 @@ ABSL_FLAG(std::string, dkim_headers, "",
           "Date, Message-ID, To, Cc, the MIME and List-* fields...); From is always signed, and over-signed");
 ABSL_FLAG(std::string, dkim_canonicalization, "relaxed/relaxed",
           "DKIM canonicalization header/body: relaxed or simple each (RFC 6376 §3.4)");
-ABSL_FLAG(ringpost::core::FlagDuration, dkim_signature_lifetime, ringpost::core::FlagDuration{absl::ZeroDuration()},
+ABSL_FLAG(ringpost::core::FlagDuration, dkim_signature_lifetime,
+          ringpost::core::FlagDuration{absl::ZeroDuration()},
           "DKIM signatures expire this long after signing (x=); 0: no x=");
 ABSL_FLAG(bool, dkim_verify, false,
           "verify the DKIM signatures of mail from outside --relay_networks (keys from DNS) and add "
@@ -317,16 +319,20 @@ absl::Status ReadDkimFlags(DaemonConfig& c) {
   const std::string modes = absl::GetFlag(FLAGS_dkim_canonicalization);
   const std::vector<std::string> parts = absl::StrSplit(modes, '/');
   auto mode = [](const std::string& text, net::Canonicalization* out) {
-    if (text == "relaxed") *out = net::Canonicalization::kRelaxed;
-    else if (text == "simple") *out = net::Canonicalization::kSimple;
-    else return false;
+    if (text == "relaxed")
+      *out = net::Canonicalization::kRelaxed;
+    else if (text == "simple")
+      *out = net::Canonicalization::kSimple;
+    else
+      return false;
     return true;
   };
   if (parts.size() != 2 || !mode(parts[0], &dkim.header_mode) || !mode(parts[1], &dkim.body_mode)) {
-    return Invalid(absl::StrCat("--dkim_canonicalization: expected HEADER/BODY, each relaxed or simple, got '",
-                                modes, "'"));
+    return Invalid(absl::StrCat(
+        "--dkim_canonicalization: expected HEADER/BODY, each relaxed or simple, got '", modes, "'"));
   }
-  for (absl::string_view domain : absl::StrSplit(absl::GetFlag(FLAGS_dkim_extra_domains), ',', absl::SkipWhitespace())) {
+  for (absl::string_view domain :
+       absl::StrSplit(absl::GetFlag(FLAGS_dkim_extra_domains), ',', absl::SkipWhitespace())) {
     dkim.extra_domains.push_back(core::CanonicalDomain(absl::StripAsciiWhitespace(domain)));
   }
   dkim.lifetime_seconds = absl::ToInt64Seconds(absl::GetFlag(FLAGS_dkim_signature_lifetime).value);

@@ -33,9 +33,9 @@
 #include "net/transport/tls_context.h"
 #include "net/transport/tls_library.h"
 #include "queue/recovery.h"
+#include "queue/schedule/bounce_class.h"
 #include "queue/spool_lock.h"
 #include "tools/command_line.h"
-#include "queue/schedule/bounce_class.h"
 #include "tools/daemon_config.h"
 #include "tools/daemon_shard.h"
 
@@ -316,10 +316,9 @@ int Main() {
   core::Runtime runtime(config.runtime);  // blocks the signals before we announce the start
   // SIGHUP: new certificate and key for new handshakes (sessions keep theirs), and the
   // local recipients list for the next RCPT.
-  runtime.SetSignalHandler(SIGHUP, [tls = tls.get(), local = config.local_recipients.get(),
-                                    users = config.auth_users.get(), keys = config.dkim_keys.get()] {
-    Reload(tls, local, users, keys);
-  });
+  runtime.SetSignalHandler(
+      SIGHUP, [tls = tls.get(), local = config.local_recipients.get(), users = config.auth_users.get(),
+               keys = config.dkim_keys.get()] { Reload(tls, local, users, keys); });
   absl::Status status = runtime.Run([&shared](core::Shard& shard) { return SetUpShard(shard, shared); },
                                     [&] { LogStart(config, shared, *features, metrics_at, tls != nullptr); });
   if (!status.ok()) return Fatal(status.message());

@@ -52,7 +52,8 @@ absl::StatusOr<DkimPublicKey> ParseDkimKeyRecord(absl::string_view record) {
   if (const DkimTag* h = FindDkimTag(tags, "h"); h != nullptr && !ListHas(h->value, "sha256")) {
     return Bad("the key does not allow sha256");
   }
-  if (const DkimTag* s = FindDkimTag(tags, "s"); s != nullptr && !ListHas(s->value, "*") && !ListHas(s->value, "email")) {
+  if (const DkimTag* s = FindDkimTag(tags, "s");
+      s != nullptr && !ListHas(s->value, "*") && !ListHas(s->value, "email")) {
     return Bad("the key is not for email");
   }
   const DkimTag* p = FindDkimTag(tags, "p");
@@ -68,7 +69,8 @@ absl::StatusOr<DkimPublicKey> ParseDkimKeyRecord(absl::string_view record) {
   if (type == "rsa") {
     key.algorithm = DkimAlgorithm::kRsaSha256;
     key.key = RsaKey(der);
-    if (key.key == nullptr || EVP_PKEY_id(key.key.get()) != EVP_PKEY_RSA) return Bad("p= is not an RSA public key");
+    if (key.key == nullptr || EVP_PKEY_id(key.key.get()) != EVP_PKEY_RSA)
+      return Bad("p= is not an RSA public key");
     const unsigned bits = EVP_PKEY_bits(key.key.get());
     if (bits < 1024 || bits > 8192) return Bad(absl::StrCat("an RSA key of ", bits, " bits"));
   } else if (type == "ed25519") {
@@ -88,8 +90,8 @@ bool DkimSignatureMatches(const DkimPublicKey& key, absl::string_view data, absl
   const auto* sig = reinterpret_cast<const uint8_t*>(signature.data());
   if (key.algorithm == DkimAlgorithm::kRsaSha256) {
     return EVP_DigestVerifyInit(context.get(), nullptr, EVP_sha256(), nullptr, key.key.get()) == 1 &&
-           EVP_DigestVerify(context.get(), sig, signature.size(), reinterpret_cast<const uint8_t*>(data.data()),
-                            data.size()) == 1;
+           EVP_DigestVerify(context.get(), sig, signature.size(),
+                            reinterpret_cast<const uint8_t*>(data.data()), data.size()) == 1;
   }
   // RFC 8463 §3: Ed25519 over the SHA-256 hash of the data.
   uint8_t digest[SHA256_DIGEST_LENGTH];

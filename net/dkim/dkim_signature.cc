@@ -34,9 +34,12 @@ bool ParseDigits(absl::string_view text, size_t digits_max, uint64_t* out) {
 }
 
 bool ParseMode(absl::string_view text, Canonicalization* out) {
-  if (text == "simple") *out = Canonicalization::kSimple;
-  else if (text == "relaxed") *out = Canonicalization::kRelaxed;
-  else return false;
+  if (text == "simple")
+    *out = Canonicalization::kSimple;
+  else if (text == "relaxed")
+    *out = Canonicalization::kRelaxed;
+  else
+    return false;
   return true;
 }
 
@@ -51,8 +54,10 @@ absl::Status ParseDkimSignature(absl::string_view field, DkimSignature* out) {
   const std::vector<DkimTag>& tags = *parsed;
   auto tag = [&tags](absl::string_view name) { return FindDkimTag(tags, name); };
   // d= and s= first: a report names them even when something else is wrong.
-  if (const DkimTag* d = tag("d"); d != nullptr && IsDomainLike(d->value)) s.domain = absl::AsciiStrToLower(d->value);
-  if (const DkimTag* sel = tag("s"); sel != nullptr && IsDomainLike(sel->value)) s.selector = std::string(sel->value);
+  if (const DkimTag* d = tag("d"); d != nullptr && IsDomainLike(d->value))
+    s.domain = absl::AsciiStrToLower(d->value);
+  if (const DkimTag* sel = tag("s"); sel != nullptr && IsDomainLike(sel->value))
+    s.selector = std::string(sel->value);
   for (absl::string_view required : {"v", "a", "b", "bh", "d", "h", "s"}) {
     if (tag(required) == nullptr) return Bad(absl::StrCat("no ", required, "= tag"));
   }
@@ -71,7 +76,8 @@ absl::Status ParseDkimSignature(absl::string_view field, DkimSignature* out) {
   }
   s.b_text = WithoutFoldingWhitespace(tag("b")->value);
   if (s.b_text.empty() || !absl::Base64Unescape(s.b_text, &s.signature)) return Bad("b= is not base64");
-  if (!absl::Base64Unescape(WithoutFoldingWhitespace(tag("bh")->value), &s.body_hash) || s.body_hash.size() != 32) {
+  if (!absl::Base64Unescape(WithoutFoldingWhitespace(tag("bh")->value), &s.body_hash) ||
+      s.body_hash.size() != 32) {
     return Bad("bh= is not a SHA-256 hash in base64");
   }
   if (const DkimTag* c = tag("c"); c != nullptr) {
@@ -92,7 +98,8 @@ absl::Status ParseDkimSignature(absl::string_view field, DkimSignature* out) {
   }
   if (const DkimTag* i = tag("i"); i != nullptr) {
     const size_t at = i->value.rfind('@');
-    const std::string domain = absl::AsciiStrToLower(i->value.substr(at == absl::string_view::npos ? 0 : at + 1));
+    const std::string domain =
+        absl::AsciiStrToLower(i->value.substr(at == absl::string_view::npos ? 0 : at + 1));
     if (at == absl::string_view::npos ||
         (domain != s.domain && !absl::EndsWith(domain, absl::StrCat(".", s.domain)))) {
       return Bad("i= is not in the domain of d=");
@@ -105,7 +112,8 @@ absl::Status ParseDkimSignature(absl::string_view field, DkimSignature* out) {
   }
   if (const DkimTag* q = tag("q"); q != nullptr) {
     bool dns = false;
-    for (absl::string_view method : absl::StrSplit(WithoutFoldingWhitespace(q->value), ':')) dns |= method == "dns/txt";
+    for (absl::string_view method : absl::StrSplit(WithoutFoldingWhitespace(q->value), ':'))
+      dns |= method == "dns/txt";
     if (!dns) return Bad("q= names no dns/txt");
   }
   for (auto [name, field_out] : {std::pair{"t", &s.time}, std::pair{"x", &s.expiry}}) {

@@ -23,8 +23,8 @@ struct DkimSignature {
   std::string body_hash;  // bh=, decoded
   Canonicalization header_mode = Canonicalization::kSimple;  // c= (default simple/simple)
   Canonicalization body_mode = Canonicalization::kSimple;
-  std::string domain;    // d=, lower case
-  std::string selector;  // s=
+  std::string domain;                     // d=, lower case
+  std::string selector;                   // s=
   std::vector<std::string> signed_names;  // h=, lower case
   std::optional<uint64_t> body_length;    // l=
   std::optional<int64_t> time;            // t=

@@ -41,7 +41,8 @@ absl::StatusOr<std::vector<DkimTag>> ParseDkimTagList(absl::string_view text) {
     text = semicolon == absl::string_view::npos ? absl::string_view() : text.substr(semicolon + 1);
     // §3.2: the last tag may be followed by a ';' (an empty spec after it).
     if (TrimFoldingWhitespace(spec).empty()) {
-      if (!text.empty() && !TrimFoldingWhitespace(text).empty()) return absl::InvalidArgumentError("an empty tag");
+      if (!text.empty() && !TrimFoldingWhitespace(text).empty())
+        return absl::InvalidArgumentError("an empty tag");
       break;
     }
     const size_t equals = spec.find('=');

@@ -29,17 +29,22 @@ struct DkimVerifier::Signature {
   SHA256_CTX sha;
   uint64_t remaining = 0;  // canonical body bytes still covered (l=)
   std::unique_ptr<BodyCanonicalizer> canonicalizer;
-  std::string body_hash;  // after FinishBody
+  std::string body_hash;    // after FinishBody
   bool body_short = false;  // l= claims more than the body has
 };
 
 const char* DkimVerdictName(DkimVerdict verdict) {
   switch (verdict) {
-    case DkimVerdict::kPass: return "pass";
-    case DkimVerdict::kFail: return "fail";
-    case DkimVerdict::kNeutral: return "neutral";
-    case DkimVerdict::kTempError: return "temperror";
-    case DkimVerdict::kPermError: return "permerror";
+    case DkimVerdict::kPass:
+      return "pass";
+    case DkimVerdict::kFail:
+      return "fail";
+    case DkimVerdict::kNeutral:
+      return "neutral";
+    case DkimVerdict::kTempError:
+      return "temperror";
+    case DkimVerdict::kPermError:
+      return "permerror";
   }
   return "neutral";
 }
@@ -75,13 +80,15 @@ std::vector<std::string> DkimVerifier::KeyNames() const {
   std::vector<std::string> names;
   for (const auto& s : signatures_) {
     if (!s->parsed.ok()) continue;
-    std::string name = absl::StrCat(absl::AsciiStrToLower(s->signature.selector), "._domainkey.", s->signature.domain);
+    std::string name =
+        absl::StrCat(absl::AsciiStrToLower(s->signature.selector), "._domainkey.", s->signature.domain);
     if (std::find(names.begin(), names.end(), name) == names.end()) names.push_back(std::move(name));
   }
   return names;
 }
 
-std::vector<DkimCheck> DkimVerifier::Check(const absl::flat_hash_map<std::string, DkimKeyLookup>& keys) const {
+std::vector<DkimCheck> DkimVerifier::Check(
+    const absl::flat_hash_map<std::string, DkimKeyLookup>& keys) const {
   std::vector<DkimCheck> checks;
   for (const auto& s : signatures_) {
     const DkimSignature& sig = s->signature;
@@ -173,7 +180,8 @@ std::string AuthenticationResultsField(absl::string_view authserv_id, absl::Span
     if (!check.b_text.empty()) absl::StrAppend(&result, " header.b=", PropertyValue(check.b_text));
     results.push_back(std::move(result));
   }
-  return absl::StrCat("Authentication-Results: ", authserv_id, ";\r\n\t", absl::StrJoin(results, ";\r\n\t"), "\r\n");
+  return absl::StrCat("Authentication-Results: ", authserv_id, ";\r\n\t", absl::StrJoin(results, ";\r\n\t"),
+                      "\r\n");
 }
 
 std::string AuthservIdOf(absl::string_view field) {
@@ -199,8 +207,8 @@ std::string AuthservIdOf(absl::string_view field) {
     }
   }
   size_t end = at;
-  while (end < value.size() && value[end] != ';' && value[end] != ' ' && value[end] != '\t' && value[end] != '\r' &&
-         value[end] != '\n' && value[end] != '(') {
+  while (end < value.size() && value[end] != ';' && value[end] != ' ' && value[end] != '\t' &&
+         value[end] != '\r' && value[end] != '\n' && value[end] != '(') {
     ++end;
   }
   return absl::AsciiStrToLower(value.substr(at, end - at));

@@ -69,7 +69,8 @@ std::string FromDomain(absl::string_view field) {
   const size_t open = value.find('<');
   if (open != absl::string_view::npos) {
     const size_t close = value.find('>', open);
-    value = value.substr(open + 1, close == absl::string_view::npos ? absl::string_view::npos : close - open - 1);
+    value =
+        value.substr(open + 1, close == absl::string_view::npos ? absl::string_view::npos : close - open - 1);
   } else {
     value = value.substr(0, value.find(','));
   }
@@ -81,10 +82,10 @@ std::string FromDomain(absl::string_view field) {
     domain += absl::ascii_tolower(static_cast<unsigned char>(c));
   }
   while (!domain.empty() && domain.back() == '.') domain.pop_back();
-  const bool valid = !domain.empty() && domain.size() <= 253 &&
-                     std::all_of(domain.begin(), domain.end(), [](char c) {
-                       return absl::ascii_isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '.' || c == '_';
-                     });
+  const bool valid =
+      !domain.empty() && domain.size() <= 253 && std::all_of(domain.begin(), domain.end(), [](char c) {
+        return absl::ascii_isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '.' || c == '_';
+      });
   return valid ? domain : "";
 }
 

@@ -32,9 +32,12 @@ absl::StatusOr<DkimKey> ReadKey(const DkimKeyEntry& entry) {
   std::stringstream text;
   text << in.rdbuf();
   absl::StatusOr<DkimKey> key = ParseDkimPrivateKey(text.str());
-  if (!key.ok()) return absl::InvalidArgumentError(absl::StrCat("DKIM key ", entry.key_file, ": ", key.status().message()));
+  if (!key.ok())
+    return absl::InvalidArgumentError(
+        absl::StrCat("DKIM key ", entry.key_file, ": ", key.status().message()));
   if (entry.algorithm.has_value() && *entry.algorithm != key->algorithm) {
-    return absl::InvalidArgumentError(absl::StrCat("DKIM key ", entry.key_file, ": not the algorithm the table names"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("DKIM key ", entry.key_file, ": not the algorithm the table names"));
   }
   return key;
 }
@@ -55,29 +58,34 @@ absl::Status DkimKeyTable::Load() {
   auto table = std::make_shared<Snapshot>();
   size_t keys = 0;
   const std::string folder = FolderOf(path_);
-  RP_RETURN_IF_ERROR(core::ForEachConfigLine(path_, "--dkim_key_table", [&](absl::string_view item, size_t line) {
-    auto bad = [&](absl::string_view why) {
-      return absl::InvalidArgumentError(absl::StrCat("--dkim_key_table: ", path_, ":", line, ": ", why));
-    };
-    const std::vector<absl::string_view> words = absl::StrSplit(item, absl::ByAnyChar(" \t"), absl::SkipEmpty());
-    if (words.size() < 3 || words.size() > 4) {
-      return bad("expected 'signing-domain selector key-file [rsa-sha256|ed25519-sha256]'");
-    }
-    DkimKeyEntry entry;
-    entry.domain = absl::AsciiStrToLower(words[0]);
-    if (!core::IsHostName(entry.domain)) return bad(absl::StrCat("'", words[0], "' is not a domain"));
-    entry.selector = std::string(words[1]);
-    if (!IsSelector(entry.selector)) return bad(absl::StrCat("'", words[1], "' is not a selector"));
-    entry.key_file = words[2][0] == '/' ? std::string(words[2]) : absl::StrCat(folder, words[2]);
-    if (words.size() == 4) {
-      if (words[3] == "rsa-sha256") entry.algorithm = DkimAlgorithm::kRsaSha256;
-      else if (words[3] == "ed25519-sha256") entry.algorithm = DkimAlgorithm::kEd25519Sha256;
-      else return bad(absl::StrCat("unknown algorithm '", words[3], "' (rsa-sha256 or ed25519-sha256)"));
-    }
-    if (++keys > kEntriesMax) return bad(absl::StrCat("over ", kEntriesMax, " keys"));
-    table->by_domain[entry.domain].push_back(std::move(entry));
-    return absl::OkStatus();
-  }));
+  RP_RETURN_IF_ERROR(
+      core::ForEachConfigLine(path_, "--dkim_key_table", [&](absl::string_view item, size_t line) {
+        auto bad = [&](absl::string_view why) {
+          return absl::InvalidArgumentError(absl::StrCat("--dkim_key_table: ", path_, ":", line, ": ", why));
+        };
+        const std::vector<absl::string_view> words =
+            absl::StrSplit(item, absl::ByAnyChar(" \t"), absl::SkipEmpty());
+        if (words.size() < 3 || words.size() > 4) {
+          return bad("expected 'signing-domain selector key-file [rsa-sha256|ed25519-sha256]'");
+        }
+        DkimKeyEntry entry;
+        entry.domain = absl::AsciiStrToLower(words[0]);
+        if (!core::IsHostName(entry.domain)) return bad(absl::StrCat("'", words[0], "' is not a domain"));
+        entry.selector = std::string(words[1]);
+        if (!IsSelector(entry.selector)) return bad(absl::StrCat("'", words[1], "' is not a selector"));
+        entry.key_file = words[2][0] == '/' ? std::string(words[2]) : absl::StrCat(folder, words[2]);
+        if (words.size() == 4) {
+          if (words[3] == "rsa-sha256")
+            entry.algorithm = DkimAlgorithm::kRsaSha256;
+          else if (words[3] == "ed25519-sha256")
+            entry.algorithm = DkimAlgorithm::kEd25519Sha256;
+          else
+            return bad(absl::StrCat("unknown algorithm '", words[3], "' (rsa-sha256 or ed25519-sha256)"));
+        }
+        if (++keys > kEntriesMax) return bad(absl::StrCat("over ", kEntriesMax, " keys"));
+        table->by_domain[entry.domain].push_back(std::move(entry));
+        return absl::OkStatus();
+      }));
   table->generation = generation_.fetch_add(1) + 1;
   table_.store(std::move(table), std::memory_order_release);
   return absl::OkStatus();

@@ -31,9 +31,9 @@
 namespace ringpost::net {
 
 struct DkimKeyEntry {
-  std::string domain;    // d=, lower case
-  std::string selector;  // s=
-  std::string key_file;  // absolute, or relative to the folder the daemon started in
+  std::string domain;                      // d=, lower case
+  std::string selector;                    // s=
+  std::string key_file;                    // absolute, or relative to the folder the daemon started in
   std::optional<DkimAlgorithm> algorithm;  // when the table names one, the key must be of it
 };
 

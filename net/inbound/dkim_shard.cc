@@ -57,21 +57,23 @@ void DkimShard::LookUpKeys(const std::vector<std::string>& names, core::MonoNano
     if (--pending->outstanding == 0) pending->done(std::move(pending->found));
   };
   for (const std::string& name : ask) {
-    resolver_->Query(name, dns::RecordType::kTxt,
-                     [this, pending, name, finish_one, now](const absl::Status& status, const dns::DnsAnswer& answer) {
-                       core::MonoNanos ttl = 0;
-                       DkimKeyLookup lookup = FromAnswer(status, answer, &ttl);
-                       if (ttl > 0) records_.Put(name, lookup, now + ttl, now);
-                       pending->found[name] = std::move(lookup);
-                       finish_one();
-                     });
+    resolver_->Query(
+        name, dns::RecordType::kTxt,
+        [this, pending, name, finish_one, now](const absl::Status& status, const dns::DnsAnswer& answer) {
+          core::MonoNanos ttl = 0;
+          DkimKeyLookup lookup = FromAnswer(status, answer, &ttl);
+          if (ttl > 0) records_.Put(name, lookup, now + ttl, now);
+          pending->found[name] = std::move(lookup);
+          finish_one();
+        });
   }
   RunLater(finish_one);
 }
 
 void DkimShard::RunLater(std::function<void()> call) {
   shard_.RunAfterTurn({[](void* context, uint64_t) {
-                         std::unique_ptr<std::function<void()>> owned(static_cast<std::function<void()>*>(context));
+                         std::unique_ptr<std::function<void()>> owned(
+                             static_cast<std::function<void()>*>(context));
                          (*owned)();
                        },
                        new std::function<void()>(std::move(call)), 0});

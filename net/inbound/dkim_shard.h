@@ -47,7 +47,8 @@ class DkimShard {
   using Lookups = absl::flat_hash_map<std::string, DkimKeyLookup>;
   // The key records named, from the cache or DNS; `done` runs once, on this shard,
   // never inside the call.
-  void LookUpKeys(const std::vector<std::string>& names, core::MonoNanos now, std::function<void(Lookups)> done);
+  void LookUpKeys(const std::vector<std::string>& names, core::MonoNanos now,
+                  std::function<void(Lookups)> done);
   // `call` at the end of this loop turn (an answer known at once still comes later).
   void RunLater(std::function<void()> call);
 

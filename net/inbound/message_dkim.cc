@@ -148,7 +148,9 @@ MessageDkim::Signed MessageDkim::Sign() {
     }
     const bool authors = author != nullptr && entry->domain == author->front().domain;
     if (!signature.ok()) {
-      if (authors) key_error = absl::StrCat("the DKIM key for d=", entry->domain, " s=", entry->selector, " does not read");
+      if (authors)
+        key_error =
+            absl::StrCat("the DKIM key for d=", entry->domain, " s=", entry->selector, " does not read");
       continue;
     }
     result.fields += *signature;
@@ -169,7 +171,8 @@ MessageDkim::Signed MessageDkim::Sign() {
     ++stats.refused_unsigned;
     result.refusal = result.unsigned_reason;
   } else if (!result.fields.empty()) {
-    absl::StrAppend(&result.unsigned_reason, " (signed for ", absl::StrJoin(options_.extra_domains, ", "), " only)");
+    absl::StrAppend(&result.unsigned_reason, " (signed for ", absl::StrJoin(options_.extra_domains, ", "),
+                    " only)");
   }
   return result;
 }
@@ -179,20 +182,23 @@ void MessageDkim::Verify(core::MonoNanos now, std::function<void(std::string fie
   if (verifier_ == nullptr) {  // the header section was too large to keep
     ++stats.verdicts[static_cast<int>(DkimVerdict::kNeutral)];
     const DkimCheck check{DkimVerdict::kNeutral, "", "", "", "header section too large to verify"};
-    return shard_.RunLater([field = AuthenticationResultsField(hostname_, {check}), done = std::move(done)] { done(field); });
+    return shard_.RunLater(
+        [field = AuthenticationResultsField(hostname_, {check}), done = std::move(done)] { done(field); });
   }
   if (verifier_->signatures() == 0) {
     ++stats.no_signature;
-    return shard_.RunLater([field = AuthenticationResultsField(hostname_, {}), done = std::move(done)] { done(field); });
+    return shard_.RunLater(
+        [field = AuthenticationResultsField(hostname_, {}), done = std::move(done)] { done(field); });
   }
   // The verifier goes with the lookup: the session may be gone when the keys come.
   std::shared_ptr<DkimVerifier> verifier = std::move(verifier_);
-  shard_.LookUpKeys(verifier->KeyNames(), now,
-                    [verifier, &stats, hostname = hostname_, done = std::move(done)](DkimShard::Lookups keys) {
-                      const std::vector<DkimCheck> checks = verifier->Check(keys);
-                      for (const DkimCheck& check : checks) ++stats.verdicts[static_cast<int>(check.verdict)];
-                      done(AuthenticationResultsField(hostname, checks));
-                    });
+  shard_.LookUpKeys(
+      verifier->KeyNames(), now,
+      [verifier, &stats, hostname = hostname_, done = std::move(done)](DkimShard::Lookups keys) {
+        const std::vector<DkimCheck> checks = verifier->Check(keys);
+        for (const DkimCheck& check : checks) ++stats.verdicts[static_cast<int>(check.verdict)];
+        done(AuthenticationResultsField(hostname, checks));
+      });
 }
 
 }  // namespace ringpost::net

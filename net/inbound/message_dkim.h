@@ -33,18 +33,36 @@ namespace ringpost::net {
 struct DkimSigningOptions {
   // --dkim_headers: the fields signed when present; "from" is always signed once more
   // than it occurs (over-signed), so no From: can be added.
-  std::vector<std::string> header_names = {
-      "from", "sender", "reply-to", "subject", "date", "message-id", "to", "cc", "mime-version",
-      "content-type", "content-transfer-encoding", "content-id", "content-description", "in-reply-to",
-      "references", "list-id", "list-help", "list-unsubscribe", "list-unsubscribe-post", "list-subscribe",
-      "list-post", "list-owner", "list-archive"};
+  std::vector<std::string> header_names = {"from",
+                                           "sender",
+                                           "reply-to",
+                                           "subject",
+                                           "date",
+                                           "message-id",
+                                           "to",
+                                           "cc",
+                                           "mime-version",
+                                           "content-type",
+                                           "content-transfer-encoding",
+                                           "content-id",
+                                           "content-description",
+                                           "in-reply-to",
+                                           "references",
+                                           "list-id",
+                                           "list-help",
+                                           "list-unsubscribe",
+                                           "list-unsubscribe-post",
+                                           "list-subscribe",
+                                           "list-post",
+                                           "list-owner",
+                                           "list-archive"};
   Canonicalization header_mode = Canonicalization::kRelaxed;  // --dkim_canonicalization
   Canonicalization body_mode = Canonicalization::kRelaxed;
   int64_t lifetime_seconds = 0;  // --dkim_signature_lifetime: x= (0: none)
   // --dkim_extra_domains: every message signed is also signed with these domains' keys
   // (a sending service's own domain), lower case.
   std::vector<std::string> extra_domains;
-  bool required = false;         // --dkim_required
+  bool required = false;  // --dkim_required
 };
 
 class MessageDkim {

@@ -173,7 +173,8 @@ class SmtpSession final : public Session, public SmtpServerHandler {
     RP_CHECK_NE(message_, 0u);
     const uint64_t message = message_;
     message_ = 0;
-    if (!dkim_.has_value() || dkim_->mode() == MessageDkim::Mode::kOff) return Commit(message, std::move(received));
+    if (!dkim_.has_value() || dkim_->mode() == MessageDkim::Mode::kOff)
+      return Commit(message, std::move(received));
     if (absl::Status s = dkim_->Finish(StoreInto(message)); !s.ok()) return Refuse(message, s);
     if (dkim_->mode() == MessageDkim::Mode::kSign) return SignAndCommit(message, std::move(received));
     // Verification: the keys come from DNS; the message waits for them, uncommitted.
@@ -192,7 +193,8 @@ class SmtpSession final : public Session, public SmtpServerHandler {
   // (when there are keys), mail from anywhere else verified (when asked).
   MessageDkim::Mode DkimMode() const {
     const bool own_mail = client_may_relay_ || !engine_.auth_user().empty();
-    if (own_mail) return service_.dkim()->key_table() != nullptr ? MessageDkim::Mode::kSign : MessageDkim::Mode::kOff;
+    if (own_mail)
+      return service_.dkim()->key_table() != nullptr ? MessageDkim::Mode::kSign : MessageDkim::Mode::kOff;
     return service_.dkim()->verifies() ? MessageDkim::Mode::kVerify : MessageDkim::Mode::kOff;
   }
 
@@ -210,12 +212,11 @@ class SmtpSession final : public Session, public SmtpServerHandler {
 
   void SignAndCommit(uint64_t message, SmtpEnvelope received) {
     // Mail only for this host's own domains is not signed: it goes no further.
-    const bool leaves = std::any_of(received.recipients.begin(), received.recipients.end(),
-                                    [this](const SmtpRecipient& r) {
-                                      const size_t at = r.address.rfind('@');
-                                      return at == std::string::npos ||
-                                             !service_.relay().IsLocalDomain(r.address.substr(at + 1));
-                                    });
+    const bool leaves =
+        std::any_of(received.recipients.begin(), received.recipients.end(), [this](const SmtpRecipient& r) {
+          const size_t at = r.address.rfind('@');
+          return at == std::string::npos || !service_.relay().IsLocalDomain(r.address.substr(at + 1));
+        });
     if (!leaves) return Commit(message, std::move(received));
     MessageDkim::Signed signed_message = dkim_->Sign();
     if (!signed_message.refusal.empty()) {

@@ -14,8 +14,8 @@ namespace ringpost::queue {
 namespace {
 
 constexpr const char* kNames[kBounceClassCount] = {
-    "invalid_recipient", "mailbox_full", "message_too_large", "spam_block", "policy", "rate_limited",
-    "dns_failure",       "tls_failure",  "connection_failure", "admin",     "other",
+    "invalid_recipient", "mailbox_full", "message_too_large",  "spam_block", "policy", "rate_limited",
+    "dns_failure",       "tls_failure",  "connection_failure", "admin",      "other",
 };
 
 // The built-in rules, in order: what a reply's text says outright (the providers'
@@ -25,7 +25,8 @@ constexpr const char* kBuiltIn[] = {
     // Throttling the providers publish: Gmail "4.7.28" and "unusual rate", Yahoo
     // "TSS04"/"TS01-03", Microsoft "S3150" and "RP-00x", and the common wordings.
     "rate_limited * *.7.28",
-    "rate_limited * * \\bTSS0\\d|\\bTS0[1-3]\\b|\\bS3150\\b|\\bRP-00[1-3]\\b|unusual rate|rate limit|too many "
+    "rate_limited * * \\bTSS0\\d|\\bTS0[1-3]\\b|\\bS3150\\b|\\bRP-00[1-3]\\b|unusual rate|rate limit|too "
+    "many "
     "(messages|connections|recipients|emails|mails)|throttl|sending (rate|limit|quota)|temporarily deferred",
     "spam_block * * spamhaus|spamcop|barracuda|blocklist|blacklist|block list|black list|\\brbl\\b|dnsbl|"
     "blocked using|listed (on|at|in)|poor reputation|bad reputation|unsolicited|\\bspam\\b|junk mail",
@@ -136,7 +137,8 @@ absl::StatusOr<BounceRules::Rule> BounceRules::ParseRule(absl::string_view line)
   }
   rule.code = std::string(words[1]);
   if (!IsStatusPattern(words[2])) {
-    return absl::InvalidArgumentError(absl::StrCat("'", words[2], "' is not a status code (5.1.1, *.7.28, *)"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("'", words[2], "' is not a status code (5.1.1, *.7.28, *)"));
   }
   rule.status = std::string(words[2]);
   if (words.size() == 4) {
@@ -163,12 +165,15 @@ absl::StatusOr<BounceRules> BounceRules::WithFile(absl::string_view text, absl::
     ++number;
     line = absl::StripAsciiWhitespace(line);
     if (line.empty() || line[0] == '#') continue;
-    if (mine.size() == kRulesMax) return absl::InvalidArgumentError(absl::StrCat(path, ": over ", kRulesMax, " rules"));
+    if (mine.size() == kRulesMax)
+      return absl::InvalidArgumentError(absl::StrCat(path, ": over ", kRulesMax, " rules"));
     absl::StatusOr<Rule> rule = ParseRule(line);
-    if (!rule.ok()) return absl::InvalidArgumentError(absl::StrCat(path, ":", number, ": ", rule.status().message()));
+    if (!rule.ok())
+      return absl::InvalidArgumentError(absl::StrCat(path, ":", number, ": ", rule.status().message()));
     mine.push_back(*std::move(rule));
   }
-  mine.insert(mine.end(), std::make_move_iterator(rules.rules_.begin()), std::make_move_iterator(rules.rules_.end()));
+  mine.insert(mine.end(), std::make_move_iterator(rules.rules_.begin()),
+              std::make_move_iterator(rules.rules_.end()));
   rules.rules_ = std::move(mine);
   return rules;
 }
@@ -177,7 +182,8 @@ bool BounceRules::Matches(const Rule& rule, int code, absl::string_view status, 
   if (rule.code != "*") {
     const std::string digits = absl::StrCat(code);
     const bool prefix = rule.code.back() == '*';
-    const absl::string_view want = prefix ? absl::string_view(rule.code).substr(0, rule.code.size() - 1) : rule.code;
+    const absl::string_view want =
+        prefix ? absl::string_view(rule.code).substr(0, rule.code.size() - 1) : rule.code;
     if (prefix ? !absl::StartsWith(digits, want) || code < 100 : digits != want) return false;
   }
   if (rule.status != "*") {

@@ -70,8 +70,8 @@ class BounceRules {
  private:
   struct Rule {
     BounceClass bounce_class = BounceClass::kOther;
-    std::string code;    // "421", "5*", "*"
-    std::string status;  // "4.7.28", "*.7.1", "*"
+    std::string code;                      // "421", "5*", "*"
+    std::string status;                    // "4.7.28", "*.7.1", "*"
     std::shared_ptr<const re2::RE2> text;  // null: any text
   };
   static absl::StatusOr<Rule> ParseRule(absl::string_view line);

@@ -120,7 +120,8 @@ TEST(ParseDnsAnswer, MxRecordsWithTtlsAndCompressedNames) {
 TEST(ParseDnsAnswer, TxtStringsAreJoined) {
   MessageBuilder m(kResponse, "s1._domainkey.example", 16);
   const std::string long_part(255, 'A');
-  m.RecordAtQuestion(16, 3600, std::string("\x0a") + "v=DKIM1; p" + static_cast<char>(255) + long_part + "\x02==");
+  m.RecordAtQuestion(16, 3600,
+                     std::string("\x0a") + "v=DKIM1; p" + static_cast<char>(255) + long_part + "\x02==");
   auto answer = ParseDnsAnswer(m.bytes());
   ASSERT_TRUE(answer.ok()) << answer.status();
   ASSERT_EQ(answer->txt.size(), 1u);

@@ -13,7 +13,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const absl::string_view input(reinterpret_cast<const char*>(data), size);
   const size_t split = input.find('\0');
   const absl::string_view file = input.substr(0, split);
-  const absl::string_view reply = split == absl::string_view::npos ? absl::string_view() : input.substr(split + 1);
+  const absl::string_view reply =
+      split == absl::string_view::npos ? absl::string_view() : input.substr(split + 1);
   auto rules = BounceRules::WithFile(file, "fuzz");
   const BounceRules built_in;
   const BounceRules& use = rules.ok() ? *rules : built_in;

@@ -18,7 +18,8 @@ void Write(const std::string& path, const std::string& text) { std::ofstream(pat
 TEST(DkimKeyTableTest, LinesParentsAndErrorsNamingFileAndLine) {
   testing::ScratchDir dir("dkim_keys_test");
   const std::string path = dir / "keys.table";
-  Write(path, "# comment\nExample.COM rsa a.pem rsa-sha256\nexample.com ed /abs/b.pem\nshop.example.org s c.pem\n");
+  Write(path,
+        "# comment\nExample.COM rsa a.pem rsa-sha256\nexample.com ed /abs/b.pem\nshop.example.org s c.pem\n");
   DkimKeyTable table(path);
   ASSERT_TRUE(table.Load().ok());
   EXPECT_EQ(table.size(), 3u);
@@ -36,10 +37,12 @@ TEST(DkimKeyTableTest, LinesParentsAndErrorsNamingFileAndLine) {
 
   const uint64_t generation = snapshot->generation;
   for (const auto& [text, error] : std::vector<std::pair<std::string, std::string>>{
-           {"example.com rsa\n", ":1: expected 'signing-domain selector key-file [rsa-sha256|ed25519-sha256]'"},
+           {"example.com rsa\n",
+            ":1: expected 'signing-domain selector key-file [rsa-sha256|ed25519-sha256]'"},
            {"exa$mple.com s k.pem\n", ":1: 'exa$mple.com' is not a domain"},
            {"\nexample.com s/x k.pem\n", ":2: 's/x' is not a selector"},
-           {"example.com s k.pem rsa-sha1\n", ":1: unknown algorithm 'rsa-sha1' (rsa-sha256 or ed25519-sha256)"},
+           {"example.com s k.pem rsa-sha1\n",
+            ":1: unknown algorithm 'rsa-sha1' (rsa-sha256 or ed25519-sha256)"},
        }) {
     Write(path, text);
     absl::Status status = table.Load();
@@ -47,7 +50,8 @@ TEST(DkimKeyTableTest, LinesParentsAndErrorsNamingFileAndLine) {
   }
   EXPECT_EQ(table.Get()->generation, generation);  // the table in force stayed
   EXPECT_EQ(table.size(), 3u);
-  EXPECT_EQ(DkimKeyTable(dir / "missing").Load().message(), "--dkim_key_table: cannot read " + dir / "missing");
+  EXPECT_EQ(DkimKeyTable(dir / "missing").Load().message(),
+            "--dkim_key_table: cannot read " + dir / "missing");
 }
 
 TEST(DkimKeyCacheTest, ReadsOnceKeepsTheRecentAndForgetsOnANewTable) {

@@ -72,7 +72,8 @@ TEST(DkimSignatureTest, Rfc6376_3_5_MalformedSignaturesSayWhy) {
   const std::vector<std::pair<std::string, std::string>> cases = {
       {absl::StrReplaceAll(kGoodTags, {{"v=1", "v=2"}}), "v= is not 1"},
       {absl::StrReplaceAll(kGoodTags, {{"h=from:to", "h=to"}}), "h= does not sign From"},
-      {absl::StrReplaceAll(kGoodTags, {{"a=rsa-sha256", "a=rsa-sha1"}}), "rsa-sha1 is no longer accepted (RFC 8301)"},
+      {absl::StrReplaceAll(kGoodTags, {{"a=rsa-sha256", "a=rsa-sha1"}}),
+       "rsa-sha1 is no longer accepted (RFC 8301)"},
       {absl::StrReplaceAll(kGoodTags, {{"b=AAAA", "b=\x7f"}}), "a malformed value of b="},
       {absl::StrReplaceAll(kGoodTags, {{"b=AAAA", "b=A*AA"}}), "b= is not base64"},
       {absl::StrReplaceAll(kGoodTags, {{"bh=47", "bh=48x"}}), "bh= is not a SHA-256 hash in base64"},
@@ -120,7 +121,8 @@ TEST(DkimKeyRecordTest, Rfc6376_3_6_1_KeysAndWhatIsNotOne) {
       {"v=DKIM1; s=tlsrpt; p=AAAA", "the key is not for email"},
       {std::string(20000, 'p'), "a key record over 16 KiB"},
   };
-  for (const auto& [record, why] : cases) EXPECT_EQ(ParseDkimKeyRecord(record).status().message(), why) << record;
+  for (const auto& [record, why] : cases)
+    EXPECT_EQ(ParseDkimKeyRecord(record).status().message(), why) << record;
 }
 
 TEST(HeaderFieldsTest, Rfc5322_2_2_SectionFieldsAndTheFromDomain) {
@@ -153,7 +155,7 @@ TEST(HeaderFieldsTest, Rfc5322_2_2_SectionFieldsAndTheFromDomain) {
 struct SignedMessage {
   std::string section;  // header section with the signature on top, empty line included
   std::string body;
-  std::string record;   // the key record to publish
+  std::string record;  // the key record to publish
 };
 
 SignedMessage SignHere(int key_type, Canonicalization mode, absl::string_view body) {
@@ -217,8 +219,10 @@ TEST(DkimVerifierTest, Rfc6376_6_SignaturesMadeHereVerifyAndTamperedOnesFail) {
 
 TEST(DkimVerifierTest, Rfc8601_2_7_1_KeyProblemsAreErrorsNotPasses) {
   SignedMessage m = SignHere(EVP_PKEY_ED25519, Canonicalization::kRelaxed, "x\r\n");
-  EXPECT_EQ(Verify(m.section, m.body, {DkimKeyLookup::Outcome::kNotFound, ""})[0].verdict, DkimVerdict::kPermError);
-  EXPECT_EQ(Verify(m.section, m.body, {DkimKeyLookup::Outcome::kTempError, ""})[0].verdict, DkimVerdict::kTempError);
+  EXPECT_EQ(Verify(m.section, m.body, {DkimKeyLookup::Outcome::kNotFound, ""})[0].verdict,
+            DkimVerdict::kPermError);
+  EXPECT_EQ(Verify(m.section, m.body, {DkimKeyLookup::Outcome::kTempError, ""})[0].verdict,
+            DkimVerdict::kTempError);
   std::vector<DkimCheck> revoked = Verify(m.section, m.body, Found("v=DKIM1; k=ed25519; p="));
   EXPECT_EQ(revoked[0].verdict, DkimVerdict::kPermError);
   EXPECT_EQ(revoked[0].reason, "the key is revoked (empty p=)");
@@ -247,14 +251,16 @@ TEST(DkimVerifierTest, Rfc6376_3_5_LengthExpiryAndSignatureCount) {
 }
 
 TEST(DkimVerifierTest, Rfc8601_2_2_TheReportField) {
-  EXPECT_EQ(AuthenticationResultsField("mx.example.org", {}), "Authentication-Results: mx.example.org; dkim=none\r\n");
+  EXPECT_EQ(AuthenticationResultsField("mx.example.org", {}),
+            "Authentication-Results: mx.example.org; dkim=none\r\n");
   DkimCheck pass{DkimVerdict::kPass, "example.com", "sel", "ab/cd+e=", ""};
   DkimCheck fail{DkimVerdict::kFail, "example.net", "s2", "abcdefgh", "body hash did not verify"};
   const std::vector<DkimCheck> checks = {pass, fail};
-  EXPECT_EQ(AuthenticationResultsField("mx.example.org", checks),
-            "Authentication-Results: mx.example.org;\r\n\tdkim=pass header.d=example.com header.s=sel "
-            "header.b=\"ab/cd+e=\";\r\n\tdkim=fail (body hash did not verify) header.d=example.net header.s=s2 "
-            "header.b=abcdefgh\r\n");
+  EXPECT_EQ(
+      AuthenticationResultsField("mx.example.org", checks),
+      "Authentication-Results: mx.example.org;\r\n\tdkim=pass header.d=example.com header.s=sel "
+      "header.b=\"ab/cd+e=\";\r\n\tdkim=fail (body hash did not verify) header.d=example.net header.s=s2 "
+      "header.b=abcdefgh\r\n");
   EXPECT_EQ(AuthservIdOf("Authentication-Results: MX.Example.ORG; dkim=pass\r\n"), "mx.example.org");
   EXPECT_EQ(AuthservIdOf("Authentication-Results: (comment) mx.example.org 1; none\r\n"), "mx.example.org");
   EXPECT_EQ(AuthservIdOf("Authentication-Results:\r\n"), "");
@@ -275,16 +281,18 @@ TEST(DkimVerifierTest, Rfc6376_APythonSignatureVerifies) {
     absl::StatusOr<DkimKey> key = ParseDkimPrivateKey(testing::NewKeyPem(type));
     ASSERT_TRUE(key.ok());
     // dkimpy reads RSA keys as PEM and Ed25519 keys as the base64 of their 32 bytes.
-    std::ofstream(dir / "key.pem") << (type == EVP_PKEY_RSA ? testing::PemOf(key->key.get()) : RawBase64(*key));
+    std::ofstream(dir / "key.pem") << (type == EVP_PKEY_RSA ? testing::PemOf(key->key.get())
+                                                            : RawBase64(*key));
     std::ofstream(dir / "message.eml", std::ios::binary)
         << "From: Joe <joe@example.com>\r\nTo: sue@example.net\r\nSubject: from dkimpy\r\n"
            "\r\nA body  with  spaces \r\n\r\n\r\n";
     const std::string script = absl::StrCat(
         "import dkim,sys; m=open(sys.argv[1],'rb').read(); k=open(sys.argv[2],'rb').read(); "
         "sys.stdout.buffer.write(dkim.sign(m, b'sel', b'example.com', k, signature_algorithm=b'",
-        type == EVP_PKEY_RSA ? "rsa-sha256" : "ed25519-sha256", "', include_headers=[b'from', b'to', b'subject']) + m)");
-    const std::string command = absl::StrCat("/usr/bin/python3 -c \"", script, "\" ", dir / "message.eml", " ",
-                                             dir / "key.pem", " > ", dir / "signed.eml");
+        type == EVP_PKEY_RSA ? "rsa-sha256" : "ed25519-sha256",
+        "', include_headers=[b'from', b'to', b'subject']) + m)");
+    const std::string command = absl::StrCat("/usr/bin/python3 -c \"", script, "\" ", dir / "message.eml",
+                                             " ", dir / "key.pem", " > ", dir / "signed.eml");
     ASSERT_EQ(std::system(command.c_str()), 0);
     std::ifstream in(dir / "signed.eml", std::ios::binary);
     std::stringstream signed_message;
@@ -292,7 +300,8 @@ TEST(DkimVerifierTest, Rfc6376_APythonSignatureVerifies) {
     std::string text = absl::StrReplaceAll(signed_message.str(), {{"\r\n", "\n"}});
     text = absl::StrReplaceAll(text, {{"\n", "\r\n"}});  // dkimpy folds with bare LF
     const size_t split = text.find("\r\n\r\n") + 4;
-    std::vector<DkimCheck> checks = Verify(text.substr(0, split), text.substr(split), Found(DkimPublicKeyRecord(*key)));
+    std::vector<DkimCheck> checks =
+        Verify(text.substr(0, split), text.substr(split), Found(DkimPublicKeyRecord(*key)));
     ASSERT_EQ(checks.size(), 1u);
     EXPECT_EQ(checks[0].verdict, DkimVerdict::kPass) << checks[0].reason << "\n" << text;
     checks = Verify(text.substr(0, split), "tampered\r\n", Found(DkimPublicKeyRecord(*key)));

@@ -35,7 +35,8 @@ TEST(BounceClassTest, Rfc3463_StatusCodesAndTheProvidersThrottlingReplies) {
   };
   const Case cases[] = {
       // Gmail (support.google.com/mail/answer/81126 and its SMTP error reference).
-      {421, "4.7.28", "Gmail has detected an unusual rate of unsolicited mail originating from your IP", "rate_limited"},
+      {421, "4.7.28", "Gmail has detected an unusual rate of unsolicited mail originating from your IP",
+       "rate_limited"},
       {550, "5.7.28", "Our system has detected an unusual rate of unsolicited mail", "rate_limited"},
       {550, "5.7.1", "Our system has detected that this message is likely unsolicited mail", "spam_block"},
       {550, "5.7.26", "Unauthenticated email from example.com is not accepted due to domain's DMARC policy",
@@ -44,8 +45,10 @@ TEST(BounceClassTest, Rfc3463_StatusCodesAndTheProvidersThrottlingReplies) {
       {452, "4.2.2", "The email account that you tried to reach is over quota", "mailbox_full"},
       {552, "5.3.4", "Your message exceeded Google's message size limits", "message_too_large"},
       // Yahoo (senders.yahooinc.com/smtp-error-codes).
-      {421, "4.7.0", "[TSS04] Messages from 192.0.2.1 temporarily deferred due to unexpected volume or user "
-                     "complaints", "rate_limited"},
+      {421, "4.7.0",
+       "[TSS04] Messages from 192.0.2.1 temporarily deferred due to unexpected volume or user "
+       "complaints",
+       "rate_limited"},
       {554, "5.7.9", "Message not accepted for policy reasons", "policy"},
       // Microsoft (S3150: the IP's rate is limited; blocklists by name).
       {451, "4.7.500", "Server busy. Please try again later from [192.0.2.1]. (S3150)", "rate_limited"},
@@ -66,7 +69,8 @@ TEST(BounceClassTest, Rfc3463_StatusCodesAndTheProvidersThrottlingReplies) {
       {554, "", "", "other"},
   };
   for (const Case& c : cases) {
-    EXPECT_EQ(ClassOf(rules, c.code, c.status, c.text), c.expected) << c.code << " " << c.status << " " << c.text;
+    EXPECT_EQ(ClassOf(rules, c.code, c.status, c.text), c.expected)
+        << c.code << " " << c.status << " " << c.text;
   }
 }
 
@@ -88,9 +92,10 @@ TEST(BounceClassTest, ARulesFileComesFirstAndItsMistakesAreNamedByLine) {
   EXPECT_EQ(ClassOf(*rules, 554, "5.6.0", "Content REJECTED"), "spam_block");  // without regard to case
 
   const std::pair<const char*, const char*> mistakes[] = {
-      {"bounced 550 *\n", "r:1: unknown class 'bounced' (invalid_recipient, mailbox_full, message_too_large, "
-                          "spam_block, policy, rate_limited, dns_failure, tls_failure, connection_failure, admin, "
-                          "other)"},
+      {"bounced 550 *\n",
+       "r:1: unknown class 'bounced' (invalid_recipient, mailbox_full, message_too_large, "
+       "spam_block, policy, rate_limited, dns_failure, tls_failure, connection_failure, admin, "
+       "other)"},
       {"\n\nother 5xx *\n", "r:3: '5xx' is not a reply code (550, 5*, *)"},
       {"other 550 5.1\n", "r:1: '5.1' is not a status code (5.1.1, *.7.28, *)"},
       {"other 550 * (unclosed\n", "r:1: invalid regular expression '(unclosed': missing ): (unclosed"},

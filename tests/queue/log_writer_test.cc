@@ -370,10 +370,11 @@ TEST(LogWriterTest, PrependedBytesAreReadBeforeTheBody) {
                     RP_RETURN_IF_ERROR(writer.PrependBody(message, prefix));
                     committed.queue_id = "0000000000001";
                     committed.recipients.push_back({"r@example.org", ""});
-                    writer.Commit(message, &committed, [&](const absl::Status& status, const MessageLocation&) {
-                      EXPECT_TRUE(status.ok()) << status;
-                      shard.runtime().RequestStop();
-                    });
+                    writer.Commit(message, &committed,
+                                  [&](const absl::Status& status, const MessageLocation&) {
+                                    EXPECT_TRUE(status.ok()) << status;
+                                    shard.runtime().RequestStop();
+                                  });
                     return absl::OkStatus();
                   })
                   .ok());

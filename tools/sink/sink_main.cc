@@ -40,8 +40,9 @@ ABSL_FLAG(double, data_permfail_rate, 0, "fraction of messages answered 554 5.6.
 ABSL_FLAG(std::string, tempfail_pattern, "",
           "recipients containing this text get 451 for their first --tempfail_times RCPTs");
 ABSL_FLAG(uint32_t, tempfail_times, 0, "see --tempfail_pattern");
-ABSL_FLAG(std::string, tempfail_reply, "451 4.3.0 sink: temporary failure (pattern)",
-          "the reply --tempfail_pattern's recipients get (a 4xx line, such as a provider's throttling reply)");
+ABSL_FLAG(
+    std::string, tempfail_reply, "451 4.3.0 sink: temporary failure (pattern)",
+    "the reply --tempfail_pattern's recipients get (a 4xx line, such as a provider's throttling reply)");
 ABSL_FLAG(uint32_t, data_delay_ms, 0, "wait this long before answering the final dot");
 ABSL_FLAG(double, disconnect_rate, 0,
           "fraction of --disconnect_at events where the connection is dropped without a reply");
