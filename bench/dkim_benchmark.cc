@@ -14,7 +14,6 @@
 // alg 0: rsa-sha256 (2048 bits), 1: ed25519-sha256. Goal: at 1 KB, signed messages per
 // second at least 90% of the raw signature rate; 100,000 domains at least half of one.
 #include <openssl/evp.h>
-#include <openssl/pem.h>
 #include <openssl/sha.h>
 #include <unistd.h>
 
@@ -30,6 +29,7 @@
 #include "net/dkim/header_fields.h"
 #include "net/inbound/dkim_keys.h"
 #include "net/inbound/message_dkim.h"
+#include "tests/support/dkim_test_keys.h"
 
 namespace {
 
@@ -37,19 +37,7 @@ using ringpost::net::Canonicalization;
 using ringpost::net::DkimKey;
 
 std::string NewKeyPem(bool ed25519) {
-  bssl::UniquePtr<EVP_PKEY_CTX> context(
-      EVP_PKEY_CTX_new_id(ed25519 ? EVP_PKEY_ED25519 : EVP_PKEY_RSA, nullptr));
-  EVP_PKEY* key = nullptr;
-  EVP_PKEY_keygen_init(context.get());
-  if (!ed25519) EVP_PKEY_CTX_set_rsa_keygen_bits(context.get(), 2048);
-  EVP_PKEY_keygen(context.get(), &key);
-  bssl::UniquePtr<EVP_PKEY> owned(key);
-  bssl::UniquePtr<BIO> bio(BIO_new(BIO_s_mem()));
-  PEM_write_bio_PrivateKey(bio.get(), key, nullptr, nullptr, 0, nullptr, nullptr);
-  const uint8_t* data = nullptr;
-  size_t length = 0;
-  BIO_mem_contents(bio.get(), &data, &length);
-  return std::string(reinterpret_cast<const char*>(data), length);
+  return ringpost::testing::NewKeyPem(ed25519 ? EVP_PKEY_ED25519 : EVP_PKEY_RSA);
 }
 
 const DkimKey& KeyFor(bool ed25519) {

@@ -101,33 +101,34 @@ absl::Status CheckMaildirRoot(const std::string& root) {
   return absl::OkStatus();
 }
 
+// One list a SIGHUP re-read (`status`: how its Load went; `count`: what it now holds).
+void LogReload(absl::string_view what, const std::string& path, const absl::Status& status, size_t count,
+               absl::string_view one, absl::string_view many) {
+  if (!status.ok()) {
+    RP_LOG(kError) << "SIGHUP: " << what << " not reloaded (the previous " << count << " stay): " << status.message();
+  } else {
+    RP_LOG(kInfo) << "SIGHUP: " << what << " reloaded from " << AbsolutePath(path) << " (" << count << " "
+                  << (count == 1 ? one : many) << ")";
+  }
+}
+
 // SIGHUP re-reads the files that may change under a running daemon: the TLS
-// certificate and key, --local_recipients, --auth_users and --dkim_key_table. Each keeps what it had on
-// an error.
-void Reload(net::TlsServerCredentials* tls, net::LocalRecipients* local_recipients,
-            net::AuthUsers* auth_users, net::DkimKeyTable* dkim_keys) {
+// certificate and key, --local_recipients, --auth_users and --dkim_key_table. Each
+// keeps what it had on an error.
+void Reload(net::TlsServerCredentials* tls, net::LocalRecipients* local_recipients, net::AuthUsers* auth_users,
+            net::DkimKeyTable* dkim_keys) {
   if (tls == nullptr && local_recipients == nullptr && auth_users == nullptr && dkim_keys == nullptr) {
     RP_LOG(kInfo) << "SIGHUP: nothing to reload (no --tls_cert, no --local_recipients, no --auth_users, "
                      "no --dkim_key_table)";
     return;
   }
   if (dkim_keys != nullptr) {
-    if (absl::Status s = dkim_keys->Load(); !s.ok()) {
-      RP_LOG(kError) << "SIGHUP: DKIM keys not reloaded (the previous " << dkim_keys->size()
-                     << " stay): " << s.message();
-    } else {
-      RP_LOG(kInfo) << "SIGHUP: DKIM keys reloaded from " << AbsolutePath(dkim_keys->path()) << " ("
-                    << dkim_keys->size() << (dkim_keys->size() == 1 ? " key)" : " keys)");
-    }
+    const absl::Status status = dkim_keys->Load();
+    LogReload("DKIM keys", dkim_keys->path(), status, dkim_keys->size(), "key", "keys");
   }
   if (auth_users != nullptr) {
-    if (absl::Status s = auth_users->Load(); !s.ok()) {
-      RP_LOG(kError) << "SIGHUP: users not reloaded (the previous " << auth_users->size()
-                     << " stay): " << s.message();
-    } else {
-      RP_LOG(kInfo) << "SIGHUP: users reloaded from " << AbsolutePath(auth_users->path()) << " ("
-                    << auth_users->size() << (auth_users->size() == 1 ? " user)" : " users)");
-    }
+    const absl::Status status = auth_users->Load();
+    LogReload("users", auth_users->path(), status, auth_users->size(), "user", "users");
   }
   if (tls != nullptr) {
     if (absl::Status s = tls->Reload(); !s.ok()) {
@@ -137,14 +138,9 @@ void Reload(net::TlsServerCredentials* tls, net::LocalRecipients* local_recipien
     }
   }
   if (local_recipients != nullptr) {
-    if (absl::Status s = local_recipients->Load(); !s.ok()) {
-      RP_LOG(kError) << "SIGHUP: local recipients not reloaded (the previous " << local_recipients->size()
-                     << " stay): " << s.message();
-    } else {
-      const size_t count = local_recipients->size();
-      RP_LOG(kInfo) << "SIGHUP: local recipients reloaded from " << AbsolutePath(local_recipients->path())
-                    << " (" << count << (count == 1 ? " address)" : " addresses)");
-    }
+    const absl::Status status = local_recipients->Load();
+    LogReload("local recipients", local_recipients->path(), status, local_recipients->size(), "address",
+              "addresses");
   }
 }
 

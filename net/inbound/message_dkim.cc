@@ -1,7 +1,6 @@
 #include "net/inbound/message_dkim.h"
 
 #include "absl/strings/ascii.h"
-#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "core/log.h"
@@ -9,7 +8,10 @@
 namespace ringpost::net {
 
 MessageDkim::MessageDkim(DkimShard& shard, const DkimSigningOptions& options, std::string hostname)
-    : shard_(shard), options_(options), hostname_(std::move(hostname)) {}
+    : shard_(shard),
+      options_(options),
+      hostname_(std::move(hostname)),
+      hostname_lower_(absl::AsciiStrToLower(hostname_)) {}
 
 void MessageDkim::Begin(Mode mode, int64_t now) {
   mode_ = mode;
@@ -66,8 +68,7 @@ void MessageDkim::StoreHeader(std::vector<absl::string_view>* out) {
   // message, are forged; they are not stored.
   size_t written = 0;
   for (absl::string_view field : fields) {
-    if (HeaderFieldName(field) != "authentication-results" ||
-        AuthservIdOf(field) != absl::AsciiStrToLower(hostname_)) {
+    if (HeaderFieldName(field) != "authentication-results" || AuthservIdOf(field) != hostname_lower_) {
       continue;
     }
     const size_t start = static_cast<size_t>(field.data() - section.data());

@@ -105,7 +105,8 @@ class MessageDkim {
 
   DkimShard& shard_;
   const DkimSigningOptions& options_;
-  const std::string hostname_;  // the authserv-id
+  const std::string hostname_;        // the authserv-id
+  const std::string hostname_lower_;  // to recognize forged results by it
   Mode mode_ = Mode::kOff;
   int64_t now_ = 0;
   HeaderSectionReader header_;

@@ -5,6 +5,7 @@
 #include <iterator>
 
 #include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
@@ -55,10 +56,6 @@ constexpr const char* kBuiltIn[] = {
     "policy * *.7.*",
     "message_too_large 552 *",
 };
-
-bool StatusPartMatches(absl::string_view pattern, absl::string_view part) {
-  return pattern == "*" || pattern == part;
-}
 
 bool IsCodePattern(absl::string_view code) {
   if (code == "*") return true;
@@ -135,12 +132,15 @@ absl::StatusOr<BounceRules::Rule> BounceRules::ParseRule(absl::string_view line)
   if (!IsCodePattern(words[1])) {
     return absl::InvalidArgumentError(absl::StrCat("'", words[1], "' is not a reply code (550, 5*, *)"));
   }
-  rule.code = std::string(words[1]);
+  if (words[1] != "*") {
+    rule.code_is_prefix = absl::EndsWith(words[1], "*");
+    rule.code = std::string(absl::StripSuffix(words[1], "*"));
+  }
   if (!IsStatusPattern(words[2])) {
     return absl::InvalidArgumentError(
         absl::StrCat("'", words[2], "' is not a status code (5.1.1, *.7.28, *)"));
   }
-  rule.status = std::string(words[2]);
+  if (words[2] != "*") rule.status = absl::StrSplit(words[2], '.');
   if (words.size() == 4) {
     const absl::string_view pattern = absl::StripAsciiWhitespace(words[3]);
     if (pattern.size() > kPatternBytesMax) return absl::InvalidArgumentError("a text pattern over 4 KiB");
@@ -178,28 +178,27 @@ absl::StatusOr<BounceRules> BounceRules::WithFile(absl::string_view text, absl::
   return rules;
 }
 
-bool BounceRules::Matches(const Rule& rule, int code, absl::string_view status, absl::string_view text) {
-  if (rule.code != "*") {
-    const std::string digits = absl::StrCat(code);
-    const bool prefix = rule.code.back() == '*';
-    const absl::string_view want =
-        prefix ? absl::string_view(rule.code).substr(0, rule.code.size() - 1) : rule.code;
-    if (prefix ? !absl::StartsWith(digits, want) || code < 100 : digits != want) return false;
+bool BounceRules::Matches(const Rule& rule, absl::string_view digits, const std::vector<absl::string_view>& status,
+                          absl::string_view text) {
+  if (!rule.code.empty()) {
+    if (rule.code_is_prefix ? digits.empty() || !absl::StartsWith(digits, rule.code) : digits != rule.code) {
+      return false;
+    }
   }
-  if (rule.status != "*") {
-    const std::vector<absl::string_view> want = absl::StrSplit(rule.status, '.');
-    const std::vector<absl::string_view> have = absl::StrSplit(status, '.');
-    if (have.size() != 3) return false;
+  if (!rule.status.empty()) {
+    if (status.size() != 3) return false;
     for (size_t i = 0; i < 3; ++i) {
-      if (!StatusPartMatches(want[i], have[i])) return false;
+      if (rule.status[i] != "*" && rule.status[i] != status[i]) return false;
     }
   }
   return rule.text == nullptr || RE2::PartialMatch(re2::StringPiece(text.data(), text.size()), *rule.text);
 }
 
 BounceClass BounceRules::Classify(int code, absl::string_view status, absl::string_view text) const {
+  const std::string digits = code >= 100 ? absl::StrCat(code) : "";
+  const std::vector<absl::string_view> parts = absl::StrSplit(status, '.');
   for (const Rule& rule : rules_) {
-    if (Matches(rule, code, status, text)) return rule.bounce_class;
+    if (Matches(rule, digits, parts, text)) return rule.bounce_class;
   }
   return BounceClass::kOther;
 }

@@ -68,14 +68,18 @@ class BounceRules {
   static size_t built_in_size();  // the built-in rules (every one of them parses: tested)
 
  private:
+  // A rule as Classify reads it: the patterns taken apart once, when parsed.
   struct Rule {
     BounceClass bounce_class = BounceClass::kOther;
-    std::string code;                      // "421", "5*", "*"
-    std::string status;                    // "4.7.28", "*.7.1", "*"
+    std::string code;             // "421", or a prefix "5" ("5*"); empty: any code
+    bool code_is_prefix = false;
+    std::vector<std::string> status;       // "4", "7", "28" ("*" a part that matches any); empty: any
     std::shared_ptr<const re2::RE2> text;  // null: any text
   };
   static absl::StatusOr<Rule> ParseRule(absl::string_view line);
-  static bool Matches(const Rule& rule, int code, absl::string_view status, absl::string_view text);
+  // `digits`: the reply code as text, empty when there was no reply; `status`: its parts.
+  static bool Matches(const Rule& rule, absl::string_view digits, const std::vector<absl::string_view>& status,
+                      absl::string_view text);
   std::vector<Rule> rules_;
 };
 
