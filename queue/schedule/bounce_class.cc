@@ -1,7 +1,5 @@
 #include "queue/schedule/bounce_class.h"
 
-#include <re2/re2.h>
-
 #include <iterator>
 
 #include "absl/strings/ascii.h"
@@ -57,31 +55,6 @@ constexpr const char* kBuiltIn[] = {
     "message_too_large 552 *",
 };
 
-bool IsCodePattern(absl::string_view code) {
-  if (code == "*") return true;
-  const bool prefix = absl::EndsWith(code, "*");
-  const absl::string_view digits = prefix ? code.substr(0, code.size() - 1) : code;
-  if (digits.empty() || digits.size() > 3 || (!prefix && digits.size() != 3)) return false;
-  for (char c : digits) {
-    if (!absl::ascii_isdigit(static_cast<unsigned char>(c))) return false;
-  }
-  return true;
-}
-
-bool IsStatusPattern(absl::string_view status) {
-  if (status == "*") return true;
-  const std::vector<absl::string_view> parts = absl::StrSplit(status, '.');
-  if (parts.size() != 3) return false;
-  for (absl::string_view part : parts) {
-    if (part == "*") continue;
-    if (part.empty() || part.size() > 3) return false;
-    for (char c : part) {
-      if (!absl::ascii_isdigit(static_cast<unsigned char>(c))) return false;
-    }
-  }
-  return true;
-}
-
 }  // namespace
 
 const char* BounceClassName(BounceClass bounce_class) { return kNames[static_cast<size_t>(bounce_class)]; }
@@ -120,7 +93,6 @@ absl::StatusOr<BounceRules::Rule> BounceRules::ParseRule(absl::string_view line)
     line = absl::StripLeadingAsciiWhitespace(line.substr(end));
   }
   if (words.size() < 3) return absl::InvalidArgumentError("expected 'class code status [text-regex]'");
-  if (!line.empty()) words.push_back(line);
   Rule rule;
   const std::optional<BounceClass> named = BounceClassNamed(words[0]);
   if (!named.has_value()) {
@@ -129,31 +101,9 @@ absl::StatusOr<BounceRules::Rule> BounceRules::ParseRule(absl::string_view line)
         absl::StrCat("unknown class '", words[0], "' (", absl::StrJoin(names, ", "), ")"));
   }
   rule.bounce_class = *named;
-  if (!IsCodePattern(words[1])) {
-    return absl::InvalidArgumentError(absl::StrCat("'", words[1], "' is not a reply code (550, 5*, *)"));
-  }
-  if (words[1] != "*") {
-    rule.code_is_prefix = absl::EndsWith(words[1], "*");
-    rule.code = std::string(absl::StripSuffix(words[1], "*"));
-  }
-  if (!IsStatusPattern(words[2])) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("'", words[2], "' is not a status code (5.1.1, *.7.28, *)"));
-  }
-  if (words[2] != "*") rule.status = absl::StrSplit(words[2], '.');
-  if (words.size() == 4) {
-    const absl::string_view pattern = absl::StripAsciiWhitespace(words[3]);
-    if (pattern.size() > kPatternBytesMax) return absl::InvalidArgumentError("a text pattern over 4 KiB");
-    RE2::Options options;
-    options.set_case_sensitive(false);
-    options.set_log_errors(false);
-    auto text = std::make_shared<const RE2>(re2::StringPiece(pattern.data(), pattern.size()), options);
-    if (!text->ok()) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("invalid regular expression '", pattern, "': ", text->error()));
-    }
-    rule.text = std::move(text);
-  }
+  absl::StatusOr<ReplyPattern> pattern = ReplyPattern::Parse(words[1], words[2], line);
+  if (!pattern.ok()) return pattern.status();
+  rule.pattern = *std::move(pattern);
   return rule;
 }
 
@@ -178,27 +128,10 @@ absl::StatusOr<BounceRules> BounceRules::WithFile(absl::string_view text, absl::
   return rules;
 }
 
-bool BounceRules::Matches(const Rule& rule, absl::string_view digits, const std::vector<absl::string_view>& status,
-                          absl::string_view text) {
-  if (!rule.code.empty()) {
-    if (rule.code_is_prefix ? digits.empty() || !absl::StartsWith(digits, rule.code) : digits != rule.code) {
-      return false;
-    }
-  }
-  if (!rule.status.empty()) {
-    if (status.size() != 3) return false;
-    for (size_t i = 0; i < 3; ++i) {
-      if (rule.status[i] != "*" && rule.status[i] != status[i]) return false;
-    }
-  }
-  return rule.text == nullptr || RE2::PartialMatch(re2::StringPiece(text.data(), text.size()), *rule.text);
-}
-
 BounceClass BounceRules::Classify(int code, absl::string_view status, absl::string_view text) const {
-  const std::string digits = code >= 100 ? absl::StrCat(code) : "";
-  const std::vector<absl::string_view> parts = absl::StrSplit(status, '.');
+  const ReplyPattern::Reply reply(code, status, text);
   for (const Rule& rule : rules_) {
-    if (Matches(rule, digits, parts, text)) return rule.bounce_class;
+    if (rule.pattern.Matches(reply)) return rule.bounce_class;
   }
   return BounceClass::kOther;
 }

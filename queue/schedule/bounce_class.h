@@ -22,10 +22,7 @@
 
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
-
-namespace re2 {
-class RE2;
-}
+#include "queue/schedule/reply_pattern.h"
 
 namespace ringpost::queue {
 
@@ -50,7 +47,6 @@ std::optional<BounceClass> BounceClassNamed(absl::string_view name);
 class BounceRules {
  public:
   static constexpr size_t kRulesMax = 10000;
-  static constexpr size_t kPatternBytesMax = 4096;
 
   // The built-in rules alone.
   BounceRules();
@@ -68,18 +64,11 @@ class BounceRules {
   static size_t built_in_size();  // the built-in rules (every one of them parses: tested)
 
  private:
-  // A rule as Classify reads it: the patterns taken apart once, when parsed.
   struct Rule {
     BounceClass bounce_class = BounceClass::kOther;
-    std::string code;             // "421", or a prefix "5" ("5*"); empty: any code
-    bool code_is_prefix = false;
-    std::vector<std::string> status;       // "4", "7", "28" ("*" a part that matches any); empty: any
-    std::shared_ptr<const re2::RE2> text;  // null: any text
+    ReplyPattern pattern;
   };
   static absl::StatusOr<Rule> ParseRule(absl::string_view line);
-  // `digits`: the reply code as text, empty when there was no reply; `status`: its parts.
-  static bool Matches(const Rule& rule, absl::string_view digits, const std::vector<absl::string_view>& status,
-                      absl::string_view text);
   std::vector<Rule> rules_;
 };
 
