@@ -8,7 +8,7 @@ set -euo pipefail
 
 packages=(
   build-essential cmake ninja-build ccache pkg-config clang
-  liburing-dev libabsl-dev android-libboringssl-dev libc-ares-dev libre2-dev
+  liburing-dev libabsl-dev android-libboringssl-dev libc-ares-dev libre2-dev libtoml11-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   python3 python3-aiosmtpd python3-jsonschema swaks curl libnet-ssleay-perl libio-socket-ssl-perl
   dnsmasq-base dnsmasq postfix haproxy openssl bsd-mailx libidn2-dev libcrypt-dev whois hydra python3-dkim python3-nacl
