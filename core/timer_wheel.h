@@ -35,6 +35,8 @@ class TimerNode {
     context_ = context;
   }
   bool armed() const { return list_ != kNotArmed; }
+  // The tick it fires at (meaningful while armed).
+  int64_t deadline_tick() const { return deadline_tick_; }
 
  private:
   friend class TimerWheel;

@@ -144,4 +144,34 @@ void AppendAdminLine(const AdminEntry& e, std::string* out) {
   out->push_back('\n');
 }
 
+std::string ShapingLogText(const ShapingEntry& e) {
+  std::string line = absl::StrCat("shaping rule=", e.rule, " action=", e.action, " destination=", e.destination);
+  if (e.destination != e.domain) absl::StrAppend(&line, " domain=", e.domain);
+  if (e.until != absl::InfinitePast()) {
+    absl::StrAppend(&line, " until=", absl::FormatTime("%Y-%m-%dT%H:%M:%SZ", e.until, absl::UTCTimeZone()));
+  }
+  if (!e.rate.empty()) absl::StrAppend(&line, e.action == "suspend" ? " ramp_from=" : " rate=", e.rate);
+  if (e.connection_limit >= 0) absl::StrAppend(&line, " connection_limit=", e.connection_limit);
+  const std::string reply = e.code != 0 ? absl::StrCat(e.code, " ", e.text) : std::string(e.text);
+  absl::StrAppend(&line, " reply=\"", absl::CHexEscape(reply), "\"");
+  return line;
+}
+
+void AppendShapingLine(const ShapingEntry& e, std::string* out) {
+  {
+    core::JsonObject line(out);
+    line.String("type", "shaping")
+        .Time("time", e.time)
+        .String("action", e.action)
+        .String("rule", e.rule)
+        .String("destination", e.destination)
+        .String("domain", e.domain);
+    if (e.until != absl::InfinitePast()) line.Time("until", e.until);
+    if (!e.rate.empty()) line.String(e.action == "suspend" ? "ramp_from" : "rate", e.rate);
+    if (e.connection_limit >= 0) line.Uint("connection_limit", static_cast<uint64_t>(e.connection_limit));
+    line.Uint("code", static_cast<uint64_t>(std::max(e.code, 0))).String("status", e.status).String("text", e.text);
+  }
+  out->push_back('\n');
+}
+
 }  // namespace ringpost::queue

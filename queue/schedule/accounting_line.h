@@ -8,6 +8,8 @@
 //   bounce      a recipient failed for good     │ queue, the next hop and (failures)
 //   expiration  a recipient outlived its queue  ┘ the reply
 //   admin       an operator's command, and how many jobs and recipients it touched
+//   shaping     a reply-driven rule acted on a destination (suspend, set_rate,
+//               set_connection_limit, bounce, temporary), and the reply that set it off
 //
 //   {"type":"delivery","time":"2026-11-29T12:00:00.123456Z","queue_id":"...",
 //    "from":"a@x","rcpt":"b@y","domain":"y","host":"127.0.0.1:25","attempt":1,
@@ -68,7 +70,24 @@ struct AdminEntry {
   absl::string_view client;  // who asked: "unix" or the TCP peer
 };
 
+// What a reply-driven rule (queue/schedule/shaping.h) did.
+struct ShapingEntry {
+  absl::Time time;
+  absl::string_view action, rule;
+  absl::string_view destination;  // what it acted on: a domain, or a site "mx:*.google.com"
+  absl::string_view domain;       // the domain whose reply set it off
+  absl::Time until = absl::InfinitePast();  // suspend, set_rate, set_connection_limit
+  absl::string_view rate;                   // set_rate; suspend: the ramp's start, if any
+  int64_t connection_limit = -1;            // set_connection_limit
+  int code = 0;                             // the reply
+  absl::string_view status, text;
+};
+
 const char* AccountingTypeName(AccountingType type);
+// The daemon log's line for a rule's action (no newline):
+//   shaping rule=gmail-rate-limited action=suspend destination=gmail.com
+//     until=2026-12-07T10:10:00Z ramp_from=1/s reply="421 4.7.28 ..."
+std::string ShapingLogText(const ShapingEntry& entry);
 
 // The daemon log's line for one recipient's outcome, as a maillog says it (no newline):
 //   delivered id=3B2KR300000029N from=<a@x> rcpt=<b@y> host=127.0.0.1:25 attempt=1
@@ -81,5 +100,6 @@ std::string OutcomeLogText(const AccountingEntry& entry);
 void AppendAccountingLine(const AccountingEntry& entry, std::string* out);
 void AppendReceptionLine(const ReceptionEntry& entry, std::string* out);
 void AppendAdminLine(const AdminEntry& entry, std::string* out);
+void AppendShapingLine(const ShapingEntry& entry, std::string* out);
 
 }  // namespace ringpost::queue

@@ -14,7 +14,11 @@
 namespace ringpost::queue {
 
 DeliveryScheduler::DeliveryScheduler(const SchedulerConfig& config, absl::Time now)
-    : config_(config), now_(now), wheel_(WheelTime(now)), random_(config.seed) {
+    : config_(config),
+      now_(now),
+      wheel_(WheelTime(now)),
+      random_(config.seed),
+      shaping_(config.shaping != nullptr ? config.shaping : std::make_shared<const ShapingPolicy>()) {
   RP_CHECK_GT(config_.domain_max_connections, 0u);
   RP_CHECK_GT(config_.host_max_connections, 0u);
   RP_CHECK_GT(config_.max_messages_per_connection, 0u);
@@ -63,7 +67,9 @@ void DeliveryScheduler::Stop(absl::Time now) {
 void DeliveryScheduler::EndEvent() {
   // Forgetting a domain frees it: done here, when no caller holds one. A domain with no
   // jobs, connections, rest or lookup costs nothing to forget (a bulk sender reaches
-  // millions of domains over time).
+  // millions of domains over time). A domain whose throttle still holds something (a
+  // suspension, a ramp, a rate's debt) is kept and looked at again later.
+  if (!automation_bounces_.empty()) BounceForAutomation();
   std::vector<std::string> names;
   names.swap(maybe_empty_);
   for (const std::string& name : names) {
@@ -74,7 +80,16 @@ void DeliveryScheduler::EndEvent() {
         domain.route == Domain::Route::kResolving || Suspended(domain)) {
       continue;
     }
+    if (!domain.throttle.Idle(now_)) {
+      WakeAt(domain, now_ + kThrottleRecheck);
+      continue;
+    }
+    Detach(domain);
     domains_.erase(it);
+  }
+  if (sites_may_be_idle_) {
+    sites_may_be_idle_ = false;
+    absl::erase_if(sites_, [this](const auto& site) { return SiteIdle(*site.second); });
   }
 }
 
@@ -88,6 +103,7 @@ DeliveryScheduler::Domain& DeliveryScheduler::DomainFor(const std::string& name)
     domain.scheduler = this;
     domain.name = name;
     domain.wake.Bind(&DeliveryScheduler::OnDomainTimer, &domain);
+    Shape(domain);
   }
   return *it->second;
 }
@@ -158,7 +174,7 @@ void DeliveryScheduler::MakeDue(Job& job) {
   Pump(*job.domain);
 }
 
-void DeliveryScheduler::BeginAttempt(Job& job) {
+void DeliveryScheduler::BeginAttempt(Job& job, size_t recipients_max) {
   // Only recipients whose time has come: a job's recipients can have different retry
   // times (a 452 sent some again at once; recovery restores each one's own). The
   // earliest always goes (timers may fire a tick before their wall-clock time).
@@ -169,6 +185,7 @@ void DeliveryScheduler::BeginAttempt(Job& job) {
   uint64_t earliest = UINT64_MAX;
   for (const JobRecipient& r : recipients) earliest = std::min(earliest, r.next_attempt_unix_micros);
   for (size_t i = 0; i < recipients.size(); ++i) {
+    if (job.attempt.size() == recipients_max) break;  // the rest go in the next transaction
     if (recipients[i].next_attempt_unix_micros <= now || recipients[i].next_attempt_unix_micros == earliest) {
       job.attempt.push_back(i);
     }
@@ -195,6 +212,7 @@ void DeliveryScheduler::OnRouteResolved(const std::string& name, NextHop hop, ab
         hop.valid_for > absl::ZeroDuration() ? now_ + hop.valid_for : absl::InfiniteFuture();
     domain.hop = std::move(hop);
     domain.route = Domain::Route::kKnown;
+    Shape(domain);  // its MX hosts may put it in a site
     Pump(domain);
     maybe_empty_.push_back(name);
   }
@@ -203,8 +221,8 @@ void DeliveryScheduler::OnRouteResolved(const std::string& name, NextHop hop, ab
 
 void DeliveryScheduler::Pump(Domain& domain) {
   if (stopping_ || domain.due.empty()) return;
-  if (Suspended(domain)) {  // an operator's: nothing new until it lapses or is lifted
-    if (!domain.wake.armed()) wheel_.Schedule(&domain.wake, WheelTime(domain.suspended_until));
+  if (Suspended(domain)) {  // an operator's or a rule's: nothing new until it lapses or is lifted
+    WakeAt(domain, SuspendedUntil(domain));
     return;
   }
   if (domain.route == Domain::Route::kResolving) return;  // the answer pumps again
@@ -263,9 +281,12 @@ void DeliveryScheduler::PumpSmtp(Domain& domain) {
     if (!domain.wake.armed()) wheel_.Schedule(&domain.wake, WheelTime(domain.resting_until));
     return;
   }
+  // A connection opened now would only wait for the message rate.
+  if (const absl::Time at = MessageAt(domain); at > now_) return WakeAt(domain, at);
   size_t connecting = 0;
   for (const Connection* connection : domain.connections) connecting += connection->ever_ready ? 0 : 1;
-  while (domain.due.size() > connecting && domain.connections.size() < config_.domain_max_connections) {
+  while (domain.due.size() > connecting && MayOpen(domain)) {
+    if (const absl::Time at = ConnectionAt(domain); at > now_) return WakeAt(domain, at);
     if (!Open(domain)) break;
     ++connecting;
   }
@@ -281,6 +302,11 @@ bool DeliveryScheduler::Open(Domain& domain) {
     if (count >= config_.host_max_connections) continue;
     ++count;
     ++stats_.connections_opened;
+    domain.throttle.TakeConnection(now_);
+    if (domain.site != nullptr) {
+      domain.site->throttle.TakeConnection(now_);
+      ++domain.site->connections;
+    }
     auto owned = std::make_unique<Connection>();
     Connection& connection = *owned;
     connection.scheduler = this;
@@ -290,8 +316,10 @@ bool DeliveryScheduler::Open(Domain& domain) {
     connection.name = index < domain.hop.names.size() ? domain.hop.names[index] : std::string();
     connection.idle.Bind(&DeliveryScheduler::OnIdleTimer, &connection);
     domain.connections.push_back(&connection);
-    actions_.push_back(
-        OpenConnection{connection.id, address, connection.name, PlaintextOnly(connection.host)});
+    // Opportunistic TLS may fall back to plaintext; a destination requiring TLS never.
+    const TlsMode tls = domain.shape.tls.value_or(TlsMode::kInherit);
+    actions_.push_back(OpenConnection{connection.id, address, connection.name,
+                                      tls != TlsMode::kRequired && PlaintextOnly(connection.host), tls});
     connections_.emplace(connection.id, std::move(owned));
     return true;
   }
@@ -303,7 +331,7 @@ bool DeliveryScheduler::Open(Domain& domain) {
 }
 
 bool DeliveryScheduler::TakeOverIdle(Domain& domain) {
-  if (domain.connections.size() >= config_.domain_max_connections) return false;
+  if (!MayOpen(domain)) return false;
   for (Connection* idle : idle_) {
     if (idle->domain == &domain || idle->in_flight != nullptr || !idle->ready || idle->quitting) continue;
     for (const core::SocketAddress& address : domain.hop.addresses) {
@@ -327,7 +355,7 @@ void DeliveryScheduler::WaitForHost(Domain& domain) {
 void DeliveryScheduler::Rest(Domain& domain, const Connection& failed, const std::string& reason) {
   const bool any_ready = std::any_of(domain.connections.begin(), domain.connections.end(),
                                      [](const Connection* c) { return c->ever_ready; });
-  absl::Duration rest = RetryDelay(config_.retry, ++domain.rests, UnitRandom());
+  absl::Duration rest = RetryDelay(domain.retry, ++domain.rests, UnitRandom());
   if (any_ready) {
     // Working connections carry the due jobs; only the opening of more pauses.
     rest = std::min(rest, absl::Minutes(1));
@@ -362,12 +390,21 @@ void DeliveryScheduler::OnConnectionReady(ConnectionId id, absl::Time now) {
 void DeliveryScheduler::Ready(Connection& connection) {
   RP_CHECK(connection.ready && connection.in_flight == nullptr);
   wheel_.Cancel(&connection.idle);
-  if (stopping_ || connection.messages >= config_.max_messages_per_connection) return Quit(connection);
   Domain& domain = *connection.domain;
+  if (stopping_ || connection.messages >= DeliveriesPerConnection(domain)) return Quit(connection);
   if (!domain.due.empty() && !Suspended(domain)) {
-    Job& job = *domain.due.front();
-    domain.due.pop_front();
-    return StartOn(connection, job);
+    if (const absl::Time at = MessageAt(domain); at <= now_) {
+      Job& job = *domain.due.front();
+      domain.due.pop_front();
+      return StartOn(connection, job);
+    } else {
+      // The destination's rate: this connection waits (idle) for the domain's timer,
+      // unless a domain waiting for its host can use it now.
+      ++stats_.shaping_waits;
+      WakeAt(domain, at);
+      if (Domain* taker = DomainWaitingFor(connection.host); taker != nullptr) return HandOver(connection, *taker);
+      return Idle(connection);
+    }
   }
   // Other domains may wait for a connection slot. One that goes to this connection's
   // host takes it over as it is; otherwise the slot is given back now rather than
@@ -382,7 +419,8 @@ void DeliveryScheduler::StartOn(Connection& connection, Job& job) {
   connection.ready = false;
   ++connection.messages;
   ++stats_.attempts;
-  BeginAttempt(job);
+  TookMessage(*job.domain);
+  BeginAttempt(job, job.domain->shape.max_recipients_per_transaction.value_or(SIZE_MAX));
   SendMessage send{connection.id, job.work->message, {}, {}};
   send.recipients.reserve(job.attempt.size());
   send.recipient_dsn.reserve(job.attempt.size());
@@ -429,7 +467,7 @@ DeliveryScheduler::Domain* DeliveryScheduler::DomainWaitingFor(const std::string
     }
     waiting_for_host_[kept++] = waiting_for_host_[i];
     if (found != nullptr || domain.route != Domain::Route::kKnown || domain.hop.kind != NextHop::Kind::kSmtp ||
-        domain.connections.size() >= config_.domain_max_connections || Suspended(domain)) {
+        !MayOpen(domain) || Suspended(domain) || MessageAt(domain) > now_) {
       continue;
     }
     for (const core::SocketAddress& address : domain.hop.addresses) {
@@ -446,6 +484,8 @@ void DeliveryScheduler::HandOver(Connection& connection, Domain& taker) {
   RP_CHECK(it != from.connections.end());
   from.connections.erase(it);
   taker.connections.push_back(&connection);
+  if (from.site != nullptr) --from.site->connections;
+  if (taker.site != nullptr) ++taker.site->connections;
   connection.domain = &taker;
   maybe_empty_.push_back(from.name);
   ++stats_.connections_handed_over;
@@ -538,6 +578,7 @@ void DeliveryScheduler::OnConnectionClosed(ConnectionId id, const std::string& r
     host_connections_.erase(h);
   }
   domain.connections.erase(std::find(domain.connections.begin(), domain.connections.end(), &connection));
+  if (domain.site != nullptr) --domain.site->connections;
   maybe_empty_.push_back(domain.name);
 
   if (local) {

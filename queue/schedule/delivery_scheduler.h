@@ -42,6 +42,12 @@
 //  - Compaction: a job still deferred compaction_age after this shard took it over (or
 //    last copied it) is copied forward into this shard's log, so old segments do not
 //    stay pinned by long-deferred mail.
+//  - Traffic shaping (queue/schedule/shaping.h): each domain's settings come from the
+//    shaping policy over the flags; a domain and its site each keep a Throttle (rates
+//    as GCRA, connection limits, suspensions and ramps). A site's budgets are shared
+//    out between the shards (this one keeps its share), a domain's are its home
+//    shard's alone. Waiting for a rate is a timer on the wheel. Every attempt's replies
+//    go through the reply-driven rules; their actions are accounting lines.
 //  - Shutdown: no new connection; a connection ready for more QUITs.
 //
 // Time: `now` is wall-clock time (result records and retry times are wall-clock, so
@@ -76,6 +82,7 @@
 #include "queue/schedule/delivery_outcome.h"
 #include "queue/schedule/next_hop.h"
 #include "queue/schedule/retry_schedule.h"
+#include "queue/schedule/shaping.h"
 
 namespace ringpost::queue {
 
@@ -100,6 +107,11 @@ struct SchedulerConfig {
   // How failures are classified (--bounce_rules before the built-in rules); null: the
   // built-in rules alone.
   std::shared_ptr<const BounceRules> bounce_rules;
+  // Traffic shaping (--shaping); null: the flags alone, with the built-in rules. A
+  // site's budgets are shared out between `shards` shards; this is shard `shard`.
+  std::shared_ptr<const ShapingPolicy> shaping;
+  uint32_t shard = 0;
+  uint32_t shards = 1;
   uint64_t seed = 1;
 };
 
@@ -117,6 +129,7 @@ struct OpenConnection {
   core::SocketAddress address;
   std::string name;
   bool plaintext = false;
+  TlsMode tls = TlsMode::kInherit;  // the destination's, from the shaping policy
 };
 // Send one transaction on a ready connection; answer with OnMessageSent (one reply per
 // recipient, in order), or OnMessageNotSent when the body cannot be read.
@@ -293,6 +306,9 @@ class DeliveryScheduler {
   // back (a command's reply waits for its own records).
   BatchId last_batch() const { return next_batch_ - 1; }
   bool WrittenThrough(BatchId batch) const;
+  // A new shaping policy (SIGHUP): every domain's settings are taken again; what its
+  // throttles hold (rates' times, suspensions, ramps) stays.
+  void SetShaping(std::shared_ptr<const ShapingPolicy> policy, absl::Time now);
   // A standing order found in the log at start-up.
   void Restore(const ControlRecord& order, absl::Time now);
   // The orders in force, to carry into a new log segment.
@@ -312,6 +328,8 @@ class DeliveryScheduler {
              connections_handed_over = 0, messages_finished = 0, tls_handshake_failures = 0,
              jobs_compacted = 0, possible_duplicates = 0, deleted = 0, held = 0, flushed = 0;
     std::array<uint64_t, kBounceClassCount> failures_by_class{};  // deferrals, bounces, expiries
+    std::array<uint64_t, kAutomationActionCount> shaping_actions{};  // reply-driven rules that acted
+    uint64_t shaping_waits = 0;  // times a destination's due mail waited for its rate
     core::HistogramCounts time_in_queue;     // arrival to a final outcome, per recipient
     core::HistogramCounts delivery_latency;  // one attempt, sent to replied (or delivered locally)
   };
@@ -325,6 +343,7 @@ class DeliveryScheduler {
   struct Domain;
   struct Connection;
   struct Batch;
+  struct Site;
 
   // Jobs and their times.
   Domain& DomainFor(const std::string& name);
@@ -333,7 +352,9 @@ class DeliveryScheduler {
   void Count(const Job& job, int sign);
   void Schedule(Job& job);
   void MakeDue(Job& job);
-  void BeginAttempt(Job& job);
+  // At most `recipients_max` of the job's due recipients (a destination's
+  // max_recipients_per_transaction); the others stay due.
+  void BeginAttempt(Job& job, size_t recipients_max = SIZE_MAX);
   // Domains.
   void Pump(Domain& domain);
   void PumpSmtp(Domain& domain);
@@ -353,7 +374,7 @@ class DeliveryScheduler {
   bool PlaintextOnly(const std::string& host) const;
   static std::string NameOf(const Domain& domain, const std::string& host);
   // Outcomes (delivery_scheduler_outcomes.cc).
-  void Complete(Job& job, const std::vector<AttemptReply>& replies, const std::string& host,
+  void Complete(Job& job, std::vector<AttemptReply> replies, const std::string& host,
                 const TlsReport& tls);
   void BounceOrWrite(Job& job, std::unique_ptr<Batch> batch);
   void KeepBouncesDeferred(Batch& batch);
@@ -367,6 +388,26 @@ class DeliveryScheduler {
   void RunCommand(Job& job, AdminCommand command, const std::string& reason);
   void WriteOperatorRecords(Job& job, Outcome outcome, const std::string& text);
   bool Suspended(const Domain& domain) const;
+  absl::Time SuspendedUntil(const Domain& domain) const;
+  // Shaping (delivery_scheduler_shaping.cc).
+  void Shape(Domain& domain);
+  void Detach(Domain& domain);
+  // When the domain may start its next message, or open a connection (now_ if now).
+  absl::Time MessageAt(Domain& domain);
+  absl::Time ConnectionAt(Domain& domain);
+  void TookMessage(Domain& domain);
+  bool MayOpen(const Domain& domain) const;
+  uint32_t DomainConnectionLimit(const Domain& domain) const;
+  uint32_t DeliveriesPerConnection(const Domain& domain) const;
+  const RetrySchedule& RetryOf(const Domain& domain) const;
+  // Arms the domain's timer for `at` unless it fires sooner already.
+  void WakeAt(Domain& domain, absl::Time at);
+  // The reply-driven rules over one attempt's replies: counts matches, acts, and
+  // rewrites the replies a "temporary" rule makes 4xx.
+  void Automate(Job& job, std::vector<AttemptReply>& replies);
+  void Act(const AutomationRule& rule, Domain& domain, const AttemptReply& reply);
+  void BounceForAutomation();
+  bool SiteIdle(const Site& site) const;
   // Events end here: domains left with nothing are forgotten.
   void EndEvent();
   double UnitRandom();
@@ -403,6 +444,11 @@ class DeliveryScheduler {
   // it names one (no scan), else null (every job is a candidate).
   const absl::InlinedVector<JobId, 1>* Candidates(const JobFilter& filter) const;
   absl::flat_hash_map<std::string, std::unique_ptr<Domain>> domains_;
+  std::shared_ptr<const ShapingPolicy> shaping_;
+  absl::flat_hash_map<std::string, std::unique_ptr<Site>> sites_;  // this shard's share of each
+  // Domains a rule's "bounce" action emptied, with its reason (run at the event's end).
+  std::vector<std::pair<std::string, std::string>> automation_bounces_;
+  bool sites_may_be_idle_ = false;  // a domain left its site: forget idle sites
   absl::flat_hash_map<ConnectionId, std::unique_ptr<Connection>> connections_;
   absl::flat_hash_map<BatchId, std::unique_ptr<Batch>> batches_;  // waiting for the driver
   absl::flat_hash_map<std::string, uint32_t> host_connections_;    // per next-hop address

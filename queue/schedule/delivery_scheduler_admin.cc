@@ -27,8 +27,6 @@ absl::Time ArrivalOf(const StoredMessage& message) {
 
 }  // namespace
 
-bool DeliveryScheduler::Suspended(const Domain& domain) const { return domain.suspended_until > now_; }
-
 void DeliveryScheduler::Index(const Job& job) {
   by_queue_id_[absl::string_view(job.work->message->queue_id)].push_back(job.id);  // ids only grow
 }
@@ -60,7 +58,7 @@ bool DeliveryScheduler::Matches(const Job& job, const JobFilter& filter, absl::T
 std::vector<DomainSummary> DeliveryScheduler::Summary(size_t top, absl::Time now) const {
   std::vector<const Domain*> shown;
   for (const auto& [name, domain] : domains_) {
-    if (domain->jobs > 0 || domain->suspended_until > now) shown.push_back(domain.get());
+    if (domain->jobs > 0 || SuspendedUntil(*domain) > now) shown.push_back(domain.get());
   }
   // Deepest first (ties by name, so the order is stable).
   const size_t keep = std::min(top, shown.size());
@@ -85,6 +83,11 @@ std::vector<DomainSummary> DeliveryScheduler::Summary(size_t top, absl::Time now
     if (domain->suspended_until > now) {
       d.suspended_until = domain->suspended_until;
       d.suspension_reason = domain->suspension_reason;
+    } else if (SuspendedUntil(*domain) > now) {  // a reply-driven rule's
+      d.suspended_until = SuspendedUntil(*domain);
+      d.suspension_reason = domain->throttle.suspended_until() == d.suspended_until
+                                ? domain->throttle.reason()
+                                : domain->site->throttle.reason();
     }
   }
   return out;
@@ -154,6 +157,9 @@ bool DeliveryScheduler::Resume(const std::string& name, absl::Time now) {
   Domain& domain = *it->second;
   domain.suspended_until = absl::InfinitePast();
   domain.suspension_reason.clear();
+  // A reply-driven rule's suspension ends too (its ramp, if any, starts now); a site's
+  // stays (it holds for the site's other domains).
+  if (domain.throttle.suspended_until() > now_) domain.throttle.Resume(now_);
   if (domain.resting_until > now_) {
     wheel_.Schedule(&domain.wake, WheelTime(domain.resting_until));
   } else {
@@ -171,7 +177,11 @@ bool DeliveryScheduler::Resume(const std::string& name, absl::Time now) {
 std::vector<Suspension> DeliveryScheduler::Suspensions(absl::Time now) const {
   std::vector<Suspension> out;
   for (const auto& [name, domain] : domains_) {
-    if (domain->suspended_until > now) out.push_back({name, domain->suspended_until, domain->suspension_reason});
+    if (domain->suspended_until > now) {
+      out.push_back({name, domain->suspended_until, domain->suspension_reason});
+    } else if (domain->throttle.suspended_until() > now) {
+      out.push_back({name, domain->throttle.suspended_until(), domain->throttle.reason()});
+    }
   }
   std::sort(out.begin(), out.end(), [](const Suspension& a, const Suspension& b) { return a.domain < b.domain; });
   return out;

@@ -45,10 +45,11 @@ std::string BounceReason(const AttemptReply& reply, const RecipientOutcome& outc
 
 }  // namespace
 
-void DeliveryScheduler::Complete(Job& job, const std::vector<AttemptReply>& replies, const std::string& host,
+void DeliveryScheduler::Complete(Job& job, std::vector<AttemptReply> replies, const std::string& host,
                                  const TlsReport& tls) {
   RP_CHECK_EQ(replies.size(), job.attempt.size());
   RP_CHECK(job.busy);
+  Automate(job, replies);  // may make a 5xx temporary
   const StoredMessage& message = *job.work->message;
   const absl::Time arrival = absl::FromUnixMicros(static_cast<int64_t>(message.arrival_unix_micros));
   const bool some_accepted =
@@ -100,7 +101,7 @@ void DeliveryScheduler::Complete(Job& job, const std::vector<AttemptReply>& repl
       RP_LOG(kInfo) << OutcomeLogText(entry) << " (too many recipients: a new transaction now)";
       continue;
     }
-    RecipientOutcome outcome = DecideOutcome(config_.retry, reply, arrival, now_, r.attempts, UnitRandom());
+    RecipientOutcome outcome = DecideOutcome(job.domain->retry, reply, arrival, now_, r.attempts, UnitRandom());
     if (outcome.outcome != Outcome::kDeferred) {
       stats_.time_in_queue.Observe(core::HistogramKind::kTimeInQueue, absl::ToDoubleSeconds(now_ - arrival));
     }
@@ -170,7 +171,7 @@ void DeliveryScheduler::Complete(Job& job, const std::vector<AttemptReply>& repl
       if (*report == DsnAction::kDelayed) {
         reported.reason = absl::StrCat(
             "not delivered after ", absl::FormatDuration(absl::Trunc(now_ - arrival, absl::Seconds(1))),
-            "; tried until ", absl::FormatDuration(config_.retry.lifetime), " after arrival");
+            "; tried until ", absl::FormatDuration(job.domain->retry.lifetime), " after arrival");
       }
       batch->bounced.push_back(std::move(reported));
     }
@@ -224,7 +225,7 @@ void DeliveryScheduler::KeepBouncesDeferred(Batch& batch) {
   for (auto& [index, outcome] : batch.outcomes) {
     if (!outcome.bounces()) continue;
     outcome.outcome = Outcome::kDeferred;
-    outcome.next_attempt = now_ + config_.retry.initial;
+    outcome.next_attempt = now_ + batch.job->domain->retry.initial;
     outcome.attempt -= 1;
   }
   batch.results.erase(std::remove_if(batch.results.begin(), batch.results.end(),

@@ -12,6 +12,7 @@
 
 #include "absl/container/btree_set.h"
 #include "queue/schedule/delivery_scheduler.h"
+#include "queue/schedule/throttle.h"
 
 namespace ringpost::queue {
 
@@ -20,6 +21,8 @@ inline core::MonoNanos WheelTime(absl::Time t) { return absl::ToUnixNanos(t); }
 // A time far away (recovered, corrupt, or a suspension without end) is clamped: the
 // timer fires, finds nothing due, and sleeps again.
 inline constexpr absl::Duration kLongestWait = absl::Hours(24 * 365);
+// How often a domain without mail, kept for what its throttle holds, is looked at again.
+inline constexpr absl::Duration kThrottleRecheck = absl::Minutes(1);
 
 struct DeliveryScheduler::Job {
   DeliveryScheduler* scheduler = nullptr;
@@ -62,6 +65,12 @@ struct DeliveryScheduler::Domain {
   absl::btree_set<std::pair<absl::Time, JobId>> arrivals;  // its jobs, oldest first
   std::string last_reply;
   bool waiting_for_host = false;                     // in waiting_for_host_
+  // Shaping: its settings (the policy's over the flags), its own budget, and its site's
+  // share on this shard when the route put it in one.
+  ShapeSettings shape;
+  RetrySchedule retry;  // the flags' with the shape's retry settings
+  Throttle throttle;
+  Site* site = nullptr;
   core::TimerNode wake;                              // the rest's end, or a retry after a local failure
 };
 
@@ -79,6 +88,14 @@ struct DeliveryScheduler::Connection {
   bool tls_failed = false;  // the STARTTLS handshake failed
   bool idle_listed = false; // in idle_
   core::TimerNode idle;
+};
+
+// A site's share on this shard: its budget, kept for all its domains here.
+struct DeliveryScheduler::Site {
+  std::string name;  // "mx:*.google.com"
+  Throttle throttle;
+  uint32_t connections = 0;  // of its domains
+  uint32_t domains = 0;      // pointing at it
 };
 
 // One attempt's outcome for a job, kept until its records are written.

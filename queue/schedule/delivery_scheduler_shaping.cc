@@ -1,0 +1,255 @@
+// DeliveryScheduler, shaping: each domain's settings from the shaping policy, the
+// throttles of domains and of this shard's share of sites, and the reply-driven rules
+// (queue/schedule/shaping.h). The pools (delivery_scheduler.cc) ask these before a
+// message or a connection starts.
+#include <algorithm>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "core/log.h"
+#include "queue/schedule/accounting_line.h"
+#include "queue/schedule/delivery_scheduler.h"
+#include "queue/schedule/delivery_scheduler_parts.h"
+
+namespace ringpost::queue {
+namespace {
+
+// This shard's share of a limit spread over `shards` (the shares add up to it).
+uint32_t ShareOf(uint32_t limit, uint32_t shard, uint32_t shards) {
+  if (shards <= 1) return limit;
+  return limit / shards + (shard < limit % shards ? 1 : 0);
+}
+
+std::optional<Rate> RateShare(const std::optional<Rate>& rate, uint32_t shards) {
+  if (!rate.has_value()) return std::nullopt;
+  return rate->Share(shards);
+}
+
+}  // namespace
+
+void DeliveryScheduler::SetShaping(std::shared_ptr<const ShapingPolicy> policy, absl::Time now) {
+  now_ = std::max(now_, now);
+  shaping_ = policy != nullptr ? std::move(policy) : std::make_shared<const ShapingPolicy>();
+  for (auto& [name, domain] : domains_) Shape(*domain);
+  // A rate raised or a limit lifted: due mail may go now.
+  for (auto& [name, domain] : domains_) {
+    Pump(*domain);
+    maybe_empty_.push_back(name);
+  }
+  EndEvent();
+}
+
+void DeliveryScheduler::Shape(Domain& domain) {
+  const ShapingPolicy& policy = *shaping_;
+  std::string site_name;
+  if (domain.route == Domain::Route::kKnown && domain.hop.kind == NextHop::Kind::kSmtp) {
+    site_name = policy.SiteOf(domain.hop.names);
+  }
+  const ShapeSettings* site_budget = policy.SiteBudget(site_name);
+  if (domain.site == nullptr || domain.site->name != site_name) {
+    Detach(domain);
+    if (site_budget != nullptr) {
+      auto [it, inserted] = sites_.try_emplace(site_name);
+      if (inserted) {
+        it->second = std::make_unique<Site>();
+        it->second->name = site_name;
+      }
+      domain.site = it->second.get();
+      ++domain.site->domains;
+      domain.site->connections += static_cast<uint32_t>(domain.connections.size());
+    }
+  }
+  if (domain.site != nullptr) {
+    std::optional<uint32_t> limit;
+    if (site_budget->connection_limit.has_value()) {
+      limit = ShareOf(*site_budget->connection_limit, config_.shard, config_.shards);
+    }
+    domain.site->throttle.Configure(RateShare(site_budget->max_message_rate, config_.shards),
+                                    RateShare(site_budget->max_connection_rate, config_.shards), limit);
+  }
+  domain.shape = policy.SettingsFor(domain.name, site_name);
+  domain.retry = config_.retry;
+  if (domain.shape.retry_initial.has_value()) domain.retry.initial = *domain.shape.retry_initial;
+  if (domain.shape.retry_max.has_value()) domain.retry.max = *domain.shape.retry_max;
+  if (domain.shape.max_queue_lifetime.has_value()) domain.retry.lifetime = *domain.shape.max_queue_lifetime;
+  domain.retry.max = std::max(domain.retry.max, domain.retry.initial);
+  const ShapeSettings own = policy.DomainBudget(domain.name);
+  domain.throttle.Configure(own.max_message_rate, own.max_connection_rate,
+                            own.connection_limit.value_or(config_.domain_max_connections));
+}
+
+void DeliveryScheduler::Detach(Domain& domain) {
+  if (domain.site == nullptr) return;
+  domain.site->connections -= static_cast<uint32_t>(domain.connections.size());
+  --domain.site->domains;
+  domain.site = nullptr;
+  sites_may_be_idle_ = true;
+}
+
+bool DeliveryScheduler::SiteIdle(const Site& site) const { return site.domains == 0 && site.throttle.Idle(now_); }
+
+absl::Time DeliveryScheduler::SuspendedUntil(const Domain& domain) const {
+  absl::Time until = std::max(domain.suspended_until, domain.throttle.suspended_until());
+  if (domain.site != nullptr) until = std::max(until, domain.site->throttle.suspended_until());
+  return until;
+}
+
+bool DeliveryScheduler::Suspended(const Domain& domain) const { return SuspendedUntil(domain) > now_; }
+
+absl::Time DeliveryScheduler::MessageAt(Domain& domain) {
+  absl::Time at = domain.throttle.MessageAt(now_);
+  if (domain.site != nullptr) at = std::max(at, domain.site->throttle.MessageAt(now_));
+  return at;
+}
+
+absl::Time DeliveryScheduler::ConnectionAt(Domain& domain) {
+  absl::Time at = domain.throttle.ConnectionAt(now_);
+  if (domain.site != nullptr) at = std::max(at, domain.site->throttle.ConnectionAt(now_));
+  return at;
+}
+
+void DeliveryScheduler::TookMessage(Domain& domain) {
+  domain.throttle.TakeMessage(now_);
+  if (domain.site != nullptr) domain.site->throttle.TakeMessage(now_);
+}
+
+uint32_t DeliveryScheduler::DomainConnectionLimit(const Domain& domain) const {
+  return domain.throttle.ConnectionLimit(now_).value_or(config_.domain_max_connections);
+}
+
+bool DeliveryScheduler::MayOpen(const Domain& domain) const {
+  if (domain.connections.size() >= DomainConnectionLimit(domain)) return false;
+  if (domain.site == nullptr) return true;
+  const std::optional<uint32_t> site_limit = domain.site->throttle.ConnectionLimit(now_);
+  return !site_limit.has_value() || domain.site->connections < *site_limit;
+}
+
+uint32_t DeliveryScheduler::DeliveriesPerConnection(const Domain& domain) const {
+  return domain.shape.max_deliveries_per_connection.value_or(config_.max_messages_per_connection);
+}
+
+void DeliveryScheduler::WakeAt(Domain& domain, absl::Time at) {
+  at = std::min(at, now_ + kLongestWait);
+  // Armed to fire no later already (a tick late at most: the pump looks again).
+  if (domain.wake.armed() &&
+      domain.wake.deadline_tick() <= WheelTime(at) / core::TimerWheel::kTickNanos + 1) {
+    return;
+  }
+  wheel_.Schedule(&domain.wake, WheelTime(at));
+}
+
+// ---- Reply-driven rules --------------------------------------------------------------
+
+void DeliveryScheduler::Automate(Job& job, std::vector<AttemptReply>& replies) {
+  const std::vector<AutomationRule>& rules = shaping_->automation();
+  if (rules.empty()) return;
+  Domain& domain = *job.domain;
+  // A rule counts once per attempt: the 421 every recipient of one transaction got is
+  // one reply from the destination.
+  std::vector<bool> counted(rules.size(), false);
+  for (AttemptReply& reply : replies) {
+    if (reply.code / 100 == 2) continue;
+    bool temporary = false;
+    {
+      const ReplyPattern::Reply parsed(reply.code, reply.enhanced, reply.text);
+      for (size_t i = 0; i < rules.size(); ++i) {
+        const AutomationRule& rule = rules[i];
+        if (!rule.destination.empty() && rule.destination != domain.name &&
+            (domain.site == nullptr || domain.site->name != rule.destination)) {
+          continue;
+        }
+        if (!rule.pattern.Matches(parsed)) continue;
+        if (rule.action == AutomationAction::kTemporary) {
+          if (reply.code / 100 != 5) continue;
+          temporary = true;
+          if (!counted[i]) Act(rule, domain, reply);
+          counted[i] = true;
+          continue;
+        }
+        if (counted[i]) continue;
+        counted[i] = true;
+        const bool on_site =
+            domain.site != nullptr && (rule.destination.empty() || rule.destination == domain.site->name);
+        Throttle& target = on_site ? domain.site->throttle : domain.throttle;
+        if (target.Hit(static_cast<uint32_t>(i), rule.threshold, rule.within, now_)) Act(rule, domain, reply);
+      }
+    }
+    if (temporary) {
+      // Deferred as if the destination had answered 4xx: the rule knows this 5xx passes.
+      reply.code -= 100;
+      if (!reply.enhanced.empty() && reply.enhanced[0] == '5') reply.enhanced[0] = '4';
+    }
+  }
+}
+
+void DeliveryScheduler::Act(const AutomationRule& rule, Domain& domain, const AttemptReply& reply) {
+  const bool on_site = domain.site != nullptr && rule.action != AutomationAction::kTemporary &&
+                       (rule.destination.empty() || rule.destination == domain.site->name);
+  Throttle& target = on_site ? domain.site->throttle : domain.throttle;
+  const std::string destination = on_site ? domain.site->name : domain.name;
+  const std::string reason = absl::StrCat("rule ", rule.name, ": ", reply.code != 0 ? absl::StrCat(reply.code, " ") : "",
+                                          reply.enhanced.empty() ? "" : absl::StrCat(reply.enhanced, " "), reply.text);
+  ShapingEntry entry;
+  entry.time = now_;
+  entry.action = AutomationActionName(rule.action);
+  entry.rule = rule.name;
+  entry.destination = destination;
+  entry.domain = domain.name;
+  entry.code = reply.code;
+  entry.status = reply.enhanced;
+  entry.text = reply.text;
+  std::string rate;
+  switch (rule.action) {
+    case AutomationAction::kSuspend:
+      target.Suspend(now_ + rule.duration, reason, rule.ramp_from, rule.ramp_to, rule.ramp_interval);
+      entry.until = now_ + rule.duration;
+      if (rule.ramp_from.has_value()) rate = rule.ramp_from->ToString();
+      break;
+    case AutomationAction::kSetRate:
+      target.SetRate(rule.rate, now_ + rule.duration);
+      entry.until = now_ + rule.duration;
+      rate = rule.rate.ToString();
+      break;
+    case AutomationAction::kSetConnectionLimit:
+      target.SetConnectionLimit(rule.connection_limit, now_ + rule.duration);
+      entry.until = now_ + rule.duration;
+      entry.connection_limit = rule.connection_limit;
+      break;
+    case AutomationAction::kBounce:
+      if (on_site) {
+        for (const auto& [name, d] : domains_) {
+          if (d->site == domain.site) automation_bounces_.emplace_back(name, reason);
+        }
+      } else {
+        automation_bounces_.emplace_back(domain.name, reason);
+      }
+      break;
+    case AutomationAction::kTemporary:
+      break;
+  }
+  entry.rate = rate;
+  ++stats_.shaping_actions[static_cast<size_t>(rule.action)];
+  AccountingLines lines;
+  AppendShapingLine(entry, &lines.lines);
+  actions_.push_back(std::move(lines));
+  if (rule.action == AutomationAction::kTemporary) {
+    RP_LOG(kInfo) << ShapingLogText(entry);
+  } else {
+    RP_LOG(kWarning) << ShapingLogText(entry);
+  }
+}
+
+void DeliveryScheduler::BounceForAutomation() {
+  std::vector<std::pair<std::string, std::string>> bounces;
+  bounces.swap(automation_bounces_);
+  for (const auto& [name, reason] : bounces) {
+    JobFilter filter;
+    filter.domain = name;
+    JobId cursor = 0;
+    do {
+      Apply(AdminCommand::kBounce, filter, reason, &cursor, 1000, now_);
+    } while (cursor != 0);
+  }
+}
+
+}  // namespace ringpost::queue
