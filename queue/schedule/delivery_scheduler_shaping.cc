@@ -171,7 +171,9 @@ void DeliveryScheduler::Automate(Job& job, std::vector<AttemptReply>& replies) {
         const bool on_site =
             domain.site != nullptr && (rule.destination.empty() || rule.destination == domain.site->name);
         Throttle& target = on_site ? domain.site->throttle : domain.throttle;
-        if (target.Hit(static_cast<uint32_t>(i), rule.threshold, rule.within, now_)) Act(rule, domain, reply);
+        if (!target.Hit(static_cast<uint32_t>(i), rule.threshold, rule.within, now_)) continue;
+        Act(rule, domain, reply);
+        if (rule.duration > absl::ZeroDuration()) target.Quiet(static_cast<uint32_t>(i), now_ + rule.duration);
       }
     }
     if (temporary) {

@@ -70,12 +70,19 @@ bool Throttle::Hit(uint32_t rule, uint32_t threshold, absl::Duration within, abs
   auto it = std::find_if(hits_.begin(), hits_.end(), [rule](const RuleHits& h) { return h.rule == rule; });
   if (it == hits_.end()) it = hits_.insert(hits_.end(), RuleHits{rule, within, {}});
   it->within = within;
+  if (now < it->quiet_until) return false;
   std::deque<absl::Time>& times = it->times;
   while (!times.empty() && times.front() <= now - within) times.pop_front();
   times.push_back(now);
   if (times.size() < threshold) return false;
-  hits_.erase(it);
+  times.clear();
   return true;
+}
+
+void Throttle::Quiet(uint32_t rule, absl::Time until) {
+  for (RuleHits& h : hits_) {
+    if (h.rule == rule) h.quiet_until = until;
+  }
 }
 
 void Throttle::Suspend(absl::Time until, const std::string& reason, std::optional<Rate> ramp_from,
@@ -106,7 +113,7 @@ bool Throttle::Idle(absl::Time now) const {
   if (limit_override_.has_value() && now < limit_override_->second) return false;
   if (!messages_.Rested(now) || !connections_.Rested(now)) return false;
   for (const RuleHits& h : hits_) {
-    if (!h.times.empty() && h.times.back() > now - h.within) return false;
+    if ((!h.times.empty() && h.times.back() > now - h.within) || now < h.quiet_until) return false;
   }
   return true;
 }

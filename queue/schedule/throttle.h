@@ -43,8 +43,11 @@ class Throttle {
 
   // ---- Reply-driven rules ----
   // A match of rule `rule` at `now`: true when it is the `threshold`th within `within`
-  // (the count then starts again).
+  // (the count then starts again). Not counted while the rule is quiet.
   bool Hit(uint32_t rule, uint32_t threshold, absl::Duration within, absl::Time now);
+  // The rule acted and its action holds until `until`: replies in flight meanwhile
+  // (sent before it acted) do not set it off again.
+  void Quiet(uint32_t rule, absl::Time until);
   // No new message until `until`; then `ramp_from` (unset: full speed at once), doubled
   // every `ramp_interval` up to the configured rate (or `ramp_to`, or 64 times
   // `ramp_from` when neither is set).
@@ -79,6 +82,7 @@ class Throttle {
     uint32_t rule = 0;
     absl::Duration within;
     std::deque<absl::Time> times;
+    absl::Time quiet_until = absl::InfinitePast();
   };
   std::vector<RuleHits> hits_;
 };

@@ -96,6 +96,9 @@ class SchedulerHarness {
     Collect([&] { scheduler->OnCopiedForward(job, std::move(copy), now); });
   }
   void Stop() { Collect([&] { scheduler->Stop(now); }); }
+  void SetShaping(std::shared_ptr<const ShapingPolicy> policy) {
+    Collect([&] { scheduler->SetShaping(std::move(policy), now); });
+  }
   // Operators.
   void Suspend(const std::string& domain, absl::Duration for_how_long) {
     Collect([&] { scheduler->Suspend(domain, now + for_how_long, "testing", now); });
