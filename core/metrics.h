@@ -59,6 +59,12 @@ enum class Metric : int {
   kDkimPermError,
   kDkimNone,
   kDkimForgedResultsRemoved,
+  kShapingSuspend,
+  kShapingSetRate,
+  kShapingSetConnectionLimit,
+  kShapingBounce,
+  kShapingTemporary,
+  kShapingWaits,
   kCount,
 };
 inline constexpr size_t kMetricCount = static_cast<size_t>(Metric::kCount);

@@ -184,9 +184,14 @@ ABSL_FLAG(ringpost::core::FlagDuration, delay_warning_time, ringpost::core::Flag
 ABSL_FLAG(ringpost::core::FlagDuration, compaction_age, ringpost::core::FlagDuration{absl::Minutes(30)},
           "mail still deferred this long after delivery took it over (at arrival, or at start-up) is "
           "copied forward in the queue log, so old segments can be freed (0s: never)");
+ABSL_FLAG(std::string, shaping, "",
+          "TOML traffic shaping file: rates, connection limits, retries and TLS per destination domain or MX "
+          "site, and reply-driven rules (docs/SHAPING.md); reloaded on SIGHUP; empty: the flags alone and the "
+          "built-in rules for the providers' throttling replies");
 ABSL_FLAG(std::string, bounce_rules, "",
           "rules that classify failed deliveries (accounting \"class\", ringpost_delivery_failures_total), "
-          "one per line 'class code status [text-regex]', tried before the built-in ones (first match wins)");
+          "one per line 'class code status [text-regex]', tried before the built-in ones (first match wins); "
+          "reloaded on SIGHUP");
 ABSL_FLAG(uint32_t, domain_max_connections, 20, "concurrent outbound connections per destination domain");
 ABSL_FLAG(uint32_t, host_max_connections, 10,
           "concurrent outbound connections per destination IP (split evenly between shards)");
@@ -554,7 +559,10 @@ absl::Status ReadTlsClient(DaemonConfig& c) {
     return Invalid(absl::StrCat("--outbound_tls: expected none, opportunistic or required, got '",
                                 c.outbound_tls, "'"));
   }
-  if (c.delivery.tls_policy == net::TlsPolicy::kNone) return absl::OkStatus();
+  // A shaping file may ask for TLS per destination: the client context is made for it.
+  if (c.delivery.tls_policy == net::TlsPolicy::kNone && absl::GetFlag(FLAGS_shaping).empty()) {
+    return absl::OkStatus();
+  }
   std::string ca_file = absl::GetFlag(FLAGS_tls_ca_file);
   // The default bundle may not be installed; an operator's own file must exist.
   if (ca_file == "/etc/ssl/certs/ca-certificates.crt" && access(ca_file.c_str(), R_OK) != 0) ca_file.clear();
@@ -582,17 +590,9 @@ absl::Status ReadDeliveryFlags(DaemonConfig& c) {
   s.delay_warning = absl::GetFlag(FLAGS_delay_warning_time).value;
   if (s.delay_warning < absl::ZeroDuration()) return Invalid("--delay_warning_time: must not be negative");
   if (s.compaction_age < absl::ZeroDuration()) return Invalid("--compaction_age: must not be negative");
-  if (const std::string path = absl::GetFlag(FLAGS_bounce_rules); !path.empty()) {
-    std::ifstream in(path, std::ios::binary);
-    std::stringstream text;
-    text << in.rdbuf();
-    if (!in || text.str().size() > (1u << 20)) {
-      return Invalid(absl::StrCat("--bounce_rules: cannot read ", path, " (or it is over 1 MiB)"));
-    }
-    auto rules = queue::BounceRules::WithFile(text.str(), path);
-    if (!rules.ok()) return Invalid(absl::StrCat("--bounce_rules: ", rules.status().message()));
-    s.bounce_rules = std::make_shared<const queue::BounceRules>(*std::move(rules));
-  }
+  // Read in main (a file that does not parse is exit status 2), and again on SIGHUP.
+  c.delivery.policy_files = std::make_shared<net::DeliveryPolicyFiles>(absl::GetFlag(FLAGS_shaping),
+                                                                       absl::GetFlag(FLAGS_bounce_rules));
   s.domain_max_connections = absl::GetFlag(FLAGS_domain_max_connections);
   s.max_messages_per_connection = absl::GetFlag(FLAGS_max_messages_per_connection);
   const uint32_t host_max_connections = absl::GetFlag(FLAGS_host_max_connections);

@@ -99,6 +99,8 @@ absl::Status SetUpShard(core::Shard& shard, DaemonShared& shared) {
   net::DeliveryConfig delivery = config.delivery;
   // Retry jitter differs between shards and runs.
   delivery.scheduler.seed = static_cast<uint64_t>(absl::ToUnixNanos(absl::Now())) ^ static_cast<uint64_t>(shard.id());
+  delivery.scheduler.shard = static_cast<uint32_t>(shard.id());
+  delivery.scheduler.shards = static_cast<uint32_t>(config.shards);
   auto& driver = shard.Make<net::DeliveryDriver>(shard, delivery, spool, next_hops, maildir, accounting);
   driver.Restore(orders);
 

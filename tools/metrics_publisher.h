@@ -91,6 +91,14 @@ class MetricsPublisher {
     board_.Set(id, Metric::kDnsCacheHits, mx_.stats().cache_hits);
     if (const net::DkimShard* dkim = service_.dkim(); dkim != nullptr) PublishDkim(dkim->stats());
     for (size_t k = 0; k < d.failures_by_class.size(); ++k) board_.SetFailures(id, k, d.failures_by_class[k]);
+    using queue::AutomationAction;
+    auto acted = [&d](AutomationAction action) { return d.shaping_actions[static_cast<size_t>(action)]; };
+    board_.Set(id, Metric::kShapingSuspend, acted(AutomationAction::kSuspend));
+    board_.Set(id, Metric::kShapingSetRate, acted(AutomationAction::kSetRate));
+    board_.Set(id, Metric::kShapingSetConnectionLimit, acted(AutomationAction::kSetConnectionLimit));
+    board_.Set(id, Metric::kShapingBounce, acted(AutomationAction::kBounce));
+    board_.Set(id, Metric::kShapingTemporary, acted(AutomationAction::kTemporary));
+    board_.Set(id, Metric::kShapingWaits, d.shaping_waits);
     board_.SetHistogram(id, core::HistogramKind::kTimeInQueue, d.time_in_queue);
     board_.SetHistogram(id, core::HistogramKind::kDeliveryLatency, d.delivery_latency);
     PublishDestinations(scheduler);

@@ -113,14 +113,27 @@ void LogReload(absl::string_view what, const std::string& path, const absl::Stat
 }
 
 // SIGHUP re-reads the files that may change under a running daemon: the TLS
-// certificate and key, --local_recipients, --auth_users and --dkim_key_table. Each
-// keeps what it had on an error.
+// certificate and key, --local_recipients, --auth_users, --dkim_key_table, --shaping and
+// --bounce_rules. Each keeps what it had on an error.
 void Reload(net::TlsServerCredentials* tls, net::LocalRecipients* local_recipients, net::AuthUsers* auth_users,
-            net::DkimKeyTable* dkim_keys) {
-  if (tls == nullptr && local_recipients == nullptr && auth_users == nullptr && dkim_keys == nullptr) {
+            net::DkimKeyTable* dkim_keys, net::DeliveryPolicyFiles* policy_files) {
+  const bool policies = !policy_files->shaping_path().empty() || !policy_files->bounce_rules_path().empty();
+  if (tls == nullptr && local_recipients == nullptr && auth_users == nullptr && dkim_keys == nullptr && !policies) {
     RP_LOG(kInfo) << "SIGHUP: nothing to reload (no --tls_cert, no --local_recipients, no --auth_users, "
-                     "no --dkim_key_table)";
+                     "no --dkim_key_table, no --shaping, no --bounce_rules)";
     return;
+  }
+  if (policies) {
+    const absl::Status status = policy_files->Load();
+    const auto snapshot = policy_files->Get();
+    if (!status.ok()) {
+      RP_LOG(kError) << "SIGHUP: " << status.message() << " (the previous policy stays)";
+    }
+    if (!policy_files->shaping_path().empty()) {
+      RP_LOG(kInfo) << "SIGHUP: shaping in force from " << AbsolutePath(policy_files->shaping_path()) << " ("
+                    << snapshot->shaping->destinations() << " destinations, "
+                    << snapshot->shaping->automation().size() << " rules)";
+    }
   }
   if (dkim_keys != nullptr) {
     const absl::Status status = dkim_keys->Load();
@@ -219,6 +232,11 @@ int Main() {
   absl::StatusOr<DaemonConfig> loaded = ConfigFromFlags();
   if (!loaded.ok()) return Fatal(loaded.status().message());
   DaemonConfig& config = *loaded;
+  // A policy file that does not parse: status 2, one line naming its file, line and key.
+  if (absl::Status s = config.delivery.policy_files->Load(); !s.ok()) {
+    Fatal(s.message());
+    return 2;
+  }
   if (PrintConfigRequested()) {
     std::vector<std::string> resolvers;
     for (const auto& server : config.resolver.servers) resolvers.push_back(server.ToString());
@@ -314,7 +332,9 @@ int Main() {
   // local recipients list for the next RCPT.
   runtime.SetSignalHandler(
       SIGHUP, [tls = tls.get(), local = config.local_recipients.get(), users = config.auth_users.get(),
-               keys = config.dkim_keys.get()] { Reload(tls, local, users, keys); });
+               keys = config.dkim_keys.get(), policies = config.delivery.policy_files.get()] {
+        Reload(tls, local, users, keys, policies);
+      });
   absl::Status status = runtime.Run([&shared](core::Shard& shard) { return SetUpShard(shard, shared); },
                                     [&] { LogStart(config, shared, *features, metrics_at, tls != nullptr); });
   if (!status.ok()) return Fatal(status.message());

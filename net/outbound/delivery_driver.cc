@@ -60,6 +60,14 @@ DeliveryDriver::DeliveryDriver(core::Shard& shard, const DeliveryConfig& config,
       accounting_(accounting),
       scheduler_(config.scheduler, absl::Now()) {
   timer_.Bind(&DeliveryDriver::OnTimer, this);
+  if (config_.policy_files != nullptr) {
+    const auto snapshot = config_.policy_files->Get();
+    policy_generation_ = snapshot->generation;
+    scheduler_.SetShaping(snapshot->shaping, Now());
+    scheduler_.SetBounceRules(snapshot->bounce_rules);
+    policy_timer_.Bind(&DeliveryDriver::OnPolicyTimer, this);
+    shard_.timers().Schedule(&policy_timer_, shard_.now() + core::kNanosPerSecond);
+  }
   spool_.set_delivery(this);
   shard_.AddStopHandler([this](core::MonoNanos) {
     scheduler_.Stop(Now());
@@ -71,9 +79,22 @@ DeliveryDriver::~DeliveryDriver() {
   spool_.log().set_standing_orders(nullptr);
   spool_.set_delivery(nullptr);
   shard_.timers().Cancel(&timer_);
+  shard_.timers().Cancel(&policy_timer_);
 }
 
 absl::Time DeliveryDriver::Now() const { return absl::Now(); }
+
+void DeliveryDriver::OnPolicyTimer(void* context) {
+  auto& driver = *static_cast<DeliveryDriver*>(context);
+  const auto snapshot = driver.config_.policy_files->Get();
+  if (snapshot->generation != driver.policy_generation_) {
+    driver.policy_generation_ = snapshot->generation;
+    driver.scheduler_.SetBounceRules(snapshot->bounce_rules);
+    driver.scheduler_.SetShaping(snapshot->shaping, driver.Now());
+    driver.Run();
+  }
+  driver.shard_.timers().Schedule(&driver.policy_timer_, driver.shard_.now() + core::kNanosPerSecond);
+}
 
 void DeliveryDriver::Restore(const std::vector<queue::ControlRecord>& orders) {
   for (const queue::ControlRecord& order : orders) scheduler_.Restore(order, Now());
@@ -131,8 +152,22 @@ void DeliveryDriver::Do(queue::OpenConnection& action) {
   Link& link = *owned;
   links_.emplace(action.connection, std::move(owned));
   OutboundTls tls;
-  tls.policy =
-      config_.session.tls_client == nullptr || action.plaintext ? TlsPolicy::kNone : config_.tls_policy;
+  switch (action.tls) {
+    case queue::TlsMode::kInherit:
+      tls.policy = config_.tls_policy;
+      break;
+    case queue::TlsMode::kNone:
+      tls.policy = TlsPolicy::kNone;
+      break;
+    case queue::TlsMode::kOpportunistic:
+      tls.policy = TlsPolicy::kOpportunistic;
+      break;
+    case queue::TlsMode::kRequired:
+      tls.policy = TlsPolicy::kRequired;
+      break;
+  }
+  // No client context: --outbound_tls=none without --shaping (which always makes one).
+  if (config_.session.tls_client == nullptr || action.plaintext) tls.policy = TlsPolicy::kNone;
   if (tls.policy != TlsPolicy::kNone) {
     // RFC 6066 §3: the server name is a host name, never an address.
     if (core::IsHostName(action.name)) tls.sni = action.name;

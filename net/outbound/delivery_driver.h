@@ -9,6 +9,8 @@
 //                     OutboundSession::Deliver
 //   DeliverLocally  → MaildirWriter, one file per recipient, on the ring
 //   CloseConnection → QUIT
+//   (OpenConnection's TLS mode is the destination's from the shaping policy, or
+//   --outbound_tls)
 //   WriteResults    → result records in this shard's log (LogWriter::AppendResult)
 //   WriteBounce     → a DSN built (queue/schedule/bounce.h) and committed through the
 //                     spool, which schedules it like any message
@@ -36,6 +38,7 @@
 #include "absl/container/flat_hash_map.h"
 #include "core/shard.h"
 #include "core/timer_wheel.h"
+#include "net/outbound/delivery_policy_files.h"
 #include "net/outbound/next_hop.h"
 #include "net/outbound/route_auth.h"
 #include "net/outbound/smtp_client_session.h"
@@ -55,6 +58,9 @@ struct DeliveryConfig {
   TlsPolicy tls_policy = TlsPolicy::kNone;  // --outbound_tls (needs session.tls_client)
   std::string hostname;                     // Reporting-MTA of bounces
   std::shared_ptr<const RouteAuth> route_auth;  // --route_auth (null: no logins)
+  // --shaping and --bounce_rules, reloaded on SIGHUP (null: the built-in policies, and
+  // scheduler.shaping / scheduler.bounce_rules as given).
+  std::shared_ptr<DeliveryPolicyFiles> policy_files;
 };
 
 class DeliveryDriver final : public queue::JobSink {
@@ -98,6 +104,8 @@ class DeliveryDriver final : public queue::JobSink {
   void Run();
   void ArmTimer();
   static void OnTimer(void* context);
+  // Once a second: a policy file reloaded (SIGHUP) reaches the scheduler.
+  static void OnPolicyTimer(void* context);
   absl::Time Now() const;
 
   void Do(queue::ResolveRoute& action);
@@ -132,6 +140,8 @@ class DeliveryDriver final : public queue::JobSink {
   std::vector<queue::DeliveryAction> running_actions_;
   bool running_ = false;  // inside Run: events from actions leave their actions to its loop
   core::TimerNode timer_;
+  core::TimerNode policy_timer_;
+  uint64_t policy_generation_ = 0;
   absl::Time timer_at_ = absl::InfiniteFuture();
   uint64_t dsn_sequence_ = 0;
 };

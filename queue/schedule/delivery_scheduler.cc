@@ -18,7 +18,8 @@ DeliveryScheduler::DeliveryScheduler(const SchedulerConfig& config, absl::Time n
       now_(now),
       wheel_(WheelTime(now)),
       random_(config.seed),
-      shaping_(config.shaping != nullptr ? config.shaping : std::make_shared<const ShapingPolicy>()) {
+      shaping_(config.shaping != nullptr ? config.shaping : std::make_shared<const ShapingPolicy>()),
+      bounce_rules_(config.bounce_rules) {
   RP_CHECK_GT(config_.domain_max_connections, 0u);
   RP_CHECK_GT(config_.host_max_connections, 0u);
   RP_CHECK_GT(config_.max_messages_per_connection, 0u);

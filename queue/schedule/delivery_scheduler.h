@@ -309,6 +309,8 @@ class DeliveryScheduler {
   // A new shaping policy (SIGHUP): every domain's settings are taken again; what its
   // throttles hold (rates' times, suspensions, ramps) stays.
   void SetShaping(std::shared_ptr<const ShapingPolicy> policy, absl::Time now);
+  // New failure-class rules (SIGHUP); null: the built-in ones.
+  void SetBounceRules(std::shared_ptr<const BounceRules> rules) { bounce_rules_ = std::move(rules); }
   // A standing order found in the log at start-up.
   void Restore(const ControlRecord& order, absl::Time now);
   // The orders in force, to carry into a new log segment.
@@ -445,6 +447,7 @@ class DeliveryScheduler {
   const absl::InlinedVector<JobId, 1>* Candidates(const JobFilter& filter) const;
   absl::flat_hash_map<std::string, std::unique_ptr<Domain>> domains_;
   std::shared_ptr<const ShapingPolicy> shaping_;
+  std::shared_ptr<const BounceRules> bounce_rules_;
   absl::flat_hash_map<std::string, std::unique_ptr<Site>> sites_;  // this shard's share of each
   // Domains a rule's "bounce" action emptied, with its reason (run at the event's end).
   std::vector<std::pair<std::string, std::string>> automation_bounces_;

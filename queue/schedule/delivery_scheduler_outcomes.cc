@@ -370,7 +370,7 @@ void DeliveryScheduler::OnLocalDelivered(JobId id, std::vector<AttemptReply> rep
 
 const char* DeliveryScheduler::ClassifyFailure(const AttemptReply& reply) {
   static const BounceRules* const built_in = new BounceRules();
-  const BounceRules& rules = config_.bounce_rules != nullptr ? *config_.bounce_rules : *built_in;
+  const BounceRules& rules = bounce_rules_ != nullptr ? *bounce_rules_ : *built_in;
   const absl::string_view status = !reply.enhanced.empty() ? absl::string_view(reply.enhanced)
                                    : reply.code == 0       ? absl::string_view("4.4.1")
                                                            : absl::string_view();

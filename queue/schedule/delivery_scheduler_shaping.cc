@@ -3,6 +3,7 @@
 // (queue/schedule/shaping.h). The pools (delivery_scheduler.cc) ask these before a
 // message or a connection starts.
 #include <algorithm>
+#include <array>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
@@ -150,15 +151,20 @@ void DeliveryScheduler::Automate(Job& job, std::vector<AttemptReply>& replies) {
   for (AttemptReply& reply : replies) {
     if (reply.code / 100 == 2) continue;
     bool temporary = false;
+    // The first rule that matches claims the reply for its kind of action: a file's
+    // rule overrides a built-in one of the same kind (they come after).
+    std::array<bool, kAutomationActionCount> claimed{};
     {
       const ReplyPattern::Reply parsed(reply.code, reply.enhanced, reply.text);
       for (size_t i = 0; i < rules.size(); ++i) {
         const AutomationRule& rule = rules[i];
+        if (claimed[static_cast<size_t>(rule.action)]) continue;
         if (!rule.destination.empty() && rule.destination != domain.name &&
             (domain.site == nullptr || domain.site->name != rule.destination)) {
           continue;
         }
         if (!rule.pattern.Matches(parsed)) continue;
+        claimed[static_cast<size_t>(rule.action)] = true;
         if (rule.action == AutomationAction::kTemporary) {
           if (reply.code / 100 != 5) continue;
           temporary = true;

@@ -19,9 +19,11 @@
 // when it names one, else the domain's site when it has one, else the domain): suspend
 // it for a while (then come back at `ramp_from`, doubling each `ramp_interval` up to
 // the destination's rate), set its message rate or connection limit for a while,
-// bounce its queue, or treat the (5xx) reply as temporary. The built-in rules
-// (kBuiltInAutomation, docs/SHAPING.md) cover the throttling replies that Gmail, Yahoo
-// and Microsoft publish; the file's rules come first.
+// bounce its queue, or treat the (5xx) reply as temporary. For each kind of action, the
+// first rule that matches a reply claims it (rules of other kinds still act); the
+// built-in rules
+// (docs/SHAPING.md) cover the throttling replies that Gmail, Yahoo and Microsoft
+// publish; the file's rules come first, so one of its rules overrides them.
 #pragma once
 
 #include <cstdint>

@@ -25,19 +25,6 @@ namespace {
     if (absl::Status s = (expr); !s.ok()) return s; \
   } while (0)
 
-// A host name as DNS writes it: labels of letters, digits, '-' and '_', 1 to 63 bytes
-// each, 253 in all.
-bool IsDomainName(absl::string_view name) {
-  if (name.empty() || name.size() > 253) return false;
-  for (absl::string_view label : absl::StrSplit(name, '.')) {
-    if (label.empty() || label.size() > 63) return false;
-    for (char c : label) {
-      if (!absl::ascii_isalnum(static_cast<unsigned char>(c)) && c != '-' && c != '_') return false;
-    }
-  }
-  return true;
-}
-
 }  // namespace
 
 using TomlValue = toml::basic_value<toml::discard_comments, std::map, std::vector>;
@@ -131,7 +118,7 @@ class ShapingFileReader {
         continue;
       }
       const std::string domain = core::CanonicalDomain(name);
-      if (!IsDomainName(domain)) {
+      if (!core::IsHostName(domain)) {
         return Error(settings, where, "neither a domain (example.com) nor a site (mx:*.google.com)");
       }
       RP_TRY(ReadSettings(settings, where, &parsed));
@@ -200,7 +187,7 @@ class ShapingFileReader {
       } else if (key == "destination") {
         const std::string d = v.is_string() ? v.as_string().str : "";
         const std::string canonical = absl::StartsWith(d, "mx:") ? absl::AsciiStrToLower(d) : core::CanonicalDomain(d);
-        if (!absl::StartsWith(canonical, "mx:") && !IsDomainName(canonical)) {
+        if (!absl::StartsWith(canonical, "mx:") && !core::IsHostName(canonical)) {
           return Error(v, key, "expected a domain or a site (mx:PATTERN)");
         }
         rule->destination = canonical;

@@ -823,7 +823,9 @@ class MetricsTest(DeliveryTestCase):
 
     def test_failures_are_classified_in_the_accounting_log_and_the_metrics(self):
         """Gmail's throttling reply (421 4.7.28) is rate_limited; a --bounce_rules line
-        overrides the built-in class of a 550 5.1.1 (invalid_recipient)."""
+        overrides the built-in class of a 550 5.1.1 (invalid_recipient). The built-in
+        reply-driven rules are off here (they would suspend slow.test for ten minutes
+        after that reply; shaping_daemon_test shows them)."""
         throttling = self.sink("--tempfail_pattern=slow", "--tempfail_times=1",
                                "--tempfail_reply=421 4.7.28 [192.0.2.1] Our system has detected an unusual rate "
                                "of unsolicited mail originating from your IP address.")
@@ -832,8 +834,12 @@ class MetricsTest(DeliveryTestCase):
         self.addCleanup(os.unlink, rules.name)
         rules.write("# class code status [text]\nmailbox_full 550 5.1.1\n")
         rules.close()
+        shaping = tempfile.NamedTemporaryFile("w", suffix=".toml", delete=False)
+        self.addCleanup(os.unlink, shaping.name)
+        shaping.write("builtin_automation = false\n")
+        shaping.close()
         daemon = self.daemon(routes="slow.test=127.0.0.1:%d,gone.test=127.0.0.1:%d" % (throttling.port, refusing.port),
-                             bounce_rules=rules.name)
+                             bounce_rules=rules.name, shaping=shaping.name)
         self.send(daemon, "s@src.test", ["slow@slow.test"], MESSAGE % 1)
         self.send(daemon, "", ["x@gone.test"], MESSAGE % 2)  # from <>: no DSN to route
         self.wait_accounting(daemon, lambda e: e["type"] in ("delivery", "bounce"), 2, "the outcomes")

@@ -286,7 +286,7 @@ class ReloadTest(delivery.DeliveryTestCase):
     def test_sighup_with_nothing_to_reload_says_so(self):
         daemon = self.daemon()
         line = self.hup_and_wait(daemon, "SIGHUP:")
-        self.assertTrue(line.endswith("SIGHUP: nothing to reload (no --tls_cert, no --local_recipients, no --auth_users, no --dkim_key_table)"),
+        self.assertTrue(line.endswith("SIGHUP: nothing to reload (no --tls_cert, no --local_recipients, no --auth_users, no --dkim_key_table, no --shaping, no --bounce_rules)"),
                         line)
         self.assertEqual(daemon.terminate(), 0)
 

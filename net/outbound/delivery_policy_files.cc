@@ -1,0 +1,73 @@
+#include "net/outbound/delivery_policy_files.h"
+
+#include <fstream>
+#include <sstream>
+
+#include "absl/strings/str_cat.h"
+
+namespace ringpost::net {
+namespace {
+
+absl::Status ReadWhole(const std::string& flag, const std::string& path, size_t bytes_max, std::string* out) {
+  std::ifstream in(path, std::ios::binary);
+  std::stringstream text;
+  text << in.rdbuf();
+  if (!in) return absl::InvalidArgumentError(absl::StrCat(flag, ": cannot read ", path));
+  if (text.str().size() > bytes_max) {
+    return absl::InvalidArgumentError(absl::StrCat(flag, ": ", path, " is over ", bytes_max >> 20, " MiB"));
+  }
+  *out = text.str();
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+DeliveryPolicyFiles::DeliveryPolicyFiles(std::string shaping_path, std::string bounce_rules_path)
+    : shaping_path_(std::move(shaping_path)), bounce_rules_path_(std::move(bounce_rules_path)) {
+  auto first = std::make_shared<Snapshot>();
+  first->shaping = std::make_shared<const queue::ShapingPolicy>();
+  first->bounce_rules = std::make_shared<const queue::BounceRules>();
+  snapshot_.store(std::move(first));
+}
+
+absl::Status DeliveryPolicyFiles::Load() {
+  const std::shared_ptr<const Snapshot> old = Get();
+  auto next = std::make_shared<Snapshot>(*old);
+  absl::Status status;
+  bool changed = false;
+  if (!shaping_path_.empty()) {
+    std::string text;
+    absl::Status read = ReadWhole("--shaping", shaping_path_, queue::ShapingPolicy::kFileBytesMax, &text);
+    if (read.ok()) {
+      absl::StatusOr<queue::ShapingPolicy> policy = queue::ShapingPolicy::Parse(text, shaping_path_);
+      if (policy.ok()) {
+        next->shaping = std::make_shared<const queue::ShapingPolicy>(*std::move(policy));
+        changed = true;
+      } else {
+        read = absl::InvalidArgumentError(absl::StrCat("--shaping: ", policy.status().message()));
+      }
+    }
+    status.Update(read);
+  }
+  if (!bounce_rules_path_.empty()) {
+    std::string text;
+    absl::Status read = ReadWhole("--bounce_rules", bounce_rules_path_, 1u << 20, &text);
+    if (read.ok()) {
+      absl::StatusOr<queue::BounceRules> rules = queue::BounceRules::WithFile(text, bounce_rules_path_);
+      if (rules.ok()) {
+        next->bounce_rules = std::make_shared<const queue::BounceRules>(*std::move(rules));
+        changed = true;
+      } else {
+        read = absl::InvalidArgumentError(absl::StrCat("--bounce_rules: ", rules.status().message()));
+      }
+    }
+    status.Update(read);
+  }
+  if (changed) {
+    next->generation = old->generation + 1;
+    snapshot_.store(std::move(next), std::memory_order_release);
+  }
+  return status;
+}
+
+}  // namespace ringpost::net

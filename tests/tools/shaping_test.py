@@ -1,0 +1,177 @@
+#!/usr/bin/env python3
+"""Traffic shaping from the outside (--shaping, docs/SHAPING.md): the real daemon relays
+to ringpost-sink, which answers a provider's throttling reply (421 4.7.28 ... rate
+limited) for chosen recipients; the accounting log's times show the destination
+suspended, coming back and ramping up while other destinations go on, and a message
+rate pacing delivery. A shaping file that does not parse stops the start (status 2,
+naming file, line and key); SIGHUP reloads it, keeping the old one when the new one is bad.
+
+Usage: shaping_test.py --bin_dir BUILD/tools [unittest arguments]
+"""
+
+import os
+import signal
+import smtplib
+import subprocess
+import sys
+import tempfile
+import urllib.request
+from datetime import datetime
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import delivery_test as delivery  # noqa: E402  (Sink, wait_for, the daemon harness)
+import smtp_server_test as harness  # noqa: E402
+
+wait_for = delivery.wait_for
+
+GMAIL_421 = ("421 4.7.28 [192.0.2.1] Our system has detected an unusual rate of unsolicited mail originating "
+             "from your IP address. To protect our users from spam, mail sent from your IP address has been "
+             "temporarily rate limited.")
+
+
+def when(record):
+    return datetime.fromisoformat(record["time"].replace("Z", "+00:00")).timestamp()
+
+
+class ShapingTest(delivery.DeliveryTestCase):
+    def shaping_file(self, text):
+        f = tempfile.NamedTemporaryFile("w", suffix=".toml", delete=False)
+        self.addCleanup(lambda: os.path.exists(f.name) and os.unlink(f.name))
+        f.write(text)
+        f.close()
+        return f.name
+
+    def send_many(self, daemon, recipients):
+        """One message per recipient, on one connection."""
+        with smtplib.SMTP("127.0.0.1", daemon.port, timeout=30) as client:
+            for n, rcpt in enumerate(recipients):
+                self.assertEqual(client.sendmail("s@src.test", [rcpt], delivery.MESSAGE % n), {})
+
+    def metrics_text(self, daemon):
+        with urllib.request.urlopen("http://127.0.0.1:%d/metrics" % daemon.metrics_port, timeout=10) as response:
+            return response.read().decode()
+
+    def metric(self, daemon, name):
+        for line in self.metrics_text(daemon).splitlines():
+            if line.startswith(name + " "):
+                return float(line.split(" ")[1])
+        return None
+
+    def deliveries(self, daemon, domain):
+        return sorted(when(r) for r in self.accounting(daemon, ("delivery",)) if r["domain"] == domain)
+
+    def test_throttling_reply_suspends_the_destination_which_comes_back_gradually(self):
+        throttling = self.sink("--tempfail_pattern=slowdown", "--tempfail_times=1", "--tempfail_reply=" + GMAIL_421)
+        other = self.sink()
+        shaping = self.shaping_file('''
+# Suspend for 3 s on Gmail's throttling reply, then 2/s doubling each second to 16/s.
+[[automation]]
+name = "rate-limited"
+code = 421
+enhanced = "4.7.28"
+text = "rate limited"
+action = "suspend"
+duration = "3s"
+ramp_from = "2/s"
+ramp_interval = "1s"
+ramp_to = "16/s"
+''')
+        daemon = self.daemon(shards=1, shaping=shaping,
+                             routes="throttled.test=127.0.0.1:%d,other.test=127.0.0.1:%d" % (throttling.port,
+                                                                                           other.port))
+        self.send_many(daemon, ["slowdown@throttled.test"])
+        shaping_records = wait_for(lambda: self.accounting(daemon, ("shaping",)), 30, "the rule's record",
+                                   lambda: "\n" + daemon.log_text())
+        record = shaping_records[0]
+        self.assertEqual((record["action"], record["rule"], record["destination"], record["domain"],
+                          record["code"], record["status"], record["ramp_from"]),
+                         ("suspend", "rate-limited", "throttled.test", "throttled.test", 421, "4.7.28", "2/s"))
+        until = when({"time": record["until"]})
+        self.assertAlmostEqual(until - when(record), 3.0, delta=0.01)
+        # While it is suspended: 12 messages wait for throttled.test; other.test's go.
+        self.send_many(daemon, ["r%d@throttled.test" % n for n in range(12)] + ["a@other.test", "b@other.test"])
+        wait_for(lambda: len(self.deliveries(daemon, "other.test")) == 2, 30, "other.test's deliveries")
+        self.assertLess(max(self.deliveries(daemon, "other.test")), until)  # not held up
+        suspended = wait_for(lambda: [l for l in daemon.log_lines() if "shaping rule=rate-limited" in l], 10,
+                             "the log line")[0]
+        self.assertIn("action=suspend destination=throttled.test until=", suspended)
+        self.assertIn("ramp_from=2/s reply=\"421 [192.0.2.1] Our system", suspended)
+        # Then: nothing before the suspension's end, and the 12 (and the retried one)
+        # come back at 2/s, 4/s, 8/s: spread over seconds, not all at once.
+        times = wait_for(lambda: len(self.deliveries(daemon, "throttled.test")) == 13 and
+                         self.deliveries(daemon, "throttled.test"), 60, "throttled.test's deliveries",
+                         lambda: "\n" + daemon.log_text())
+        self.assertGreaterEqual(times[0], until - 0.01)
+        self.assertLessEqual(len([t for t in times if t < times[0] + 1.0]), 4)  # 2/s and its burst
+        self.assertGreaterEqual(times[-1] - times[0], 1.5)
+        self.assertEqual(len(throttling.messages()), 13)
+        wait_for(lambda: self.metric(daemon, "ringpost_shaping_suspend_total") == 1, 10, "the metric",
+                 lambda: "\n" + self.metrics_text(daemon))
+        self.assertGreater(self.metric(daemon, "ringpost_shaping_waits_total"), 0)
+        daemon.validate_accounting()
+
+    def test_message_rate_paces_delivery_to_a_destination(self):
+        sink = self.sink()
+        shaping = self.shaping_file('[destination."paced.test"]\nmax_message_rate = "20/s"\n'
+                                    'max_recipients_per_transaction = 1\n')
+        daemon = self.daemon(shards=2, shaping=shaping, routes="*=127.0.0.1:%d" % sink.port)
+        self.send_many(daemon, ["r%d@paced.test" % n for n in range(40)] + ["x@free.test"])
+        times = wait_for(lambda: len(self.deliveries(daemon, "paced.test")) == 40 and
+                         self.deliveries(daemon, "paced.test"), 60, "40 deliveries", lambda: "\n" + daemon.log_text())
+        # 40 at 20/s with a burst of two (50 ms worth, or one interval): at least 1.9 s.
+        self.assertGreaterEqual(times[-1] - times[0], 1.85)
+        self.assertLess(self.deliveries(daemon, "free.test")[0], times[-1])
+        self.assertEqual(len(sink.messages()), 41)
+
+    def test_sighup_reloads_the_shaping_file_and_keeps_it_when_the_new_one_is_bad(self):
+        sink = self.sink()
+        shaping = self.shaping_file('[destination."held.test"]\nmax_message_rate = 0  # suspended\n')
+        daemon = self.daemon(shaping=shaping, routes="*=127.0.0.1:%d" % sink.port)
+        self.send_many(daemon, ["a@held.test", "b@held.test", "c@open.test"])
+        wait_for(lambda: len(self.deliveries(daemon, "open.test")) == 1, 30, "open.test's delivery")
+        self.assertEqual(self.deliveries(daemon, "held.test"), [])
+        # A bad file: logged, and the rate of 0 stays.
+        with open(shaping, "w") as f:
+            f.write('[destination."held.test"]\nmax_message_rate = "fast"\n')
+        before = len(daemon.log_lines())
+        daemon.proc.send_signal(signal.SIGHUP)
+        line = wait_for(lambda: [l for l in daemon.log_lines()[before:] if "SIGHUP: --shaping" in l], 15,
+                        "the reload's error")[0]
+        self.assertIn("SIGHUP: --shaping: %s:2: max_message_rate: 'fast' is not a rate" % shaping, line)
+        self.assertTrue(line.endswith("(the previous policy stays)"), line)
+        # A good one: the held mail goes.
+        with open(shaping, "w") as f:
+            f.write('[destination."held.test"]\nmax_message_rate = "100/s"\n')
+        daemon.proc.send_signal(signal.SIGHUP)
+        wait_for(lambda: len(self.deliveries(daemon, "held.test")) == 2, 30, "held.test's deliveries",
+                 lambda: "\n" + daemon.log_text())
+        self.assertEqual(len(sink.messages()), 3)
+
+    def test_a_bad_shaping_file_stops_the_start_with_status_2_naming_file_line_and_key(self):
+        with tempfile.TemporaryDirectory(prefix="ringpost-shaping-test-") as folder:
+            cases = [
+                ('[default]\nconnection_limit = 5\nretries = 3\n', ":3: retries: unknown key in default"),
+                ('[[automation]]\nname = "x"\naction = "bounce"\ntext = "(unclosed"\n',
+                 ":1: automation \"x\": invalid regular expression '(unclosed'"),
+                ('[destination."mx:*.google.com"]\nmax_message_rate = "ten/s"\n',
+                 ":2: max_message_rate: 'ten/s' is not a rate"),
+                ('[default\n', ":1: "),
+            ]
+            for text, expected in cases:
+                path = os.path.join(folder, "shaping.toml")
+                with open(path, "w") as f:
+                    f.write(text)
+                result = subprocess.run([os.path.join(harness.BIN_DIR, "ringpost"), "--shaping=" + path,
+                                         "--spool_dir=" + os.path.join(folder, "spool"), "--listen=127.0.0.1:0"],
+                                        capture_output=True, text=True, timeout=30)
+                self.assertEqual(result.returncode, 2, result.stderr)
+                self.assertEqual(len(result.stderr.splitlines()), 1, result.stderr)
+                self.assertTrue(result.stderr.startswith("ringpost: --shaping: " + path + expected), result.stderr)
+
+
+def main():
+    delivery.run_tests(__doc__, "shaping_test", ("ringpost", "ringpost-sink"))
+
+
+if __name__ == "__main__":
+    main()
