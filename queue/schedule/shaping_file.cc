@@ -14,6 +14,7 @@
 #include "absl/strings/strip.h"
 #include "core/domain_name.h"
 #include "core/duration_flag.h"
+#include "core/utf8.h"
 #include "queue/schedule/shaping.h"
 
 namespace ringpost::queue {
@@ -36,6 +37,17 @@ class ShapingFileReader {
   absl::StatusOr<ShapingPolicy> Read(absl::string_view text, bool built_in_rules) {
     if (text.size() > ShapingPolicy::kFileBytesMax) {
       return absl::InvalidArgumentError(absl::StrCat(path_, ": over 64 MiB"));
+    }
+    // TOML is UTF-8 (toml.io); toml11 3.7 reads out of bounds when it reports a bad
+    // sequence inside a string, so such a file never reaches it.
+    for (size_t i = 0, line = 1; i < text.size();) {
+      const size_t length =
+          static_cast<unsigned char>(text[i]) < 0x80 ? 1 : core::Utf8SequenceLength(text, i);
+      if (length == 0) {
+        return absl::InvalidArgumentError(absl::StrCat(path_, ":", line, ": not UTF-8 (byte ", i + 1, ")"));
+      }
+      line += text[i] == '\n' ? 1 : 0;
+      i += length;
     }
     TomlValue root;
     try {

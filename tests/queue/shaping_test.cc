@@ -198,6 +198,8 @@ TEST(ShapingTest, MistakesNameTheFileTheLineAndTheKey) {
       {"[default\nconnection_limit = 1\n", "shaping.toml:1: "},
       {"automation = 3\n", "automation: expected [[automation]] tables"},
       {"builtin_automation = \"no\"\n", "builtin_automation: expected true or false"},
+      // Not UTF-8 (a file toml11 would read out of bounds on, found by shaping_file_fuzz).
+      {"a = 1\nb = '\xc5\x9a\xa2'\n", "shaping.toml:2: not UTF-8 (byte 14)"},
   };
   for (const Case& c : cases) {
     EXPECT_NE(ErrorOf(c.text).find(c.expected), std::string::npos)
