@@ -22,7 +22,7 @@ import subprocess
 import sys
 
 SUITES = ["smtp_server_benchmark", "log_benchmark", "spsc_queue_benchmark", "timer_wheel_benchmark",
-          "dns_benchmark", "tls_benchmark", "dkim_benchmark"]
+          "dns_benchmark", "tls_benchmark", "dkim_benchmark", "shaping_policy_benchmark"]
 
 
 def git_commit(root):

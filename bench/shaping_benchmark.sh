@@ -9,6 +9,7 @@
 #     messages spread over the 100,000 domains, the MTA's CPU per message (its cpuacct
 #     group) and its memory (VmHWM, VmRSS after the queue drained), per destination.
 #   bash bench/shaping_benchmark.sh [window_seconds] [messages_for_cost]
+# PARTS=pacing or PARTS=cost runs one part.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 window=${1:-60}
@@ -58,9 +59,11 @@ blast() {  # blast COUNT DOMAINS
     --size=1k --domains=$2 --progress=false --json >"$work/blast.json"
 }
 
-echo "# pacing: one destination limited to R/s, counted at the sink over ${window} s"
-echo "# R measured error"
+parts=${PARTS:-pacing,cost}
+[[ $parts == *pacing* ]] && echo "# pacing: one destination limited to R/s, counted at the sink over ${window} s" &&
+  echo "# R measured error"
 for rate in 100 1000; do
+  [[ $parts == *pacing* ]] || break
   start_sink pace$rate
   printf '[destination."d0.blast.test"]\nmax_message_rate = "%d/s"\n' $rate >"$work/pace.toml"
   start_ringpost pace$rate --shaping="$work/pace.toml"
@@ -80,6 +83,7 @@ for rate in 100 1000; do
   rm -rf "$work/spool-pace$rate"
 done
 
+[[ $parts == *cost* ]] || exit 0
 echo "# cost: 100000 destinations, one rule each, $cost_messages messages over them"
 python3 - "$work/many.toml" <<'PY'
 import sys

@@ -17,6 +17,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <thread>
 #include <tuple>
 
 #include "absl/container/flat_hash_set.h"
@@ -116,7 +117,7 @@ void LogReload(absl::string_view what, const std::string& path, const absl::Stat
 // certificate and key, --local_recipients, --auth_users, --dkim_key_table, --shaping and
 // --bounce_rules. Each keeps what it had on an error.
 void Reload(net::TlsServerCredentials* tls, net::LocalRecipients* local_recipients, net::AuthUsers* auth_users,
-            net::DkimKeyTable* dkim_keys, net::DeliveryPolicyFiles* policy_files) {
+            net::DkimKeyTable* dkim_keys, std::shared_ptr<net::DeliveryPolicyFiles> policy_files) {
   const bool policies = !policy_files->shaping_path().empty() || !policy_files->bounce_rules_path().empty();
   if (tls == nullptr && local_recipients == nullptr && auth_users == nullptr && dkim_keys == nullptr && !policies) {
     RP_LOG(kInfo) << "SIGHUP: nothing to reload (no --tls_cert, no --local_recipients, no --auth_users, "
@@ -124,16 +125,20 @@ void Reload(net::TlsServerCredentials* tls, net::LocalRecipients* local_recipien
     return;
   }
   if (policies) {
-    const absl::Status status = policy_files->Load();
-    const auto snapshot = policy_files->Get();
-    if (!status.ok()) {
-      RP_LOG(kError) << "SIGHUP: " << status.message() << " (the previous policy stays)";
-    }
-    if (!policy_files->shaping_path().empty()) {
-      RP_LOG(kInfo) << "SIGHUP: shaping in force from " << AbsolutePath(policy_files->shaping_path()) << " ("
-                    << snapshot->shaping->destinations() << " destinations, "
-                    << snapshot->shaping->automation().size() << " rules)";
-    }
+    // A file of many destinations takes seconds to parse: off the shard's thread (the
+    // shards take the new snapshot once it is in).
+    std::thread([policy_files] {
+      const absl::Status status = policy_files->Load();
+      const auto snapshot = policy_files->Get();
+      if (!status.ok()) {
+        RP_LOG(kError) << "SIGHUP: " << status.message() << " (the previous policy stays)";
+      }
+      if (!policy_files->shaping_path().empty()) {
+        RP_LOG(kInfo) << "SIGHUP: shaping in force from " << AbsolutePath(policy_files->shaping_path()) << " ("
+                      << snapshot->shaping->destinations() << " destinations, "
+                      << snapshot->shaping->automation().size() << " rules)";
+      }
+    }).detach();
   }
   if (dkim_keys != nullptr) {
     const absl::Status status = dkim_keys->Load();
@@ -332,7 +337,7 @@ int Main() {
   // local recipients list for the next RCPT.
   runtime.SetSignalHandler(
       SIGHUP, [tls = tls.get(), local = config.local_recipients.get(), users = config.auth_users.get(),
-               keys = config.dkim_keys.get(), policies = config.delivery.policy_files.get()] {
+               keys = config.dkim_keys.get(), policies = config.delivery.policy_files] {
         Reload(tls, local, users, keys, policies);
       });
   absl::Status status = runtime.Run([&shared](core::Shard& shard) { return SetUpShard(shard, shared); },

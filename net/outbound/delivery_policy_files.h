@@ -9,6 +9,7 @@
 #include <atomic>
 #include <cstdint>
 #include <memory>
+#include <mutex>
 #include <string>
 
 #include "absl/status/status.h"
@@ -31,7 +32,8 @@ class DeliveryPolicyFiles {
   DeliveryPolicyFiles& operator=(const DeliveryPolicyFiles&) = delete;
 
   // Reads the files; the first error is returned (one line: "--shaping: FILE:LINE: KEY:
-  // problem"), and whatever read is in force.
+  // problem"), and whatever read is in force. One load at a time (a SIGHUP's runs on a
+  // thread of its own); the memory the parser used goes back to the system.
   absl::Status Load();
   std::shared_ptr<const Snapshot> Get() const { return snapshot_.load(std::memory_order_acquire); }
   const std::string& shaping_path() const { return shaping_path_; }
@@ -40,6 +42,7 @@ class DeliveryPolicyFiles {
  private:
   const std::string shaping_path_;
   const std::string bounce_rules_path_;
+  std::mutex loading_;
   std::atomic<std::shared_ptr<const Snapshot>> snapshot_;
 };
 

@@ -78,11 +78,12 @@ void DeliveryScheduler::EndEvent() {
     if (it == domains_.end()) continue;
     Domain& domain = *it->second;
     if (domain.jobs > 0 || !domain.connections.empty() || domain.wake.armed() ||
-        domain.route == Domain::Route::kResolving || Suspended(domain)) {
+        domain.route == Domain::Route::kResolving) {
       continue;
     }
-    if (!domain.throttle.Idle(now_)) {
-      WakeAt(domain, now_ + kThrottleRecheck);
+    if (const absl::Time keep_until = std::max(SuspendedUntil(domain), domain.throttle.IdleAt(now_));
+        keep_until > now_) {
+      WakeAt(domain, std::min(keep_until, now_ + kThrottleRecheck));
       continue;
     }
     Detach(domain);

@@ -21,7 +21,8 @@ inline core::MonoNanos WheelTime(absl::Time t) { return absl::ToUnixNanos(t); }
 // A time far away (recovered, corrupt, or a suspension without end) is clamped: the
 // timer fires, finds nothing due, and sleeps again.
 inline constexpr absl::Duration kLongestWait = absl::Hours(24 * 365);
-// How often a domain without mail, kept for what its throttle holds, is looked at again.
+// How often, at least, a domain without mail kept for what its throttle holds (or a
+// suspension) is looked at again.
 inline constexpr absl::Duration kThrottleRecheck = absl::Minutes(1);
 
 struct DeliveryScheduler::Job {

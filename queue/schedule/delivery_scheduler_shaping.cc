@@ -143,7 +143,9 @@ void DeliveryScheduler::WakeAt(Domain& domain, absl::Time at) {
 
 void DeliveryScheduler::Automate(Job& job, std::vector<AttemptReply>& replies) {
   const std::vector<AutomationRule>& rules = shaping_->automation();
-  if (rules.empty()) return;
+  const bool all_accepted =
+      std::all_of(replies.begin(), replies.end(), [](const AttemptReply& r) { return r.code / 100 == 2; });
+  if (rules.empty() || all_accepted) return;  // the common case costs one look at each code
   Domain& domain = *job.domain;
   // A rule counts once per attempt: the 421 every recipient of one transaction got is
   // one reply from the destination.

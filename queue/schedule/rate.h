@@ -50,8 +50,11 @@ class Gcra {
   absl::Time NextAt(absl::Time now) const;
   // Takes one event at `now` if it conforms; false (and nothing taken) if not.
   bool TryTake(absl::Time now);
-  // Nothing taken is still owed at `now` (starting afresh would grant no extra burst).
-  bool Rested(absl::Time now) const { return tat_ <= now; }
+  // When at most one event is still owed: starting afresh from then on lets at most one
+  // event more through than the limit would have (a destination's state is forgotten
+  // then; waiting for the last interval would keep every busy destination of a
+  // high rate a timer longer).
+  absl::Time RestedAt() const { return rate_.suspended() ? tat_ : tat_ - rate_.interval(); }
 
  private:
   absl::Duration Tolerance() const;

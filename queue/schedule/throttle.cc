@@ -107,15 +107,16 @@ void Throttle::SetRate(const Rate& rate, absl::Time until) { rate_override_.empl
 
 void Throttle::SetConnectionLimit(uint32_t limit, absl::Time until) { limit_override_.emplace(limit, until); }
 
-bool Throttle::Idle(absl::Time now) const {
-  if (now < suspended_until_ || RampRate(now).has_value()) return false;
-  if (rate_override_.has_value() && now < rate_override_->second) return false;
-  if (limit_override_.has_value() && now < limit_override_->second) return false;
-  if (!messages_.Rested(now) || !connections_.Rested(now)) return false;
+absl::Time Throttle::IdleAt(absl::Time now) const {
+  absl::Time at = std::max({now, suspended_until_, messages_.RestedAt(), connections_.RestedAt()});
+  if (RampRate(now).has_value()) at = std::max(at, now + ramp_interval_);
+  if (rate_override_.has_value()) at = std::max(at, rate_override_->second);
+  if (limit_override_.has_value()) at = std::max(at, limit_override_->second);
   for (const RuleHits& h : hits_) {
-    if ((!h.times.empty() && h.times.back() > now - h.within) || now < h.quiet_until) return false;
+    if (!h.times.empty()) at = std::max(at, h.times.back() + h.within);
+    at = std::max(at, h.quiet_until);
   }
-  return true;
+  return at;
 }
 
 }  // namespace ringpost::queue

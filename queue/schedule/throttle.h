@@ -57,9 +57,11 @@ class Throttle {
   void SetRate(const Rate& rate, absl::Time until);
   void SetConnectionLimit(uint32_t limit, absl::Time until);
 
-  // Nothing here needs keeping at `now`: no suspension, override, ramp or recent
-  // match, and the rates are rested (forgetting it grants no extra burst).
-  bool Idle(absl::Time now) const;
+  // When nothing here needs keeping any more: no suspension, override, ramp or recent
+  // match, and the rates rested (forgetting it then grants no extra burst). A ramp is
+  // looked at again each of its intervals.
+  absl::Time IdleAt(absl::Time now) const;
+  bool Idle(absl::Time now) const { return IdleAt(now) <= now; }
   // The ramp's rate now, for operators (unset: no ramp).
   std::optional<Rate> RampRate(absl::Time now) const;
 
