@@ -18,7 +18,8 @@ namespace {
 std::string ManyDestinations(int count) {
   std::string text;
   for (int k = 0; k < count; ++k) {
-    absl::StrAppend(&text, "[destination.\"d", k, ".blast.test\"]\nmax_message_rate = \"", 100 + k % 900, "/s\"\n");
+    absl::StrAppend(&text, "[destination.\"d", k, ".blast.test\"]\nmax_message_rate = \"", 100 + k % 900,
+                    "/s\"\n");
   }
   return text;
 }
@@ -36,8 +37,8 @@ void BM_ParseShapingFile(benchmark::State& state) {
     kept = HeapInUse() - before;  // the policy alone: the parse tree is freed
     benchmark::DoNotOptimize(policy);
   }
-  state.counters["destinations/s"] = benchmark::Counter(static_cast<double>(destinations) * state.iterations(),
-                                                         benchmark::Counter::kIsRate);
+  state.counters["destinations/s"] =
+      benchmark::Counter(static_cast<double>(destinations) * state.iterations(), benchmark::Counter::kIsRate);
   state.counters["bytes/destination"] = static_cast<double>(kept) / destinations;
   state.counters["file_bytes"] = static_cast<double>(text.size());
 }

@@ -50,11 +50,13 @@ constexpr MetricInfo kInfo[kMetricCount] = {
     {"dkim_forged_results_removed_total", true,
      "Authentication-Results fields claiming --hostname that arrived with a message and were removed."},
     {"shaping_suspend_total", true, "Reply-driven rules (--shaping) that suspended a destination."},
-    {"shaping_set_rate_total", true, "Reply-driven rules that lowered a destination's message rate for a while."},
+    {"shaping_set_rate_total", true,
+     "Reply-driven rules that lowered a destination's message rate for a while."},
     {"shaping_set_connection_limit_total", true,
      "Reply-driven rules that lowered a destination's connection limit for a while."},
     {"shaping_bounce_total", true, "Reply-driven rules that bounced a destination's queue."},
-    {"shaping_temporary_total", true, "Attempts whose 5xx reply a reply-driven rule made temporary (deferred)."},
+    {"shaping_temporary_total", true,
+     "Attempts whose 5xx reply a reply-driven rule made temporary (deferred)."},
     {"shaping_waits_total", true, "Times a destination's due mail waited for its message rate."},
 };
 

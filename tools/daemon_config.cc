@@ -184,10 +184,11 @@ ABSL_FLAG(ringpost::core::FlagDuration, delay_warning_time, ringpost::core::Flag
 ABSL_FLAG(ringpost::core::FlagDuration, compaction_age, ringpost::core::FlagDuration{absl::Minutes(30)},
           "mail still deferred this long after delivery took it over (at arrival, or at start-up) is "
           "copied forward in the queue log, so old segments can be freed (0s: never)");
-ABSL_FLAG(std::string, shaping, "",
-          "TOML traffic shaping file: rates, connection limits, retries and TLS per destination domain or MX "
-          "site, and reply-driven rules (docs/SHAPING.md); reloaded on SIGHUP; empty: the flags alone and the "
-          "built-in rules for the providers' throttling replies");
+ABSL_FLAG(
+    std::string, shaping, "",
+    "TOML traffic shaping file: rates, connection limits, retries and TLS per destination domain or MX "
+    "site, and reply-driven rules (docs/SHAPING.md); reloaded on SIGHUP; empty: the flags alone and the "
+    "built-in rules for the providers' throttling replies");
 ABSL_FLAG(std::string, bounce_rules, "",
           "rules that classify failed deliveries (accounting \"class\", ringpost_delivery_failures_total), "
           "one per line 'class code status [text-regex]', tried before the built-in ones (first match wins); "

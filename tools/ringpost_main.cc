@@ -116,10 +116,12 @@ void LogReload(absl::string_view what, const std::string& path, const absl::Stat
 // SIGHUP re-reads the files that may change under a running daemon: the TLS
 // certificate and key, --local_recipients, --auth_users, --dkim_key_table, --shaping and
 // --bounce_rules. Each keeps what it had on an error.
-void Reload(net::TlsServerCredentials* tls, net::LocalRecipients* local_recipients, net::AuthUsers* auth_users,
-            net::DkimKeyTable* dkim_keys, std::shared_ptr<net::DeliveryPolicyFiles> policy_files) {
+void Reload(net::TlsServerCredentials* tls, net::LocalRecipients* local_recipients,
+            net::AuthUsers* auth_users, net::DkimKeyTable* dkim_keys,
+            std::shared_ptr<net::DeliveryPolicyFiles> policy_files) {
   const bool policies = !policy_files->shaping_path().empty() || !policy_files->bounce_rules_path().empty();
-  if (tls == nullptr && local_recipients == nullptr && auth_users == nullptr && dkim_keys == nullptr && !policies) {
+  if (tls == nullptr && local_recipients == nullptr && auth_users == nullptr && dkim_keys == nullptr &&
+      !policies) {
     RP_LOG(kInfo) << "SIGHUP: nothing to reload (no --tls_cert, no --local_recipients, no --auth_users, "
                      "no --dkim_key_table, no --shaping, no --bounce_rules)";
     return;
@@ -134,8 +136,8 @@ void Reload(net::TlsServerCredentials* tls, net::LocalRecipients* local_recipien
         RP_LOG(kError) << "SIGHUP: " << status.message() << " (the previous policy stays)";
       }
       if (!policy_files->shaping_path().empty()) {
-        RP_LOG(kInfo) << "SIGHUP: shaping in force from " << AbsolutePath(policy_files->shaping_path()) << " ("
-                      << snapshot->shaping->destinations() << " destinations, "
+        RP_LOG(kInfo) << "SIGHUP: shaping in force from " << AbsolutePath(policy_files->shaping_path())
+                      << " (" << snapshot->shaping->destinations() << " destinations, "
                       << snapshot->shaping->automation().size() << " rules)";
       }
     }).detach();
@@ -337,9 +339,8 @@ int Main() {
   // local recipients list for the next RCPT.
   runtime.SetSignalHandler(
       SIGHUP, [tls = tls.get(), local = config.local_recipients.get(), users = config.auth_users.get(),
-               keys = config.dkim_keys.get(), policies = config.delivery.policy_files] {
-        Reload(tls, local, users, keys, policies);
-      });
+               keys = config.dkim_keys.get(),
+               policies = config.delivery.policy_files] { Reload(tls, local, users, keys, policies); });
   absl::Status status = runtime.Run([&shared](core::Shard& shard) { return SetUpShard(shard, shared); },
                                     [&] { LogStart(config, shared, *features, metrics_at, tls != nullptr); });
   if (!status.ok()) return Fatal(status.message());

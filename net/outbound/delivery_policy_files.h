@@ -21,8 +21,8 @@ namespace ringpost::net {
 class DeliveryPolicyFiles {
  public:
   struct Snapshot {
-    uint64_t generation = 0;  // rises with every load that changed something
-    std::shared_ptr<const queue::ShapingPolicy> shaping;  // never null (no file: the built-in rules)
+    uint64_t generation = 0;                                 // rises with every load that changed something
+    std::shared_ptr<const queue::ShapingPolicy> shaping;     // never null (no file: the built-in rules)
     std::shared_ptr<const queue::BounceRules> bounce_rules;  // never null
   };
 

@@ -145,7 +145,8 @@ void AppendAdminLine(const AdminEntry& e, std::string* out) {
 }
 
 std::string ShapingLogText(const ShapingEntry& e) {
-  std::string line = absl::StrCat("shaping rule=", e.rule, " action=", e.action, " destination=", e.destination);
+  std::string line =
+      absl::StrCat("shaping rule=", e.rule, " action=", e.action, " destination=", e.destination);
   if (e.destination != e.domain) absl::StrAppend(&line, " domain=", e.domain);
   if (e.until != absl::InfinitePast()) {
     absl::StrAppend(&line, " until=", absl::FormatTime("%Y-%m-%dT%H:%M:%SZ", e.until, absl::UTCTimeZone()));
@@ -169,7 +170,9 @@ void AppendShapingLine(const ShapingEntry& e, std::string* out) {
     if (e.until != absl::InfinitePast()) line.Time("until", e.until);
     if (!e.rate.empty()) line.String(e.action == "suspend" ? "ramp_from" : "rate", e.rate);
     if (e.connection_limit >= 0) line.Uint("connection_limit", static_cast<uint64_t>(e.connection_limit));
-    line.Uint("code", static_cast<uint64_t>(std::max(e.code, 0))).String("status", e.status).String("text", e.text);
+    line.Uint("code", static_cast<uint64_t>(std::max(e.code, 0)))
+        .String("status", e.status)
+        .String("text", e.text);
   }
   out->push_back('\n');
 }

@@ -74,8 +74,8 @@ struct AdminEntry {
 struct ShapingEntry {
   absl::Time time;
   absl::string_view action, rule;
-  absl::string_view destination;  // what it acted on: a domain, or a site "mx:*.google.com"
-  absl::string_view domain;       // the domain whose reply set it off
+  absl::string_view destination;            // what it acted on: a domain, or a site "mx:*.google.com"
+  absl::string_view domain;                 // the domain whose reply set it off
   absl::Time until = absl::InfinitePast();  // suspend, set_rate, set_connection_limit
   absl::string_view rate;                   // set_rate; suspend: the ramp's start, if any
   int64_t connection_limit = -1;            // set_connection_limit

@@ -404,7 +404,8 @@ void DeliveryScheduler::Ready(Connection& connection) {
       // unless a domain waiting for its host can use it now.
       ++stats_.shaping_waits;
       WakeAt(domain, at);
-      if (Domain* taker = DomainWaitingFor(connection.host); taker != nullptr) return HandOver(connection, *taker);
+      if (Domain* taker = DomainWaitingFor(connection.host); taker != nullptr)
+        return HandOver(connection, *taker);
       return Idle(connection);
     }
   }
@@ -468,8 +469,9 @@ DeliveryScheduler::Domain* DeliveryScheduler::DomainWaitingFor(const std::string
       continue;
     }
     waiting_for_host_[kept++] = waiting_for_host_[i];
-    if (found != nullptr || domain.route != Domain::Route::kKnown || domain.hop.kind != NextHop::Kind::kSmtp ||
-        !MayOpen(domain) || Suspended(domain) || MessageAt(domain) > now_) {
+    if (found != nullptr || domain.route != Domain::Route::kKnown ||
+        domain.hop.kind != NextHop::Kind::kSmtp || !MayOpen(domain) || Suspended(domain) ||
+        MessageAt(domain) > now_) {
       continue;
     }
     for (const core::SocketAddress& address : domain.hop.addresses) {

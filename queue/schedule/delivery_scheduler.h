@@ -331,7 +331,7 @@ class DeliveryScheduler {
              jobs_compacted = 0, possible_duplicates = 0, deleted = 0, held = 0, flushed = 0;
     std::array<uint64_t, kBounceClassCount> failures_by_class{};  // deferrals, bounces, expiries
     std::array<uint64_t, kAutomationActionCount> shaping_actions{};  // reply-driven rules that acted
-    uint64_t shaping_waits = 0;  // times a destination's due mail waited for its rate
+    uint64_t shaping_waits = 0;              // times a destination's due mail waited for its rate
     core::HistogramCounts time_in_queue;     // arrival to a final outcome, per recipient
     core::HistogramCounts delivery_latency;  // one attempt, sent to replied (or delivered locally)
   };
@@ -376,8 +376,7 @@ class DeliveryScheduler {
   bool PlaintextOnly(const std::string& host) const;
   static std::string NameOf(const Domain& domain, const std::string& host);
   // Outcomes (delivery_scheduler_outcomes.cc).
-  void Complete(Job& job, std::vector<AttemptReply> replies, const std::string& host,
-                const TlsReport& tls);
+  void Complete(Job& job, std::vector<AttemptReply> replies, const std::string& host, const TlsReport& tls);
   void BounceOrWrite(Job& job, std::unique_ptr<Batch> batch);
   void KeepBouncesDeferred(Batch& batch);
   void WriteBatch(std::unique_ptr<Batch> batch);

@@ -101,7 +101,8 @@ void DeliveryScheduler::Complete(Job& job, std::vector<AttemptReply> replies, co
       RP_LOG(kInfo) << OutcomeLogText(entry) << " (too many recipients: a new transaction now)";
       continue;
     }
-    RecipientOutcome outcome = DecideOutcome(job.domain->retry, reply, arrival, now_, r.attempts, UnitRandom());
+    RecipientOutcome outcome =
+        DecideOutcome(job.domain->retry, reply, arrival, now_, r.attempts, UnitRandom());
     if (outcome.outcome != Outcome::kDeferred) {
       stats_.time_in_queue.Observe(core::HistogramKind::kTimeInQueue, absl::ToDoubleSeconds(now_ - arrival));
     }

@@ -87,7 +87,9 @@ void DeliveryScheduler::Detach(Domain& domain) {
   sites_may_be_idle_ = true;
 }
 
-bool DeliveryScheduler::SiteIdle(const Site& site) const { return site.domains == 0 && site.throttle.Idle(now_); }
+bool DeliveryScheduler::SiteIdle(const Site& site) const {
+  return site.domains == 0 && site.throttle.Idle(now_);
+}
 
 absl::Time DeliveryScheduler::SuspendedUntil(const Domain& domain) const {
   absl::Time until = std::max(domain.suspended_until, domain.throttle.suspended_until());
@@ -181,7 +183,8 @@ void DeliveryScheduler::Automate(Job& job, std::vector<AttemptReply>& replies) {
         Throttle& target = on_site ? domain.site->throttle : domain.throttle;
         if (!target.Hit(static_cast<uint32_t>(i), rule.threshold, rule.within, now_)) continue;
         Act(rule, domain, reply);
-        if (rule.duration > absl::ZeroDuration()) target.Quiet(static_cast<uint32_t>(i), now_ + rule.duration);
+        if (rule.duration > absl::ZeroDuration())
+          target.Quiet(static_cast<uint32_t>(i), now_ + rule.duration);
       }
     }
     if (temporary) {
@@ -197,8 +200,9 @@ void DeliveryScheduler::Act(const AutomationRule& rule, Domain& domain, const At
                        (rule.destination.empty() || rule.destination == domain.site->name);
   Throttle& target = on_site ? domain.site->throttle : domain.throttle;
   const std::string destination = on_site ? domain.site->name : domain.name;
-  const std::string reason = absl::StrCat("rule ", rule.name, ": ", reply.code != 0 ? absl::StrCat(reply.code, " ") : "",
-                                          reply.enhanced.empty() ? "" : absl::StrCat(reply.enhanced, " "), reply.text);
+  const std::string reason =
+      absl::StrCat("rule ", rule.name, ": ", reply.code != 0 ? absl::StrCat(reply.code, " ") : "",
+                   reply.enhanced.empty() ? "" : absl::StrCat(reply.enhanced, " "), reply.text);
   ShapingEntry entry;
   entry.time = now_;
   entry.action = AutomationActionName(rule.action);

@@ -29,8 +29,9 @@ absl::StatusOr<Rate> Rate::Parse(absl::string_view text) {
   absl::string_view period = parts[1];
   // A bare unit is one of it: "s" is "1s".
   const std::string with_number =
-      !period.empty() && !absl::ascii_isdigit(static_cast<unsigned char>(period[0])) ? absl::StrCat("1", period)
-                                                                                        : std::string(period);
+      !period.empty() && !absl::ascii_isdigit(static_cast<unsigned char>(period[0]))
+          ? absl::StrCat("1", period)
+          : std::string(period);
   if (!core::ParseFlagDuration(with_number, &rate.per) || rate.per < absl::Milliseconds(1)) {
     return absl::InvalidArgumentError(
         absl::StrCat("'", text, "' is not a rate like 100/s, 5000/h or 1/5m (0: suspended)"));
@@ -58,9 +59,7 @@ Rate Rate::Share(uint32_t parts) const {
   return Rate{count, per * static_cast<int64_t>(parts)};
 }
 
-Rate Rate::Doubled() const {
-  return Rate{std::min(count * 2, kCountMax), per};
-}
+Rate Rate::Doubled() const { return Rate{std::min(count * 2, kCountMax), per}; }
 
 bool Rate::SlowerThan(const Rate& other) const {
   if (count == 0 || other.count == 0) return count == 0 && other.count != 0;

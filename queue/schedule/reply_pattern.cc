@@ -75,8 +75,9 @@ absl::StatusOr<ReplyPattern> ReplyPattern::Parse(absl::string_view code, absl::s
 
 bool ReplyPattern::Matches(const Reply& reply) const {
   if (!code_.empty()) {
-    const bool code_matches = code_is_prefix_ ? !reply.digits_.empty() && absl::StartsWith(reply.digits_, code_)
-                                              : reply.digits_ == code_;
+    const bool code_matches = code_is_prefix_
+                                  ? !reply.digits_.empty() && absl::StartsWith(reply.digits_, code_)
+                                  : reply.digits_ == code_;
     if (!code_matches) return false;
   }
   if (!status_.empty()) {
@@ -85,7 +86,8 @@ bool ReplyPattern::Matches(const Reply& reply) const {
       if (status_[i] != "*" && status_[i] != reply.status_[i]) return false;
     }
   }
-  return text_ == nullptr || RE2::PartialMatch(re2::StringPiece(reply.text_.data(), reply.text_.size()), *text_);
+  return text_ == nullptr ||
+         RE2::PartialMatch(re2::StringPiece(reply.text_.data(), reply.text_.size()), *text_);
 }
 
 }  // namespace ringpost::queue

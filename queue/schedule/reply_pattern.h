@@ -48,7 +48,7 @@ class ReplyPattern {
  private:
   std::string code_;  // "421", or a prefix "5" ("5*"); empty: any code
   bool code_is_prefix_ = false;
-  std::vector<std::string> status_;        // "4", "7", "28" ("*" a part that matches any); empty: any
+  std::vector<std::string> status_;       // "4", "7", "28" ("*" a part that matches any); empty: any
   std::shared_ptr<const re2::RE2> text_;  // null: any text
 };
 

@@ -68,8 +68,7 @@ ramp_from = "1/s"
 
 const std::vector<AutomationRule>& BuiltInRules() {
   static const std::vector<AutomationRule>* const rules = [] {
-    absl::StatusOr<ShapingPolicy> parsed =
-        ShapingPolicy::Parse(kBuiltInAutomation, "(built-in automation)");
+    absl::StatusOr<ShapingPolicy> parsed = ShapingPolicy::Parse(kBuiltInAutomation, "(built-in automation)");
     // Tested to parse; a parse error would leave no built-in rules rather than none working.
     auto* out = new std::vector<AutomationRule>();
     if (parsed.ok()) *out = parsed->automation();
@@ -88,7 +87,9 @@ void Take(std::optional<T>& into, const std::optional<T>& from) {
 
 }  // namespace
 
-const char* AutomationActionName(AutomationAction action) { return kActionNames[static_cast<size_t>(action)]; }
+const char* AutomationActionName(AutomationAction action) {
+  return kActionNames[static_cast<size_t>(action)];
+}
 
 void ShapeSettings::Override(const ShapeSettings& specific) {
   Take(max_message_rate, specific.max_message_rate);

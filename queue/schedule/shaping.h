@@ -45,8 +45,8 @@ enum class TlsMode : uint8_t { kInherit, kNone, kOpportunistic, kRequired };
 
 // One scope's settings; unset ones come from a less specific scope.
 struct ShapeSettings {
-  std::optional<Rate> max_message_rate;     // messages (transactions) started
-  std::optional<Rate> max_connection_rate;  // connections opened
+  std::optional<Rate> max_message_rate;      // messages (transactions) started
+  std::optional<Rate> max_connection_rate;   // connections opened
   std::optional<uint32_t> connection_limit;  // 0: suspended
   std::optional<uint32_t> max_deliveries_per_connection;
   std::optional<uint32_t> max_recipients_per_transaction;

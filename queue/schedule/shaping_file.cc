@@ -90,14 +90,15 @@ class ShapingFileReader {
     });
     if (with_built_in) {
       const ShapingPolicy built_in;
-      policy.automation_.insert(policy.automation_.end(), built_in.automation_.begin(), built_in.automation_.end());
+      policy.automation_.insert(policy.automation_.end(), built_in.automation_.begin(),
+                                built_in.automation_.end());
     }
     for (const AutomationRule& rule : policy.automation_) {
       if (!rule.destination.empty() && absl::StartsWith(rule.destination, "mx:") &&
           policy.SiteBudget(rule.destination) == nullptr) {
-        return absl::InvalidArgumentError(absl::StrCat(path_, ": automation rule '", rule.name, "': destination '",
-                                                       rule.destination, "' is not a site of this file (add [destination.\"",
-                                                       rule.destination, "\"])"));
+        return absl::InvalidArgumentError(
+            absl::StrCat(path_, ": automation rule '", rule.name, "': destination '", rule.destination,
+                         "' is not a site of this file (add [destination.\"", rule.destination, "\"])"));
       }
     }
     return policy;
@@ -106,15 +107,16 @@ class ShapingFileReader {
  private:
   absl::Status Error(const TomlValue& value, absl::string_view key, absl::string_view problem) const {
     const auto line = value.location().line();
-    return absl::InvalidArgumentError(
-        line > 0 ? absl::StrCat(path_, ":", line, ": ", key, ": ", problem) : absl::StrCat(path_, ": ", key, ": ", problem));
+    return absl::InvalidArgumentError(line > 0 ? absl::StrCat(path_, ":", line, ": ", key, ": ", problem)
+                                               : absl::StrCat(path_, ": ", key, ": ", problem));
   }
 
   absl::Status ReadDestinations(const TomlValue& value, ShapingPolicy* policy) {
     if (!value.is_table()) return Error(value, "destination", "expected [destination.\"NAME\"] tables");
     for (const auto& [name, settings] : value.as_table()) {
       if (policy->destinations() == ShapingPolicy::kDestinationsMax) {
-        return Error(settings, "destination", absl::StrCat("over ", ShapingPolicy::kDestinationsMax, " destinations"));
+        return Error(settings, "destination",
+                     absl::StrCat("over ", ShapingPolicy::kDestinationsMax, " destinations"));
       }
       const std::string where = absl::StrCat("destination.\"", name, "\"");
       ShapeSettings parsed;
@@ -170,17 +172,19 @@ class ShapingFileReader {
           return Error(v, key, "expected \"none\", \"opportunistic\" or \"required\"");
         }
       } else {
-        return Error(v, key,
-                     absl::StrCat("unknown key in ", where,
-                                  " (max_message_rate, max_connection_rate, connection_limit, "
-                                  "max_deliveries_per_connection, max_recipients_per_transaction, retry_initial, "
-                                  "retry_max, max_queue_lifetime, tls)"));
+        return Error(
+            v, key,
+            absl::StrCat("unknown key in ", where,
+                         " (max_message_rate, max_connection_rate, connection_limit, "
+                         "max_deliveries_per_connection, max_recipients_per_transaction, retry_initial, "
+                         "retry_max, max_queue_lifetime, tls)"));
       }
     }
     if (out->retry_initial.has_value() && *out->retry_initial <= absl::ZeroDuration()) {
       return Error(value, absl::StrCat(where, ".retry_initial"), "must be positive");
     }
-    if (out->retry_initial.has_value() && out->retry_max.has_value() && *out->retry_max < *out->retry_initial) {
+    if (out->retry_initial.has_value() && out->retry_max.has_value() &&
+        *out->retry_max < *out->retry_initial) {
       return Error(value, absl::StrCat(where, ".retry_max"), "must be at least retry_initial");
     }
     return absl::OkStatus();
@@ -198,7 +202,8 @@ class ShapingFileReader {
         rule->name = v.as_string().str;
       } else if (key == "destination") {
         const std::string d = v.is_string() ? v.as_string().str : "";
-        const std::string canonical = absl::StartsWith(d, "mx:") ? absl::AsciiStrToLower(d) : core::CanonicalDomain(d);
+        const std::string canonical =
+            absl::StartsWith(d, "mx:") ? absl::AsciiStrToLower(d) : core::CanonicalDomain(d);
         if (!absl::StartsWith(canonical, "mx:") && !core::IsHostName(canonical)) {
           return Error(v, key, "expected a domain or a site (mx:PATTERN)");
         }
@@ -212,7 +217,8 @@ class ShapingFileReader {
           return Error(v, key, "expected a reply code (421, \"4*\", \"*\")");
         }
       } else if (key == "enhanced") {
-        if (!v.is_string()) return Error(v, key, "expected an enhanced status code (\"4.7.28\", \"*.7.1\", \"*\")");
+        if (!v.is_string())
+          return Error(v, key, "expected an enhanced status code (\"4.7.28\", \"*.7.1\", \"*\")");
         enhanced = v.as_string().str;
       } else if (key == "text") {
         if (!v.is_string()) return Error(v, key, "expected a regular expression (RE2)");
@@ -252,9 +258,10 @@ class ShapingFileReader {
         RP_TRY(ReadDuration(v, key, &rule->ramp_interval));
         if (rule->ramp_interval <= absl::ZeroDuration()) return Error(v, key, "must be positive");
       } else {
-        return Error(v, key,
-                     "unknown key in [[automation]] (name, destination, code, enhanced, text, threshold, within, "
-                     "action, duration, rate, connection_limit, ramp_from, ramp_to, ramp_interval)");
+        return Error(
+            v, key,
+            "unknown key in [[automation]] (name, destination, code, enhanced, text, threshold, within, "
+            "action, duration, rate, connection_limit, ramp_from, ramp_to, ramp_interval)");
       }
     }
     if (rule->name.empty()) return Error(value, "automation", "a rule needs a name");
@@ -263,15 +270,18 @@ class ShapingFileReader {
     absl::StatusOr<ReplyPattern> pattern = ReplyPattern::Parse(code, enhanced, text);
     if (!pattern.ok()) return Error(value, where, pattern.status().message());
     rule->pattern = *std::move(pattern);
-    const bool timed = rule->action == AutomationAction::kSuspend || rule->action == AutomationAction::kSetRate ||
+    const bool timed = rule->action == AutomationAction::kSuspend ||
+                       rule->action == AutomationAction::kSetRate ||
                        rule->action == AutomationAction::kSetConnectionLimit;
     if (timed && rule->duration <= absl::ZeroDuration()) {
-      return Error(value, where, absl::StrCat("action ", AutomationActionName(rule->action), " needs a duration"));
+      return Error(value, where,
+                   absl::StrCat("action ", AutomationActionName(rule->action), " needs a duration"));
     }
     if (rule->action == AutomationAction::kSetRate && !value.as_table().count("rate")) {
       return Error(value, where, "action set_rate needs a rate");
     }
-    if (rule->action == AutomationAction::kSetConnectionLimit && !value.as_table().count("connection_limit")) {
+    if (rule->action == AutomationAction::kSetConnectionLimit &&
+        !value.as_table().count("connection_limit")) {
       return Error(value, where, "action set_connection_limit needs a connection_limit");
     }
     if (rule->action == AutomationAction::kTemporary && code != "*" && !absl::StartsWith(code, "5")) {
@@ -292,7 +302,8 @@ class ShapingFileReader {
     return absl::OkStatus();
   }
 
-  absl::Status ReadCount(const TomlValue& v, absl::string_view key, int64_t low, int64_t high, uint32_t* out) {
+  absl::Status ReadCount(const TomlValue& v, absl::string_view key, int64_t low, int64_t high,
+                         uint32_t* out) {
     if (!v.is_integer() || v.as_integer() < low || v.as_integer() > high) {
       return Error(v, key, absl::StrCat("expected a whole number from ", low, " to ", high));
     }

@@ -35,7 +35,9 @@ struct FakeDestination {
   SchedulerHarness& h;
   std::map<std::string, NextHop> routes;
   // The reply to each recipient of a message to `domain` (default: 250).
-  std::function<AttemptReply(const std::string& domain)> reply = [](const std::string&) { return Reply(250); };
+  std::function<AttemptReply(const std::string& domain)> reply = [](const std::string&) {
+    return Reply(250);
+  };
   std::vector<std::pair<std::string, absl::Time>> sent;  // domain, when
   std::string accounting;                                // every accounting line so far
 
@@ -94,7 +96,8 @@ struct FakeDestination {
 TEST(ShapingSchedulerTest, MessageRateHoldsExactlyOverAMinute) {
   for (const char* rate : {"100/s", "1000/s"}) {
     SchedulerConfig config = SchedulerHarness::DefaultConfig();
-    config.shaping = Policy(absl::StrCat("[destination.\"dest.example\"]\nmax_message_rate = \"", rate, "\"\n"));
+    config.shaping =
+        Policy(absl::StrCat("[destination.\"dest.example\"]\nmax_message_rate = \"", rate, "\"\n"));
     SchedulerHarness h(config);
     for (int i = 0; i < 70000; ++i) h.Accept(h.Job("dest.example", {"a"}));
     FakeDestination dest(h);
@@ -192,7 +195,8 @@ retry_initial = "1m"
   ASSERT_GE(h.results.size(), 2u);
   const DeliveryResult& deferred = h.results[1];
   EXPECT_EQ(deferred.outcome, Outcome::kDeferred);
-  const absl::Duration wait = absl::FromUnixMicros(static_cast<int64_t>(deferred.next_attempt_unix_micros)) - h.now;
+  const absl::Duration wait =
+      absl::FromUnixMicros(static_cast<int64_t>(deferred.next_attempt_unix_micros)) - h.now;
   EXPECT_GE(wait, absl::Seconds(53));
   EXPECT_LE(wait, absl::Seconds(67));
   // A failed handshake never makes a destination requiring TLS plaintext.
@@ -243,13 +247,16 @@ ramp_to = "8/s"
   EXPECT_EQ(dest.SentTo("throttled.example", start, h.now), 2);
   const std::string accounting = dest.accounting;
   EXPECT_TRUE(absl::StrContains(accounting, "\"type\":\"shaping\",")) << accounting;
-  EXPECT_TRUE(absl::StrContains(accounting, "\"action\":\"suspend\",\"rule\":\"rate-limited\","
-                                            "\"destination\":\"throttled.example\"")) << accounting;
+  EXPECT_TRUE(absl::StrContains(accounting,
+                                "\"action\":\"suspend\",\"rule\":\"rate-limited\","
+                                "\"destination\":\"throttled.example\""))
+      << accounting;
   EXPECT_TRUE(absl::StrContains(accounting, "\"ramp_from\":\"2/s\"")) << accounting;
   EXPECT_EQ(h.scheduler->stats().shaping_actions[static_cast<size_t>(AutomationAction::kSuspend)], 1u);
   const std::vector<Suspension> suspensions = h.scheduler->Suspensions(h.now);
   ASSERT_EQ(suspensions.size(), 1u);
-  EXPECT_TRUE(absl::StrContains(suspensions[0].reason, "rule rate-limited: 421 4.7.28")) << suspensions[0].reason;
+  EXPECT_TRUE(absl::StrContains(suspensions[0].reason, "rule rate-limited: 421 4.7.28"))
+      << suspensions[0].reason;
 
   // Other destinations go on meanwhile.
   throttling = false;
@@ -291,7 +298,9 @@ duration = "5s"
   FakeDestination dest(h);
   dest.routes["dest.example"] = SmtpHop({"192.0.2.1:25"});
   int replies = 0;
-  dest.reply = [&](const std::string&) { return ++replies == 1 ? Reply(452, "4.2.1", "slow down") : Reply(250); };
+  dest.reply = [&](const std::string&) {
+    return ++replies == 1 ? Reply(452, "4.2.1", "slow down") : Reply(250);
+  };
   for (int i = 0; i < 100; ++i) h.Accept(h.Job("dest.example", {"a"}));
   const absl::Time start = h.now;
   dest.RunFor(absl::Seconds(4));
@@ -330,7 +339,8 @@ action = "bounce"
   dest.RunFor(absl::Milliseconds(3));
   const std::string accounting = dest.accounting;
   // listed.example: deferred (the 550 was made 4xx), then suspended for an hour.
-  EXPECT_TRUE(absl::StrContains(accounting, "\"action\":\"temporary\",\"rule\":\"microsoft-s3150-temporary\""))
+  EXPECT_TRUE(
+      absl::StrContains(accounting, "\"action\":\"temporary\",\"rule\":\"microsoft-s3150-temporary\""))
       << accounting;
   EXPECT_TRUE(absl::StrContains(accounting, "\"action\":\"suspend\",\"rule\":\"microsoft-s3150-suspend\""))
       << accounting;

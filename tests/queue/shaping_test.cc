@@ -29,7 +29,8 @@ TEST(RateTest, ParsesPeriodsAndSuspension) {
   EXPECT_EQ(Rate::Parse("2/500ms")->interval(), absl::Milliseconds(250));
   EXPECT_TRUE(Rate::Parse("0")->suspended());
   EXPECT_EQ(Rate::Parse("0")->interval(), absl::InfiniteDuration());
-  for (const char* bad : {"", "100", "/s", "-1/s", "1/x", "1/0s", "100/s/s", "99999999999/s", "1 /s", "a/s"}) {
+  for (const char* bad :
+       {"", "100", "/s", "-1/s", "1/x", "1/0s", "100/s/s", "99999999999/s", "1 /s", "a/s"}) {
     EXPECT_FALSE(Rate::Parse(bad).ok()) << bad;
   }
 }
@@ -88,7 +89,7 @@ retry_max = "2h"
   EXPECT_EQ(*gmail.max_recipients_per_transaction, 50u);  // the domain's own
   EXPECT_EQ(*gmail.retry_initial, absl::Minutes(1));      // [default]
   EXPECT_EQ(*gmail.retry_max, absl::Hours(2));
-  EXPECT_FALSE(gmail.max_queue_lifetime.has_value());      // the flags decide
+  EXPECT_FALSE(gmail.max_queue_lifetime.has_value());  // the flags decide
 
   // A domain's own budget is [default] and its own scope; the site's is its own.
   const ShapeSettings own = policy.DomainBudget("gmail.com");
@@ -145,18 +146,21 @@ TEST(ShapingTest, BuiltInRulesKnowTheProvidersThrottlingReplies) {
     }
     return "none";
   };
-  EXPECT_EQ(first_match(421, "4.7.28",
-                        "Our system has detected an unusual rate of unsolicited mail originating from your IP "
-                        "address. To protect our users from spam, mail sent from your IP address has been "
-                        "temporarily rate limited."),
-            "gmail-rate-limited:suspend");
-  EXPECT_EQ(first_match(421, "4.7.0",
-                        "[TSS04] Messages from 192.0.2.1 temporarily deferred due to unexpected volume or user "
-                        "complaints - 4.16.55.1"),
-            "yahoo-tss04:suspend");
-  EXPECT_EQ(first_match(451, "4.7.650",
-                        "The mail server [192.0.2.1] has been temporarily rate limited due to IP reputation."),
-            "microsoft-rate-limited:suspend");
+  EXPECT_EQ(
+      first_match(421, "4.7.28",
+                  "Our system has detected an unusual rate of unsolicited mail originating from your IP "
+                  "address. To protect our users from spam, mail sent from your IP address has been "
+                  "temporarily rate limited."),
+      "gmail-rate-limited:suspend");
+  EXPECT_EQ(
+      first_match(421, "4.7.0",
+                  "[TSS04] Messages from 192.0.2.1 temporarily deferred due to unexpected volume or user "
+                  "complaints - 4.16.55.1"),
+      "yahoo-tss04:suspend");
+  EXPECT_EQ(
+      first_match(451, "4.7.650",
+                  "The mail server [192.0.2.1] has been temporarily rate limited due to IP reputation."),
+      "microsoft-rate-limited:suspend");
   EXPECT_EQ(first_match(550, "5.7.1",
                         "Unfortunately, messages from [192.0.2.1] weren't sent. Please contact your Internet "
                         "service provider since part of their network is on our block list (S3150)."),
@@ -171,17 +175,20 @@ TEST(ShapingTest, MistakesNameTheFileTheLineAndTheKey) {
     const char* expected;
   };
   const Case cases[] = {
-      {"[default]\nmax_message_rate = \"100/x\"\n", "shaping.toml:2: max_message_rate: '100/x' is not a rate"},
+      {"[default]\nmax_message_rate = \"100/x\"\n",
+       "shaping.toml:2: max_message_rate: '100/x' is not a rate"},
       {"[default]\nmax_mesage_rate = \"100/s\"\n", "shaping.toml:2: max_mesage_rate: unknown key in default"},
       {"[defaults]\nconnection_limit = 1\n", "defaults: unknown key"},
-      {"[default]\nconnection_limit = -1\n", "shaping.toml:2: connection_limit: expected a whole number from 0"},
+      {"[default]\nconnection_limit = -1\n",
+       "shaping.toml:2: connection_limit: expected a whole number from 0"},
       {"[default]\nconnection_limit = \"5\"\n", "shaping.toml:2: connection_limit: expected a whole number"},
       {"[default]\nretry_initial = \"forever\"\n", "shaping.toml:2: retry_initial: expected a duration"},
       {"[default]\nretry_initial = \"1h\"\nretry_max = \"1m\"\n", "default.retry_max: must be at least"},
       {"[default]\ntls = \"maybe\"\n", "shaping.toml:2: tls: expected \"none\""},
       {"[destination.\"not a domain\"]\nconnection_limit = 1\n", "neither a domain"},
       {"[destination.\"mx:\"]\nconnection_limit = 1\n", "a site is mx: and a host name pattern"},
-      {"[[automation]]\nname = \"x\"\naction = \"suspend\"\n", "automation \"x\": action suspend needs a duration"},
+      {"[[automation]]\nname = \"x\"\naction = \"suspend\"\n",
+       "automation \"x\": action suspend needs a duration"},
       {"[[automation]]\naction = \"bounce\"\n", "a rule needs a name"},
       {"[[automation]]\nname = \"x\"\n", "automation \"x\": a rule needs an action"},
       {"[[automation]]\nname = \"x\"\naction = \"explode\"\n", "shaping.toml:3: action: expected suspend"},
@@ -190,7 +197,8 @@ TEST(ShapingTest, MistakesNameTheFileTheLineAndTheKey) {
       {"[[automation]]\nname = \"x\"\naction = \"bounce\"\ncode = \"4x1\"\n", "'4x1' is not a reply code"},
       {"[[automation]]\nname = \"x\"\naction = \"set_rate\"\nduration = \"1m\"\n", "set_rate needs a rate"},
       {"[[automation]]\nname = \"x\"\naction = \"temporary\"\ncode = 421\n", "temporary is for 5xx replies"},
-      {"[[automation]]\nname = \"x\"\naction = \"bounce\"\nthreshold = 0\n", "threshold: expected a whole number"},
+      {"[[automation]]\nname = \"x\"\naction = \"bounce\"\nthreshold = 0\n",
+       "threshold: expected a whole number"},
       {"[[automation]]\nname = \"x\"\naction = \"bounce\"\ncolour = \"red\"\n",
        "shaping.toml:4: colour: unknown key in [[automation]]"},
       {"[[automation]]\nname = \"x\"\naction = \"bounce\"\ndestination = \"mx:*.nowhere.example\"\n",
@@ -202,8 +210,8 @@ TEST(ShapingTest, MistakesNameTheFileTheLineAndTheKey) {
       {"a = 1\nb = '\xc5\x9a\xa2'\n", "shaping.toml:2: not UTF-8 (byte 14)"},
   };
   for (const Case& c : cases) {
-    EXPECT_NE(ErrorOf(c.text).find(c.expected), std::string::npos)
-        << "for:\n" << c.text << "got: " << ErrorOf(c.text);
+    EXPECT_NE(ErrorOf(c.text).find(c.expected), std::string::npos) << "for:\n"
+                                                                   << c.text << "got: " << ErrorOf(c.text);
   }
 }
 

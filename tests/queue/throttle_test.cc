@@ -51,7 +51,8 @@ TEST(ThrottleTest, MessageRateHoldsOverAMinute) {
     const double expected = 60.0 / absl::ToDoubleSeconds(R(rate).interval());
     // Exact but for the first burst (50 ms worth, or one interval).
     EXPECT_GE(started, expected) << rate;
-    EXPECT_LE(started, expected + std::max(1.0, 0.05 / absl::ToDoubleSeconds(R(rate).interval())) + 1) << rate;
+    EXPECT_LE(started, expected + std::max(1.0, 0.05 / absl::ToDoubleSeconds(R(rate).interval())) + 1)
+        << rate;
   }
 }
 
