@@ -64,14 +64,14 @@ class ShapingTest(delivery.DeliveryTestCase):
         throttling = self.sink("--tempfail_pattern=slowdown", "--tempfail_times=1", "--tempfail_reply=" + GMAIL_421)
         other = self.sink()
         shaping = self.shaping_file('''
-# Suspend for 3 s on Gmail's throttling reply, then 2/s doubling each second to 16/s.
+# Suspend for 5 s on Gmail's throttling reply, then 2/s doubling each second to 16/s.
 [[automation]]
 name = "rate-limited"
 code = 421
 enhanced = "4.7.28"
 text = "rate limited"
 action = "suspend"
-duration = "3s"
+duration = "5s"
 ramp_from = "2/s"
 ramp_interval = "1s"
 ramp_to = "16/s"
@@ -87,7 +87,7 @@ ramp_to = "16/s"
                           record["code"], record["status"], record["ramp_from"]),
                          ("suspend", "rate-limited", "throttled.test", "throttled.test", 421, "4.7.28", "2/s"))
         until = when({"time": record["until"]})
-        self.assertAlmostEqual(until - when(record), 3.0, delta=0.01)
+        self.assertAlmostEqual(until - when(record), 5.0, delta=0.01)
         # While it is suspended: 12 messages wait for throttled.test; other.test's go.
         self.send_many(daemon, ["r%d@throttled.test" % n for n in range(12)] + ["a@other.test", "b@other.test"])
         wait_for(lambda: len(self.deliveries(daemon, "other.test")) == 2, 30, "other.test's deliveries")
