@@ -41,3 +41,12 @@ postfix_setup() {
   postconf -c "$dir/etc" -MX smtp/inet
   postconf -c "$dir/etc" -M "127.0.0.1:$port/inet = 127.0.0.1:$port inet n - n - - smtpd"
 }
+
+# The sink of a run ($sink_pid, printing JSON counters into $sink_out): how many messages
+# it has taken so far (SIGUSR1 prints them), and its end.
+sink_messages() {
+  kill -USR1 $sink_pid
+  sleep 0.1
+  grep -a '^{' "$sink_out" | tail -1 | python3 -c 'import json,sys; print(json.loads(sys.stdin.read())["messages"])'
+}
+stop_sink() { kill -TERM $sink_pid; wait $sink_pid 2>/dev/null || true; sink_pid=; }

@@ -61,12 +61,6 @@ start_sink() {  # start_sink NAME [tls]: one output file per run
   sink_pid=$!
   wait_port $sink_port
 }
-sink_messages() {
-  kill -USR1 $sink_pid
-  sleep 0.1
-  grep -a '^{' "$sink_out" | tail -1 | python3 -c 'import json,sys; print(json.loads(sys.stdin.read())["messages"])'
-}
-stop_sink() { kill -TERM $sink_pid; wait $sink_pid 2>/dev/null || true; sink_pid=; }
 
 # relay NAME PORT SIZE COUNT [tls]: prints "msgs_per_s cpu_s_per_1k"
 relay() {

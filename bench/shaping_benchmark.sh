@@ -37,12 +37,6 @@ start_sink() {
   sink_pid=$!
   wait_port $sink_port
 }
-sink_messages() {
-  kill -USR1 $sink_pid
-  sleep 0.05
-  grep -a '^{' "$sink_out" | tail -1 | python3 -c 'import json,sys; print(json.loads(sys.stdin.read())["messages"])'
-}
-stop_sink() { kill -TERM $sink_pid; wait $sink_pid 2>/dev/null || true; sink_pid=; }
 
 start_ringpost() {  # start_ringpost NAME [flags...]
   local name=$1; shift

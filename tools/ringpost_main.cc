@@ -106,7 +106,8 @@ absl::Status CheckMaildirRoot(const std::string& root) {
 void LogReload(absl::string_view what, const std::string& path, const absl::Status& status, size_t count,
                absl::string_view one, absl::string_view many) {
   if (!status.ok()) {
-    RP_LOG(kError) << "SIGHUP: " << what << " not reloaded (the previous " << count << " stay): " << status.message();
+    RP_LOG(kError) << "SIGHUP: " << what << " not reloaded (the previous " << count
+                   << " stay): " << status.message();
   } else {
     RP_LOG(kInfo) << "SIGHUP: " << what << " reloaded from " << AbsolutePath(path) << " (" << count << " "
                   << (count == 1 ? one : many) << ")";

@@ -38,34 +38,26 @@ absl::Status DeliveryPolicyFiles::Load() {
   auto next = std::make_shared<Snapshot>(*old);
   absl::Status status;
   bool changed = false;
-  if (!shaping_path_.empty()) {
+  // Reads `path` (if set) with `parse`, which returns a StatusOr of the policy; on
+  // success, `*into` holds it.
+  auto load = [&](const char* flag, const std::string& path, size_t bytes_max, auto parse, auto* into) {
+    if (path.empty()) return;
     std::string text;
-    absl::Status read = ReadWhole("--shaping", shaping_path_, queue::ShapingPolicy::kFileBytesMax, &text);
+    absl::Status read = ReadWhole(flag, path, bytes_max, &text);
     if (read.ok()) {
-      absl::StatusOr<queue::ShapingPolicy> policy = queue::ShapingPolicy::Parse(text, shaping_path_);
-      if (policy.ok()) {
-        next->shaping = std::make_shared<const queue::ShapingPolicy>(*std::move(policy));
+      auto parsed = parse(text, path);
+      if (parsed.ok()) {
+        *into = std::make_shared<const typename decltype(parsed)::value_type>(*std::move(parsed));
         changed = true;
       } else {
-        read = absl::InvalidArgumentError(absl::StrCat("--shaping: ", policy.status().message()));
+        read = absl::InvalidArgumentError(absl::StrCat(flag, ": ", parsed.status().message()));
       }
     }
     status.Update(read);
-  }
-  if (!bounce_rules_path_.empty()) {
-    std::string text;
-    absl::Status read = ReadWhole("--bounce_rules", bounce_rules_path_, 1u << 20, &text);
-    if (read.ok()) {
-      absl::StatusOr<queue::BounceRules> rules = queue::BounceRules::WithFile(text, bounce_rules_path_);
-      if (rules.ok()) {
-        next->bounce_rules = std::make_shared<const queue::BounceRules>(*std::move(rules));
-        changed = true;
-      } else {
-        read = absl::InvalidArgumentError(absl::StrCat("--bounce_rules: ", rules.status().message()));
-      }
-    }
-    status.Update(read);
-  }
+  };
+  load("--shaping", shaping_path_, queue::ShapingPolicy::kFileBytesMax, &queue::ShapingPolicy::Parse,
+       &next->shaping);
+  load("--bounce_rules", bounce_rules_path_, 1u << 20, &queue::BounceRules::WithFile, &next->bounce_rules);
   if (changed) {
     next->generation = old->generation + 1;
     snapshot_.store(std::move(next), std::memory_order_release);

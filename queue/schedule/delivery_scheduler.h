@@ -407,6 +407,8 @@ class DeliveryScheduler {
   // rewrites the replies a "temporary" rule makes 4xx.
   void Automate(Job& job, std::vector<AttemptReply>& replies);
   void Act(const AutomationRule& rule, Domain& domain, const AttemptReply& reply);
+  // The site a rule's count and action are kept by, or null for the domain itself.
+  static Site* SiteActedOn(const AutomationRule& rule, const Domain& domain);
   void BounceForAutomation();
   bool SiteIdle(const Site& site) const;
   // Events end here: domains left with nothing are forgotten.

@@ -178,9 +178,8 @@ void DeliveryScheduler::Automate(Job& job, std::vector<AttemptReply>& replies) {
         }
         if (counted[i]) continue;
         counted[i] = true;
-        const bool on_site =
-            domain.site != nullptr && (rule.destination.empty() || rule.destination == domain.site->name);
-        Throttle& target = on_site ? domain.site->throttle : domain.throttle;
+        Site* site = SiteActedOn(rule, domain);
+        Throttle& target = site != nullptr ? site->throttle : domain.throttle;
         if (!target.Hit(static_cast<uint32_t>(i), rule.threshold, rule.within, now_)) continue;
         Act(rule, domain, reply);
         if (rule.duration > absl::ZeroDuration())
@@ -195,11 +194,19 @@ void DeliveryScheduler::Automate(Job& job, std::vector<AttemptReply>& replies) {
   }
 }
 
-void DeliveryScheduler::Act(const AutomationRule& rule, Domain& domain, const AttemptReply& reply) {
+DeliveryScheduler::Site* DeliveryScheduler::SiteActedOn(const AutomationRule& rule, const Domain& domain) {
+  // The rule's destination when it names the site, else the domain's site; "temporary"
+  // is about the one reply.
   const bool on_site = domain.site != nullptr && rule.action != AutomationAction::kTemporary &&
                        (rule.destination.empty() || rule.destination == domain.site->name);
-  Throttle& target = on_site ? domain.site->throttle : domain.throttle;
-  const std::string destination = on_site ? domain.site->name : domain.name;
+  return on_site ? domain.site : nullptr;
+}
+
+void DeliveryScheduler::Act(const AutomationRule& rule, Domain& domain, const AttemptReply& reply) {
+  Site* const site = SiteActedOn(rule, domain);
+  const bool on_site = site != nullptr;
+  Throttle& target = on_site ? site->throttle : domain.throttle;
+  const std::string destination = on_site ? site->name : domain.name;
   const std::string reason =
       absl::StrCat("rule ", rule.name, ": ", reply.code != 0 ? absl::StrCat(reply.code, " ") : "",
                    reply.enhanced.empty() ? "" : absl::StrCat(reply.enhanced, " "), reply.text);
@@ -232,7 +239,7 @@ void DeliveryScheduler::Act(const AutomationRule& rule, Domain& domain, const At
     case AutomationAction::kBounce:
       if (on_site) {
         for (const auto& [name, d] : domains_) {
-          if (d->site == domain.site) automation_bounces_.emplace_back(name, reason);
+          if (d->site == site) automation_bounces_.emplace_back(name, reason);
         }
       } else {
         automation_bounces_.emplace_back(domain.name, reason);

@@ -66,17 +66,6 @@ duration = "1h"
 ramp_from = "1/s"
 )toml";
 
-const std::vector<AutomationRule>& BuiltInRules() {
-  static const std::vector<AutomationRule>* const rules = [] {
-    absl::StatusOr<ShapingPolicy> parsed = ShapingPolicy::Parse(kBuiltInAutomation, "(built-in automation)");
-    // Tested to parse; a parse error would leave no built-in rules rather than none working.
-    auto* out = new std::vector<AutomationRule>();
-    if (parsed.ok()) *out = parsed->automation();
-    return out;
-  }();
-  return *rules;
-}
-
 void Take(std::optional<Rate>& into, const std::optional<Rate>& from) {
   if (from.has_value()) into = from;
 }
@@ -101,6 +90,17 @@ void ShapeSettings::Override(const ShapeSettings& specific) {
   Take(retry_max, specific.retry_max);
   Take(max_queue_lifetime, specific.max_queue_lifetime);
   Take(tls, specific.tls);
+}
+
+const std::vector<AutomationRule>& ShapingPolicy::BuiltInRules() {
+  static const std::vector<AutomationRule>* const rules = [] {
+    absl::StatusOr<ShapingPolicy> parsed = Read(kBuiltInAutomation, "built-in automation", false);
+    // Tested to parse; a parse error would leave no built-in rules rather than none working.
+    auto* out = new std::vector<AutomationRule>();
+    if (parsed.ok()) *out = parsed->automation();
+    return out;
+  }();
+  return *rules;
 }
 
 ShapingPolicy::ShapingPolicy() : automation_(BuiltInRules()) {}

@@ -112,6 +112,11 @@ class ShapingPolicy {
   friend class ShapingFileReader;
   struct Empty {};
   explicit ShapingPolicy(Empty) {}
+  // Parse, with or without the built-in rules after the file's (shaping_file.cc).
+  static absl::StatusOr<ShapingPolicy> Read(absl::string_view text, absl::string_view path,
+                                            bool built_in_rules);
+  // The built-in rules: a TOML text of their own, read once.
+  static const std::vector<AutomationRule>& BuiltInRules();
   ShapeSettings default_;
   absl::flat_hash_map<std::string, ShapeSettings> domains_;   // canonical names
   std::vector<std::pair<std::string, ShapeSettings>> sites_;  // "mx:*.google.com", longest first

@@ -89,9 +89,8 @@ class ShapingFileReader {
       return a.first.size() != b.first.size() ? a.first.size() > b.first.size() : a.first < b.first;
     });
     if (with_built_in) {
-      const ShapingPolicy built_in;
-      policy.automation_.insert(policy.automation_.end(), built_in.automation_.begin(),
-                                built_in.automation_.end());
+      const std::vector<AutomationRule>& built_in = ShapingPolicy::BuiltInRules();
+      policy.automation_.insert(policy.automation_.end(), built_in.begin(), built_in.end());
     }
     for (const AutomationRule& rule : policy.automation_) {
       if (!rule.destination.empty() && absl::StartsWith(rule.destination, "mx:") &&
@@ -323,7 +322,12 @@ class ShapingFileReader {
 };
 
 absl::StatusOr<ShapingPolicy> ShapingPolicy::Parse(absl::string_view text, absl::string_view path) {
-  return ShapingFileReader(path).Read(text, /*built_in_rules=*/path != "(built-in automation)");
+  return Read(text, path, /*built_in_rules=*/true);
+}
+
+absl::StatusOr<ShapingPolicy> ShapingPolicy::Read(absl::string_view text, absl::string_view path,
+                                                  bool built_in_rules) {
+  return ShapingFileReader(path).Read(text, built_in_rules);
 }
 
 }  // namespace ringpost::queue

@@ -47,7 +47,8 @@ absl::Time Throttle::MessageAt(absl::Time now) {
 }
 
 void Throttle::TakeMessage(absl::Time now) {
-  if (MessageAt(now) <= now && MessageRate(now).has_value()) messages_.TryTake(now);
+  // MessageAt, asked first, set the pacing's rate.
+  if (MessageRate(now).has_value()) messages_.TryTake(now);
 }
 
 absl::Time Throttle::ConnectionAt(absl::Time now) {

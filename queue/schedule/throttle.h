@@ -30,7 +30,8 @@ class Throttle {
   // InfiniteFuture when a rate of 0 holds it.
   absl::Time MessageAt(absl::Time now);
   absl::Time ConnectionAt(absl::Time now);
-  // Counts a message (or connection) started at `now` (its *At said it may).
+  // Counts a message (or connection) started at `now` (its *At, asked first, said it
+  // may).
   void TakeMessage(absl::Time now);
   void TakeConnection(absl::Time now);
   // The connection limit in force (a rule's set_connection_limit lowers it); unset:

@@ -50,7 +50,7 @@ TEST(ShapingTest, GlobMatchesHostPatterns) {
   EXPECT_TRUE(GlobMatches("*.google.com", "ALT1.ASPMX.L.GOOGLE.COM"));
   EXPECT_FALSE(GlobMatches("*.google.com", "google.com"));
   EXPECT_FALSE(GlobMatches("*.google.com", "mx.google.com.evil.example"));
-  EXPECT_TRUE(GlobMatches("mx*.yahoodns.net", "mta5.am0.yahoodns.net") == false);
+  EXPECT_FALSE(GlobMatches("mx*.yahoodns.net", "mta5.am0.yahoodns.net"));
   EXPECT_TRUE(GlobMatches("*.am0.yahoodns.net", "mta5.am0.yahoodns.net"));
   EXPECT_TRUE(GlobMatches("*", "anything"));
   EXPECT_TRUE(GlobMatches("a*b*c", "axxbyyc"));

@@ -10,7 +10,6 @@
 
 #include <string>
 
-
 namespace ringpost::testing {
 
 inline std::string PemOf(EVP_PKEY* key) {
