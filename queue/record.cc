@@ -145,6 +145,7 @@ std::string EncodeEnvelope(const Envelope& e) {
     w.U32(x.bytes);
   }
   w.U64(e.body_bytes);
+  if (!e.pool.empty()) w.Bytes(e.pool);
   RP_CHECK_LE(out.size(), kRecordPayloadBytesMax);
   return out;
 }
@@ -188,6 +189,10 @@ absl::StatusOr<Envelope> DecodeEnvelope(absl::string_view payload) {
     e.body.push_back(x);
   }
   e.body_bytes = r.U64();
+  if (r.ok() && !r.done()) {
+    e.pool = str();
+    if (e.pool.empty()) return absl::DataLossError("empty envelope pool");
+  }
   if (!r.ok() || !r.done()) return absl::DataLossError("malformed envelope");
   if (sum != e.body_bytes) return absl::DataLossError("envelope extents do not add up to the body size");
   return e;

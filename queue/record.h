@@ -122,6 +122,9 @@ struct Envelope {
   std::vector<Recipient> recipients;
   std::vector<BodyExtent> body;
   uint64_t body_bytes = 0;
+  // The egress pool it leaves through (--egress_pools), empty for the default. Encoded
+  // after body_bytes only when set, so envelopes without one keep their older layout.
+  std::string pool;
 };
 
 inline constexpr size_t kEnvelopeStringBytesMax = 64 * 1024;

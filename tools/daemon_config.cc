@@ -193,6 +193,17 @@ ABSL_FLAG(std::string, bounce_rules, "",
           "rules that classify failed deliveries (accounting \"class\", ringpost_delivery_failures_total), "
           "one per line 'class code status [text-regex]', tried before the built-in ones (first match wins); "
           "reloaded on SIGHUP");
+ABSL_FLAG(std::string, egress_sources, "",
+          "local addresses outbound mail may leave from, each with its EHLO name: "
+          "'a=192.0.2.1/mta-a.example.com,b=192.0.2.2/mta-b.example.com' (each must be an address of this "
+          "machine)");
+ABSL_FLAG(std::string, egress_pools, "",
+          "weighted pools of --egress_sources: 'bulk=a:3+b:1,transactional=b'; a message leaves through its "
+          "pool (X-Ringpost-Pool: from --relay_networks or a login, else --egress_sender_pools), each of its "
+          "destinations from one of the pool's sources; empty: from the host's default address");
+ABSL_FLAG(std::string, egress_sender_pools, "",
+          "the pool by the sender's domain: 'example.com=bulk,*.example.org=bulk,*=transactional' "
+          "(* is every other sender); a message with no pool leaves from the host's default address");
 ABSL_FLAG(uint32_t, domain_max_connections, 20, "concurrent outbound connections per destination domain");
 ABSL_FLAG(uint32_t, host_max_connections, 10,
           "concurrent outbound connections per destination IP (split evenly between shards)");
@@ -575,6 +586,32 @@ absl::Status ReadTlsClient(DaemonConfig& c) {
   return absl::OkStatus();
 }
 
+// --egress_sources, --egress_pools and --egress_sender_pools: the sources go to the
+// delivery driver, the pools to the scheduler, both maps to reception.
+absl::Status ReadEgressFlags(DaemonConfig& c) {
+  auto sources = net::ParseEgressSources(absl::GetFlag(FLAGS_egress_sources));
+  if (!sources.ok()) return Invalid(absl::StrCat("--egress_sources: ", sources.status().message()));
+  if (absl::Status local = net::CheckEgressSourcesAreLocal(*sources); !local.ok()) {
+    return Invalid(absl::StrCat("--egress_sources: ", local.message()));
+  }
+  std::vector<std::string> names;
+  for (const net::EgressSource& source : *sources) names.push_back(source.name);
+  auto pools = queue::EgressPools::Parse(absl::GetFlag(FLAGS_egress_pools), names);
+  if (!pools.ok()) return Invalid(absl::StrCat("--egress_pools: ", pools.status().message()));
+  auto senders = queue::SenderPools::Parse(absl::GetFlag(FLAGS_egress_sender_pools), *pools);
+  if (!senders.ok()) return Invalid(absl::StrCat("--egress_sender_pools: ", senders.status().message()));
+  if (!sources->empty() && pools->empty()) {
+    return Invalid("--egress_sources: no --egress_pools uses them (a message leaves through a pool)");
+  }
+  c.delivery.egress_sources = *std::move(sources);
+  if (pools->empty()) return absl::OkStatus();
+  auto shared = std::make_shared<const queue::EgressPools>(*std::move(pools));
+  c.delivery.scheduler.egress_pools = shared;
+  c.smtp.egress_pools = shared;
+  c.smtp.sender_pools = std::make_shared<const queue::SenderPools>(*std::move(senders));
+  return absl::OkStatus();
+}
+
 absl::Status ReadDeliveryFlags(DaemonConfig& c) {
   auto routes = net::RouteTable::Parse(absl::GetFlag(FLAGS_routes));
   if (!routes.ok()) return routes.status();  // its message names --routes
@@ -594,6 +631,7 @@ absl::Status ReadDeliveryFlags(DaemonConfig& c) {
   // Read in main (a file that does not parse is exit status 2), and again on SIGHUP.
   c.delivery.policy_files = std::make_shared<net::DeliveryPolicyFiles>(absl::GetFlag(FLAGS_shaping),
                                                                        absl::GetFlag(FLAGS_bounce_rules));
+  RP_RETURN_IF_ERROR(ReadEgressFlags(c));
   s.domain_max_connections = absl::GetFlag(FLAGS_domain_max_connections);
   s.max_messages_per_connection = absl::GetFlag(FLAGS_max_messages_per_connection);
   const uint32_t host_max_connections = absl::GetFlag(FLAGS_host_max_connections);

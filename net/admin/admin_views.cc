@@ -65,8 +65,9 @@ std::string SummaryJson(const std::vector<queue::DomainSummary>& domains, absl::
     core::JsonArray list(root.Key("destinations"));
     for (const queue::DomainSummary& d : domains) {
       core::JsonObject o(list.Next());
-      o.String("domain", d.domain)
-          .Uint("recipients", d.recipients)
+      o.String("domain", d.domain);
+      if (!d.source.empty()) o.String("source", d.source);
+      o.Uint("recipients", d.recipients)
           .Uint("messages", d.jobs)
           .Uint("in_flight", d.in_flight)
           .Uint("deferred", d.deferred)
@@ -99,7 +100,8 @@ std::string SummaryText(const std::vector<queue::DomainSummary>& domains, absl::
                                           d.suspension_reason.empty() ? "" : ")")
                            : d.last_reply;
     if (last.size() > 80) last = absl::StrCat(last.substr(0, 77), "...");
-    absl::StrAppendFormat(&out, "%-40s %9u %8u %8u %6u %8s  %s\n", d.domain, d.recipients, d.in_flight, d.deferred,
+    const std::string destination = d.source.empty() ? d.domain : absl::StrCat(d.domain, " via ", d.source);
+    absl::StrAppendFormat(&out, "%-40s %9u %8u %8u %6u %8s  %s\n", destination, d.recipients, d.in_flight, d.deferred,
                           d.held, oldest, last);
   }
   return out;
@@ -209,6 +211,7 @@ std::string SuspensionsJson(const std::vector<queue::Suspension>& suspensions) {
     for (const queue::Suspension& s : suspensions) {
       core::JsonObject o(list.Next());
       o.String("domain", s.domain);
+      if (!s.source.empty()) o.String("source", s.source);
       AppendUntil(o, "until", s.until);
       o.String("reason", s.reason);
     }
@@ -220,7 +223,7 @@ std::string SuspensionsJson(const std::vector<queue::Suspension>& suspensions) {
 std::string SuspensionsText(const std::vector<queue::Suspension>& suspensions) {
   std::string out;
   for (const queue::Suspension& s : suspensions) {
-    absl::StrAppend(&out, s.domain, " until ", UntilText(s.until), s.reason.empty() ? "" : " (", s.reason,
+    absl::StrAppend(&out, s.domain, s.source.empty() ? "" : " via ", s.source, " until ", UntilText(s.until), s.reason.empty() ? "" : " (", s.reason,
                     s.reason.empty() ? "" : ")", "\n");
   }
   if (suspensions.empty()) out = "no suspended destinations\n";

@@ -6,6 +6,7 @@
 #include <deque>
 #include <optional>
 
+#include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_replace.h"
 #include "absl/strings/strip.h"
@@ -59,6 +60,7 @@ class SmtpSession final : public Session, public SmtpServerHandler {
     if (service.dkim() != nullptr) {
       dkim_.emplace(*service.dkim(), service.config().dkim, service.config().server.hostname);
     }
+    if (service.config().egress_pools != nullptr) pool_header_.emplace();
   }
 
   ~SmtpSession() override {
@@ -159,20 +161,36 @@ class SmtpSession final : public Session, public SmtpServerHandler {
     message_ = *message;
     message_bytes_ = 0;
     if (dkim_.has_value()) dkim_->Begin(DkimMode(), absl::ToUnixSeconds(absl::Now()));
+    if (pool_header_.has_value()) pool_header_->Begin();
     return service_.spool().NextQueueId(absl::Now());
   }
 
+  // The message's bytes go through the pool header's filter, then DKIM, to the log.
   absl::Status AppendBody(absl::Span<const absl::string_view> pieces) override {
     RP_CHECK_NE(message_, 0u);
     for (absl::string_view piece : pieces) message_bytes_ += piece.size();
-    if (dkim_.has_value()) return dkim_->Append(pieces, StoreInto(message_));
-    return service_.spool().AppendBodyParts(message_, pieces);
+    if (pool_header_.has_value()) return pool_header_->Append(pieces, AfterPoolHeader(message_));
+    return AfterPoolHeader(message_)(pieces);
+  }
+
+  MessageDkim::Store AfterPoolHeader(uint64_t message) {
+    if (dkim_.has_value()) {
+      return [this, message](absl::Span<const absl::string_view> pieces) {
+        return dkim_->Append(pieces, StoreInto(message));
+      };
+    }
+    return StoreInto(message);
   }
 
   void CommitMessage(SmtpEnvelope received) override {
     RP_CHECK_NE(message_, 0u);
     const uint64_t message = message_;
     message_ = 0;
+    if (pool_header_.has_value()) {
+      if (absl::Status s = pool_header_->Finish(AfterPoolHeader(message)); !s.ok()) return Refuse(message, s);
+    }
+    // Decided now: nothing of the next message begins before this one's reply.
+    pool_ = ChoosePool(received);
     if (!dkim_.has_value() || dkim_->mode() == MessageDkim::Mode::kOff)
       return Commit(message, std::move(received));
     if (absl::Status s = dkim_->Finish(StoreInto(message)); !s.ok()) return Refuse(message, s);
@@ -196,6 +214,21 @@ class SmtpSession final : public Session, public SmtpServerHandler {
     if (own_mail)
       return service_.dkim()->key_table() != nullptr ? MessageDkim::Mode::kSign : MessageDkim::Mode::kOff;
     return service_.dkim()->verifies() ? MessageDkim::Mode::kVerify : MessageDkim::Mode::kOff;
+  }
+
+  // The egress pool: the X-Ringpost-Pool field of mail of the relay networks and
+  // logged-in users when it names a pool, else the sender's (--egress_sender_pools).
+  std::string ChoosePool(const SmtpEnvelope& received) const {
+    const SmtpServiceConfig& config = service_.config();
+    if (config.egress_pools == nullptr) return "";
+    if (const std::string& asked = pool_header_->requested(); !asked.empty()) {
+      const bool own_mail = client_may_relay_ || !engine_.auth_user().empty();
+      if (own_mail && config.egress_pools->Has(asked)) return asked;
+      RP_LOG(kInfo) << "pool header ignored id=" << received.queue_id << " client=" << client_address_ << ": "
+                    << (own_mail ? "no such pool" : "not from --relay_networks or a login") << " ("
+                    << absl::CHexEscape(asked.substr(0, 64)) << ")";
+    }
+    return config.sender_pools != nullptr ? config.sender_pools->PoolFor(received.mail_from) : "";
   }
 
   MessageDkim::Store StoreInto(uint64_t message) {
@@ -246,14 +279,16 @@ class SmtpSession final : public Session, public SmtpServerHandler {
           "client=", client_address_, " helo=", received.helo, " from=<", received.mail_from,
           "> rcpts=", received.recipients.size(), " size=", message_bytes_, " proto=", received.protocol,
           " tls=", received.tls.empty() ? "none" : absl::StrReplaceAll(received.tls, {{" ", "/"}}),
-          received.auth_user.empty() ? "" : " user=", received.auth_user);
+          received.auth_user.empty() ? "" : " user=", received.auth_user, pool_.empty() ? "" : " pool=", pool_);
     }
     std::string queue_id = received.queue_id;
     std::string reception = ReceptionLine(received);
     // Once durable the spool schedules the message for delivery, whether or not the
     // client is still there to hear the 250.
+    queue::Envelope envelope = ToQueueEnvelope(std::move(received));
+    envelope.pool = std::move(pool_);
     service_.spool().Commit(
-        message, ToQueueEnvelope(std::move(received)),
+        message, std::move(envelope),
         [alive = alive_, accounting = &service_.accounting(), queue_id = std::move(queue_id),
          summary = std::move(summary), reception = std::move(reception)](const absl::Status& status) {
           if (status.ok()) accounting->Append(reception);
@@ -500,6 +535,8 @@ class SmtpSession final : public Session, public SmtpServerHandler {
   uint64_t message_ = 0;        // the log's handle of the open message (0: none)
   uint64_t message_bytes_ = 0;  // stored so far, the Received: header included
   std::optional<MessageDkim> dkim_;  // with DKIM signing or verification
+  std::optional<PoolHeader> pool_header_;  // with --egress_pools
+  std::string pool_;                       // the committing message's egress pool
   bool greeting_pending_ = false;
   bool peer_closed_ = false;  // the client sends nothing more (OnPeerClosed)
   std::string login_user_;    // the user of the login being checked

@@ -27,11 +27,13 @@
 #include "net/inbound/dkim_shard.h"
 #include "net/inbound/message_dkim.h"
 #include "net/inbound/password_checker.h"
+#include "net/inbound/pool_header.h"
 #include "net/inbound/relay_policy.h"
 #include "net/smtp/smtp_server.h"
 #include "net/transport/connection_table.h"
 #include "net/transport/tls_context.h"
 #include "queue/accounting_log.h"
+#include "queue/schedule/egress_pools.h"
 #include "queue/spool.h"
 
 namespace ringpost::net {
@@ -62,6 +64,11 @@ struct SmtpServiceConfig {
   // DKIM signing (with a key table) and verification; each shard's service gets its
   // DkimShard (set_dkim) when either is on.
   DkimSigningOptions dkim;
+  // --egress_pools (null: none) and --egress_sender_pools: the pool each message leaves
+  // through. Mail of the relay networks and logged-in users may name a pool in an
+  // X-Ringpost-Pool: field; every such field is removed before the message is stored.
+  std::shared_ptr<const queue::EgressPools> egress_pools;
+  std::shared_ptr<const queue::SenderPools> sender_pools;
 };
 
 // What a listener is for: mail from anywhere (--listen), or mail from users who log in

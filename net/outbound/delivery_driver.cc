@@ -60,6 +60,12 @@ DeliveryDriver::DeliveryDriver(core::Shard& shard, const DeliveryConfig& config,
       accounting_(accounting),
       scheduler_(config.scheduler, absl::Now()) {
   timer_.Bind(&DeliveryDriver::OnTimer, this);
+  for (const EgressSource& source : config_.egress_sources) {
+    Egress& egress = egress_[source.name];
+    egress.address = source.address;
+    egress.session = config_.session;
+    egress.session.client.helo_name = source.helo;
+  }
   if (config_.policy_files != nullptr) {
     const auto snapshot = config_.policy_files->Get();
     policy_generation_ = snapshot->generation;
@@ -141,8 +147,8 @@ void DeliveryDriver::OnTimer(void* context) {
 // ---- Actions -------------------------------------------------------------------------
 
 void DeliveryDriver::Do(queue::ResolveRoute& action) {
-  next_hops_.Resolve(action.domain, [this, domain = action.domain](queue::NextHop hop) {
-    scheduler_.OnRouteResolved(domain, std::move(hop), Now());
+  next_hops_.Resolve(action.domain, [this, queue = action.queue](queue::NextHop hop) {
+    scheduler_.OnRouteResolved(queue, std::move(hop), Now());
     Run();
   });
 }
@@ -178,13 +184,32 @@ void DeliveryDriver::Do(queue::OpenConnection& action) {
     // The next hop as --routes names it: its host name, or its address.
     tls.login = config_.route_auth->For(action.name.empty() ? action.address.HostString() : action.name);
   }
-  auto session = std::make_unique<OutboundSession>(link, config_.session, std::move(tls));
+  // An egress source: its EHLO name, and its address bound before connecting.
+  const Egress* egress = nullptr;
+  if (!action.source.empty()) {
+    auto it = egress_.find(action.source);
+    RP_CHECK_MSG(it != egress_.end(), "a pool names a source that is not configured");
+    egress = &it->second;
+    if (egress->address.family() != action.address.family()) {
+      // Not this source's kind of address: the destination's next address is tried
+      // (never the default source in its place).
+      links_.erase(action.connection);
+      scheduler_.OnConnectionClosed(
+          action.connection,
+          absl::StrCat("source ", action.source, " has no ", action.address.family() == AF_INET6 ? "IPv6" : "IPv4",
+                       " address"),
+          /*local=*/false, Now());
+      return;
+    }
+  }
+  auto session =
+      std::make_unique<OutboundSession>(link, egress != nullptr ? egress->session : config_.session, std::move(tls));
   link.session = session.get();
   // Refused by the table (no slot, no descriptor), or without one, the session is
   // destroyed in here and its close reported as ours, not the destination's.
   link.opening = true;
   if (connections_ != nullptr) {
-    connections_->Connect(action.address, std::move(session));
+    connections_->Connect(action.address, std::move(session), egress != nullptr ? &egress->address : nullptr);
   } else {
     session.reset();
   }

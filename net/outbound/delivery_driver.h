@@ -31,6 +31,7 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
@@ -39,6 +40,7 @@
 #include "core/shard.h"
 #include "core/timer_wheel.h"
 #include "net/outbound/delivery_policy_files.h"
+#include "net/outbound/egress_sources.h"
 #include "net/outbound/next_hop.h"
 #include "net/outbound/route_auth.h"
 #include "net/outbound/smtp_client_session.h"
@@ -61,6 +63,9 @@ struct DeliveryConfig {
   // --shaping and --bounce_rules, reloaded on SIGHUP (null: the built-in policies, and
   // scheduler.shaping / scheduler.bounce_rules as given).
   std::shared_ptr<DeliveryPolicyFiles> policy_files;
+  // --egress_sources: the addresses OpenConnection's `source` names, with their EHLO
+  // names (the pools are scheduler.egress_pools).
+  std::vector<EgressSource> egress_sources;
 };
 
 class DeliveryDriver final : public queue::JobSink {
@@ -133,6 +138,13 @@ class DeliveryDriver final : public queue::JobSink {
   queue::MaildirWriter& maildir_;
   queue::AccountingWriter& accounting_;
   ConnectionTable* connections_ = nullptr;
+  // Each egress source's address and session options (its EHLO name); node-based, as
+  // sessions keep references to their options.
+  struct Egress {
+    core::SocketAddress address;
+    OutboundSessionOptions session;
+  };
+  std::map<std::string, Egress, std::less<>> egress_;
   queue::DeliveryScheduler scheduler_;
   queue::BodyReader bodies_;
   TlsSessionCache tls_sessions_;

@@ -143,11 +143,23 @@ void ConnectionTable::Adopt(int fd, bool inbound, Service* service) {
   }
 }
 
-Connection* ConnectionTable::Connect(const core::SocketAddress& address, std::unique_ptr<Session> session) {
+Connection* ConnectionTable::Connect(const core::SocketAddress& address, std::unique_ptr<Session> session,
+                                     const core::SocketAddress* source) {
   RP_CHECK(session != nullptr);
   if (stopping_) return nullptr;
   const int fd = socket(address.family(), SOCK_STREAM | SOCK_CLOEXEC, 0);
   if (fd < 0) return nullptr;
+  if (source != nullptr) {
+    // The port is picked at connect, per destination: one source address can then hold
+    // far more than 64k connections (to different destinations).
+    const int one = 1;
+    if (source->family() == AF_INET) setsockopt(fd, IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, &one, sizeof(one));
+    if (bind(fd, source->sockaddr_ptr(), source->length()) != 0) {
+      RP_LOG(kWarning) << "cannot bind outbound source " << source->HostString() << ": " << std::strerror(errno);
+      close(fd);
+      return nullptr;
+    }
+  }
   Connection* c = Allocate();
   if (c == nullptr) {
     close(fd);

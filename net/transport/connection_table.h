@@ -62,7 +62,9 @@ class ConnectionTable final : public core::CompletionSink {
   void AddListener(int fd, Service* service = nullptr);
   // Starts an outbound connection; the session hears OnOpen or OnConnectFailed.
   // Returns null (and drops `session`) when no slot is free.
-  Connection* Connect(const core::SocketAddress& address, std::unique_ptr<Session> session);
+  // With `source`, the socket binds that local address first (an egress source).
+  Connection* Connect(const core::SocketAddress& address, std::unique_ptr<Session> session,
+                      const core::SocketAddress* source = nullptr);
 
   const ConnectionStats& stats() const { return stats_; }
   core::Shard& shard() { return shard_; }

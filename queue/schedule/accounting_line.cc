@@ -148,6 +148,7 @@ std::string ShapingLogText(const ShapingEntry& e) {
   std::string line =
       absl::StrCat("shaping rule=", e.rule, " action=", e.action, " destination=", e.destination);
   if (e.destination != e.domain) absl::StrAppend(&line, " domain=", e.domain);
+  if (!e.source.empty()) absl::StrAppend(&line, " source=", e.source);
   if (e.until != absl::InfinitePast()) {
     absl::StrAppend(&line, " until=", absl::FormatTime("%Y-%m-%dT%H:%M:%SZ", e.until, absl::UTCTimeZone()));
   }
@@ -167,6 +168,7 @@ void AppendShapingLine(const ShapingEntry& e, std::string* out) {
         .String("rule", e.rule)
         .String("destination", e.destination)
         .String("domain", e.domain);
+    if (!e.source.empty()) line.String("source", e.source);
     if (e.until != absl::InfinitePast()) line.Time("until", e.until);
     if (!e.rate.empty()) line.String(e.action == "suspend" ? "ramp_from" : "rate", e.rate);
     if (e.connection_limit >= 0) line.Uint("connection_limit", static_cast<uint64_t>(e.connection_limit));

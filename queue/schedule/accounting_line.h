@@ -76,6 +76,7 @@ struct ShapingEntry {
   absl::string_view action, rule;
   absl::string_view destination;            // what it acted on: a domain, or a site "mx:*.google.com"
   absl::string_view domain;                 // the domain whose reply set it off
+  absl::string_view source;                 // the egress source it acted for (empty: default)
   absl::Time until = absl::InfinitePast();  // suspend, set_rate, set_connection_limit
   absl::string_view rate;                   // set_rate; suspend: the ramp's start, if any
   int64_t connection_limit = -1;            // set_connection_limit

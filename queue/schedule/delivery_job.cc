@@ -45,6 +45,7 @@ std::shared_ptr<StoredMessage> StoredMessageOf(const Envelope& envelope) {
   message->smtputf8 = HasParam(envelope.mail_params, "SMTPUTF8");
   message->dsn = core::DsnMessageParamsOf(envelope.mail_params);
   message->body = BodyOf(envelope);
+  message->pool = envelope.pool;
   return message;
 }
 

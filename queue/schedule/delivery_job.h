@@ -32,6 +32,7 @@ struct StoredMessage {
   bool eight_bit = false;
   bool smtputf8 = false;
   core::DsnMessageParams dsn;  // RET, ENVID (RFC 3461)
+  std::string pool;            // egress pool (--egress_pools); empty: the default
   // Where it lives.
   int home_shard = 0;
   uint32_t segment = 0;

@@ -97,13 +97,20 @@ void DeliveryScheduler::EndEvent() {
 
 // ---- Jobs ----------------------------------------------------------------------------
 
-DeliveryScheduler::Domain& DeliveryScheduler::DomainFor(const std::string& name) {
-  auto [it, inserted] = domains_.try_emplace(name);
+std::string DeliveryScheduler::QueueKey(const std::string& domain, const std::string& source) {
+  return source.empty() ? domain : absl::StrCat(domain, "/", source);  // '/' is in no domain name
+}
+
+DeliveryScheduler::Domain& DeliveryScheduler::DomainFor(const std::string& name, const std::string& source) {
+  std::string key = QueueKey(name, source);
+  auto [it, inserted] = domains_.try_emplace(key);
   if (inserted) {
     it->second = std::make_unique<Domain>();
     Domain& domain = *it->second;
     domain.scheduler = this;
     domain.name = name;
+    domain.source = source;
+    domain.key = std::move(key);
     domain.wake.Bind(&DeliveryScheduler::OnDomainTimer, &domain);
     Shape(domain);
   }
@@ -120,7 +127,11 @@ void DeliveryScheduler::Accept(std::unique_ptr<DeliveryJob> work, absl::Time now
   job.scheduler = this;
   job.id = next_job_++;
   job.work = std::move(work);
-  job.domain = &DomainFor(job.work->domain);
+  // A message with an egress pool: this job leaves from one of its sources.
+  const std::string& source = config_.egress_pools != nullptr
+                                  ? sources_.Pick(*config_.egress_pools, job.work->message->pool)
+                                  : std::string();
+  job.domain = &DomainFor(job.work->domain, source);
   job.taken_at = now_;
   job.held = job.work->held;
   job.arrival = absl::FromUnixMicros(static_cast<int64_t>(job.work->message->arrival_unix_micros));
@@ -202,12 +213,12 @@ void DeliveryScheduler::BeginAttempt(Job& job, size_t recipients_max) {
 void DeliveryScheduler::OnDomainTimer(void* context) {
   Domain& domain = *static_cast<Domain*>(context);
   domain.scheduler->Pump(domain);
-  domain.scheduler->maybe_empty_.push_back(domain.name);
+  domain.scheduler->maybe_empty_.push_back(domain.key);
 }
 
-void DeliveryScheduler::OnRouteResolved(const std::string& name, NextHop hop, absl::Time now) {
+void DeliveryScheduler::OnRouteResolved(const std::string& queue, NextHop hop, absl::Time now) {
   now_ = std::max(now_, now);
-  auto it = domains_.find(name);
+  auto it = domains_.find(queue);
   if (it != domains_.end() && it->second->route == Domain::Route::kResolving) {
     Domain& domain = *it->second;
     domain.route_valid_until =
@@ -216,7 +227,7 @@ void DeliveryScheduler::OnRouteResolved(const std::string& name, NextHop hop, ab
     domain.route = Domain::Route::kKnown;
     Shape(domain);  // its MX hosts may put it in a site
     Pump(domain);
-    maybe_empty_.push_back(name);
+    maybe_empty_.push_back(queue);
   }
   EndEvent();
 }
@@ -233,7 +244,7 @@ void DeliveryScheduler::Pump(Domain& domain) {
   }
   if (domain.route == Domain::Route::kUnknown) {
     domain.route = Domain::Route::kResolving;
-    actions_.push_back(ResolveRoute{domain.name});
+    actions_.push_back(ResolveRoute{domain.name, domain.key});
     return;
   }
   switch (domain.hop.kind) {
@@ -321,7 +332,8 @@ bool DeliveryScheduler::Open(Domain& domain) {
     // Opportunistic TLS may fall back to plaintext; a destination requiring TLS never.
     const TlsMode tls = domain.shape.tls.value_or(TlsMode::kInherit);
     actions_.push_back(OpenConnection{connection.id, address, connection.name,
-                                      tls != TlsMode::kRequired && PlaintextOnly(connection.host), tls});
+                                      tls != TlsMode::kRequired && PlaintextOnly(connection.host), tls,
+                                      domain.source});
     connections_.emplace(connection.id, std::move(owned));
     return true;
   }
@@ -335,7 +347,10 @@ bool DeliveryScheduler::Open(Domain& domain) {
 bool DeliveryScheduler::TakeOverIdle(Domain& domain) {
   if (!MayOpen(domain)) return false;
   for (Connection* idle : idle_) {
-    if (idle->domain == &domain || idle->in_flight != nullptr || !idle->ready || idle->quitting) continue;
+    if (idle->domain == &domain || idle->in_flight != nullptr || !idle->ready || idle->quitting ||
+        idle->domain->source != domain.source) {
+      continue;  // a connection leaves from its source: only that source's queues take it
+    }
     for (const core::SocketAddress& address : domain.hop.addresses) {
       if (address.ToString() != idle->host) continue;
       HandOver(*idle, domain);
@@ -349,7 +364,7 @@ void DeliveryScheduler::WaitForHost(Domain& domain) {
   // A connection to the host closing or idling pumps it again.
   if (domain.waiting_for_host) return;
   domain.waiting_for_host = true;
-  waiting_for_host_.push_back(domain.name);
+  waiting_for_host_.push_back(domain.key);
 }
 
 // Every address failed in a row: no new connection for a while (once per rest, however
@@ -404,15 +419,14 @@ void DeliveryScheduler::Ready(Connection& connection) {
       // unless a domain waiting for its host can use it now.
       ++stats_.shaping_waits;
       WakeAt(domain, at);
-      if (Domain* taker = DomainWaitingFor(connection.host); taker != nullptr)
-        return HandOver(connection, *taker);
+      if (Domain* taker = DomainWaitingFor(connection); taker != nullptr) return HandOver(connection, *taker);
       return Idle(connection);
     }
   }
   // Other domains may wait for a connection slot. One that goes to this connection's
   // host takes it over as it is; otherwise the slot is given back now rather than
   // after the idle timeout.
-  if (Domain* taker = DomainWaitingFor(connection.host); taker != nullptr) return HandOver(connection, *taker);
+  if (Domain* taker = DomainWaitingFor(connection); taker != nullptr) return HandOver(connection, *taker);
   if (!waiting_for_host_.empty()) return Quit(connection);
   Idle(connection);
 }
@@ -457,7 +471,8 @@ void DeliveryScheduler::Quit(Connection& connection) {
   actions_.push_back(CloseConnection{connection.id});
 }
 
-DeliveryScheduler::Domain* DeliveryScheduler::DomainWaitingFor(const std::string& host) {
+DeliveryScheduler::Domain* DeliveryScheduler::DomainWaitingFor(const Connection& connection) {
+  const std::string& host = connection.host;
   Domain* found = nullptr;
   size_t kept = 0;
   for (size_t i = 0; i < waiting_for_host_.size(); ++i) {
@@ -469,7 +484,7 @@ DeliveryScheduler::Domain* DeliveryScheduler::DomainWaitingFor(const std::string
       continue;
     }
     waiting_for_host_[kept++] = waiting_for_host_[i];
-    if (found != nullptr || domain.route != Domain::Route::kKnown ||
+    if (found != nullptr || domain.source != connection.domain->source || domain.route != Domain::Route::kKnown ||
         domain.hop.kind != NextHop::Kind::kSmtp || !MayOpen(domain) || Suspended(domain) ||
         MessageAt(domain) > now_) {
       continue;
@@ -491,7 +506,7 @@ void DeliveryScheduler::HandOver(Connection& connection, Domain& taker) {
   if (from.site != nullptr) --from.site->connections;
   if (taker.site != nullptr) ++taker.site->connections;
   connection.domain = &taker;
-  maybe_empty_.push_back(from.name);
+  maybe_empty_.push_back(from.key);
   ++stats_.connections_handed_over;
   Ready(connection);
 }
@@ -583,7 +598,7 @@ void DeliveryScheduler::OnConnectionClosed(ConnectionId id, const std::string& r
   }
   domain.connections.erase(std::find(domain.connections.begin(), domain.connections.end(), &connection));
   if (domain.site != nullptr) --domain.site->connections;
-  maybe_empty_.push_back(domain.name);
+  maybe_empty_.push_back(domain.key);
 
   if (local) {
     // Our own shortage (no slot, no descriptor), not the domain's fault.

@@ -80,6 +80,7 @@
 #include "queue/schedule/bounce_class.h"
 #include "queue/schedule/delivery_job.h"
 #include "queue/schedule/delivery_outcome.h"
+#include "queue/schedule/egress_pools.h"
 #include "queue/schedule/next_hop.h"
 #include "queue/schedule/retry_schedule.h"
 #include "queue/schedule/shaping.h"
@@ -112,14 +113,19 @@ struct SchedulerConfig {
   std::shared_ptr<const ShapingPolicy> shaping;
   uint32_t shard = 0;
   uint32_t shards = 1;
+  // --egress_pools: a job of a message with a pool takes one of its sources; null or
+  // empty: every job leaves from the default source.
+  std::shared_ptr<const EgressPools> egress_pools;
   uint64_t seed = 1;
 };
 
 // ---- Actions: what the driver does --------------------------------------------------
 
-// Look up `domain`'s next hop; answer with OnRouteResolved.
+// Look up `domain`'s next hop; answer with OnRouteResolved for `queue` (the domain, or
+// with an egress source the domain's queue from that source).
 struct ResolveRoute {
   std::string domain;
+  std::string queue;
 };
 // Open a connection to `address` (TLS server name `name`, empty for none; `plaintext`:
 // no STARTTLS this time). Answer with OnConnectionReady once greeted, or
@@ -130,6 +136,7 @@ struct OpenConnection {
   std::string name;
   bool plaintext = false;
   TlsMode tls = TlsMode::kInherit;  // the destination's, from the shaping policy
+  std::string source;               // the egress source (--egress_sources); empty: the default
 };
 // Send one transaction on a ready connection; answer with OnMessageSent (one reply per
 // recipient, in order), or OnMessageNotSent when the body cannot be read.
@@ -193,9 +200,10 @@ using DeliveryAction = std::variant<ResolveRoute, OpenConnection, SendMessage, D
 
 // ---- Operator views and commands (live queue control) ------------------------------
 
-// One destination domain, as `ringpost-queue summary` shows it.
+// One destination domain (from one egress source), as `ringpost-queue summary` shows it.
 struct DomainSummary {
   std::string domain;
+  std::string source;  // empty: the default
   uint64_t recipients = 0;  // queued, in any state
   uint64_t jobs = 0;
   uint64_t in_flight = 0;   // recipients in an attempt now
@@ -231,6 +239,7 @@ struct JobFilter {
 
 struct Suspension {
   std::string domain;
+  std::string source;  // a rule's suspension of one egress source's queue; empty: all
   absl::Time until;
   std::string reason;
 };
@@ -254,7 +263,8 @@ class DeliveryScheduler {
   // ---- Events ----
   // A job for a domain this shard owns.
   void Accept(std::unique_ptr<DeliveryJob> job, absl::Time now);
-  void OnRouteResolved(const std::string& domain, NextHop hop, absl::Time now);
+  // `queue`: as ResolveRoute named it.
+  void OnRouteResolved(const std::string& queue, NextHop hop, absl::Time now);
   // The connection can take a message (greeted, or done with the last one).
   void OnConnectionReady(ConnectionId connection, absl::Time now);
   void OnMessageSent(ConnectionId connection, std::vector<AttemptReply> replies, const TlsReport& tls,
@@ -283,9 +293,11 @@ class DeliveryScheduler {
   // the following page starts, 0 once the end was reached.
   std::vector<JobView> List(const JobFilter& filter, JobId after, size_t limit, absl::Time now,
                             size_t examine = SIZE_MAX, JobId* next = nullptr) const;
-  // No new attempt for `domain` (connections at work finish theirs) until `until`.
+  // No new attempt for `domain` (from any egress source; connections at work finish
+  // theirs) until `until`.
   void Suspend(const std::string& domain, absl::Time until, const std::string& reason, absl::Time now);
-  // False when the domain was not suspended.
+  // Ends the operator's and the rules' suspensions of `domain` (every egress source's
+  // queue). False when it was not suspended.
   bool Resume(const std::string& domain, absl::Time now);
   std::vector<Suspension> Suspensions(absl::Time now) const;
   // Deferred jobs matching `filter` are tried again now, spread over up to a minute so a
@@ -347,8 +359,13 @@ class DeliveryScheduler {
   struct Batch;
   struct Site;
 
-  // Jobs and their times.
-  Domain& DomainFor(const std::string& name);
+  // Jobs and their times. A destination's queue from one egress source is a Domain of
+  // its own (keyed "domain/source"); without a source the key is the domain.
+  static std::string QueueKey(const std::string& domain, const std::string& source);
+  Domain& DomainFor(const std::string& name, const std::string& source = "");
+  // The destination's queue without a source, which holds an operator's suspension
+  // for all of its sources (null when there is none).
+  const Domain* OperatorQueue(const Domain& domain) const;
   // Adds (+1) or takes away (-1) the job's share of its domain's counters; around every
   // change to its recipients or its hold.
   void Count(const Job& job, int sign);
@@ -370,7 +387,8 @@ class DeliveryScheduler {
   void Ready(Connection& connection);
   void StartOn(Connection& connection, Job& job);
   void Idle(Connection& connection);
-  Domain* DomainWaitingFor(const std::string& host);
+  // A domain waiting for a slot to `connection`'s host, from its source.
+  Domain* DomainWaitingFor(const Connection& connection);
   void HandOver(Connection& connection, Domain& taker);
   void Quit(Connection& connection);
   bool PlaintextOnly(const std::string& host) const;
@@ -446,10 +464,11 @@ class DeliveryScheduler {
   // The jobs `filter` may match, in id order, after `after`: those of its queue id when
   // it names one (no scan), else null (every job is a candidate).
   const absl::InlinedVector<JobId, 1>* Candidates(const JobFilter& filter) const;
-  absl::flat_hash_map<std::string, std::unique_ptr<Domain>> domains_;
+  absl::flat_hash_map<std::string, std::unique_ptr<Domain>> domains_;  // by QueueKey
+  SourcePicker sources_;
   std::shared_ptr<const ShapingPolicy> shaping_;
   std::shared_ptr<const BounceRules> bounce_rules_;
-  absl::flat_hash_map<std::string, std::unique_ptr<Site>> sites_;  // this shard's share of each
+  absl::flat_hash_map<std::string, std::unique_ptr<Site>> sites_;  // share of each, by QueueKey(site, source)
   // Domains a rule's "bounce" action emptied, with its reason (run at the event's end).
   std::vector<std::pair<std::string, std::string>> automation_bounces_;
   bool sites_may_be_idle_ = false;  // a domain left its site: forget idle sites

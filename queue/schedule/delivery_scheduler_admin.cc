@@ -64,7 +64,7 @@ std::vector<DomainSummary> DeliveryScheduler::Summary(size_t top, absl::Time now
   const size_t keep = std::min(top, shown.size());
   std::partial_sort(shown.begin(), shown.begin() + static_cast<ptrdiff_t>(keep), shown.end(),
                     [](const Domain* a, const Domain* b) {
-                      return a->recipients != b->recipients ? a->recipients > b->recipients : a->name < b->name;
+                      return a->recipients != b->recipients ? a->recipients > b->recipients : a->key < b->key;
                     });
   shown.resize(keep);
   std::vector<DomainSummary> out;
@@ -72,6 +72,7 @@ std::vector<DomainSummary> DeliveryScheduler::Summary(size_t top, absl::Time now
   for (const Domain* domain : shown) {
     DomainSummary& d = out.emplace_back();
     d.domain = domain->name;
+    d.source = domain->source;
     d.recipients = domain->recipients;
     d.jobs = domain->jobs;
     d.in_flight = domain->in_flight;
@@ -80,9 +81,9 @@ std::vector<DomainSummary> DeliveryScheduler::Summary(size_t top, absl::Time now
     if (!domain->arrivals.empty()) d.oldest = domain->arrivals.begin()->first;
     d.last_reply = domain->last_reply;
     d.connections = static_cast<uint32_t>(domain->connections.size());
-    if (domain->suspended_until > now) {
-      d.suspended_until = domain->suspended_until;
-      d.suspension_reason = domain->suspension_reason;
+    if (const Domain* order = OperatorQueue(*domain); order != nullptr && order->suspended_until > now) {
+      d.suspended_until = order->suspended_until;
+      d.suspension_reason = order->suspension_reason;
     } else if (SuspendedUntil(*domain) > now) {  // a reply-driven rule's
       d.suspended_until = SuspendedUntil(*domain);
       d.suspension_reason = domain->throttle.suspended_until() == d.suspended_until
@@ -152,38 +153,50 @@ void DeliveryScheduler::Suspend(const std::string& name, absl::Time until, const
 
 bool DeliveryScheduler::Resume(const std::string& name, absl::Time now) {
   now_ = std::max(now_, now);
-  auto it = domains_.find(name);
-  if (it == domains_.end() || !Suspended(*it->second)) return false;
-  Domain& domain = *it->second;
-  domain.suspended_until = absl::InfinitePast();
-  domain.suspension_reason.clear();
-  // A reply-driven rule's suspension ends too (its ramp, if any, starts now); a site's
-  // stays (it holds for the site's other domains).
-  if (domain.throttle.suspended_until() > now_) domain.throttle.Resume(now_);
-  if (domain.resting_until > now_) {
-    wheel_.Schedule(&domain.wake, WheelTime(domain.resting_until));
-  } else {
-    wheel_.Cancel(&domain.wake);
+  // The destination's queues: without a source (which holds the operator's order) and
+  // from each egress source.
+  std::vector<Domain*> queues;
+  for (auto& [key, domain] : domains_) {
+    if (domain->name == name && Suspended(*domain)) queues.push_back(domain.get());
+  }
+  if (queues.empty()) return false;
+  if (auto it = domains_.find(name); it != domains_.end() && it->second->suspended_until > now_) {
+    it->second->suspended_until = absl::InfinitePast();
+    it->second->suspension_reason.clear();
+  }
+  for (Domain* domain : queues) {
+    // A reply-driven rule's suspension ends too (its ramp, if any, starts now); a
+    // site's stays (it holds for the site's other domains).
+    if (domain->throttle.suspended_until() > now_) domain->throttle.Resume(now_);
+    if (domain->resting_until > now_) {
+      wheel_.Schedule(&domain->wake, WheelTime(domain->resting_until));
+    } else {
+      wheel_.Cancel(&domain->wake);
+    }
   }
   actions_.push_back(WriteControl{ControlRecord{ControlRecord::Kind::kResume, name,
                                                 static_cast<uint64_t>(absl::ToUnixMicros(now_)), 0, ""}});
   RP_LOG(kInfo) << "resumed domain=" << name;
-  Pump(domain);
-  maybe_empty_.push_back(name);
+  for (Domain* domain : queues) {
+    Pump(*domain);
+    maybe_empty_.push_back(domain->key);
+  }
   EndEvent();
   return true;
 }
 
 std::vector<Suspension> DeliveryScheduler::Suspensions(absl::Time now) const {
   std::vector<Suspension> out;
-  for (const auto& [name, domain] : domains_) {
+  for (const auto& [key, domain] : domains_) {
     if (domain->suspended_until > now) {
-      out.push_back({name, domain->suspended_until, domain->suspension_reason});
+      out.push_back({domain->name, "", domain->suspended_until, domain->suspension_reason});
     } else if (domain->throttle.suspended_until() > now) {
-      out.push_back({name, domain->throttle.suspended_until(), domain->throttle.reason()});
+      out.push_back({domain->name, domain->source, domain->throttle.suspended_until(), domain->throttle.reason()});
     }
   }
-  std::sort(out.begin(), out.end(), [](const Suspension& a, const Suspension& b) { return a.domain < b.domain; });
+  std::sort(out.begin(), out.end(), [](const Suspension& a, const Suspension& b) {
+    return a.domain != b.domain ? a.domain < b.domain : a.source < b.source;
+  });
   return out;
 }
 
@@ -200,9 +213,9 @@ void DeliveryScheduler::Restore(const ControlRecord& order, absl::Time now) {
 
 std::vector<ControlRecord> DeliveryScheduler::StandingOrders(absl::Time now) const {
   std::vector<ControlRecord> out;
-  for (const auto& [name, domain] : domains_) {
-    if (domain->suspended_until <= now) continue;
-    out.push_back(ControlRecord{ControlRecord::Kind::kSuspend, name,
+  for (const auto& [key, domain] : domains_) {
+    if (domain->suspended_until <= now) continue;  // only the sourceless queues hold orders
+    out.push_back(ControlRecord{ControlRecord::Kind::kSuspend, domain->name,
                                 static_cast<uint64_t>(absl::ToUnixMicros(domain->suspended_at)),
                                 static_cast<uint64_t>(absl::ToUnixMicros(domain->suspended_until)),
                                 domain->suspension_reason});

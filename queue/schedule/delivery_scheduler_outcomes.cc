@@ -305,7 +305,7 @@ void DeliveryScheduler::FinishJob(Job& job) {
   domain.arrivals.erase({job.arrival, job.id});
   ++stats_.messages_finished;
   actions_.push_back(JobFinished{job.work->message});
-  maybe_empty_.push_back(domain.name);
+  maybe_empty_.push_back(domain.key);
   Unindex(job);
   jobs_.erase(job.id);  // frees the job
 }

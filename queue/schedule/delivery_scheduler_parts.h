@@ -44,7 +44,9 @@ struct DeliveryScheduler::Job {
 
 struct DeliveryScheduler::Domain {
   DeliveryScheduler* scheduler = nullptr;
-  std::string name;
+  std::string name;    // the destination domain
+  std::string source;  // the egress source its connections leave from; empty: the default
+  std::string key;     // QueueKey(name, source): its key in domains_
   enum class Route { kUnknown, kResolving, kKnown } route = Route::kUnknown;
   NextHop hop;
   absl::Time route_valid_until = absl::InfiniteFuture();
@@ -55,7 +57,7 @@ struct DeliveryScheduler::Domain {
   uint32_t rests = 0;            // rests in a row (the breaker's backoff step)
   size_t next_address = 0;
   absl::Time resting_until = absl::InfinitePast();  // no new connection before this
-  absl::Time suspended_until = absl::InfinitePast();  // an operator's suspension
+  absl::Time suspended_until = absl::InfinitePast();  // an operator's (on the sourceless queue)
   std::string suspension_reason;
   absl::Time suspended_at;
   // For operators (Summary): kept as jobs change, so a summary costs O(domains).
@@ -94,6 +96,7 @@ struct DeliveryScheduler::Connection {
 // A site's share on this shard: its budget, kept for all its domains here.
 struct DeliveryScheduler::Site {
   std::string name;  // "mx:*.google.com"
+  std::string source;  // the egress source its budget is for
   Throttle throttle;
   uint32_t connections = 0;  // of its domains
   uint32_t domains = 0;      // pointing at it

@@ -46,14 +46,17 @@ void DeliveryScheduler::Shape(Domain& domain) {
   if (domain.route == Domain::Route::kKnown && domain.hop.kind == NextHop::Kind::kSmtp) {
     site_name = policy.SiteOf(domain.hop.names);
   }
-  const ShapeSettings* site_budget = policy.SiteBudget(site_name);
+  // A site's budget is per egress source, as a domain's is (each source is a sender of
+  // its own to the destination).
+  const std::optional<ShapeSettings> site_budget = policy.SiteBudget(site_name, domain.source);
   if (domain.site == nullptr || domain.site->name != site_name) {
     Detach(domain);
-    if (site_budget != nullptr) {
-      auto [it, inserted] = sites_.try_emplace(site_name);
+    if (site_budget.has_value()) {
+      auto [it, inserted] = sites_.try_emplace(QueueKey(site_name, domain.source));
       if (inserted) {
         it->second = std::make_unique<Site>();
         it->second->name = site_name;
+        it->second->source = domain.source;
       }
       domain.site = it->second.get();
       ++domain.site->domains;
@@ -68,13 +71,13 @@ void DeliveryScheduler::Shape(Domain& domain) {
     domain.site->throttle.Configure(RateShare(site_budget->max_message_rate, config_.shards),
                                     RateShare(site_budget->max_connection_rate, config_.shards), limit);
   }
-  domain.shape = policy.SettingsFor(domain.name, site_name);
+  domain.shape = policy.SettingsFor(domain.name, site_name, domain.source);
   domain.retry = config_.retry;
   if (domain.shape.retry_initial.has_value()) domain.retry.initial = *domain.shape.retry_initial;
   if (domain.shape.retry_max.has_value()) domain.retry.max = *domain.shape.retry_max;
   if (domain.shape.max_queue_lifetime.has_value()) domain.retry.lifetime = *domain.shape.max_queue_lifetime;
   domain.retry.max = std::max(domain.retry.max, domain.retry.initial);
-  const ShapeSettings own = policy.DomainBudget(domain.name);
+  const ShapeSettings own = policy.DomainBudget(domain.name, domain.source);
   domain.throttle.Configure(own.max_message_rate, own.max_connection_rate,
                             own.connection_limit.value_or(config_.domain_max_connections));
 }
@@ -91,8 +94,15 @@ bool DeliveryScheduler::SiteIdle(const Site& site) const {
   return site.domains == 0 && site.throttle.Idle(now_);
 }
 
+const DeliveryScheduler::Domain* DeliveryScheduler::OperatorQueue(const Domain& domain) const {
+  if (domain.source.empty()) return &domain;
+  auto it = domains_.find(domain.name);
+  return it == domains_.end() ? nullptr : it->second.get();
+}
+
 absl::Time DeliveryScheduler::SuspendedUntil(const Domain& domain) const {
-  absl::Time until = std::max(domain.suspended_until, domain.throttle.suspended_until());
+  absl::Time until = domain.throttle.suspended_until();
+  if (const Domain* order = OperatorQueue(domain); order != nullptr) until = std::max(until, order->suspended_until);
   if (domain.site != nullptr) until = std::max(until, domain.site->throttle.suspended_until());
   return until;
 }
@@ -216,6 +226,7 @@ void DeliveryScheduler::Act(const AutomationRule& rule, Domain& domain, const At
   entry.rule = rule.name;
   entry.destination = destination;
   entry.domain = domain.name;
+  entry.source = domain.source;
   entry.code = reply.code;
   entry.status = reply.enhanced;
   entry.text = reply.text;
@@ -239,7 +250,7 @@ void DeliveryScheduler::Act(const AutomationRule& rule, Domain& domain, const At
     case AutomationAction::kBounce:
       if (on_site) {
         for (const auto& [name, d] : domains_) {
-          if (d->site == site) automation_bounces_.emplace_back(name, reason);
+          if (d->site == site) automation_bounces_.emplace_back(d->name, reason);
         }
       } else {
         automation_bounces_.emplace_back(domain.name, reason);

@@ -4,6 +4,7 @@
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
 #include "absl/strings/strip.h"
 
 namespace ringpost::queue {
@@ -141,24 +142,38 @@ std::string ShapingPolicy::SiteOf(const std::vector<std::string>& names) const {
   return "";
 }
 
-ShapeSettings ShapingPolicy::DomainBudget(absl::string_view domain) const {
+void ShapingPolicy::OverrideForSource(absl::string_view destination, absl::string_view source,
+                                      ShapeSettings* settings) const {
+  if (source.empty() || by_source_.empty()) return;
+  if (auto it = by_source_.find(absl::StrCat(destination, "/", source)); it != by_source_.end()) {
+    settings->Override(it->second);
+  }
+}
+
+ShapeSettings ShapingPolicy::DomainBudget(absl::string_view domain, absl::string_view source) const {
   ShapeSettings settings = default_;
   if (auto it = domains_.find(domain); it != domains_.end()) settings.Override(it->second);
+  OverrideForSource(domain, source, &settings);
   return settings;
 }
 
-const ShapeSettings* ShapingPolicy::SiteBudget(absl::string_view site) const {
-  if (site.empty()) return nullptr;
+std::optional<ShapeSettings> ShapingPolicy::SiteBudget(absl::string_view site, absl::string_view source) const {
+  if (site.empty()) return std::nullopt;
   for (const auto& [name, settings] : sites_) {
-    if (name == site) return &settings;
+    if (name != site) continue;
+    ShapeSettings budget = settings;
+    OverrideForSource(site, source, &budget);
+    return budget;
   }
-  return nullptr;
+  return std::nullopt;
 }
 
-ShapeSettings ShapingPolicy::SettingsFor(absl::string_view domain, absl::string_view site) const {
+ShapeSettings ShapingPolicy::SettingsFor(absl::string_view domain, absl::string_view site,
+                                         absl::string_view source) const {
   ShapeSettings settings = default_;
-  if (const ShapeSettings* s = SiteBudget(site); s != nullptr) settings.Override(*s);
+  if (const std::optional<ShapeSettings> s = SiteBudget(site, source); s.has_value()) settings.Override(*s);
   if (auto it = domains_.find(domain); it != domains_.end()) settings.Override(it->second);
+  OverrideForSource(domain, source, &settings);
   return settings;
 }
 

@@ -10,8 +10,12 @@
 //                                    pattern ('*' matches any run of characters), as
 //                                    Gmail and every Google Workspace domain
 //   [destination."example.com"]      one domain
+//   [destination."NAME".source."a"]  a domain or a site from one egress source
+//                                    (--egress_sources): over the destination's own
 // Rates and connection limits are budgets: a domain's own (from [default] or its
-// domain scope) hold for that domain alone, a site's for all of its domains together.
+// domain scope) hold for that domain alone, a site's for all of its domains together,
+// and both for each egress source apart (a mailbox provider limits each sending
+// address).
 //
 // Reply-driven rules ([[automation]]): a rule matches a reply's code, enhanced status
 // and text (an RE2 expression); once it matched `threshold` times within `within` for
@@ -97,12 +101,15 @@ class ShapingPolicy {
   // "mx:*.google.com", or empty. The most specific pattern that matches the first name
   // that matches any.
   std::string SiteOf(const std::vector<std::string>& names) const;
-  // A domain's settings: [default], then its site's, then its own.
-  ShapeSettings SettingsFor(absl::string_view domain, absl::string_view site) const;
-  // The budgets a domain keeps alone ([default], then its domain scope), and a site's
-  // (null for no site).
-  ShapeSettings DomainBudget(absl::string_view domain) const;
-  const ShapeSettings* SiteBudget(absl::string_view site) const;
+  // A domain's settings from egress source `source` (empty: the default source):
+  // [default], then its site's, its site's for the source, its own, its own for the
+  // source.
+  ShapeSettings SettingsFor(absl::string_view domain, absl::string_view site,
+                            absl::string_view source = "") const;
+  // The budgets a domain keeps alone ([default], then its domain scope, then that for
+  // the source), and a site's (none for no site).
+  ShapeSettings DomainBudget(absl::string_view domain, absl::string_view source = "") const;
+  std::optional<ShapeSettings> SiteBudget(absl::string_view site, absl::string_view source = "") const;
   // The file's rules, then (unless builtin_automation = false) the built-in ones.
   const std::vector<AutomationRule>& automation() const { return automation_; }
   size_t destinations() const { return domains_.size() + sites_.size(); }
@@ -120,6 +127,10 @@ class ShapingPolicy {
   ShapeSettings default_;
   absl::flat_hash_map<std::string, ShapeSettings> domains_;   // canonical names
   std::vector<std::pair<std::string, ShapeSettings>> sites_;  // "mx:*.google.com", longest first
+  // [destination."NAME".source."SOURCE"], by "NAME/SOURCE" (NAME canonical or "mx:...").
+  absl::flat_hash_map<std::string, ShapeSettings> by_source_;
+  // Takes the settings `destination` has for `source`, if any.
+  void OverrideForSource(absl::string_view destination, absl::string_view source, ShapeSettings* settings) const;
   std::vector<AutomationRule> automation_;
 };
 

@@ -94,7 +94,7 @@ class ShapingFileReader {
     }
     for (const AutomationRule& rule : policy.automation_) {
       if (!rule.destination.empty() && absl::StartsWith(rule.destination, "mx:") &&
-          policy.SiteBudget(rule.destination) == nullptr) {
+          !policy.SiteBudget(rule.destination).has_value()) {
         return absl::InvalidArgumentError(
             absl::StrCat(path_, ": automation rule '", rule.name, "': destination '", rule.destination,
                          "' is not a site of this file (add [destination.\"", rule.destination, "\"])"));
@@ -126,24 +126,47 @@ class ShapingFileReader {
                 absl::string_view::npos) {
           return Error(settings, where, "a site is mx: and a host name pattern, like mx:*.google.com");
         }
-        RP_TRY(ReadSettings(settings, where, &parsed));
-        policy->sites_.emplace_back(absl::AsciiStrToLower(name), std::move(parsed));
+        const std::string site = absl::AsciiStrToLower(name);
+        RP_TRY(ReadSettings(settings, where, &parsed, site, policy));
+        policy->sites_.emplace_back(site, std::move(parsed));
         continue;
       }
       const std::string domain = core::CanonicalDomain(name);
       if (!core::IsHostName(domain)) {
         return Error(settings, where, "neither a domain (example.com) nor a site (mx:*.google.com)");
       }
-      RP_TRY(ReadSettings(settings, where, &parsed));
+      RP_TRY(ReadSettings(settings, where, &parsed, domain, policy));
       policy->domains_[domain] = std::move(parsed);
     }
     return absl::OkStatus();
   }
 
-  absl::Status ReadSettings(const TomlValue& value, absl::string_view where, ShapeSettings* out) {
+  // A destination's [destination."NAME".source."SOURCE"] tables.
+  absl::Status ReadSources(const TomlValue& value, absl::string_view where, absl::string_view destination,
+                           ShapingPolicy* policy) {
+    if (!value.is_table()) return Error(value, "source", "expected [destination.\"NAME\".source.\"SOURCE\"] tables");
+    for (const auto& [source, settings] : value.as_table()) {
+      const std::string scope = absl::StrCat(where, ".source.\"", source, "\"");
+      if (source.empty() || source.size() > 64 ||
+          source.find_first_not_of("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.") !=
+              std::string::npos) {
+        return Error(settings, scope, "a source is named as in --egress_sources (letters, digits, -_.)");
+      }
+      ShapeSettings parsed;
+      RP_TRY(ReadSettings(settings, scope, &parsed));
+      policy->by_source_[absl::StrCat(destination, "/", source)] = std::move(parsed);
+    }
+    return absl::OkStatus();
+  }
+
+  // `destination` and `policy`: a destination's table, which may hold source scopes.
+  absl::Status ReadSettings(const TomlValue& value, absl::string_view where, ShapeSettings* out,
+                            absl::string_view destination = "", ShapingPolicy* policy = nullptr) {
     if (!value.is_table()) return Error(value, where, "expected a table of settings");
     for (const auto& [key, v] : value.as_table()) {
-      if (key == "max_message_rate") {
+      if (key == "source" && policy != nullptr) {
+        RP_TRY(ReadSources(v, where, destination, policy));
+      } else if (key == "max_message_rate") {
         RP_TRY(ReadRate(v, key, &out->max_message_rate.emplace()));
       } else if (key == "max_connection_rate") {
         RP_TRY(ReadRate(v, key, &out->max_connection_rate.emplace()));

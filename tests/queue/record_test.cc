@@ -109,6 +109,27 @@ TEST(RecordTest, EnvelopeAndResultRoundTrip) {
   EXPECT_EQ(result->text, "4.3.0 try later");
 }
 
+TEST(RecordTest, EnvelopeCarriesItsEgressPoolOnlyWhenItHasOne) {
+  Envelope e;
+  e.queue_id = "0ABCDEFGHJKMN";
+  e.recipients = {{"a@b.c", ""}};
+  const std::string without = EncodeEnvelope(e);
+  auto back = DecodeEnvelope(without);
+  ASSERT_TRUE(back.ok()) << back.status();
+  EXPECT_EQ(back->pool, "");
+  e.pool = "bulk";
+  const std::string with = EncodeEnvelope(e);
+  EXPECT_EQ(with.substr(0, without.size()), without);  // older envelopes read as before
+  back = DecodeEnvelope(with);
+  ASSERT_TRUE(back.ok()) << back.status();
+  EXPECT_EQ(back->pool, "bulk");
+  EXPECT_FALSE(DecodeEnvelope(with + "x").ok());
+  EXPECT_FALSE(DecodeEnvelope(with.substr(0, with.size() - 1)).ok());
+  std::string empty_pool = without;
+  empty_pool.append(4, '\0');  // a length of 0: an empty pool is never written
+  EXPECT_FALSE(DecodeEnvelope(empty_pool).ok());
+}
+
 TEST(RecordTest, ControlRecordRoundTripsAndRejectsWhatIsNotOne) {
   const ControlRecord order{ControlRecord::Kind::kSuspend, "slow.example", 5, 1'900'000'000'000'000, "blocklisted"};
   const std::string encoded = EncodeControlRecord(order);

@@ -95,10 +95,51 @@ retry_max = "2h"
   const ShapeSettings own = policy.DomainBudget("gmail.com");
   EXPECT_EQ(own.max_message_rate->ToString(), "1000/s");
   EXPECT_EQ(*own.connection_limit, 20u);
-  ASSERT_NE(policy.SiteBudget("mx:*.google.com"), nullptr);
+  ASSERT_TRUE(policy.SiteBudget("mx:*.google.com").has_value());
   EXPECT_EQ(policy.SiteBudget("mx:*.google.com")->max_message_rate->ToString(), "100/s");
-  EXPECT_EQ(policy.SiteBudget("mx:*.other.example"), nullptr);
+  EXPECT_FALSE(policy.SiteBudget("mx:*.other.example").has_value());
   EXPECT_EQ(policy.destinations(), 3u);
+}
+
+TEST(ShapingTest, SourceScopesTakeOverTheirDestinationsForThatSourceOnly) {
+  const ShapingPolicy policy = ParseOk(R"(
+[default]
+max_message_rate = "1000/s"
+
+[destination."mx:*.google.com"]
+max_message_rate = "100/s"
+connection_limit = 10
+
+[destination."mx:*.google.com".source."warming-ip"]
+max_message_rate = "5/s"
+
+[destination."example.com"]
+connection_limit = 4
+
+[destination."example.com".source."warming-ip"]
+connection_limit = 1
+tls = "required"
+)");
+  // A warming address sends more slowly to Google; the site's other settings hold.
+  EXPECT_EQ(policy.SiteBudget("mx:*.google.com", "warming-ip")->max_message_rate->ToString(), "5/s");
+  EXPECT_EQ(*policy.SiteBudget("mx:*.google.com", "warming-ip")->connection_limit, 10u);
+  EXPECT_EQ(policy.SiteBudget("mx:*.google.com", "other-ip")->max_message_rate->ToString(), "100/s");
+  EXPECT_EQ(policy.SiteBudget("mx:*.google.com")->max_message_rate->ToString(), "100/s");
+  EXPECT_EQ(policy.SettingsFor("gmail.com", "mx:*.google.com", "warming-ip").max_message_rate->ToString(), "5/s");
+  // The domain's own scope, then the domain's for the source.
+  EXPECT_EQ(*policy.DomainBudget("example.com", "warming-ip").connection_limit, 1u);
+  EXPECT_EQ(*policy.DomainBudget("example.com").connection_limit, 4u);
+  EXPECT_EQ(*policy.SettingsFor("example.com", "", "warming-ip").tls, TlsMode::kRequired);
+  EXPECT_FALSE(policy.SettingsFor("example.com", "", "other-ip").tls.has_value());
+
+  EXPECT_NE(ErrorOf("[destination.\"example.com\".source.\"a b\"]\nconnection_limit = 1\n")
+                .find("shaping.toml:1: destination.\"example.com\".source.\"a b\": a source is named"),
+            std::string::npos)
+      << ErrorOf("[destination.\"example.com\".source.\"a b\"]\nconnection_limit = 1\n");
+  EXPECT_NE(ErrorOf("[destination.\"example.com\".source.\"a\"]\nrate = 1\n").find("rate: unknown key in"),
+            std::string::npos);
+  EXPECT_NE(ErrorOf("[default.source.\"a\"]\nconnection_limit = 1\n").find("source: unknown key in default"),
+            std::string::npos);
 }
 
 TEST(ShapingTest, RateOfZeroMeansSuspended) {

@@ -345,7 +345,9 @@ class SinkSession final : public net::Session {
         for (const auto& r : rcpts) quoted.push_back(absl::StrCat("\"", JsonEscape(r), "\""));
         std::vector<std::string> quoted_params;
         for (const auto& p : rcpt_params) quoted_params.push_back(absl::StrCat("\"", JsonEscape(p), "\""));
-        recorder->Commit(absl::StrCat("{\"helo\":\"", JsonEscape(helo_), "\",\"mail_from\":\"",
+        // The peer's address: which source address a sending MTA bound.
+        recorder->Commit(absl::StrCat("{\"peer\":\"", JsonEscape(connection.peer().HostString()), "\",\"helo\":\"",
+                                      JsonEscape(helo_), "\",\"mail_from\":\"",
                                       JsonEscape(mail_from), "\",\"rcpt_to\":[", absl::StrJoin(quoted, ","),
                                       "],\"mail_params\":\"", JsonEscape(mail_params), "\",\"rcpt_params\":[",
                                       absl::StrJoin(quoted_params, ","), "],\"auth_user\":\"",

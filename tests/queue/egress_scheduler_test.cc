@@ -1,0 +1,189 @@
+// Egress pools in the delivery scheduler, with a fake clock: a pool's jobs take its
+// sources by weight, each source × destination is a queue of its own with its own
+// connections (never handed to another source's), a reply-driven suspension holds one
+// source's queue while the others go on, and an operator's suspension holds them all.
+#include <algorithm>
+#include <map>
+
+#include "absl/strings/str_cat.h"
+#include "core/log.h"
+#include "gtest/gtest.h"
+#include "queue/schedule/delivery_scheduler.h"
+#include "tests/queue/scheduler_harness.h"
+
+namespace ringpost::queue {
+namespace {
+
+using testing::Reply;
+using testing::SchedulerHarness;
+using testing::SmtpHop;
+
+SchedulerConfig PooledConfig() {
+  SchedulerConfig config = SchedulerHarness::DefaultConfig();
+  absl::StatusOr<EgressPools> pools = EgressPools::Parse("bulk=a:3+b:1,solo=b", {"a", "b"});
+  EXPECT_TRUE(pools.ok()) << pools.status();
+  config.egress_pools = std::make_shared<const EgressPools>(*std::move(pools));
+  return config;
+}
+
+std::unique_ptr<DeliveryJob> PooledJob(SchedulerHarness& h, const std::string& pool, const std::string& rcpt) {
+  std::unique_ptr<DeliveryJob> job = h.Job("dest.example", {rcpt});
+  job->message->pool = pool;  // as reception chose it
+  return job;
+}
+
+// Resolves, opens and greets whatever the scheduler asks for; sends get `reply` from the
+// source's point of view. Returns the source of each message sent, in order.
+struct Network {
+  explicit Network(SchedulerHarness& harness) : h(harness) {}
+  SchedulerHarness& h;
+  std::map<ConnectionId, std::string> source_of;  // connection → its source
+  std::function<AttemptReply(const std::string& source)> reply = [](const std::string&) { return Reply(250); };
+  std::vector<std::string> sent_from;
+  std::vector<std::string> resolved_queues;
+
+  void Settle() {
+    for (int round = 0; round < 100; ++round) {
+      bool any = false;
+      for (const ResolveRoute& r : h.TakeAll<ResolveRoute>()) {
+        EXPECT_EQ(r.domain, "dest.example");
+        resolved_queues.push_back(r.queue);
+        h.Resolved(r.queue, SmtpHop({"192.0.2.1:25"}));
+        any = true;
+      }
+      for (const OpenConnection& open : h.TakeAll<OpenConnection>()) {
+        source_of[open.connection] = open.source;
+        h.Ready(open.connection);
+        any = true;
+      }
+      for (const SendMessage& send : h.TakeAll<SendMessage>()) {
+        const std::string& source = source_of.at(send.connection);
+        sent_from.push_back(source);
+        h.Sent(send.connection, std::vector<AttemptReply>(send.recipients.size(), reply(source)));
+        h.WriteAllResults();
+        h.Ready(send.connection);
+        any = true;
+      }
+      for (const CloseConnection& close : h.TakeAll<CloseConnection>()) {
+        h.Closed(close.connection, "QUIT");
+        any = true;
+      }
+      h.TakeAll<JobFinished>();
+      h.TakeAll<AccountingLines>();
+      if (h.WriteAllResults() > 0) any = true;
+      if (!any) return;
+    }
+  }
+  int SentFrom(const std::string& source) const {
+    return static_cast<int>(std::count(sent_from.begin(), sent_from.end(), source));
+  }
+};
+
+TEST(EgressSchedulerTest, APoolsJobsTakeItsSourcesByWeightEachWithItsOwnQueueAndConnections) {
+  SchedulerHarness h(PooledConfig());
+  for (int i = 0; i < 8; ++i) h.Accept(PooledJob(h, "bulk", absl::StrCat("r", i)));
+  for (int i = 0; i < 2; ++i) h.Accept(PooledJob(h, "", absl::StrCat("plain", i)));
+  h.Accept(PooledJob(h, "gone", "old"));  // a pool no longer configured: the default source
+  Network net(h);
+  net.Settle();
+  EXPECT_EQ(net.SentFrom("a"), 6);  // 3:1 over 8 jobs
+  EXPECT_EQ(net.SentFrom("b"), 2);
+  EXPECT_EQ(net.SentFrom(""), 3);
+  std::sort(net.resolved_queues.begin(), net.resolved_queues.end());
+  EXPECT_EQ(net.resolved_queues, (std::vector<std::string>{"dest.example", "dest.example/a", "dest.example/b"}));
+  // Each connection carried one source's mail only.
+  EXPECT_EQ(h.scheduler->stats().connections_handed_over, 0u);
+}
+
+TEST(EgressSchedulerTest, SmoothWeightedRoundRobinInterleavesTheSources) {
+  absl::StatusOr<EgressPools> pools = EgressPools::Parse("bulk=a:3+b:1", {"a", "b"});
+  ASSERT_TRUE(pools.ok());
+  SourcePicker picker;
+  std::string picks;
+  for (int i = 0; i < 8; ++i) picks += picker.Pick(*pools, "bulk");
+  EXPECT_EQ(picks, "aabaaaba");  // nginx's order: b in the middle of each round of 4
+  EXPECT_EQ(picker.Pick(*pools, "unknown"), "");
+  EXPECT_EQ(picker.Pick(*pools, ""), "");
+}
+
+TEST(EgressSchedulerTest, AThrottlingReplyToOneSourceSuspendsThatSourceOnly) {
+  // Gmail's 421 4.7.28 is about the sending address (the built-in rule suspends).
+  SchedulerHarness h(PooledConfig());
+  Network net(h);
+  net.reply = [](const std::string& source) {
+    return source == "a" ? Reply(421, "4.7.28", "4.7.28 rate limited") : Reply(250);
+  };
+  for (int i = 0; i < 4; ++i) h.Accept(PooledJob(h, "bulk", absl::StrCat("r", i)));
+  net.Settle();
+  const std::vector<Suspension> suspended = h.scheduler->Suspensions(h.now);
+  ASSERT_EQ(suspended.size(), 1u);
+  EXPECT_EQ(suspended[0].domain, "dest.example");
+  EXPECT_EQ(suspended[0].source, "a");
+  EXPECT_NE(suspended[0].reason.find("gmail-rate-limited"), std::string::npos) << suspended[0].reason;
+
+  // Mail from b still goes; a's waits out the suspension.
+  net.reply = [](const std::string&) { return Reply(250); };
+  net.sent_from.clear();
+  for (int i = 0; i < 4; ++i) h.Accept(PooledJob(h, "solo", absl::StrCat("s", i)));
+  for (int i = 0; i < 4; ++i) h.Accept(PooledJob(h, "bulk", absl::StrCat("t", i)));
+  net.Settle();
+  EXPECT_EQ(net.SentFrom("a"), 0);
+  EXPECT_EQ(net.SentFrom("b"), 5);  // the 4 of "solo" and one of the 4 new "bulk" ones
+
+  // The summary shows the two queues apart; resuming the domain resumes its sources.
+  bool a_shown = false;
+  for (const DomainSummary& d : h.scheduler->Summary(10, h.now)) {
+    if (d.source == "a") {
+      a_shown = true;
+      EXPECT_GT(d.suspended_until, h.now);
+    }
+  }
+  EXPECT_TRUE(a_shown);
+  EXPECT_TRUE(h.Resume("dest.example"));
+  for (int second = 0; second < 60; ++second) {  // the ramp starts at 1/s
+    h.Advance(absl::Seconds(1));
+    net.Settle();
+  }
+  // a's three new ones (its first three went out at once on three connections, got
+  // the 421 and wait for their retry).
+  EXPECT_EQ(net.SentFrom("a"), 3);
+  EXPECT_TRUE(h.scheduler->Suspensions(h.now).empty());
+}
+
+TEST(EgressSchedulerTest, AnOperatorsSuspensionOfADomainHoldsEverySource) {
+  SchedulerHarness h(PooledConfig());
+  Network net(h);
+  h.Suspend("dest.example", absl::Minutes(10));
+  for (int i = 0; i < 4; ++i) h.Accept(PooledJob(h, "bulk", absl::StrCat("r", i)));
+  h.Accept(PooledJob(h, "", "plain"));
+  net.Settle();
+  EXPECT_TRUE(net.sent_from.empty());
+  EXPECT_TRUE(net.source_of.empty());  // no connection opened
+  h.Advance(absl::Minutes(11));
+  net.Settle();
+  EXPECT_EQ(net.SentFrom("a"), 3);
+  EXPECT_EQ(net.SentFrom("b"), 1);
+  EXPECT_EQ(net.SentFrom(""), 1);
+}
+
+TEST(EgressSchedulerTest, ASourceScopeInTheShapingFileShapesThatSourcesQueue) {
+  SchedulerConfig config = PooledConfig();
+  absl::StatusOr<ShapingPolicy> policy = ShapingPolicy::Parse(R"(
+[destination."dest.example".source."b"]
+max_message_rate = 0
+)",
+                                                              "shaping.toml");
+  ASSERT_TRUE(policy.ok()) << policy.status();
+  config.shaping = std::make_shared<const ShapingPolicy>(*std::move(policy));
+  SchedulerHarness h(config);
+  Network net(h);
+  for (int i = 0; i < 8; ++i) h.Accept(PooledJob(h, "bulk", absl::StrCat("r", i)));
+  net.Settle();
+  h.Advance(absl::Seconds(5));
+  net.Settle();
+  EXPECT_EQ(net.SentFrom("a"), 6);
+  EXPECT_EQ(net.SentFrom("b"), 0);  // b's rate to dest.example is 0: held
+}
+
+}  // namespace
+}  // namespace ringpost::queue
