@@ -76,8 +76,9 @@ void AppendAccountingLine(const AccountingEntry& e, std::string* out) {
         .String("from", e.from)
         .String("rcpt", e.rcpt)
         .String("domain", e.domain)
-        .String("host", e.host)
-        .Uint("attempt", e.attempt)
+        .String("host", e.host);
+    if (!e.source.empty()) line.String("source", e.source);
+    line.Uint("attempt", e.attempt)
         .Number("queued_seconds", Seconds(e.time - e.arrival))
         .Int("code", e.code)
         .String("status", e.status)

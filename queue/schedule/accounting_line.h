@@ -41,6 +41,7 @@ struct AccountingEntry {
   absl::Time time;
   absl::Time arrival;  // the message's: "queued_seconds" is time - arrival
   absl::string_view queue_id, from, rcpt, domain, host, status, text, tls;
+  absl::string_view source;  // the egress source the attempt left from (empty: the default)
   int code = 0;
   uint32_t attempt = 0;
   absl::Time next_attempt = absl::InfinitePast();  // kTransient

@@ -78,6 +78,7 @@ void DeliveryScheduler::Complete(Job& job, std::vector<AttemptReply> replies, co
     entry.rcpt = r.address;
     entry.domain = job.work->domain;
     entry.host = host;
+    entry.source = job.domain->source;
     entry.code = reply.code;
     entry.text = reply.text;
     entry.tls = tls.description;

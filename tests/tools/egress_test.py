@@ -63,6 +63,9 @@ class EgressTest(delivery.DeliveryTestCase):
         b = ("127.0.0.3", "mta-b.example.com")
         self.assertEqual(self.sent_from(sink, 5), {1: a, 2: b, 3: b, 4: a, 5: b})
         self.assertIn("pool header ignored", daemon.log_text(200))
+        # The accounting log names the source of each delivery.
+        records = self.wait_accounting(daemon, lambda r: r["type"] == "delivery", 5, "5 deliveries")
+        self.assertEqual(sorted(r["source"] for r in records), ["a", "a", "b", "b", "b"])
 
     def test_a_pool_of_two_sources_shares_its_mail_by_weight(self):
         sink = self.sink()
