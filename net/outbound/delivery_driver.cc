@@ -1,5 +1,6 @@
 #include "net/outbound/delivery_driver.h"
 
+#include <optional>
 #include <utility>
 #include <variant>
 
@@ -29,8 +30,7 @@ class DeliveryDriver::Link final : public OutboundOwner {
     driver.OnMessageDone(*this, std::move(results));
   }
   void OnSessionClosed(OutboundSession& s, const std::string& reason) override {
-    (void)s;
-    driver.OnClosed(*this, reason);
+    driver.OnClosed(*this, reason, s.refusal());
   }
   void OnTlsFailed(OutboundSession& s, const std::string& error) override {
     (void)s;
@@ -450,9 +450,14 @@ void DeliveryDriver::OnTlsFailed(Link& link, const std::string& error) {
   Run();
 }
 
-void DeliveryDriver::OnClosed(Link& link, const std::string& reason) {
+void DeliveryDriver::OnClosed(Link& link, const std::string& reason, const SmtpReply* refusal) {
   link.session = nullptr;
-  scheduler_.OnConnectionClosed(link.id, reason, link.opening, Now());
+  std::optional<queue::AttemptReply> refused;
+  if (refusal != nullptr) {
+    refused = queue::AttemptReply{refusal->code, refusal->enhanced,
+                                  refusal->text.substr(0, refusal->text.find('\n')), false};
+  }
+  scheduler_.OnConnectionClosed(link.id, reason, link.opening, Now(), refused.has_value() ? &*refused : nullptr);
   // The link's own method is on the stack (the session is being destroyed): it is
   // freed at the end of the loop turn.
   auto it = links_.find(link.id);

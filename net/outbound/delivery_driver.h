@@ -128,7 +128,8 @@ class DeliveryDriver final : public queue::JobSink {
   // Session events (through Link).
   void OnReady(Link& link);
   void OnMessageDone(Link& link, std::vector<RecipientResult> results);
-  void OnClosed(Link& link, const std::string& reason);
+  // `refusal`: the greeting or EHLO reply that refused the session, if one did.
+  void OnClosed(Link& link, const std::string& reason, const SmtpReply* refusal = nullptr);
   void OnTlsFailed(Link& link, const std::string& error);
 
   core::Shard& shard_;

@@ -78,6 +78,7 @@ class OutboundSession final : public Session, private SmtpClientEvents {
   void Quit();
   bool ready() const { return client_.ready() && connection_ != nullptr; }
   const ServerExtensions& extensions() const { return client_.extensions(); }
+  const SmtpReply* refusal() const { return client_.refusal(); }
   // What the handshake agreed (null in plaintext).
   const TlsSummary* tls() const { return tls_ready_ ? &tls_summary_ : nullptr; }
 

@@ -121,7 +121,10 @@ void SmtpClient::OnReply(const SmtpReply& reply) {
 
 void SmtpClient::OnGreeting(const SmtpReply& reply) {
   // RFC 5321 §3.1: a 554 greeting means no service; the client sends QUIT.
-  if (reply.code_class() != 2) return Fail(absl::StrCat("greeting: ", reply.Summary()), /*send_quit=*/true);
+  if (reply.code_class() != 2) {
+    refusal_ = reply;
+    return Fail(absl::StrCat("greeting: ", reply.Summary()), /*send_quit=*/true);
+  }
   Send(absl::StrCat("EHLO ", options_.helo_name, "\r\n"));
   phase_ = Phase::kEhlo;
 }
@@ -134,6 +137,7 @@ void SmtpClient::OnEhlo(const SmtpReply& reply, bool esmtp) {
       phase_ = Phase::kHelo;
       return;
     }
+    refusal_ = reply;
     return Fail(absl::StrCat(esmtp ? "EHLO: " : "HELO: ", reply.Summary()), /*send_quit=*/true);
   }
   extensions_ = ServerExtensions();

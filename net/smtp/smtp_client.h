@@ -33,6 +33,7 @@
 
 #include <cstdint>
 #include <deque>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -134,6 +135,9 @@ class SmtpClient {
   // Close once the output is sent (after QUIT's reply, or a failure).
   bool wants_close() const { return phase_ == Phase::kClosed || phase_ == Phase::kFailed; }
   const ServerExtensions& extensions() const { return extensions_; }
+  // The greeting or EHLO/HELO reply that refused the session, or null (a mailbox
+  // provider may say it is throttling us there).
+  const SmtpReply* refusal() const { return refusal_.has_value() ? &*refusal_ : nullptr; }
   bool tls_active() const { return tls_active_; }
   bool awaiting_tls() const { return phase_ == Phase::kTlsHandshake; }
   uint64_t messages_done() const { return messages_done_; }
@@ -189,6 +193,7 @@ class SmtpClient {
   TlsPolicy tls_policy_ = TlsPolicy::kNone;
   bool tls_active_ = false;
   ServerExtensions extensions_;
+  std::optional<SmtpReply> refusal_;
   std::string output_;
   std::deque<Expect> expected_;  // replies still to come, in order
   struct Queued {

@@ -577,7 +577,7 @@ void DeliveryScheduler::OnMessageNotSent(ConnectionId id, const std::string& err
 }
 
 void DeliveryScheduler::OnConnectionClosed(ConnectionId id, const std::string& reason, bool local,
-                                           absl::Time now) {
+                                           absl::Time now, const AttemptReply* refusal) {
   now_ = std::max(now_, now);
   auto it = connections_.find(id);
   RP_CHECK_MSG(it != connections_.end(), "a connection closed twice");
@@ -609,6 +609,10 @@ void DeliveryScheduler::OnConnectionClosed(ConnectionId id, const std::string& r
     // is plaintext, opened by the Pump below.
     RP_LOG(kInfo) << "retrying in plaintext: domain=" << domain.name << " host=" << connection.host;
   } else if (!connection.ever_ready) {
+    if (refusal != nullptr) {  // a throttling reply may come in the greeting (Yahoo's TSS04)
+      std::vector<AttemptReply> replies{*refusal};
+      Automate(domain, replies);
+    }
     ++stats_.connection_failures;
     ++domain.failures_in_row;
     ++domain.next_address;  // the next attempt starts at the next address

@@ -273,8 +273,11 @@ class DeliveryScheduler {
   void OnMessageNotSent(ConnectionId connection, const std::string& error, absl::Time now);
   // The STARTTLS handshake failed (OnConnectionClosed follows).
   void OnTlsFailed(ConnectionId connection, absl::Time now);
-  // Last event of a connection. `local`: our own table could not open it.
-  void OnConnectionClosed(ConnectionId connection, const std::string& reason, bool local, absl::Time now);
+  // Last event of a connection. `local`: our own table could not open it. `refusal`:
+  // the greeting or EHLO reply that refused it before it was ready, if one did (the
+  // reply-driven rules see it).
+  void OnConnectionClosed(ConnectionId connection, const std::string& reason, bool local, absl::Time now,
+                          const AttemptReply* refusal = nullptr);
   void OnLocalDelivered(JobId job, std::vector<AttemptReply> replies, absl::Time now);
   void OnResultsWritten(BatchId batch, absl::Time now);
   void OnBounceWritten(BatchId batch, bool queued, absl::Time now);
@@ -423,7 +426,7 @@ class DeliveryScheduler {
   void WakeAt(Domain& domain, absl::Time at);
   // The reply-driven rules over one attempt's replies: counts matches, acts, and
   // rewrites the replies a "temporary" rule makes 4xx.
-  void Automate(Job& job, std::vector<AttemptReply>& replies);
+  void Automate(Domain& domain, std::vector<AttemptReply>& replies);
   void Act(const AutomationRule& rule, Domain& domain, const AttemptReply& reply);
   // The site a rule's count and action are kept by, or null for the domain itself.
   static Site* SiteActedOn(const AutomationRule& rule, const Domain& domain);

@@ -49,7 +49,7 @@ void DeliveryScheduler::Complete(Job& job, std::vector<AttemptReply> replies, co
                                  const TlsReport& tls) {
   RP_CHECK_EQ(replies.size(), job.attempt.size());
   RP_CHECK(job.busy);
-  Automate(job, replies);  // may make a 5xx temporary
+  Automate(*job.domain, replies);  // may make a 5xx temporary
   const StoredMessage& message = *job.work->message;
   const absl::Time arrival = absl::FromUnixMicros(static_cast<int64_t>(message.arrival_unix_micros));
   const bool some_accepted =

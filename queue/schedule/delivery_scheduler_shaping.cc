@@ -153,12 +153,11 @@ void DeliveryScheduler::WakeAt(Domain& domain, absl::Time at) {
 
 // ---- Reply-driven rules --------------------------------------------------------------
 
-void DeliveryScheduler::Automate(Job& job, std::vector<AttemptReply>& replies) {
+void DeliveryScheduler::Automate(Domain& domain, std::vector<AttemptReply>& replies) {
   const std::vector<AutomationRule>& rules = shaping_->automation();
   const bool all_accepted =
       std::all_of(replies.begin(), replies.end(), [](const AttemptReply& r) { return r.code / 100 == 2; });
   if (rules.empty() || all_accepted) return;  // the common case costs one look at each code
-  Domain& domain = *job.domain;
   // A rule counts once per attempt: the 421 every recipient of one transaction got is
   // one reply from the destination.
   std::vector<bool> counted(rules.size(), false);

@@ -82,8 +82,9 @@ class SchedulerHarness {
     Collect([&] { scheduler->OnMessageNotSent(id, error, now); });
   }
   void TlsFailed(ConnectionId id) { Collect([&] { scheduler->OnTlsFailed(id, now); }); }
-  void Closed(ConnectionId id, const std::string& reason = "closed", bool local = false) {
-    Collect([&] { scheduler->OnConnectionClosed(id, reason, local, now); });
+  void Closed(ConnectionId id, const std::string& reason = "closed", bool local = false,
+              const AttemptReply* refusal = nullptr) {
+    Collect([&] { scheduler->OnConnectionClosed(id, reason, local, now, refusal); });
   }
   void LocalDelivered(JobId job, std::vector<AttemptReply> replies) {
     Collect([&] { scheduler->OnLocalDelivered(job, std::move(replies), now); });

@@ -282,6 +282,35 @@ ramp_to = "8/s"
   EXPECT_TRUE(h.scheduler->Suspensions(h.now).empty());
 }
 
+// Yahoo says [TSS04] in its greeting (RFC 5321 §3.1: a server may refuse service
+// there): the rules see that reply as they see a transaction's.
+TEST(ShapingSchedulerTest, AThrottlingReplyInTheGreetingSuspendsTheDestinationToo) {
+  SchedulerHarness h(SchedulerHarness::DefaultConfig());  // the built-in rules
+  for (int i = 0; i < 3; ++i) h.Accept(h.Job("yahoo.example", {"a"}));
+  h.Resolved("yahoo.example", SmtpHop({"192.0.2.1:25"}));
+  const OpenConnection open = h.Take<OpenConnection>();
+  const AttemptReply greeting =
+      Reply(421, "4.7.0", "4.7.0 [TSS04] Messages from 192.0.2.9 temporarily deferred due to unexpected volume");
+  h.Closed(open.connection, "greeting: 421 4.7.0 [TSS04] ...", false, &greeting);
+  const std::vector<Suspension> suspended = h.scheduler->Suspensions(h.now);
+  ASSERT_EQ(suspended.size(), 1u);
+  EXPECT_EQ(suspended[0].domain, "yahoo.example");
+  EXPECT_NE(suspended[0].reason.find("yahoo-tss04"), std::string::npos) << suspended[0].reason;
+  EXPECT_NE(h.AccountingText().find("\"type\":\"shaping\",\"time\""), std::string::npos);
+  EXPECT_EQ(h.scheduler->stats().shaping_actions[static_cast<size_t>(AutomationAction::kSuspend)], 1u);
+  // No connection opens while it lasts.
+  h.TakeAll<OpenConnection>();
+  h.Advance(absl::Minutes(14));
+  EXPECT_EQ(h.Count<OpenConnection>(), 0u);
+
+  // A connection that simply failed (no reply) is no throttling reply.
+  SchedulerHarness plain(SchedulerHarness::DefaultConfig());
+  plain.Accept(plain.Job("other.example", {"a"}));
+  plain.Resolved("other.example", SmtpHop({"192.0.2.2:25"}));
+  plain.Closed(plain.Take<OpenConnection>().connection, "connect: Connection refused");
+  EXPECT_TRUE(plain.scheduler->Suspensions(plain.now).empty());
+}
+
 TEST(ShapingSchedulerTest, SetRateAndSetConnectionLimitHoldForTheirDuration) {
   SchedulerConfig config = SchedulerHarness::DefaultConfig();
   config.shaping = Policy(R"(

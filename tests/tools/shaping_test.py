@@ -12,9 +12,12 @@ Usage: shaping_test.py --bin_dir BUILD/tools [unittest arguments]
 import os
 import signal
 import smtplib
+import socket
 import subprocess
 import sys
 import tempfile
+import threading
+import time
 import urllib.request
 from datetime import datetime
 
@@ -31,6 +34,42 @@ GMAIL_421 = ("421 4.7.28 [192.0.2.1] Our system has detected an unusual rate of 
 
 def when(record):
     return datetime.fromisoformat(record["time"].replace("Z", "+00:00")).timestamp()
+
+
+YAHOO_TSS04 = b"421 4.7.0 [TSS04] Messages from 127.0.0.1 temporarily deferred due to unexpected volume\r\n"
+
+
+class RefusingServer:
+    """A loopback SMTP server that refuses every connection in its greeting, as Yahoo does
+    with [TSS04] (RFC 5321 §3.1 lets a server refuse service there); counts connections."""
+
+    def __init__(self, greeting):
+        self.listener = socket.socket()
+        self.listener.bind(("127.0.0.1", 0))
+        self.listener.listen(16)
+        self.port = self.listener.getsockname()[1]
+        self.connections = 0
+        self.greeting = greeting
+        self.thread = threading.Thread(target=self._serve, daemon=True)
+        self.thread.start()
+
+    def _serve(self):
+        while True:
+            try:
+                conn, _ = self.listener.accept()
+            except OSError:
+                return
+            self.connections += 1
+            with conn:
+                conn.sendall(self.greeting)
+                conn.settimeout(2)
+                try:
+                    conn.recv(1024)  # QUIT
+                except OSError:
+                    pass
+
+    def close(self):
+        self.listener.close()
 
 
 class ShapingTest(delivery.DeliveryTestCase):
@@ -109,6 +148,25 @@ ramp_to = "16/s"
                  lambda: "\n" + self.metrics_text(daemon))
         self.assertGreater(self.metric(daemon, "ringpost_shaping_waits_total"), 0)
         daemon.validate_accounting()
+
+    def test_a_throttling_greeting_suspends_the_destination(self):
+        server = RefusingServer(YAHOO_TSS04)
+        self.addCleanup(server.close)
+        daemon = self.daemon(shards=1, routes="yahoo.test=127.0.0.1:%d" % server.port)
+        self.send_many(daemon, ["r%d@yahoo.test" % n for n in range(3)])
+        actions = delivery.wait_for(lambda: self.accounting(daemon, ("shaping",)), 30, "a shaping action",
+                                    lambda: "\n" + daemon.log_text())
+        self.assertEqual(actions[0]["rule"], "yahoo-tss04")
+        self.assertEqual(actions[0]["action"], "suspend")
+        self.assertEqual(actions[0]["domain"], "yahoo.test")
+        self.assertEqual(actions[0]["code"], 421)
+        self.assertIn("[TSS04]", actions[0]["text"])
+        # Suspended for 15 minutes: with retries every second, no more connections come.
+        seen = server.connections
+        time.sleep(3)
+        self.assertEqual(server.connections, seen)
+        self.assertLessEqual(seen, 3)
+        self.assertEqual(len(self.accounting(daemon, ("shaping",))), 1)
 
     def test_message_rate_paces_delivery_to_a_destination(self):
         sink = self.sink()
