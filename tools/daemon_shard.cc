@@ -102,6 +102,7 @@ absl::Status SetUpShard(core::Shard& shard, DaemonShared& shared) {
   delivery.scheduler.shard = static_cast<uint32_t>(shard.id());
   delivery.scheduler.shards = static_cast<uint32_t>(config.shards);
   auto& driver = shard.Make<net::DeliveryDriver>(shard, delivery, spool, next_hops, maildir, accounting);
+  driver.set_peers(&shared.drivers);
   driver.Restore(orders);
 
   // With --auth_users, this shard's passwords are checked on a thread of its own.

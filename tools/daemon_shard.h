@@ -17,6 +17,7 @@
 #include "core/shard.h"
 #include "core/sharded.h"
 #include "net/inbound/client_limiter.h"
+#include "net/outbound/delivery_driver.h"
 #include "net/transport/listener.h"
 #include "queue/accounting_log.h"
 #include "queue/recovery.h"
@@ -39,6 +40,7 @@ struct DaemonShared {
         accounting(config.accounting_log, config.accounting_log_max_bytes),
         metrics(config.shards),
         spools(config.shards),
+        drivers(config.shards),
         admin_agents(config.shards) {}
 
   const DaemonConfig& config;
@@ -52,6 +54,7 @@ struct DaemonShared {
   queue::AccountingLog accounting;
   core::MetricsBoard metrics;
   core::Sharded<queue::Spool> spools;
+  core::Sharded<net::DeliveryDriver> drivers;  // a rule's action on a site reaches them all
   // The admin API, served by shard 0 (either may be off).
   std::optional<net::UnixListener> admin_socket;
   net::ListenerSet admin_listener;

@@ -58,6 +58,7 @@ DeliveryDriver::DeliveryDriver(core::Shard& shard, const DeliveryConfig& config,
       next_hops_(next_hops),
       maildir_(maildir),
       accounting_(accounting),
+      outbox_(shard),
       scheduler_(config.scheduler, absl::Now()) {
   timer_.Bind(&DeliveryDriver::OnTimer, this);
   for (const EgressSource& source : config_.egress_sources) {
@@ -82,6 +83,7 @@ DeliveryDriver::DeliveryDriver(core::Shard& shard, const DeliveryConfig& config,
 }
 
 DeliveryDriver::~DeliveryDriver() {
+  if (peers_ != nullptr) peers_->Unregister(shard_);
   spool_.log().set_standing_orders(nullptr);
   spool_.set_delivery(nullptr);
   shard_.timers().Cancel(&timer_);
@@ -100,6 +102,28 @@ void DeliveryDriver::OnPolicyTimer(void* context) {
     driver.Run();
   }
   driver.shard_.timers().Schedule(&driver.policy_timer_, driver.shard_.now() + core::kNanosPerSecond);
+}
+
+void DeliveryDriver::set_peers(core::Sharded<DeliveryDriver>* peers) {
+  peers_ = peers;
+  peers_->Register(shard_, this);
+}
+
+void DeliveryDriver::Do(queue::SiteActed& action) {
+  if (peers_ == nullptr) return;
+  for (int k = 0; k < peers_->shard_count(); ++k) {
+    if (k == shard_.id()) continue;
+    outbox_.Send(k, peers_->Call<&DeliveryDriver::SiteActedHere>(
+                        new queue::SiteActed(action), 0,
+                        [](void* pointer, uint64_t) { delete static_cast<queue::SiteActed*>(pointer); }));
+  }
+}
+
+void DeliveryDriver::SiteActedHere(void* pointer, uint64_t argument) {
+  (void)argument;
+  const std::unique_ptr<queue::SiteActed> acted(static_cast<queue::SiteActed*>(pointer));
+  scheduler_.OnSiteActed(*acted, Now());
+  Run();
 }
 
 void DeliveryDriver::Restore(const std::vector<queue::ControlRecord>& orders) {

@@ -38,6 +38,8 @@
 
 #include "absl/container/flat_hash_map.h"
 #include "core/shard.h"
+#include "core/outbox.h"
+#include "core/sharded.h"
 #include "core/timer_wheel.h"
 #include "net/outbound/delivery_policy_files.h"
 #include "net/outbound/egress_sources.h"
@@ -79,6 +81,10 @@ class DeliveryDriver final : public queue::JobSink {
   // The table outbound connections are made on (created after the driver, since the
   // SMTP service it serves hands messages to the spool this driver drains).
   void set_connections(ConnectionTable* table) { connections_ = table; }
+  // The other shards' drivers, which a rule's action on a site reaches (a site spans
+  // the shards; each keeps a share). Registers this one; without it, each shard's share
+  // of a site reacts only to the replies it gets itself.
+  void set_peers(core::Sharded<DeliveryDriver>* peers);
 
   // queue::JobSink: a job for a domain this shard owns.
   void AcceptJob(std::unique_ptr<queue::DeliveryJob> job) override;
@@ -124,6 +130,9 @@ class DeliveryDriver final : public queue::JobSink {
   void Do(queue::JobFinished& action);
   void Do(queue::AccountingLines& action);
   void Do(queue::WriteControl& action);
+  void Do(queue::SiteActed& action);
+  // On a peer's shard: its scheduler's share of the site follows.
+  void SiteActedHere(void* pointer, uint64_t argument);
 
   // Session events (through Link).
   void OnReady(Link& link);
@@ -139,6 +148,8 @@ class DeliveryDriver final : public queue::JobSink {
   queue::MaildirWriter& maildir_;
   queue::AccountingWriter& accounting_;
   ConnectionTable* connections_ = nullptr;
+  core::Sharded<DeliveryDriver>* peers_ = nullptr;
+  core::Outbox outbox_;  // to the peers
   // Each egress source's address and session options (its EHLO name); node-based, as
   // sessions keep references to their options.
   struct Egress {

@@ -194,9 +194,19 @@ struct WriteControl {
   ControlRecord record;
 };
 
+// A reply-driven rule acted on a site (suspended it, or set its rate or connection
+// limit): every other shard's share of the site must follow (OnSiteActed there).
+struct SiteActed {
+  std::string site;    // "mx:*.google.com"
+  std::string source;  // the egress source whose share it is (empty: the default)
+  AutomationRule rule;
+  absl::Time until;
+  std::string reason;
+};
+
 using DeliveryAction = std::variant<ResolveRoute, OpenConnection, SendMessage, DeliverLocally, CloseConnection,
                                     WriteResults, WriteBounce, CopyForward, JobFinished, AccountingLines,
-                                    WriteControl>;
+                                    WriteControl, SiteActed>;
 
 // ---- Operator views and commands (live queue control) ------------------------------
 
@@ -284,6 +294,8 @@ class DeliveryScheduler {
   // `copy`: the new message holding the job's recipients, or null when the copy failed.
   void OnCopiedForward(JobId job, std::shared_ptr<StoredMessage> copy, absl::Time now);
   void OnTimer(absl::Time now);
+  // Another shard's rule acted on a site: this shard's share follows.
+  void OnSiteActed(const SiteActed& acted, absl::Time now);
   // The shard is stopping: no new connection, and ready connections QUIT.
   void Stop(absl::Time now);
 
@@ -428,6 +440,9 @@ class DeliveryScheduler {
   // rewrites the replies a "temporary" rule makes 4xx.
   void Automate(Domain& domain, std::vector<AttemptReply>& replies);
   void Act(const AutomationRule& rule, Domain& domain, const AttemptReply& reply);
+  // A suspend, set_rate or set_connection_limit on this shard's share of a site (rates
+  // and limits shared out like the site's own).
+  void ActOnSite(Site& site, const AutomationRule& rule, absl::Time until, const std::string& reason);
   // The site a rule's count and action are kept by, or null for the domain itself.
   static Site* SiteActedOn(const AutomationRule& rule, const Domain& domain);
   void BounceForAutomation();

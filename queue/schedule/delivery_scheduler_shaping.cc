@@ -26,6 +26,32 @@ std::optional<Rate> RateShare(const std::optional<Rate>& rate, uint32_t shards) 
   return rate->Share(shards);
 }
 
+bool TimedAction(AutomationAction action) {
+  return action == AutomationAction::kSuspend || action == AutomationAction::kSetRate ||
+         action == AutomationAction::kSetConnectionLimit;
+}
+
+// A rule's suspend, set_rate or set_connection_limit on a throttle that holds shard
+// `shard`'s share of `shards` (a domain's: 0 of 1).
+void ApplyTimedAction(Throttle& target, const AutomationRule& rule, absl::Time until, const std::string& reason,
+                      uint32_t shard, uint32_t shards) {
+  switch (rule.action) {
+    case AutomationAction::kSuspend:
+      target.Suspend(until, reason, RateShare(rule.ramp_from, shards), RateShare(rule.ramp_to, shards),
+                     rule.ramp_interval);
+      break;
+    case AutomationAction::kSetRate:
+      target.SetRate(rule.rate.Share(shards), until);
+      break;
+    case AutomationAction::kSetConnectionLimit:
+      target.SetConnectionLimit(ShareOf(rule.connection_limit, shard, shards), until);
+      break;
+    case AutomationAction::kBounce:
+    case AutomationAction::kTemporary:
+      break;
+  }
+}
+
 }  // namespace
 
 void DeliveryScheduler::SetShaping(std::shared_ptr<const ShapingPolicy> policy, absl::Time now) {
@@ -211,10 +237,30 @@ DeliveryScheduler::Site* DeliveryScheduler::SiteActedOn(const AutomationRule& ru
   return on_site ? domain.site : nullptr;
 }
 
+void DeliveryScheduler::ActOnSite(Site& site, const AutomationRule& rule, absl::Time until,
+                                  const std::string& reason) {
+  ApplyTimedAction(site.throttle, rule, until, reason, config_.shard, config_.shards);
+}
+
+void DeliveryScheduler::OnSiteActed(const SiteActed& acted, absl::Time now) {
+  now_ = std::max(now_, now);
+  auto [it, inserted] = sites_.try_emplace(QueueKey(acted.site, acted.source));
+  if (inserted) {  // no domain of it here yet: its share waits for them (forgotten once idle)
+    it->second = std::make_unique<Site>();
+    it->second->name = acted.site;
+    it->second->source = acted.source;
+    sites_may_be_idle_ = true;
+  }
+  ActOnSite(*it->second, acted.rule, acted.until, acted.reason);
+  RP_LOG(kInfo) << "shaping rule=" << acted.rule.name << " action=" << AutomationActionName(acted.rule.action)
+                << " destination=" << acted.site << (acted.source.empty() ? "" : " source=") << acted.source
+                << " (another shard's share)";
+  EndEvent();
+}
+
 void DeliveryScheduler::Act(const AutomationRule& rule, Domain& domain, const AttemptReply& reply) {
   Site* const site = SiteActedOn(rule, domain);
   const bool on_site = site != nullptr;
-  Throttle& target = on_site ? site->throttle : domain.throttle;
   const std::string destination = on_site ? site->name : domain.name;
   const std::string reason =
       absl::StrCat("rule ", rule.name, ": ", reply.code != 0 ? absl::StrCat(reply.code, " ") : "",
@@ -230,20 +276,28 @@ void DeliveryScheduler::Act(const AutomationRule& rule, Domain& domain, const At
   entry.status = reply.enhanced;
   entry.text = reply.text;
   std::string rate;
+  const absl::Time until = now_ + rule.duration;
+  if (on_site) {
+    // Every shard's share of the site follows (each keeps the share of the rule's rates
+    // and limit, as of the site's own).
+    ActOnSite(*site, rule, until, reason);
+    if (config_.shards > 1 && TimedAction(rule.action)) {
+      actions_.push_back(SiteActed{site->name, site->source, rule, until, reason});
+    }
+  } else {
+    ApplyTimedAction(domain.throttle, rule, until, reason, 0, 1);
+  }
   switch (rule.action) {
     case AutomationAction::kSuspend:
-      target.Suspend(now_ + rule.duration, reason, rule.ramp_from, rule.ramp_to, rule.ramp_interval);
-      entry.until = now_ + rule.duration;
+      entry.until = until;
       if (rule.ramp_from.has_value()) rate = rule.ramp_from->ToString();
       break;
     case AutomationAction::kSetRate:
-      target.SetRate(rule.rate, now_ + rule.duration);
-      entry.until = now_ + rule.duration;
+      entry.until = until;
       rate = rule.rate.ToString();
       break;
     case AutomationAction::kSetConnectionLimit:
-      target.SetConnectionLimit(rule.connection_limit, now_ + rule.duration);
-      entry.until = now_ + rule.duration;
+      entry.until = until;
       entry.connection_limit = rule.connection_limit;
       break;
     case AutomationAction::kBounce:

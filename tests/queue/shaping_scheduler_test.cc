@@ -145,6 +145,52 @@ connection_limit = 3
   EXPECT_LE(total, 204);  // the shards together never pass 20/s (and their bursts)
 }
 
+TEST(ShapingSchedulerTest, ARulesActionOnASiteReachesEveryShardsShare) {
+  const std::string policy = R"(
+[destination."mx:*.mail.example"]
+max_message_rate = "100/s"
+
+[[automation]]
+name = "slow-down"
+code = 421
+text = "slow down"
+action = "set_rate"
+rate = "10/s"
+duration = "1m"
+)";
+  // Shard 0 gets the reply: its share of the site slows to 5/s, and it says so.
+  SchedulerConfig config0 = SchedulerHarness::DefaultConfig();
+  config0.shaping = Policy(policy);
+  config0.shard = 0;
+  config0.shards = 2;
+  SchedulerHarness h0(config0);
+  FakeDestination dest0(h0);
+  dest0.routes["one.example"] = SiteHop("192.0.2.1:25", "mx1.mail.example");
+  dest0.reply = [](const std::string&) { return Reply(421, "4.7.0", "4.7.0 slow down"); };
+  h0.Accept(h0.Job("one.example", {"a"}));
+  dest0.RunFor(absl::Milliseconds(10));
+  const std::vector<SiteActed> acted = h0.TakeAll<SiteActed>();
+  ASSERT_EQ(acted.size(), 1u);
+  EXPECT_EQ(acted[0].site, "mx:*.mail.example");
+  EXPECT_EQ(acted[0].rule.name, "slow-down");
+  EXPECT_EQ(acted[0].until, h0.now - absl::Milliseconds(10) + absl::Minutes(1));
+
+  // Shard 1 hears it before its own mail to the site: its share is 5/s, not 50/s.
+  SchedulerConfig config1 = config0;
+  config1.shard = 1;
+  SchedulerHarness h1(config1);
+  h1.scheduler->OnSiteActed(acted[0], h1.now);
+  FakeDestination dest1(h1);
+  dest1.routes["two.example"] = SiteHop("192.0.2.2:25", "mx2.mail.example");
+  for (int i = 0; i < 500; ++i) h1.Accept(h1.Job("two.example", {"a"}));
+  const absl::Time start = h1.now;
+  dest1.RunFor(absl::Seconds(10));
+  const int sent = dest1.SentTo("two.example", start, h1.now);
+  EXPECT_GE(sent, 49);
+  EXPECT_LE(sent, 52);  // 5/s for 10 s, and the burst of one
+  EXPECT_TRUE(h1.TakeAll<SiteActed>().empty());  // heard, not said again
+}
+
 TEST(ShapingSchedulerTest, ASitesConnectionLimitIsSharedOutBetweenShards) {
   for (uint32_t shard = 0; shard < 2; ++shard) {
     SchedulerConfig config = SchedulerHarness::DefaultConfig();

@@ -608,6 +608,9 @@ void DeliveryWorld::Do(queue::WriteControl& a) {
   });
 }
 
+// One shard in this world: a site's other shares are nobody's.
+void DeliveryWorld::Do(queue::SiteActed& a) { (void)a; }
+
 // ---- Operators -----------------------------------------------------------------------
 
 void DeliveryWorld::ScheduleOperators() {

@@ -88,6 +88,7 @@ class DeliveryWorld {
   void Do(queue::JobFinished& a);
   void Do(queue::AccountingLines& a);
   void Do(queue::WriteControl& a);
+  void Do(queue::SiteActed& a);
   // Operators.
   void ScheduleOperators();
   void Operate();

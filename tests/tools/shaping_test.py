@@ -17,6 +17,7 @@ import subprocess
 import sys
 import tempfile
 import threading
+import unittest
 import time
 import urllib.request
 from datetime import datetime
@@ -167,6 +168,41 @@ ramp_to = "16/s"
         self.assertEqual(server.connections, seen)
         self.assertLessEqual(seen, 3)
         self.assertEqual(len(self.accounting(daemon, ("shaping",))), 1)
+
+    @unittest.skipUnless(subprocess.run(["which", "dnsmasq"], capture_output=True).returncode == 0, "no dnsmasq")
+    def test_a_rules_suspension_of_a_site_holds_its_domains_on_every_shard(self):
+        # s0.test and s1.test share one MX host (so one site) and live on shards 0 and 1
+        # (FNV-1a of the name, modulo 2). The reply to s0.test's mail suspends the site;
+        # s1.test's mail, on the other shard, waits too.
+        sink = self.sink("--tempfail_pattern=slowdown", "--tempfail_times=1", "--tempfail_reply=" + GMAIL_421)
+        dns = delivery.Dnsmasq(delivery.free_udp_port(), [
+            "--mx-host=s0.test,mx1.site.test,10", "--mx-host=s1.test,mx1.site.test,10",
+            "--host-record=mx1.site.test,127.0.0.1"])
+        self.addCleanup(dns.close)
+        shaping = self.shaping_file('''
+[destination."mx:*.site.test"]
+max_message_rate = "100/s"
+
+[[automation]]
+name = "site-rate-limited"
+code = 421
+enhanced = "4.7.28"
+action = "suspend"
+duration = "4s"
+''')
+        daemon = self.daemon(shards=2, shaping=shaping, dns_servers="127.0.0.1:%d" % dns.port,
+                             outbound_port=sink.port, dns_timeout="300ms", dns_tries=1)
+        self.send_many(daemon, ["slowdown@s0.test"])
+        actions = delivery.wait_for(lambda: self.accounting(daemon, ("shaping",)), 30, "the site suspended",
+                                    lambda: "\n" + daemon.log_text())
+        self.assertEqual(actions[0]["destination"], "mx:*.site.test")
+        until = datetime.fromisoformat(actions[0]["until"].replace("Z", "+00:00")).timestamp()
+        self.send_many(daemon, ["r@s1.test"])
+        delivery.wait_for(lambda: self.deliveries(daemon, "s1.test"), 30, "s1.test delivered",
+                          lambda: "\n" + daemon.log_text())
+        # Delivered once the suspension ended (the accounting times are to the millisecond).
+        self.assertGreaterEqual(self.deliveries(daemon, "s1.test")[0], until - 0.01, daemon.log_text())
+        self.assertIn("(another shard's share)", daemon.log_text(300))
 
     def test_message_rate_paces_delivery_to_a_destination(self):
         sink = self.sink()
