@@ -101,8 +101,8 @@ std::string SummaryText(const std::vector<queue::DomainSummary>& domains, absl::
                            : d.last_reply;
     if (last.size() > 80) last = absl::StrCat(last.substr(0, 77), "...");
     const std::string destination = d.source.empty() ? d.domain : absl::StrCat(d.domain, " via ", d.source);
-    absl::StrAppendFormat(&out, "%-40s %9u %8u %8u %6u %8s  %s\n", destination, d.recipients, d.in_flight, d.deferred,
-                          d.held, oldest, last);
+    absl::StrAppendFormat(&out, "%-40s %9u %8u %8u %6u %8s  %s\n", destination, d.recipients, d.in_flight,
+                          d.deferred, d.held, oldest, last);
   }
   return out;
 }
@@ -223,8 +223,8 @@ std::string SuspensionsJson(const std::vector<queue::Suspension>& suspensions) {
 std::string SuspensionsText(const std::vector<queue::Suspension>& suspensions) {
   std::string out;
   for (const queue::Suspension& s : suspensions) {
-    absl::StrAppend(&out, s.domain, s.source.empty() ? "" : " via ", s.source, " until ", UntilText(s.until), s.reason.empty() ? "" : " (", s.reason,
-                    s.reason.empty() ? "" : ")", "\n");
+    absl::StrAppend(&out, s.domain, s.source.empty() ? "" : " via ", s.source, " until ", UntilText(s.until),
+                    s.reason.empty() ? "" : " (", s.reason, s.reason.empty() ? "" : ")", "\n");
   }
   if (suspensions.empty()) out = "no suspended destinations\n";
   return out;

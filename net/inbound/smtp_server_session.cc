@@ -279,7 +279,8 @@ class SmtpSession final : public Session, public SmtpServerHandler {
           "client=", client_address_, " helo=", received.helo, " from=<", received.mail_from,
           "> rcpts=", received.recipients.size(), " size=", message_bytes_, " proto=", received.protocol,
           " tls=", received.tls.empty() ? "none" : absl::StrReplaceAll(received.tls, {{" ", "/"}}),
-          received.auth_user.empty() ? "" : " user=", received.auth_user, pool_.empty() ? "" : " pool=", pool_);
+          received.auth_user.empty() ? "" : " user=", received.auth_user,
+          pool_.empty() ? "" : " pool=", pool_);
     }
     std::string queue_id = received.queue_id;
     std::string reception = ReceptionLine(received);

@@ -220,14 +220,14 @@ void DeliveryDriver::Do(queue::OpenConnection& action) {
       links_.erase(action.connection);
       scheduler_.OnConnectionClosed(
           action.connection,
-          absl::StrCat("source ", action.source, " has no ", action.address.family() == AF_INET6 ? "IPv6" : "IPv4",
-                       " address"),
+          absl::StrCat("source ", action.source, " has no ",
+                       action.address.family() == AF_INET6 ? "IPv6" : "IPv4", " address"),
           /*local=*/false, Now());
       return;
     }
   }
-  auto session =
-      std::make_unique<OutboundSession>(link, egress != nullptr ? egress->session : config_.session, std::move(tls));
+  auto session = std::make_unique<OutboundSession>(
+      link, egress != nullptr ? egress->session : config_.session, std::move(tls));
   link.session = session.get();
   // Refused by the table (no slot, no descriptor), or without one, the session is
   // destroyed in here and its close reported as ours, not the destination's.
@@ -481,7 +481,8 @@ void DeliveryDriver::OnClosed(Link& link, const std::string& reason, const SmtpR
     refused = queue::AttemptReply{refusal->code, refusal->enhanced,
                                   refusal->text.substr(0, refusal->text.find('\n')), false};
   }
-  scheduler_.OnConnectionClosed(link.id, reason, link.opening, Now(), refused.has_value() ? &*refused : nullptr);
+  scheduler_.OnConnectionClosed(link.id, reason, link.opening, Now(),
+                                refused.has_value() ? &*refused : nullptr);
   // The link's own method is on the stack (the session is being destroyed): it is
   // freed at the end of the loop turn.
   auto it = links_.find(link.id);

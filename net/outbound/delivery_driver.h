@@ -37,8 +37,8 @@
 #include <vector>
 
 #include "absl/container/flat_hash_map.h"
-#include "core/shard.h"
 #include "core/outbox.h"
+#include "core/shard.h"
 #include "core/sharded.h"
 #include "core/timer_wheel.h"
 #include "net/outbound/delivery_policy_files.h"

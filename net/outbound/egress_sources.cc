@@ -29,10 +29,12 @@ absl::StatusOr<std::vector<EgressSource>> ParseEgressSources(absl::string_view f
     if (source.name.empty() || source.name.size() > 64 ||
         source.name.find_first_not_of("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.") !=
             std::string::npos) {
-      return absl::InvalidArgumentError(absl::StrCat("'", source.name, "': a source name is letters, digits, -_."));
+      return absl::InvalidArgumentError(
+          absl::StrCat("'", source.name, "': a source name is letters, digits, -_."));
     }
     for (const EgressSource& other : sources) {
-      if (other.name == source.name) return absl::InvalidArgumentError(absl::StrCat("source ", source.name, " named twice"));
+      if (other.name == source.name)
+        return absl::InvalidArgumentError(absl::StrCat("source ", source.name, " named twice"));
     }
     const absl::string_view address = entry.substr(eq + 1, slash - eq - 1);
     // An address without a port: the socket address parser wants one.
@@ -66,8 +68,8 @@ absl::Status CheckEgressSourcesAreLocal(const std::vector<EgressSource>& sources
     close(fd);
     if (bound != 0) {
       return absl::InvalidArgumentError(absl::StrCat(source.name, "=", source.address.HostString(),
-                                                     ": not an address of this machine (", std::strerror(error),
-                                                     ")"));
+                                                     ": not an address of this machine (",
+                                                     std::strerror(error), ")"));
     }
   }
   return absl::OkStatus();

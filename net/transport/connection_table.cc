@@ -155,7 +155,8 @@ Connection* ConnectionTable::Connect(const core::SocketAddress& address, std::un
     const int one = 1;
     if (source->family() == AF_INET) setsockopt(fd, IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, &one, sizeof(one));
     if (bind(fd, source->sockaddr_ptr(), source->length()) != 0) {
-      RP_LOG(kWarning) << "cannot bind outbound source " << source->HostString() << ": " << std::strerror(errno);
+      RP_LOG(kWarning) << "cannot bind outbound source " << source->HostString() << ": "
+                       << std::strerror(errno);
       close(fd);
       return nullptr;
     }

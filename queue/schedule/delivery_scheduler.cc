@@ -484,9 +484,9 @@ DeliveryScheduler::Domain* DeliveryScheduler::DomainWaitingFor(const Connection&
       continue;
     }
     waiting_for_host_[kept++] = waiting_for_host_[i];
-    if (found != nullptr || domain.source != connection.domain->source || domain.route != Domain::Route::kKnown ||
-        domain.hop.kind != NextHop::Kind::kSmtp || !MayOpen(domain) || Suspended(domain) ||
-        MessageAt(domain) > now_) {
+    if (found != nullptr || domain.source != connection.domain->source ||
+        domain.route != Domain::Route::kKnown || domain.hop.kind != NextHop::Kind::kSmtp ||
+        !MayOpen(domain) || Suspended(domain) || MessageAt(domain) > now_) {
       continue;
     }
     for (const core::SocketAddress& address : domain.hop.addresses) {

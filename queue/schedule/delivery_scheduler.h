@@ -204,16 +204,16 @@ struct SiteActed {
   std::string reason;
 };
 
-using DeliveryAction = std::variant<ResolveRoute, OpenConnection, SendMessage, DeliverLocally, CloseConnection,
-                                    WriteResults, WriteBounce, CopyForward, JobFinished, AccountingLines,
-                                    WriteControl, SiteActed>;
+using DeliveryAction =
+    std::variant<ResolveRoute, OpenConnection, SendMessage, DeliverLocally, CloseConnection, WriteResults,
+                 WriteBounce, CopyForward, JobFinished, AccountingLines, WriteControl, SiteActed>;
 
 // ---- Operator views and commands (live queue control) ------------------------------
 
 // One destination domain (from one egress source), as `ringpost-queue summary` shows it.
 struct DomainSummary {
   std::string domain;
-  std::string source;  // empty: the default
+  std::string source;       // empty: the default
   uint64_t recipients = 0;  // queued, in any state
   uint64_t jobs = 0;
   uint64_t in_flight = 0;   // recipients in an attempt now

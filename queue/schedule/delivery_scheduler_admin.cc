@@ -191,7 +191,8 @@ std::vector<Suspension> DeliveryScheduler::Suspensions(absl::Time now) const {
     if (domain->suspended_until > now) {
       out.push_back({domain->name, "", domain->suspended_until, domain->suspension_reason});
     } else if (domain->throttle.suspended_until() > now) {
-      out.push_back({domain->name, domain->source, domain->throttle.suspended_until(), domain->throttle.reason()});
+      out.push_back(
+          {domain->name, domain->source, domain->throttle.suspended_until(), domain->throttle.reason()});
     }
   }
   std::sort(out.begin(), out.end(), [](const Suspension& a, const Suspension& b) {

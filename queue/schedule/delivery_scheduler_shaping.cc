@@ -33,8 +33,8 @@ bool TimedAction(AutomationAction action) {
 
 // A rule's suspend, set_rate or set_connection_limit on a throttle that holds shard
 // `shard`'s share of `shards` (a domain's: 0 of 1).
-void ApplyTimedAction(Throttle& target, const AutomationRule& rule, absl::Time until, const std::string& reason,
-                      uint32_t shard, uint32_t shards) {
+void ApplyTimedAction(Throttle& target, const AutomationRule& rule, absl::Time until,
+                      const std::string& reason, uint32_t shard, uint32_t shards) {
   switch (rule.action) {
     case AutomationAction::kSuspend:
       target.Suspend(until, reason, RateShare(rule.ramp_from, shards), RateShare(rule.ramp_to, shards),
@@ -128,7 +128,8 @@ const DeliveryScheduler::Domain* DeliveryScheduler::OperatorQueue(const Domain& 
 
 absl::Time DeliveryScheduler::SuspendedUntil(const Domain& domain) const {
   absl::Time until = domain.throttle.suspended_until();
-  if (const Domain* order = OperatorQueue(domain); order != nullptr) until = std::max(until, order->suspended_until);
+  if (const Domain* order = OperatorQueue(domain); order != nullptr)
+    until = std::max(until, order->suspended_until);
   if (domain.site != nullptr) until = std::max(until, domain.site->throttle.suspended_until());
   return until;
 }

@@ -24,27 +24,29 @@ bool IsName(absl::string_view name) {
 
 }  // namespace
 
-absl::StatusOr<EgressPools> EgressPools::Parse(absl::string_view flag, const std::vector<std::string>& sources) {
+absl::StatusOr<EgressPools> EgressPools::Parse(absl::string_view flag,
+                                               const std::vector<std::string>& sources) {
   EgressPools out;
   for (absl::string_view entry : absl::StrSplit(flag, ',', absl::SkipWhitespace())) {
     entry = absl::StripAsciiWhitespace(entry);
     const size_t eq = entry.find('=');
     const absl::string_view name = entry.substr(0, eq);
     if (eq == absl::string_view::npos || !IsName(name)) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("'", entry, "' is not POOL=SOURCE[:WEIGHT][+SOURCE[:WEIGHT]...] (names of letters, digits, -_.)"));
+      return absl::InvalidArgumentError(absl::StrCat(
+          "'", entry, "' is not POOL=SOURCE[:WEIGHT][+SOURCE[:WEIGHT]...] (names of letters, digits, -_.)"));
     }
-    if (out.pools_.contains(name)) return absl::InvalidArgumentError(absl::StrCat("pool ", name, " named twice"));
-    if (out.pools_.size() == kPoolsMax) return absl::InvalidArgumentError(absl::StrCat("over ", kPoolsMax, " pools"));
+    if (out.pools_.contains(name))
+      return absl::InvalidArgumentError(absl::StrCat("pool ", name, " named twice"));
+    if (out.pools_.size() == kPoolsMax)
+      return absl::InvalidArgumentError(absl::StrCat("over ", kPoolsMax, " pools"));
     std::vector<WeightedSource> members;
     for (absl::string_view member : absl::StrSplit(entry.substr(eq + 1), '+')) {
       const size_t colon = member.find(':');
       WeightedSource source{std::string(member.substr(0, colon)), 1};
-      if (colon != absl::string_view::npos &&
-          (!absl::SimpleAtoi(member.substr(colon + 1), &source.weight) || source.weight == 0 ||
-           source.weight > kWeightMax)) {
-        return absl::InvalidArgumentError(
-            absl::StrCat("pool ", name, ": '", member, "': a weight is a whole number from 1 to ", kWeightMax));
+      if (colon != absl::string_view::npos && (!absl::SimpleAtoi(member.substr(colon + 1), &source.weight) ||
+                                               source.weight == 0 || source.weight > kWeightMax)) {
+        return absl::InvalidArgumentError(absl::StrCat(
+            "pool ", name, ": '", member, "': a weight is a whole number from 1 to ", kWeightMax));
       }
       if (std::find(sources.begin(), sources.end(), source.source) == sources.end()) {
         return absl::InvalidArgumentError(
@@ -52,11 +54,13 @@ absl::StatusOr<EgressPools> EgressPools::Parse(absl::string_view flag, const std
       }
       for (const WeightedSource& other : members) {
         if (other.source == source.source) {
-          return absl::InvalidArgumentError(absl::StrCat("pool ", name, ": source ", source.source, " named twice"));
+          return absl::InvalidArgumentError(
+              absl::StrCat("pool ", name, ": source ", source.source, " named twice"));
         }
       }
       if (members.size() == kSourcesPerPoolMax) {
-        return absl::InvalidArgumentError(absl::StrCat("pool ", name, ": over ", kSourcesPerPoolMax, " sources"));
+        return absl::InvalidArgumentError(
+            absl::StrCat("pool ", name, ": over ", kSourcesPerPoolMax, " sources"));
       }
       members.push_back(std::move(source));
     }
@@ -76,11 +80,13 @@ absl::StatusOr<SenderPools> SenderPools::Parse(absl::string_view flag, const Egr
     entry = absl::StripAsciiWhitespace(entry);
     const size_t eq = entry.find('=');
     if (eq == absl::string_view::npos) {
-      return absl::InvalidArgumentError(absl::StrCat("'", entry, "' is not DOMAIN=POOL (or *.DOMAIN=POOL, *=POOL)"));
+      return absl::InvalidArgumentError(
+          absl::StrCat("'", entry, "' is not DOMAIN=POOL (or *.DOMAIN=POOL, *=POOL)"));
     }
     const absl::string_view domain = entry.substr(0, eq);
     const std::string pool(entry.substr(eq + 1));
-    if (!pools.Has(pool)) return absl::InvalidArgumentError(absl::StrCat("'", pool, "' is not a pool of --egress_pools"));
+    if (!pools.Has(pool))
+      return absl::InvalidArgumentError(absl::StrCat("'", pool, "' is not a pool of --egress_pools"));
     if (domain == "*") {
       out.fallback_ = pool;
       continue;
@@ -88,7 +94,8 @@ absl::StatusOr<SenderPools> SenderPools::Parse(absl::string_view flag, const Egr
     const bool wildcard = absl::StartsWith(domain, "*.");
     const std::string canonical = core::CanonicalDomain(wildcard ? domain.substr(2) : domain);
     if (!core::IsHostName(canonical)) {
-      return absl::InvalidArgumentError(absl::StrCat("'", domain, "' is not a domain (example.com, *.example.com or *)"));
+      return absl::InvalidArgumentError(
+          absl::StrCat("'", domain, "' is not a domain (example.com, *.example.com or *)"));
     }
     (wildcard ? out.suffixes_[absl::StrCat(".", canonical)] : out.exact_[canonical]) = pool;
   }
@@ -102,7 +109,8 @@ std::string SenderPools::PoolFor(absl::string_view sender) const {
     if (auto it = exact_.find(domain); it != exact_.end()) return it->second;
     // The longest suffix first: each dot from the left shortens it.
     for (size_t dot = domain.find('.'); dot != std::string::npos; dot = domain.find('.', dot + 1)) {
-      if (auto it = suffixes_.find(absl::string_view(domain).substr(dot)); it != suffixes_.end()) return it->second;
+      if (auto it = suffixes_.find(absl::string_view(domain).substr(dot)); it != suffixes_.end())
+        return it->second;
     }
   }
   return fallback_;

@@ -57,7 +57,7 @@ class SenderPools {
  private:
   absl::flat_hash_map<std::string, std::string> exact_;     // domain → pool
   absl::flat_hash_map<std::string, std::string> suffixes_;  // ".example.com" → pool
-  std::string fallback_;                                     // "*"
+  std::string fallback_;                                    // "*"
 };
 
 // Smooth weighted round robin (as nginx balances upstreams): over any run of

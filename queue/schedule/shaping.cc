@@ -157,7 +157,8 @@ ShapeSettings ShapingPolicy::DomainBudget(absl::string_view domain, absl::string
   return settings;
 }
 
-std::optional<ShapeSettings> ShapingPolicy::SiteBudget(absl::string_view site, absl::string_view source) const {
+std::optional<ShapeSettings> ShapingPolicy::SiteBudget(absl::string_view site,
+                                                       absl::string_view source) const {
   if (site.empty()) return std::nullopt;
   for (const auto& [name, settings] : sites_) {
     if (name != site) continue;

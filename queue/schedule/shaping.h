@@ -130,7 +130,8 @@ class ShapingPolicy {
   // [destination."NAME".source."SOURCE"], by "NAME/SOURCE" (NAME canonical or "mx:...").
   absl::flat_hash_map<std::string, ShapeSettings> by_source_;
   // Takes the settings `destination` has for `source`, if any.
-  void OverrideForSource(absl::string_view destination, absl::string_view source, ShapeSettings* settings) const;
+  void OverrideForSource(absl::string_view destination, absl::string_view source,
+                         ShapeSettings* settings) const;
   std::vector<AutomationRule> automation_;
 };
 

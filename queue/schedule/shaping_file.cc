@@ -144,7 +144,8 @@ class ShapingFileReader {
   // A destination's [destination."NAME".source."SOURCE"] tables.
   absl::Status ReadSources(const TomlValue& value, absl::string_view where, absl::string_view destination,
                            ShapingPolicy* policy) {
-    if (!value.is_table()) return Error(value, "source", "expected [destination.\"NAME\".source.\"SOURCE\"] tables");
+    if (!value.is_table())
+      return Error(value, "source", "expected [destination.\"NAME\".source.\"SOURCE\"] tables");
     for (const auto& [source, settings] : value.as_table()) {
       const std::string scope = absl::StrCat(where, ".source.\"", source, "\"");
       if (source.empty() || source.size() > 64 ||

@@ -24,7 +24,8 @@ std::string Filter(ringpost::net::PoolHeader& filter, absl::string_view message,
     return absl::OkStatus();
   };
   filter.Begin();
-  for (size_t at = 0; at < message.size(); at += step) RP_CHECK(filter.Append({message.substr(at, step)}, store).ok());
+  for (size_t at = 0; at < message.size(); at += step)
+    RP_CHECK(filter.Append({message.substr(at, step)}, store).ok());
   RP_CHECK(filter.Finish(store).ok());
   return out;
 }

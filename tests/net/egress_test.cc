@@ -42,7 +42,8 @@ TEST(EgressSourcesTest, AnAddressThatIsNotThisMachinesIsRefused) {
       ParseEgressSources("a=127.0.0.2/a.example.com,far=192.0.2.9/far.example.com");
   ASSERT_TRUE(foreign.ok());
   const absl::Status status = CheckEgressSourcesAreLocal(*foreign);
-  EXPECT_EQ(status.message(), "far=192.0.2.9: not an address of this machine (Cannot assign requested address)");
+  EXPECT_EQ(status.message(),
+            "far=192.0.2.9: not an address of this machine (Cannot assign requested address)");
 }
 
 // Feeds `message` in pieces of `step` bytes and returns what was stored.
@@ -83,8 +84,9 @@ TEST(PoolHeaderTest, TheFieldIsReadAndRemovedWhereverThePiecesBreak) {
 }
 
 TEST(PoolHeaderTest, AMessageWithoutTheFieldPassesUnchanged) {
-  for (const std::string& message : {std::string("Subject: x\r\n\r\nbody\r\n"), std::string("Subject: all header\r\n"),
-                                    std::string(""), std::string("\r\nbody only\r\n")}) {
+  for (const std::string& message :
+       {std::string("Subject: x\r\n\r\nbody\r\n"), std::string("Subject: all header\r\n"), std::string(""),
+        std::string("\r\nbody only\r\n")}) {
     PoolHeader filter;
     EXPECT_EQ(Filtered(filter, message, 3), message);
     EXPECT_EQ(filter.requested(), "");

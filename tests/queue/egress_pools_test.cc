@@ -1,7 +1,7 @@
 // --egress_pools and --egress_sender_pools: what they accept, what they refuse (with
 // the mistake named), and which pool a sender's domain picks.
-#include "gtest/gtest.h"
 #include "queue/schedule/egress_pools.h"
+#include "gtest/gtest.h"
 
 namespace ringpost::queue {
 namespace {

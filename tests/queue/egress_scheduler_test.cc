@@ -26,7 +26,8 @@ SchedulerConfig PooledConfig() {
   return config;
 }
 
-std::unique_ptr<DeliveryJob> PooledJob(SchedulerHarness& h, const std::string& pool, const std::string& rcpt) {
+std::unique_ptr<DeliveryJob> PooledJob(SchedulerHarness& h, const std::string& pool,
+                                       const std::string& rcpt) {
   std::unique_ptr<DeliveryJob> job = h.Job("dest.example", {rcpt});
   job->message->pool = pool;  // as reception chose it
   return job;
@@ -38,7 +39,9 @@ struct Network {
   explicit Network(SchedulerHarness& harness) : h(harness) {}
   SchedulerHarness& h;
   std::map<ConnectionId, std::string> source_of;  // connection → its source
-  std::function<AttemptReply(const std::string& source)> reply = [](const std::string&) { return Reply(250); };
+  std::function<AttemptReply(const std::string& source)> reply = [](const std::string&) {
+    return Reply(250);
+  };
   std::vector<std::string> sent_from;
   std::vector<std::string> resolved_queues;
 
@@ -90,7 +93,8 @@ TEST(EgressSchedulerTest, APoolsJobsTakeItsSourcesByWeightEachWithItsOwnQueueAnd
   EXPECT_EQ(net.SentFrom("b"), 2);
   EXPECT_EQ(net.SentFrom(""), 3);
   std::sort(net.resolved_queues.begin(), net.resolved_queues.end());
-  EXPECT_EQ(net.resolved_queues, (std::vector<std::string>{"dest.example", "dest.example/a", "dest.example/b"}));
+  EXPECT_EQ(net.resolved_queues,
+            (std::vector<std::string>{"dest.example", "dest.example/a", "dest.example/b"}));
   // Each connection carried one source's mail only.
   EXPECT_EQ(h.scheduler->stats().connections_handed_over, 0u);
 }

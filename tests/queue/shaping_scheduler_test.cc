@@ -187,7 +187,7 @@ duration = "1m"
   dest1.RunFor(absl::Seconds(10));
   const int sent = dest1.SentTo("two.example", start, h1.now);
   EXPECT_GE(sent, 49);
-  EXPECT_LE(sent, 52);  // 5/s for 10 s, and the burst of one
+  EXPECT_LE(sent, 52);                           // 5/s for 10 s, and the burst of one
   EXPECT_TRUE(h1.TakeAll<SiteActed>().empty());  // heard, not said again
 }
 
@@ -335,8 +335,8 @@ TEST(ShapingSchedulerTest, AThrottlingReplyInTheGreetingSuspendsTheDestinationTo
   for (int i = 0; i < 3; ++i) h.Accept(h.Job("yahoo.example", {"a"}));
   h.Resolved("yahoo.example", SmtpHop({"192.0.2.1:25"}));
   const OpenConnection open = h.Take<OpenConnection>();
-  const AttemptReply greeting =
-      Reply(421, "4.7.0", "4.7.0 [TSS04] Messages from 192.0.2.9 temporarily deferred due to unexpected volume");
+  const AttemptReply greeting = Reply(
+      421, "4.7.0", "4.7.0 [TSS04] Messages from 192.0.2.9 temporarily deferred due to unexpected volume");
   h.Closed(open.connection, "greeting: 421 4.7.0 [TSS04] ...", false, &greeting);
   const std::vector<Suspension> suspended = h.scheduler->Suspensions(h.now);
   ASSERT_EQ(suspended.size(), 1u);

@@ -125,7 +125,8 @@ tls = "required"
   EXPECT_EQ(*policy.SiteBudget("mx:*.google.com", "warming-ip")->connection_limit, 10u);
   EXPECT_EQ(policy.SiteBudget("mx:*.google.com", "other-ip")->max_message_rate->ToString(), "100/s");
   EXPECT_EQ(policy.SiteBudget("mx:*.google.com")->max_message_rate->ToString(), "100/s");
-  EXPECT_EQ(policy.SettingsFor("gmail.com", "mx:*.google.com", "warming-ip").max_message_rate->ToString(), "5/s");
+  EXPECT_EQ(policy.SettingsFor("gmail.com", "mx:*.google.com", "warming-ip").max_message_rate->ToString(),
+            "5/s");
   // The domain's own scope, then the domain's for the source.
   EXPECT_EQ(*policy.DomainBudget("example.com", "warming-ip").connection_limit, 1u);
   EXPECT_EQ(*policy.DomainBudget("example.com").connection_limit, 4u);

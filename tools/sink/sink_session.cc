@@ -346,8 +346,8 @@ class SinkSession final : public net::Session {
         std::vector<std::string> quoted_params;
         for (const auto& p : rcpt_params) quoted_params.push_back(absl::StrCat("\"", JsonEscape(p), "\""));
         // The peer's address: which source address a sending MTA bound.
-        recorder->Commit(absl::StrCat("{\"peer\":\"", JsonEscape(connection.peer().HostString()), "\",\"helo\":\"",
-                                      JsonEscape(helo_), "\",\"mail_from\":\"",
+        recorder->Commit(absl::StrCat("{\"peer\":\"", JsonEscape(connection.peer().HostString()),
+                                      "\",\"helo\":\"", JsonEscape(helo_), "\",\"mail_from\":\"",
                                       JsonEscape(mail_from), "\",\"rcpt_to\":[", absl::StrJoin(quoted, ","),
                                       "],\"mail_params\":\"", JsonEscape(mail_params), "\",\"rcpt_params\":[",
                                       absl::StrJoin(quoted_params, ","), "],\"auth_user\":\"",
