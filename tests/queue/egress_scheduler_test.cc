@@ -9,11 +9,13 @@
 #include "core/log.h"
 #include "gtest/gtest.h"
 #include "queue/schedule/delivery_scheduler.h"
+#include "tests/queue/fake_destination.h"
 #include "tests/queue/scheduler_harness.h"
 
 namespace ringpost::queue {
 namespace {
 
+using testing::FakeDestination;
 using testing::Reply;
 using testing::SchedulerHarness;
 using testing::SmtpHop;
@@ -33,53 +35,12 @@ std::unique_ptr<DeliveryJob> PooledJob(SchedulerHarness& h, const std::string& p
   return job;
 }
 
-// Resolves, opens and greets whatever the scheduler asks for; sends get `reply` from the
-// source's point of view. Returns the source of each message sent, in order.
-struct Network {
-  explicit Network(SchedulerHarness& harness) : h(harness) {}
-  SchedulerHarness& h;
-  std::map<ConnectionId, std::string> source_of;  // connection → its source
-  std::function<AttemptReply(const std::string& source)> reply = [](const std::string&) {
-    return Reply(250);
-  };
-  std::vector<std::string> sent_from;
-  std::vector<std::string> resolved_queues;
-
-  void Settle() {
-    for (int round = 0; round < 100; ++round) {
-      bool any = false;
-      for (const ResolveRoute& r : h.TakeAll<ResolveRoute>()) {
-        EXPECT_EQ(r.domain, "dest.example");
-        resolved_queues.push_back(r.queue);
-        h.Resolved(r.queue, SmtpHop({"192.0.2.1:25"}));
-        any = true;
-      }
-      for (const OpenConnection& open : h.TakeAll<OpenConnection>()) {
-        source_of[open.connection] = open.source;
-        h.Ready(open.connection);
-        any = true;
-      }
-      for (const SendMessage& send : h.TakeAll<SendMessage>()) {
-        const std::string& source = source_of.at(send.connection);
-        sent_from.push_back(source);
-        h.Sent(send.connection, std::vector<AttemptReply>(send.recipients.size(), reply(source)));
-        h.WriteAllResults();
-        h.Ready(send.connection);
-        any = true;
-      }
-      for (const CloseConnection& close : h.TakeAll<CloseConnection>()) {
-        h.Closed(close.connection, "QUIT");
-        any = true;
-      }
-      h.TakeAll<JobFinished>();
-      h.TakeAll<AccountingLines>();
-      if (h.WriteAllResults() > 0) any = true;
-      if (!any) return;
-    }
+// dest.example at one address; Settle answers until the scheduler is quiet.
+struct Network : FakeDestination {
+  explicit Network(SchedulerHarness& harness) : FakeDestination(harness) {
+    routes["dest.example"] = SmtpHop({"192.0.2.1:25"});
   }
-  int SentFrom(const std::string& source) const {
-    return static_cast<int>(std::count(sent_from.begin(), sent_from.end(), source));
-  }
+  void Settle() { RunFor(absl::ZeroDuration()); }
 };
 
 TEST(EgressSchedulerTest, APoolsJobsTakeItsSourcesByWeightEachWithItsOwnQueueAndConnections) {
@@ -92,8 +53,8 @@ TEST(EgressSchedulerTest, APoolsJobsTakeItsSourcesByWeightEachWithItsOwnQueueAnd
   EXPECT_EQ(net.SentFrom("a"), 6);  // 3:1 over 8 jobs
   EXPECT_EQ(net.SentFrom("b"), 2);
   EXPECT_EQ(net.SentFrom(""), 3);
-  std::sort(net.resolved_queues.begin(), net.resolved_queues.end());
-  EXPECT_EQ(net.resolved_queues,
+  std::sort(net.resolved.begin(), net.resolved.end());
+  EXPECT_EQ(net.resolved,
             (std::vector<std::string>{"dest.example", "dest.example/a", "dest.example/b"}));
   // Each connection carried one source's mail only.
   EXPECT_EQ(h.scheduler->stats().connections_handed_over, 0u);
@@ -114,7 +75,7 @@ TEST(EgressSchedulerTest, AThrottlingReplyToOneSourceSuspendsThatSourceOnly) {
   // Gmail's 421 4.7.28 is about the sending address (the built-in rule suspends).
   SchedulerHarness h(PooledConfig());
   Network net(h);
-  net.reply = [](const std::string& source) {
+  net.reply = [](const std::string&, const std::string& source) {
     return source == "a" ? Reply(421, "4.7.28", "4.7.28 rate limited") : Reply(250);
   };
   for (int i = 0; i < 4; ++i) h.Accept(PooledJob(h, "bulk", absl::StrCat("r", i)));
@@ -126,8 +87,8 @@ TEST(EgressSchedulerTest, AThrottlingReplyToOneSourceSuspendsThatSourceOnly) {
   EXPECT_NE(suspended[0].reason.find("gmail-rate-limited"), std::string::npos) << suspended[0].reason;
 
   // Mail from b still goes; a's waits out the suspension.
-  net.reply = [](const std::string&) { return Reply(250); };
-  net.sent_from.clear();
+  net.reply = [](const std::string&, const std::string&) { return Reply(250); };
+  net.sent.clear();
   for (int i = 0; i < 4; ++i) h.Accept(PooledJob(h, "solo", absl::StrCat("s", i)));
   for (int i = 0; i < 4; ++i) h.Accept(PooledJob(h, "bulk", absl::StrCat("t", i)));
   net.Settle();
@@ -161,8 +122,8 @@ TEST(EgressSchedulerTest, AnOperatorsSuspensionOfADomainHoldsEverySource) {
   for (int i = 0; i < 4; ++i) h.Accept(PooledJob(h, "bulk", absl::StrCat("r", i)));
   h.Accept(PooledJob(h, "", "plain"));
   net.Settle();
-  EXPECT_TRUE(net.sent_from.empty());
-  EXPECT_TRUE(net.source_of.empty());  // no connection opened
+  EXPECT_TRUE(net.sent.empty());
+  EXPECT_TRUE(net.resolved.empty());  // not even a route asked for
   h.Advance(absl::Minutes(11));
   net.Settle();
   EXPECT_EQ(net.SentFrom("a"), 3);

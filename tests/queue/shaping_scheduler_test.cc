@@ -8,11 +8,13 @@
 #include "core/log.h"
 #include "gtest/gtest.h"
 #include "queue/schedule/delivery_scheduler.h"
+#include "tests/queue/fake_destination.h"
 #include "tests/queue/scheduler_harness.h"
 
 namespace ringpost::queue {
 namespace {
 
+using testing::FakeDestination;
 using testing::Reply;
 using testing::SchedulerHarness;
 using testing::SmtpHop;
@@ -28,70 +30,6 @@ NextHop SiteHop(const std::string& address, const std::string& mx_name) {
   hop.names = {mx_name};
   return hop;
 }
-
-// A destination that greets and answers at once, in 1 ms steps of the fake clock.
-struct FakeDestination {
-  explicit FakeDestination(SchedulerHarness& harness) : h(harness) {}
-  SchedulerHarness& h;
-  std::map<std::string, NextHop> routes;
-  // The reply to each recipient of a message to `domain` (default: 250).
-  std::function<AttemptReply(const std::string& domain)> reply = [](const std::string&) {
-    return Reply(250);
-  };
-  std::vector<std::pair<std::string, absl::Time>> sent;  // domain, when
-  std::string accounting;                                // every accounting line so far
-
-  int SentTo(const std::string& domain, absl::Time from, absl::Time until) const {
-    int n = 0;
-    for (const auto& [d, at] : sent) n += d == domain && at >= from && at < until ? 1 : 0;
-    return n;
-  }
-
-  void RunFor(absl::Duration span) {
-    core::SetLogLevel(core::LogLevel::kError);  // a line per delivery would be most of the time
-    const absl::Time until = h.now + span;
-    while (true) {
-      accounting += h.AccountingText();
-      h.TakeAll<JobFinished>();
-      for (int round = 0; round < 100; ++round) {
-        bool any = false;
-        for (const ResolveRoute& r : h.TakeAll<ResolveRoute>()) {
-          h.Resolved(r.domain, routes.at(r.domain));
-          any = true;
-        }
-        for (const OpenConnection& open : h.TakeAll<OpenConnection>()) {
-          h.Ready(open.connection);
-          any = true;
-        }
-        for (const SendMessage& send : h.TakeAll<SendMessage>()) {
-          const std::string domain = send.recipients[0].substr(send.recipients[0].find('@') + 1);
-          sent.emplace_back(domain, h.now);
-          std::vector<AttemptReply> replies;
-          for (size_t i = 0; i < send.recipients.size(); ++i) replies.push_back(reply(domain));
-          h.Sent(send.connection, replies);
-          h.WriteAllResults();
-          h.Ready(send.connection);
-          any = true;
-        }
-        for (const CloseConnection& close : h.TakeAll<CloseConnection>()) {
-          h.Closed(close.connection, "QUIT");
-          any = true;
-        }
-        for (const WriteBounce& bounce : h.TakeAll<WriteBounce>()) {
-          h.BounceWritten(bounce.batch, true);
-          any = true;
-        }
-        if (h.WriteAllResults() > 0) any = true;
-        if (!any) break;
-      }
-      if (h.now >= until) {
-        accounting += h.AccountingText();
-        return;
-      }
-      h.Advance(absl::Milliseconds(1));
-    }
-  }
-};
 
 TEST(ShapingSchedulerTest, MessageRateHoldsExactlyOverAMinute) {
   for (const char* rate : {"100/s", "1000/s"}) {
@@ -166,7 +104,7 @@ duration = "1m"
   SchedulerHarness h0(config0);
   FakeDestination dest0(h0);
   dest0.routes["one.example"] = SiteHop("192.0.2.1:25", "mx1.mail.example");
-  dest0.reply = [](const std::string&) { return Reply(421, "4.7.0", "4.7.0 slow down"); };
+  dest0.reply = [](const std::string&, const std::string&) { return Reply(421, "4.7.0", "4.7.0 slow down"); };
   h0.Accept(h0.Job("one.example", {"a"}));
   dest0.RunFor(absl::Milliseconds(10));
   const std::vector<SiteActed> acted = h0.TakeAll<SiteActed>();
@@ -280,7 +218,7 @@ ramp_to = "8/s"
   dest.routes["throttled.example"] = SmtpHop({"192.0.2.1:25"});
   dest.routes["other.example"] = SmtpHop({"192.0.2.2:25"});
   bool throttling = true;
-  dest.reply = [&](const std::string& domain) {
+  dest.reply = [&](const std::string& domain, const std::string&) {
     if (domain == "throttled.example" && throttling) {
       return Reply(421, "4.7.28", "Our system has detected an unusual rate; you are rate limited");
     }
@@ -373,7 +311,7 @@ duration = "5s"
   FakeDestination dest(h);
   dest.routes["dest.example"] = SmtpHop({"192.0.2.1:25"});
   int replies = 0;
-  dest.reply = [&](const std::string&) {
+  dest.reply = [&](const std::string&, const std::string&) {
     return ++replies == 1 ? Reply(452, "4.2.1", "slow down") : Reply(250);
   };
   for (int i = 0; i < 100; ++i) h.Accept(h.Job("dest.example", {"a"}));
@@ -400,7 +338,7 @@ action = "bounce"
   FakeDestination dest(h);
   dest.routes["listed.example"] = SmtpHop({"192.0.2.1:25"});
   dest.routes["gone.example"] = SmtpHop({"192.0.2.2:25"});
-  dest.reply = [](const std::string& domain) {
+  dest.reply = [](const std::string& domain, const std::string&) {
     if (domain == "listed.example") {
       // The built-in Microsoft rule: a block list entry that is lifted on request.
       return Reply(550, "5.7.1", "Unfortunately, messages from [192.0.2.9] weren't sent. (S3150)");
