@@ -54,8 +54,7 @@ TEST(EgressSchedulerTest, APoolsJobsTakeItsSourcesByWeightEachWithItsOwnQueueAnd
   EXPECT_EQ(net.SentFrom("b"), 2);
   EXPECT_EQ(net.SentFrom(""), 3);
   std::sort(net.resolved.begin(), net.resolved.end());
-  EXPECT_EQ(net.resolved,
-            (std::vector<std::string>{"dest.example", "dest.example/a", "dest.example/b"}));
+  EXPECT_EQ(net.resolved, (std::vector<std::string>{"dest.example", "dest.example/a", "dest.example/b"}));
   // Each connection carried one source's mail only.
   EXPECT_EQ(h.scheduler->stats().connections_handed_over, 0u);
 }
