@@ -13,6 +13,9 @@
 # STARTTLS on both sides (smtpd and smtp security level "may"), same certificate.
 # DKIM=1 compares instead, per size: ringpost unsigned, signing every message with an
 # Ed25519 key, and with an RSA-2048 key (--dkim_key_table naming blast's From: domain).
+# EGRESS=1 compares instead, per size and twice over: ringpost from its default address,
+# and with an egress pool (every message's pool by its sender; its header section held
+# back for X-Ringpost-Pool:, each connection bound to 127.0.0.2 with its own EHLO name).
 # BASELINE=path/to/an/older/ringpost compares instead that binary and this build,
 # alternating (baseline, current, baseline, current) per size: a change's before and
 # after in one run (in plaintext; with TLS=1 too, STARTTLS on both sides).
@@ -150,6 +153,22 @@ if [ "${DKIM:-0}" = 1 ]; then
     done
   done
   echo "# ratios in this table are to ringpost unsigned, not to Postfix"
+  exit 0
+fi
+if [ "${EGRESS:-0}" = 1 ]; then
+  egress="--egress_sources=a=127.0.0.2/mta-a.ringpost.test --egress_pools=p=a --egress_sender_pools=*=p"
+  for size in ${SIZES:-1024 102400}; do
+    count=$messages
+    [ $size -gt 10000 ] && count=$((messages / 4))
+    for round in 1 2; do
+      read -r d_rate d_cpu d_n < <(run_ringpost $size $count)
+      printf '| %s | ringpost (default address, round %d) | %d | %s | %s | 1.00 | 1.000 |\n' $size $round $d_n $d_rate $d_cpu
+      read -r rate cpu n < <(RINGPOST_EXTRA="$egress" run_ringpost $size $count)
+      awk -v s=$size -v k=$round -v n=$n -v r="$rate" -v c="$cpu" -v dr="$d_rate" -v dc="$d_cpu" \
+        'BEGIN { printf "| %s | ringpost (egress pool, round %d) | %d | %s | %s | %.2f | %.3f |\n", s, k, n, r, c, r / dr, c / dc }'
+    done
+  done
+  echo "# ratios in this table are to the round's default-address run, not to Postfix"
   exit 0
 fi
 if [ -n "${BASELINE:-}" ]; then
