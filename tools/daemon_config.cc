@@ -603,6 +603,9 @@ absl::Status ReadEgressFlags(DaemonConfig& c) {
   if (!sources->empty() && pools->empty()) {
     return Invalid("--egress_sources: no --egress_pools uses them (a message leaves through a pool)");
   }
+  for (const net::EgressSource& source : *sources) {
+    c.delivery.scheduler.source_families[source.name] = source.address.family();
+  }
   c.delivery.egress_sources = *std::move(sources);
   if (pools->empty()) return absl::OkStatus();
   auto shared = std::make_shared<const queue::EgressPools>(*std::move(pools));

@@ -1,8 +1,11 @@
 #include "net/inbound/pool_header.h"
 
+#include <algorithm>
 #include <vector>
 
 #include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
 #include "net/dkim/dkim_canonical.h"
 
 namespace ringpost::net {
@@ -12,6 +15,7 @@ void PoolHeader::Begin() {
   header_passed_ = false;
   requested_.clear();
   removed_ = 0;
+  removed_bytes_ = 0;
 }
 
 absl::Status PoolHeader::Append(absl::Span<const absl::string_view> pieces, const Store& next) {
@@ -43,18 +47,28 @@ void PoolHeader::PassHeader(std::vector<absl::string_view>* out) {
     out->push_back(section);
     return;
   }
+  // A message that is all header ends without its blank line: the last field is read
+  // as if the section ended there.
+  std::string padded;
+  absl::string_view scanned = section;
+  if (!header_.ended()) {
+    padded = absl::StrCat(section, absl::EndsWith(section, "\n") ? "" : "\r\n", "\r\n");
+    scanned = padded;
+  }
   size_t complete = 0;
   size_t written = 0;
-  for (absl::string_view field : SplitHeaderFields(section, &complete)) {
+  for (absl::string_view field : SplitHeaderFields(scanned, &complete)) {
     if (HeaderFieldName(field) != kPoolHeaderName) continue;
     if (requested_.empty()) {
       absl::string_view value = field.substr(field.find(':') + 1);
       requested_ = std::string(absl::StripAsciiWhitespace(value));
     }
     ++removed_;
-    const size_t start = static_cast<size_t>(field.data() - section.data());
+    const size_t start = static_cast<size_t>(field.data() - scanned.data());
+    const size_t end = std::min(start + field.size(), section.size());
     if (start > written) out->push_back(section.substr(written, start - written));
-    written = start + field.size();
+    removed_bytes_ += end - start;
+    written = end;
   }
   if (written < section.size()) out->push_back(section.substr(written));
 }

@@ -30,8 +30,10 @@ class PoolHeader {
   absl::Status Finish(const Store& next);
   // The first X-Ringpost-Pool field's value (trimmed), or empty.
   const std::string& requested() const { return requested_; }
-  // How many fields were taken out.
+  // How many fields were taken out, and their bytes (the stored message is that much
+  // shorter than the one received).
   int removed() const { return removed_; }
+  size_t removed_bytes() const { return removed_bytes_; }
 
  private:
   void PassHeader(std::vector<absl::string_view>* out);
@@ -40,6 +42,7 @@ class PoolHeader {
   bool header_passed_ = false;
   std::string requested_;
   int removed_ = 0;
+  size_t removed_bytes_ = 0;
 };
 
 }  // namespace ringpost::net

@@ -188,6 +188,7 @@ class SmtpSession final : public Session, public SmtpServerHandler {
     message_ = 0;
     if (pool_header_.has_value()) {
       if (absl::Status s = pool_header_->Finish(AfterPoolHeader(message)); !s.ok()) return Refuse(message, s);
+      message_bytes_ -= pool_header_->removed_bytes();  // the size stored, as the log and accounting say
     }
     // Decided now: nothing of the next message begins before this one's reply.
     pool_ = ChoosePool(received);

@@ -47,6 +47,7 @@ class DeliveryDriver::Link final : public OutboundOwner {
   std::string tls_key;                 // TlsSessionCache::KeyOf(host, sni)
   std::string body;                    // the message in flight
   bool opening = false;                // inside ConnectionTable::Connect: a close now is our own refusal
+  std::string bind_error;              // ...unless the source's address could not be bound
 };
 
 DeliveryDriver::DeliveryDriver(core::Shard& shard, const DeliveryConfig& config, queue::Spool& spool,
@@ -196,35 +197,31 @@ void DeliveryDriver::Do(queue::OpenConnection& action) {
       tls.policy = TlsPolicy::kRequired;
       break;
   }
-  // No client context: --outbound_tls=none without --shaping (which always makes one).
-  if (config_.session.tls_client == nullptr || action.plaintext) tls.policy = TlsPolicy::kNone;
-  if (tls.policy != TlsPolicy::kNone) {
-    // RFC 6066 §3: the server name is a host name, never an address.
-    if (core::IsHostName(action.name)) tls.sni = action.name;
-    link.tls_key = TlsSessionCache::KeyOf(action.address.ToString(), tls.sni);
-    tls.resume = tls_sessions_.Take(link.tls_key);
-  }
-  if (config_.route_auth != nullptr) {
-    // The next hop as --routes names it: its host name, or its address.
-    tls.login = config_.route_auth->For(action.name.empty() ? action.address.HostString() : action.name);
-  }
-  // An egress source: its EHLO name, and its address bound before connecting.
+  // An egress source: its EHLO name, and its address bound before connecting (the
+  // scheduler gives a source's queue only addresses of the source's family).
   const Egress* egress = nullptr;
   if (!action.source.empty()) {
     auto it = egress_.find(action.source);
     RP_CHECK_MSG(it != egress_.end(), "a pool names a source that is not configured");
     egress = &it->second;
-    if (egress->address.family() != action.address.family()) {
-      // Not this source's kind of address: the destination's next address is tried
-      // (never the default source in its place).
-      links_.erase(action.connection);
-      scheduler_.OnConnectionClosed(
-          action.connection,
-          absl::StrCat("source ", action.source, " has no ",
-                       action.address.family() == AF_INET6 ? "IPv6" : "IPv4", " address"),
-          /*local=*/false, Now());
-      return;
-    }
+    RP_CHECK_MSG(egress->address.family() == action.address.family(), "an address of another family");
+  }
+  // No client context: --outbound_tls=none without --shaping (which always makes one).
+  if (config_.session.tls_client == nullptr || action.plaintext) tls.policy = TlsPolicy::kNone;
+  if (tls.policy != TlsPolicy::kNone) {
+    // RFC 6066 §3: the server name is a host name, never an address.
+    if (core::IsHostName(action.name)) tls.sni = action.name;
+    // A session is resumed only from the source it was made from: a ticket shown from
+    // another address would tie the two together for the receiver.
+    link.tls_key = TlsSessionCache::KeyOf(action.source.empty()
+                                              ? action.address.ToString()
+                                              : absl::StrCat(action.address.ToString(), "/", action.source),
+                                          tls.sni);
+    tls.resume = tls_sessions_.Take(link.tls_key);
+  }
+  if (config_.route_auth != nullptr) {
+    // The next hop as --routes names it: its host name, or its address.
+    tls.login = config_.route_auth->For(action.name.empty() ? action.address.HostString() : action.name);
   }
   auto session = std::make_unique<OutboundSession>(
       link, egress != nullptr ? egress->session : config_.session, std::move(tls));
@@ -233,7 +230,8 @@ void DeliveryDriver::Do(queue::OpenConnection& action) {
   // destroyed in here and its close reported as ours, not the destination's.
   link.opening = true;
   if (connections_ != nullptr) {
-    connections_->Connect(action.address, std::move(session), egress != nullptr ? &egress->address : nullptr);
+    connections_->Connect(action.address, std::move(session), egress != nullptr ? &egress->address : nullptr,
+                          &link.bind_error);
   } else {
     session.reset();
   }
@@ -481,7 +479,10 @@ void DeliveryDriver::OnClosed(Link& link, const std::string& reason, const SmtpR
     refused = queue::AttemptReply{refusal->code, refusal->enhanced,
                                   refusal->text.substr(0, refusal->text.find('\n')), false};
   }
-  scheduler_.OnConnectionClosed(link.id, reason, link.opening, Now(),
+  // A source address that cannot be bound (gone since the start) fails the connection:
+  // the destination rests and its mail is deferred, never retried each second.
+  const bool ours = link.opening && link.bind_error.empty();
+  scheduler_.OnConnectionClosed(link.id, link.bind_error.empty() ? reason : link.bind_error, ours, Now(),
                                 refused.has_value() ? &*refused : nullptr);
   // The link's own method is on the stack (the session is being destroyed): it is
   // freed at the end of the loop turn.

@@ -1,4 +1,5 @@
 #include "net/transport/connection_table.h"
+#include "absl/strings/str_cat.h"
 #include "absl/strings/string_view.h"
 
 #include <fcntl.h>
@@ -144,19 +145,22 @@ void ConnectionTable::Adopt(int fd, bool inbound, Service* service) {
 }
 
 Connection* ConnectionTable::Connect(const core::SocketAddress& address, std::unique_ptr<Session> session,
-                                     const core::SocketAddress* source) {
+                                     const core::SocketAddress* source, std::string* bind_error) {
   RP_CHECK(session != nullptr);
   if (stopping_) return nullptr;
   const int fd = socket(address.family(), SOCK_STREAM | SOCK_CLOEXEC, 0);
   if (fd < 0) return nullptr;
   if (source != nullptr) {
     // The port is picked at connect, per destination: one source address can then hold
-    // far more than 64k connections (to different destinations).
+    // far more than 64k connections (to different destinations). Linux takes this
+    // IP-level option on IPv6 sockets too.
     const int one = 1;
-    if (source->family() == AF_INET) setsockopt(fd, IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, &one, sizeof(one));
+    setsockopt(fd, IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, &one, sizeof(one));
     if (bind(fd, source->sockaddr_ptr(), source->length()) != 0) {
-      RP_LOG(kWarning) << "cannot bind outbound source " << source->HostString() << ": "
-                       << std::strerror(errno);
+      const std::string error =
+          absl::StrCat("cannot bind source ", source->HostString(), ": ", std::strerror(errno));
+      RP_LOG(kWarning) << "outbound connection to " << address.ToString() << ": " << error;
+      if (bind_error != nullptr) *bind_error = error;
       close(fd);
       return nullptr;
     }

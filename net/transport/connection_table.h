@@ -62,9 +62,11 @@ class ConnectionTable final : public core::CompletionSink {
   void AddListener(int fd, Service* service = nullptr);
   // Starts an outbound connection; the session hears OnOpen or OnConnectFailed.
   // Returns null (and drops `session`) when no slot is free.
-  // With `source`, the socket binds that local address first (an egress source).
+  // With `source`, the socket binds that local address first (an egress source); when
+  // it cannot, `*bind_error` says why before the session is destroyed (a failure of
+  // the source, not a shortage of ours).
   Connection* Connect(const core::SocketAddress& address, std::unique_ptr<Session> session,
-                      const core::SocketAddress* source = nullptr);
+                      const core::SocketAddress* source = nullptr, std::string* bind_error = nullptr);
 
   const ConnectionStats& stats() const { return stats_; }
   core::Shard& shard() { return shard_; }

@@ -89,9 +89,17 @@ void DeliveryScheduler::EndEvent() {
     Detach(domain);
     domains_.erase(it);
   }
-  if (sites_may_be_idle_) {
+  if (sites_may_be_idle_ || now_ >= sites_recheck_at_) {
+    // A site share without domains whose throttle still holds something (a rule's
+    // suspension from another shard, say) is looked at again once that lapses.
     sites_may_be_idle_ = false;
-    absl::erase_if(sites_, [this](const auto& site) { return SiteIdle(*site.second); });
+    sites_recheck_at_ = absl::InfiniteFuture();
+    absl::erase_if(sites_, [this](const auto& entry) {
+      const Site& site = *entry.second;
+      if (SiteIdle(site)) return true;
+      if (site.domains == 0) sites_recheck_at_ = std::min(sites_recheck_at_, site.throttle.IdleAt(now_));
+      return false;
+    });
   }
 }
 
@@ -224,12 +232,32 @@ void DeliveryScheduler::OnRouteResolved(const std::string& queue, NextHop hop, a
     domain.route_valid_until =
         hop.valid_for > absl::ZeroDuration() ? now_ + hop.valid_for : absl::InfiniteFuture();
     domain.hop = std::move(hop);
+    KeepSourceFamily(domain);
     domain.route = Domain::Route::kKnown;
     Shape(domain);  // its MX hosts may put it in a site
     Pump(domain);
     maybe_empty_.push_back(queue);
   }
   EndEvent();
+}
+
+void DeliveryScheduler::KeepSourceFamily(Domain& domain) {
+  if (domain.source.empty() || domain.hop.kind != NextHop::Kind::kSmtp) return;
+  auto family = config_.source_families.find(domain.source);
+  if (family == config_.source_families.end()) return;
+  NextHop& hop = domain.hop;
+  size_t kept = 0;
+  for (size_t i = 0; i < hop.addresses.size(); ++i) {
+    if (hop.addresses[i].family() != family->second) continue;
+    if (i < hop.names.size()) {
+      hop.names[kept] = std::move(hop.names[i]);
+    } else if (kept < hop.names.size()) {
+      hop.names[kept].clear();
+    }
+    hop.addresses[kept++] = hop.addresses[i];
+  }
+  hop.names.resize(std::min(hop.names.size(), kept));
+  hop.addresses.resize(kept);
 }
 
 void DeliveryScheduler::Pump(Domain& domain) {
@@ -282,7 +310,9 @@ void DeliveryScheduler::FailAll(Domain& domain, const std::string& status, int c
 void DeliveryScheduler::PumpSmtp(Domain& domain) {
   if (domain.hop.addresses.empty()) {  // a route without an address (an MX without A/AAAA)
     domain.route = Domain::Route::kUnknown;
-    return FailAll(domain, "4.4.4", 0, absl::StrCat("no address for ", domain.name));
+    return FailAll(domain, "4.4.4", 0,
+                   absl::StrCat("no address for ", domain.name,
+                                domain.source.empty() ? "" : " of the family of source ", domain.source));
   }
   // Idle connections first.
   for (size_t i = 0; i < domain.connections.size() && !domain.due.empty(); ++i) {

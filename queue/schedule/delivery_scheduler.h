@@ -61,6 +61,7 @@
 #include <deque>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <queue>
 #include <random>
 #include <string>
@@ -116,6 +117,9 @@ struct SchedulerConfig {
   // --egress_pools: a job of a message with a pool takes one of its sources; null or
   // empty: every job leaves from the default source.
   std::shared_ptr<const EgressPools> egress_pools;
+  // Each egress source's address family (AF_INET or AF_INET6): a source's queue uses
+  // only the next hop's addresses of its family.
+  absl::flat_hash_map<std::string, int> source_families;
   uint64_t seed = 1;
 };
 
@@ -194,8 +198,9 @@ struct WriteControl {
   ControlRecord record;
 };
 
-// A reply-driven rule acted on a site (suspended it, or set its rate or connection
-// limit): every other shard's share of the site must follow (OnSiteActed there).
+// A reply-driven rule acted on a site (suspended it, set its rate or connection limit,
+// or bounced its queues): every other shard's share of the site must follow
+// (OnSiteActed there).
 struct SiteActed {
   std::string site;    // "mx:*.google.com"
   std::string source;  // the egress source whose share it is (empty: the default)
@@ -245,6 +250,8 @@ struct JobFilter {
   std::string domain;           // canonical
   std::string sender;           // exact, case-insensitive
   absl::Duration older_than = absl::ZeroDuration();
+  // Set: only jobs leaving from this egress source ("": the default address).
+  std::optional<std::string> source;
 };
 
 struct Suspension {
@@ -390,6 +397,9 @@ class DeliveryScheduler {
   // max_recipients_per_transaction); the others stay due.
   void BeginAttempt(Job& job, size_t recipients_max = SIZE_MAX);
   // Domains.
+  // A source's queue keeps only the next hop's addresses its source can reach (its
+  // address family).
+  void KeepSourceFamily(Domain& domain);
   void Pump(Domain& domain);
   void PumpSmtp(Domain& domain);
   void FailAll(Domain& domain, const std::string& status, int code, const std::string& text);
@@ -443,8 +453,16 @@ class DeliveryScheduler {
   // A suspend, set_rate or set_connection_limit on this shard's share of a site (rates
   // and limits shared out like the site's own).
   void ActOnSite(Site& site, const AutomationRule& rule, absl::Time until, const std::string& reason);
+  // What a rule acts on: the site share or destination queue that got the reply, or
+  // with `every_source` the shares or queues of the same site or domain from every
+  // egress source.
+  std::vector<Site*> SharesOf(Site& site, bool every_source);
+  std::vector<Domain*> QueuesOf(Domain& domain, bool every_source);
   // The site a rule's count and action are kept by, or null for the domain itself.
   static Site* SiteActedOn(const AutomationRule& rule, const Domain& domain);
+  // A bounce rule's action on a site's share: each of its domains' queues from that
+  // share's source.
+  void BounceSiteShare(const Site& share, const std::string& reason);
   void BounceForAutomation();
   bool SiteIdle(const Site& site) const;
   // Events end here: domains left with nothing are forgotten.
@@ -488,8 +506,14 @@ class DeliveryScheduler {
   std::shared_ptr<const BounceRules> bounce_rules_;
   absl::flat_hash_map<std::string, std::unique_ptr<Site>> sites_;  // share of each, by QueueKey(site, source)
   // Domains a rule's "bounce" action emptied, with its reason (run at the event's end).
-  std::vector<std::pair<std::string, std::string>> automation_bounces_;
+  struct AutomationBounce {
+    std::string domain;
+    std::optional<std::string> source;  // unset: the domain's jobs from every source
+    std::string reason;
+  };
+  std::vector<AutomationBounce> automation_bounces_;
   bool sites_may_be_idle_ = false;  // a domain left its site: forget idle sites
+  absl::Time sites_recheck_at_ = absl::InfiniteFuture();  // when a kept domainless site may be idle
   absl::flat_hash_map<ConnectionId, std::unique_ptr<Connection>> connections_;
   absl::flat_hash_map<BatchId, std::unique_ptr<Batch>> batches_;  // waiting for the driver
   absl::flat_hash_map<std::string, uint32_t> host_connections_;    // per next-hop address

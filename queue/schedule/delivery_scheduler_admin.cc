@@ -52,6 +52,7 @@ bool DeliveryScheduler::Matches(const Job& job, const JobFilter& filter, absl::T
   if (!filter.domain.empty() && job.work->domain != filter.domain) return false;
   if (!filter.sender.empty() && !absl::EqualsIgnoreCase(message.mail_from, filter.sender)) return false;
   if (filter.older_than > absl::ZeroDuration() && now - ArrivalOf(message) < filter.older_than) return false;
+  if (filter.source.has_value() && job.domain->source != *filter.source) return false;
   return true;
 }
 

@@ -78,7 +78,8 @@ void DeliveryScheduler::Complete(Job& job, std::vector<AttemptReply> replies, co
     entry.rcpt = r.address;
     entry.domain = job.work->domain;
     entry.host = host;
-    entry.source = job.domain->source;
+    // A local delivery leaves from no address: no source, whatever its pool.
+    entry.source = job.domain->hop.kind == NextHop::Kind::kLocal ? "" : job.domain->source;
     entry.code = reply.code;
     entry.text = reply.text;
     entry.tls = tls.description;

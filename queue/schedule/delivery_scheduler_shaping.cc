@@ -243,6 +243,24 @@ void DeliveryScheduler::ActOnSite(Site& site, const AutomationRule& rule, absl::
   ApplyTimedAction(site.throttle, rule, until, reason, config_.shard, config_.shards);
 }
 
+std::vector<DeliveryScheduler::Site*> DeliveryScheduler::SharesOf(Site& site, bool every_source) {
+  if (!every_source) return {&site};
+  std::vector<Site*> shares;
+  for (auto& [key, share] : sites_) {
+    if (share->name == site.name) shares.push_back(share.get());
+  }
+  return shares;
+}
+
+std::vector<DeliveryScheduler::Domain*> DeliveryScheduler::QueuesOf(Domain& domain, bool every_source) {
+  if (!every_source) return {&domain};
+  std::vector<Domain*> queues;
+  for (auto& [key, queue] : domains_) {
+    if (queue->name == domain.name) queues.push_back(queue.get());
+  }
+  return queues;
+}
+
 void DeliveryScheduler::OnSiteActed(const SiteActed& acted, absl::Time now) {
   now_ = std::max(now_, now);
   auto [it, inserted] = sites_.try_emplace(QueueKey(acted.site, acted.source));
@@ -252,7 +270,13 @@ void DeliveryScheduler::OnSiteActed(const SiteActed& acted, absl::Time now) {
     it->second->source = acted.source;
     sites_may_be_idle_ = true;
   }
-  ActOnSite(*it->second, acted.rule, acted.until, acted.reason);
+  for (Site* share : SharesOf(*it->second, acted.rule.every_source)) {
+    if (acted.rule.action == AutomationAction::kBounce) {
+      BounceSiteShare(*share, acted.reason);
+    } else {
+      ActOnSite(*share, acted.rule, acted.until, acted.reason);
+    }
+  }
   RP_LOG(kInfo) << "shaping rule=" << acted.rule.name << " action=" << AutomationActionName(acted.rule.action)
                 << " destination=" << acted.site << (acted.source.empty() ? "" : " source=") << acted.source
                 << " (another shard's share)";
@@ -281,12 +305,14 @@ void DeliveryScheduler::Act(const AutomationRule& rule, Domain& domain, const At
   if (on_site) {
     // Every shard's share of the site follows (each keeps the share of the rule's rates
     // and limit, as of the site's own).
-    ActOnSite(*site, rule, until, reason);
-    if (config_.shards > 1 && TimedAction(rule.action)) {
+    for (Site* share : SharesOf(*site, rule.every_source)) ActOnSite(*share, rule, until, reason);
+    if (config_.shards > 1 && (TimedAction(rule.action) || rule.action == AutomationAction::kBounce)) {
       actions_.push_back(SiteActed{site->name, site->source, rule, until, reason});
     }
   } else {
-    ApplyTimedAction(domain.throttle, rule, until, reason, 0, 1);
+    for (Domain* queue : QueuesOf(domain, rule.every_source)) {
+      ApplyTimedAction(queue->throttle, rule, until, reason, 0, 1);
+    }
   }
   switch (rule.action) {
     case AutomationAction::kSuspend:
@@ -303,11 +329,11 @@ void DeliveryScheduler::Act(const AutomationRule& rule, Domain& domain, const At
       break;
     case AutomationAction::kBounce:
       if (on_site) {
-        for (const auto& [name, d] : domains_) {
-          if (d->site == site) automation_bounces_.emplace_back(d->name, reason);
-        }
+        for (Site* share : SharesOf(*site, rule.every_source)) BounceSiteShare(*share, reason);
+      } else if (rule.every_source) {
+        automation_bounces_.push_back({domain.name, std::nullopt, reason});
       } else {
-        automation_bounces_.emplace_back(domain.name, reason);
+        automation_bounces_.push_back({domain.name, domain.source, reason});
       }
       break;
     case AutomationAction::kTemporary:
@@ -325,15 +351,22 @@ void DeliveryScheduler::Act(const AutomationRule& rule, Domain& domain, const At
   }
 }
 
+void DeliveryScheduler::BounceSiteShare(const Site& share, const std::string& reason) {
+  for (const auto& [key, d] : domains_) {
+    if (d->site == &share) automation_bounces_.push_back({d->name, d->source, reason});
+  }
+}
+
 void DeliveryScheduler::BounceForAutomation() {
-  std::vector<std::pair<std::string, std::string>> bounces;
+  std::vector<AutomationBounce> bounces;
   bounces.swap(automation_bounces_);
-  for (const auto& [name, reason] : bounces) {
+  for (const AutomationBounce& bounce : bounces) {
     JobFilter filter;
-    filter.domain = name;
+    filter.domain = bounce.domain;
+    filter.source = bounce.source;
     JobId cursor = 0;
     do {
-      Apply(AdminCommand::kBounce, filter, reason, &cursor, 1000, now_);
+      Apply(AdminCommand::kBounce, filter, bounce.reason, &cursor, 1000, now_);
     } while (cursor != 0);
   }
 }

@@ -69,6 +69,9 @@ struct AutomationRule {
   std::string name;
   ReplyPattern pattern;
   std::string destination;  // empty: wherever it matches; a domain or "mx:PATTERN"
+  // With egress sources: the action holds for the destination from every source, not
+  // only from the one whose connection got the reply.
+  bool every_source = false;
   uint32_t threshold = 1;   // matches within `within` that set it off
   absl::Duration within = absl::Minutes(1);
   AutomationAction action = AutomationAction::kSuspend;

@@ -231,6 +231,9 @@ class ShapingFileReader {
           return Error(v, key, "expected a domain or a site (mx:PATTERN)");
         }
         rule->destination = canonical;
+      } else if (key == "every_source") {
+        if (!v.is_boolean()) return Error(v, key, "expected true or false");
+        rule->every_source = v.as_boolean();
       } else if (key == "code") {
         if (v.is_integer()) {
           code = absl::StrCat(v.as_integer());
@@ -281,10 +284,10 @@ class ShapingFileReader {
         RP_TRY(ReadDuration(v, key, &rule->ramp_interval));
         if (rule->ramp_interval <= absl::ZeroDuration()) return Error(v, key, "must be positive");
       } else {
-        return Error(
-            v, key,
-            "unknown key in [[automation]] (name, destination, code, enhanced, text, threshold, within, "
-            "action, duration, rate, connection_limit, ramp_from, ramp_to, ramp_interval)");
+        return Error(v, key,
+                     "unknown key in [[automation]] (name, destination, every_source, code, enhanced, text, "
+                     "threshold, "
+                     "within, action, duration, rate, connection_limit, ramp_from, ramp_to, ramp_interval)");
       }
     }
     if (rule->name.empty()) return Error(value, "automation", "a rule needs a name");

@@ -80,6 +80,21 @@ TEST(PoolHeaderTest, TheFieldIsReadAndRemovedWhereverThePiecesBreak) {
     EXPECT_EQ(Filtered(filter, message, step), expected) << "step " << step;
     EXPECT_EQ(filter.requested(), "bulk");  // the first field
     EXPECT_EQ(filter.removed(), 2);
+    EXPECT_EQ(filter.removed_bytes(), message.size() - expected.size());
+  }
+}
+
+TEST(PoolHeaderTest, AMessageThatIsAllHeaderLosesItsLastFieldToo) {
+  // No blank line ends the section: the last field ends with the data.
+  for (const std::string& ending : {std::string("\r\n"), std::string("")}) {
+    const std::string message = "Subject: x\r\nX-Ringpost-Pool: bulk" + ending;
+    for (size_t step : {size_t{1}, size_t{5}, message.size()}) {
+      PoolHeader filter;
+      EXPECT_EQ(Filtered(filter, message, step), "Subject: x\r\n") << "step " << step;
+      EXPECT_EQ(filter.requested(), "bulk");
+      EXPECT_EQ(filter.removed(), 1);
+      EXPECT_EQ(filter.removed_bytes(), message.size() - 12);
+    }
   }
 }
 

@@ -2,6 +2,8 @@
 // sources by weight, each source × destination is a queue of its own with its own
 // connections (never handed to another source's), a reply-driven suspension holds one
 // source's queue while the others go on, and an operator's suspension holds them all.
+#include <sys/socket.h>
+
 #include <algorithm>
 #include <map>
 
@@ -114,6 +116,41 @@ TEST(EgressSchedulerTest, AThrottlingReplyToOneSourceSuspendsThatSourceOnly) {
   EXPECT_TRUE(h.scheduler->Suspensions(h.now).empty());
 }
 
+TEST(EgressSchedulerTest, ARuleForEverySourceSuspendsTheDestinationFromAllOfThem) {
+  SchedulerConfig config = PooledConfig();
+  absl::StatusOr<ShapingPolicy> policy = ShapingPolicy::Parse(R"(
+[[automation]]
+name = "domain-wide"
+code = 421
+text = "too much mail for this domain"
+every_source = true
+action = "suspend"
+duration = "10m"
+)",
+                                                              "shaping.toml");
+  ASSERT_TRUE(policy.ok()) << policy.status();
+  config.shaping = std::make_shared<const ShapingPolicy>(*std::move(policy));
+  SchedulerHarness h(config);
+  Network net(h);
+  // b's queue exists (it delivered) when a's connection gets the reply.
+  h.Accept(PooledJob(h, "solo", "first"));
+  net.Settle();
+  ASSERT_EQ(net.SentFrom("b"), 1);
+  net.reply = [](const std::string&, const std::string& source) {
+    return source == "a" ? Reply(421, "4.7.0", "4.7.0 too much mail for this domain") : Reply(250);
+  };
+  h.Accept(PooledJob(h, "bulk", "r0"));  // the first pick: a
+  net.Settle();
+  std::vector<std::string> suspended;
+  for (const Suspension& s : h.scheduler->Suspensions(h.now)) suspended.push_back(s.source);
+  std::sort(suspended.begin(), suspended.end());
+  EXPECT_EQ(suspended, (std::vector<std::string>{"a", "b"}));
+  net.sent.clear();
+  h.Accept(PooledJob(h, "solo", "second"));
+  net.Settle();
+  EXPECT_EQ(net.SentFrom("b"), 0);  // held too
+}
+
 TEST(EgressSchedulerTest, AnOperatorsSuspensionOfADomainHoldsEverySource) {
   SchedulerHarness h(PooledConfig());
   Network net(h);
@@ -147,6 +184,67 @@ max_message_rate = 0
   net.Settle();
   EXPECT_EQ(net.SentFrom("a"), 6);
   EXPECT_EQ(net.SentFrom("b"), 0);  // b's rate to dest.example is 0: held
+}
+
+TEST(EgressSchedulerTest, ASourceQueueUsesOnlyTheNextHopsAddressesOfItsSourcesFamily) {
+  SchedulerConfig config = PooledConfig();
+  config.source_families = {{"a", AF_INET6}, {"b", AF_INET}};
+  SchedulerHarness h(config);
+  h.Accept(PooledJob(h, "solo", "r0"));  // b: IPv4
+  h.Accept(PooledJob(h, "bulk", "r1"));  // a (the first pick): IPv6
+  for (const ResolveRoute& r : h.TakeAll<ResolveRoute>()) {
+    h.Resolved(r.queue, SmtpHop({"[2001:db8::1]:25", "192.0.2.1:25", "[2001:db8::2]:25"}));
+  }
+  std::map<std::string, std::vector<std::string>> opened;  // by source
+  for (const OpenConnection& open : h.TakeAll<OpenConnection>()) {
+    opened[open.source].push_back(open.address.ToString());
+  }
+  EXPECT_EQ(opened["a"], (std::vector<std::string>{"[2001:db8::1]:25"}));
+  EXPECT_EQ(opened["b"], (std::vector<std::string>{"192.0.2.1:25"}));
+}
+
+TEST(EgressSchedulerTest, ANextHopWithoutAnAddressOfTheSourcesFamilyDefersItsMail) {
+  SchedulerConfig config = PooledConfig();
+  config.source_families = {{"a", AF_INET6}, {"b", AF_INET}};
+  SchedulerHarness h(config);
+  Network net(h);                        // dest.example has an IPv4 address only
+  h.Accept(PooledJob(h, "bulk", "r0"));  // a: IPv6
+  h.Accept(PooledJob(h, "solo", "r1"));  // b: IPv4
+  net.Settle();
+  EXPECT_EQ(net.SentFrom("a"), 0);
+  EXPECT_EQ(net.SentFrom("b"), 1);
+  EXPECT_NE(net.accounting.find("no address for dest.example of the family of source a"), std::string::npos)
+      << net.accounting;
+  EXPECT_NE(net.accounting.find("\"status\":\"4.4.4\""), std::string::npos) << net.accounting;
+}
+
+TEST(EgressSchedulerTest, ABounceRuleBouncesTheQueueOfTheSourceThatGotTheReplyOnly) {
+  SchedulerConfig config = PooledConfig();
+  absl::StatusOr<ShapingPolicy> policy = ShapingPolicy::Parse(R"(
+[[automation]]
+name = "address-listed"
+code = 421
+text = "your address is listed"
+action = "bounce"
+)",
+                                                              "shaping.toml");
+  ASSERT_TRUE(policy.ok()) << policy.status();
+  config.shaping = std::make_shared<const ShapingPolicy>(*std::move(policy));
+  SchedulerHarness h(config);
+  Network net(h);
+  net.reply = [](const std::string&, const std::string& source) {
+    return source == "a" ? Reply(421, "4.7.1", "4.7.1 your address is listed")
+                         : Reply(451, "4.3.0", "4.3.0 later");
+  };
+  for (int i = 0; i < 8; ++i) h.Accept(PooledJob(h, "bulk", absl::StrCat("r", i)));
+  net.Settle();
+  JobFilter from_a, from_b;
+  from_a.domain = from_b.domain = "dest.example";
+  from_a.source = "a";
+  from_b.source = "b";
+  EXPECT_TRUE(h.scheduler->List(from_a, 0, 100, h.now).empty());   // bounced
+  EXPECT_EQ(h.scheduler->List(from_b, 0, 100, h.now).size(), 2u);  // deferred, still queued
+  EXPECT_NE(net.accounting.find("rule address-listed"), std::string::npos) << net.accounting;
 }
 
 }  // namespace

@@ -232,6 +232,8 @@ TEST(ShapingTest, MistakesNameTheFileTheLineAndTheKey) {
       {"[[automation]]\nname = \"x\"\naction = \"suspend\"\n",
        "automation \"x\": action suspend needs a duration"},
       {"[[automation]]\naction = \"bounce\"\n", "a rule needs a name"},
+      {"[[automation]]\nname = \"x\"\nevery_source = \"yes\"\naction = \"bounce\"\n",
+       "shaping.toml:3: every_source: expected true or false"},
       {"[[automation]]\nname = \"x\"\n", "automation \"x\": a rule needs an action"},
       {"[[automation]]\nname = \"x\"\naction = \"explode\"\n", "shaping.toml:3: action: expected suspend"},
       {"[[automation]]\nname = \"x\"\naction = \"bounce\"\ntext = \"([\"\n",

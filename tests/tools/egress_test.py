@@ -66,6 +66,11 @@ class EgressTest(delivery.DeliveryTestCase):
         # The accounting log names the source of each delivery.
         records = self.wait_accounting(daemon, lambda r: r["type"] == "delivery", 5, "5 deliveries")
         self.assertEqual(sorted(r["source"] for r in records), ["a", "a", "b", "b", "b"])
+        # The size received is the size stored: without the fields taken out.
+        sizes = sorted(len(body) for _, body in sink.messages())
+        receptions = delivery.wait_for(lambda: self.accounting(daemon, ("reception",))[4:] and
+                                       self.accounting(daemon, ("reception",)), 30, "5 receptions")
+        self.assertEqual(sorted(r["size"] for r in receptions), sizes)
 
     def test_a_pool_of_two_sources_shares_its_mail_by_weight(self):
         sink = self.sink()
