@@ -1,5 +1,5 @@
 # Convenience aliases for tools/dev (which works without make on a bare machine).
-.PHONY: run test build bench bench-micro
+.PHONY: run test build bench bench-micro deb
 run:
 	tools/dev run
 test:
@@ -16,3 +16,7 @@ bench-micro:
 bench:
 	tools/dev build release
 	python3 bench/side_by_side.py
+# The Debian package (binaries, systemd unit, /etc/ringpost/ringpost.flags):
+# build/deb/ringpost_VERSION_ARCH.deb.
+deb:
+	bash tools/package/build_deb.sh

@@ -4,6 +4,10 @@ pkg_check_modules(URING REQUIRED IMPORTED_TARGET liburing>=2.3)
 pkg_check_modules(CARES REQUIRED IMPORTED_TARGET libcares)
 pkg_check_modules(IDN2 REQUIRED IMPORTED_TARGET libidn2)
 pkg_check_modules(RE2 REQUIRED IMPORTED_TARGET re2)
+# sd_notify for systemd's Type=notify (the packaged service).
+pkg_check_modules(SYSTEMD REQUIRED IMPORTED_TARGET libsystemd)
+# hiredis: the asynchronous Redis client (limits shared across nodes).
+pkg_check_modules(HIREDIS REQUIRED IMPORTED_TARGET hiredis)
 # toml11 (header-only) reads the shaping file.
 find_path(TOML11_INCLUDE_DIR toml.hpp)
 if(NOT TOML11_INCLUDE_DIR)

@@ -58,6 +58,14 @@ constexpr MetricInfo kInfo[kMetricCount] = {
     {"shaping_temporary_total", true,
      "Attempts whose 5xx reply a reply-driven rule made temporary (deferred)."},
     {"shaping_waits_total", true, "Times a destination's due mail waited for its message rate."},
+    {"shared_rate_calls_total", true,
+     "Calls to Redis for a batch of tokens of a shared message rate (--redis, shared = true)."},
+    {"shared_rate_tokens_granted_total", true, "Tokens of shared message rates that Redis granted."},
+    {"shared_rate_tokens_returned_total", true, "Tokens of shared message rates given back unused."},
+    {"cluster_fallbacks_total", true,
+     "Times a shard lost Redis and kept to limit / --cluster_nodes for each shared limit."},
+    {"shared_limits_in_redis", false,
+     "Shards whose shared limits are kept in Redis now (the others keep to their fallback share)."},
 };
 
 struct HistogramInfo {

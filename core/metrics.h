@@ -65,6 +65,11 @@ enum class Metric : int {
   kShapingBounce,
   kShapingTemporary,
   kShapingWaits,
+  kSharedRateCalls,
+  kSharedRateTokensGranted,
+  kSharedRateTokensReturned,
+  kClusterFallbacks,
+  kSharedLimitsInRedis,
   kCount,
 };
 inline constexpr size_t kMetricCount = static_cast<size_t>(Metric::kCount);

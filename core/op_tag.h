@@ -23,8 +23,9 @@ enum class OpKind : uint8_t {
   kFileOp,         // file operations of local delivery (queue/maildir); slot = delivery
   kDnsPoll,        // readiness of a resolver socket (dns/); slot = socket, generation = arming
   kPasswordCheck,  // the password checkers' eventfd is readable (net/inbound/password_checker.h)
+  kRedisPoll,      // readiness of the shard's Redis socket (net/redis/); generation = arming
 };
-inline constexpr int kOpKindCount = static_cast<int>(OpKind::kPasswordCheck) + 1;
+inline constexpr int kOpKindCount = static_cast<int>(OpKind::kRedisPoll) + 1;
 
 inline constexpr uint32_t kGenerationMask = 0xFFFFFFu;
 

@@ -161,20 +161,24 @@ void Runtime::SetSignalHandler(int signo, std::function<void()> handler) {
     sighup_handler_ = std::move(handler);
   else if (signo == SIGUSR1)
     sigusr1_handler_ = std::move(handler);
+  else if (signo == SIGTERM || signo == SIGINT)
+    stop_handler_ = std::move(handler);
   else
-    RP_CHECK_MSG(false, "only SIGHUP and SIGUSR1 take handlers");
+    RP_CHECK_MSG(false, "only SIGHUP, SIGUSR1 and SIGTERM/SIGINT take handlers");
 }
 
 void Runtime::HandleSignal(int signo) {
-  if (signo == SIGTERM || signo == SIGINT) {
-    RP_LOG(kInfo) << "received " << strsignal(signo) << ": stopping";
-    RequestStop();
-    return;
-  }
+  const bool stop = signo == SIGTERM || signo == SIGINT;
   std::function<void()> handler;
   {
     std::lock_guard<std::mutex> lock(mutex_);
-    handler = signo == SIGHUP ? sighup_handler_ : sigusr1_handler_;
+    handler = stop ? stop_handler_ : signo == SIGHUP ? sighup_handler_ : sigusr1_handler_;
+  }
+  if (stop) {
+    RP_LOG(kInfo) << "received " << strsignal(signo) << ": stopping";
+    if (handler && !stop_requested()) handler();
+    RequestStop();
+    return;
   }
   if (handler) handler();
 }

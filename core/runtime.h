@@ -45,7 +45,8 @@ class Runtime {
   void RequestStop();
   bool stop_requested() const { return stop_requested_.load(std::memory_order_acquire); }
 
-  // Runs on shard 0's thread when `signo` (SIGHUP or SIGUSR1) arrives.
+  // Runs on shard 0's thread when `signo` (SIGHUP or SIGUSR1) arrives; for SIGTERM or
+  // SIGINT (one handler for both), once, just before the stop begins.
   void SetSignalHandler(int signo, std::function<void()> handler);
 
   int shard_count() const { return options_.shards; }
@@ -71,6 +72,7 @@ class Runtime {
   std::unique_ptr<Ring> control_ring_;  // used only under mutex_ by non-shard wake-ups
   std::function<void()> sighup_handler_;
   std::function<void()> sigusr1_handler_;
+  std::function<void()> stop_handler_;
   int signal_fd_ = -1;
 };
 

@@ -185,7 +185,8 @@ void Shard::Dispatch(const Completion& completion) {
     case OpKind::kFileSync:
     case OpKind::kFileOp:
     case OpKind::kDnsPoll:
-    case OpKind::kPasswordCheck: {
+    case OpKind::kPasswordCheck:
+    case OpKind::kRedisPoll: {
       CompletionSink* sink = sinks_[static_cast<int>(tag.kind)];
       RP_CHECK_MSG(sink != nullptr, "completion for an OpKind with no sink");
       return sink->OnCompletion(completion);

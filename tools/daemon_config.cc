@@ -204,6 +204,12 @@ ABSL_FLAG(std::string, egress_pools, "",
 ABSL_FLAG(std::string, egress_sender_pools, "",
           "the pool by the sender's domain: 'example.com=bulk,*.example.org=bulk,*=transactional' "
           "(* is every other sender); a message with no pool leaves from the host's default address");
+ABSL_FLAG(std::string, redis, "",
+          "ADDRESS:PORT of the Redis that keeps the shaping file's shared = true message rates for the whole "
+          "cluster (docs/DEPLOYMENT.md); empty: every limit is this node's own");
+ABSL_FLAG(std::string, redis_password_file, "", "a file whose first line is the password for Redis's AUTH");
+ABSL_FLAG(uint32_t, cluster_nodes, 1,
+          "the nodes that share the --redis limits: while Redis is away each node keeps to limit / this");
 ABSL_FLAG(uint32_t, domain_max_connections, 20, "concurrent outbound connections per destination domain");
 ABSL_FLAG(uint32_t, host_max_connections, 10,
           "concurrent outbound connections per destination IP (split evenly between shards)");
@@ -615,6 +621,30 @@ absl::Status ReadEgressFlags(DaemonConfig& c) {
   return absl::OkStatus();
 }
 
+// --redis, --redis_password_file and --cluster_nodes.
+absl::Status ReadClusterFlags(DaemonConfig& c) {
+  const uint32_t nodes = absl::GetFlag(FLAGS_cluster_nodes);
+  if (nodes == 0 || nodes > 10000) return Invalid("--cluster_nodes: 1 to 10000");
+  c.delivery.scheduler.cluster_nodes = nodes;
+  const std::string redis = absl::GetFlag(FLAGS_redis);
+  const std::string password_file = absl::GetFlag(FLAGS_redis_password_file);
+  if (redis.empty()) {
+    if (!password_file.empty()) return Invalid("--redis_password_file: goes with --redis");
+    return absl::OkStatus();
+  }
+  auto address = net::ParseRedisAddress(redis);
+  if (!address.ok()) return Invalid(address.status().message());
+  c.redis.address = *address;
+  if (!password_file.empty()) {
+    std::ifstream in(password_file);
+    if (!in || !std::getline(in, c.redis.password) || c.redis.password.empty()) {
+      return Invalid(absl::StrCat("--redis_password_file: cannot read a password from ", password_file));
+    }
+  }
+  c.delivery.scheduler.cluster = true;
+  return absl::OkStatus();
+}
+
 absl::Status ReadDeliveryFlags(DaemonConfig& c) {
   auto routes = net::RouteTable::Parse(absl::GetFlag(FLAGS_routes));
   if (!routes.ok()) return routes.status();  // its message names --routes
@@ -635,6 +665,7 @@ absl::Status ReadDeliveryFlags(DaemonConfig& c) {
   c.delivery.policy_files = std::make_shared<net::DeliveryPolicyFiles>(absl::GetFlag(FLAGS_shaping),
                                                                        absl::GetFlag(FLAGS_bounce_rules));
   RP_RETURN_IF_ERROR(ReadEgressFlags(c));
+  RP_RETURN_IF_ERROR(ReadClusterFlags(c));
   s.domain_max_connections = absl::GetFlag(FLAGS_domain_max_connections);
   s.max_messages_per_connection = absl::GetFlag(FLAGS_max_messages_per_connection);
   const uint32_t host_max_connections = absl::GetFlag(FLAGS_host_max_connections);

@@ -22,6 +22,7 @@
 #include "net/inbound/smtp_server_session.h"
 #include "net/outbound/delivery_driver.h"
 #include "net/outbound/route_table.h"
+#include "net/redis/redis_client.h"
 #include "net/transport/tls_context.h"
 #include "queue/log_writer.h"
 
@@ -54,6 +55,8 @@ struct DaemonConfig {
   uint32_t dkim_key_cache = 100000;                        // keys per shard
   bool dkim_verify = false;                                // --dkim_verify
   std::string tls_cert, tls_key;  // both or neither: STARTTLS on the listeners
+  // --redis (address unset: no cluster): each shard's connection for shared limits.
+  net::RedisOptions redis;
   bool tls_legacy_ciphers = false;
   net::SmtpServiceConfig smtp;    // smtp.tls is set once the credentials load
   // The queue log of each shard (shard_dir and shard are set per shard).

@@ -10,6 +10,7 @@
 #include "net/inbound/smtp_server_session.h"
 #include "net/outbound/delivery_driver.h"
 #include "net/outbound/next_hop.h"
+#include "net/redis/redis_client.h"
 #include "net/transport/connection_table.h"
 #include "queue/log_reader.h"
 #include "queue/log_writer.h"
@@ -104,6 +105,11 @@ absl::Status SetUpShard(core::Shard& shard, DaemonShared& shared) {
   auto& driver = shard.Make<net::DeliveryDriver>(shard, delivery, spool, next_hops, maildir, accounting);
   driver.set_peers(&shared.drivers);
   driver.Restore(orders);
+  if (config.delivery.scheduler.cluster) {  // --redis: the shared limits' home
+    auto& redis = shard.Make<net::RedisClient>(shard, config.redis);
+    driver.set_redis(&redis);
+    redis.Start();
+  }
 
   // With --auth_users, this shard's passwords are checked on a thread of its own.
   net::PasswordChecker* checker =

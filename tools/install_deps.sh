@@ -8,12 +8,13 @@ set -euo pipefail
 
 packages=(
   build-essential cmake ninja-build ccache pkg-config clang
-  liburing-dev libabsl-dev android-libboringssl-dev libc-ares-dev libre2-dev libtoml11-dev
+  liburing-dev libabsl-dev android-libboringssl-dev libc-ares-dev libre2-dev libtoml11-dev libsystemd-dev libhiredis-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   python3 python3-aiosmtpd python3-jsonschema swaks curl libnet-ssleay-perl libio-socket-ssl-perl
   dnsmasq-base dnsmasq postfix haproxy openssl bsd-mailx libidn2-dev libcrypt-dev whois hydra python3-dkim python3-nacl
   ca-certificates gnuplot-nox testssl.sh
   procps psmisc util-linux iproute2
+  dpkg-dev systemd passwd redis-server
 )
 
 missing=()
@@ -42,7 +43,7 @@ if [ "${#missing[@]}" -gt 0 ]; then
 fi
 
 # Never leave a system MTA on port 25 or a system dnsmasq on port 53.
-for svc in postfix dnsmasq haproxy; do
+for svc in postfix dnsmasq haproxy redis-server; do
   if command -v systemctl >/dev/null 2>&1 && [ -d /run/systemd/system ]; then
     systemctl disable --now "$svc" >/dev/null 2>&1 || true
   fi
@@ -54,4 +55,6 @@ pkill -x dnsmasq -u dnsmasq >/dev/null 2>&1 || true
 # Debian's haproxy service runs its master as root with /etc/haproxy/haproxy.cfg; tests
 # start their own haproxy with their own configuration.
 pkill -f '^/usr/sbin/haproxy -Ws -f /etc/haproxy/haproxy.cfg' >/dev/null 2>&1 || true
+# Likewise Debian's redis-server on 6379: tests start their own on ports of their own.
+pkill -f '^/usr/bin/redis-server 127.0.0.1:6379' >/dev/null 2>&1 || true
 exit 0

@@ -99,6 +99,11 @@ class MetricsPublisher {
     board_.Set(id, Metric::kShapingBounce, acted(AutomationAction::kBounce));
     board_.Set(id, Metric::kShapingTemporary, acted(AutomationAction::kTemporary));
     board_.Set(id, Metric::kShapingWaits, d.shaping_waits);
+    board_.Set(id, Metric::kSharedRateCalls, d.shared_token_asks);
+    board_.Set(id, Metric::kSharedRateTokensGranted, d.shared_tokens_granted);
+    board_.Set(id, Metric::kSharedRateTokensReturned, d.shared_tokens_returned);
+    board_.Set(id, Metric::kClusterFallbacks, d.cluster_fallbacks);
+    board_.Set(id, Metric::kSharedLimitsInRedis, scheduler.cluster_up() ? 1 : 0);
     board_.SetHistogram(id, core::HistogramKind::kTimeInQueue, d.time_in_queue);
     board_.SetHistogram(id, core::HistogramKind::kDeliveryLatency, d.delivery_latency);
     PublishDestinations(scheduler);

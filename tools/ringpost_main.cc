@@ -39,6 +39,7 @@
 #include "tools/command_line.h"
 #include "tools/daemon_config.h"
 #include "tools/daemon_shard.h"
+#include "tools/service/service_notify.h"
 
 namespace ringpost {
 namespace {
@@ -236,6 +237,14 @@ void LogStart(const DaemonConfig& config, const DaemonShared& shared, const core
       << " maildir_root=" << AbsolutePath(config.maildir_root);
 }
 
+// What systemd shows in `systemctl status` once the daemon is up.
+std::string ReadyState(const DaemonShared& shared) {
+  std::vector<std::string> bound;
+  for (const auto& address : shared.listeners.bound) bound.push_back(address.ToString());
+  return absl::StrCat("READY=1\nSTATUS=accepting mail on ", absl::StrJoin(bound, ","), "; recovered ",
+                      shared.recovered.live.size(), " queued messages");
+}
+
 int Main() {
   absl::StatusOr<DaemonConfig> loaded = ConfigFromFlags();
   if (!loaded.ok()) return Fatal(loaded.status().message());
@@ -340,10 +349,17 @@ int Main() {
   // local recipients list for the next RCPT.
   runtime.SetSignalHandler(
       SIGHUP, [tls = tls.get(), local = config.local_recipients.get(), users = config.auth_users.get(),
-               keys = config.dkim_keys.get(),
-               policies = config.delivery.policy_files] { Reload(tls, local, users, keys, policies); });
+               keys = config.dkim_keys.get(), policies = config.delivery.policy_files] {
+        NotifyServiceManager(ReloadingState());
+        Reload(tls, local, users, keys, policies);
+        NotifyServiceManager("READY=1");
+      });
+  runtime.SetSignalHandler(SIGTERM, [] { NotifyServiceManager("STOPPING=1"); });
   absl::Status status = runtime.Run([&shared](core::Shard& shard) { return SetUpShard(shard, shared); },
-                                    [&] { LogStart(config, shared, *features, metrics_at, tls != nullptr); });
+                                    [&] {
+                                      LogStart(config, shared, *features, metrics_at, tls != nullptr);
+                                      NotifyServiceManager(ReadyState(shared));
+                                    });
   if (!status.ok()) return Fatal(status.message());
   RP_LOG(kInfo) << "ringpost stopped";
   return 0;

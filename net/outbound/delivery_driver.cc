@@ -10,6 +10,7 @@
 #include "core/domain_name.h"
 #include "core/dsn_params.h"
 #include "core/log.h"
+#include "net/redis/shared_rate_store.h"
 #include "queue/log_compaction.h"
 #include "queue/schedule/bounce.h"
 
@@ -118,6 +119,34 @@ void DeliveryDriver::Do(queue::SiteActed& action) {
                         new queue::SiteActed(action), 0,
                         [](void* pointer, uint64_t) { delete static_cast<queue::SiteActed*>(pointer); }));
   }
+}
+
+void DeliveryDriver::set_redis(RedisClient* redis) {
+  redis_ = redis;
+  redis_->set_on_state([this](bool up) {
+    scheduler_.OnClusterState(up, Now());
+    Run();
+  });
+}
+
+void DeliveryDriver::Do(queue::TakeTokens& action) {
+  if (redis_ == nullptr) {
+    scheduler_.OnTokens(action.key, 0, absl::ZeroDuration(), /*failed=*/true, Now());
+    return;
+  }
+  TakeSharedTokens(*redis_, action.key, action.rate.interval(), action.tolerance, action.count,
+                   [this, key = action.key](const absl::StatusOr<TokenGrant>& grant) {
+                     if (!grant.ok()) {
+                       RP_LOG(kWarning) << "shared limit " << key << ": " << grant.status().message();
+                     }
+                     scheduler_.OnTokens(key, grant.ok() ? grant->granted : 0,
+                                         grant.ok() ? grant->wait : absl::ZeroDuration(), !grant.ok(), Now());
+                     Run();
+                   });
+}
+
+void DeliveryDriver::Do(queue::ReturnTokens& action) {
+  if (redis_ != nullptr) ReturnSharedTokens(*redis_, action.key, action.rate.interval(), action.count);
 }
 
 void DeliveryDriver::SiteActedHere(void* pointer, uint64_t argument) {

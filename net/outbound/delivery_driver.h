@@ -47,6 +47,7 @@
 #include "net/outbound/route_auth.h"
 #include "net/outbound/smtp_client_session.h"
 #include "net/outbound/tls_session_cache.h"
+#include "net/redis/redis_client.h"
 #include "net/transport/connection_table.h"
 #include "queue/accounting_log.h"
 #include "queue/log_reader.h"
@@ -85,6 +86,9 @@ class DeliveryDriver final : public queue::JobSink {
   // the shards; each keeps a share). Registers this one; without it, each shard's share
   // of a site reacts only to the replies it gets itself.
   void set_peers(core::Sharded<DeliveryDriver>* peers);
+  // --redis: this shard's connection, where the shaping file's shared rates are kept
+  // (its ups and downs reach the scheduler). Without it, shared rates are local.
+  void set_redis(RedisClient* redis);
 
   // queue::JobSink: a job for a domain this shard owns.
   void AcceptJob(std::unique_ptr<queue::DeliveryJob> job) override;
@@ -131,6 +135,8 @@ class DeliveryDriver final : public queue::JobSink {
   void Do(queue::AccountingLines& action);
   void Do(queue::WriteControl& action);
   void Do(queue::SiteActed& action);
+  void Do(queue::TakeTokens& action);
+  void Do(queue::ReturnTokens& action);
   // On a peer's shard: its scheduler's share of the site follows.
   void SiteActedHere(void* pointer, uint64_t argument);
 
@@ -149,6 +155,7 @@ class DeliveryDriver final : public queue::JobSink {
   queue::AccountingWriter& accounting_;
   ConnectionTable* connections_ = nullptr;
   core::Sharded<DeliveryDriver>* peers_ = nullptr;
+  RedisClient* redis_ = nullptr;
   core::Outbox outbox_;  // to the peers
   // Each egress source's address and session options (its EHLO name); node-based, as
   // sessions keep references to their options.

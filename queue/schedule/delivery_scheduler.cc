@@ -62,6 +62,8 @@ void DeliveryScheduler::Stop(absl::Time now) {
     if (connection->ready && connection->in_flight == nullptr) ready.push_back(connection.get());
   }
   for (Connection* connection : ready) Quit(*connection);
+  // Shared tokens not spent go back for the other nodes.
+  for (auto& [key, shared] : shared_rates_) ReturnUnused(*shared, shared->TakeAll());
   EndEvent();
 }
 
@@ -71,6 +73,7 @@ void DeliveryScheduler::EndEvent() {
   // millions of domains over time). A domain whose throttle still holds something (a
   // suspension, a ramp, a rate's debt) is kept and looked at again later.
   if (!automation_bounces_.empty()) BounceForAutomation();
+  SweepShared();
   std::vector<std::string> names;
   names.swap(maybe_empty_);
   for (const std::string& name : names) {
@@ -87,6 +90,7 @@ void DeliveryScheduler::EndEvent() {
       continue;
     }
     Detach(domain);
+    HoldShared(domain.shared_rate, domain.key, std::nullopt);
     domains_.erase(it);
   }
   if (sites_may_be_idle_ || now_ >= sites_recheck_at_) {
@@ -95,8 +99,11 @@ void DeliveryScheduler::EndEvent() {
     sites_may_be_idle_ = false;
     sites_recheck_at_ = absl::InfiniteFuture();
     absl::erase_if(sites_, [this](const auto& entry) {
-      const Site& site = *entry.second;
-      if (SiteIdle(site)) return true;
+      Site& site = *entry.second;
+      if (SiteIdle(site)) {
+        HoldShared(site.shared_rate, site.name, std::nullopt);
+        return true;
+      }
       if (site.domains == 0) sites_recheck_at_ = std::min(sites_recheck_at_, site.throttle.IdleAt(now_));
       return false;
     });

@@ -85,6 +85,7 @@
 #include "queue/schedule/next_hop.h"
 #include "queue/schedule/retry_schedule.h"
 #include "queue/schedule/shaping.h"
+#include "queue/schedule/shared_rate.h"
 
 namespace ringpost::queue {
 
@@ -120,6 +121,11 @@ struct SchedulerConfig {
   // Each egress source's address family (AF_INET or AF_INET6): a source's queue uses
   // only the next hop's addresses of its family.
   absl::flat_hash_map<std::string, int> source_families;
+  // --redis: the shaping file's `shared = true` message rates hold for the whole
+  // cluster, in Redis (TakeTokens); while Redis is away (OnClusterState) each node keeps
+  // to limit ÷ `cluster_nodes` on its own. Off: shared limits are kept like any other.
+  bool cluster = false;
+  uint32_t cluster_nodes = 1;
   uint64_t seed = 1;
 };
 
@@ -209,9 +215,25 @@ struct SiteActed {
   std::string reason;
 };
 
-using DeliveryAction =
-    std::variant<ResolveRoute, OpenConnection, SendMessage, DeliverLocally, CloseConnection, WriteResults,
-                 WriteBounce, CopyForward, JobFinished, AccountingLines, WriteControl, SiteActed>;
+// A shared rate (SchedulerConfig::cluster) needs tokens: take up to `count` from the
+// cluster's GCRA for `key` in Redis (`rate`, with a burst of `tolerance`); answer with
+// OnTokens.
+struct TakeTokens {
+  std::string key;
+  Rate rate;
+  uint32_t count = 0;
+  absl::Duration tolerance;
+};
+// Tokens taken and not used: back to the cluster's GCRA (no answer awaited).
+struct ReturnTokens {
+  std::string key;
+  Rate rate;
+  uint32_t count = 0;
+};
+
+using DeliveryAction = std::variant<ResolveRoute, OpenConnection, SendMessage, DeliverLocally,
+                                    CloseConnection, WriteResults, WriteBounce, CopyForward, JobFinished,
+                                    AccountingLines, WriteControl, SiteActed, TakeTokens, ReturnTokens>;
 
 // ---- Operator views and commands (live queue control) ------------------------------
 
@@ -303,6 +325,12 @@ class DeliveryScheduler {
   void OnTimer(absl::Time now);
   // Another shard's rule acted on a site: this shard's share follows.
   void OnSiteActed(const SiteActed& acted, absl::Time now);
+  // Redis's answer to TakeTokens: `granted` tokens, or none before `wait`; `failed`:
+  // no answer (Redis away or refusing).
+  void OnTokens(const std::string& key, uint32_t granted, absl::Duration wait, bool failed, absl::Time now);
+  // The connection to Redis came up (shared limits in Redis) or went (each node keeps
+  // to its fallback share).
+  void OnClusterState(bool up, absl::Time now);
   // The shard is stopping: no new connection, and ready connections QUIT.
   void Stop(absl::Time now);
 
@@ -366,10 +394,16 @@ class DeliveryScheduler {
     std::array<uint64_t, kBounceClassCount> failures_by_class{};  // deferrals, bounces, expiries
     std::array<uint64_t, kAutomationActionCount> shaping_actions{};  // reply-driven rules that acted
     uint64_t shaping_waits = 0;              // times a destination's due mail waited for its rate
+    uint64_t shared_token_asks = 0;          // TakeTokens sent
+    uint64_t shared_tokens_granted = 0;      // tokens they brought
+    uint64_t shared_tokens_returned = 0;     // tokens given back unused
+    uint64_t cluster_fallbacks = 0;          // times Redis went away (local fallback limits)
     core::HistogramCounts time_in_queue;     // arrival to a final outcome, per recipient
     core::HistogramCounts delivery_latency;  // one attempt, sent to replied (or delivered locally)
   };
   const Stats& stats() const { return stats_; }
+  // Shared rates are kept in Redis now (OnClusterState).
+  bool cluster_up() const { return cluster_up_; }
   size_t jobs() const { return jobs_.size(); }
   size_t domains() const { return domains_.size(); }
   size_t connections() const { return connections_.size(); }
@@ -446,6 +480,19 @@ class DeliveryScheduler {
   const RetrySchedule& RetryOf(const Domain& domain) const;
   // Arms the domain's timer for `at` unless it fires sooner already.
   void WakeAt(Domain& domain, absl::Time at);
+  // Shared rates (delivery_scheduler_shared.cc). Points `*slot` (a domain's or a site
+  // share's) at the shared limit of `scope` at `rate`, or with no rate at none (the
+  // one it held is let go).
+  void HoldShared(SharedRate*& slot, const std::string& scope, const std::optional<Rate>& rate);
+  // The budget's message rate is the cluster's (shared = true, with --redis).
+  bool SharedInCluster(const ShapeSettings& budget) const;
+  // When the domain's shared limits let its next message go (now_ with a token held;
+  // asks for tokens when none are).
+  absl::Time SharedAt(Domain& domain);
+  void TookShared(SharedRate* shared);
+  void AskTokens(SharedRate& shared);
+  void ReturnUnused(SharedRate& shared, uint32_t count);
+  void SweepShared();
   // The reply-driven rules over one attempt's replies: counts matches, acts, and
   // rewrites the replies a "temporary" rule makes 4xx.
   void Automate(Domain& domain, std::vector<AttemptReply>& replies);
@@ -513,6 +560,10 @@ class DeliveryScheduler {
   };
   std::vector<AutomationBounce> automation_bounces_;
   bool sites_may_be_idle_ = false;  // a domain left its site: forget idle sites
+  // Shared rates, by Redis key; whether Redis keeps them now (else the fallback shares).
+  absl::flat_hash_map<std::string, std::unique_ptr<SharedRate>> shared_rates_;
+  bool cluster_up_ = false;
+  absl::Time shared_sweep_at_ = absl::InfinitePast();
   absl::Time sites_recheck_at_ = absl::InfiniteFuture();  // when a kept domainless site may be idle
   absl::flat_hash_map<ConnectionId, std::unique_ptr<Connection>> connections_;
   absl::flat_hash_map<BatchId, std::unique_ptr<Batch>> batches_;  // waiting for the driver

@@ -79,7 +79,8 @@ void DeliveryScheduler::Complete(Job& job, std::vector<AttemptReply> replies, co
     entry.domain = job.work->domain;
     entry.host = host;
     // A local delivery leaves from no address: no source, whatever its pool.
-    entry.source = job.domain->hop.kind == NextHop::Kind::kLocal ? "" : job.domain->source;
+    entry.source = job.domain->hop.kind == NextHop::Kind::kLocal ? absl::string_view()
+                                                                  : absl::string_view(job.domain->source);
     entry.code = reply.code;
     entry.text = reply.text;
     entry.tls = tls.description;

@@ -94,8 +94,16 @@ void DeliveryScheduler::Shape(Domain& domain) {
     if (site_budget->connection_limit.has_value()) {
       limit = ShareOf(*site_budget->connection_limit, config_.shard, config_.shards);
     }
-    domain.site->throttle.Configure(RateShare(site_budget->max_message_rate, config_.shards),
+    // A shared rate kept in Redis: each shard paces to the whole of it (the tokens are
+    // the limit); while Redis is away, to its share of this node's share.
+    const bool shared = SharedInCluster(*site_budget);
+    const uint32_t parts = !shared       ? config_.shards
+                           : cluster_up_ ? 1
+                                         : config_.shards * config_.cluster_nodes;
+    domain.site->throttle.Configure(RateShare(site_budget->max_message_rate, parts),
                                     RateShare(site_budget->max_connection_rate, config_.shards), limit);
+    HoldShared(domain.site->shared_rate, QueueKey(site_name, domain.source),
+               shared && cluster_up_ ? site_budget->max_message_rate : std::nullopt);
   }
   domain.shape = policy.SettingsFor(domain.name, site_name, domain.source);
   domain.retry = config_.retry;
@@ -104,8 +112,15 @@ void DeliveryScheduler::Shape(Domain& domain) {
   if (domain.shape.max_queue_lifetime.has_value()) domain.retry.lifetime = *domain.shape.max_queue_lifetime;
   domain.retry.max = std::max(domain.retry.max, domain.retry.initial);
   const ShapeSettings own = policy.DomainBudget(domain.name, domain.source);
-  domain.throttle.Configure(own.max_message_rate, own.max_connection_rate,
-                            own.connection_limit.value_or(config_.domain_max_connections));
+  const bool shared = SharedInCluster(own);
+  domain.throttle.Configure(
+      RateShare(own.max_message_rate, shared && !cluster_up_ ? config_.cluster_nodes : 1),
+      own.max_connection_rate, own.connection_limit.value_or(config_.domain_max_connections));
+  HoldShared(domain.shared_rate, domain.key, shared && cluster_up_ ? own.max_message_rate : std::nullopt);
+}
+
+bool DeliveryScheduler::SharedInCluster(const ShapeSettings& budget) const {
+  return config_.cluster && budget.shared.value_or(false) && budget.max_message_rate.has_value();
 }
 
 void DeliveryScheduler::Detach(Domain& domain) {
@@ -139,6 +154,10 @@ bool DeliveryScheduler::Suspended(const Domain& domain) const { return Suspended
 absl::Time DeliveryScheduler::MessageAt(Domain& domain) {
   absl::Time at = domain.throttle.MessageAt(now_);
   if (domain.site != nullptr) at = std::max(at, domain.site->throttle.MessageAt(now_));
+  if (at <= now_ &&
+      (domain.shared_rate != nullptr || (domain.site != nullptr && domain.site->shared_rate != nullptr))) {
+    at = SharedAt(domain);
+  }
   return at;
 }
 
@@ -150,7 +169,11 @@ absl::Time DeliveryScheduler::ConnectionAt(Domain& domain) {
 
 void DeliveryScheduler::TookMessage(Domain& domain) {
   domain.throttle.TakeMessage(now_);
-  if (domain.site != nullptr) domain.site->throttle.TakeMessage(now_);
+  TookShared(domain.shared_rate);
+  if (domain.site != nullptr) {
+    domain.site->throttle.TakeMessage(now_);
+    TookShared(domain.site->shared_rate);
+  }
 }
 
 uint32_t DeliveryScheduler::DomainConnectionLimit(const Domain& domain) const {

@@ -91,6 +91,7 @@ void ShapeSettings::Override(const ShapeSettings& specific) {
   Take(retry_max, specific.retry_max);
   Take(max_queue_lifetime, specific.max_queue_lifetime);
   Take(tls, specific.tls);
+  Take(shared, specific.shared);
 }
 
 const std::vector<AutomationRule>& ShapingPolicy::BuiltInRules() {

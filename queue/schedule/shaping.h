@@ -56,6 +56,8 @@ struct ShapeSettings {
   std::optional<uint32_t> max_recipients_per_transaction;
   std::optional<absl::Duration> retry_initial, retry_max, max_queue_lifetime;
   std::optional<TlsMode> tls;
+  // The message rate holds for the whole cluster (--redis), not per node.
+  std::optional<bool> shared;
 
   // Takes every setting `specific` sets.
   void Override(const ShapeSettings& specific);
@@ -117,6 +119,8 @@ class ShapingPolicy {
   const std::vector<AutomationRule>& automation() const { return automation_; }
   size_t destinations() const { return domains_.size() + sites_.size(); }
   static size_t built_in_rules();
+  // Some scope says `shared = true`.
+  bool has_shared() const { return has_shared_; }
 
  private:
   friend class ShapingFileReader;
@@ -136,6 +140,7 @@ class ShapingPolicy {
   void OverrideForSource(absl::string_view destination, absl::string_view source,
                          ShapeSettings* settings) const;
   std::vector<AutomationRule> automation_;
+  bool has_shared_ = false;
 };
 
 // '*' matches any run of characters; the rest compares without regard to case.

@@ -100,6 +100,7 @@ class ShapingFileReader {
                          "' is not a site of this file (add [destination.\"", rule.destination, "\"])"));
       }
     }
+    policy.has_shared_ = shared_seen_;
     return policy;
   }
 
@@ -171,6 +172,10 @@ class ShapingFileReader {
         RP_TRY(ReadRate(v, key, &out->max_message_rate.emplace()));
       } else if (key == "max_connection_rate") {
         RP_TRY(ReadRate(v, key, &out->max_connection_rate.emplace()));
+      } else if (key == "shared") {
+        if (!v.is_boolean()) return Error(v, key, "expected true or false");
+        out->shared = v.as_boolean();
+        if (v.as_boolean()) shared_seen_ = true;
       } else if (key == "connection_limit") {
         RP_TRY(ReadCount(v, key, 0, 100000, &out->connection_limit.emplace()));
       } else if (key == "max_deliveries_per_connection") {
@@ -198,7 +203,7 @@ class ShapingFileReader {
         return Error(
             v, key,
             absl::StrCat("unknown key in ", where,
-                         " (max_message_rate, max_connection_rate, connection_limit, "
+                         " (max_message_rate, shared, max_connection_rate, connection_limit, "
                          "max_deliveries_per_connection, max_recipients_per_transaction, retry_initial, "
                          "retry_max, max_queue_lifetime, tls)"));
       }
@@ -346,6 +351,7 @@ class ShapingFileReader {
 #undef RP_TRY
 
   const std::string path_;
+  bool shared_seen_ = false;  // some scope says shared = true
 };
 
 absl::StatusOr<ShapingPolicy> ShapingPolicy::Parse(absl::string_view text, absl::string_view path) {

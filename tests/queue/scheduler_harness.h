@@ -97,6 +97,14 @@ class SchedulerHarness {
     Collect([&] { scheduler->OnCopiedForward(job, std::move(copy), now); });
   }
   void Stop() { Collect([&] { scheduler->Stop(now); }); }
+  // Redis, as the driver reports it.
+  void Tokens(const std::string& key, uint32_t granted, absl::Duration wait = absl::ZeroDuration(),
+              bool failed = false) {
+    Collect([&] { scheduler->OnTokens(key, granted, wait, failed, now); });
+  }
+  void ClusterState(bool up) {
+    Collect([&] { scheduler->OnClusterState(up, now); });
+  }
   void SetShaping(std::shared_ptr<const ShapingPolicy> policy) {
     Collect([&] { scheduler->SetShaping(std::move(policy), now); });
   }

@@ -6,6 +6,7 @@
 
 #include "absl/container/flat_hash_set.h"
 #include "absl/strings/str_cat.h"
+#include "core/check.h"
 #include "core/socket_address.h"
 
 namespace ringpost::sim {
@@ -610,6 +611,10 @@ void DeliveryWorld::Do(queue::WriteControl& a) {
 
 // One shard in this world: a site's other shares are nobody's.
 void DeliveryWorld::Do(queue::SiteActed& a) { (void)a; }
+
+// One node in this world, with no Redis: shared rates are local, never asked for.
+void DeliveryWorld::Do(queue::TakeTokens& a) { RP_CHECK_MSG(a.key.empty(), "no cluster in this world"); }
+void DeliveryWorld::Do(queue::ReturnTokens& a) { RP_CHECK_MSG(a.key.empty(), "no cluster in this world"); }
 
 // ---- Operators -----------------------------------------------------------------------
 

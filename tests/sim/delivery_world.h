@@ -89,6 +89,8 @@ class DeliveryWorld {
   void Do(queue::AccountingLines& a);
   void Do(queue::WriteControl& a);
   void Do(queue::SiteActed& a);
+  void Do(queue::TakeTokens& a);
+  void Do(queue::ReturnTokens& a);
   // Operators.
   void ScheduleOperators();
   void Operate();

@@ -2,7 +2,8 @@
 """The operator's view of the real daemon: the log line per recipient outcome, the
 configuration shown and checked (--print_config, --flagfile, the flags set at start,
 start-up checks), flags that read like the README (sizes, --version, --help, Postfix
-parameter names) and SIGHUP re-reading --local_recipients.
+parameter names), SIGHUP re-reading --local_recipients, and the service manager told
+of the start, reloads and the stop (sd_notify).
 
 Usage: operator_test.py --bin_dir BUILD/tools [unittest arguments]
 """
@@ -11,6 +12,7 @@ import os
 import re
 import signal
 import smtplib
+import socket
 import subprocess
 import sys
 import tempfile
@@ -289,6 +291,30 @@ class ReloadTest(delivery.DeliveryTestCase):
         self.assertTrue(line.endswith("SIGHUP: nothing to reload (no --tls_cert, no --local_recipients, no --auth_users, no --dkim_key_table, no --shaping, no --bounce_rules)"),
                         line)
         self.assertEqual(daemon.terminate(), 0)
+
+    def test_the_service_manager_hears_ready_reloading_and_stopping(self):
+        """systemd's Type=notify protocol (sd_notify(3)), as the packaged unit uses it:
+        a datagram on $NOTIFY_SOCKET says READY=1 once the daemon listens, RELOADING=1
+        then READY=1 around a SIGHUP, and STOPPING=1 when SIGTERM begins the stop."""
+        with tempfile.TemporaryDirectory(prefix="ringpost-notify-") as folder:
+            path = os.path.join(folder, "notify.sock")
+            with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as listener:
+                listener.bind(path)
+                listener.settimeout(15)
+                os.environ["NOTIFY_SOCKET"] = path
+                try:
+                    daemon = self.daemon()
+                finally:
+                    del os.environ["NOTIFY_SOCKET"]
+                ready = listener.recv(4096).decode()
+                self.assertEqual(ready, "READY=1\nSTATUS=accepting mail on 127.0.0.1:%d; recovered 0 queued messages"
+                                 % daemon.port)
+                daemon.proc.send_signal(signal.SIGHUP)
+                self.assertRegex(listener.recv(4096).decode(), r"^RELOADING=1\nMONOTONIC_USEC=[1-9][0-9]*$")
+                self.assertEqual(listener.recv(4096).decode(), "READY=1")
+                daemon.proc.send_signal(signal.SIGTERM)
+                self.assertEqual(listener.recv(4096).decode(), "STOPPING=1")
+                self.assertEqual(daemon.proc.wait(30), 0)
 
 
 def main():

@@ -1,0 +1,187 @@
+// Shared message rates (shared = true with --redis), with the scheduler's fake clock and
+// the test in Redis's place: a shard asks for tokens in batches, sends exactly as many
+// messages as it was granted, waits when Redis says to, gives back what it leaves
+// unused, and while Redis is away keeps to its share of the limit (limit ÷ nodes).
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "gtest/gtest.h"
+#include "queue/schedule/delivery_scheduler.h"
+#include "queue/schedule/shared_rate.h"
+#include "tests/queue/fake_destination.h"
+#include "tests/queue/scheduler_harness.h"
+
+namespace ringpost::queue {
+namespace {
+
+using testing::FakeDestination;
+using testing::SchedulerHarness;
+using testing::SmtpHop;
+
+const char kKey[] = "ringpost:rate:dest.example";
+
+SchedulerConfig ClusterConfig(const std::string& shaping_text, uint32_t nodes = 4) {
+  SchedulerConfig config = SchedulerHarness::DefaultConfig();
+  absl::StatusOr<ShapingPolicy> policy = ShapingPolicy::Parse(shaping_text, "shaping.toml");
+  EXPECT_TRUE(policy.ok()) << policy.status();
+  config.shaping = std::make_shared<const ShapingPolicy>(*std::move(policy));
+  config.cluster = true;
+  config.cluster_nodes = nodes;
+  return config;
+}
+
+const char kShared[] = R"(
+[destination."dest.example"]
+max_message_rate = "40/s"
+shared = true
+)";
+
+struct Network : FakeDestination {
+  explicit Network(SchedulerHarness& harness) : FakeDestination(harness) {
+    routes["dest.example"] = SmtpHop({"192.0.2.1:25"});
+  }
+  void Settle() { RunFor(absl::ZeroDuration()); }
+};
+
+void AcceptMany(SchedulerHarness& h, int n) {
+  for (int i = 0; i < n; ++i) h.Accept(h.Job("dest.example", {absl::StrCat("r", i)}));
+}
+
+TEST(SharedRateTest, ABatchIsAFifthOfASecondOfTheLimit) {
+  SharedRate shared("k");
+  shared.set_rate(*Rate::Parse("40/s"));
+  EXPECT_EQ(shared.BatchSize(), 8u);
+  shared.set_rate(*Rate::Parse("1/h"));
+  EXPECT_EQ(shared.BatchSize(), 1u);  // never less than one
+  shared.set_rate(*Rate::Parse("1000000/s"));
+  EXPECT_EQ(shared.BatchSize(), SharedRate::kBatchMax);
+  shared.set_rate(*Rate::Parse("0"));
+  EXPECT_EQ(shared.ToAsk(absl::UnixEpoch()), 0u);  // suspended: nothing to ask for
+}
+
+TEST(SharedRateTest, MessagesGoOnlyWithTokensRedisGranted) {
+  SchedulerHarness h(ClusterConfig(kShared));
+  h.ClusterState(true);
+  Network net(h);
+  AcceptMany(h, 30);
+  net.Settle();
+  EXPECT_TRUE(net.sent.empty());  // nothing before Redis answers
+  std::vector<TakeTokens> asked = h.TakeAll<TakeTokens>();
+  ASSERT_EQ(asked.size(), 1u);
+  EXPECT_EQ(asked[0].key, kKey);
+  EXPECT_EQ(asked[0].count, 8u);  // 40/s × 200 ms
+  EXPECT_EQ(asked[0].rate, *Rate::Parse("40/s"));
+  EXPECT_EQ(asked[0].tolerance, SharedRate::kBatchSpan);
+
+  // Each shard still paces to the whole rate (a burst of 50 ms, then 25 ms apart).
+  h.Tokens(kKey, 3);
+  net.RunFor(absl::Milliseconds(300));
+  EXPECT_EQ(net.sent.size(), 3u);
+  // The next batch was asked for once half a batch was left (2 tokens: 6 more).
+  asked = h.TakeAll<TakeTokens>();
+  ASSERT_EQ(asked.size(), 1u);
+  EXPECT_EQ(asked[0].count, 6u);
+
+  // Redis: none before 500 ms. Nothing goes, nothing is asked, until then.
+  h.Tokens(kKey, 0, absl::Milliseconds(500));
+  net.RunFor(absl::Milliseconds(400));
+  EXPECT_EQ(net.sent.size(), 3u);
+  EXPECT_TRUE(h.TakeAll<TakeTokens>().empty());
+  net.RunFor(absl::Milliseconds(200));
+  asked = h.TakeAll<TakeTokens>();
+  ASSERT_EQ(asked.size(), 1u);
+  h.Tokens(kKey, 8);
+  net.RunFor(absl::Milliseconds(300));
+  EXPECT_EQ(net.sent.size(), 11u);
+  EXPECT_EQ(h.scheduler->stats().shared_tokens_granted, 11u);
+  EXPECT_EQ(h.scheduler->stats().shared_token_asks, 4u);
+}
+
+TEST(SharedRateTest, TokensLeftUnusedGoBackAfterASecond) {
+  SchedulerHarness h(ClusterConfig(kShared));
+  h.ClusterState(true);
+  Network net(h);
+  AcceptMany(h, 2);
+  net.Settle();
+  ASSERT_EQ(h.TakeAll<TakeTokens>().size(), 1u);
+  h.Tokens(kKey, 8);
+  net.Settle();
+  EXPECT_EQ(net.sent.size(), 2u);
+  EXPECT_TRUE(h.TakeAll<ReturnTokens>().empty());  // held a while, for more mail
+  // Looked at with the events of the shard (here a new job), every quarter second.
+  net.RunFor(absl::Milliseconds(1300));
+  h.Accept(h.Job("other.example", {"x"}));
+  const std::vector<ReturnTokens> back = h.TakeAll<ReturnTokens>();
+  ASSERT_EQ(back.size(), 1u);
+  EXPECT_EQ(back[0].key, kKey);
+  EXPECT_EQ(back[0].count, 6u);
+  EXPECT_EQ(h.scheduler->stats().shared_tokens_returned, 6u);
+}
+
+TEST(SharedRateTest, WhileRedisIsAwayANodeKeepsToItsShareOfTheLimit) {
+  // Not yet connected: 40/s over 4 nodes is 10/s here, and Redis is never asked.
+  SchedulerHarness h(ClusterConfig(kShared, 4));
+  Network net(h);
+  AcceptMany(h, 200);
+  const absl::Time start = h.now;
+  net.RunFor(absl::Seconds(5));
+  const int sent = net.SentTo("dest.example", start, h.now);
+  EXPECT_GE(sent, 50);  // 10/s for 5 s, and the first at once
+  EXPECT_LE(sent, 52);
+  EXPECT_TRUE(h.TakeAll<TakeTokens>().empty());
+
+  // Redis comes: tokens are asked for; it goes: the share again, and it is counted.
+  h.ClusterState(true);
+  net.RunFor(absl::Milliseconds(200));
+  ASSERT_EQ(h.TakeAll<TakeTokens>().size(), 1u);
+  h.ClusterState(false);
+  EXPECT_EQ(h.scheduler->stats().cluster_fallbacks, 1u);
+  h.Tokens(kKey, 0, absl::ZeroDuration(), /*failed=*/true);  // the ask in flight fails
+  const absl::Time again = h.now;
+  net.RunFor(absl::Seconds(2));
+  EXPECT_GE(net.SentTo("dest.example", again, h.now), 19);
+  EXPECT_LE(net.SentTo("dest.example", again, h.now), 22);
+  EXPECT_TRUE(h.TakeAll<TakeTokens>().empty());
+}
+
+TEST(SharedRateTest, ASiteSharedInTheClusterIsPacedByTokensOnEveryShard) {
+  // A site spread over 2 shards: in Redis, each shard's share paces to the whole rate
+  // (the tokens are the limit), under the site's key.
+  SchedulerConfig config = ClusterConfig(R"(
+[destination."mx:*.mail.example"]
+max_message_rate = "50/s"
+shared = true
+)");
+  config.shards = 2;
+  SchedulerHarness h(config);
+  h.ClusterState(true);
+  Network net(h);
+  NextHop hop = SmtpHop({"192.0.2.7:25"});
+  hop.names = {"mx1.mail.example"};
+  net.routes["dest.example"] = hop;
+  AcceptMany(h, 20);
+  net.Settle();
+  const std::vector<TakeTokens> asked = h.TakeAll<TakeTokens>();
+  ASSERT_EQ(asked.size(), 1u);
+  EXPECT_EQ(asked[0].key, "ringpost:rate:mx:*.mail.example");
+  EXPECT_EQ(asked[0].count, 10u);  // 50/s × 200 ms: the whole rate, not half
+  h.Tokens(asked[0].key, 10);
+  net.RunFor(absl::Milliseconds(300));
+  EXPECT_EQ(net.sent.size(), 10u);
+}
+
+TEST(SharedRateTest, WithoutTheClusterASharedRateIsThisNodesOwn) {
+  SchedulerConfig config = ClusterConfig(kShared);
+  config.cluster = false;  // no --redis
+  SchedulerHarness h(config);
+  Network net(h);
+  AcceptMany(h, 100);
+  const absl::Time start = h.now;
+  net.RunFor(absl::Seconds(1));
+  EXPECT_GE(net.SentTo("dest.example", start, h.now), 40);
+  EXPECT_LE(net.SentTo("dest.example", start, h.now), 42);
+  EXPECT_TRUE(h.TakeAll<TakeTokens>().empty());
+}
+
+}  // namespace
+}  // namespace ringpost::queue
