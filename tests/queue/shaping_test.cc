@@ -101,6 +101,22 @@ retry_max = "2h"
   EXPECT_EQ(policy.destinations(), 3u);
 }
 
+TEST(ShapingTest, SharedIsASettingLikeTheOthers) {
+  const ShapingPolicy policy = ParseOk(R"(
+[destination."mx:*.google.com"]
+max_message_rate = "100/s"
+shared = true
+
+[destination."mx:*.google.com".source."warming-ip"]
+shared = false
+)");
+  EXPECT_TRUE(policy.has_shared());
+  EXPECT_TRUE(*policy.SiteBudget("mx:*.google.com")->shared);
+  EXPECT_FALSE(*policy.SiteBudget("mx:*.google.com", "warming-ip")->shared);
+  EXPECT_FALSE(policy.DomainBudget("example.com").shared.has_value());
+  EXPECT_FALSE(ParseOk("[destination.\"a.example\"]\nshared = false\n").has_shared());
+}
+
 TEST(ShapingTest, SourceScopesTakeOverTheirDestinationsForThatSourceOnly) {
   const ShapingPolicy policy = ParseOk(R"(
 [default]
@@ -234,6 +250,7 @@ TEST(ShapingTest, MistakesNameTheFileTheLineAndTheKey) {
       {"[[automation]]\naction = \"bounce\"\n", "a rule needs a name"},
       {"[[automation]]\nname = \"x\"\nevery_source = \"yes\"\naction = \"bounce\"\n",
        "shaping.toml:3: every_source: expected true or false"},
+      {"[destination.\"a.example\"]\nshared = 1\n", "shaping.toml:2: shared: expected true or false"},
       {"[[automation]]\nname = \"x\"\n", "automation \"x\": a rule needs an action"},
       {"[[automation]]\nname = \"x\"\naction = \"explode\"\n", "shaping.toml:3: action: expected suspend"},
       {"[[automation]]\nname = \"x\"\naction = \"bounce\"\ntext = \"([\"\n",
