@@ -16,6 +16,10 @@
 # EGRESS=1 compares instead, per size and twice over: ringpost from its default address,
 # and with an egress pool (every message's pool by its sender; its header section held
 # back for X-Ringpost-Pool:, each connection bound to 127.0.0.2 with its own EHLO name).
+# REDIS=1 compares instead, per size and twice over: ringpost with a shaping file whose
+# [default] rate (10^6/s, never reached) is shared = true, kept on the node alone, and
+# kept in a redis-server (--redis, tokens in batches); with the Redis calls per 1,000
+# messages.
 # BASELINE=path/to/an/older/ringpost compares instead that binary and this build,
 # alternating (baseline, current, baseline, current) per size: a change's before and
 # after in one run (in plaintext; with TLS=1 too, STARTTLS on both sides).
@@ -38,6 +42,7 @@ trap 'stop_all' EXIT
 stop_all() {
   [ -n "${postfix_dir:-}" ] && postfix -c "$postfix_dir/etc" stop >/dev/null 2>&1 || true
   [ -n "${server_pid:-}" ] && kill -TERM "$server_pid" 2>/dev/null || true
+  [ -n "${redis_pid:-}" ] && kill -TERM "$redis_pid" 2>/dev/null || true
   [ -n "${sink_pid:-}" ] && kill -TERM "$sink_pid" 2>/dev/null || true
   [ -n "${dns_pid:-}" ] && kill -TERM "$dns_pid" 2>/dev/null || true
   sleep 0.5
@@ -169,6 +174,33 @@ if [ "${EGRESS:-0}" = 1 ]; then
     done
   done
   echo "# ratios in this table are to the round's default-address run, not to Postfix"
+  exit 0
+fi
+if [ "${REDIS:-0}" = 1 ]; then
+  redis_port=$(new_port)
+  taskset -c $load_cpu redis-server --port $redis_port --bind 127.0.0.1 --save "" --appendonly no \
+    --logfile "" >/dev/null 2>&1 &
+  redis_pid=$!
+  wait_port $redis_port
+  printf '[default]\nmax_message_rate = "1000000/s"\nshared = true\n' >"$work/shared.toml"
+  evals() { redis-cli -p $redis_port INFO commandstats | sed -n 's/^cmdstat_eval:calls=\([0-9]*\),.*/\1/p'; }
+  for size in ${SIZES:-1024 102400}; do
+    count=$messages
+    [ $size -gt 10000 ] && count=$((messages / 4))
+    for round in 1 2; do
+      read -r l_rate l_cpu l_n < <(RINGPOST_EXTRA="--shaping=$work/shared.toml" run_ringpost $size $count)
+      printf '| %s | ringpost (shared rate, no --redis, round %d) | %d | %s | %s | 1.00 | 1.000 |\n' $size $round $l_n $l_rate $l_cpu
+      before=$(evals); before=${before:-0}
+      read -r rate cpu n < <(RINGPOST_EXTRA="--shaping=$work/shared.toml --redis=127.0.0.1:$redis_port" run_ringpost $size $count)
+      after=$(evals)
+      awk -v s=$size -v k=$round -v n=$n -v r="$rate" -v c="$cpu" -v lr="$l_rate" -v lc="$l_cpu" \
+        'BEGIN { printf "| %s | ringpost (shared rate in Redis, round %d) | %d | %s | %s | %.2f | %.3f |\n", s, k, n, r, c, r / lr, c / lc }'
+      awk -v s=$size -v n=$n -v c=$((after - before)) \
+        'BEGIN { printf "# %s bytes: %d Redis calls for %d messages (%.2f per 1,000)\n", s, c, n, c * 1000 / n }'
+    done
+  done
+  kill -TERM $redis_pid; wait $redis_pid 2>/dev/null || true; redis_pid=
+  echo "# ratios in this table are to the round's run without --redis, not to Postfix"
   exit 0
 fi
 if [ -n "${BASELINE:-}" ]; then

@@ -204,9 +204,10 @@ ABSL_FLAG(std::string, egress_pools, "",
 ABSL_FLAG(std::string, egress_sender_pools, "",
           "the pool by the sender's domain: 'example.com=bulk,*.example.org=bulk,*=transactional' "
           "(* is every other sender); a message with no pool leaves from the host's default address");
-ABSL_FLAG(std::string, redis, "",
-          "ADDRESS:PORT of the Redis that keeps the shaping file's shared = true message rates for the whole "
-          "cluster (docs/DEPLOYMENT.md); empty: every limit is this node's own");
+ABSL_FLAG(
+    std::string, redis, "",
+    "ADDRESS:PORT of the Redis that keeps the shaping file's shared = true message rates and connection "
+    "limits for the whole cluster (docs/DEPLOYMENT.md); empty: every limit is this node's own");
 ABSL_FLAG(std::string, redis_password_file, "", "a file whose first line is the password for Redis's AUTH");
 ABSL_FLAG(uint32_t, cluster_nodes, 1,
           "the nodes that share the --redis limits: while Redis is away each node keeps to limit / this");

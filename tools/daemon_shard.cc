@@ -1,5 +1,7 @@
 #include "tools/daemon_shard.h"
 
+#include <unistd.h>
+
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "core/log.h"
@@ -102,6 +104,9 @@ absl::Status SetUpShard(core::Shard& shard, DaemonShared& shared) {
   delivery.scheduler.seed = static_cast<uint64_t>(absl::ToUnixNanos(absl::Now())) ^ static_cast<uint64_t>(shard.id());
   delivery.scheduler.shard = static_cast<uint32_t>(shard.id());
   delivery.scheduler.shards = static_cast<uint32_t>(config.shards);
+  // Its cluster leases' names: this spool's node, this process (a restart's new leases
+  // never take the names of the old ones, which lapse).
+  delivery.scheduler.node = absl::StrCat("node-", shared.node_id, "-", getpid());
   auto& driver = shard.Make<net::DeliveryDriver>(shard, delivery, spool, next_hops, maildir, accounting);
   driver.set_peers(&shared.drivers);
   driver.Restore(orders);

@@ -10,6 +10,7 @@
 #include "core/domain_name.h"
 #include "core/dsn_params.h"
 #include "core/log.h"
+#include "net/redis/shared_lease_store.h"
 #include "net/redis/shared_rate_store.h"
 #include "queue/log_compaction.h"
 #include "queue/schedule/bounce.h"
@@ -147,6 +148,31 @@ void DeliveryDriver::Do(queue::TakeTokens& action) {
 
 void DeliveryDriver::Do(queue::ReturnTokens& action) {
   if (redis_ != nullptr) ReturnSharedTokens(*redis_, action.key, action.rate.interval(), action.count);
+}
+
+void DeliveryDriver::Do(queue::TakeLease& action) {
+  if (redis_ == nullptr) {
+    scheduler_.OnLease(action.key, action.id, false, absl::ZeroDuration(), /*failed=*/true, Now());
+    return;
+  }
+  TakeSharedLease(*redis_, action.key, action.limit, action.ttl, action.id,
+                  [this, key = action.key, id = action.id](const absl::StatusOr<LeaseAnswer>& answer) {
+                    if (!answer.ok()) {
+                      RP_LOG(kWarning) << "shared limit " << key << ": " << answer.status().message();
+                    }
+                    scheduler_.OnLease(key, id, answer.ok() && answer->granted,
+                                       answer.ok() ? answer->wait : absl::ZeroDuration(), !answer.ok(),
+                                       Now());
+                    Run();
+                  });
+}
+
+void DeliveryDriver::Do(queue::RenewLeases& action) {
+  if (redis_ != nullptr) RenewSharedLeases(*redis_, action.key, action.ids, action.ttl);
+}
+
+void DeliveryDriver::Do(queue::ReleaseLeases& action) {
+  if (redis_ != nullptr) ReleaseSharedLeases(*redis_, action.key, action.ids);
 }
 
 void DeliveryDriver::SiteActedHere(void* pointer, uint64_t argument) {

@@ -137,6 +137,9 @@ class DeliveryDriver final : public queue::JobSink {
   void Do(queue::SiteActed& action);
   void Do(queue::TakeTokens& action);
   void Do(queue::ReturnTokens& action);
+  void Do(queue::TakeLease& action);
+  void Do(queue::RenewLeases& action);
+  void Do(queue::ReleaseLeases& action);
   // On a peer's shard: its scheduler's share of the site follows.
   void SiteActedHere(void* pointer, uint64_t argument);
 

@@ -62,8 +62,13 @@ void DeliveryScheduler::Stop(absl::Time now) {
     if (connection->ready && connection->in_flight == nullptr) ready.push_back(connection.get());
   }
   for (Connection* connection : ready) Quit(*connection);
-  // Shared tokens not spent go back for the other nodes.
+  // Shared tokens not spent, and leases not in use, go back for the other nodes.
   for (auto& [key, shared] : shared_rates_) ReturnUnused(*shared, shared->TakeAll());
+  for (auto& [key, leases] : shared_leases_) {
+    if (std::vector<std::string> free = leases->TakeFree(); !free.empty() && cluster_up_) {
+      actions_.push_back(ReleaseLeases{key, std::move(free)});
+    }
+  }
   EndEvent();
 }
 
@@ -91,6 +96,7 @@ void DeliveryScheduler::EndEvent() {
     }
     Detach(domain);
     HoldShared(domain.shared_rate, domain.key, std::nullopt);
+    HoldLeases(domain.shared_leases, domain.key, std::nullopt);
     domains_.erase(it);
   }
   if (sites_may_be_idle_ || now_ >= sites_recheck_at_) {
@@ -102,6 +108,7 @@ void DeliveryScheduler::EndEvent() {
       Site& site = *entry.second;
       if (SiteIdle(site)) {
         HoldShared(site.shared_rate, site.name, std::nullopt);
+        HoldLeases(site.shared_leases, site.name, std::nullopt);
         return true;
       }
       if (site.domains == 0) sites_recheck_at_ = std::min(sites_recheck_at_, site.throttle.IdleAt(now_));
@@ -337,6 +344,7 @@ void DeliveryScheduler::PumpSmtp(Domain& domain) {
   for (const Connection* connection : domain.connections) connecting += connection->ever_ready ? 0 : 1;
   while (domain.due.size() > connecting && MayOpen(domain)) {
     if (const absl::Time at = ConnectionAt(domain); at > now_) return WakeAt(domain, at);
+    if (!LeasesReady(domain)) return;  // asked for: the answer pumps it
     if (!Open(domain)) break;
     ++connecting;
   }
@@ -371,6 +379,7 @@ bool DeliveryScheduler::Open(Domain& domain) {
     actions_.push_back(OpenConnection{connection.id, address, connection.name,
                                       tls != TlsMode::kRequired && PlaintextOnly(connection.host), tls,
                                       domain.source});
+    TakeLeases(domain, connection);
     connections_.emplace(connection.id, std::move(owned));
     return true;
   }
@@ -382,10 +391,10 @@ bool DeliveryScheduler::Open(Domain& domain) {
 }
 
 bool DeliveryScheduler::TakeOverIdle(Domain& domain) {
-  if (!MayOpen(domain)) return false;
+  if (!MayOpen(domain) || HoldsLeases(domain)) return false;
   for (Connection* idle : idle_) {
     if (idle->domain == &domain || idle->in_flight != nullptr || !idle->ready || idle->quitting ||
-        idle->domain->source != domain.source) {
+        idle->domain->source != domain.source || !idle->leases.empty()) {
       continue;  // a connection leaves from its source: only that source's queues take it
     }
     for (const core::SocketAddress& address : domain.hop.addresses) {
@@ -521,9 +530,11 @@ DeliveryScheduler::Domain* DeliveryScheduler::DomainWaitingFor(const Connection&
       continue;
     }
     waiting_for_host_[kept++] = waiting_for_host_[i];
-    if (found != nullptr || domain.source != connection.domain->source ||
-        domain.route != Domain::Route::kKnown || domain.hop.kind != NextHop::Kind::kSmtp ||
-        !MayOpen(domain) || Suspended(domain) || MessageAt(domain) > now_) {
+    // A connection counted by the cluster (a lease) stays with its destination.
+    if (found != nullptr || domain.source != connection.domain->source || !connection.leases.empty() ||
+        HoldsLeases(domain) || domain.route != Domain::Route::kKnown ||
+        domain.hop.kind != NextHop::Kind::kSmtp || !MayOpen(domain) || Suspended(domain) ||
+        MessageAt(domain) > now_) {
       continue;
     }
     for (const core::SocketAddress& address : domain.hop.addresses) {
@@ -633,6 +644,7 @@ void DeliveryScheduler::OnConnectionClosed(ConnectionId id, const std::string& r
   if (auto h = host_connections_.find(connection.host); h != host_connections_.end() && --h->second == 0) {
     host_connections_.erase(h);
   }
+  FreeLeases(connection);
   domain.connections.erase(std::find(domain.connections.begin(), domain.connections.end(), &connection));
   if (domain.site != nullptr) --domain.site->connections;
   maybe_empty_.push_back(domain.key);

@@ -85,6 +85,7 @@
 #include "queue/schedule/next_hop.h"
 #include "queue/schedule/retry_schedule.h"
 #include "queue/schedule/shaping.h"
+#include "queue/schedule/shared_leases.h"
 #include "queue/schedule/shared_rate.h"
 
 namespace ringpost::queue {
@@ -121,11 +122,13 @@ struct SchedulerConfig {
   // Each egress source's address family (AF_INET or AF_INET6): a source's queue uses
   // only the next hop's addresses of its family.
   absl::flat_hash_map<std::string, int> source_families;
-  // --redis: the shaping file's `shared = true` message rates hold for the whole
-  // cluster, in Redis (TakeTokens); while Redis is away (OnClusterState) each node keeps
-  // to limit ÷ `cluster_nodes` on its own. Off: shared limits are kept like any other.
+  // --redis: the shaping file's `shared = true` message rates and connection limits
+  // hold for the whole cluster, in Redis (TakeTokens, TakeLease); while Redis is away
+  // (OnClusterState) each node keeps to limit ÷ `cluster_nodes` on its own. Off: shared
+  // limits are kept like any other. `node` names this node in its leases.
   bool cluster = false;
   uint32_t cluster_nodes = 1;
+  std::string node = "node";
   uint64_t seed = 1;
 };
 
@@ -231,9 +234,31 @@ struct ReturnTokens {
   uint32_t count = 0;
 };
 
-using DeliveryAction = std::variant<ResolveRoute, OpenConnection, SendMessage, DeliverLocally,
-                                    CloseConnection, WriteResults, WriteBounce, CopyForward, JobFinished,
-                                    AccountingLines, WriteControl, SiteActed, TakeTokens, ReturnTokens>;
+// A shared connection limit needs a lease for another connection: take lease `id` of
+// the cluster's `limit` leases at `key` (lapsing after `ttl` unless renewed); answer
+// with OnLease.
+struct TakeLease {
+  std::string key;
+  uint32_t limit = 0;
+  absl::Duration ttl;
+  std::string id;
+};
+// Leases held: renewed for another `ttl` (no answer awaited).
+struct RenewLeases {
+  std::string key;
+  std::vector<std::string> ids;
+  absl::Duration ttl;
+};
+// Leases no longer needed (no answer awaited).
+struct ReleaseLeases {
+  std::string key;
+  std::vector<std::string> ids;
+};
+
+using DeliveryAction =
+    std::variant<ResolveRoute, OpenConnection, SendMessage, DeliverLocally, CloseConnection, WriteResults,
+                 WriteBounce, CopyForward, JobFinished, AccountingLines, WriteControl, SiteActed, TakeTokens,
+                 ReturnTokens, TakeLease, RenewLeases, ReleaseLeases>;
 
 // ---- Operator views and commands (live queue control) ------------------------------
 
@@ -328,6 +353,9 @@ class DeliveryScheduler {
   // Redis's answer to TakeTokens: `granted` tokens, or none before `wait`; `failed`:
   // no answer (Redis away or refusing).
   void OnTokens(const std::string& key, uint32_t granted, absl::Duration wait, bool failed, absl::Time now);
+  // Redis's answer to TakeLease: granted, or not before `wait`; `failed`: no answer.
+  void OnLease(const std::string& key, const std::string& id, bool granted, absl::Duration wait, bool failed,
+               absl::Time now);
   // The connection to Redis came up (shared limits in Redis) or went (each node keeps
   // to its fallback share).
   void OnClusterState(bool up, absl::Time now);
@@ -398,6 +426,8 @@ class DeliveryScheduler {
     uint64_t shared_tokens_granted = 0;      // tokens they brought
     uint64_t shared_tokens_returned = 0;     // tokens given back unused
     uint64_t cluster_fallbacks = 0;          // times Redis went away (local fallback limits)
+    uint64_t shared_lease_asks = 0;          // TakeLease sent
+    uint64_t shared_leases_granted = 0;      // of those, granted
     core::HistogramCounts time_in_queue;     // arrival to a final outcome, per recipient
     core::HistogramCounts delivery_latency;  // one attempt, sent to replied (or delivered locally)
   };
@@ -484,8 +514,11 @@ class DeliveryScheduler {
   // share's) at the shared limit of `scope` at `rate`, or with no rate at none (the
   // one it held is let go).
   void HoldShared(SharedRate*& slot, const std::string& scope, const std::optional<Rate>& rate);
-  // The budget's message rate is the cluster's (shared = true, with --redis).
+  // The budget's message rate, or connection limit, is the cluster's (shared = true,
+  // with --redis); a node's share of a cluster's limit while Redis is away.
   bool SharedInCluster(const ShapeSettings& budget) const;
+  bool SharedLimitInCluster(const ShapeSettings& budget) const;
+  uint32_t NodeShare(uint32_t limit) const;
   // When the domain's shared limits let its next message go (now_ with a token held;
   // asks for tokens when none are).
   absl::Time SharedAt(Domain& domain);
@@ -493,6 +526,16 @@ class DeliveryScheduler {
   void AskTokens(SharedRate& shared);
   void ReturnUnused(SharedRate& shared, uint32_t count);
   void SweepShared();
+  // Shared connection limits: `*slot` at `scope`'s leases with `limit` (none: let go).
+  void HoldLeases(SharedLeases*& slot, const std::string& scope, const std::optional<uint32_t>& limit);
+  void ForgetIfIdle(SharedLeases& leases);
+  // A free lease of each of the domain's shared connection limits, or asks for one
+  // (false: wait for the answer, or for the retry time, which wakes the domain).
+  bool LeasesReady(Domain& domain);
+  // The new connection takes those leases; a closed one frees them.
+  void TakeLeases(Domain& domain, Connection& connection);
+  void FreeLeases(Connection& connection);
+  bool HoldsLeases(const Domain& domain) const;
   // The reply-driven rules over one attempt's replies: counts matches, acts, and
   // rewrites the replies a "temporary" rule makes 4xx.
   void Automate(Domain& domain, std::vector<AttemptReply>& replies);
@@ -562,6 +605,8 @@ class DeliveryScheduler {
   bool sites_may_be_idle_ = false;  // a domain left its site: forget idle sites
   // Shared rates, by Redis key; whether Redis keeps them now (else the fallback shares).
   absl::flat_hash_map<std::string, std::unique_ptr<SharedRate>> shared_rates_;
+  absl::flat_hash_map<std::string, std::unique_ptr<SharedLeases>> shared_leases_;  // by Redis key
+  uint64_t next_lease_ = 1;
   bool cluster_up_ = false;
   absl::Time shared_sweep_at_ = absl::InfinitePast();
   absl::Time sites_recheck_at_ = absl::InfiniteFuture();  // when a kept domainless site may be idle

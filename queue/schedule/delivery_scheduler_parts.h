@@ -74,6 +74,7 @@ struct DeliveryScheduler::Domain {
   RetrySchedule retry;  // the flags' with the shape's retry settings
   Throttle throttle;
   SharedRate* shared_rate = nullptr;  // its own rate, when the cluster keeps it
+  SharedLeases* shared_leases = nullptr;  // its own connection limit, when the cluster keeps it
   Site* site = nullptr;
   core::TimerNode wake;                              // the rest's end, or a retry after a local failure
 };
@@ -92,6 +93,8 @@ struct DeliveryScheduler::Connection {
   bool tls_failed = false;  // the STARTTLS handshake failed
   bool idle_listed = false; // in idle_
   core::TimerNode idle;
+  // The cluster's leases it holds (shared connection limits of its domain and site).
+  std::vector<std::pair<SharedLeases*, std::string>> leases;
 };
 
 // A site's share on this shard: its budget, kept for all its domains here.
@@ -100,6 +103,7 @@ struct DeliveryScheduler::Site {
   std::string source;  // the egress source its budget is for
   Throttle throttle;
   SharedRate* shared_rate = nullptr;  // its rate, when the cluster keeps it
+  SharedLeases* shared_leases = nullptr;  // its connection limit, when the cluster keeps it
   uint32_t connections = 0;  // of its domains
   uint32_t domains = 0;      // pointing at it
 };

@@ -90,10 +90,18 @@ void DeliveryScheduler::Shape(Domain& domain) {
     }
   }
   if (domain.site != nullptr) {
+    // A shared connection limit kept in Redis: each shard may open up to the whole of it
+    // (the leases are the limit); while Redis is away, its share of this node's share.
+    const bool shared_limit = SharedLimitInCluster(*site_budget);
     std::optional<uint32_t> limit;
     if (site_budget->connection_limit.has_value()) {
-      limit = ShareOf(*site_budget->connection_limit, config_.shard, config_.shards);
+      const uint32_t whole = *site_budget->connection_limit;
+      limit = !shared_limit ? ShareOf(whole, config_.shard, config_.shards)
+              : cluster_up_ ? whole
+                            : ShareOf(NodeShare(whole), config_.shard, config_.shards);
     }
+    HoldLeases(domain.site->shared_leases, QueueKey(site_name, domain.source),
+               shared_limit && cluster_up_ ? site_budget->connection_limit : std::nullopt);
     // A shared rate kept in Redis: each shard paces to the whole of it (the tokens are
     // the limit); while Redis is away, to its share of this node's share.
     const bool shared = SharedInCluster(*site_budget);
@@ -113,14 +121,27 @@ void DeliveryScheduler::Shape(Domain& domain) {
   domain.retry.max = std::max(domain.retry.max, domain.retry.initial);
   const ShapeSettings own = policy.DomainBudget(domain.name, domain.source);
   const bool shared = SharedInCluster(own);
+  const bool shared_limit = SharedLimitInCluster(own);
+  uint32_t limit = own.connection_limit.value_or(config_.domain_max_connections);
+  if (shared_limit && !cluster_up_) limit = NodeShare(limit);
   domain.throttle.Configure(
       RateShare(own.max_message_rate, shared && !cluster_up_ ? config_.cluster_nodes : 1),
-      own.max_connection_rate, own.connection_limit.value_or(config_.domain_max_connections));
+      own.max_connection_rate, limit);
   HoldShared(domain.shared_rate, domain.key, shared && cluster_up_ ? own.max_message_rate : std::nullopt);
+  HoldLeases(domain.shared_leases, domain.key,
+             shared_limit && cluster_up_ ? own.connection_limit : std::nullopt);
 }
 
 bool DeliveryScheduler::SharedInCluster(const ShapeSettings& budget) const {
   return config_.cluster && budget.shared.value_or(false) && budget.max_message_rate.has_value();
+}
+
+bool DeliveryScheduler::SharedLimitInCluster(const ShapeSettings& budget) const {
+  return config_.cluster && budget.shared.value_or(false) && budget.connection_limit.has_value();
+}
+
+uint32_t DeliveryScheduler::NodeShare(uint32_t limit) const {
+  return limit == 0 ? 0 : std::max<uint32_t>(1, limit / config_.cluster_nodes);
 }
 
 void DeliveryScheduler::Detach(Domain& domain) {

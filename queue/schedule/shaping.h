@@ -56,7 +56,8 @@ struct ShapeSettings {
   std::optional<uint32_t> max_recipients_per_transaction;
   std::optional<absl::Duration> retry_initial, retry_max, max_queue_lifetime;
   std::optional<TlsMode> tls;
-  // The message rate holds for the whole cluster (--redis), not per node.
+  // The message rate and connection limit hold for the whole cluster (--redis), not
+  // per node.
   std::optional<bool> shared;
 
   // Takes every setting `specific` sets.

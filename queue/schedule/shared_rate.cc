@@ -28,9 +28,11 @@ void SharedRate::Granted(uint32_t granted, absl::Duration wait, absl::Time now) 
   if (granted > 0) {
     tokens_ += granted;
     granted_at_ = now;
+  }
+  if (granted >= asked_) {
     retry_at_ = absl::InfinitePast();
   } else {
-    retry_at_ = now + std::max(wait, absl::Milliseconds(1));
+    retry_at_ = now + std::max(wait, kContendedWait);
   }
 }
 

@@ -38,9 +38,16 @@ class SharedRate {
   // Redis said to wait). Asked early, when half a batch is left, so a busy
   // destination does not stop for the answer.
   uint32_t ToAsk(absl::Time now) const;
-  void Asked() { asking_ = true; }
-  // Redis granted `granted` (0: none conforms before `wait` has passed).
+  void Asked(uint32_t count) {
+    asking_ = true;
+    asked_ = count;
+  }
+  // Redis granted `granted` (0: none conforms before `wait` has passed). Fewer than
+  // asked means other takers share the limit: the next ask waits kContendedWait at
+  // least, so a saturated limit costs each taker a few calls a second, not one per
+  // token.
   void Granted(uint32_t granted, absl::Duration wait, absl::Time now);
+  static constexpr absl::Duration kContendedWait = absl::Milliseconds(100);  // half a batch
   // No answer (Redis away or refusing): nothing held, and nothing asked for
   // kRetryAfterFailure.
   void Failed(absl::Time now);
@@ -67,6 +74,7 @@ class SharedRate {
   std::string key_;
   Rate rate_;
   uint32_t tokens_ = 0;
+  uint32_t asked_ = 0;
   bool asking_ = false;
   absl::Time retry_at_ = absl::InfinitePast();
   absl::Time granted_at_ = absl::InfinitePast();

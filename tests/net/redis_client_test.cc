@@ -1,7 +1,8 @@
 // The Redis client against a real redis-server on loopback, on a real shard's ring:
 // commands and binary-safe values, AUTH, the shared-rate scripts (a batch granted, a
-// wait when none conforms, tokens given back), error replies, and a server that dies
-// and comes back (commands fail at once while it is away; the client reconnects).
+// wait when none conforms, tokens given back), the lease scripts (granted up to the
+// limit, refused past it, freed on release, renewed), error replies, and a server that
+// dies and comes back (commands fail at once while it is away; the client reconnects).
 #include "net/redis/redis_client.h"
 
 #include <netinet/in.h>
@@ -18,6 +19,7 @@
 #include "absl/strings/str_cat.h"
 #include "core/runtime.h"
 #include "gtest/gtest.h"
+#include "net/redis/shared_lease_store.h"
 #include "net/redis/shared_rate_store.h"
 #include "tests/support/subprocess.h"
 
@@ -122,6 +124,47 @@ TEST(RedisClientTest, CommandsScriptsAndErrorsWithAuth) {
   EXPECT_EQ(seen,
             (std::vector<std::string>{"up", "OK", "same value", "granted 11", "granted 0 wait over 59m true",
                                       "granted 11", "FAILED_PRECONDITION"}));
+}
+
+TEST(RedisClientTest, LeasesAreGrantedUpToTheLimitAndFreedOnRelease) {
+  const int port = FreePort();
+  auto server = StartRedis(port);
+  std::vector<std::string> seen;
+  OnShard([&](core::Shard& shard, std::function<void()> done) {
+    auto& redis = shard.Make<RedisClient>(shard, OptionsFor(port));
+    redis.set_on_state([&, done](bool up) {
+      if (!up) return;
+      auto note = [&](const std::string& id) {
+        return [&, id](const absl::StatusOr<LeaseAnswer>& answer) {
+          seen.push_back(!answer.ok()      ? id + " failed"
+                         : answer->granted ? id + " granted"
+                                           : absl::StrCat(id, " refused, wait up to the ttl ",
+                                                          answer->wait > absl::ZeroDuration() &&
+                                                                  answer->wait <= absl::Seconds(15)
+                                                              ? "yes"
+                                                              : "no"));
+        };
+      };
+      const absl::Duration ttl = absl::Seconds(15);
+      TakeSharedLease(redis, "c", 2, ttl, "a", note("a"));
+      TakeSharedLease(redis, "c", 2, ttl, "b", note("b"));
+      TakeSharedLease(redis, "c", 2, ttl, "c", note("c"));
+      ReleaseSharedLeases(redis, "c", {"a"});
+      TakeSharedLease(redis, "c", 2, ttl, "c", note("c"));
+      RenewSharedLeases(redis, "c", {"b", "c"}, ttl);
+      redis.Command({"ZRANGE", "c", "0", "-1"}, [&, done](const absl::StatusOr<RedisReply>& reply) {
+        std::string held = "held:";
+        if (reply.ok()) {
+          for (const RedisReply& e : reply->elements) held += " " + e.text;
+        }
+        seen.push_back(held);
+        done();
+      });
+    });
+    redis.Start();
+  });
+  EXPECT_EQ(seen, (std::vector<std::string>{"a granted", "b granted", "c refused, wait up to the ttl yes",
+                                            "c granted", "held: b c"}));
 }
 
 TEST(RedisClientTest, AWrongPasswordNeverComesUp) {

@@ -105,6 +105,10 @@ class SchedulerHarness {
   void ClusterState(bool up) {
     Collect([&] { scheduler->OnClusterState(up, now); });
   }
+  void Lease(const std::string& key, const std::string& id, bool granted,
+             absl::Duration wait = absl::ZeroDuration(), bool failed = false) {
+    Collect([&] { scheduler->OnLease(key, id, granted, wait, failed, now); });
+  }
   void SetShaping(std::shared_ptr<const ShapingPolicy> policy) {
     Collect([&] { scheduler->SetShaping(std::move(policy), now); });
   }

@@ -1,7 +1,9 @@
-// Shared message rates (shared = true with --redis), with the scheduler's fake clock and
-// the test in Redis's place: a shard asks for tokens in batches, sends exactly as many
-// messages as it was granted, waits when Redis says to, gives back what it leaves
+// Shared limits (shared = true with --redis), with the scheduler's fake clock and the
+// test in Redis's place. Rates: a shard asks for tokens in batches, sends exactly as
+// many messages as it was granted, waits when Redis says to, gives back what it leaves
 // unused, and while Redis is away keeps to its share of the limit (limit ÷ nodes).
+// Connection limits: a connection opens only with a lease, held leases are renewed,
+// unused ones given back, and while Redis is away a node keeps to its share.
 #include <vector>
 
 #include "absl/strings/str_cat.h"
@@ -77,10 +79,10 @@ TEST(SharedRateTest, MessagesGoOnlyWithTokensRedisGranted) {
   h.Tokens(kKey, 3);
   net.RunFor(absl::Milliseconds(300));
   EXPECT_EQ(net.sent.size(), 3u);
-  // The next batch was asked for once half a batch was left (2 tokens: 6 more).
+  // Fewer than asked: others share the limit, so the next ask came 100 ms later.
   asked = h.TakeAll<TakeTokens>();
   ASSERT_EQ(asked.size(), 1u);
-  EXPECT_EQ(asked[0].count, 6u);
+  EXPECT_EQ(asked[0].count, 8u);
 
   // Redis: none before 500 ms. Nothing goes, nothing is asked, until then.
   h.Tokens(kKey, 0, absl::Milliseconds(500));
@@ -181,6 +183,86 @@ TEST(SharedRateTest, WithoutTheClusterASharedRateIsThisNodesOwn) {
   EXPECT_GE(net.SentTo("dest.example", start, h.now), 40);
   EXPECT_LE(net.SentTo("dest.example", start, h.now), 42);
   EXPECT_TRUE(h.TakeAll<TakeTokens>().empty());
+}
+
+const char kLeases[] = "ringpost:conns:dest.example";
+const char kSharedLimit[] = R"(
+[destination."dest.example"]
+connection_limit = 2
+shared = true
+)";
+
+TEST(SharedLeasesTest, AConnectionOpensOnlyWithALeaseFromTheCluster) {
+  SchedulerHarness h(ClusterConfig(kSharedLimit));
+  h.ClusterState(true);
+  AcceptMany(h, 10);
+  for (const ResolveRoute& r : h.TakeAll<ResolveRoute>()) h.Resolved(r.queue, SmtpHop({"192.0.2.1:25"}));
+  EXPECT_TRUE(h.TakeAll<OpenConnection>().empty());  // not before a lease
+  std::vector<TakeLease> asked = h.TakeAll<TakeLease>();
+  ASSERT_EQ(asked.size(), 1u);
+  EXPECT_EQ(asked[0].key, kLeases);
+  EXPECT_EQ(asked[0].limit, 2u);
+  EXPECT_EQ(asked[0].ttl, SharedLeases::kTtl);
+  h.Lease(kLeases, asked[0].id, true);
+  EXPECT_EQ(h.TakeAll<OpenConnection>().size(), 1u);
+  // The next connection asks for the next lease, under another name.
+  std::vector<TakeLease> next = h.TakeAll<TakeLease>();
+  ASSERT_EQ(next.size(), 1u);
+  EXPECT_NE(next[0].id, asked[0].id);
+  // The cluster has none left for 300 ms: nothing opens, nothing is asked, until then.
+  h.Lease(kLeases, next[0].id, false, absl::Milliseconds(300));
+  EXPECT_TRUE(h.TakeAll<OpenConnection>().empty());
+  h.Advance(absl::Milliseconds(200));
+  EXPECT_TRUE(h.TakeAll<TakeLease>().empty());
+  h.Advance(absl::Milliseconds(200));
+  next = h.TakeAll<TakeLease>();
+  ASSERT_EQ(next.size(), 1u);
+  h.Lease(kLeases, next[0].id, true);
+  EXPECT_EQ(h.TakeAll<OpenConnection>().size(), 1u);
+  EXPECT_TRUE(h.TakeAll<TakeLease>().empty());  // two open: the local limit holds too
+  EXPECT_EQ(h.scheduler->stats().shared_leases_granted, 2u);
+}
+
+TEST(SharedLeasesTest, HeldLeasesAreRenewedAndOnesLeftUnusedGoBack) {
+  SchedulerHarness h(ClusterConfig(kSharedLimit));
+  h.ClusterState(true);
+  Network net(h);
+  h.Accept(h.Job("dest.example", {"r"}));
+  net.Settle();
+  std::vector<TakeLease> asked = h.TakeAll<TakeLease>();
+  ASSERT_EQ(asked.size(), 1u);
+  h.Lease(kLeases, asked[0].id, true);
+  net.Settle();
+  ASSERT_EQ(net.sent.size(), 1u);
+  // Its connection stays open (idle) a while: the lease is renewed, not given back.
+  net.RunFor(SharedLeases::kRenewEvery + absl::Milliseconds(300));
+  std::vector<RenewLeases> renewed = h.TakeAll<RenewLeases>();
+  ASSERT_FALSE(renewed.empty());
+  EXPECT_EQ(renewed[0].ids, std::vector<std::string>{asked[0].id});
+  // The idle connection closes (QUIT); a second later its lease goes back.
+  net.RunFor(absl::Seconds(3));
+  h.Accept(h.Job("other.example", {"x"}));  // the events of the shard look at what is held
+  const std::vector<ReleaseLeases> released = h.TakeAll<ReleaseLeases>();
+  ASSERT_EQ(released.size(), 1u);
+  EXPECT_EQ(released[0].key, kLeases);
+  EXPECT_EQ(released[0].ids, std::vector<std::string>{asked[0].id});
+}
+
+TEST(SharedLeasesTest, WhileRedisIsAwayANodeKeepsToItsShareOfTheConnections) {
+  // connection_limit 2 over 4 nodes: one connection here (never none), no lease asked.
+  SchedulerHarness h(ClusterConfig(kSharedLimit, 4));
+  AcceptMany(h, 10);
+  for (const ResolveRoute& r : h.TakeAll<ResolveRoute>()) h.Resolved(r.queue, SmtpHop({"192.0.2.1:25"}));
+  EXPECT_EQ(h.TakeAll<OpenConnection>().size(), 1u);
+  EXPECT_TRUE(h.TakeAll<TakeLease>().empty());
+  // Redis comes: the open connection is counted there (a lease added as it is), and
+  // the next one asks for a lease of its own.
+  h.ClusterState(true);
+  const std::vector<RenewLeases> adopted = h.TakeAll<RenewLeases>();
+  ASSERT_EQ(adopted.size(), 1u);
+  EXPECT_EQ(adopted[0].key, kLeases);
+  EXPECT_EQ(adopted[0].ids.size(), 1u);
+  EXPECT_EQ(h.TakeAll<TakeLease>().size(), 1u);
 }
 
 }  // namespace

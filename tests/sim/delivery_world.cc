@@ -615,6 +615,9 @@ void DeliveryWorld::Do(queue::SiteActed& a) { (void)a; }
 // One node in this world, with no Redis: shared rates are local, never asked for.
 void DeliveryWorld::Do(queue::TakeTokens& a) { RP_CHECK_MSG(a.key.empty(), "no cluster in this world"); }
 void DeliveryWorld::Do(queue::ReturnTokens& a) { RP_CHECK_MSG(a.key.empty(), "no cluster in this world"); }
+void DeliveryWorld::Do(queue::TakeLease& a) { RP_CHECK_MSG(a.key.empty(), "no cluster in this world"); }
+void DeliveryWorld::Do(queue::RenewLeases& a) { RP_CHECK_MSG(a.key.empty(), "no cluster in this world"); }
+void DeliveryWorld::Do(queue::ReleaseLeases& a) { RP_CHECK_MSG(a.key.empty(), "no cluster in this world"); }
 
 // ---- Operators -----------------------------------------------------------------------
 

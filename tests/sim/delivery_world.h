@@ -91,6 +91,9 @@ class DeliveryWorld {
   void Do(queue::SiteActed& a);
   void Do(queue::TakeTokens& a);
   void Do(queue::ReturnTokens& a);
+  void Do(queue::TakeLease& a);
+  void Do(queue::RenewLeases& a);
+  void Do(queue::ReleaseLeases& a);
   // Operators.
   void ScheduleOperators();
   void Operate();

@@ -1,15 +1,17 @@
 #!/usr/bin/env python3
 """A cluster on loopback, every part a real process this test starts and stops: one
 redis-server, three ringpost nodes (each its own spool, on 127.0.0.2-4) sharing a
-message rate through Redis (shared = true, --redis, --cluster_nodes=3), one haproxy in
-front (send-proxy-v2), ringpost-blast through haproxy and ringpost-sink behind.
+message rate and a connection limit through Redis (shared = true, --redis,
+--cluster_nodes=3), one haproxy in front (send-proxy-v2), ringpost-blast through
+haproxy and ringpost-sink behind.
 
 While every node has mail waiting, the fleet's delivered rate to the shared destination
-stays within 5% of its limit. One node is killed (kill -9) mid-run: haproxy routes
-around it, and restarted on its spool it delivers what it had accepted. Redis is
-stopped mid-run: delivery goes on under each node's fallback share (limit / 3), and
-returns to the shared limit when Redis is back. In the end every message blast was
-told 250 for is at the sink.
+stays within 5% of its limit, and the sink never sees more connections than the
+fleet's limit. A node holding a lease is killed (kill -9) mid-run: haproxy routes
+around it, its leases lapse, and restarted on its spool it delivers what it had
+accepted. Redis is stopped mid-run: delivery goes on under each node's fallback share
+(limit / 3), and returns to the shared limits when Redis is back. In the end every
+message blast was told 250 for is at the sink.
 
 Usage: cluster_test.py --bin_dir BUILD/tools [unittest arguments]
 """
@@ -34,7 +36,9 @@ harness = delivery.harness
 wait_for = delivery.wait_for
 
 LIMIT = 40  # messages a second, for the whole fleet
+CONNECTIONS = 3  # connections open to the destination, for the whole fleet
 DOMAIN = "limited0.blast.test"  # ringpost-blast --domain_prefix=limited --domains=1
+LEASES = "ringpost:conns:" + DOMAIN
 NODES = ("127.0.0.2", "127.0.0.3", "127.0.0.4")
 
 
@@ -123,7 +127,8 @@ class ClusterTest(unittest.TestCase):
         self.addCleanup(self.sink.close)
         self.shaping = os.path.join(self.folder, "shaping.toml")
         with open(self.shaping, "w") as f:
-            f.write('[destination."%s"]\nmax_message_rate = "%d/s"\nshared = true\n' % (DOMAIN, LIMIT))
+            f.write('[destination."%s"]\nmax_message_rate = "%d/s"\nconnection_limit = %d\nshared = true\n'
+                    % (DOMAIN, LIMIT, CONNECTIONS))
         self.ports = [delivery.free_port() for _ in NODES]
         self.spools = [os.path.join(self.folder, "node%d" % (n + 1)) for n in range(len(NODES))]
         self.started = []  # every node process, for the cleanup (it checks their accounting logs)
@@ -147,6 +152,16 @@ class ClusterTest(unittest.TestCase):
         self.started.append(node)
         return node
 
+    def lease_holders(self):
+        """The names of the leases Redis holds on the destination's connections."""
+        out = subprocess.run(["redis-cli", "-p", str(self.redis.port), "ZRANGE", LEASES, "0", "-1"],
+                             capture_output=True, text=True, timeout=10).stdout
+        return out.split()
+
+    def lease_prefix(self, n):
+        with open(os.path.join(self.spools[n], "node_id")) as f:
+            return "node-%s-%d/" % (f.read().strip(), self.nodes[n].proc.pid)
+
     def times(self):
         return delivered_times([self.accounting_path(n) for n in range(len(NODES))])
 
@@ -158,7 +173,7 @@ class ClusterTest(unittest.TestCase):
         # 50 a second offered: mail waits on every node, and the fleet delivers at the limit.
         blast = subprocess.Popen(
             [os.path.join(harness.BIN_DIR, "ringpost-blast"), "--target=127.0.0.1:%d" % self.haproxy.port,
-             "--connections=6", "--messages=2000", "--rate=50", "--size=1k", "--domains=1", "--domain_prefix=limited",
+             "--connections=6", "--messages=2500", "--rate=50", "--size=1k", "--domains=1", "--domain_prefix=limited",
              "--message_ids_out=" + ids_path, "--json", "--progress=false", "--reply_timeout=10s"],
             stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
         self.addCleanup(lambda: (blast.poll() is None and blast.kill(), blast.wait(), blast.stdout.close()))
@@ -170,12 +185,21 @@ class ClusterTest(unittest.TestCase):
         self.assertGreaterEqual(steady, LIMIT * 10 * 0.95, "fleet rate over 10 s (limit %d/s)" % LIMIT)
         self.assertLessEqual(steady, LIMIT * 10 * 1.05, "fleet rate over 10 s (limit %d/s)" % LIMIT)
 
-        # A node dies; haproxy routes around it; it comes back on its spool.
-        self.nodes[1].kill()
+        self.assertLessEqual(len(self.lease_holders()), CONNECTIONS)
+
+        # A node holding a lease dies; haproxy routes around it; its lease lapses; it
+        # comes back on its spool.
+        victim = wait_for(lambda: [n for n in range(len(NODES))
+                                   if any(h.startswith(self.lease_prefix(n)) for h in self.lease_holders())], 10,
+                          "a node holding a lease")[0]
+        dead = self.lease_prefix(victim)
+        self.nodes[victim].kill()
         time.sleep(3)  # the load goes on through the two others meanwhile
-        self.nodes[1] = self.start_node(1)
-        wait_for(lambda: "redis 127.0.0.1:%d: connected" % self.redis.port in self.nodes[1].log_text(100), 15,
+        self.nodes[victim] = self.start_node(victim)
+        wait_for(lambda: "redis 127.0.0.1:%d: connected" % self.redis.port in self.nodes[victim].log_text(100), 15,
                  "the restarted node's Redis connection")
+        wait_for(lambda: not any(h.startswith(dead) for h in self.lease_holders()), 25,
+                 "the dead node's leases to lapse", lambda: " (held: %s)" % self.lease_holders())
 
         # Redis goes away: every node falls back to limit / 3, and delivery goes on.
         self.redis.stop()
@@ -209,12 +233,20 @@ class ClusterTest(unittest.TestCase):
             return found
         wait_for(lambda: accepted <= at_sink(), 120, "every accepted message at the sink",
                  lambda: " (%d missing)" % len(accepted - at_sink()))
+        calls = 0
+        counts = self.sink.stop()
+        self.assertLessEqual(counts["peak_connections"], CONNECTIONS, counts)
         for n, node in enumerate(self.nodes):
+            calls += metric(node, "ringpost_shared_rate_calls_total")
             self.assertGreaterEqual(metric(node, "ringpost_cluster_fallbacks_total"), 1, "node %d" % (n + 1))
             self.assertEqual(metric(node, "ringpost_shared_limits_in_redis"), 1, "node %d" % (n + 1))
             self.assertGreater(metric(node, "ringpost_shared_rate_calls_total"), 0, "node %d" % (n + 1))
-        sys.stderr.write("\ncluster: limit %d/s; shared %.1f/s over 10 s (error %+.1f%%); without Redis %.1f/s\n"
-                         % (LIMIT, steady / 10.0, (steady / 10.0 - LIMIT) * 100.0 / LIMIT, fallback / 5.0))
+        # The counters of the node that was restarted start again: a lower bound.
+        delivered = len(self.times())
+        sys.stderr.write("\ncluster: limit %d/s; shared %.1f/s over 10 s (error %+.1f%%); without Redis %.1f/s; "
+                         "at least %d Redis calls for %d messages (%.0f per 1,000)\n"
+                         % (LIMIT, steady / 10.0, (steady / 10.0 - LIMIT) * 100.0 / LIMIT, fallback / 5.0, calls,
+                            delivered, calls * 1000.0 / delivered))
 
 
 def main():
