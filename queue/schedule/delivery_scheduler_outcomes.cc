@@ -80,7 +80,7 @@ void DeliveryScheduler::Complete(Job& job, std::vector<AttemptReply> replies, co
     entry.host = host;
     // A local delivery leaves from no address: no source, whatever its pool.
     entry.source = job.domain->hop.kind == NextHop::Kind::kLocal ? absl::string_view()
-                                                                  : absl::string_view(job.domain->source);
+                                                                 : absl::string_view(job.domain->source);
     entry.code = reply.code;
     entry.text = reply.text;
     entry.tls = tls.description;

@@ -73,7 +73,7 @@ struct DeliveryScheduler::Domain {
   ShapeSettings shape;
   RetrySchedule retry;  // the flags' with the shape's retry settings
   Throttle throttle;
-  SharedRate* shared_rate = nullptr;  // its own rate, when the cluster keeps it
+  SharedRate* shared_rate = nullptr;      // its own rate, when the cluster keeps it
   SharedLeases* shared_leases = nullptr;  // its own connection limit, when the cluster keeps it
   Site* site = nullptr;
   core::TimerNode wake;                              // the rest's end, or a retry after a local failure
@@ -102,7 +102,7 @@ struct DeliveryScheduler::Site {
   std::string name;  // "mx:*.google.com"
   std::string source;  // the egress source its budget is for
   Throttle throttle;
-  SharedRate* shared_rate = nullptr;  // its rate, when the cluster keeps it
+  SharedRate* shared_rate = nullptr;      // its rate, when the cluster keeps it
   SharedLeases* shared_leases = nullptr;  // its connection limit, when the cluster keeps it
   uint32_t connections = 0;  // of its domains
   uint32_t domains = 0;      // pointing at it

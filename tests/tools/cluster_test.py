@@ -194,7 +194,9 @@ class ClusterTest(unittest.TestCase):
                           "a node holding a lease")[0]
         dead = self.lease_prefix(victim)
         self.nodes[victim].kill()
-        time.sleep(3)  # the load goes on through the two others meanwhile
+        # The load goes on through the two others meanwhile (haproxy routes around it).
+        before = len(self.times())
+        wait_for(lambda: len(self.times()) >= before + LIMIT * 2, 15, "deliveries without the dead node")
         self.nodes[victim] = self.start_node(victim)
         wait_for(lambda: "redis 127.0.0.1:%d: connected" % self.redis.port in self.nodes[victim].log_text(100), 15,
                  "the restarted node's Redis connection")
