@@ -455,6 +455,8 @@ void DeliveryScheduler::Ready(Connection& connection) {
   wheel_.Cancel(&connection.idle);
   Domain& domain = *connection.domain;
   if (stopping_ || connection.messages >= DeliveriesPerConnection(domain)) return Quit(connection);
+  // A lowered limit is kept by ending connections as they finish a message.
+  if (OverConnectionLimit(domain)) return Quit(connection);
   if (!domain.due.empty() && !Suspended(domain)) {
     if (const absl::Time at = MessageAt(domain); at <= now_) {
       Job& job = *domain.due.front();

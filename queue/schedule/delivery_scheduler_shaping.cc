@@ -208,6 +208,12 @@ bool DeliveryScheduler::MayOpen(const Domain& domain) const {
   return !site_limit.has_value() || domain.site->connections < *site_limit;
 }
 
+bool DeliveryScheduler::OverConnectionLimit(const Domain& domain) const {
+  const auto staying = std::count_if(domain.connections.begin(), domain.connections.end(),
+                                     [](const Connection* connection) { return !connection->quitting; });
+  return static_cast<uint64_t>(staying) > DomainConnectionLimit(domain);
+}
+
 uint32_t DeliveryScheduler::DeliveriesPerConnection(const Domain& domain) const {
   return domain.shape.max_deliveries_per_connection.value_or(config_.max_messages_per_connection);
 }

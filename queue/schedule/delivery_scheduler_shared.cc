@@ -247,8 +247,8 @@ void DeliveryScheduler::OnClusterState(bool up, absl::Time now) {
   if (up) {
     // Connections opened under the fallback limits count in the cluster from now on:
     // each takes a lease as it is (added to Redis, even past the limit, since it is
-    // open; new ones wait until enough have closed).
-    absl::flat_hash_map<std::string, std::vector<std::string>> adopted;
+    // open; new ones wait until enough have closed). Every lease held is renewed at
+    // once, since a Redis that restarted has lost them.
     for (auto& [id, connection] : connections_) {
       Domain& domain = *connection->domain;
       for (SharedLeases* leases :
@@ -259,11 +259,18 @@ void DeliveryScheduler::OnClusterState(bool up, absl::Time now) {
         }
         std::string lease = absl::StrCat(config_.node, "/", config_.shard, "/", next_lease_++);
         leases->Adopt(lease, now_);
-        adopted[leases->key()].push_back(lease);
         connection->leases.emplace_back(leases, std::move(lease));
       }
     }
-    for (auto& [key, ids] : adopted) actions_.push_back(RenewLeases{key, std::move(ids), SharedLeases::kTtl});
+    for (auto& [key, leases] : shared_leases_) {
+      if (std::vector<std::string> held = leases->RenewAll(now_); !held.empty()) {
+        actions_.push_back(RenewLeases{leases->key(), std::move(held), SharedLeases::kTtl});
+      }
+    }
+    // After an outage the other nodes may still be counting theirs: new leases wait.
+    if (stats_.cluster_fallbacks > 0) {
+      for (auto& [key, leases] : shared_leases_) leases->Settle(now_ + SharedLeases::kSettleAfterReturn);
+    }
   }
   for (auto& [name, domain] : domains_) {
     Pump(*domain);

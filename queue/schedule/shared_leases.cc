@@ -65,6 +65,10 @@ std::vector<std::string> SharedLeases::TakeFree() {
 
 std::vector<std::string> SharedLeases::DueForRenewal(absl::Time now) {
   if (held() == 0 || now < renew_at_) return {};
+  return RenewAll(now);
+}
+
+std::vector<std::string> SharedLeases::RenewAll(absl::Time now) {
   renew_at_ = now + kRenewEvery;
   std::vector<std::string> ids = in_use_ids_;
   for (const auto& [id, since] : free_) ids.push_back(id);

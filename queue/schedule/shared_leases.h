@@ -7,6 +7,7 @@
 // its answers into actions (TakeLease, RenewLeases, ReleaseLeases).
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
 #include <string>
 #include <utility>
@@ -24,6 +25,9 @@ class SharedLeases {
   static constexpr absl::Duration kTtl = absl::Seconds(15);
   static constexpr absl::Duration kRenewEvery = absl::Seconds(5);
   static constexpr absl::Duration kKeepIdleFor = absl::Seconds(1);
+  // When Redis is back, no lease is asked for this long: every node's client reconnects
+  // within a second, and counts the connections it opened meanwhile (Adopt) first.
+  static constexpr absl::Duration kSettleAfterReturn = absl::Seconds(2);
 
   explicit SharedLeases(std::string key) : key_(std::move(key)) {}
   const std::string& key() const { return key_; }
@@ -36,6 +40,8 @@ class SharedLeases {
   // A connection opened while Redis was away takes lease `id` as it is (renewed into
   // Redis, which then counts it).
   void Adopt(const std::string& id, absl::Time now);
+  // Redis is back: nothing is asked before `until` (kSettleAfterReturn from now).
+  void Settle(absl::Time until) { retry_at_ = std::max(retry_at_, until); }
   // The connection closed: its lease is free again (kept for the next one a while).
   void Free(const std::string& id, absl::Time now);
   // Whether to ask for a lease now (none free, none asked for, not told to wait).
@@ -52,6 +58,8 @@ class SharedLeases {
   std::vector<std::string> TakeFree();
   // Every lease held (free or in use), when they are due for renewal (else empty).
   std::vector<std::string> DueForRenewal(absl::Time now);
+  // Every lease held, renewed now: Redis is back and may have lost them.
+  std::vector<std::string> RenewAll(absl::Time now);
 
   bool asking() const { return asking_; }
   absl::Time retry_at() const { return retry_at_; }

@@ -17,6 +17,7 @@ namespace ringpost::queue {
 namespace {
 
 using testing::FakeDestination;
+using testing::Reply;
 using testing::SchedulerHarness;
 using testing::SmtpHop;
 
@@ -262,6 +263,73 @@ TEST(SharedLeasesTest, WhileRedisIsAwayANodeKeepsToItsShareOfTheConnections) {
   ASSERT_EQ(adopted.size(), 1u);
   EXPECT_EQ(adopted[0].key, kLeases);
   EXPECT_EQ(adopted[0].ids.size(), 1u);
+  EXPECT_EQ(h.TakeAll<TakeLease>().size(), 1u);
+}
+
+// Opens the two connections connection_limit = 2 allows, a lease each, and starts a
+// message on each.
+std::vector<ConnectionId> OpenTwoWithLeases(SchedulerHarness& h) {
+  AcceptMany(h, 10);
+  for (const ResolveRoute& r : h.TakeAll<ResolveRoute>()) h.Resolved(r.queue, SmtpHop({"192.0.2.1:25"}));
+  std::vector<ConnectionId> open;
+  for (int i = 0; i < 2; ++i) {
+    std::vector<TakeLease> asked = h.TakeAll<TakeLease>();
+    EXPECT_EQ(asked.size(), 1u);
+    for (const TakeLease& ask : asked) h.Lease(kLeases, ask.id, true);
+    for (const OpenConnection& opened : h.TakeAll<OpenConnection>()) open.push_back(opened.connection);
+  }
+  for (ConnectionId id : open) h.Ready(id);
+  EXPECT_EQ(h.TakeAll<SendMessage>().size(), open.size());
+  return open;
+}
+
+TEST(SharedLeasesTest, WhenRedisGoesAwayConnectionsPastTheShareEndAsTheyFinishAMessage) {
+  // connection_limit 2 over 4 nodes: this node's share is one connection.
+  SchedulerHarness h(ClusterConfig(kSharedLimit, 4));
+  h.ClusterState(true);
+  const std::vector<ConnectionId> open = OpenTwoWithLeases(h);
+  ASSERT_EQ(open.size(), 2u);
+  h.ClusterState(false);
+  // The first to finish its message ends (QUIT); the other goes on with the next.
+  h.Sent(open[0], {Reply(250)});
+  h.WriteAllResults();
+  h.Ready(open[0]);
+  const std::vector<CloseConnection> closed = h.TakeAll<CloseConnection>();
+  ASSERT_EQ(closed.size(), 1u);
+  EXPECT_EQ(closed[0].connection, open[0]);
+  EXPECT_TRUE(h.TakeAll<SendMessage>().empty());
+  h.Closed(open[0], "QUIT");
+  h.Sent(open[1], {Reply(250)});
+  h.WriteAllResults();
+  h.Ready(open[1]);
+  EXPECT_TRUE(h.TakeAll<CloseConnection>().empty());
+  const std::vector<SendMessage> next = h.TakeAll<SendMessage>();
+  ASSERT_EQ(next.size(), 1u);
+  EXPECT_EQ(next[0].connection, open[1]);
+  EXPECT_TRUE(h.TakeAll<OpenConnection>().empty());
+}
+
+TEST(SharedLeasesTest, AfterAnOutageNewLeasesWaitUntilEveryNodeCountedItsConnections) {
+  SchedulerHarness h(ClusterConfig(kSharedLimit, 4));
+  h.ClusterState(true);
+  const std::vector<ConnectionId> open = OpenTwoWithLeases(h);
+  ASSERT_EQ(open.size(), 2u);
+  h.ClusterState(false);
+  h.Sent(open[0], {Reply(250)});
+  h.WriteAllResults();
+  h.Ready(open[0]);
+  h.Closed(open[0], "QUIT");
+  // Redis is back (perhaps restarted, without the leases): the open connection's lease
+  // is renewed at once, and a new lease waits until the other nodes had time to
+  // reconnect and count theirs.
+  h.ClusterState(true);
+  const std::vector<RenewLeases> renewed = h.TakeAll<RenewLeases>();
+  ASSERT_EQ(renewed.size(), 1u);
+  EXPECT_EQ(renewed[0].ids.size(), 1u);
+  EXPECT_TRUE(h.TakeAll<TakeLease>().empty());
+  h.Advance(SharedLeases::kSettleAfterReturn - absl::Milliseconds(100));
+  EXPECT_TRUE(h.TakeAll<TakeLease>().empty());
+  h.Advance(absl::Milliseconds(200));
   EXPECT_EQ(h.TakeAll<TakeLease>().size(), 1u);
 }
 

@@ -76,6 +76,16 @@ class Sink:
                 found.append((envelope, f.read()))
         return found
 
+    def counters(self):
+        """SIGUSR1: the counters so far (the sink prints them as a line of JSON)."""
+        self.proc.send_signal(signal.SIGUSR1)
+        while True:
+            line = self.proc.stdout.readline()
+            if not line:
+                return None
+            if line.startswith("{"):
+                return json.loads(line)
+
     def stop(self):
         """SIGTERM; returns the final counters (connections, peak_connections, ...)."""
         if self.proc.poll() is not None:
