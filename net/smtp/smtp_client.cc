@@ -293,6 +293,19 @@ void SmtpClient::QueueTransaction() {
   // RFC 2920 §3.1: DATA may end a pipelined group; its 354 is awaited before the body.
   if (!use_bdat_) to_send_.push_back({"DATA\r\n", Expect::kData});
   Pump();
+  // RFC 3030 §4.2 with RFC 2920: BDAT may end the pipelined group, and its chunk is read
+  // whatever the RCPT replies were, so the body leaves in the same write as the
+  // commands: one round trip per message. Without PIPELINING it waits for an accepted
+  // recipient (OnTransactionReply).
+  if (use_bdat_ && extensions_.pipelining) SendBdat();
+}
+
+void SmtpClient::SendBdat() {
+  // RFC 3030 §2: the whole body as one last chunk (the body is CRLF-clean).
+  Send(absl::StrCat("BDAT ", message_.body.size(), " LAST\r\n"));
+  Send(message_.body);
+  expected_.push_back(Expect::kBdat);
+  body_sent_ = true;
 }
 
 void SmtpClient::Pump() {
@@ -385,8 +398,11 @@ void SmtpClient::OnTransactionReply(Expect expected, const SmtpReply& reply) {
       break;
     case Expect::kBody:
     case Expect::kBdat:
-      deciding_ = reply;
-      has_deciding_ = true;
+      // A pipelined BDAT after a refused MAIL hears a 503 that says nothing new.
+      if (!mail_failed_) {
+        deciding_ = reply;
+        has_deciding_ = true;
+      }
       if (!ok) needs_rset_ = true;
       break;
     case Expect::kBodyIgnored:
@@ -397,14 +413,7 @@ void SmtpClient::OnTransactionReply(Expect expected, const SmtpReply& reply) {
   if (phase_ != Phase::kTransaction) return;
   if (!expected_.empty() || !to_send_.empty()) return Pump();
   // Every reply of the commands sent is in.
-  if (!body_sent_ && use_bdat_ && !mail_failed_ && !accepted_.empty()) {
-    // RFC 3030 §2: the whole body as one last chunk (the body is CRLF-clean).
-    Send(absl::StrCat("BDAT ", message_.body.size(), " LAST\r\n"));
-    Send(message_.body);
-    expected_.push_back(Expect::kBdat);
-    body_sent_ = true;
-    return;
-  }
+  if (!body_sent_ && use_bdat_ && !mail_failed_ && !accepted_.empty()) return SendBdat();
   // A transaction that MAIL opened and no final reply closed is reset before the next.
   if (!body_sent_ && !mail_failed_) needs_rset_ = true;
   FinishMessage();

@@ -10,8 +10,9 @@
 // session → EHLO again, RFC 3207 §4.2] → ready → messages, one at a
 // time (StartMessage; OnMessageDone reports every recipient) → QUIT. With PIPELINING,
 // MAIL, the RCPTs and DATA leave in one write (RFC 2920 §3.1); with CHUNKING the body
-// goes as one "BDAT n LAST" once a recipient was accepted. A transaction that did not
-// end with the final reply is reset (RSET) before the next one.
+// goes as one "BDAT n LAST", in that same write with PIPELINING (RFC 3030 §4.2), else
+// once a recipient was accepted. A transaction that did not end with the final reply
+// is reset (RSET) before the next one.
 //
 // Logging in (set_login, a smarthost's --route_auth): the first message of the session
 // starts with AUTH (RFC 4954), PLAIN when the server offers it, else LOGIN, and only
@@ -180,6 +181,7 @@ class SmtpClient {
   // Every recipient of the message gets `deciding`, and the session ends (`reason`).
   void FailMessageAndSession(const SmtpReply& deciding, const std::string& reason);
   void SendBody();
+  void SendBdat();
   void FinishMessage();
   void Fail(const std::string& reason, bool send_quit);
   void Send(absl::string_view bytes) { output_.append(bytes.data(), bytes.size()); }

@@ -251,16 +251,61 @@ TEST(SmtpClientTest, Rfc6531_Rfc6152_ParametersOnlyWhenNeededAndOffered) {
 
 TEST(SmtpClientTest, Rfc3030_ChunkingSendsTheBodyAsOneLastChunk) {
   ClientHarness h;
-  h.Connect({"PIPELINING", "CHUNKING"});
-  EXPECT_EQ(h.Start(Message({"a@example.net"}, ".x\r\n")),
-            "MAIL FROM:<sender@example.org>\r\nRCPT TO:<a@example.net>\r\n");
-  EXPECT_EQ(h.Hear("250 ok\r\n250 ok\r\n"), "BDAT 4 LAST\r\n.x\r\n");  // no dot-stuffing in BDAT
+  h.Connect({"CHUNKING"});
+  // Without PIPELINING, one command at a time, and the body only for an accepted
+  // recipient.
+  EXPECT_EQ(h.Start(Message({"a@example.net"}, ".x\r\n")), "MAIL FROM:<sender@example.org>\r\n");
+  EXPECT_EQ(h.Hear("250 ok\r\n"), "RCPT TO:<a@example.net>\r\n");
+  EXPECT_EQ(h.Hear("250 ok\r\n"), "BDAT 4 LAST\r\n.x\r\n");  // no dot-stuffing in BDAT
   EXPECT_EQ(h.Hear("250 2.0.0 ok\r\n"), "");
   EXPECT_EQ(h.events.done[0][0].code, 250);
+  EXPECT_EQ(h.Start(Message({"a@example.net"})), "MAIL FROM:<sender@example.org>\r\n");
+  EXPECT_EQ(h.Hear("250 ok\r\n"), "RCPT TO:<a@example.net>\r\n");
+  EXPECT_EQ(h.Hear("550 5.1.1 no such user\r\n"), "");  // nobody accepted: no body
+  EXPECT_EQ(h.events.done[1][0].code, 550);
+}
+
+TEST(SmtpClientTest, Rfc3030_4_2_WithPipeliningTheLastChunkLeavesWithTheCommands) {
+  ClientHarness h;
+  h.Connect({"PIPELINING", "CHUNKING"});
+  EXPECT_EQ(h.Start(Message({"a@example.net", "b@example.net"}, ".x\r\n")),
+            "MAIL FROM:<sender@example.org>\r\nRCPT TO:<a@example.net>\r\nRCPT TO:<b@example.net>\r\n"
+            "BDAT 4 LAST\r\n.x\r\n");
+  EXPECT_EQ(h.Hear("250 ok\r\n250 ok\r\n550 5.1.1 no such user\r\n250 2.0.0 queued\r\n"), "");
+  ASSERT_EQ(h.events.done.size(), 1u);
+  EXPECT_EQ(h.events.done[0][0].code, 250);
+  EXPECT_EQ(h.events.done[0][1].code, 550);
   // A body with a bare LF goes through DATA, whose stuffer makes it CRLF.
   EXPECT_EQ(h.Start(Message({"a@example.net"}, "bare\nlf\n")),
             "MAIL FROM:<sender@example.org>\r\nRCPT TO:<a@example.net>\r\nDATA\r\n");
   EXPECT_EQ(h.Hear("250 ok\r\n250 ok\r\n354 go\r\n"), "bare\r\nlf\r\n.\r\n");
+}
+
+TEST(SmtpClientTest, Rfc2920_APipelinedChunkAfterARefusedMailLeavesTheMailReplyDeciding) {
+  ClientHarness h;
+  h.Connect({"PIPELINING", "CHUNKING"});
+  h.Start(Message({"a@example.net"}));
+  h.Hear("451 4.3.0 try later\r\n503 5.5.1 no MAIL\r\n554 5.5.1 no valid recipients\r\n");
+  ASSERT_EQ(h.events.done.size(), 1u);
+  EXPECT_EQ(h.events.done[0][0].code, 451);
+  // Every RCPT refused: each keeps its own reply. A transaction whose chunk was refused
+  // is reset before the next.
+  EXPECT_TRUE(absl::StartsWith(h.Start(Message({"a@example.net"})), "RSET\r\nMAIL FROM:"));
+  h.Hear("250 reset\r\n250 ok\r\n550 5.1.1 no such user\r\n554 5.5.1 no valid recipients\r\n");
+  ASSERT_EQ(h.events.done.size(), 2u);
+  EXPECT_EQ(h.events.done[1][0].code, 550);
+  EXPECT_TRUE(absl::StartsWith(h.Start(Message({"a@example.net"})), "RSET\r\nMAIL FROM:"));
+}
+
+TEST(SmtpClientTest, ALostConnectionAfterAPipelinedChunkIsAPossibleDuplicate) {
+  // The server may have taken the message before the replies were read.
+  ClientHarness h;
+  h.Connect({"PIPELINING", "CHUNKING"});
+  h.Start(Message({"a@example.net"}));
+  h.client.OnConnectionLost();
+  ASSERT_EQ(h.events.done.size(), 1u);
+  EXPECT_EQ(h.events.done[0][0].code, 0);
+  EXPECT_TRUE(h.events.done[0][0].possible_duplicate);
 }
 
 TEST(SmtpClientTest, NoReplyAfterTheFinalDotIsAPossibleDuplicateNeverADelivery) {
