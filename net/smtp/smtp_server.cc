@@ -453,11 +453,10 @@ std::string SmtpServer::StartMessage(absl::Time now) {
   fields.queue_id = queue_id_;
   if (recipients_.size() == 1) fields.recipient = recipients_.front().address;
   fields.time = now;
-  const std::string header = FormatReceivedHeader(fields);
-  const absl::string_view piece = header;
-  if (absl::Status s = handler_.AppendBody(absl::MakeConstSpan(&piece, 1)); !s.ok()) {
-    message_error_ = StorageReply(s);
-  }
+  // The Received: field waits for the first body bytes and goes to the log in their
+  // record: one record, read back in one piece, even when other sessions' records are
+  // written while this client's body is on its way.
+  carry_ = FormatReceivedHeader(fields);
   return "";
 }
 

@@ -283,7 +283,8 @@ class SmtpServer {
   size_t line_bytes_ = 0;                  // of the body's current line (since its last LF)
   std::string message_error_;              // the first refusal; later bytes are read and dropped
   std::vector<absl::string_view> pieces_;  // gathered during one Feed
-  std::string carry_;                      // body bytes of earlier Feeds, waiting to make kBodyFlushBytesMin
+  // The Received: field and body bytes of earlier Feeds, waiting to make kBodyFlushBytesMin.
+  std::string carry_;
   bool add_missing_headers_ = false;       // this message may get Date:/Message-ID: (see the options)
   std::string added_headers_;              // what was added (pieces_ may point into it)
   std::string added_message_id_;
