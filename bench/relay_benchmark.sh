@@ -20,6 +20,9 @@
 # [default] rate (10^6/s, never reached) is shared = true, kept on the node alone, and
 # kept in a redis-server (--redis, tokens in batches); with the Redis calls per 1,000
 # messages.
+# PERF=DIR profiles instead ringpost alone, per size: perf record (cycles, user and
+# kernel, with call graphs) of the daemon for the whole run, kept in DIR as
+# ringpostSIZE.perf.data with perf report's flat top items beside it (.top.txt).
 # BASELINE=path/to/an/older/ringpost compares instead that binary and this build,
 # alternating (baseline, current, baseline, current) per size: a change's before and
 # after in one run (in plaintext; with TLS=1 too, STARTTLS on both sides).
@@ -113,7 +116,14 @@ run_ringpost() {
     --domain_max_connections=20 --accounting_log="$work/accounting-$name.jsonl" ${RINGPOST_EXTRA:-} \
     $(tls_flags "${3:-}" "--tls_cert=$cert --tls_key=$key") >"$work/$name.log" 2>&1
   wait_port $port
+  local perf_pid=
+  if [ -n "${PERF:-}" ]; then
+    perf record -q -F 1999 -g -p $server_pid -o "$PERF/$name.perf.data" >/dev/null 2>&1 &
+    perf_pid=$!
+    sleep 0.5
+  fi
   relay $name $port $1 $2 "${3:-}"
+  [ -n "$perf_pid" ] && { kill -INT $perf_pid; wait $perf_pid 2>/dev/null || true; }
   kill -TERM $server_pid; wait $server_pid 2>/dev/null || true; server_pid=
   stop_sink
   [ -n "${dns_pid:-}" ] && { kill -TERM $dns_pid; wait $dns_pid 2>/dev/null || true; dns_pid=; }
@@ -201,6 +211,19 @@ if [ "${REDIS:-0}" = 1 ]; then
   done
   kill -TERM $redis_pid; wait $redis_pid 2>/dev/null || true; redis_pid=
   echo "# ratios in this table are to the round's run without --redis, not to Postfix"
+  exit 0
+fi
+if [ -n "${PERF:-}" ]; then
+  mkdir -p "$PERF"
+  for size in ${SIZES:-1024 102400}; do
+    count=$messages
+    [ $size -gt 10000 ] && count=$((messages / 4))
+    read -r rate cpu n < <(run_ringpost $size $count)
+    printf '| %s | ringpost (under perf record) | %d | %s | %s | - | - |\n' $size $n $rate $cpu
+    perf report -i "$PERF/ringpost$size.perf.data" --no-children --sort symbol --percent-limit 0.7 --stdio \
+      -g none 2>/dev/null | grep -v '^#' | grep -v '^$' >"$PERF/ringpost$size.top.txt"
+    echo "# $size bytes: profile $PERF/ringpost$size.perf.data, top items $PERF/ringpost$size.top.txt"
+  done
   exit 0
 fi
 if [ -n "${BASELINE:-}" ]; then
