@@ -123,7 +123,7 @@ run_ringpost() {
     sleep 0.5
   fi
   relay $name $port $1 $2 "${3:-}"
-  [ -n "$perf_pid" ] && { kill -INT $perf_pid; wait $perf_pid 2>/dev/null || true; }
+  [ -n "$perf_pid" ] && { kill -INT $perf_pid; wait $perf_pid 2>/dev/null || true; touch "$PERF/$name.done"; }
   kill -TERM $server_pid; wait $server_pid 2>/dev/null || true; server_pid=
   stop_sink
   [ -n "${dns_pid:-}" ] && { kill -TERM $dns_pid; wait $dns_pid 2>/dev/null || true; dns_pid=; }
@@ -220,8 +220,10 @@ if [ -n "${PERF:-}" ]; then
     [ $size -gt 10000 ] && count=$((messages / 4))
     read -r rate cpu n < <(run_ringpost $size $count)
     printf '| %s | ringpost (under perf record) | %d | %s | %s | - | - |\n' $size $n $rate $cpu
-    perf report -i "$PERF/ringpost$size.perf.data" --no-children --sort symbol --percent-limit 0.7 --stdio \
-      -g none 2>/dev/null | grep -v '^#' | grep -v '^$' >"$PERF/ringpost$size.top.txt"
+    # The run's subshell stops perf after it printed its figures: wait for the file.
+    for _ in $(seq 600); do [ -e "$PERF/ringpost$size.done" ] && break; sleep 0.1; done
+    perf report -i "$PERF/ringpost$size.perf.data" --no-children --sort sym -F overhead,sym --percent-limit 0.7 \
+      --stdio -g none 2>/dev/null | grep -v '^#' | grep -v '^$' | sort -rn >"$PERF/ringpost$size.top.txt"
     echo "# $size bytes: profile $PERF/ringpost$size.perf.data, top items $PERF/ringpost$size.top.txt"
   done
   exit 0

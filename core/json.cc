@@ -4,6 +4,7 @@
 #include <cstdio>
 
 #include "absl/strings/str_cat.h"
+#include "core/mail_date.h"
 #include "core/utf8.h"
 
 namespace ringpost::core {
@@ -11,6 +12,18 @@ namespace ringpost::core {
 void AppendJsonString(absl::string_view s, std::string* out) {
   out->push_back('"');
   for (size_t i = 0; i < s.size();) {
+    // A run of printable ASCII other than '"' and '\\' goes as it is, in one append.
+    size_t plain = i;
+    while (plain < s.size()) {
+      const unsigned char c = static_cast<unsigned char>(s[plain]);
+      if (c < 0x20 || c >= 0x7f || c == '"' || c == '\\') break;
+      ++plain;
+    }
+    if (plain > i) {
+      out->append(s.data() + i, plain - i);
+      i = plain;
+      continue;
+    }
     const unsigned char c = static_cast<unsigned char>(s[i]);
     if (c == '"' || c == '\\') {
       out->push_back('\\');
@@ -19,8 +32,6 @@ void AppendJsonString(absl::string_view s, std::string* out) {
       char escaped[8];
       std::snprintf(escaped, sizeof(escaped), "\\u%04x", c);
       out->append(escaped);
-    } else if (c < 0x80) {
-      out->push_back(static_cast<char>(c));
     } else if (const size_t n = Utf8SequenceLength(s, i); n > 0) {
       out->append(s.data() + i, n);
       i += n;
@@ -33,7 +44,12 @@ void AppendJsonString(absl::string_view s, std::string* out) {
   out->push_back('"');
 }
 
-std::string JsonTime(absl::Time t) { return absl::FormatTime("%Y-%m-%dT%H:%M:%E6SZ", t, absl::UTCTimeZone()); }
+std::string JsonTime(absl::Time t) {
+  if (t == absl::InfiniteFuture() || t == absl::InfinitePast()) {
+    return absl::FormatTime("%Y-%m-%dT%H:%M:%E6SZ", t, absl::UTCTimeZone());  // "infinite-future"
+  }
+  return FormatRfc3339Micros(absl::ToUnixMicros(t));
+}
 
 std::string* JsonObject::Key(absl::string_view key) {
   if (!first_) out_->push_back(',');
