@@ -172,6 +172,8 @@ absl::Status BodyReader::Read(const std::string& path, const BodyLocation& locat
   if (body->empty() && !spare_.empty()) {
     body->swap(spare_.back());
     spare_.pop_back();
+  } else if (body->capacity() < kSpareBodyBytesMin) {
+    body->reserve(kSpareBodyBytesMin);  // a small body's buffer is kept for the next one
   }
   absl::Status read = ReadBodyInto(*fd, path, location, body);
   if (!read.ok()) Recycle(body);

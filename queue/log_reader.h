@@ -53,8 +53,9 @@ class SegmentFiles {
 };
 
 // Reads message bodies for delivery on one shard: the segment files its live jobs
-// read (SegmentFiles), and a few body buffers kept for the next reads, which then
-// neither allocate nor zero-fill (a body at least as long was there before).
+// read (SegmentFiles), and a few body buffers (4 KiB at least, so small bodies' are
+// kept too) for the next reads, which then neither allocate nor zero-fill (a body at
+// least as long was there before).
 class BodyReader {
  public:
   SegmentFiles& files() { return files_; }
