@@ -42,8 +42,10 @@ void Connection::Queue(absl::string_view bytes) {
 std::string& Connection::Tail() {
   // Only a chunk the kernel is not reading may grow: one in the in-flight sendmsg must
   // not move.
-  if (out_.empty() || out_.back().loan.valid() || out_.size() <= chunks_in_flight_)
+  if (out_.empty() || out_.back().loan.valid() || out_.size() <= chunks_in_flight_) {
     out_.push_back(OutChunk{});
+    out_.back().bytes.swap(spare_bytes_);
+  }
   return out_.back().bytes;
 }
 

@@ -158,6 +158,10 @@ class Connection {
   std::unique_ptr<Session> session_;
   std::unique_ptr<TlsChannel> tls_;
   std::deque<OutChunk> out_;  // a deque: chunks never move while the kernel reads them
+  // The buffer of the last chunk sent (up to kSpareChunkBytesMax), empty, for the next
+  // one: replies and messages of a steady connection allocate nothing.
+  static constexpr size_t kSpareChunkBytesMax = 64 * 1024;
+  std::string spare_bytes_;
   core::TimerNode timer_;
   iovec iov_[kIovMax];
   msghdr msg_{};

@@ -266,6 +266,7 @@ void ConnectionTable::Finish(Connection& c) {
   c.session_.reset();  // drops any loans the session kept
   c.tls_.reset();
   c.out_.clear();  // and the ones queued for sending
+  c.spare_bytes_ = std::string();
   RP_CHECK_EQ(c.loans_held_, 0u);
   close(c.fd_);
   c.fd_ = -1;
@@ -397,6 +398,11 @@ void ConnectionTable::OnSend(Connection& c, const Completion& completion) {
     if (sent >= remaining) {
       sent -= remaining;
       c.queued_bytes_ -= remaining;
+      if (!front.loan.valid() && front.bytes.capacity() <= Connection::kSpareChunkBytesMax &&
+          front.bytes.capacity() > c.spare_bytes_.capacity()) {
+        front.bytes.clear();
+        c.spare_bytes_.swap(front.bytes);
+      }
       c.out_.pop_front();  // a loaned buffer goes back to the ring here
     } else {
       front.offset += static_cast<uint32_t>(sent);
