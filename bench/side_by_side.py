@@ -14,8 +14,12 @@ cpuacct cgroup around the MTA's processes (all of Postfix's); peak RSS is VmHWM
 (Postfix: summed over its processes alive at the end); p99 is blast's latency from the
 final dot to the reply. Writes bench/results/bench-DATE-COMMIT.md (the table, with
 machine, kernel and commit) and two PNG charts, and copies them to bench/results/latest*.
+With --baseline=PATH (an older ringpost binary) each configuration also runs
+"baseline accept" and "baseline relay" with it: a change's before and after in one run
+(the tables then go only to bench-DATE-COMMIT.md, not latest).
 
   python3 bench/side_by_side.py [--seconds 5] [--smoke] [--out_dir bench/results]
+      [--sizes 1k,10k,100k] [--connections 16,256] [--spreads uniform,zipf] [--baseline PATH]
 """
 
 import argparse
@@ -159,14 +163,15 @@ def run_system(system, size, conns, spread, args, work):
             target, row["sync"], mta_pids = sink.port, "none", [sink.proc.pid]
         else:
             target = free_port()
-            if system.startswith("ringpost"):
+            if system.startswith("ringpost") or system.startswith("baseline"):
                 spool = tempfile.mkdtemp(prefix="spool-", dir=work)
-                argv = [os.path.join(BIN, "ringpost"), "--listen=127.0.0.1:%d" % target, "--shards=1",
+                binary = args.baseline if system.startswith("baseline") else os.path.join(BIN, "ringpost")
+                argv = [binary, "--listen=127.0.0.1:%d" % target, "--shards=1",
                         "--pin_threads=false", "--spool_dir=" + spool, "--hostname=bench.ringpost.test",
                         "--log_level=warning", "--max_connections_per_ip=100000", "--dns_servers=127.0.0.1:9",
                         "--accounting_log=" + os.path.join(spool, "accounting.jsonl"),
                         "--host_max_connections=20", "--domain_max_connections=20"]
-                if system == "ringpost relay":
+                if system.endswith("relay"):
                     argv.append("--routes=*=127.0.0.1:%d" % sink.port)
                 proc = subprocess.Popen(group.wrap(argv, server_cpu), stdout=subprocess.DEVNULL,
                                         stderr=open(os.path.join(work, "ringpost.log"), "a"))
@@ -230,6 +235,7 @@ def main():
     parser.add_argument("--spreads", default="uniform,zipf")
     parser.add_argument("--smoke", action="store_true", help="tiny run for CI: 1k, 16 connections, uniform, 1 s")
     parser.add_argument("--out_dir", default=os.path.join(ROOT, "bench", "results"))
+    parser.add_argument("--baseline", default="", help="an older ringpost binary, run beside this build")
     args = parser.parse_args()
     if args.smoke:
         args.seconds, args.sizes, args.connections, args.spreads = 1, "1k", "16", "uniform"
@@ -252,7 +258,10 @@ def main():
         for size in args.sizes.split(","):
             for conns in [int(c) for c in args.connections.split(",")]:
                 for spread in args.spreads.split(","):
-                    for system in ("ceiling", "ringpost accept", "ringpost relay", "postfix relay"):
+                    systems = ["ceiling", "ringpost accept", "ringpost relay", "postfix relay"]
+                    if args.baseline:
+                        systems[1:1] = ["baseline accept", "baseline relay"]
+                    for system in systems:
                         rows.append(run_system(system, size, conns, spread, args, work))
     finally:
         shutil.rmtree(work, ignore_errors=True)
@@ -264,7 +273,7 @@ def main():
     with open(os.path.join(args.out_dir, stem + ".json"), "w") as f:
         json.dump({"context": context, "rows": rows}, f, indent=1)
     charts = bench_report.write_charts(rows, args.out_dir, stem)
-    if not args.smoke:
+    if not args.smoke and not args.baseline:
         shutil.copy(os.path.join(args.out_dir, stem + ".md"), os.path.join(args.out_dir, "latest.md"))
         for chart in charts:
             shutil.copy(chart, os.path.join(args.out_dir, "latest" + chart[len(os.path.join(args.out_dir, stem)):]))

@@ -12,7 +12,7 @@ packages=(
   libgtest-dev libgmock-dev libbenchmark-dev
   python3 python3-aiosmtpd python3-jsonschema swaks curl libnet-ssleay-perl libio-socket-ssl-perl
   dnsmasq-base dnsmasq postfix haproxy openssl bsd-mailx libidn2-dev libcrypt-dev whois hydra python3-dkim python3-nacl
-  ca-certificates gnuplot-nox testssl.sh
+  ca-certificates gnuplot-nox testssl.sh linux-perf
   procps psmisc util-linux iproute2
   dpkg-dev systemd passwd redis-server
 )
