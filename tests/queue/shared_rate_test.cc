@@ -283,6 +283,13 @@ std::vector<ConnectionId> OpenTwoWithLeases(SchedulerHarness& h) {
   return open;
 }
 
+// The message on `connection` is delivered, and the connection ready for the next.
+void Delivered(SchedulerHarness& h, ConnectionId connection) {
+  h.Sent(connection, {Reply(250)});
+  h.WriteAllResults();
+  h.Ready(connection);
+}
+
 TEST(SharedLeasesTest, WhenRedisGoesAwayConnectionsPastTheShareEndAsTheyFinishAMessage) {
   // connection_limit 2 over 4 nodes: this node's share is one connection.
   SchedulerHarness h(ClusterConfig(kSharedLimit, 4));
@@ -291,17 +298,13 @@ TEST(SharedLeasesTest, WhenRedisGoesAwayConnectionsPastTheShareEndAsTheyFinishAM
   ASSERT_EQ(open.size(), 2u);
   h.ClusterState(false);
   // The first to finish its message ends (QUIT); the other goes on with the next.
-  h.Sent(open[0], {Reply(250)});
-  h.WriteAllResults();
-  h.Ready(open[0]);
+  Delivered(h, open[0]);
   const std::vector<CloseConnection> closed = h.TakeAll<CloseConnection>();
   ASSERT_EQ(closed.size(), 1u);
   EXPECT_EQ(closed[0].connection, open[0]);
   EXPECT_TRUE(h.TakeAll<SendMessage>().empty());
   h.Closed(open[0], "QUIT");
-  h.Sent(open[1], {Reply(250)});
-  h.WriteAllResults();
-  h.Ready(open[1]);
+  Delivered(h, open[1]);
   EXPECT_TRUE(h.TakeAll<CloseConnection>().empty());
   const std::vector<SendMessage> next = h.TakeAll<SendMessage>();
   ASSERT_EQ(next.size(), 1u);
@@ -315,9 +318,7 @@ TEST(SharedLeasesTest, AfterAnOutageNewLeasesWaitUntilEveryNodeCountedItsConnect
   const std::vector<ConnectionId> open = OpenTwoWithLeases(h);
   ASSERT_EQ(open.size(), 2u);
   h.ClusterState(false);
-  h.Sent(open[0], {Reply(250)});
-  h.WriteAllResults();
-  h.Ready(open[0]);
+  Delivered(h, open[0]);
   h.Closed(open[0], "QUIT");
   // Redis is back (perhaps restarted, without the leases): the open connection's lease
   // is renewed at once, and a new lease waits until the other nodes had time to
