@@ -4,6 +4,7 @@
 #include <sys/uio.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 
 #include "absl/strings/str_cat.h"
@@ -173,7 +174,8 @@ absl::Status BodyReader::Read(const std::string& path, const BodyLocation& locat
     body->swap(spare_.back());
     spare_.pop_back();
   } else if (body->capacity() < kSpareBodyBytesMin) {
-    body->reserve(kSpareBodyBytesMin);  // a small body's buffer is kept for the next one
+    // At least kSpareBodyBytesMin, so a small body's buffer is kept for the next one.
+    body->reserve(std::max<size_t>(location.bytes, kSpareBodyBytesMin));
   }
   absl::Status read = ReadBodyInto(*fd, path, location, body);
   if (!read.ok()) Recycle(body);

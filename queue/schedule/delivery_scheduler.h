@@ -505,8 +505,8 @@ class DeliveryScheduler {
   absl::Time ConnectionAt(Domain& domain);
   void TookMessage(Domain& domain);
   bool MayOpen(const Domain& domain) const;
-  // More connections are open (and not ending) than the domain's limit now allows (a
-  // rule lowered it, or a shared limit fell back to this node's share).
+  // More connections work (and are not ending) than the domain's or its site's limit
+  // now allows (a rule lowered it, or a shared limit fell back to this node's share).
   bool OverConnectionLimit(const Domain& domain) const;
   uint32_t DomainConnectionLimit(const Domain& domain) const;
   uint32_t DeliveriesPerConnection(const Domain& domain) const;

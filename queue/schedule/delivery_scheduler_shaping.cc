@@ -209,9 +209,24 @@ bool DeliveryScheduler::MayOpen(const Domain& domain) const {
 }
 
 bool DeliveryScheduler::OverConnectionLimit(const Domain& domain) const {
+  // What counts against a lowered limit: connections that work and are not ending (one
+  // still connecting may yet fail, so the working ones are kept first).
+  auto staying_one = [](const Connection& connection) {
+    return connection.ever_ready && !connection.quitting;
+  };
   const auto staying = std::count_if(domain.connections.begin(), domain.connections.end(),
-                                     [](const Connection* connection) { return !connection->quitting; });
-  return static_cast<uint64_t>(staying) > DomainConnectionLimit(domain);
+                                     [&](const Connection* connection) { return staying_one(*connection); });
+  if (static_cast<uint64_t>(staying) > DomainConnectionLimit(domain)) return true;
+  if (domain.site == nullptr) return false;
+  const std::optional<uint32_t> site_limit = domain.site->throttle.ConnectionLimit(now_);
+  // The site's count includes ending connections: only past its limit are the ones
+  // that stay counted, over the shard's connections.
+  if (!site_limit.has_value() || domain.site->connections <= *site_limit) return false;
+  uint64_t site_staying = 0;
+  for (const auto& [id, connection] : connections_) {
+    if (connection->domain->site == domain.site && staying_one(*connection)) ++site_staying;
+  }
+  return site_staying > *site_limit;
 }
 
 uint32_t DeliveryScheduler::DeliveriesPerConnection(const Domain& domain) const {

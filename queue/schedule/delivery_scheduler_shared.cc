@@ -267,10 +267,9 @@ void DeliveryScheduler::OnClusterState(bool up, absl::Time now) {
         actions_.push_back(RenewLeases{leases->key(), std::move(held), SharedLeases::kTtl});
       }
     }
-    // After an outage the other nodes may still be counting theirs: new leases wait.
-    if (stats_.cluster_fallbacks > 0) {
-      for (auto& [key, leases] : shared_leases_) leases->Settle(now_ + SharedLeases::kSettleAfterReturn);
-    }
+    // Other nodes may have run without Redis meanwhile (or this one may have started
+    // during an outage), and may still be counting theirs: new leases wait.
+    for (auto& [key, leases] : shared_leases_) leases->Settle(now_ + SharedLeases::kSettleAfterReturn);
   }
   for (auto& [name, domain] : domains_) {
     Pump(*domain);

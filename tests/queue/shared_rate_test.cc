@@ -257,12 +257,15 @@ TEST(SharedLeasesTest, WhileRedisIsAwayANodeKeepsToItsShareOfTheConnections) {
   EXPECT_EQ(h.TakeAll<OpenConnection>().size(), 1u);
   EXPECT_TRUE(h.TakeAll<TakeLease>().empty());
   // Redis comes: the open connection is counted there (a lease added as it is), and
-  // the next one asks for a lease of its own.
+  // the next one asks for a lease of its own once the other nodes had time to count
+  // theirs (this node may have started during an outage).
   h.ClusterState(true);
   const std::vector<RenewLeases> adopted = h.TakeAll<RenewLeases>();
   ASSERT_EQ(adopted.size(), 1u);
   EXPECT_EQ(adopted[0].key, kLeases);
   EXPECT_EQ(adopted[0].ids.size(), 1u);
+  EXPECT_TRUE(h.TakeAll<TakeLease>().empty());
+  h.Advance(SharedLeases::kSettleAfterReturn);
   EXPECT_EQ(h.TakeAll<TakeLease>().size(), 1u);
 }
 
@@ -310,6 +313,40 @@ TEST(SharedLeasesTest, WhenRedisGoesAwayConnectionsPastTheShareEndAsTheyFinishAM
   ASSERT_EQ(next.size(), 1u);
   EXPECT_EQ(next[0].connection, open[1]);
   EXPECT_TRUE(h.TakeAll<OpenConnection>().empty());
+}
+
+TEST(SharedLeasesTest, WhenRedisGoesAwayASitesConnectionsPastItsShareEndToo) {
+  // A site of two domains (both on mx1.mail.example) with connection_limit 4 over 4
+  // nodes: this node's share is one connection for the whole site.
+  SchedulerHarness h(ClusterConfig(R"(
+[destination."mx:*.mail.example"]
+connection_limit = 4
+shared = true
+)",
+                                   4));
+  h.ClusterState(true);
+  NextHop hop = SmtpHop({"192.0.2.7:25"});
+  hop.names = {"mx1.mail.example"};
+  for (const char* domain : {"a.example", "b.example"}) {
+    for (const char* local : {"x", "y"}) h.Accept(h.Job(domain, {local}));
+  }
+  for (const ResolveRoute& r : h.TakeAll<ResolveRoute>()) h.Resolved(r.queue, hop);
+  std::vector<ConnectionId> open;
+  for (int round = 0; round < 4 && open.size() < 2; ++round) {
+    for (const TakeLease& ask : h.TakeAll<TakeLease>()) h.Lease(ask.key, ask.id, true);
+    for (const OpenConnection& opened : h.TakeAll<OpenConnection>()) open.push_back(opened.connection);
+  }
+  ASSERT_EQ(open.size(), 2u);
+  for (ConnectionId id : open) h.Ready(id);
+  ASSERT_EQ(h.TakeAll<SendMessage>().size(), 2u);
+  h.ClusterState(false);
+  Delivered(h, open[0]);
+  const std::vector<CloseConnection> closed = h.TakeAll<CloseConnection>();
+  ASSERT_EQ(closed.size(), 1u);
+  EXPECT_EQ(closed[0].connection, open[0]);
+  h.Closed(open[0], "QUIT");
+  Delivered(h, open[1]);
+  EXPECT_TRUE(h.TakeAll<CloseConnection>().empty());
 }
 
 TEST(SharedLeasesTest, AfterAnOutageNewLeasesWaitUntilEveryNodeCountedItsConnections) {
