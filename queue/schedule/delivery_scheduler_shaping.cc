@@ -214,14 +214,17 @@ bool DeliveryScheduler::OverConnectionLimit(const Domain& domain) const {
   auto staying_one = [](const Connection& connection) {
     return connection.ever_ready && !connection.quitting;
   };
-  const auto staying = std::count_if(domain.connections.begin(), domain.connections.end(),
-                                     [&](const Connection* connection) { return staying_one(*connection); });
-  if (static_cast<uint64_t>(staying) > DomainConnectionLimit(domain)) return true;
-  if (domain.site == nullptr) return false;
-  const std::optional<uint32_t> site_limit = domain.site->throttle.ConnectionLimit(now_);
+  const uint32_t limit = DomainConnectionLimit(domain);
+  const std::optional<uint32_t> site_limit =
+      domain.site != nullptr ? domain.site->throttle.ConnectionLimit(now_) : std::nullopt;
   // The site's count includes ending connections: only past its limit are the ones
   // that stay counted, over the shard's connections.
-  if (!site_limit.has_value() || domain.site->connections <= *site_limit) return false;
+  const bool site_may_be_over = site_limit.has_value() && domain.site->connections > *site_limit;
+  if (domain.connections.size() <= limit && !site_may_be_over) return false;  // the usual case, per message
+  const auto staying = std::count_if(domain.connections.begin(), domain.connections.end(),
+                                     [&](const Connection* connection) { return staying_one(*connection); });
+  if (static_cast<uint64_t>(staying) > limit) return true;
+  if (!site_may_be_over) return false;
   uint64_t site_staying = 0;
   for (const auto& [id, connection] : connections_) {
     if (connection->domain->site == domain.site && staying_one(*connection)) ++site_staying;

@@ -262,14 +262,14 @@ void DeliveryScheduler::OnClusterState(bool up, absl::Time now) {
         connection->leases.emplace_back(leases, std::move(lease));
       }
     }
+    // Other nodes may have run without Redis meanwhile (or this one may have started
+    // during an outage), and may still be counting theirs: new leases wait.
     for (auto& [key, leases] : shared_leases_) {
       if (std::vector<std::string> held = leases->RenewAll(now_); !held.empty()) {
         actions_.push_back(RenewLeases{leases->key(), std::move(held), SharedLeases::kTtl});
       }
+      leases->Settle(now_ + SharedLeases::kSettleAfterReturn);
     }
-    // Other nodes may have run without Redis meanwhile (or this one may have started
-    // during an outage), and may still be counting theirs: new leases wait.
-    for (auto& [key, leases] : shared_leases_) leases->Settle(now_ + SharedLeases::kSettleAfterReturn);
   }
   for (auto& [name, domain] : domains_) {
     Pump(*domain);
