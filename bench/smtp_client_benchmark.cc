@@ -8,6 +8,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "benchmark/benchmark.h"
+#include "net/smtp/line_scan.h"
 #include "net/smtp/smtp_client.h"
 
 namespace {

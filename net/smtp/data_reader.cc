@@ -1,8 +1,7 @@
 #include "net/smtp/data_reader.h"
 
-#include <cstring>
-
 #include "core/check.h"
+#include "net/smtp/line_scan.h"
 
 namespace ringpost::net {
 namespace {
@@ -71,19 +70,7 @@ size_t DataReader::Consume(absl::string_view input, Emit emit) {
       // byte (not '.', CR or LF). Such lines need no change, so a run of them is one
       // view: a message of plain lines becomes one emit per input chunk.
       const size_t run_start = i;
-      while (true) {
-        const void* lf = std::memchr(p + i, '\n', n - i);
-        const size_t lf_at = lf ? static_cast<size_t>(static_cast<const char*>(lf) - p) : n;
-        const void* cr = std::memchr(p + i, '\r', lf_at - i);
-        const size_t cr_at = cr ? static_cast<size_t>(static_cast<const char*>(cr) - p) : lf_at;
-        const bool ordinary_next_line = lf != nullptr && cr_at + 1 == lf_at && lf_at + 1 < n &&
-                                        p[lf_at + 1] != '.' && p[lf_at + 1] != '\r' && p[lf_at + 1] != '\n';
-        if (!ordinary_next_line) {
-          i = cr_at;  // the first CR, or the LF, or the end: the slow path takes it from here
-          break;
-        }
-        i = lf_at + 1;
-      }
+      i += PlainLinesEnd(absl::string_view(p + i, n - i));  // the slow path takes the rest
       Stage3(absl::string_view(p + run_start, i - run_start), emit);
       if (i == n) break;
     }

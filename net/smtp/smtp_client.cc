@@ -8,6 +8,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "core/check.h"
+#include "net/smtp/line_scan.h"
 #include "net/smtp/sasl.h"
 
 namespace ringpost::net {
@@ -39,22 +40,6 @@ std::string RecipientResult::Summary() const {
   if (code == 0 && !text.empty()) return text;  // decided here, before the server said anything
   if (code == 0) return possible_duplicate ? "no reply after the final dot" : "no reply";
   return absl::StrCat(code, enhanced.empty() ? "" : " ", enhanced, " ", text);
-}
-
-bool IsCrLfClean(absl::string_view bytes) {
-  // Line by line with memchr (vectorized) rather than byte by byte: this runs over the
-  // whole body of every message sent. Each LF must follow a CR, and the only CR in a
-  // line is the one right before its LF.
-  const char* line = bytes.data();
-  const char* const end = line + bytes.size();
-  while (line < end) {
-    const char* lf = static_cast<const char*>(memchr(line, '\n', static_cast<size_t>(end - line)));
-    if (lf == nullptr) return memchr(line, '\r', static_cast<size_t>(end - line)) == nullptr;
-    if (lf == line || lf[-1] != '\r') return false;  // a bare LF (the line before ended in LF)
-    if (memchr(line, '\r', static_cast<size_t>(lf - 1 - line)) != nullptr) return false;
-    line = lf + 1;
-  }
-  return true;
 }
 
 SmtpClient::SmtpClient(const SmtpClientOptions& options, SmtpClientEvents& events)

@@ -221,7 +221,4 @@ class SmtpClient {
   uint64_t messages_done_ = 0;
 };
 
-// True when every CR is followed by LF and every LF follows a CR.
-bool IsCrLfClean(absl::string_view bytes);
-
 }  // namespace ringpost::net

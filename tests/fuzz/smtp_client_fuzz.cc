@@ -12,6 +12,7 @@
 
 #include "absl/strings/match.h"
 #include "core/check.h"
+#include "net/smtp/line_scan.h"
 #include "net/smtp/smtp_client.h"
 
 namespace {

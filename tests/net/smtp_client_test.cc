@@ -3,8 +3,6 @@
 // scripted server replies.
 #include "net/smtp/smtp_client.h"
 
-#include <random>
-
 #include "absl/strings/escaping.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
@@ -20,41 +18,6 @@ namespace {
 using testing::ClientHarness;
 using testing::Message;
 using testing::Recorder;
-
-// RFC 3030 §3: a BDAT body goes as it is, so only a body whose lines all end in CRLF
-// (RFC 5321 §2.3.8: no bare CR, no bare LF) may take it.
-TEST(IsCrLfCleanTest, Rfc5321_2_3_8_EveryCrIsFollowedByLfAndEveryLfFollowsACr) {
-  for (const char* clean : {"", "a", "\r\n", "a\r\nb\r\n", "\r\n\r\n", "line\r\nlast without end"}) {
-    EXPECT_TRUE(IsCrLfClean(clean)) << absl::CEscape(clean);
-  }
-  for (const char* bare :
-       {"\r", "\n", "a\nb", "a\rb", "a\r", "\na", "\r\r\n", "\r\n\n", "\n\r", "x\r\ny\rz\r\n", "x\r\n\ry"}) {
-    EXPECT_FALSE(IsCrLfClean(bare)) << absl::CEscape(bare);
-  }
-}
-
-TEST(IsCrLfCleanTest, AgreesWithAByteByByteReadingOnRandomText) {
-  auto byte_by_byte = [](absl::string_view bytes) {
-    for (size_t i = 0; i < bytes.size(); ++i) {
-      if (bytes[i] == '\r' && (i + 1 == bytes.size() || bytes[i + 1] != '\n')) return false;
-      if (bytes[i] == '\n' && (i == 0 || bytes[i - 1] != '\r')) return false;
-    }
-    return true;
-  };
-  std::mt19937 rng(5321);
-  int clean = 0;
-  for (int round = 0; round < 50000; ++round) {
-    std::string text;
-    const size_t length = rng() % 40;
-    for (size_t i = 0; i < length; ++i) {
-      const uint32_t pick = rng() % 10;  // mostly text and CRLF pairs, some lone CRs and LFs
-      text += pick < 5 ? "a" : pick < 8 ? "\r\n" : pick == 8 ? "\r" : "\n";
-    }
-    ASSERT_EQ(IsCrLfClean(text), byte_by_byte(text)) << absl::CEscape(text);
-    clean += byte_by_byte(text);
-  }
-  EXPECT_GT(clean, 1000);  // both answers came up often
-}
 
 TEST(SmtpClientTest, Rfc5321_3_1_GreetingThenEhloAndTheExtensionsOffered) {
   ClientHarness h;

@@ -9,6 +9,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/string_view.h"
 #include "gtest/gtest.h"
+#include "net/smtp/line_scan.h"
 #include "net/smtp/smtp_client.h"
 
 namespace ringpost::testing {

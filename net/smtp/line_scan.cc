@@ -1,0 +1,116 @@
+#include "net/smtp/line_scan.h"
+
+#include <algorithm>
+#include <cstdint>
+#include <cstring>
+
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
+
+namespace ringpost::net {
+namespace {
+
+constexpr size_t kBlock = 64;
+
+// One bit per byte of a 64-byte block: bit i stands for byte i.
+struct BlockMasks {
+  uint64_t cr = 0;
+  uint64_t lf = 0;
+  uint64_t dot = 0;  // only when asked for
+};
+
+#if defined(__SSE2__)
+uint64_t BitsEqualTo(const __m128i (&lanes)[4], char c) {
+  const __m128i needle = _mm_set1_epi8(c);
+  uint64_t bits = 0;
+  for (int k = 0; k < 4; ++k) {
+    const auto lane_bits = static_cast<uint32_t>(_mm_movemask_epi8(_mm_cmpeq_epi8(lanes[k], needle)));
+    bits |= static_cast<uint64_t>(lane_bits) << (16 * k);
+  }
+  return bits;
+}
+
+template <bool kWithDots>
+BlockMasks MasksOf(const char* block) {
+  __m128i lanes[4];
+  for (int k = 0; k < 4; ++k) lanes[k] = _mm_loadu_si128(reinterpret_cast<const __m128i*>(block + 16 * k));
+  BlockMasks m;
+  m.cr = BitsEqualTo(lanes, '\r');
+  m.lf = BitsEqualTo(lanes, '\n');
+  if (kWithDots) m.dot = BitsEqualTo(lanes, '.');
+  return m;
+}
+#else
+template <bool kWithDots>
+BlockMasks MasksOf(const char* block) {
+  BlockMasks m;
+  for (size_t i = 0; i < kBlock; ++i) {
+    const uint64_t bit = uint64_t{1} << i;
+    if (block[i] == '\r') m.cr |= bit;
+    if (block[i] == '\n') m.lf |= bit;
+    if (kWithDots && block[i] == '.') m.dot |= bit;
+  }
+  return m;
+}
+#endif
+
+// The block at `at`, or for the last partial block (or none) a copy of it in `tail`
+// followed by `pad` and zeros.
+const char* BlockAt(absl::string_view bytes, size_t at, char pad, char (&tail)[kBlock]) {
+  if (bytes.size() - at >= kBlock) return bytes.data() + at;
+  const size_t rest = bytes.size() - at;
+  std::memcpy(tail, bytes.data() + at, rest);
+  tail[rest] = pad;
+  std::memset(tail + rest + 1, 0, kBlock - rest - 1);
+  return tail;
+}
+
+}  // namespace
+
+bool IsCrLfClean(absl::string_view bytes) {
+  // Byte i is an LF exactly when byte i - 1 is a CR. The byte before the first is no
+  // CR, and the (zero) padding after the last is no LF, so a CR at the end fails too.
+  char tail[kBlock];
+  uint64_t cr_carry = 0;  // bit 0: the last byte of the previous block is a CR
+  for (size_t at = 0; at < bytes.size(); at += kBlock) {
+    const BlockMasks m = MasksOf<false>(BlockAt(bytes, at, '\0', tail));
+    if (m.lf != ((m.cr << 1) | cr_carry)) return false;
+    cr_carry = m.cr >> 63;
+  }
+  return cr_carry == 0;
+}
+
+size_t PlainLinesEnd(absl::string_view bytes) {
+  // Each byte is checked against the one or two before it (shifted masks with the
+  // previous block's last bits carried in). Where a line end is not plain:
+  //   an LF not after a CR               found at the LF, the answer is the LF;
+  //   a CR not followed by LF            found at the byte after, the answer is one before;
+  //   a CRLF followed by '.', CR or LF   found at that byte, the answer is two before.
+  // A '.' padded after the last byte makes a CRLF at the very end count as not plain
+  // (its next line is unseen). An answer found in one block can only be beaten by one
+  // in the next block's first two bytes, so the scan goes one block past a late find.
+  char tail[kBlock];
+  uint64_t cr_carry = 0;            // the previous block's last two CR bits, at bits 0 and 1
+  uint64_t lf_carry = 0;            // its last LF bit, at bit 0
+  size_t found = bytes.size() + 1;  // none yet
+  for (size_t at = 0;; at += kBlock) {
+    const bool last = bytes.size() - at < kBlock;
+    const BlockMasks m = MasksOf<true>(BlockAt(bytes, at, '.', tail));
+    const uint64_t after_cr = (m.cr << 1) | (cr_carry >> 1);
+    const uint64_t after_crlf = ((m.cr << 2) | cr_carry) & ((m.lf << 1) | lf_carry);
+    const uint64_t bare_lf = m.lf & ~after_cr;
+    const uint64_t bare_cr_next = after_cr & ~m.lf;
+    const uint64_t unplain_next = after_crlf & (m.dot | m.cr | m.lf);
+    if (bare_lf != 0) found = std::min(found, at + static_cast<size_t>(__builtin_ctzll(bare_lf)));
+    if (bare_cr_next != 0)
+      found = std::min(found, at + static_cast<size_t>(__builtin_ctzll(bare_cr_next)) - 1);
+    if (unplain_next != 0)
+      found = std::min(found, at + static_cast<size_t>(__builtin_ctzll(unplain_next)) - 2);
+    if (last || found <= at + kBlock - 2) return std::min(found, bytes.size());
+    cr_carry = m.cr >> 62;
+    lf_carry = m.lf >> 63;
+  }
+}
+
+}  // namespace ringpost::net
