@@ -4,7 +4,8 @@
 // costs a call per line; these scans instead classify 64 bytes at once into bit masks
 // (CR, LF, and bytes that need a second look at a line start) and compare each byte's
 // class with its neighbour's by shifting the masks, so a body with no surprises is
-// one pass with a few instructions per 64 bytes, whatever its line lengths.
+// one pass with a few instructions per 64 bytes, whatever its line lengths. The widest
+// instruction set this CPU has (AVX-512BW, AVX2, SSE2) is picked once at start-up.
 #pragma once
 
 #include <cstddef>
@@ -22,5 +23,12 @@ bool IsCrLfClean(absl::string_view bytes);
 // next line needs neither unstuffing nor a look for the terminator. `bytes` starts
 // after a byte that is not a CR.
 size_t PlainLinesEnd(absl::string_view bytes);
+
+// The same with a given instruction set, for tests and benchmarks: every version must
+// give the same answers. kPortable is plain C++; the others are x86-64's.
+enum class ScanIsa { kPortable, kSse2, kAvx2, kAvx512 };
+bool ScanIsaSupported(ScanIsa isa);
+bool IsCrLfClean(absl::string_view bytes, ScanIsa isa);
+size_t PlainLinesEnd(absl::string_view bytes, ScanIsa isa);
 
 }  // namespace ringpost::net

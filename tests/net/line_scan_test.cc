@@ -4,6 +4,7 @@
 
 #include <random>
 #include <string>
+#include <vector>
 
 #include "absl/strings/escaping.h"
 #include "gtest/gtest.h"
@@ -14,6 +15,14 @@ namespace {
 
 using testing::CrLfCleanByteByByte;
 using testing::PlainLinesEndByLines;
+
+std::vector<ScanIsa> SupportedIsas() {
+  std::vector<ScanIsa> isas;
+  for (ScanIsa isa : {ScanIsa::kPortable, ScanIsa::kSse2, ScanIsa::kAvx2, ScanIsa::kAvx512}) {
+    if (ScanIsaSupported(isa)) isas.push_back(isa);
+  }
+  return isas;
+}
 
 // Mostly text and CRLF pairs, some dots at line starts, some lone CRs and LFs.
 std::string RandomLines(std::mt19937& rng, size_t pieces) {
@@ -57,15 +66,18 @@ TEST(IsCrLfCleanTest, ALineEndSplitAcrossTwoBlocksIsSeenWhole) {
   EXPECT_FALSE(IsCrLfClean(std::string(63, 'a') + "\r" + std::string(64, 'a')));
 }
 
-TEST(IsCrLfCleanTest, AgreesWithAByteByByteReadingOnRandomText) {
-  std::mt19937 rng(5321);
-  int clean = 0;
-  for (int round = 0; round < 50000; ++round) {
-    const std::string text = RandomLines(rng, rng() % (round % 2 == 0 ? 12 : 60));
-    ASSERT_EQ(IsCrLfClean(text), CrLfCleanByteByByte(text)) << absl::CEscape(text);
-    clean += CrLfCleanByteByByte(text);
+TEST(IsCrLfCleanTest, EveryInstructionSetAgreesWithAByteByByteReadingOnRandomText) {
+  for (ScanIsa isa : SupportedIsas()) {
+    std::mt19937 rng(5321);
+    int clean = 0;
+    for (int round = 0; round < 50000; ++round) {
+      const std::string text = RandomLines(rng, rng() % (round % 2 == 0 ? 12 : 60));
+      ASSERT_EQ(IsCrLfClean(text, isa), CrLfCleanByteByByte(text))
+          << static_cast<int>(isa) << absl::CEscape(text);
+      clean += CrLfCleanByteByByte(text);
+    }
+    EXPECT_GT(clean, 1000);  // both answers came up often
   }
-  EXPECT_GT(clean, 1000);  // both answers came up often
 }
 
 TEST(PlainLinesEndTest, Rfc5321_4_5_2_StopsWhereALineNeedsALook) {
@@ -95,16 +107,25 @@ TEST(PlainLinesEndTest, AFindNearABlockEndIsBeatenByOneJustAfterIt) {
   }
 }
 
-TEST(PlainLinesEndTest, AgreesWithALineByLineReadingOnRandomText) {
-  std::mt19937 rng(4552);
-  size_t far = 0;
-  for (int round = 0; round < 50000; ++round) {
-    const std::string text = RandomLines(rng, rng() % (round % 2 == 0 ? 12 : 80));
-    const size_t want = PlainLinesEndByLines(text);
-    ASSERT_EQ(PlainLinesEnd(text), want) << absl::CEscape(text);
-    far += want >= 64;
+TEST(PlainLinesEndTest, EveryInstructionSetAgreesWithALineByLineReadingOnRandomText) {
+  for (ScanIsa isa : SupportedIsas()) {
+    std::mt19937 rng(4552);
+    size_t far = 0;
+    for (int round = 0; round < 50000; ++round) {
+      const std::string text = RandomLines(rng, rng() % (round % 2 == 0 ? 12 : 80));
+      const size_t want = PlainLinesEndByLines(text);
+      ASSERT_EQ(PlainLinesEnd(text, isa), want) << static_cast<int>(isa) << absl::CEscape(text);
+      far += want >= 64;
+    }
+    EXPECT_GT(far, 1000u);  // answers past the first block came up often
   }
-  EXPECT_GT(far, 1000u);  // answers past the first block came up often
+}
+
+TEST(LineScanTest, ThisMachineRunsMoreThanThePortableVersion) {
+#if defined(__x86_64__)
+  EXPECT_TRUE(ScanIsaSupported(ScanIsa::kSse2));  // every x86-64 has it
+#endif
+  EXPECT_TRUE(ScanIsaSupported(ScanIsa::kPortable));
 }
 
 }  // namespace
