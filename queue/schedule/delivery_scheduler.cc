@@ -520,10 +520,15 @@ void DeliveryScheduler::Quit(Connection& connection) {
 }
 
 DeliveryScheduler::Domain* DeliveryScheduler::DomainWaitingFor(const Connection& connection) {
+  // The first waiting domain (in the order they began to wait) that may use this
+  // connection takes it. The scan ends there: with hundreds of domains waiting for one
+  // smarthost, every finished message would otherwise look each of them up. Domains
+  // served meanwhile are dropped as they are passed over; a deque drops them from the
+  // front cheaply.
   const std::string& host = connection.host;
   Domain* found = nullptr;
-  size_t kept = 0;
-  for (size_t i = 0; i < waiting_for_host_.size(); ++i) {
+  size_t kept = 0, i = 0;
+  for (; i < waiting_for_host_.size() && found == nullptr; ++i) {
     auto it = domains_.find(waiting_for_host_[i]);
     if (it == domains_.end()) continue;
     Domain& domain = *it->second;
@@ -531,19 +536,20 @@ DeliveryScheduler::Domain* DeliveryScheduler::DomainWaitingFor(const Connection&
       domain.waiting_for_host = false;
       continue;
     }
-    waiting_for_host_[kept++] = waiting_for_host_[i];
+    if (kept != i) waiting_for_host_[kept] = std::move(waiting_for_host_[i]);
+    ++kept;
     // A connection counted by the cluster (a lease) stays with its destination.
-    if (found != nullptr || domain.source != connection.domain->source || !connection.leases.empty() ||
-        HoldsLeases(domain) || domain.route != Domain::Route::kKnown ||
-        domain.hop.kind != NextHop::Kind::kSmtp || !MayOpen(domain) || Suspended(domain) ||
-        MessageAt(domain) > now_) {
+    if (domain.source != connection.domain->source || !connection.leases.empty() || HoldsLeases(domain) ||
+        domain.route != Domain::Route::kKnown || domain.hop.kind != NextHop::Kind::kSmtp ||
+        !MayOpen(domain) || Suspended(domain) || MessageAt(domain) > now_) {
       continue;
     }
     for (const core::SocketAddress& address : domain.hop.addresses) {
       if (address.ToString() == host) found = &domain;
     }
   }
-  waiting_for_host_.resize(kept);
+  waiting_for_host_.erase(waiting_for_host_.begin() + static_cast<std::ptrdiff_t>(kept),
+                          waiting_for_host_.begin() + static_cast<std::ptrdiff_t>(i));
   return found;
 }
 
@@ -673,7 +679,7 @@ void DeliveryScheduler::OnConnectionClosed(ConnectionId id, const std::string& r
     if (domain.failures_in_row >= addresses && domain.resting_until <= now_) Rest(domain, connection, reason);
   }
   if (!local) {
-    std::vector<std::string> waiting;
+    std::deque<std::string> waiting;
     waiting.swap(waiting_for_host_);
     Pump(domain);
     for (const std::string& name : waiting) {

@@ -617,7 +617,7 @@ class DeliveryScheduler {
   absl::flat_hash_map<BatchId, std::unique_ptr<Batch>> batches_;  // waiting for the driver
   absl::flat_hash_map<std::string, uint32_t> host_connections_;    // per next-hop address
   absl::flat_hash_map<std::string, absl::Time> plaintext_until_;   // host → TLS handshake failed
-  std::vector<std::string> waiting_for_host_;                      // domains held back by a host limit
+  std::deque<std::string> waiting_for_host_;                       // domains held back by a host limit
   std::vector<Connection*> idle_;                                  // connections waiting for work
   std::vector<std::string> maybe_empty_;                           // domains to forget if idle
   std::vector<DeliveryAction> actions_;

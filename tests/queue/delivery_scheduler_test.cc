@@ -106,6 +106,33 @@ TEST(DeliverySchedulerTest, AtTheHostLimitAnIdleConnectionIsHandedToTheDomainWai
   EXPECT_EQ(h.scheduler->stats().connections_handed_over, 1u);
 }
 
+TEST(DeliverySchedulerTest, DomainsWaitingForOneSmarthostTakeItsConnectionsInTheOrderTheyBeganToWait) {
+  SchedulerConfig config = SchedulerHarness::DefaultConfig();
+  config.host_max_connections = 2;
+  SchedulerHarness h(config);
+  const std::vector<std::string> domains = {"d0.example", "d1.example", "d2.example",
+                                            "d3.example", "d4.example", "d5.example"};
+  for (const std::string& d : domains) h.Accept(h.Job(d, {"x"}));
+  EXPECT_EQ(h.TakeAll<ResolveRoute>().size(), domains.size());
+  for (const std::string& d : domains) h.Resolved(d, SmtpHop({"192.0.2.1:25"}));
+  const std::vector<OpenConnection> opens = h.TakeAll<OpenConnection>();
+  ASSERT_EQ(opens.size(), 2u);  // the host allows two; d2..d5 wait, in this order
+  for (const OpenConnection& open : opens) h.Ready(open.connection);
+  std::vector<std::string> sent;
+  for (int round = 0; round < 3; ++round) {
+    for (size_t c = 0; c < opens.size(); ++c) {
+      const SendMessage send = h.Take<SendMessage>();
+      ASSERT_EQ(send.recipients.size(), 1u);
+      sent.push_back(send.recipients[0].substr(2));
+      h.Sent(send.connection, {Reply(250)});
+      h.Ready(send.connection);
+    }
+  }
+  EXPECT_EQ(sent, domains);
+  EXPECT_EQ(h.Count<OpenConnection>(), 0u);
+  EXPECT_EQ(h.scheduler->stats().connections_handed_over, 4u);
+}
+
 TEST(DeliverySchedulerTest, AConnectionIsClosedAfterMaxMessagesAndTheRestGoOnANewOne) {
   SchedulerConfig config = SchedulerHarness::DefaultConfig();
   config.max_messages_per_connection = 2;
