@@ -247,6 +247,9 @@ void DeliveryScheduler::OnRouteResolved(const std::string& queue, NextHop hop, a
         hop.valid_for > absl::ZeroDuration() ? now_ + hop.valid_for : absl::InfiniteFuture();
     domain.hop = std::move(hop);
     KeepSourceFamily(domain);
+    domain.hosts.clear();
+    for (const core::SocketAddress& address : domain.hop.addresses)
+      domain.hosts.push_back(address.ToString());
     domain.route = Domain::Route::kKnown;
     Shape(domain);  // its MX hosts may put it in a site
     Pump(domain);
@@ -355,7 +358,7 @@ bool DeliveryScheduler::Open(Domain& domain) {
   for (size_t k = 0; k < n; ++k) {
     const size_t index = (domain.next_address + k) % n;
     const core::SocketAddress& address = domain.hop.addresses[index];
-    std::string host = address.ToString();
+    const std::string& host = domain.hosts[index];
     uint32_t& count = host_connections_[host];
     if (count >= config_.host_max_connections) continue;
     ++count;
@@ -370,7 +373,7 @@ bool DeliveryScheduler::Open(Domain& domain) {
     connection.scheduler = this;
     connection.id = next_connection_++;
     connection.domain = &domain;
-    connection.host = std::move(host);
+    connection.host = host;
     connection.name = index < domain.hop.names.size() ? domain.hop.names[index] : std::string();
     connection.idle.Bind(&DeliveryScheduler::OnIdleTimer, &connection);
     domain.connections.push_back(&connection);
@@ -397,8 +400,7 @@ bool DeliveryScheduler::TakeOverIdle(Domain& domain) {
         idle->domain->source != domain.source || !idle->leases.empty()) {
       continue;  // a connection leaves from its source: only that source's queues take it
     }
-    for (const core::SocketAddress& address : domain.hop.addresses) {
-      if (address.ToString() != idle->host) continue;
+    if (std::find(domain.hosts.begin(), domain.hosts.end(), idle->host) != domain.hosts.end()) {
       HandOver(*idle, domain);
       return true;
     }
@@ -544,9 +546,7 @@ DeliveryScheduler::Domain* DeliveryScheduler::DomainWaitingFor(const Connection&
         !MayOpen(domain) || Suspended(domain) || MessageAt(domain) > now_) {
       continue;
     }
-    for (const core::SocketAddress& address : domain.hop.addresses) {
-      if (address.ToString() == host) found = &domain;
-    }
+    if (std::find(domain.hosts.begin(), domain.hosts.end(), host) != domain.hosts.end()) found = &domain;
   }
   waiting_for_host_.erase(waiting_for_host_.begin() + static_cast<std::ptrdiff_t>(kept),
                           waiting_for_host_.begin() + static_cast<std::ptrdiff_t>(i));
@@ -591,8 +591,8 @@ void DeliveryScheduler::OnTlsFailed(ConnectionId id, absl::Time now) {
 }
 
 std::string DeliveryScheduler::NameOf(const Domain& domain, const std::string& host) {
-  for (size_t i = 0; i < domain.hop.addresses.size() && i < domain.hop.names.size(); ++i) {
-    if (domain.hop.addresses[i].ToString() == host) return domain.hop.names[i];
+  for (size_t i = 0; i < domain.hosts.size() && i < domain.hop.names.size(); ++i) {
+    if (domain.hosts[i] == host) return domain.hop.names[i];
   }
   return "";
 }

@@ -49,6 +49,7 @@ struct DeliveryScheduler::Domain {
   std::string key;     // QueueKey(name, source): its key in domains_
   enum class Route { kUnknown, kResolving, kKnown } route = Route::kUnknown;
   NextHop hop;
+  std::vector<std::string> hosts;  // hop.addresses as text (host_connections_' keys), made once per route
   absl::Time route_valid_until = absl::InfiniteFuture();
   std::deque<Job*> due;
   std::vector<Connection*> connections;  // owned by connections_
