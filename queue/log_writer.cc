@@ -81,8 +81,15 @@ struct LogWriter::Segment {
   }
 };
 
+struct LogWriter::DurableWaiters {
+  std::vector<Segment::Waiter> waiters;
+};
+
 LogWriter::LogWriter(core::Shard& shard, const LogWriterOptions& options)
-    : shard_(shard), options_(options), ledger_(options.shard_dir, options.recycled_files_max) {
+    : shard_(shard),
+      options_(options),
+      ledger_(options.shard_dir, options.recycled_files_max),
+      durable_spare_(std::make_unique<DurableWaiters>()) {
   RP_CHECK_GT(options_.body_chunk_bytes_max, 0u);
   RP_CHECK_LE(options_.body_chunk_bytes_max + kBodyChunkPrefixBytes, kRecordPayloadBytesMax);
   shard_.SetSink(core::OpKind::kFileWrite, this);
@@ -700,7 +707,10 @@ void LogWriter::OnSync(Segment& s, int32_t result) {
 }
 
 void LogWriter::ReleaseDurable(Segment& s) {
-  absl::InlinedVector<Segment::Waiter, 32> durable;
+  // The spare buffer is taken, not borrowed: a callback that ends in here again finds
+  // none and makes its own.
+  std::vector<Segment::Waiter> durable;
+  durable.swap(durable_spare_->waiters);
   while (!s.waiters.empty() && s.waiters.front().end <= s.synced_end) {
     durable.push_back(std::move(s.waiters.front()));
     s.waiters.pop_front();
@@ -716,6 +726,8 @@ void LogWriter::ReleaseDurable(Segment& s) {
     if (waiter.commit_offset != 0) ledger_.Pin(number);  // a durable message pins its segment
     waiter.done(absl::OkStatus(), MessageLocation{number, waiter.commit_offset});
   }
+  durable.clear();
+  if (durable.capacity() > durable_spare_->waiters.capacity()) durable_spare_->waiters.swap(durable);
 }
 
 void LogWriter::FailSegment(Segment& s, const absl::Status& status) {
