@@ -302,7 +302,8 @@ class SmtpSession final : public Session, public SmtpServerHandler {
   std::string ReceptionLine(const SmtpEnvelope& received) const {
     std::string line;
     if (!service_.accounting().enabled()) return line;
-    std::vector<std::string> recipients;
+    line.reserve(512);  // one allocation for an ordinary line rather than a doubling chain
+    std::vector<absl::string_view> recipients;
     recipients.reserve(received.recipients.size());
     for (const SmtpRecipient& r : received.recipients) recipients.push_back(r.address);
     queue::ReceptionEntry entry;
@@ -315,7 +316,7 @@ class SmtpSession final : public Session, public SmtpServerHandler {
     entry.tls = received.tls;
     entry.message_id = received.message_id;
     entry.auth_user = received.auth_user;
-    entry.recipients = &recipients;
+    entry.recipients = recipients;
     entry.size = message_bytes_;
     queue::AppendReceptionLine(entry, &line);
     return line;

@@ -106,9 +106,7 @@ void AppendReceptionLine(const ReceptionEntry& e, std::string* out) {
         .String("from", e.from);
     {
       core::JsonArray rcpts(line.Key("rcpts"));
-      if (e.recipients != nullptr) {
-        for (const std::string& r : *e.recipients) rcpts.String(r);
-      }
+      for (absl::string_view r : e.recipients) rcpts.String(r);
     }
     line.Uint("size", e.size)
         .String("message_id", e.message_id)

@@ -30,6 +30,7 @@
 
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
+#include "absl/types/span.h"
 
 namespace ringpost::queue {
 
@@ -55,7 +56,7 @@ struct ReceptionEntry {
   absl::Time time;
   absl::string_view queue_id, client, helo, from, protocol, tls, message_id;
   absl::string_view auth_user;  // who logged in (SMTP AUTH), empty if nobody
-  const std::vector<std::string>* recipients = nullptr;
+  absl::Span<const absl::string_view> recipients;
   uint64_t size = 0;
 };
 

@@ -150,7 +150,7 @@ TEST(AccountingLine, IsOneJsonObjectWithEscapes) {
 }
 
 TEST(AccountingLine, ReceptionNamesEveryRecipient) {
-  const std::vector<std::string> rcpts = {"a@x", "b@y"};
+  const std::vector<absl::string_view> rcpts = {"a@x", "b@y"};
   ReceptionEntry e;
   e.time = kArrival;
   e.queue_id = "Q";
@@ -159,7 +159,7 @@ TEST(AccountingLine, ReceptionNamesEveryRecipient) {
   e.from = "s@z";
   e.protocol = "ESMTP";
   e.message_id = "<m@z>";
-  e.recipients = &rcpts;
+  e.recipients = rcpts;
   e.size = 42;
   std::string line;
   AppendReceptionLine(e, &line);
