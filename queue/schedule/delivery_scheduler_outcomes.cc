@@ -226,11 +226,16 @@ void DeliveryScheduler::OnBounceWritten(BatchId id, bool queued, absl::Time now)
 void DeliveryScheduler::KeepBouncesDeferred(Batch& batch) {
   // No DSN could be written: the failed recipients get no record and are tried again
   // after the initial delay (their attempt count unchanged), so the bounce comes later.
+  const std::vector<JobRecipient>& recipients = batch.job->work->recipients;
   for (auto& [index, outcome] : batch.outcomes) {
     if (!outcome.bounces()) continue;
     outcome.outcome = Outcome::kDeferred;
     outcome.next_attempt = now_ + batch.job->domain->retry.initial;
-    outcome.attempt -= 1;
+    // The count the recipient had (FinishBatch has not updated it yet): an attempt's
+    // failure counted one more, an operator's bounce none.
+    auto it = std::find_if(recipients.begin(), recipients.end(),
+                           [index = index](const JobRecipient& r) { return r.index == index; });
+    if (it != recipients.end()) outcome.attempt = it->attempts;
   }
   batch.results.erase(std::remove_if(batch.results.begin(), batch.results.end(),
                                      [](const DeliveryResult& r) {

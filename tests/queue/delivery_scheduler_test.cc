@@ -764,6 +764,25 @@ TEST(DeliverySchedulerAdminTest, Rfc3464_BounceSendsTheSenderADsnWith5_0_0Before
   EXPECT_EQ(h.Count<JobFinished>(), 1u);
 }
 
+TEST(DeliverySchedulerAdminTest, AnOperatorsBounceThatCannotBeWrittenLeavesTheAttemptCountAsItWas) {
+  SchedulerHarness h;
+  h.Accept(h.Job("dest.example", {"a"}));  // never tried: no attempt yet
+  EXPECT_EQ(h.Apply(AdminCommand::kBounce, ById("Q1"), "policy"), 1u);
+  h.BounceWritten(h.Take<WriteBounce>().batch, false);  // the spool is full
+  EXPECT_EQ(h.WriteAllResults(), 0);
+  h.TakeAll<ResolveRoute>();
+  h.Advance(absl::Minutes(6));  // tried again after retry.initial
+  h.TakeAll<ResolveRoute>();
+  h.Resolved("dest.example", SmtpHop({"192.0.2.1:25"}));
+  const ConnectionId c = OpenAndGreet(h);
+  h.Take<SendMessage>();
+  h.Sent(c, {Reply(451, "4.3.0")});
+  h.WriteAllResults();
+  ASSERT_EQ(h.results.size(), 1u);
+  EXPECT_EQ(h.results[0].outcome, Outcome::kDeferred);
+  EXPECT_EQ(h.results[0].attempt, 1u);  // the first real attempt, not a count that wrapped
+}
+
 TEST(DeliverySchedulerAdminTest, ACommandForAMessageInAnAttemptRunsOnceTheAttemptIsOver) {
   SchedulerHarness h;
   h.Accept(h.Job("dest.example", {"a", "b"}));
