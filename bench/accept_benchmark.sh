@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The daemon's accept-only throughput: ringpost-blast drives, in one run,
 #   ceiling   ringpost-blast → ringpost-sink (nothing stored: what the tools can do)
-#   ringpost  ringpost-blast → ringpost, fsync on, one shard: every 250 is durable
+#   ringpost  ringpost-blast → ringpost, fsync on, one shard, every message held (no
+#             delivery, no route lookup): every 250 is durable
 #   postfix   ringpost-blast → a private Postfix that puts every message on hold
 #             (queued and fsynced, never delivered: accept-only like ringpost here)
 # with the server on CPU 0 and the load generator on CPU 1 (taskset), 64 long-lived
@@ -61,9 +62,11 @@ run_sink() {
 
 run_ringpost() {
   local port=$((port_base++))
+  # Every message held, as Postfix's: a [default] rate of 0 (no delivery, no lookup).
+  printf '[default]\nmax_message_rate = 0\n' >"$work/hold-$1.toml"
   start_in_group "ringpost$1" $bin/ringpost --listen=127.0.0.1:$port --shards=1 --pin_threads=false \
     --spool_dir="$work/spool-$1" --hostname=bench.ringpost.test --log_level=warning \
-    --max_connections_per_ip=1000 >"$work/ringpost-$1.log" 2>&1
+    --max_connections_per_ip=1000 --shaping="$work/hold-$1.toml" >"$work/ringpost-$1.log" 2>&1
   wait_port $port
   measure "ringpost$1" $port $1
   kill -TERM $server_pid; wait $server_pid 2>/dev/null || true; server_pid=

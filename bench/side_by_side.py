@@ -5,7 +5,8 @@ For every configuration (message size x connections x recipient spread over 1,00
 domains, uniform or Zipf 1.1) it runs, with the MTA on one CPU and the load tools on
 another (taskset):
   ceiling          ringpost-blast → ringpost-sink (what the tools can do)
-  ringpost accept  ringpost-blast → ringpost (fsync on, nothing delivered)
+  ringpost accept  ringpost-blast → ringpost (fsync on, every message held: nothing
+                   delivered, no route looked up)
   ringpost relay   ringpost-blast → ringpost → ringpost-sink (--routes='*=sink')
   postfix relay    ringpost-blast → a private Postfix → ringpost-sink (relayhost)
 Accept rates are accepted messages over the run's time; relay rates count from the
@@ -173,6 +174,13 @@ def run_system(system, size, conns, spread, args, work):
                         "--host_max_connections=20", "--domain_max_connections=20"]
                 if system.endswith("relay"):
                     argv.append("--routes=*=127.0.0.1:%d" % sink.port)
+                else:
+                    # Accept-only: a [default] rate of 0 holds all mail (no delivery,
+                    # no route lookup), so the run measures receiving and storing alone.
+                    hold = spool + "-hold.toml"
+                    with open(hold, "w") as f:
+                        f.write('[default]\nmax_message_rate = 0\n')
+                    argv.append("--shaping=" + hold)
                 proc = subprocess.Popen(group.wrap(argv, server_cpu), stdout=subprocess.DEVNULL,
                                         stderr=open(os.path.join(work, "ringpost.log"), "a"))
             else:

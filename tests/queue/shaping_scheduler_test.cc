@@ -369,6 +369,20 @@ action = "bounce"
   EXPECT_EQ(dest.SentTo("gone.example", h.now - absl::Hours(1), h.now + absl::Hours(1)), 1);
 }
 
+TEST(ShapingSchedulerTest, ADestinationShapedToRateZeroIsNotLookedUpUntilAReloadLetsItGo) {
+  SchedulerConfig config = SchedulerHarness::DefaultConfig();
+  config.shaping = Policy("[default]\nmax_message_rate = 0\n");  // hold everything
+  SchedulerHarness h(config);
+  for (int i = 0; i < 5; ++i) h.Accept(h.Job("dest.example", {"a"}));
+  h.Accept(h.Job("other.example", {"b"}));
+  h.Advance(absl::Minutes(10));
+  EXPECT_EQ(h.Count<ResolveRoute>(), 0u);  // as an operator's suspension: not even a lookup
+  EXPECT_EQ(h.scheduler->jobs(), 6u);
+  h.SetShaping(Policy("[destination.\"other.example\"]\nmax_message_rate = \"1/s\"\n"));
+  const std::vector<ResolveRoute> lookups = h.TakeAll<ResolveRoute>();
+  ASSERT_EQ(lookups.size(), 2u);  // the default no longer holds either
+}
+
 TEST(ShapingSchedulerTest, AReloadAppliesNewRatesToMailAlreadyWaiting) {
   SchedulerConfig config = SchedulerHarness::DefaultConfig();
   config.shaping = Policy("[destination.\"dest.example\"]\nmax_message_rate = 0\n");
