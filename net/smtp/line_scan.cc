@@ -97,7 +97,7 @@ struct Avx512Masks {  // one 64-byte register; the compares yield the masks as t
 const char* BlockAt(absl::string_view bytes, size_t at, char pad, char (&tail)[kBlock]) {
   if (bytes.size() - at >= kBlock) return bytes.data() + at;
   const size_t rest = bytes.size() - at;
-  std::memcpy(tail, bytes.data() + at, rest);
+  if (rest > 0) std::memcpy(tail, bytes.data() + at, rest);  // an empty view may have no data
   tail[rest] = pad;
   std::memset(tail + rest + 1, 0, kBlock - rest - 1);
   return tail;

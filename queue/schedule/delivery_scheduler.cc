@@ -291,7 +291,7 @@ void DeliveryScheduler::Pump(Domain& domain) {
     // A destination its shaping suspends (max_message_rate = 0 for the domain or the
     // default) is not looked up either: as with an operator's suspension, nothing is
     // attempted until the shaping changes (a reload pumps every domain again).
-    if (domain.throttle.MessageAt(now_) == absl::InfiniteFuture()) return;
+    if (domain.throttle.held_by_configuration()) return;
     domain.route = Domain::Route::kResolving;
     actions_.push_back(ResolveRoute{domain.name, domain.key});
     return;

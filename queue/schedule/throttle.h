@@ -29,6 +29,11 @@ class Throttle {
   // When the next message (or connection) may start: `now` when it may now,
   // InfiniteFuture when a rate of 0 holds it.
   absl::Time MessageAt(absl::Time now);
+  // The configured message rate is 0: nothing goes until the configuration changes
+  // (a rule's timed set_rate of 0 ends by itself, so it does not count).
+  bool held_by_configuration() const {
+    return configured_message_rate_.has_value() && configured_message_rate_->suspended();
+  }
   absl::Time ConnectionAt(absl::Time now);
   // Counts a message (or connection) started at `now` (its *At, asked first, said it
   // may).

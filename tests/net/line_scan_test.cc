@@ -82,6 +82,8 @@ TEST(IsCrLfCleanTest, EveryInstructionSetAgreesWithAByteByByteReadingOnRandomTex
 
 TEST(PlainLinesEndTest, Rfc5321_4_5_2_StopsWhereALineNeedsALook) {
   EXPECT_EQ(PlainLinesEnd(""), 0u);
+  EXPECT_EQ(PlainLinesEnd(absl::string_view()), 0u);  // no data at all
+  EXPECT_TRUE(IsCrLfClean(absl::string_view()));
   EXPECT_EQ(PlainLinesEnd("text without an end"), 19u);
   EXPECT_EQ(PlainLinesEnd("ab\r\ncd\r\nef"), 10u);
   EXPECT_EQ(PlainLinesEnd("ab\r\n.dot\r\n"), 2u);  // the next line starts with a dot
