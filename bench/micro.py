@@ -21,7 +21,7 @@ import platform
 import subprocess
 import sys
 
-SUITES = ["smtp_server_benchmark", "log_benchmark", "spsc_queue_benchmark", "timer_wheel_benchmark",
+SUITES = ["smtp_server_benchmark", "line_scan_benchmark", "log_benchmark", "spsc_queue_benchmark", "timer_wheel_benchmark",
           "dns_benchmark", "tls_benchmark", "dkim_benchmark", "shaping_policy_benchmark"]
 
 
