@@ -21,8 +21,8 @@ import platform
 import subprocess
 import sys
 
-SUITES = ["smtp_server_benchmark", "line_scan_benchmark", "log_benchmark", "spsc_queue_benchmark", "timer_wheel_benchmark",
-          "dns_benchmark", "tls_benchmark", "dkim_benchmark", "shaping_policy_benchmark"]
+SUITES = ["smtp_server_benchmark", "line_scan_benchmark", "log_benchmark", "spsc_queue_benchmark",
+          "timer_wheel_benchmark", "dns_benchmark", "tls_benchmark", "dkim_benchmark", "shaping_policy_benchmark"]
 
 
 def git_commit(root):
