@@ -177,60 +177,66 @@ __attribute__((target("avx512bw"), flatten)) size_t PlainLinesEndAvx512(absl::st
 }
 #endif
 
-ScanIsa WidestIsa() {
+// Each instruction set's pair of scans, indexed by ScanIsa.
+struct Scans {
+  bool (*crlf_clean)(absl::string_view);
+  size_t (*plain_lines_end)(absl::string_view);
+};
 #if defined(__x86_64__)
-  __builtin_cpu_init();
-  if (__builtin_cpu_supports("avx512bw")) return ScanIsa::kAvx512;
-  if (__builtin_cpu_supports("avx2")) return ScanIsa::kAvx2;
-  return ScanIsa::kSse2;
+constexpr Scans kScans[] = {{IsCrLfCleanPortable, PlainLinesEndPortable},
+                            {IsCrLfCleanSse2, PlainLinesEndSse2},
+                            {IsCrLfCleanAvx2, PlainLinesEndAvx2},
+                            {IsCrLfCleanAvx512, PlainLinesEndAvx512}};
 #else
-  return ScanIsa::kPortable;
+constexpr Scans kScans[] = {{IsCrLfCleanPortable, PlainLinesEndPortable}};
 #endif
-}
 
-const ScanIsa kWidestIsa = WidestIsa();
-
-}  // namespace
-
-bool ScanIsaSupported(ScanIsa isa) {
+bool CpuHas(ScanIsa isa) {
 #if defined(__x86_64__)
-  return isa <= kWidestIsa;
+  __builtin_cpu_init();  // may run before the constructors that would call it
+  switch (isa) {
+    case ScanIsa::kPortable:
+    case ScanIsa::kSse2:  // every x86-64 has it
+      return true;
+    case ScanIsa::kAvx2:
+      return __builtin_cpu_supports("avx2");
+    case ScanIsa::kAvx512:
+      return __builtin_cpu_supports("avx512bw");
+  }
+  return false;
 #else
   return isa == ScanIsa::kPortable;
 #endif
 }
 
-bool IsCrLfClean(absl::string_view bytes, ScanIsa isa) {
-  switch (isa) {
-#if defined(__x86_64__)
-    case ScanIsa::kAvx512:
-      return IsCrLfCleanAvx512(bytes);
-    case ScanIsa::kAvx2:
-      return IsCrLfCleanAvx2(bytes);
-    case ScanIsa::kSse2:
-      return IsCrLfCleanSse2(bytes);
-#endif
-    default:
-      return IsCrLfCleanPortable(bytes);
+ScanIsa WidestIsa() {
+  for (ScanIsa isa : {ScanIsa::kAvx512, ScanIsa::kAvx2, ScanIsa::kSse2}) {
+    if (CpuHas(isa)) return isa;
   }
+  return ScanIsa::kPortable;
+}
+
+// Zero-initialised (kPortable) until its initialiser runs: a call before that is still
+// correct, only slower.
+const ScanIsa kWidestIsa = WidestIsa();
+
+}  // namespace
+
+bool ScanIsaSupported(ScanIsa isa) { return CpuHas(isa); }
+
+bool IsCrLfClean(absl::string_view bytes, ScanIsa isa) {
+  return kScans[static_cast<size_t>(isa)].crlf_clean(bytes);
 }
 
 size_t PlainLinesEnd(absl::string_view bytes, ScanIsa isa) {
-  switch (isa) {
-#if defined(__x86_64__)
-    case ScanIsa::kAvx512:
-      return PlainLinesEndAvx512(bytes);
-    case ScanIsa::kAvx2:
-      return PlainLinesEndAvx2(bytes);
-    case ScanIsa::kSse2:
-      return PlainLinesEndSse2(bytes);
-#endif
-    default:
-      return PlainLinesEndPortable(bytes);
-  }
+  return kScans[static_cast<size_t>(isa)].plain_lines_end(bytes);
 }
 
-bool IsCrLfClean(absl::string_view bytes) { return IsCrLfClean(bytes, kWidestIsa); }
-size_t PlainLinesEnd(absl::string_view bytes) { return PlainLinesEnd(bytes, kWidestIsa); }
+bool IsCrLfClean(absl::string_view bytes) {
+  return kScans[static_cast<size_t>(kWidestIsa)].crlf_clean(bytes);
+}
+size_t PlainLinesEnd(absl::string_view bytes) {
+  return kScans[static_cast<size_t>(kWidestIsa)].plain_lines_end(bytes);
+}
 
 }  // namespace ringpost::net

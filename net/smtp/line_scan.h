@@ -24,8 +24,9 @@ bool IsCrLfClean(absl::string_view bytes);
 // after a byte that is not a CR.
 size_t PlainLinesEnd(absl::string_view bytes);
 
-// The same with a given instruction set, for tests and benchmarks: every version must
-// give the same answers. kPortable is plain C++; the others are x86-64's.
+// The same with a given instruction set (one ScanIsaSupported says this CPU has), for tests and
+// benchmarks: every version must give the same answers. kPortable is plain C++; the
+// others are x86-64's.
 enum class ScanIsa { kPortable, kSse2, kAvx2, kAvx512 };
 bool ScanIsaSupported(ScanIsa isa);
 bool IsCrLfClean(absl::string_view bytes, ScanIsa isa);
