@@ -59,19 +59,9 @@ bool WriteAll(int fd, const std::string& bytes) {
   return true;
 }
 
-}  // namespace
-
-absl::StatusOr<AdminReply> CallAdmin(const AdminEndpoint& endpoint, const std::string& method,
-                                     const std::string& target, const std::string& body, FILE* out) {
-  absl::StatusOr<int> connected = Connect(endpoint);
-  if (!connected.ok()) return connected.status();
-  const int fd = *connected;
-  std::string request = absl::StrCat(method, " ", target, " HTTP/1.1\r\nHost: ringpost\r\nConnection: close\r\n");
-  if (!endpoint.token.empty()) absl::StrAppend(&request, "Authorization: Bearer ", endpoint.token, "\r\n");
-  if (!body.empty()) {
-    absl::StrAppend(&request, "Content-Type: application/json\r\nContent-Length: ", body.size(), "\r\n");
-  }
-  absl::StrAppend(&request, "\r\n", body);
+// The request sent on a connected socket and the answer read back; `reset_unanswered`
+// is set when the connection was reset before any byte of an answer came.
+absl::StatusOr<AdminReply> Exchange(int fd, const std::string& request, FILE* out, bool* reset_unanswered) {
   // A daemon that refuses the connection (503: too many) answers before reading the
   // request: a failed write still reads what it said.
   WriteAll(fd, request);
@@ -87,7 +77,7 @@ absl::StatusOr<AdminReply> CallAdmin(const AdminEndpoint& endpoint, const std::s
     if (n < 0 && in_body) break;
     if (n < 0) {
       const int saved = errno;
-      close(fd);
+      *reset_unanswered = saved == ECONNRESET && head.empty();
       // Not Unavailable: a daemon took the connection (the spool is not read instead).
       return absl::InternalError(absl::StrCat("reading the admin answer: ", strerror(saved)));
     }
@@ -105,12 +95,6 @@ absl::StatusOr<AdminReply> CallAdmin(const AdminEndpoint& endpoint, const std::s
       if (space == std::string::npos || !absl::SimpleAtoi(head.substr(space + 1, 3), &reply.status)) break;
       in_body = true;
       bytes = absl::string_view(head).substr(end + 4);
-      if (reply.status == 200) {
-        std::fwrite(bytes.data(), 1, bytes.size(), out);
-      } else {
-        reply.error.append(bytes.data(), bytes.size());
-      }
-      continue;
     }
     if (reply.status == 200) {
       std::fwrite(bytes.data(), 1, bytes.size(), out);
@@ -118,10 +102,36 @@ absl::StatusOr<AdminReply> CallAdmin(const AdminEndpoint& endpoint, const std::s
       reply.error.append(bytes.data(), bytes.size());
     }
   }
-  close(fd);
   if (!in_body) return absl::DataLossError("the daemon closed the admin connection without an answer");
   while (!reply.error.empty() && reply.error.back() == '\n') reply.error.pop_back();
   return reply;
+}
+
+}  // namespace
+
+absl::StatusOr<AdminReply> CallAdmin(const AdminEndpoint& endpoint, const std::string& method,
+                                     const std::string& target, const std::string& body, FILE* out) {
+  std::string request =
+      absl::StrCat(method, " ", target, " HTTP/1.1\r\nHost: ringpost\r\nConnection: close\r\n");
+  if (!endpoint.token.empty()) absl::StrAppend(&request, "Authorization: Bearer ", endpoint.token, "\r\n");
+  if (!body.empty()) {
+    absl::StrAppend(&request, "Content-Type: application/json\r\nContent-Length: ", body.size(), "\r\n");
+  }
+  absl::StrAppend(&request, "\r\n", body);
+  // A daemon killed a moment ago can still take a connection: its io_uring requests
+  // hold the listening socket until the kernel tears the ring down, after the process
+  // is gone, and that resets what was queued. So a reset before any answer asks again,
+  // and a daemon that is really gone then refuses the connection (Unavailable).
+  constexpr int kAttempts = 20;
+  for (int attempt = 1;; ++attempt) {
+    absl::StatusOr<int> connected = Connect(endpoint);
+    if (!connected.ok()) return connected.status();
+    bool reset_unanswered = false;
+    absl::StatusOr<AdminReply> reply = Exchange(*connected, request, out, &reset_unanswered);
+    close(*connected);
+    if (!reset_unanswered || attempt == kAttempts) return reply;
+    usleep(50 * 1000);
+  }
 }
 
 }  // namespace ringpost

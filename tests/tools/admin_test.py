@@ -771,6 +771,22 @@ class OfflineTest(AdminTestCase):
         result = offline("hold", "--domain", "bad domain", status=2)
         self.assertEqual(result.stderr.decode(), "ringpost-queue: not a domain: 'bad domain'\n")
 
+    def test_right_after_sigkill_the_tool_reads_the_spool(self):
+        # A daemon killed a moment ago can still take a connection on its admin socket:
+        # its io_uring requests hold the listening socket until the kernel tears the ring
+        # down, after the process is gone, and that resets what was queued. The tool asks
+        # again rather than fail, and the spool is read once nothing answers. The window
+        # is a few milliseconds, so several rounds.
+        for round_ in range(40):
+            daemon = self.daemon(retry_initial="1h", retry_max="2h")
+            queue_id = self.submit(daemon, "a@src.example", ["x@far.example"],
+                                   message("after kill %d" % round_, "<kill-%d@src.example>" % round_))
+            daemon.kill()
+            jobs = [json.loads(line) for line in self.tool(daemon, "--spool_dir=" + daemon.spool, "--json",
+                                                           "list").stdout.splitlines()]
+            self.assertEqual([(job["queue_id"], job["recipients"][0]["address"]) for job in jobs],
+                             [(queue_id, "x@far.example")], "round %d" % round_)
+
 
 def main():
     delivery.run_tests(__doc__, "admin_test", ("ringpost", "ringpost-sink", "ringpost-queue"))
