@@ -47,7 +47,6 @@ class DeliveryDriver::Link final : public OutboundOwner {
   const queue::ConnectionId id;
   OutboundSession* session = nullptr;  // null once closed
   std::string tls_key;                 // TlsSessionCache::KeyOf(host, sni)
-  std::string body;                    // the message in flight
   bool opening = false;                // inside ConnectionTable::Connect: a close now is our own refusal
   std::string bind_error;              // ...unless the source's address could not be bound
 };
@@ -300,17 +299,16 @@ void DeliveryDriver::Do(queue::SendMessage& action) {
   Link& link = *it->second;
   RP_CHECK(link.session->ready());
   const queue::StoredMessage& message = *action.message;
-  if (absl::Status read = bodies_.Read(message.segment_path, message.body, &link.body); !read.ok()) {
+  OutboundMessage out;
+  if (absl::Status read = bodies_.Read(message.segment_path, message.body, &out.body); !read.ok()) {
     scheduler_.OnMessageNotSent(link.id, absl::StrCat("cannot read the queued message: ", read.message()),
                                 Now());
     return;
   }
-  OutboundMessage out;
   out.mail_from = message.mail_from;
   out.recipients = std::move(action.recipients);
   out.mail_dsn = message.dsn.ForMail();
   out.recipient_dsn = std::move(action.recipient_dsn);
-  out.body = link.body;
   out.eight_bit = message.eight_bit;
   out.smtputf8 = message.smtputf8;
   link.session->Deliver(std::move(out));  // may finish at once (refused before sending)
@@ -515,7 +513,6 @@ void DeliveryDriver::OnMessageDone(Link& link, std::vector<RecipientResult> resu
     report.sni = tls->sni;
     report.verified = tls->peer_verified;
   }
-  bodies_.Recycle(&link.body);
   scheduler_.OnMessageSent(link.id, std::move(replies), report, Now());
   Run();
 }

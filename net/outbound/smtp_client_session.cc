@@ -140,12 +140,19 @@ void OutboundSession::OnSessionFailed(const std::string& reason) { failure_ = re
 
 void OutboundSession::Flush() {
   if (connection_ == nullptr) return;
+  std::string body = client_.TakeBodyOutput();  // a BDAT body, after the output
   if (client_.output().size() >= kHandOverBytes) {
-    // A message body: the connection sends from the engine's buffer itself.
+    // A stuffed DATA body: the connection sends from the engine's buffer itself.
     connection_->Send(core::BufferLoan::Owned(client_.TakeOutput(), nullptr));
-  } else if (client_.has_output()) {
+  } else if (!client_.output().empty()) {
     connection_->Send(client_.output());  // commands: copied, to go out with what is queued
     client_.ClearOutput();
+  }
+  if (body.size() >= kHandOverBytes) {
+    // Sent from the buffer the body was read into from the log: no copy in between.
+    connection_->Send(core::BufferLoan::Owned(std::move(body), nullptr));
+  } else if (!body.empty()) {
+    connection_->Send(body);
   }
   if (client_.wants_close() || client_.closed()) {
     connection_->CloseAfterSend();

@@ -46,9 +46,22 @@ SmtpClient::SmtpClient(const SmtpClientOptions& options, SmtpClientEvents& event
     : options_(options), events_(events), lines_(kReplyLineBytesMax) {}
 
 std::string SmtpClient::TakeOutput() {
+  PlaceBody();
   std::string out;
   out.swap(output_);
   return out;
+}
+
+std::string SmtpClient::TakeBodyOutput() {
+  if (!body_pending_) return std::string();
+  body_pending_ = false;
+  return std::move(message_.body);  // sent: nothing reads the body again
+}
+
+void SmtpClient::PlaceBody() {
+  if (!body_pending_) return;
+  body_pending_ = false;
+  output_.append(message_.body);
 }
 
 void SmtpClient::Feed(absl::string_view bytes) {
@@ -288,7 +301,7 @@ void SmtpClient::QueueTransaction() {
 void SmtpClient::SendBdat() {
   // RFC 3030 §2: the whole body as one last chunk (the body is CRLF-clean).
   Send(absl::StrCat("BDAT ", message_.body.size(), " LAST\r\n"));
-  Send(message_.body);
+  body_pending_ = !message_.body.empty();  // follows the output as it is (TakeBodyOutput)
   expected_.push_back(Expect::kBdat);
   body_sent_ = true;
 }
@@ -415,6 +428,7 @@ void SmtpClient::SendBody() {
 }
 
 void SmtpClient::FinishMessage() {
+  PlaceBody();  // a reply ended the message before the body was taken: it still goes
   std::vector<RecipientResult> results = std::move(results_);
   for (size_t i = 0; i < results.size(); ++i) {
     if (decided_[i]) continue;

@@ -57,7 +57,7 @@ enum class TlsPolicy { kNone, kOpportunistic, kRequired };
 struct OutboundMessage {
   std::string mail_from;  // empty: the null sender "<>"
   std::vector<std::string> recipients;
-  absl::string_view body;  // the stored form (unstuffed); the caller keeps it alive until done
+  std::string body;        // the stored form (unstuffed); BDAT sends this buffer itself
   bool eight_bit = false;  // sent with BODY=8BITMIME when the server offers it
   bool smtputf8 = false;   // needs SMTPUTF8: bounced 553 5.6.7 by a server without it
   // RFC 3461 parameters, sent only to a server that offers DSN: " RET=HDRS ENVID=x" for
@@ -116,7 +116,7 @@ class SmtpClient {
 
   // Server bytes, in order, any split.
   void Feed(absl::string_view bytes);
-  // Precondition: ready(). The message's body must stay valid until OnMessageDone.
+  // Precondition: ready().
   void StartMessage(OutboundMessage message);
   // Ends the session politely (the pool's idle timeout): QUIT, then close.
   void Quit();
@@ -126,10 +126,16 @@ class SmtpClient {
   // The TLS handshake after STARTTLS finished: EHLO goes again, over TLS.
   void OnTlsStarted();
 
-  std::string TakeOutput();
+  // What to send goes out in two parts, in this order: output(), then a BDAT body left
+  // in the message's own buffer (TakeBodyOutput), so that a connection can send it
+  // without copying it. Nothing is added behind a body that was not taken: when more
+  // output comes first (a reply that ended the message early), the body is appended
+  // to output() itself.
+  std::string TakeOutput();                             // both parts, as one string
   absl::string_view output() const { return output_; }  // send, then ClearOutput()
   void ClearOutput() { output_.clear(); }
-  bool has_output() const { return !output_.empty(); }
+  std::string TakeBodyOutput();  // the body that follows output(); empty when none does
+  bool has_output() const { return !output_.empty() || body_pending_; }
   bool ready() const { return phase_ == Phase::kReady; }
   bool in_transaction() const { return phase_ == Phase::kTransaction; }
   bool closed() const { return phase_ == Phase::kClosed; }
@@ -184,7 +190,11 @@ class SmtpClient {
   void SendBdat();
   void FinishMessage();
   void Fail(const std::string& reason, bool send_quit);
-  void Send(absl::string_view bytes) { output_.append(bytes.data(), bytes.size()); }
+  void Send(absl::string_view bytes) {
+    PlaceBody();
+    output_.append(bytes.data(), bytes.size());
+  }
+  void PlaceBody();  // a pending body into output_, before anything that follows it
   std::string MailCommand() const;
 
   const SmtpClientOptions& options_;
@@ -217,7 +227,8 @@ class SmtpClient {
   SmtpReply deciding_;  // the reply that decides the undecided (MAIL, DATA or final)
   bool has_deciding_ = false;
   bool use_bdat_ = false;
-  bool body_sent_ = false;  // the final dot (or BDAT LAST) is on its way
+  bool body_sent_ = false;     // the final dot (or BDAT LAST) is on its way
+  bool body_pending_ = false;  // message_.body follows output_ (BDAT), not yet taken
   uint64_t messages_done_ = 0;
 };
 

@@ -132,12 +132,10 @@ void Deliver(const std::string& address, Delivery& run,
 }
 
 OutboundMessage Message(std::string body, std::vector<std::string> recipients = {"r1@example.net"}) {
-  static std::vector<std::unique_ptr<std::string>> bodies;  // kept alive for the test's run
-  bodies.push_back(std::make_unique<std::string>(std::move(body)));
   OutboundMessage m;
   m.mail_from = "sender@example.org";
   m.recipients = std::move(recipients);
-  m.body = *bodies.back();
+  m.body = std::move(body);
   return m;
 }
 

@@ -244,6 +244,41 @@ TEST(SmtpClientTest, Rfc3030_4_2_WithPipeliningTheLastChunkLeavesWithTheCommands
   EXPECT_EQ(h.Hear("250 ok\r\n250 ok\r\n354 go\r\n"), "bare\r\nlf\r\n.\r\n");
 }
 
+TEST(SmtpClientTest, Rfc3030_2_TheChunkLeavesFromTheMessagesOwnBufferRightAfterItsCommand) {
+  ClientHarness h;
+  h.Connect({"PIPELINING", "CHUNKING"});
+  OutboundMessage m = Message({"a@example.net"}, std::string(20000, 'x') + "\r\n");
+  const char* const buffer = m.body.data();
+  h.client.StartMessage(std::move(m));
+  EXPECT_EQ(h.client.output(),
+            "MAIL FROM:<sender@example.org>\r\nRCPT TO:<a@example.net>\r\nBDAT 20002 LAST\r\n");
+  EXPECT_TRUE(h.client.has_output());
+  h.client.ClearOutput();
+  EXPECT_TRUE(h.client.has_output());  // the chunk is still to go
+  const std::string body = h.client.TakeBodyOutput();
+  EXPECT_EQ(body.data(), buffer);  // the message's own buffer: not copied
+  EXPECT_EQ(body, std::string(20000, 'x') + "\r\n");
+  EXPECT_FALSE(h.client.has_output());
+  EXPECT_EQ(h.Hear("250 ok\r\n250 ok\r\n250 2.0.0 queued\r\n"), "");
+  ASSERT_EQ(h.events.done.size(), 1u);
+  EXPECT_EQ(h.events.done[0][0].code, 250);
+}
+
+TEST(SmtpClientTest, Rfc3030_2_AChunkNotYetTakenStillLeavesBeforeTheNextTransaction) {
+  // A server that answers the pipelined transaction before the caller took the chunk:
+  // the announced BDAT's octets still leave, and before the next message's MAIL.
+  ClientHarness h;
+  h.Connect({"PIPELINING", "CHUNKING"});
+  h.client.StartMessage(Message({"a@example.net"}, ".x\r\n"));
+  h.client.Feed("250 ok\r\n250 ok\r\n250 2.0.0 queued\r\n");
+  ASSERT_EQ(h.events.done.size(), 1u);
+  EXPECT_EQ(h.client.TakeBodyOutput(), "");
+  EXPECT_EQ(h.Start(Message({"b@example.net"})),
+            "MAIL FROM:<sender@example.org>\r\nRCPT TO:<a@example.net>\r\nBDAT 4 LAST\r\n.x\r\n"
+            "MAIL FROM:<sender@example.org>\r\nRCPT TO:<b@example.net>\r\nBDAT 18 LAST\r\n"
+            "Subject: x\r\n\r\nhi\r\n");
+}
+
 TEST(SmtpClientTest, Rfc2920_APipelinedChunkAfterARefusedMailLeavesTheMailReplyDeciding) {
   ClientHarness h;
   h.Connect({"PIPELINING", "CHUNKING"});

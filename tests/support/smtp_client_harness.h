@@ -70,7 +70,7 @@ inline OutboundMessage Message(std::vector<std::string> recipients,
   OutboundMessage m;
   m.mail_from = "sender@example.org";
   m.recipients = std::move(recipients);
-  m.body = body;
+  m.body = std::string(body);
   return m;
 }
 
