@@ -29,7 +29,9 @@ class BufferRing;
 // A received buffer lent to a session. Move-only; returns the buffer to the ring
 // (and decrements its holder's count) when it dies. A loan may also own its bytes
 // (Owned): decrypted TLS data, which no ring buffer holds, reaches sessions the same way
-// and counts against the same per-connection cap.
+// and counts against the same per-connection cap. Or it may only borrow them (Borrowed):
+// bytes a session keeps, unchanged, until the connection has sent them (or closed,
+// which happens before the session is destroyed).
 class BufferLoan {
  public:
   BufferLoan() = default;
@@ -42,6 +44,13 @@ class BufferLoan {
     if (holder_count != nullptr) ++*holder_count;
     return loan;
   }
+  static BufferLoan Borrowed(absl::string_view bytes) {
+    RP_CHECK_LE(bytes.size(), uint64_t{UINT32_MAX});
+    BufferLoan loan;
+    loan.borrowed_ = bytes.data();
+    loan.size_bytes_ = static_cast<uint32_t>(bytes.size());
+    return loan;
+  }
   BufferLoan(BufferRing* ring, uint16_t buffer_id, uint32_t size_bytes, uint32_t* holder_count)
       : ring_(ring), buffer_id_(buffer_id), size_bytes_(size_bytes), holder_count_(holder_count) {
     if (holder_count_ != nullptr) ++*holder_count_;
@@ -52,6 +61,7 @@ class BufferLoan {
       Reset();
       ring_ = std::exchange(other.ring_, nullptr);
       owned_ = std::exchange(other.owned_, nullptr);
+      borrowed_ = std::exchange(other.borrowed_, nullptr);
       buffer_id_ = other.buffer_id_;
       size_bytes_ = std::exchange(other.size_bytes_, 0);
       holder_count_ = std::exchange(other.holder_count_, nullptr);
@@ -62,7 +72,7 @@ class BufferLoan {
   BufferLoan& operator=(const BufferLoan&) = delete;
   ~BufferLoan() { Reset(); }
 
-  bool valid() const { return ring_ != nullptr || owned_ != nullptr; }
+  bool valid() const { return ring_ != nullptr || owned_ != nullptr || borrowed_ != nullptr; }
   const char* data() const;
   uint32_t size() const { return size_bytes_; }
   absl::string_view view() const { return {data(), size_bytes_}; }
@@ -72,6 +82,7 @@ class BufferLoan {
  private:
   BufferRing* ring_ = nullptr;
   std::string* owned_ = nullptr;  // Owned(): the bytes are here, not in a ring buffer
+  const char* borrowed_ = nullptr;  // Borrowed(): the bytes are the lender's
   uint16_t buffer_id_ = 0;
   uint32_t size_bytes_ = 0;
   uint32_t* holder_count_ = nullptr;
@@ -118,11 +129,17 @@ class BufferRing {
 
 inline const char* BufferLoan::data() const {
   if (owned_ != nullptr) return owned_->data();
+  if (borrowed_ != nullptr) return borrowed_;
   RP_DCHECK(ring_ != nullptr);
   return ring_->BufferData(buffer_id_);
 }
 
 inline void BufferLoan::Reset() {
+  if (borrowed_ != nullptr) {
+    borrowed_ = nullptr;
+    size_bytes_ = 0;
+    return;
+  }
   if (ring_ == nullptr && owned_ == nullptr) return;
   if (holder_count_ != nullptr) {
     RP_DCHECK(*holder_count_ > 0);

@@ -300,6 +300,7 @@ void DeliveryDriver::Do(queue::SendMessage& action) {
   RP_CHECK(link.session->ready());
   const queue::StoredMessage& message = *action.message;
   OutboundMessage out;
+  out.body = link.session->TakeSpareBody();
   if (absl::Status read = bodies_.Read(message.segment_path, message.body, &out.body); !read.ok()) {
     scheduler_.OnMessageNotSent(link.id, absl::StrCat("cannot read the queued message: ", read.message()),
                                 Now());

@@ -124,6 +124,12 @@ void OutboundSession::OnConnectFailed(Connection& connection, const absl::Status
 
 void OutboundSession::OnSessionReady() { owner_.OnReady(*this); }
 
+void OutboundSession::OnSendDrained(Connection& connection) {
+  (void)connection;
+  if (sending_body_.empty()) return;
+  spare_body_ = std::exchange(sending_body_, std::string());  // the kernel is done with it
+}
+
 void OutboundSession::OnMessageDone(std::vector<RecipientResult> results) {
   owner_.OnMessageDone(*this, std::move(results));
   // The engine is ready again unless it failed or closed; a message the owner started
@@ -148,11 +154,15 @@ void OutboundSession::Flush() {
     connection_->Send(client_.output());  // commands: copied, to go out with what is queued
     client_.ClearOutput();
   }
-  if (body.size() >= kHandOverBytes) {
+  if (body.size() >= kHandOverBytes && sending_body_.empty()) {
     // Sent from the buffer the body was read into from the log: no copy in between.
-    connection_->Send(core::BufferLoan::Owned(std::move(body), nullptr));
+    sending_body_ = std::move(body);
+    connection_->Send(core::BufferLoan::Borrowed(sending_body_));
+  } else if (body.size() >= kHandOverBytes) {
+    connection_->Send(core::BufferLoan::Owned(std::move(body), nullptr));  // one still going out
   } else if (!body.empty()) {
     connection_->Send(body);
+    spare_body_ = std::move(body);
   }
   if (client_.wants_close() || client_.closed()) {
     connection_->CloseAfterSend();

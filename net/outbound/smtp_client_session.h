@@ -22,6 +22,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "core/clock.h"
@@ -72,8 +73,11 @@ class OutboundSession final : public Session, private SmtpClientEvents {
   OutboundSession(OutboundOwner& owner, const OutboundSessionOptions& options, OutboundTls tls = {});
   ~OutboundSession() override;
 
-  // Preconditions: ready(). The body stays valid until OnMessageDone.
+  // Precondition: ready().
   void Deliver(OutboundMessage message);
+  // The buffer of an earlier message's body, once sent, to read the next body into
+  // (neither allocated nor zero-filled again); empty when there is none.
+  std::string TakeSpareBody() { return std::exchange(spare_body_, std::string()); }
   // An idle session ends with QUIT (DESIGN.md), then closes.
   void Quit();
   bool ready() const { return client_.ready() && connection_ != nullptr; }
@@ -91,6 +95,7 @@ class OutboundSession final : public Session, private SmtpClientEvents {
   void OnConnectFailed(Connection& connection, const absl::Status& status) override;
   void OnTlsReady(Connection& connection) override;
   void OnTlsFailed(Connection& connection, const std::string& error) override;
+  void OnSendDrained(Connection& connection) override;
 
  private:
   // SmtpClientEvents.
@@ -117,6 +122,8 @@ class OutboundSession final : public Session, private SmtpClientEvents {
   bool ready_pending_ = false;
   bool announcing_ready_ = false;
   std::string failure_;  // why the session ended, when it did not end with QUIT
+  std::string sending_body_;  // a BDAT body the connection sends from, until drained
+  std::string spare_body_;    // a sent body's buffer (TakeSpareBody)
 };
 
 }  // namespace ringpost::net

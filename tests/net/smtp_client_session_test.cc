@@ -11,9 +11,11 @@
 #include <csignal>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <sstream>
 #include <thread>
 
+#include "absl/strings/str_cat.h"
 #include "core/runtime.h"
 #include "gtest/gtest.h"
 #include "tests/support/scratch_dir.h"
@@ -92,10 +94,13 @@ struct Delivery : OutboundOwner {
   std::string closed_reason;
   int closed = 0;
   core::Shard* shard = nullptr;
+  std::function<void(OutboundSession&, OutboundMessage&)> before_deliver;  // optional
 
   void OnReady(OutboundSession& session) override {
-    if (next < messages.size()) return session.Deliver(messages[next++]);
-    session.Quit();
+    if (next >= messages.size()) return session.Quit();
+    OutboundMessage message = messages[next++];
+    if (before_deliver) before_deliver(session, message);
+    session.Deliver(std::move(message));
   }
   void OnMessageDone(OutboundSession&, std::vector<RecipientResult> r) override {
     results.push_back(std::move(r));
@@ -163,6 +168,40 @@ TEST(OutboundSessionTest, DeliversSeveralMessagesOnOneConnectionToRingpostSink) 
   EXPECT_EQ(ReadFile(dir + "/S0-3.eml"), "Subject: three\r\n\r\nlast\r\n");
   EXPECT_NE(ReadFile(dir + "/S0-1.json").find("\"rcpt_to\":[\"a@example.net\",\"b@example.net\"]"),
             std::string::npos);
+}
+
+// RFC 3030 §2: a chunk of 16 KiB or more leaves from the body's own buffer, which the
+// connection borrows instead of copying; once sent, the buffer comes back for the next
+// message's body.
+TEST(OutboundSessionTest, BdatBodiesLeaveFromTheirOwnBufferWhichComesBackOnceSent) {
+  const testing::ScratchDir scratch("outbound-bdat");
+  const std::string& dir = scratch.path();
+  Sink sink({"--record_dir=" + dir});
+  ASSERT_FALSE(sink.address.empty());
+  Delivery run;
+  std::vector<std::string> bodies;
+  for (char fill : {'a', 'b', 'c'}) {
+    bodies.push_back(
+        absl::StrCat("Subject: ", std::string(1, fill), "\r\n\r\n", std::string(40000, fill), "\r\n"));
+    run.messages.push_back(Message(bodies.back()));
+  }
+  std::vector<const char*> sent, returned;
+  run.before_deliver = [&](OutboundSession& session, OutboundMessage& message) {
+    std::string spare = session.TakeSpareBody();
+    returned.push_back(spare.empty() ? nullptr : spare.data());
+    spare.assign(message.body);  // within its capacity: the same buffer
+    message.body = std::move(spare);
+    sent.push_back(message.body.data());
+  };
+  Deliver(sink.address, run);
+  ASSERT_EQ(run.results.size(), 3u) << run.closed_reason;
+  for (const auto& r : run.results) EXPECT_EQ(r[0].code, 250) << r[0].Summary();
+  EXPECT_EQ(returned, (std::vector<const char*>{nullptr, sent[0], sent[1]}));
+  sink.process->Signal(SIGTERM);
+  EXPECT_EQ(sink.process->Wait(milliseconds(10000)), 0);
+  for (size_t i = 0; i < bodies.size(); ++i) {
+    EXPECT_EQ(ReadFile(absl::StrCat(dir, "/S0-", i + 1, ".eml")), bodies[i]) << i;
+  }
 }
 
 TEST(OutboundSessionTest, RefusalsAreReportedPerRecipient) {
