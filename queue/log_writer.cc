@@ -217,7 +217,12 @@ absl::StatusOr<std::unique_ptr<LogWriter::Segment>> LogWriter::CreateSegmentFile
   header.generation = generation_salt_ + segment->number;
   header.number = segment->number;
   segment->generation = header.generation;
-  segment->pending = EncodeSegmentHeader(header);
+  for (std::string* buffer : {&segment->inflight, &segment->pending}) {
+    if (spare_buffers_.empty()) break;
+    buffer->swap(spare_buffers_.back());
+    spare_buffers_.pop_back();
+  }
+  segment->pending.append(EncodeSegmentHeader(header));
   return segment;
 }
 
@@ -766,6 +771,11 @@ void LogWriter::MaybeRetire(Segment& s) {
   }
   close(s.fd);
   s.fd = -1;
+  for (std::string* buffer : {&s.pending, &s.inflight}) {
+    if (spare_buffers_.size() >= 2 * heads_.size()) break;
+    buffer->clear();
+    spare_buffers_.push_back(std::move(*buffer));
+  }
   const uint32_t number = s.number;
   // Callers up the stack may still hold `s` (a completion handler whose callbacks rolled
   // the log): the object itself is freed at the end of the loop turn.

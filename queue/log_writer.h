@@ -268,6 +268,10 @@ class LogWriter final : public core::CompletionSink {
   // sync releases a commit per waiting session, hundreds at a time.
   struct DurableWaiters;
   std::unique_ptr<DurableWaiters> durable_spare_;
+  // The staging and write buffers of closed segments, for the next ones: a head's
+  // buffers grow to what a sync's wait stages (megabytes of large mail), and growing
+  // them again from nothing for every segment copies their bytes over and over.
+  std::vector<std::string> spare_buffers_;
   Stats stats_;
 };
 
