@@ -77,7 +77,9 @@ class OutboundSession final : public Session, private SmtpClientEvents {
   void Deliver(OutboundMessage message);
   // The buffer of an earlier message's body, once sent, to read the next body into
   // (neither allocated nor zero-filled again); empty when there is none.
-  std::string TakeSpareBody() { return std::exchange(spare_body_, std::string()); }
+  std::string TakeSpareBody() {
+    return spare_body_.empty() ? client_.TakeSpentBody() : std::exchange(spare_body_, std::string());
+  }
   // An idle session ends with QUIT (DESIGN.md), then closes.
   void Quit();
   bool ready() const { return client_.ready() && connection_ != nullptr; }

@@ -439,6 +439,7 @@ void SmtpClient::FinishMessage() {
       results[i].possible_duplicate = body_sent_;
     }
   }
+  spent_body_ = std::move(message_.body);
   message_ = OutboundMessage();
   expected_.clear();
   results_.clear();

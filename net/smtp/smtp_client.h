@@ -36,6 +36,7 @@
 #include <deque>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "absl/strings/string_view.h"
@@ -135,6 +136,9 @@ class SmtpClient {
   absl::string_view output() const { return output_; }  // send, then ClearOutput()
   void ClearOutput() { output_.clear(); }
   std::string TakeBodyOutput();  // the body that follows output(); empty when none does
+  // The buffer of the last finished message's body when it was not handed over (DATA
+  // copies it stuffed), for the caller to read a next body into; empty otherwise.
+  std::string TakeSpentBody() { return std::exchange(spent_body_, std::string()); }
   bool has_output() const { return !output_.empty() || body_pending_; }
   bool ready() const { return phase_ == Phase::kReady; }
   bool in_transaction() const { return phase_ == Phase::kTransaction; }
@@ -229,6 +233,7 @@ class SmtpClient {
   bool use_bdat_ = false;
   bool body_sent_ = false;     // the final dot (or BDAT LAST) is on its way
   bool body_pending_ = false;  // message_.body follows output_ (BDAT), not yet taken
+  std::string spent_body_;     // TakeSpentBody
   uint64_t messages_done_ = 0;
 };
 

@@ -264,6 +264,25 @@ TEST(SmtpClientTest, Rfc3030_2_TheChunkLeavesFromTheMessagesOwnBufferRightAfterI
   EXPECT_EQ(h.events.done[0][0].code, 250);
 }
 
+TEST(SmtpClientTest, ABodySentStuffedComesBackForTheNextReadAndAHandedOverOneDoesNot) {
+  ClientHarness h;
+  h.Connect({"PIPELINING", "CHUNKING"});
+  OutboundMessage stuffed = Message({"a@example.net"}, std::string(20000, 'x') + "\nbare LF: DATA\r\n");
+  const char* const stuffed_buffer = stuffed.body.data();
+  h.Start(std::move(stuffed));
+  h.Hear("250 ok\r\n250 ok\r\n354 go\r\n250 2.0.0 queued\r\n");
+  ASSERT_EQ(h.events.done.size(), 1u);
+  const std::string spent = h.client.TakeSpentBody();
+  EXPECT_EQ(spent.data(), stuffed_buffer);
+  EXPECT_EQ(h.client.TakeSpentBody(), "");
+  h.client.StartMessage(Message({"a@example.net"}, std::string(20000, 'y') + "\r\n"));
+  EXPECT_EQ(h.client.TakeBodyOutput().size(), 20002u);  // BDAT: handed over
+  h.client.ClearOutput();
+  h.client.Feed("250 ok\r\n250 ok\r\n250 2.0.0 queued\r\n");
+  ASSERT_EQ(h.events.done.size(), 2u);
+  EXPECT_EQ(h.client.TakeSpentBody(), "");
+}
+
 TEST(SmtpClientTest, Rfc3030_2_AChunkNotYetTakenStillLeavesBeforeTheNextTransaction) {
   // A server that answers the pipelined transaction before the caller took the chunk:
   // the announced BDAT's octets still leave, and before the next message's MAIL.
