@@ -23,6 +23,9 @@
 # PERF=DIR profiles instead ringpost alone, per size: perf record (cycles, user and
 # kernel, with call graphs) of the daemon for the whole run, kept in DIR as
 # ringpostSIZE.perf.data with perf report's flat top items beside it (.top.txt).
+# PERF_CALLS=dwarf unwinds call graphs from DWARF instead of frame pointers (slower, but
+# it sees through libc's memcpy to its callers). PERF_COUNT=1 counts instead, in
+# ringpostSIZE.count.txt: system calls, io_uring submissions and completions, preadv.
 # BASELINE=path/to/an/older/ringpost compares instead that binary and this build,
 # alternating (baseline, current, baseline, current) per size: a change's before and
 # after in one run (in plaintext; with TLS=1 too, STARTTLS on both sides).
@@ -118,7 +121,15 @@ run_ringpost() {
   wait_port $port
   local perf_pid=
   if [ -n "${PERF:-}" ]; then
-    perf record -q -F 1999 -g -p $server_pid -o "$PERF/$name.perf.data" >/dev/null 2>&1 &
+    if [ "${PERF_COUNT:-0}" = 1 ]; then
+      perf stat -e raw_syscalls:sys_enter,syscalls:sys_enter_io_uring_enter,syscalls:sys_enter_preadv \
+        -e io_uring:io_uring_submit_req,io_uring:io_uring_complete,io_uring:io_uring_queue_async_work \
+        -p $server_pid -o "$PERF/$name.count.txt" >/dev/null 2>&1 &
+    elif [ "${PERF_CALLS:-}" = dwarf ]; then
+      perf record -q -F 999 --call-graph dwarf,16384 -p $server_pid -o "$PERF/$name.perf.data" >/dev/null 2>&1 &
+    else
+      perf record -q -F 1999 -g -p $server_pid -o "$PERF/$name.perf.data" >/dev/null 2>&1 &
+    fi
     perf_pid=$!
     sleep 0.5
   fi
@@ -219,9 +230,13 @@ if [ -n "${PERF:-}" ]; then
     count=$messages
     [ $size -gt 10000 ] && count=$((messages / 4))
     read -r rate cpu n < <(run_ringpost $size $count)
-    printf '| %s | ringpost (under perf record) | %d | %s | %s | - | - |\n' $size $n $rate $cpu
+    printf '| %s | ringpost (under perf) | %d | %s | %s | - | - |\n' $size $n $rate $cpu
     # The run's subshell stops perf after it printed its figures: wait for the file.
     for _ in $(seq 600); do [ -e "$PERF/ringpost$size.done" ] && break; sleep 0.1; done
+    if [ "${PERF_COUNT:-0}" = 1 ]; then
+      echo "# $size bytes: counts for $n messages in $PERF/ringpost$size.count.txt"
+      continue
+    fi
     perf report -i "$PERF/ringpost$size.perf.data" --no-children --sort sym -F overhead,sym --percent-limit 0.7 \
       --stdio -g none 2>/dev/null | grep -v '^#' | grep -v '^$' | sort -rn >"$PERF/ringpost$size.top.txt"
     echo "# $size bytes: profile $PERF/ringpost$size.perf.data, top items $PERF/ringpost$size.top.txt"
