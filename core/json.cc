@@ -82,6 +82,20 @@ JsonObject& JsonObject::Number(absl::string_view key, double value) {
   return *this;
 }
 
+JsonObject& JsonObject::Seconds(absl::string_view key, absl::Duration value) {
+  if (value == absl::InfiniteDuration() || value == -absl::InfiniteDuration()) return Null(key);
+  // Integers, not printf's floating point: every accounting line has one.
+  const int64_t micros = absl::ToInt64Microseconds(absl::AbsDuration(value) + absl::Nanoseconds(500));
+  std::string* out = Key(key);
+  if (value < absl::ZeroDuration() && micros != 0) out->push_back('-');
+  absl::StrAppend(out, micros / 1000000, ".");
+  char fraction[6];
+  for (int64_t i = 5, rest = micros % 1000000; i >= 0; --i, rest /= 10)
+    fraction[i] = static_cast<char>('0' + rest % 10);
+  out->append(fraction, sizeof(fraction));
+  return *this;
+}
+
 JsonObject& JsonObject::Bool(absl::string_view key, bool value) {
   Key(key)->append(value ? "true" : "false");
   return *this;

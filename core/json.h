@@ -29,6 +29,9 @@ class JsonObject {
   JsonObject& Int(absl::string_view key, int64_t value);
   JsonObject& Uint(absl::string_view key, uint64_t value);
   JsonObject& Number(absl::string_view key, double value);  // finite, else null
+  // In seconds with six decimals, as Number writes them ("2.500000"), rounded to the
+  // microsecond; an infinite duration is null.
+  JsonObject& Seconds(absl::string_view key, absl::Duration value);
   JsonObject& Bool(absl::string_view key, bool value);
   JsonObject& Time(absl::string_view key, absl::Time value);  // JsonTime
   JsonObject& Null(absl::string_view key);

@@ -10,7 +10,7 @@
 namespace ringpost::queue {
 namespace {
 
-double Seconds(absl::Duration d) { return absl::ToDoubleSeconds(std::max(d, absl::ZeroDuration())); }
+absl::Duration NotNegative(absl::Duration d) { return std::max(d, absl::ZeroDuration()); }
 
 // The log's word for an outcome: what happened, as Postfix's maillog says "status=".
 const char* OutcomeWord(AccountingType type) {
@@ -79,7 +79,7 @@ void AppendAccountingLine(const AccountingEntry& e, std::string* out) {
         .String("host", e.host);
     if (!e.source.empty()) line.String("source", e.source);
     line.Uint("attempt", e.attempt)
-        .Number("queued_seconds", Seconds(e.time - e.arrival))
+        .Seconds("queued_seconds", NotNegative(e.time - e.arrival))
         .Int("code", e.code)
         .String("status", e.status)
         .String("text", e.text)
@@ -126,7 +126,7 @@ void AppendAdminLine(const AdminEntry& e, std::string* out) {
       if (!e.queue_id.empty()) selector.String("queue_id", e.queue_id);
       if (!e.domain.empty()) selector.String("domain", e.domain);
       if (!e.sender.empty()) selector.String("sender", e.sender);
-      if (e.older_than > absl::ZeroDuration()) selector.Number("older_than_seconds", Seconds(e.older_than));
+      if (e.older_than > absl::ZeroDuration()) selector.Seconds("older_than_seconds", e.older_than);
       if (e.all) selector.Bool("all", true);
     }
     line.Uint("jobs", e.jobs).Uint("recipients", e.recipients);

@@ -2,6 +2,7 @@
 // checked against slow reference readings of the same rules.
 #include "core/json.h"
 
+#include <cstdio>
 #include <random>
 #include <string>
 
@@ -31,6 +32,31 @@ TEST(JsonTimeTest, Rfc3339_5_6_AgreesWithTheGeneralFormatterInUtcWithMicrosecond
   }
   EXPECT_EQ(JsonTime(absl::FromUnixSeconds(1796000000)), "2026-11-30T00:53:20.000000Z");
   EXPECT_EQ(JsonTime(absl::InfiniteFuture()), "infinite-future");
+}
+
+TEST(JsonObjectTest, SecondsAreWrittenAsPrintfWritesTheirDoubleToSixDecimals) {
+  std::mt19937_64 rng(8259);
+  std::vector<absl::Duration> durations = {absl::ZeroDuration(),
+                                           absl::Nanoseconds(400),
+                                           absl::Nanoseconds(600),
+                                           absl::Microseconds(1),
+                                           absl::Milliseconds(2500),
+                                           absl::Seconds(59),
+                                           absl::Hours(24 * 365 * 5) + absl::Nanoseconds(999'999),
+                                           -absl::Milliseconds(1500)};
+  for (int i = 0; i < 2000; ++i) {
+    durations.push_back(absl::Microseconds(static_cast<int64_t>(rng() % 10'000'000'000'000ull)));
+  }
+  for (absl::Duration d : durations) {
+    std::string line;
+    JsonObject(&line).Seconds("s", d);
+    char expected[64];
+    std::snprintf(expected, sizeof(expected), "{\"s\":%.6f}", absl::ToDoubleSeconds(d));
+    EXPECT_EQ(line, expected) << absl::FormatDuration(d);
+  }
+  std::string infinite;
+  JsonObject(&infinite).Seconds("s", absl::InfiniteDuration());
+  EXPECT_EQ(infinite, "{\"s\":null}");
 }
 
 TEST(CivilUtcTest, WeekdaysFollowTheCalendar) {
