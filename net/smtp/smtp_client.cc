@@ -214,14 +214,23 @@ void SmtpClient::OnTlsStarted() {
   phase_ = Phase::kEhlo;
 }
 
-std::string SmtpClient::MailCommand() const {
-  std::string command = absl::StrCat("MAIL FROM:<", message_.mail_from, ">");
-  if (extensions_.size_offered) absl::StrAppend(&command, " SIZE=", message_.body.size());  // RFC 1870 §6
-  if (message_.eight_bit && extensions_.eight_bit_mime) absl::StrAppend(&command, " BODY=8BITMIME");
-  if (message_.smtputf8) absl::StrAppend(&command, " SMTPUTF8");  // RFC 6531 §3.4
-  if (extensions_.dsn) absl::StrAppend(&command, message_.mail_dsn);  // RFC 3461 §4.3, §4.4
-  absl::StrAppend(&command, "\r\n");
-  return command;
+void SmtpClient::AppendMailCommand(std::string* out) const {
+  absl::StrAppend(out, "MAIL FROM:<", message_.mail_from, ">");
+  if (extensions_.size_offered) absl::StrAppend(out, " SIZE=", message_.body.size());  // RFC 1870 §6
+  if (message_.eight_bit && extensions_.eight_bit_mime) out->append(" BODY=8BITMIME");
+  if (message_.smtputf8) out->append(" SMTPUTF8");      // RFC 6531 §3.4
+  if (extensions_.dsn) out->append(message_.mail_dsn);  // RFC 3461 §4.3, §4.4
+  out->append("\r\n");
+}
+
+std::string& SmtpClient::NextCommand(Expect expect) {
+  if (extensions_.pipelining && to_send_.empty()) {
+    PlaceBody();
+    expected_.push_back(expect);
+    return output_;
+  }
+  to_send_.push_back({std::string(), expect});
+  return to_send_.back().command;
 }
 
 void SmtpClient::StartMessage(OutboundMessage message) {
@@ -280,16 +289,18 @@ void SmtpClient::StartMessage(OutboundMessage message) {
 
 void SmtpClient::QueueTransaction() {
   const size_t n = message_.recipients.size();
-  if (needs_rset_) to_send_.push_back({"RSET\r\n", Expect::kRset});
-  to_send_.push_back({MailCommand(), Expect::kMail});
+  // Built in place: with PIPELINING the whole group is appended to the output as it is
+  // made, without a string per command.
+  if (needs_rset_) NextCommand(Expect::kRset).append("RSET\r\n");
+  AppendMailCommand(&NextCommand(Expect::kMail));
   for (size_t i = 0; i < n; ++i) {
     // RFC 3461 §4.1, §4.2: NOTIFY and ORCPT go on to a server that offers DSN.
     const absl::string_view dsn =
         extensions_.dsn && i < message_.recipient_dsn.size() ? message_.recipient_dsn[i] : absl::string_view();
-    to_send_.push_back({absl::StrCat("RCPT TO:<", message_.recipients[i], ">", dsn, "\r\n"), Expect::kRcpt});
+    absl::StrAppend(&NextCommand(Expect::kRcpt), "RCPT TO:<", message_.recipients[i], ">", dsn, "\r\n");
   }
   // RFC 2920 §3.1: DATA may end a pipelined group; its 354 is awaited before the body.
-  if (!use_bdat_) to_send_.push_back({"DATA\r\n", Expect::kData});
+  if (!use_bdat_) NextCommand(Expect::kData).append("DATA\r\n");
   Pump();
   // RFC 3030 §4.2 with RFC 2920: BDAT may end the pipelined group, and its chunk is read
   // whatever the RCPT replies were, so the body leaves in the same write as the
@@ -300,7 +311,8 @@ void SmtpClient::QueueTransaction() {
 
 void SmtpClient::SendBdat() {
   // RFC 3030 §2: the whole body as one last chunk (the body is CRLF-clean).
-  Send(absl::StrCat("BDAT ", message_.body.size(), " LAST\r\n"));
+  PlaceBody();
+  absl::StrAppend(&output_, "BDAT ", message_.body.size(), " LAST\r\n");
   body_pending_ = !message_.body.empty();  // follows the output as it is (TakeBodyOutput)
   expected_.push_back(Expect::kBdat);
   body_sent_ = true;

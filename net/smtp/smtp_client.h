@@ -199,7 +199,10 @@ class SmtpClient {
     output_.append(bytes.data(), bytes.size());
   }
   void PlaceBody();  // a pending body into output_, before anything that follows it
-  std::string MailCommand() const;
+  // Where the next command of a transaction is written: straight into the output when
+  // it may go now (PIPELINING, nothing waiting before it), else into to_send_.
+  std::string& NextCommand(Expect expect);
+  void AppendMailCommand(std::string* out) const;
 
   const SmtpClientOptions& options_;
   SmtpClientEvents& events_;
