@@ -220,4 +220,11 @@ class SchedulerHarness {
   int messages_ = 0;
 };
 
+// A connection to the domain's only address, opened and greeted; returns its id.
+inline ConnectionId OpenAndGreet(SchedulerHarness& h) {
+  const OpenConnection open = h.Take<OpenConnection>();
+  h.Ready(open.connection);
+  return open.connection;
+}
+
 }  // namespace ringpost::queue::testing
