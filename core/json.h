@@ -30,7 +30,8 @@ class JsonObject {
   JsonObject& Uint(absl::string_view key, uint64_t value);
   JsonObject& Number(absl::string_view key, double value);  // finite, else null
   // In seconds with six decimals, as Number writes them ("2.500000"), rounded to the
-  // microsecond; an infinite duration is null.
+  // nearest microsecond (an exact half up, where printf's double may fall just below
+  // it); an infinite duration is null.
   JsonObject& Seconds(absl::string_view key, absl::Duration value);
   JsonObject& Bool(absl::string_view key, bool value);
   JsonObject& Time(absl::string_view key, absl::Time value);  // JsonTime

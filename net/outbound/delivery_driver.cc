@@ -17,8 +17,7 @@
 
 namespace ringpost::net {
 
-// One outbound connection: owns nothing but what the session needs while it lives
-// (its message body), and forwards the session's events with the connection's id.
+// One outbound connection: forwards the session's events with the connection's id.
 class DeliveryDriver::Link final : public OutboundOwner {
  public:
   Link(DeliveryDriver& driver, queue::ConnectionId id) : driver(driver), id(id) {}
@@ -41,6 +40,10 @@ class DeliveryDriver::Link final : public OutboundOwner {
   void OnTlsSession(OutboundSession& s, bssl::UniquePtr<SSL_SESSION> tls_session) override {
     (void)s;
     driver.tls_sessions_.Keep(tls_key, std::move(tls_session));
+  }
+  void OnBodyReturned(OutboundSession& s, std::string body) override {
+    (void)s;
+    driver.bodies_.Recycle(&body);  // a few of ordinary sizes are kept for the next reads
   }
 
   DeliveryDriver& driver;
@@ -299,8 +302,7 @@ void DeliveryDriver::Do(queue::SendMessage& action) {
   Link& link = *it->second;
   RP_CHECK(link.session->ready());
   const queue::StoredMessage& message = *action.message;
-  OutboundMessage out;
-  out.body = link.session->TakeSpareBody();
+  OutboundMessage out;  // its body comes from the kept buffers (OnBodyReturned)
   if (absl::Status read = bodies_.Read(message.segment_path, message.body, &out.body); !read.ok()) {
     scheduler_.OnMessageNotSent(link.id, absl::StrCat("cannot read the queued message: ", read.message()),
                                 Now());

@@ -127,10 +127,12 @@ void OutboundSession::OnSessionReady() { owner_.OnReady(*this); }
 void OutboundSession::OnSendDrained(Connection& connection) {
   (void)connection;
   if (sending_body_.empty()) return;
-  spare_body_ = std::exchange(sending_body_, std::string());  // the kernel is done with it
+  owner_.OnBodyReturned(*this, std::exchange(sending_body_, std::string()));  // the kernel is done with it
 }
 
 void OutboundSession::OnMessageDone(std::vector<RecipientResult> results) {
+  if (std::string spent = client_.TakeSpentBody(); !spent.empty())
+    owner_.OnBodyReturned(*this, std::move(spent));
   owner_.OnMessageDone(*this, std::move(results));
   // The engine is ready again unless it failed or closed; a message the owner started
   // from the callback is on its way.
@@ -162,7 +164,7 @@ void OutboundSession::Flush() {
     connection_->Send(core::BufferLoan::Owned(std::move(body), nullptr));  // one still going out
   } else if (!body.empty()) {
     connection_->Send(body);
-    spare_body_ = std::move(body);
+    owner_.OnBodyReturned(*this, std::move(body));
   }
   if (client_.wants_close() || client_.closed()) {
     connection_->CloseAfterSend();

@@ -51,6 +51,12 @@ class OutboundOwner {
     (void)session;
     (void)tls_session;
   }
+  // A delivered message's body buffer, sent (or copied) and no longer needed: kept for
+  // reading a next body into, or dropped.
+  virtual void OnBodyReturned(OutboundSession& session, std::string body) {
+    (void)session;
+    (void)body;
+  }
 };
 
 struct OutboundSessionOptions {
@@ -73,13 +79,9 @@ class OutboundSession final : public Session, private SmtpClientEvents {
   OutboundSession(OutboundOwner& owner, const OutboundSessionOptions& options, OutboundTls tls = {});
   ~OutboundSession() override;
 
-  // Precondition: ready().
+  // Precondition: ready(). The body's buffer goes back to the owner once it was sent
+  // (OnBodyReturned).
   void Deliver(OutboundMessage message);
-  // The buffer of an earlier message's body, once sent, to read the next body into
-  // (neither allocated nor zero-filled again); empty when there is none.
-  std::string TakeSpareBody() {
-    return spare_body_.empty() ? client_.TakeSpentBody() : std::exchange(spare_body_, std::string());
-  }
   // An idle session ends with QUIT (DESIGN.md), then closes.
   void Quit();
   bool ready() const { return client_.ready() && connection_ != nullptr; }
@@ -125,7 +127,6 @@ class OutboundSession final : public Session, private SmtpClientEvents {
   bool announcing_ready_ = false;
   std::string failure_;  // why the session ended, when it did not end with QUIT
   std::string sending_body_;  // a BDAT body the connection sends from, until drained
-  std::string spare_body_;    // a sent body's buffer (TakeSpareBody)
 };
 
 }  // namespace ringpost::net

@@ -134,7 +134,7 @@ class SmtpClient {
   // to output() itself.
   std::string TakeOutput();                             // both parts, as one string
   absl::string_view output() const { return output_; }  // send, then ClearOutput()
-  void ClearOutput() { output_.clear(); }
+  void ClearOutput() { output_.clear(); }               // a body not yet taken stays (TakeBodyOutput)
   std::string TakeBodyOutput();  // the body that follows output(); empty when none does
   // The buffer of the last finished message's body when it was not handed over (DATA
   // copies it stuffed), for the caller to read a next body into; empty otherwise.

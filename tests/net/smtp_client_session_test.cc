@@ -95,6 +95,7 @@ struct Delivery : OutboundOwner {
   int closed = 0;
   core::Shard* shard = nullptr;
   std::function<void(OutboundSession&, OutboundMessage&)> before_deliver;  // optional
+  std::vector<std::string> returned_bodies;                                // OnBodyReturned
 
   void OnReady(OutboundSession& session) override {
     if (next >= messages.size()) return session.Quit();
@@ -104,6 +105,9 @@ struct Delivery : OutboundOwner {
   }
   void OnMessageDone(OutboundSession&, std::vector<RecipientResult> r) override {
     results.push_back(std::move(r));
+  }
+  void OnBodyReturned(OutboundSession&, std::string body) override {
+    returned_bodies.push_back(std::move(body));
   }
   void OnSessionClosed(OutboundSession&, const std::string& reason) override {
     closed_reason = reason;
@@ -171,8 +175,8 @@ TEST(OutboundSessionTest, DeliversSeveralMessagesOnOneConnectionToRingpostSink) 
 }
 
 // RFC 3030 §2: a chunk of 16 KiB or more leaves from the body's own buffer, which the
-// connection borrows instead of copying; once sent, the buffer comes back for the next
-// message's body.
+// connection borrows instead of copying; once sent, the buffer goes back to the owner
+// for the next message's body.
 TEST(OutboundSessionTest, BdatBodiesLeaveFromTheirOwnBufferWhichComesBackOnceSent) {
   const testing::ScratchDir scratch("outbound-bdat");
   const std::string& dir = scratch.path();
@@ -186,8 +190,12 @@ TEST(OutboundSessionTest, BdatBodiesLeaveFromTheirOwnBufferWhichComesBackOnceSen
     run.messages.push_back(Message(bodies.back()));
   }
   std::vector<const char*> sent, returned;
-  run.before_deliver = [&](OutboundSession& session, OutboundMessage& message) {
-    std::string spare = session.TakeSpareBody();
+  run.before_deliver = [&](OutboundSession&, OutboundMessage& message) {
+    std::string spare;
+    if (!run.returned_bodies.empty()) {
+      spare = std::move(run.returned_bodies.back());
+      run.returned_bodies.pop_back();
+    }
     returned.push_back(spare.empty() ? nullptr : spare.data());
     spare.assign(message.body);  // within its capacity: the same buffer
     message.body = std::move(spare);
