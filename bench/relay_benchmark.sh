@@ -28,7 +28,8 @@
 # ringpostSIZE.count.txt: system calls, io_uring submissions and completions, preadv.
 # BASELINE=path/to/an/older/ringpost compares instead that binary and this build,
 # alternating (baseline, current, baseline, current) per size: a change's before and
-# after in one run (in plaintext; with TLS=1 too, STARTTLS on both sides).
+# after in one run (in plaintext; with TLS=1 too, STARTTLS on both sides). ROUNDS=N
+# alternates N times instead of 2 (this machine's noise wants 5 or more for a few %).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 messages=${1:-20000}
@@ -94,7 +95,7 @@ relay() {
   t1=$(date +%s.%N)
   after=$(group_ns "$name")
   awk -v n="$got" -v t0="$t0" -v t1="$t1" -v ns=$((after - before)) \
-    'BEGIN { printf "%.0f %.3f %d\n", n / (t1 - t0), ns / 1e9 / n * 1000, n }'
+    'BEGIN { printf "%.0f %.4f %d\n", n / (t1 - t0), ns / 1e9 / n * 1000, n }'
 }
 
 # run_ringpost SIZE COUNT [mx|tls]: static smarthost route, MX routing through dnsmasq,
@@ -247,7 +248,7 @@ if [ -n "${BASELINE:-}" ]; then
   for size in ${SIZES:-1024 102400}; do
     count=$messages
     [ $size -gt 10000 ] && count=$((messages / 4))
-    for round in 1 2; do
+    for round in $(seq ${ROUNDS:-2}); do
       for which in baseline current; do
         binary=$bin/ringpost
         [ $which = baseline ] && binary=$BASELINE

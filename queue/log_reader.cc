@@ -170,16 +170,25 @@ size_t SegmentFiles::open_files() const {
 absl::Status BodyReader::Read(const std::string& path, const BodyLocation& location, std::string* body) {
   absl::StatusOr<int> fd = files_.Open(path);
   if (!fd.ok()) return fd.status();
+  TakeSpare(location.bytes, body);
+  absl::Status read = ReadBodyInto(*fd, path, location, body);
+  if (!read.ok()) Recycle(body);
+  return read;
+}
+
+void BodyReader::Copy(absl::string_view bytes, std::string* body) {
+  TakeSpare(bytes.size(), body);
+  body->assign(bytes.data(), bytes.size());
+}
+
+void BodyReader::TakeSpare(size_t bytes, std::string* body) {
   if (body->empty() && !spare_.empty()) {
     body->swap(spare_.back());
     spare_.pop_back();
   } else if (body->capacity() < kSpareBodyBytesMin) {
     // At least kSpareBodyBytesMin, so a small body's buffer is kept for the next one.
-    body->reserve(std::max<size_t>(location.bytes, kSpareBodyBytesMin));
+    body->reserve(std::max<size_t>(bytes, kSpareBodyBytesMin));
   }
-  absl::Status read = ReadBodyInto(*fd, path, location, body);
-  if (!read.ok()) Recycle(body);
-  return read;
 }
 
 void BodyReader::Recycle(std::string* body) {

@@ -37,6 +37,7 @@ void Spool::Commit(uint64_t message, Envelope envelope, CommitDone done) {
     stored.segment = location.segment;
     stored.segment_path = log_.SegmentPath(location.segment);
     stored.commit_offset = location.commit_offset;
+    stored.committed_this_run = true;
     Schedule(pending->message, pending->recipients);
   });
   // The writer encoded the envelope and filled in where its body is; its callback runs

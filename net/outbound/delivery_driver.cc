@@ -295,6 +295,16 @@ void DeliveryDriver::Do(queue::OpenConnection& action) {
   link.opening = false;  // the link outlives this turn even when closed (DeferDelete)
 }
 
+absl::Status DeliveryDriver::ReadBody(const queue::StoredMessage& message, std::string* out) {
+  if (message.committed_this_run && message.home_shard == shard_.id()) {
+    if (const std::string* kept = spool_.log().RecentBody(message.segment, message.body)) {
+      bodies_.Copy(*kept, out);
+      return absl::OkStatus();
+    }
+  }
+  return bodies_.Read(message.segment_path, message.body, out);
+}
+
 void DeliveryDriver::Do(queue::SendMessage& action) {
   auto it = links_.find(action.connection);
   // Closed since the scheduler decided this: it heard of the close and deferred the job.
@@ -303,7 +313,7 @@ void DeliveryDriver::Do(queue::SendMessage& action) {
   RP_CHECK(link.session->ready());
   const queue::StoredMessage& message = *action.message;
   OutboundMessage out;  // its body comes from the kept buffers (OnBodyReturned)
-  if (absl::Status read = bodies_.Read(message.segment_path, message.body, &out.body); !read.ok()) {
+  if (absl::Status read = ReadBody(message, &out.body); !read.ok()) {
     scheduler_.OnMessageNotSent(link.id, absl::StrCat("cannot read the queued message: ", read.message()),
                                 Now());
     return;
@@ -320,7 +330,7 @@ void DeliveryDriver::Do(queue::SendMessage& action) {
 void DeliveryDriver::Do(queue::DeliverLocally& action) {
   const queue::StoredMessage& message = *action.message;
   std::string body;
-  if (absl::Status read = bodies_.Read(message.segment_path, message.body, &body); !read.ok()) {
+  if (absl::Status read = ReadBody(message, &body); !read.ok()) {
     const std::string error = absl::StrCat("cannot read the queued message: ", read.message());
     scheduler_.OnLocalDelivered(action.job,
                                 std::vector<queue::AttemptReply>(
@@ -401,7 +411,7 @@ void DeliveryDriver::Do(queue::WriteResults& action) {
 void DeliveryDriver::Do(queue::WriteBounce& action) {
   const queue::StoredMessage& message = *action.message;
   std::string original;
-  if (absl::Status read = bodies_.Read(message.segment_path, message.body, &original); !read.ok()) {
+  if (absl::Status read = ReadBody(message, &original); !read.ok()) {
     RP_LOG(kWarning) << "bounce without the original's headers: " << read;
   }
   queue::BounceInput input;

@@ -107,10 +107,10 @@ class DeliveryDriver final : public queue::JobSink {
     Run();
     return result;
   }
-  // A queued message's body (its log records), read at once; for `cat`.
-  absl::Status ReadBody(const queue::StoredMessage& message, std::string* out) {
-    return bodies_.Read(message.segment_path, message.body, out);
-  }
+  // A queued message's body, read at once (for delivery, bounces and `cat`): from this
+  // shard's memory when it is one of its recent small messages (LogWriter::RecentBody),
+  // else from its log records.
+  absl::Status ReadBody(const queue::StoredMessage& message, std::string* out);
 
  private:
   class Link;  // one outbound connection: the OutboundOwner of its session

@@ -8,10 +8,10 @@ namespace ringpost::net {
 namespace {
 
 std::string Sanitized(absl::string_view text, size_t bytes_max) {
-  std::string out;
-  for (char c : text.substr(0, bytes_max)) {
+  std::string out(text.substr(0, bytes_max));
+  for (char& c : out) {
     const unsigned char u = static_cast<unsigned char>(c);
-    out += (u < 0x21 || u == 0x7f || c == '(' || c == ')' || c == '\\') ? '_' : c;
+    if (u < 0x21 || u == 0x7f || c == '(' || c == ')' || c == '\\') c = '_';
   }
   return out;
 }

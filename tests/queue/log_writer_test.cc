@@ -389,5 +389,73 @@ TEST(LogWriterTest, PrependedBytesAreReadBeforeTheBody) {
   EXPECT_EQ(read_back, 1);
 }
 
+// A small message's body stays in memory for its first delivery (RecentBodies): the
+// same bytes a reader gets from the segment, in the same order (prepended fields
+// first), and only for messages that are small and not compaction's copies.
+TEST(LogWriterTest, RecentSmallBodiesAreKeptAsTheyAreReadBack) {
+  testing::ScratchDir spool("log-writer-recent");
+  LogWriterOptions writer_options;
+  writer_options.shard_dir = spool / "shard-0";
+  core::RuntimeOptions options;
+  options.shards = 1;
+  options.pin_threads = false;
+  options.shard.recv_buffer_count = 8;
+  core::Runtime runtime(options);
+  const std::string head = "Received: x\r\n", rest = "Subject: s\r\n\r\nbody\r\n";
+  const std::string prefix = "DKIM-Signature: v=1\r\n";
+  const std::string large(RecentBodies::kBodyBytesMax + 1, 'L');
+  std::map<std::string, Envelope> committed;  // by queue id
+  std::map<std::string, MessageLocation> located;
+  std::map<std::string, std::optional<std::string>> kept;  // what RecentBody held when durable
+  ASSERT_TRUE(runtime
+                  .Run([&](core::Shard& shard) -> absl::Status {
+                    auto& writer = shard.Make<LogWriter>(shard, writer_options);
+                    RP_RETURN_IF_ERROR(writer.Start());
+                    auto commit = [&](uint64_t message, const std::string& id) {
+                      committed[id].queue_id = id;
+                      committed[id].recipients.push_back({"r@example.org", ""});
+                      writer.Commit(message, &committed[id],
+                                    [&, id](const absl::Status& status, const MessageLocation& at) {
+                                      EXPECT_TRUE(status.ok()) << status;
+                                      located[id] = at;
+                                      const std::string* body =
+                                          writer.RecentBody(at.segment, BodyOf(committed[id]));
+                                      if (body != nullptr) kept[id] = *body;
+                                      if (located.size() == 3) shard.runtime().RequestStop();
+                                    });
+                    };
+                    RP_ASSIGN_OR_RETURN(const uint64_t small, writer.BeginMessage());
+                    const absl::string_view pieces[] = {head, rest};
+                    RP_RETURN_IF_ERROR(writer.AppendBodyParts(small, pieces));
+                    RP_RETURN_IF_ERROR(writer.PrependBody(small, prefix));
+                    commit(small, "0000000000001");
+                    RP_ASSIGN_OR_RETURN(const uint64_t big, writer.BeginMessage());
+                    RP_RETURN_IF_ERROR(writer.AppendBody(big, head));
+                    RP_RETURN_IF_ERROR(writer.AppendBody(big, large));
+                    commit(big, "0000000000002");
+                    RP_ASSIGN_OR_RETURN(const uint64_t copy, writer.BeginCopy());
+                    RP_RETURN_IF_ERROR(writer.AppendBody(copy, rest));
+                    commit(copy, "0000000000003");
+                    RP_ASSIGN_OR_RETURN(const uint64_t aborted, writer.BeginMessage());
+                    RP_RETURN_IF_ERROR(writer.AppendBody(aborted, rest));
+                    writer.Abort(aborted);
+                    return absl::OkStatus();
+                  })
+                  .ok());
+  ASSERT_EQ(located.size(), 3u);
+  const std::string small_body = prefix + head + rest;
+  ASSERT_TRUE(kept["0000000000001"].has_value());
+  EXPECT_EQ(*kept["0000000000001"], small_body);
+  EXPECT_FALSE(kept["0000000000002"].has_value()) << "a body over kBodyBytesMax is read from the log";
+  EXPECT_FALSE(kept["0000000000003"].has_value()) << "compaction's copies are not kept";
+  // What delivery would otherwise read from the segment.
+  int read_back = 0;
+  for (const auto& entry : std::filesystem::directory_iterator(writer_options.shard_dir)) {
+    absl::StatusOr<std::string> read = ReadBody(entry.path().string(), committed["0000000000001"]);
+    if (read.ok() && *read == small_body) ++read_back;
+  }
+  EXPECT_EQ(read_back, 1);
+}
+
 }  // namespace
 }  // namespace ringpost::queue
