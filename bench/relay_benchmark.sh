@@ -123,7 +123,7 @@ run_ringpost() {
   local perf_pid=
   if [ -n "${PERF:-}" ]; then
     if [ "${PERF_COUNT:-0}" = 1 ]; then
-      perf stat -e raw_syscalls:sys_enter,syscalls:sys_enter_io_uring_enter,syscalls:sys_enter_preadv \
+      perf stat -e raw_syscalls:sys_enter,syscalls:sys_enter_io_uring_enter,syscalls:sys_enter_preadv,syscalls:sys_enter_write,syscalls:sys_enter_futex,syscalls:sys_enter_sendmsg \
         -e io_uring:io_uring_submit_req,io_uring:io_uring_complete,io_uring:io_uring_queue_async_work \
         -p $server_pid -o "$PERF/$name.count.txt" >/dev/null 2>&1 &
     elif [ "${PERF_CALLS:-}" = dwarf ]; then
