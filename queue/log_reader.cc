@@ -176,11 +176,6 @@ absl::Status BodyReader::Read(const std::string& path, const BodyLocation& locat
   return read;
 }
 
-void BodyReader::Copy(absl::string_view bytes, std::string* body) {
-  TakeSpare(bytes.size(), body);
-  body->assign(bytes.data(), bytes.size());
-}
-
 void BodyReader::TakeSpare(size_t bytes, std::string* body) {
   if (body->empty() && !spare_.empty()) {
     body->swap(spare_.back());

@@ -62,14 +62,14 @@ class BodyReader {
   // Reads the body at `location` of the segment at `path` (acquired) into `body`,
   // which comes from the spare buffers when it is empty.
   absl::Status Read(const std::string& path, const BodyLocation& location, std::string* body);
-  // Copies a body kept in memory (LogWriter::RecentBody) into `body`, the same way.
-  void Copy(absl::string_view bytes, std::string* body);
+  // Gives an empty `body` a spare buffer (for a body of `bytes`, copied into it some other
+  // way: from the log writer's recent writes).
+  void TakeSpare(size_t bytes, std::string* body);
   // Hands a body buffer back: a few of ordinary sizes are kept, a huge one's memory
   // goes back at once.
   void Recycle(std::string* body);
 
  private:
-  void TakeSpare(size_t bytes, std::string* body);
   static constexpr size_t kSpareBodies = 16, kSpareBodyBytesMin = 4096, kSpareBodyBytesMax = 1 << 20;
   SegmentFiles files_;
   std::vector<std::string> spare_;

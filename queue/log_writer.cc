@@ -341,10 +341,6 @@ absl::StatusOr<uint64_t> LogWriter::BeginMessageUnchecked(bool newest) {
   m.segment = current;
   m.copy = newest;
   m.body_end = current->end();
-  if (!newest) {
-    m.keeping = true;
-    m.kept = recent_bodies_.TakeBuffer();
-  }
   ++current->open_messages;
   return id;
 }
@@ -363,11 +359,13 @@ absl::Status LogWriter::AppendBodyParts(uint64_t message, absl::Span<const absl:
   OpenMessage& m = it->second;
   Segment& s = *m.segment;
   if (s.failed) return s.failure;
-  uint64_t bytes = 0;
-  for (absl::string_view piece : pieces) bytes += piece.size();
   // New mail stops at the reserve, whatever messages were started before it was reached
   // (compaction's copies go on: they are how space comes back).
-  if (!m.copy) RP_RETURN_IF_ERROR(ChargeBody(bytes));
+  if (!m.copy) {
+    uint64_t bytes = 0;
+    for (absl::string_view piece : pieces) bytes += piece.size();
+    RP_RETURN_IF_ERROR(ChargeBody(bytes));
+  }
   // The commit record lists every extent: past this many it could outgrow a record.
   if (m.extents.size() >= kMessageExtentsMax) {
     return absl::ResourceExhaustedError("message body in too many pieces");
@@ -399,30 +397,17 @@ absl::Status LogWriter::AppendBodyParts(uint64_t message, absl::Span<const absl:
     m.body_bytes += take_total;
   }
   m.body_end = s.end();
-  if (m.keeping && m.kept.size() + bytes > RecentBodies::kBodyBytesMax) StopKeeping(m);
-  if (m.keeping) {
-    for (absl::string_view piece : pieces) m.kept.append(piece.data(), piece.size());
-  }
   Kick(s);
   return absl::OkStatus();
-}
-
-void LogWriter::StopKeeping(OpenMessage& m) {
-  m.keeping = false;
-  recent_bodies_.ReturnBuffer(std::move(m.kept));
-  m.kept = std::string();
 }
 
 absl::Status LogWriter::PrependBody(uint64_t message, absl::string_view bytes) {
   auto it = open_.find(message);
   RP_CHECK_MSG(it != open_.end(), "PrependBody on a message that is not open");
-  const size_t before = it->second.extents.size(), kept_before = it->second.kept.size();
+  const size_t before = it->second.extents.size();
   RP_RETURN_IF_ERROR(AppendBody(message, bytes));
   std::vector<BodyExtent>& extents = it->second.extents;
   std::rotate(extents.begin(), extents.begin() + static_cast<std::ptrdiff_t>(before), extents.end());
-  if (std::string& kept = it->second.kept; it->second.keeping) {
-    std::rotate(kept.begin(), kept.begin() + static_cast<std::ptrdiff_t>(kept_before), kept.end());
-  }
   return absl::OkStatus();
 }
 
@@ -463,7 +448,6 @@ void LogWriter::Commit(uint64_t message, Envelope* envelope_in, CommitCallback d
     FailLater(std::move(done), s.failure);
     return MaybeRetire(s);
   }
-  if (m.keeping) recent_bodies_.Keep(s.number, message, std::move(m.kept));
   envelope.message_ref = message;
   envelope.body = std::move(m.extents);
   envelope.body_bytes = m.body_bytes;
@@ -478,7 +462,6 @@ void LogWriter::Abort(uint64_t message) {
   auto it = open_.find(message);
   if (it == open_.end()) return;
   Segment& s = *it->second.segment;
-  if (it->second.keeping) StopKeeping(it->second);
   open_.erase(it);
   RP_CHECK_GT(s.open_messages, 0u);
   --s.open_messages;
@@ -702,7 +685,7 @@ void LogWriter::OnWrite(Segment& s, int32_t result) {
   ++stats_.writes;
   stats_.write_bytes += s.inflight.size();
   s.written_end = s.inflight_offset + s.inflight.size();
-  s.inflight.clear();
+  s.inflight = recent_writes_.Keep(s.number, s.inflight_offset, std::move(s.inflight));
   ReleaseParkedCommits(s);
   Kick(s);
 }

@@ -62,7 +62,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "core/shard.h"
-#include "queue/recent_bodies.h"
+#include "queue/recent_writes.h"
 #include "queue/record.h"
 #include "queue/segment_ledger.h"
 
@@ -187,11 +187,10 @@ class LogWriter final : public core::CompletionSink {
   // The file of one of this shard's segments (a MessageLocation's), for readers on
   // other shards: it stays there while a message in it is live. Empty if unknown.
   std::string SegmentPath(uint32_t segment) const { return ledger_.PathOf(segment); }
-  // The body of a message committed in this run, from memory, when it is small and
-  // recent (RecentBodies); null when it must be read from `segment`.
-  const std::string* RecentBody(uint32_t segment, const BodyLocation& body) const {
-    return recent_bodies_.Find(segment, body.message_ref, body.bytes);
-  }
+  // This shard's newest writes, still in memory: a body committed in this run and
+  // delivered soon after is copied from here (RecentWrites::CopyBody) rather than read
+  // back from `segment`. Only this shard's thread may look.
+  const RecentWrites& recent_writes() const { return recent_writes_; }
   // Bytes staged or being written, not yet written in full: what a slow disk makes pile
   // up in memory. Writers of message data pause above a bound (back-pressure).
   uint64_t staged_bytes() const;
@@ -212,12 +211,7 @@ class LogWriter final : public core::CompletionSink {
     uint64_t body_bytes = 0;
     uint64_t body_end = 0;  // file offset just past its last staged body record
     bool copy = false;      // compaction's: not held to the free-space reserve
-    // Its body so far, in reading order, while it is small enough for RecentBodies
-    // (compaction's copies are not kept: nothing delivers them soon).
-    bool keeping = false;
-    std::string kept;
   };
-  void StopKeeping(OpenMessage& m);
 
   // `newest`: in the newest head (compaction copies), else in the head that can take
   // it soonest.
@@ -283,7 +277,9 @@ class LogWriter final : public core::CompletionSink {
   // buffers grow to what a sync's wait stages (megabytes of large mail), and growing
   // them again from nothing for every segment copies their bytes over and over.
   std::vector<std::string> spare_buffers_;
-  RecentBodies recent_bodies_;
+  // Written buffers kept for delivery's reads, each until it is the oldest past the
+  // bound and becomes a write buffer again.
+  RecentWrites recent_writes_;
   Stats stats_;
 };
 

@@ -295,12 +295,10 @@ void DeliveryDriver::Do(queue::OpenConnection& action) {
   link.opening = false;  // the link outlives this turn even when closed (DeferDelete)
 }
 
-absl::Status DeliveryDriver::ReadBody(const queue::StoredMessage& message, std::string* out) {
+absl::Status DeliveryDriver::ReadForAttempt(const queue::StoredMessage& message, std::string* out) {
   if (message.committed_this_run && message.home_shard == shard_.id()) {
-    if (const std::string* kept = spool_.log().RecentBody(message.segment, message.body)) {
-      bodies_.Copy(*kept, out);
-      return absl::OkStatus();
-    }
+    bodies_.TakeSpare(message.body.bytes, out);
+    if (spool_.log().recent_writes().CopyBody(message.segment, message.body, out)) return absl::OkStatus();
   }
   return bodies_.Read(message.segment_path, message.body, out);
 }
@@ -313,7 +311,7 @@ void DeliveryDriver::Do(queue::SendMessage& action) {
   RP_CHECK(link.session->ready());
   const queue::StoredMessage& message = *action.message;
   OutboundMessage out;  // its body comes from the kept buffers (OnBodyReturned)
-  if (absl::Status read = ReadBody(message, &out.body); !read.ok()) {
+  if (absl::Status read = ReadForAttempt(message, &out.body); !read.ok()) {
     scheduler_.OnMessageNotSent(link.id, absl::StrCat("cannot read the queued message: ", read.message()),
                                 Now());
     return;
@@ -330,7 +328,7 @@ void DeliveryDriver::Do(queue::SendMessage& action) {
 void DeliveryDriver::Do(queue::DeliverLocally& action) {
   const queue::StoredMessage& message = *action.message;
   std::string body;
-  if (absl::Status read = ReadBody(message, &body); !read.ok()) {
+  if (absl::Status read = ReadForAttempt(message, &body); !read.ok()) {
     const std::string error = absl::StrCat("cannot read the queued message: ", read.message());
     scheduler_.OnLocalDelivered(action.job,
                                 std::vector<queue::AttemptReply>(
@@ -411,7 +409,7 @@ void DeliveryDriver::Do(queue::WriteResults& action) {
 void DeliveryDriver::Do(queue::WriteBounce& action) {
   const queue::StoredMessage& message = *action.message;
   std::string original;
-  if (absl::Status read = ReadBody(message, &original); !read.ok()) {
+  if (absl::Status read = ReadForAttempt(message, &original); !read.ok()) {
     RP_LOG(kWarning) << "bounce without the original's headers: " << read;
   }
   queue::BounceInput input;

@@ -107,14 +107,18 @@ class DeliveryDriver final : public queue::JobSink {
     Run();
     return result;
   }
-  // A queued message's body, read at once (for delivery, bounces and `cat`): from this
-  // shard's memory when it is one of its recent small messages (LogWriter::RecentBody),
-  // else from its log records.
-  absl::Status ReadBody(const queue::StoredMessage& message, std::string* out);
+  // A queued message's body (its log records), read at once; for `cat`.
+  absl::Status ReadBody(const queue::StoredMessage& message, std::string* out) {
+    return bodies_.Read(message.segment_path, message.body, out);
+  }
 
  private:
   class Link;  // one outbound connection: the OutboundOwner of its session
 
+  // A body for an attempt (sending, local delivery, a bounce's copy): from this shard's
+  // newest log writes when they still hold it (LogWriter::recent_writes), else from
+  // its log records.
+  absl::Status ReadForAttempt(const queue::StoredMessage& message, std::string* out);
   // Runs the scheduler's actions until there are none (see above).
   void Run();
   void ArmTimer();

@@ -41,7 +41,7 @@ struct StoredMessage {
   BodyLocation body;
   bool reclaim = true;  // false: the segment belongs to no running shard (fewer --shards now)
   // Committed in this run (not recovered): its body may still be in the home shard's
-  // memory (LogWriter::RecentBody), where only that shard may look.
+  // memory (LogWriter::recent_writes), where only that shard may look.
   bool committed_this_run = false;
   std::atomic<uint32_t> unfinished{0};
 };

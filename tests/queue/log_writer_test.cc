@@ -389,13 +389,14 @@ TEST(LogWriterTest, PrependedBytesAreReadBeforeTheBody) {
   EXPECT_EQ(read_back, 1);
 }
 
-// A small message's body stays in memory for its first delivery (RecentBodies): the
-// same bytes a reader gets from the segment, in the same order (prepended fields
-// first), and only for messages that are small and not compaction's copies.
-TEST(LogWriterTest, RecentSmallBodiesAreKeptAsTheyAreReadBack) {
+// The newest writes stay in memory (RecentWrites): a body whose records are all there is
+// copied from them, the same bytes a reader gets from the segment in the same order
+// (prepended fields first, a body of several records whole).
+TEST(LogWriterTest, RecentWritesGiveTheBodyAsTheFileDoes) {
   testing::ScratchDir spool("log-writer-recent");
   LogWriterOptions writer_options;
   writer_options.shard_dir = spool / "shard-0";
+  writer_options.body_chunk_bytes_max = 4096;  // the large body in several records
   core::RuntimeOptions options;
   options.shards = 1;
   options.pin_threads = false;
@@ -403,10 +404,9 @@ TEST(LogWriterTest, RecentSmallBodiesAreKeptAsTheyAreReadBack) {
   core::Runtime runtime(options);
   const std::string head = "Received: x\r\n", rest = "Subject: s\r\n\r\nbody\r\n";
   const std::string prefix = "DKIM-Signature: v=1\r\n";
-  const std::string large(RecentBodies::kBodyBytesMax + 1, 'L');
+  const std::string large(10000, 'L');
   std::map<std::string, Envelope> committed;  // by queue id
-  std::map<std::string, MessageLocation> located;
-  std::map<std::string, std::optional<std::string>> kept;  // what RecentBody held when durable
+  std::map<std::string, std::optional<std::string>> copied;  // what CopyBody gave when durable
   ASSERT_TRUE(runtime
                   .Run([&](core::Shard& shard) -> absl::Status {
                     auto& writer = shard.Make<LogWriter>(shard, writer_options);
@@ -417,11 +417,16 @@ TEST(LogWriterTest, RecentSmallBodiesAreKeptAsTheyAreReadBack) {
                       writer.Commit(message, &committed[id],
                                     [&, id](const absl::Status& status, const MessageLocation& at) {
                                       EXPECT_TRUE(status.ok()) << status;
-                                      located[id] = at;
-                                      const std::string* body =
-                                          writer.RecentBody(at.segment, BodyOf(committed[id]));
-                                      if (body != nullptr) kept[id] = *body;
-                                      if (located.size() == 3) shard.runtime().RequestStop();
+                                      std::string body = "old bytes";
+                                      if (writer.recent_writes().CopyBody(at.segment, BodyOf(committed[id]),
+                                                                          &body)) {
+                                        copied[id] = body;
+                                      } else {
+                                        EXPECT_EQ(body, "");
+                                      }
+                                      // Another segment's number finds nothing.
+                                      EXPECT_FALSE(writer.recent_writes().CopyBody(
+                                          at.segment + 7, BodyOf(committed[id]), &body));
                                     });
                     };
                     RP_ASSIGN_OR_RETURN(const uint64_t small, writer.BeginMessage());
@@ -433,28 +438,24 @@ TEST(LogWriterTest, RecentSmallBodiesAreKeptAsTheyAreReadBack) {
                     RP_RETURN_IF_ERROR(writer.AppendBody(big, head));
                     RP_RETURN_IF_ERROR(writer.AppendBody(big, large));
                     commit(big, "0000000000002");
-                    RP_ASSIGN_OR_RETURN(const uint64_t copy, writer.BeginCopy());
-                    RP_RETURN_IF_ERROR(writer.AppendBody(copy, rest));
-                    commit(copy, "0000000000003");
-                    RP_ASSIGN_OR_RETURN(const uint64_t aborted, writer.BeginMessage());
-                    RP_RETURN_IF_ERROR(writer.AppendBody(aborted, rest));
-                    writer.Abort(aborted);
+                    writer.WhenDurable([&](const absl::Status&) { shard.runtime().RequestStop(); });
                     return absl::OkStatus();
                   })
                   .ok());
-  ASSERT_EQ(located.size(), 3u);
-  const std::string small_body = prefix + head + rest;
-  ASSERT_TRUE(kept["0000000000001"].has_value());
-  EXPECT_EQ(*kept["0000000000001"], small_body);
-  EXPECT_FALSE(kept["0000000000002"].has_value()) << "a body over kBodyBytesMax is read from the log";
-  EXPECT_FALSE(kept["0000000000003"].has_value()) << "compaction's copies are not kept";
+  ASSERT_TRUE(copied["0000000000001"].has_value());
+  EXPECT_EQ(*copied["0000000000001"], prefix + head + rest);
+  ASSERT_TRUE(copied["0000000000002"].has_value());
+  EXPECT_EQ(*copied["0000000000002"], head + large);
+  EXPECT_EQ(committed["0000000000002"].body.size(), 4u);
   // What delivery would otherwise read from the segment.
-  int read_back = 0;
-  for (const auto& entry : std::filesystem::directory_iterator(writer_options.shard_dir)) {
-    absl::StatusOr<std::string> read = ReadBody(entry.path().string(), committed["0000000000001"]);
-    if (read.ok() && *read == small_body) ++read_back;
+  for (const std::string id : {"0000000000001", "0000000000002"}) {
+    int read_back = 0;
+    for (const auto& entry : std::filesystem::directory_iterator(writer_options.shard_dir)) {
+      absl::StatusOr<std::string> read = ReadBody(entry.path().string(), committed[id]);
+      if (read.ok() && *read == *copied[id]) ++read_back;
+    }
+    EXPECT_EQ(read_back, 1) << id;
   }
-  EXPECT_EQ(read_back, 1);
 }
 
 }  // namespace

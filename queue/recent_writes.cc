@@ -1,0 +1,69 @@
+#include "queue/recent_writes.h"
+
+#include <utility>
+
+#include "absl/container/inlined_vector.h"
+#include "queue/wire.h"
+
+namespace ringpost::queue {
+
+std::string RecentWrites::Keep(uint32_t segment, uint64_t offset, std::string bytes) {
+  if (bytes.capacity() > kWriteBytesMax) {  // stays the segment's, as it is
+    bytes.clear();
+    return bytes;
+  }
+  capacity_ += bytes.capacity();
+  writes_.push_back({segment, offset, std::move(bytes)});
+  std::string next;
+  bool reused = false;
+  while (writes_.size() > 1 && (writes_.size() > kWritesMax || capacity_ > kBytesMax)) {
+    Write& oldest = writes_.front();
+    capacity_ -= oldest.bytes.capacity();
+    // The first one pushed out is the next write's buffer; any more are freed.
+    if (!reused) {
+      next = std::move(oldest.bytes);
+      next.clear();
+      reused = true;
+    }
+    writes_.pop_front();
+  }
+  return next;
+}
+
+absl::string_view RecentWrites::Find(uint32_t segment, uint64_t offset, uint64_t size) const {
+  // Newest first: a body is usually read right after the write of its commit.
+  for (auto it = writes_.rbegin(); it != writes_.rend(); ++it) {
+    if (it->segment != segment || offset < it->offset) continue;
+    const uint64_t at = offset - it->offset;
+    if (at <= it->bytes.size() && size <= it->bytes.size() - at)
+      return absl::string_view(it->bytes.data() + at, size);
+  }
+  return absl::string_view();
+}
+
+bool RecentWrites::CopyBody(uint32_t segment, const BodyLocation& location, std::string* body) const {
+  body->clear();
+  uint64_t extent_bytes = 0;
+  for (const BodyExtent& extent : location.extents) extent_bytes += extent.bytes;
+  if (location.extents.empty() || extent_bytes != location.bytes) return false;
+  // Every record must be here and intact before a byte is copied.
+  constexpr size_t kHeadBytes = kRecordHeaderBytes + kBodyChunkPrefixBytes;
+  absl::InlinedVector<absl::string_view, 4> pieces;
+  for (const BodyExtent& extent : location.extents) {
+    if (extent.offset < kHeadBytes) return false;
+    const absl::string_view record = Find(segment, extent.offset - kHeadBytes, kHeadBytes + extent.bytes);
+    if (record.data() == nullptr) return false;
+    RecordHeader header;
+    if (DecodeRecordInParts(record.substr(0, kHeadBytes), record.substr(kHeadBytes), &header) !=
+            DecodeStatus::kOk ||
+        header.type != RecordType::kBody ||
+        ByteReader(record.substr(kRecordHeaderBytes, kBodyChunkPrefixBytes)).U64() != location.message_ref) {
+      return false;
+    }
+    pieces.push_back(record.substr(kHeadBytes));
+  }
+  for (absl::string_view piece : pieces) body->append(piece.data(), piece.size());
+  return true;
+}
+
+}  // namespace ringpost::queue
