@@ -47,6 +47,8 @@ enum class Metric : int {
   kLogWriteBytes,
   kLogSegments,
   kLogFailures,
+  kBodiesFromMemory,
+  kBodiesFromLog,
   kDnsLookups,
   kDnsCacheHits,
   kDkimSigned,

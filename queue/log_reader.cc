@@ -177,10 +177,11 @@ absl::Status BodyReader::Read(const std::string& path, const BodyLocation& locat
 }
 
 void BodyReader::TakeSpare(size_t bytes, std::string* body) {
-  if (body->empty() && !spare_.empty()) {
+  if (body->capacity() >= kSpareBodyBytesMin) return;  // it has one (a read from memory that missed)
+  if (!spare_.empty()) {
     body->swap(spare_.back());
     spare_.pop_back();
-  } else if (body->capacity() < kSpareBodyBytesMin) {
+  } else {
     // At least kSpareBodyBytesMin, so a small body's buffer is kept for the next one.
     body->reserve(std::max<size_t>(bytes, kSpareBodyBytesMin));
   }

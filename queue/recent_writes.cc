@@ -8,26 +8,41 @@
 namespace ringpost::queue {
 
 std::string RecentWrites::Keep(uint32_t segment, uint64_t offset, std::string bytes) {
-  if (bytes.capacity() > kWriteBytesMax) {  // stays the segment's, as it is
+  if (bytes.size() > kWriteBytesMax) {  // large mail's write: its buffer stays with its segment
     bytes.clear();
     return bytes;
   }
+  if (bytes.capacity() > kWriteBytesMax) {
+    // A small write in a buffer that once held a large one: the buffer stays with its
+    // segment, a copy of the write is kept (once per write, not per message).
+    std::string copy = std::move(spare_);
+    spare_ = std::string();
+    copy.assign(bytes);
+    Add(segment, offset, std::move(copy));
+    bytes.clear();
+    return bytes;
+  }
+  const size_t capacity = bytes.capacity();
+  Add(segment, offset, std::move(bytes));
+  std::string next = std::move(spare_);
+  spare_ = std::string();
+  next.clear();
+  // None pushed out yet: a buffer the size of the one kept, so the next write does not
+  // grow one from nothing.
+  if (next.capacity() < capacity) next.reserve(capacity);
+  return next;
+}
+
+void RecentWrites::Add(uint32_t segment, uint64_t offset, std::string bytes) {
   capacity_ += bytes.capacity();
   writes_.push_back({segment, offset, std::move(bytes)});
-  std::string next;
-  bool reused = false;
   while (writes_.size() > 1 && (writes_.size() > kWritesMax || capacity_ > kBytesMax)) {
-    Write& oldest = writes_.front();
-    capacity_ -= oldest.bytes.capacity();
-    // The first one pushed out is the next write's buffer; any more are freed.
-    if (!reused) {
-      next = std::move(oldest.bytes);
-      next.clear();
-      reused = true;
-    }
+    std::string& oldest = writes_.front().bytes;
+    capacity_ -= oldest.capacity();
+    // The largest pushed-out buffer is the next one to fill; the others are freed.
+    if (oldest.capacity() > spare_.capacity()) spare_ = std::move(oldest);
     writes_.pop_front();
   }
-  return next;
 }
 
 absl::string_view RecentWrites::Find(uint32_t segment, uint64_t offset, uint64_t size) const {

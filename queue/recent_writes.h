@@ -6,12 +6,13 @@
 // instead of being emptied for the next write, and the oldest kept buffer is the one
 // the next write fills.
 //
-// Only writes in buffers of up to kWriteBytesMax are kept: large mail makes writes of
-// megabytes, whose buffers would then be freed and allocated again (each a fresh mmap,
-// page faults and all) instead of staying with their segment; measured, that cost more
-// than the reads it saved. Bounded: kWritesMax writes and kBytesMax of buffer memory,
-// the oldest go first (at least the newest stays). Owned by one shard's log writer,
-// never shared.
+// Only writes of up to kWriteBytesMax are kept. Large mail makes writes of megabytes,
+// whose buffers would then be freed and allocated again (each a fresh mmap, page faults
+// and all) instead of staying with their segment; measured, that cost more than the
+// reads it saved. A small write in a buffer that grew large once is kept as a copy, and
+// the buffer stays with its segment. Bounded: kWritesMax writes and kBytesMax of buffer
+// memory, the oldest go first (at least the newest stays). Owned by one shard's log
+// writer, never shared.
 #pragma once
 
 #include <cstdint>
@@ -29,9 +30,9 @@ class RecentWrites {
   static constexpr size_t kWritesMax = 32;
   static constexpr size_t kBytesMax = 4 << 20;
 
-  // Keeps `bytes`, just written in full at `offset` of segment `segment`. Returns a
-  // buffer for the next write: a pushed-out write's, emptied, or an empty string; or
-  // `bytes` itself, emptied, when it is too large to keep.
+  // Keeps `bytes`, just written in full at `offset` of segment `segment`. Returns the
+  // buffer for the segment's next write, empty: a pushed-out write's (or a new one of
+  // the same size), or `bytes` itself when it is kept as a copy or not at all.
   std::string Keep(uint32_t segment, uint64_t offset, std::string bytes);
   // The `size` bytes at `offset` of `segment`, if one kept write holds them all;
   // empty (data() null) otherwise.
@@ -52,8 +53,10 @@ class RecentWrites {
     uint64_t offset = 0;
     std::string bytes;
   };
+  void Add(uint32_t segment, uint64_t offset, std::string bytes);
   std::deque<Write> writes_;  // oldest first
   size_t capacity_ = 0;       // of the kept buffers
+  std::string spare_;         // a pushed-out buffer, for the next write or copy
 };
 
 }  // namespace ringpost::queue

@@ -87,6 +87,8 @@ class MetricsPublisher {
     board_.Set(id, Metric::kLogWriteBytes, l.write_bytes);
     board_.Set(id, Metric::kLogSegments, log_.segment_files());
     board_.Set(id, Metric::kLogFailures, l.failures);
+    board_.Set(id, Metric::kBodiesFromMemory, delivery_.body_reads().from_memory);
+    board_.Set(id, Metric::kBodiesFromLog, delivery_.body_reads().from_log);
     board_.Set(id, Metric::kDnsLookups, mx_.stats().lookups);
     board_.Set(id, Metric::kDnsCacheHits, mx_.stats().cache_hits);
     if (const net::DkimShard* dkim = service_.dkim(); dkim != nullptr) PublishDkim(dkim->stats());

@@ -298,8 +298,12 @@ void DeliveryDriver::Do(queue::OpenConnection& action) {
 absl::Status DeliveryDriver::ReadForAttempt(const queue::StoredMessage& message, std::string* out) {
   if (message.committed_this_run && message.home_shard == shard_.id()) {
     bodies_.TakeSpare(message.body.bytes, out);
-    if (spool_.log().recent_writes().CopyBody(message.segment, message.body, out)) return absl::OkStatus();
+    if (spool_.log().recent_writes().CopyBody(message.segment, message.body, out)) {
+      ++body_reads_.from_memory;
+      return absl::OkStatus();
+    }
   }
+  ++body_reads_.from_log;
   return bodies_.Read(message.segment_path, message.body, out);
 }
 

@@ -94,6 +94,11 @@ class DeliveryDriver final : public queue::JobSink {
   void AcceptJob(std::unique_ptr<queue::DeliveryJob> job) override;
 
   const queue::DeliveryScheduler& scheduler() const { return scheduler_; }
+  // Where attempts' bodies came from (ReadForAttempt).
+  struct BodyReads {
+    uint64_t from_memory = 0, from_log = 0;
+  };
+  const BodyReads& body_reads() const { return body_reads_; }
 
   // Standing orders found in the log at start-up (this shard's domains): in force at
   // once, and from now on the log carries the scheduler's orders into new segments.
@@ -173,6 +178,7 @@ class DeliveryDriver final : public queue::JobSink {
   std::map<std::string, Egress, std::less<>> egress_;
   queue::DeliveryScheduler scheduler_;
   queue::BodyReader bodies_;
+  BodyReads body_reads_;
   TlsSessionCache tls_sessions_;
   absl::flat_hash_map<queue::ConnectionId, std::unique_ptr<Link>> links_;
   std::vector<queue::DeliveryAction> running_actions_;

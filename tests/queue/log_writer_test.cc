@@ -390,8 +390,9 @@ TEST(LogWriterTest, PrependedBytesAreReadBeforeTheBody) {
 }
 
 // The newest writes stay in memory (RecentWrites): a body whose records are all there is
-// copied from them, the same bytes a reader gets from the segment in the same order
-// (prepended fields first, a body of several records whole).
+// copied from them, the same bytes a reader gets from the segment in the same order:
+// prepended fields first, a body of several records whole, one whose records went out in
+// different writes, and one after more writes than the window keeps (its buffers reused).
 TEST(LogWriterTest, RecentWritesGiveTheBodyAsTheFileDoes) {
   testing::ScratchDir spool("log-writer-recent");
   LogWriterOptions writer_options;
@@ -405,54 +406,75 @@ TEST(LogWriterTest, RecentWritesGiveTheBodyAsTheFileDoes) {
   const std::string head = "Received: x\r\n", rest = "Subject: s\r\n\r\nbody\r\n";
   const std::string prefix = "DKIM-Signature: v=1\r\n";
   const std::string large(10000, 'L');
-  std::map<std::string, Envelope> committed;  // by queue id
+  constexpr int kChain = static_cast<int>(RecentWrites::kWritesMax) + 8;
+  std::map<std::string, std::string> expected;               // by queue id
+  std::map<std::string, Envelope> committed;                 // by queue id
   std::map<std::string, std::optional<std::string>> copied;  // what CopyBody gave when durable
-  ASSERT_TRUE(runtime
-                  .Run([&](core::Shard& shard) -> absl::Status {
-                    auto& writer = shard.Make<LogWriter>(shard, writer_options);
-                    RP_RETURN_IF_ERROR(writer.Start());
-                    auto commit = [&](uint64_t message, const std::string& id) {
-                      committed[id].queue_id = id;
-                      committed[id].recipients.push_back({"r@example.org", ""});
-                      writer.Commit(message, &committed[id],
-                                    [&, id](const absl::Status& status, const MessageLocation& at) {
-                                      EXPECT_TRUE(status.ok()) << status;
-                                      std::string body = "old bytes";
-                                      if (writer.recent_writes().CopyBody(at.segment, BodyOf(committed[id]),
-                                                                          &body)) {
-                                        copied[id] = body;
-                                      } else {
-                                        EXPECT_EQ(body, "");
-                                      }
-                                      // Another segment's number finds nothing.
-                                      EXPECT_FALSE(writer.recent_writes().CopyBody(
-                                          at.segment + 7, BodyOf(committed[id]), &body));
-                                    });
-                    };
-                    RP_ASSIGN_OR_RETURN(const uint64_t small, writer.BeginMessage());
-                    const absl::string_view pieces[] = {head, rest};
-                    RP_RETURN_IF_ERROR(writer.AppendBodyParts(small, pieces));
-                    RP_RETURN_IF_ERROR(writer.PrependBody(small, prefix));
-                    commit(small, "0000000000001");
-                    RP_ASSIGN_OR_RETURN(const uint64_t big, writer.BeginMessage());
-                    RP_RETURN_IF_ERROR(writer.AppendBody(big, head));
-                    RP_RETURN_IF_ERROR(writer.AppendBody(big, large));
-                    commit(big, "0000000000002");
-                    writer.WhenDurable([&](const absl::Status&) { shard.runtime().RequestStop(); });
-                    return absl::OkStatus();
-                  })
-                  .ok());
-  ASSERT_TRUE(copied["0000000000001"].has_value());
-  EXPECT_EQ(*copied["0000000000001"], prefix + head + rest);
-  ASSERT_TRUE(copied["0000000000002"].has_value());
-  EXPECT_EQ(*copied["0000000000002"], head + large);
+  uint64_t spread = 0;
+  // Outlive the setup function: the log's callbacks call them later.
+  std::function<void(uint64_t, const std::string&, std::function<void()>)> commit;
+  std::function<void(int)> chain;
+  ASSERT_TRUE(
+      runtime
+          .Run([&](core::Shard& shard_ref) -> absl::Status {
+            core::Shard* shard_ptr = &shard_ref;
+            LogWriter* writer_ptr = &shard_ref.Make<LogWriter>(shard_ref, writer_options);
+            RP_RETURN_IF_ERROR(writer_ptr->Start());
+            commit = [&, writer_ptr](uint64_t message, const std::string& id, std::function<void()> then) {
+              LogWriter& writer = *writer_ptr;
+              committed[id].queue_id = id;
+              committed[id].recipients.push_back({"r@example.org", ""});
+              writer.Commit(message, &committed[id],
+                            [&, id, then](const absl::Status& status, const MessageLocation& at) {
+                              EXPECT_TRUE(status.ok()) << status;
+                              std::string body = "old bytes";
+                              const BodyLocation location = BodyOf(committed[id]);
+                              if (writer.recent_writes().CopyBody(at.segment, location, &body)) {
+                                copied[id] = body;
+                              } else {
+                                EXPECT_EQ(body, "");
+                              }
+                              then();
+                            });
+            };
+            // One message per write, each begun once the one before is durable.
+            chain = [&, writer_ptr, shard_ptr](int n) {
+              LogWriter& writer = *writer_ptr;
+              if (n == kChain) return shard_ptr->runtime().RequestStop();
+              const std::string id = absl::StrCat("1", std::string(11 - std::to_string(n).size(), '0'), n);
+              absl::StatusOr<uint64_t> message = writer.BeginMessage();
+              ASSERT_TRUE(message.ok());
+              expected[id] = absl::StrCat(rest, n);
+              ASSERT_TRUE(writer.AppendBody(*message, expected[id]).ok());
+              commit(*message, id, [&, n] { chain(n + 1); });
+            };
+            LogWriter& writer = *writer_ptr;
+            RP_ASSIGN_OR_RETURN(spread, writer.BeginMessage());
+            RP_RETURN_IF_ERROR(writer.AppendBody(spread, head));  // goes out in this turn's write
+            RP_ASSIGN_OR_RETURN(const uint64_t small, writer.BeginMessage());
+            const absl::string_view pieces[] = {head, rest};
+            RP_RETURN_IF_ERROR(writer.AppendBodyParts(small, pieces));
+            RP_RETURN_IF_ERROR(writer.PrependBody(small, prefix));
+            expected["0000000000001"] = prefix + head + rest;
+            commit(small, "0000000000001", [&, writer_ptr] {
+              // Later writes: the rest of the spread body, and a large one.
+              EXPECT_TRUE(writer_ptr->AppendBody(spread, large).ok());
+              expected["0000000000002"] = head + large;
+              commit(spread, "0000000000002", [&] { chain(0); });
+            });
+            return absl::OkStatus();
+          })
+          .ok());
+  ASSERT_EQ(expected.size(), static_cast<size_t>(kChain) + 2);
   EXPECT_EQ(committed["0000000000002"].body.size(), 4u);
-  // What delivery would otherwise read from the segment.
-  for (const std::string id : {"0000000000001", "0000000000002"}) {
+  for (const auto& [id, body] : expected) {
+    ASSERT_TRUE(copied[id].has_value()) << id;
+    EXPECT_EQ(*copied[id], body) << id;
+    // What delivery would otherwise read from the segment.
     int read_back = 0;
     for (const auto& entry : std::filesystem::directory_iterator(writer_options.shard_dir)) {
       absl::StatusOr<std::string> read = ReadBody(entry.path().string(), committed[id]);
-      if (read.ok() && *read == *copied[id]) ++read_back;
+      if (read.ok() && *read == body) ++read_back;
     }
     EXPECT_EQ(read_back, 1) << id;
   }

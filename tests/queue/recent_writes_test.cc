@@ -79,10 +79,13 @@ TEST(RecentWritesTest, TheOldestWritesGoPastTheBoundAndTheirBuffersAreReused) {
   std::vector<std::vector<BodyExtent>> extents(RecentWrites::kWritesMax + 3);
   std::string reused;
   for (size_t i = 0; i < extents.size(); ++i) {
-    std::string next = writes.Keep(1, 1000 * i, BodyRecords(1000 * i, kMessageRef, {"m\r\n"}, &extents[i]));
-    if (i < RecentWrites::kWritesMax) {
-      EXPECT_EQ(next.capacity(), std::string().capacity()) << i;
-    }
+    std::string written = BodyRecords(1000 * i, kMessageRef, {"m\r\n"}, &extents[i]);
+    const size_t written_bytes = written.size();
+    std::string next = writes.Keep(1, 1000 * i, std::move(written));
+    // Always an empty buffer at least as large as the one kept, so writes do not grow
+    // their buffers from nothing.
+    EXPECT_TRUE(next.empty()) << i;
+    EXPECT_GE(next.capacity(), written_bytes) << i;
     if (i == RecentWrites::kWritesMax) reused = std::move(next);
   }
   EXPECT_EQ(writes.writes(), RecentWrites::kWritesMax);
@@ -99,6 +102,17 @@ TEST(RecentWritesTest, TheOldestWritesGoPastTheBoundAndTheirBuffersAreReused) {
   EXPECT_EQ(back.data(), huge_buffer);
   EXPECT_TRUE(back.empty());
   EXPECT_EQ(writes.writes(), RecentWrites::kWritesMax);
+  // A small write in a buffer that grew large once: the buffer comes straight back and
+  // a copy is kept.
+  std::vector<BodyExtent> small_extents;
+  std::string roomy = BodyRecords(0, kMessageRef, {"small\r\n"}, &small_extents);
+  roomy.reserve(RecentWrites::kWriteBytesMax + 1);
+  const char* roomy_buffer = roomy.data();
+  const std::string roomy_back = writes.Keep(4, 0, std::move(roomy));
+  EXPECT_EQ(roomy_back.data(), roomy_buffer);
+  EXPECT_TRUE(roomy_back.empty());
+  ASSERT_TRUE(writes.CopyBody(4, LocationOf(small_extents), &body));
+  EXPECT_EQ(body, "small\r\n");
   // Writes up to the byte bound push out the oldest until they fit.
   const size_t large = RecentWrites::kWriteBytesMax;
   for (int i = 0; i < 40; ++i) writes.Keep(3, large * i, std::string(large, 'y'));

@@ -831,6 +831,36 @@ class MetricsTest(DeliveryTestCase):
         self.assertEqual(buckets, sorted(buckets))
         self.assertEqual(values["ringpost_destinations_suspended"], 0)
 
+    def test_young_bodies_come_from_memory_and_a_restarted_queue_from_the_log(self):
+        """A message delivered as it arrives has its body copied from the log writer's
+        newest writes, still in memory; one queued across a restart is read from the
+        segment file. Both arrive whole."""
+        spool = tempfile.TemporaryDirectory(prefix="ringpost-delivery-bodies-")
+        self.addCleanup(spool.cleanup)
+        sink = self.sink()
+        daemon = self.daemon(routes="*=127.0.0.1:%d" % sink.port, shards=1, spool_dir=spool.name)
+        for i in range(3):
+            self.send(daemon, "s@src.test", ["r%d@dst.test" % i], MESSAGE % i)
+        wait_for(lambda: len(sink.messages()) == 3, 30, "3 deliveries", lambda: "\n" + daemon.log_text())
+        reads = lambda d: {k: self.metrics(d).get("ringpost_delivery_bodies_from_%s_total" % k) for k in ("memory", "log")}
+        wait_for(lambda: reads(daemon) == {"memory": 3, "log": 0}, 10, "3 bodies from memory",
+                 lambda: str(reads(daemon)))
+        # Queued while its next hop refuses, then delivered by the next run.
+        self.assertEqual(daemon.terminate(), 0)
+        refusing = self.sink("--tempfail_pattern=later", "--tempfail_times=100000")
+        daemon = self.daemon(routes="*=127.0.0.1:%d" % refusing.port, shards=1, spool_dir=spool.name)
+        self.send(daemon, "s@src.test", ["later@dst.test"], MESSAGE % 9)
+        self.wait_accounting(daemon, lambda e: e["rcpt"] == "later@dst.test" and e["type"] == "transient", 1,
+                             "a deferral")
+        self.assertEqual(daemon.terminate(), 0)
+        daemon = self.daemon(routes="*=127.0.0.1:%d" % sink.port, shards=1, spool_dir=spool.name)
+        wait_for(lambda: len(sink.messages()) == 4, 30, "the queued message", lambda: "\n" + daemon.log_text())
+        wait_for(lambda: reads(daemon) == {"memory": 0, "log": 1}, 10, "1 body from the log",
+                 lambda: str(reads(daemon)))
+        bodies = [body for _, body in sink.messages() if b"Subject: relay 9" in body]
+        self.assertEqual(len(bodies), 1)
+        self.assertTrue(bodies[0].startswith(b"Received: ") and bodies[0].endswith(b"\r\n" + MESSAGE % 9), bodies)
+
     def test_failures_are_classified_in_the_accounting_log_and_the_metrics(self):
         """Gmail's throttling reply (421 4.7.28) is rate_limited; a --bounce_rules line
         overrides the built-in class of a 550 5.1.1 (invalid_recipient). The built-in
