@@ -62,8 +62,9 @@ class BodyReader {
   // Reads the body at `location` of the segment at `path` (acquired) into `body`,
   // which comes from the spare buffers when it is empty.
   absl::Status Read(const std::string& path, const BodyLocation& location, std::string* body);
-  // Gives an empty `body` a spare buffer (for a body of `bytes`, copied into it some other
-  // way: from the log writer's recent writes).
+  // Gives `body` a buffer for a body of `bytes` (a spare one, or a new one of at least
+  // kSpareBodyBytesMin), unless it has one that large already: for a body copied into it
+  // some other way (from the log writer's recent writes).
   void TakeSpare(size_t bytes, std::string* body);
   // Hands a body buffer back: a few of ordinary sizes are kept, a huge one's memory
   // goes back at once.
