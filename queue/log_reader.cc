@@ -9,7 +9,6 @@
 
 #include "absl/strings/str_cat.h"
 #include "core/check.h"
-#include "queue/wire.h"
 
 namespace ringpost::queue {
 
@@ -59,9 +58,7 @@ absl::Status ReadBodyInto(int fd, const std::string& segment_path, const BodyLoc
                           std::string* out) {
   std::string& body = *out;
   // The extents must make up the body exactly before a byte is allocated for it.
-  uint64_t extent_bytes = 0;
-  for (const BodyExtent& extent : location.extents) extent_bytes += extent.bytes;
-  if (extent_bytes != location.bytes) {
+  if (!ExtentsMakeUpBody(location)) {
     return absl::DataLossError(absl::StrCat("body extents do not make up the body at ", segment_path));
   }
   // Growing past the capacity would copy the old bytes first: start empty instead.
@@ -99,11 +96,7 @@ absl::Status ReadBodyInto(int fd, const std::string& segment_path, const BodyLoc
     for (size_t i = 0; i < count; ++i) {
       const BodyExtent& extent = location.extents[first + i];
       const absl::string_view bytes(body.data() + at, extent.bytes);
-      RecordHeader header;
-      if (DecodeRecordInParts(absl::string_view(heads[i], kHeadBytes), bytes, &header) != DecodeStatus::kOk ||
-          header.type != RecordType::kBody ||
-          ByteReader(absl::string_view(heads[i] + kRecordHeaderBytes, kBodyChunkPrefixBytes)).U64() !=
-              location.message_ref) {
+      if (!IsBodyChunkOf(absl::string_view(heads[i], kHeadBytes), bytes, location.message_ref)) {
         return absl::DataLossError(
             absl::StrCat("bad body record at ", segment_path, ":", extent.offset - kHeadBytes));
       }

@@ -3,7 +3,6 @@
 #include <utility>
 
 #include "absl/container/inlined_vector.h"
-#include "queue/wire.h"
 
 namespace ringpost::queue {
 
@@ -58,21 +57,15 @@ absl::string_view RecentWrites::Find(uint32_t segment, uint64_t offset, uint64_t
 
 bool RecentWrites::CopyBody(uint32_t segment, const BodyLocation& location, std::string* body) const {
   body->clear();
-  uint64_t extent_bytes = 0;
-  for (const BodyExtent& extent : location.extents) extent_bytes += extent.bytes;
-  if (location.extents.empty() || extent_bytes != location.bytes) return false;
+  if (location.extents.empty() || !ExtentsMakeUpBody(location)) return false;
   // Every record must be here and intact before a byte is copied.
   constexpr size_t kHeadBytes = kRecordHeaderBytes + kBodyChunkPrefixBytes;
   absl::InlinedVector<absl::string_view, 4> pieces;
   for (const BodyExtent& extent : location.extents) {
     if (extent.offset < kHeadBytes) return false;
     const absl::string_view record = Find(segment, extent.offset - kHeadBytes, kHeadBytes + extent.bytes);
-    if (record.data() == nullptr) return false;
-    RecordHeader header;
-    if (DecodeRecordInParts(record.substr(0, kHeadBytes), record.substr(kHeadBytes), &header) !=
-            DecodeStatus::kOk ||
-        header.type != RecordType::kBody ||
-        ByteReader(record.substr(kRecordHeaderBytes, kBodyChunkPrefixBytes)).U64() != location.message_ref) {
+    if (record.data() == nullptr ||
+        !IsBodyChunkOf(record.substr(0, kHeadBytes), record.substr(kHeadBytes), location.message_ref)) {
       return false;
     }
     pieces.push_back(record.substr(kHeadBytes));

@@ -253,6 +253,19 @@ absl::StatusOr<ControlRecord> DecodeControlRecord(absl::string_view payload) {
   return c;
 }
 
+bool IsBodyChunkOf(absl::string_view head, absl::string_view bytes, uint64_t message_ref) {
+  RecordHeader header;
+  return head.size() == kRecordHeaderBytes + kBodyChunkPrefixBytes &&
+         DecodeRecordInParts(head, bytes, &header) == DecodeStatus::kOk && header.type == RecordType::kBody &&
+         ByteReader(head.substr(kRecordHeaderBytes)).U64() == message_ref;
+}
+
+bool ExtentsMakeUpBody(const BodyLocation& location) {
+  uint64_t extent_bytes = 0;
+  for (const BodyExtent& extent : location.extents) extent_bytes += extent.bytes;
+  return extent_bytes == location.bytes;
+}
+
 BodyLocation BodyOf(const Envelope& envelope) {
   return BodyLocation{envelope.message_ref, envelope.body, envelope.body_bytes};
 }

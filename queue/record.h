@@ -109,6 +109,14 @@ struct BodyLocation {
   uint64_t bytes = 0;
 };
 
+// A body chunk record as a reader gets it, its header and chunk prefix in `head`
+// (kRecordHeaderBytes + kBodyChunkPrefixBytes) and its body bytes in `bytes`: true when
+// it is intact (length, CRC) and a body chunk of message `message_ref`. Every reader of
+// a body (from the file, or from the writer's recent writes) checks each record so.
+bool IsBodyChunkOf(absl::string_view head, absl::string_view bytes, uint64_t message_ref);
+// True when the extents' bytes add up to the body's length (checked before reading).
+bool ExtentsMakeUpBody(const BodyLocation& location);
+
 struct Envelope {
   std::string queue_id;
   uint64_t message_ref = 0;  // matches the body chunks' prefix

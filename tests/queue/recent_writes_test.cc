@@ -50,6 +50,21 @@ TEST(RecentWritesTest, ABodyInAKeptWriteIsCopiedWholeInRecordOrder) {
   EXPECT_EQ(body, "\r\nbody\r\nSubject: a\r\n");
 }
 
+TEST(RecentWritesTest, FindGivesOnlyBytesOneKeptWriteHoldsWhole) {
+  RecentWrites writes;
+  writes.Keep(1, 100, "abcdef");
+  writes.Keep(1, 106, "ghij");
+  writes.Keep(2, 100, "zzzzzz");
+  EXPECT_EQ(writes.Find(1, 100, 6), "abcdef");
+  EXPECT_EQ(writes.Find(1, 102, 3), "cde");
+  EXPECT_EQ(writes.Find(1, 108, 2), "ij");
+  EXPECT_EQ(writes.Find(2, 101, 2), "zz");
+  EXPECT_EQ(writes.Find(1, 99, 2).data(), nullptr) << "starts before the write";
+  EXPECT_EQ(writes.Find(1, 104, 4).data(), nullptr) << "spans two writes";
+  EXPECT_EQ(writes.Find(1, 108, 3).data(), nullptr) << "runs past the newest write";
+  EXPECT_EQ(writes.Find(3, 100, 1).data(), nullptr) << "another segment";
+}
+
 TEST(RecentWritesTest, WhatIsNotHereWholeAndIntactIsLeftToTheFile) {
   RecentWrites writes;
   std::vector<BodyExtent> extents;
