@@ -85,6 +85,7 @@ absl::Status Runtime::Run(const SetupFunction& setup, const std::function<void()
   control_options.defer_taskrun = false;
   RP_RETURN_IF_ERROR(control_ring_->Init(control_options));
 
+  unsettled_shards_.store(options_.shards, std::memory_order_release);
   std::latch rings_ready(options_.shards);
   std::latch setup_done(options_.shards);
   std::vector<std::thread> threads;
@@ -102,6 +103,7 @@ absl::Status Runtime::Run(const SetupFunction& setup, const std::function<void()
         if (first_error_.ok()) first_error_ = absl::Status(status.code(), absl::StrCat("shard ", id, ": ", status.message()));
         setup_failed_ = true;
       }
+      if (!initialized) ShardSettled(true);  // it never runs: nothing to wait for
       rings_ready.arrive_and_wait();  // every ring fd exists before anyone posts
       if (!setup_failed_.load()) {
         status = setup(shard);
@@ -137,6 +139,15 @@ absl::Status Runtime::Run(const SetupFunction& setup, const std::function<void()
 void Runtime::RequestStop() {
   if (stop_requested_.exchange(true, std::memory_order_acq_rel)) return;
   WakeAllFromControlRing();
+}
+
+void Runtime::ShardSettled(bool settled) {
+  if (!settled) {
+    unsettled_shards_.fetch_add(1, std::memory_order_acq_rel);
+    return;
+  }
+  // The last to settle wakes the others, which may be waiting for completions.
+  if (unsettled_shards_.fetch_sub(1, std::memory_order_acq_rel) == 1) WakeAllFromControlRing();
 }
 
 void Runtime::WakeAllFromControlRing() {

@@ -4,7 +4,7 @@
 // SIGUSR1 (so construct it before announcing readiness); every shard thread inherits
 // the mask and the signals are read through a signalfd on shard 0's ring; SIGTERM and
 // SIGINT stop the runtime gracefully (stop handlers get the grace deadline, the shards
-// exit once their holds are released). The handoff mesh is one SpscQueue<Envelope>
+// exit once every shard's holds are released). The handoff mesh is one SpscQueue<Envelope>
 // per ordered pair of shards, created before any thread starts and never resized.
 #pragma once
 
@@ -60,6 +60,11 @@ class Runtime {
   void ThreadMain(int id, const SetupFunction& setup);
   void HandleSignal(int signo);
   void WakeAllFromControlRing();
+  // Shutdown ends every loop at once: a shard leaves its loop only when every shard is
+  // stopping and holds nothing, so work one shard still owes another (results to make
+  // durable in its log) always finds the other running. Shards report each change.
+  void ShardSettled(bool settled);
+  bool AllShardsSettled() const { return unsettled_shards_.load(std::memory_order_acquire) == 0; }
 
   const RuntimeOptions options_;
   std::vector<std::unique_ptr<Shard>> shards_;
@@ -67,6 +72,7 @@ class Runtime {
   std::atomic<bool> stop_requested_{false};
   std::atomic<int> shards_ready_{0};
   std::atomic<bool> setup_failed_{false};
+  std::atomic<int> unsettled_shards_{0};  // shards not yet stopping with nothing held
   std::mutex mutex_;  // guards control_ring_, first_error_, signal handlers
   absl::Status first_error_;
   std::unique_ptr<Ring> control_ring_;  // used only under mutex_ by non-shard wake-ups

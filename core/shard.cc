@@ -124,7 +124,7 @@ void Shard::RunOnce() {
   before_wait_ = true;
   DrainInbox();
   if (runtime_.stop_requested() && !stopping_) BeginStop();
-  bool may_block = !(stopping_ && holds_ == 0) && !turn_requested_;
+  bool may_block = !Finished() && !turn_requested_;
   turn_requested_ = false;
   if (may_block) {
     sleeping_.store(true, std::memory_order_relaxed);
@@ -153,9 +153,20 @@ void Shard::RunOnce() {
 
 void Shard::RunLoop() {
   if (id_ == 0) ArmSignalRead();
-  while (!(stopping_ && holds_ == 0)) RunOnce();
+  while (!Finished()) RunOnce();
   RP_LOG(kDebug) << "shard " << id_ << " stopped after " << turns_ << " turns";
 }
+
+bool Shard::Settle() {
+  const bool settled = stopping_ && holds_ == 0;
+  if (settled != settled_) {
+    settled_ = settled;
+    runtime_.ShardSettled(settled);
+  }
+  return settled;
+}
+
+bool Shard::Finished() { return Settle() && runtime_.AllShardsSettled(); }
 
 void Shard::BeginStop() {
   stopping_ = true;

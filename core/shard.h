@@ -124,7 +124,8 @@ class Shard {
   }
   // Called once when the runtime stops, with the grace deadline.
   void AddStopHandler(std::function<void(MonoNanos deadline)> handler);
-  // Live objects hold the shard open after a stop (connections, listeners).
+  // Live objects hold the shard open after a stop (connections, listeners, work another
+  // shard will answer). The loop ends once no shard holds anything (Runtime).
   void Hold() { ++holds_; }
   void Release() {
     RP_CHECK_GT(holds_, 0u);
@@ -159,6 +160,9 @@ class Shard {
   void Dispatch(const Completion& completion);
   void SendWake(Shard& target);
   void BeginStop();
+  // Stopping with nothing held; reported to the runtime on each change.
+  bool Settle();
+  bool Finished();  // settled, and so is every other shard: the loop ends
   void ArmSignalRead();
   void OnSignal(const Completion& completion);
 
@@ -189,6 +193,7 @@ class Shard {
   std::vector<std::function<void(MonoNanos)>> stop_handlers_;
   uint32_t holds_ = 0;
   bool stopping_ = false;
+  bool settled_ = false;  // as the runtime last heard
   bool before_wait_ = true;
   bool signal_read_armed_ = false;
   bool turn_requested_ = false;

@@ -14,6 +14,15 @@ struct Spool::PendingCommit {
   CommitDone done;
 };
 
+// One message's results on their way to its home log and back: `done` and `status`
+// are only touched on the shard that sent them.
+struct Spool::ResultsAway {
+  std::vector<DeliveryResult> results;
+  int from = 0;
+  absl::Status status;
+  DurableCallback done;
+};
+
 Spool::Spool(core::Shard& shard, LogWriter& log, QueueIdGenerator& ids, core::Sharded<Spool>& spools)
     : shard_(shard), log_(log), ids_(ids), spools_(spools), outbox_(shard) {
   spools_.Register(shard_, this);
@@ -74,6 +83,54 @@ void Spool::Schedule(const std::shared_ptr<StoredMessage>& message, const std::v
     ++stats_.jobs_posted;
     outbox_.Send(target, spools_.Call<&Spool::ReceiveJob>(job.release(), 0, &Spool::DisposeJob));
   }
+}
+
+void Spool::WriteResults(int home_shard, std::vector<DeliveryResult> results, DurableCallback done) {
+  RP_DCHECK(!results.empty());
+  if (home_shard == shard_.id()) return AppendResults(results, std::move(done));
+  // Held open until the home answers: a stop waits for it (core::Runtime ends every
+  // loop together, so the home is still running).
+  shard_.Hold();
+  auto* away = new ResultsAway{std::move(results), shard_.id(), absl::OkStatus(), std::move(done)};
+  outbox_.Send(home_shard, spools_.Call<&Spool::ReceiveResults>(away, 0, &Spool::DisposeResults));
+}
+
+void Spool::AppendResults(const std::vector<DeliveryResult>& results, DurableCallback done) {
+  struct Waiting {
+    size_t left = 0;
+    absl::Status status;
+    DurableCallback done;
+  };
+  auto waiting = std::make_shared<Waiting>(Waiting{results.size(), absl::OkStatus(), std::move(done)});
+  for (const DeliveryResult& result : results) {
+    log_.AppendResult(result, [waiting](const absl::Status& status) {
+      waiting->status.Update(status);
+      if (--waiting->left == 0) waiting->done(waiting->status);
+    });
+  }
+}
+
+void Spool::ReceiveResults(void* pointer, uint64_t unused) {
+  (void)unused;
+  std::shared_ptr<ResultsAway> away(static_cast<ResultsAway*>(pointer));
+  AppendResults(away->results, [this, away](const absl::Status& status) {
+    // The answer travels in an envelope of its own; this one dies with the callback.
+    auto* answer = new ResultsAway{{}, away->from, status, std::move(away->done)};
+    outbox_.Send(answer->from,
+                 spools_.Call<&Spool::ReceiveResultsDurable>(answer, 0, &Spool::DisposeResults));
+  });
+}
+
+void Spool::ReceiveResultsDurable(void* pointer, uint64_t unused) {
+  (void)unused;
+  std::unique_ptr<ResultsAway> answer(static_cast<ResultsAway*>(pointer));
+  shard_.Release();
+  answer->done(answer->status);
+}
+
+void Spool::DisposeResults(void* pointer, uint64_t unused) {
+  (void)unused;
+  delete static_cast<ResultsAway*>(pointer);
 }
 
 void Spool::ReceiveJob(void* pointer, uint64_t unused) {

@@ -9,6 +9,11 @@
 //    shard that owns the domain, whose delivery side (a JobSink) takes it. The body's
 //    location travels with the jobs, known since the commit: nobody re-reads the
 //    envelope to deliver it.
+//  - Results: a delivering shard writes each delivery result in the message's home log
+//    (WriteResults), whichever shard delivers it. A log deletes its segments oldest
+//    first, so a result newer than its commit in the same log goes only after the commit
+//    does; in another shard's log it could go first and bring the recipient back at a
+//    restart.
 //  - Done: a delivering shard reports each finished job; the last job of a message sends
 //    the notice home, where the log lets the message's segment go (reclamation).
 //
@@ -80,6 +85,10 @@ class Spool {
                          uint64_t commit_offset, bool reclaim);
 
   // ---- Delivery ----
+  // Writes `results` (one message's, non-empty) in the log of `home_shard`, the
+  // message's home; `done` hears on this shard when they are all durable, or the first
+  // error (never inside the call).
+  void WriteResults(int home_shard, std::vector<DeliveryResult> results, DurableCallback done);
   // A job of `message` is finished (its final results are durable).
   void JobFinished(const std::shared_ptr<StoredMessage>& message);
   // Where this shard's copies live: for compaction's copies into this log.
@@ -94,12 +103,17 @@ class Spool {
 
  private:
   struct PendingCommit;
+  struct ResultsAway;
+  void AppendResults(const std::vector<DeliveryResult>& results, DurableCallback done);
   void Schedule(const std::shared_ptr<StoredMessage>& message, const std::vector<Recipient>& recipients);
   void Deliver(std::unique_ptr<DeliveryJob> job);
   // Handlers of cross-shard calls (core::Sharded).
   void ReceiveJob(void* job, uint64_t unused);
   void ReceiveFinished(void* unused, uint64_t segment);
+  void ReceiveResults(void* results, uint64_t unused);
+  void ReceiveResultsDurable(void* results, uint64_t unused);
   static void DisposeJob(void* job, uint64_t unused);
+  static void DisposeResults(void* results, uint64_t unused);
 
   core::Shard& shard_;
   LogWriter& log_;

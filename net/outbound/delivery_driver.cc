@@ -387,27 +387,26 @@ void DeliveryDriver::Do(queue::CloseConnection& action) {
 }
 
 void DeliveryDriver::Do(queue::WriteResults& action) {
-  auto left = std::make_shared<size_t>(action.results.size());
-  for (const queue::DeliveryResult& result : action.results) {
-    spool_.log().AppendResult(result, [this, left, batch = action.batch, finished = action.finished,
-                                       queue_id = result.queue_id](const absl::Status& status) {
-      if (!status.ok()) {
-        // The outcome stands in memory; after a restart the recipient is tried again.
-        RP_LOG(kWarning) << "delivery result for id=" << queue_id << " not durable: " << status;
-      }
-      if (--*left > 0) return;
-      if (finished != nullptr) {
-        // Records that finish a job copied forward, under its old id: the old message
-        // lets go of it now (a restart before this delivers from both copies).
-        bodies_.files().Release(finished->segment_path);
-        spool_.JobFinished(finished);
-        return;
-      }
-      if (batch == 0) return;  // an operator's hold or release: nothing waits for it
-      scheduler_.OnResultsWritten(batch, Now());
-      Run();
-    });
-  }
+  std::string queue_id = action.results.front().queue_id;
+  spool_.WriteResults(action.home_shard, std::move(action.results),
+                      [this, batch = action.batch, finished = std::move(action.finished),
+                       queue_id = std::move(queue_id)](const absl::Status& status) {
+                        if (!status.ok()) {
+                          // The outcome stands in memory; after a restart the recipient is tried again.
+                          RP_LOG(kWarning)
+                              << "delivery results for id=" << queue_id << " not durable: " << status;
+                        }
+                        if (finished != nullptr) {
+                          // Records that finish a job copied forward, under its old id: the old
+                          // message lets go of it now (a restart before this delivers from both copies).
+                          bodies_.files().Release(finished->segment_path);
+                          spool_.JobFinished(finished);
+                          return;
+                        }
+                        if (batch == 0) return;  // an operator's hold or release: nothing waits for it
+                        scheduler_.OnResultsWritten(batch, Now());
+                        Run();
+                      });
 }
 
 void DeliveryDriver::Do(queue::WriteBounce& action) {

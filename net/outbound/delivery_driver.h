@@ -11,7 +11,8 @@
 //   CloseConnection → QUIT
 //   (OpenConnection's TLS mode is the destination's from the shaping policy, or
 //   --outbound_tls)
-//   WriteResults    → result records in this shard's log (LogWriter::AppendResult)
+//   WriteResults    → result records in the message's home log (Spool::WriteResults:
+//                     this shard's, or posted to the home shard and answered back)
 //   WriteBounce     → a DSN built (queue/schedule/bounce.h) and committed through the
 //                     spool, which schedules it like any message
 //   CopyForward     → compaction's copy into this shard's log (queue/log_compaction.h)

@@ -173,11 +173,13 @@ struct CloseConnection {
 // Append result records; answer with OnResultsWritten once all are durable or failed.
 // With `finished` set, there is nothing to answer: once they are written, that
 // message's job is finished (the records of a job copied forward, under its old id).
-// Batch 0: nothing to answer either (an operator's hold or release).
+// Batch 0: nothing to answer either (an operator's hold or release). The results are
+// one message's, written in its home shard's log (Spool::WriteResults).
 struct WriteResults {
   BatchId batch = 0;
   std::vector<DeliveryResult> results;
   std::shared_ptr<StoredMessage> finished;
+  int home_shard = 0;
 };
 // Write a DSN to `message`'s sender naming `recipients`; answer with OnBounceWritten.
 struct WriteBounce {

@@ -422,6 +422,7 @@ void DeliveryScheduler::RunCommand(Job& job, AdminCommand command, const std::st
 
 void DeliveryScheduler::WriteOperatorRecords(Job& job, Outcome outcome, const std::string& text) {
   WriteResults write;
+  write.home_shard = job.work->message->home_shard;
   for (const JobRecipient& r : job.work->recipients) {
     DeliveryResult result;
     result.queue_id = job.work->message->queue_id;

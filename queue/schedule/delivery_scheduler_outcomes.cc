@@ -252,7 +252,7 @@ void DeliveryScheduler::WriteBatch(std::unique_ptr<Batch> batch) {
   }
   RP_DCHECK(batch->job->busy);
   batch->id = next_batch_++;
-  actions_.push_back(WriteResults{batch->id, batch->results, nullptr});
+  actions_.push_back(WriteResults{batch->id, batch->results, nullptr, batch->job->work->message->home_shard});
   batches_.emplace(batch->id, std::move(batch));
 }
 
@@ -344,6 +344,7 @@ void DeliveryScheduler::OnCopiedForward(JobId id, std::shared_ptr<StoredMessage>
   DeliveryJob& work = *job.work;
   WriteResults relocated;
   relocated.finished = work.message;  // the old message lets go once these are written
+  relocated.home_shard = work.message->home_shard;
   for (const JobRecipient& r : work.recipients) {
     DeliveryResult moved;
     moved.queue_id = work.message->queue_id;

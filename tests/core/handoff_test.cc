@@ -138,6 +138,60 @@ TEST(HandoffTest, StopFromAnotherThreadWakesSleepingShards) {
 }
 
 }  // namespace
+// Shutdown ends every loop together. Shard 1 holds itself after the stop and only then
+// asks shard 0 for something (as a delivering shard sends results to the message's
+// home log); shard 0 holds nothing, yet keeps its loop until shard 1 is done, so the
+// answer comes. Shard 1 gives up after five seconds, so a shard 0 that left early fails
+// the test instead of hanging it.
+struct LateQuestion {
+  std::atomic<bool> answered{false};
+  int turns_since_stop = 0;
+  bool stopping = false, asked = false, released = false;
+  MonoNanos give_up_at = 0;
+};
+
+void OnAnswer(Shard&, const Envelope& envelope) {
+  static_cast<LateQuestion*>(envelope.pointer)->answered = true;
+}
+
+void OnQuestion(Shard& shard, const Envelope& envelope) {
+  EXPECT_TRUE(shard.Post(1, Envelope{&OnAnswer, nullptr, envelope.pointer, 0}));
+}
+
+TEST(RuntimeTest, AShardWithNothingHeldRunsWhatAnotherStillSendsItUntilEveryShardIsDone) {
+  Runtime runtime(TwoShards());
+  LateQuestion q;
+  absl::Status status = runtime.Run([&](Shard& shard) {
+    if (shard.id() == 0) {
+      shard.runtime().RequestStop();
+      return absl::OkStatus();
+    }
+    shard.Hold();
+    shard.AddStopHandler([&q, &shard](MonoNanos) {
+      q.stopping = true;
+      shard.RequestTurn();  // the hook below keeps turning until it lets go
+    });
+    shard.AddTurnHook([&q, &shard] {
+      if (!q.stopping || q.released) return;
+      shard.RequestTurn();
+      if (++q.turns_since_stop < 200) return;  // shard 0 has long settled by now
+      if (!q.asked) {
+        q.asked = true;
+        q.give_up_at = shard.now() + 5 * kNanosPerSecond;
+        EXPECT_TRUE(shard.Post(0, Envelope{&OnQuestion, nullptr, &q, 0}));
+      }
+      if (q.answered || shard.now() > q.give_up_at) {
+        q.released = true;
+        shard.Release();
+      }
+    });
+    return absl::OkStatus();
+  });
+  ASSERT_TRUE(status.ok()) << status;
+  EXPECT_TRUE(q.asked);
+  EXPECT_TRUE(q.answered);
+}
+
 TEST(RuntimeTest, AShardThatCannotStartStopsTheRuntimeWithItsErrorAndRunsNoLoop) {
   RuntimeOptions options = TwoShards();
   options.shard.recv_buffer_count = 1000;  // the buffer ring needs a power of two

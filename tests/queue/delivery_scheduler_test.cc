@@ -22,7 +22,9 @@ std::vector<std::string> Addresses(const std::string& domain, const std::vector<
 
 TEST(DeliverySchedulerTest, AMessageGoesFromArrivalToFinishedAndTheIdleConnectionQuits) {
   SchedulerHarness h;
-  h.Accept(h.Job("dest.example", {"a", "b"}));
+  std::unique_ptr<DeliveryJob> job = h.Job("dest.example", {"a", "b"});
+  job->message->home_shard = 3;  // committed on another shard than this one
+  h.Accept(std::move(job));
   EXPECT_EQ(h.Take<ResolveRoute>().domain, "dest.example");
   EXPECT_TRUE(h.actions.empty());
   h.Resolved("dest.example", SmtpHop({"192.0.2.1:25"}));
@@ -42,6 +44,7 @@ TEST(DeliverySchedulerTest, AMessageGoesFromArrivalToFinishedAndTheIdleConnectio
   // The job finishes only once its result records are written.
   const WriteResults write = h.Take<WriteResults>();
   ASSERT_EQ(write.results.size(), 2u);
+  EXPECT_EQ(write.home_shard, 3);  // the message's own log keeps its results
   EXPECT_EQ(write.results[1].recipient_index, 1u);
   EXPECT_EQ(write.results[1].outcome, Outcome::kDelivered);
   EXPECT_EQ(h.Count<JobFinished>(), 0u);

@@ -7,12 +7,16 @@
 #include <memory>
 
 #include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
 #include "core/runtime.h"
+#include "core/sharded.h"
 #include "gtest/gtest.h"
 #include "queue/log_compaction.h"
 #include "queue/log_reader.h"
 #include "queue/log_writer.h"
+#include "queue/queue_id.h"
 #include "queue/recovery.h"
+#include "queue/spool.h"
 #include "tests/queue/log_workload.h"
 
 namespace ringpost::queue {
@@ -277,6 +281,76 @@ TEST(ReclamationTest, ACopiedShareSupersedesItsRecipientsInTheOriginal) {
   ASSERT_EQ(envelope->recipients.size(), 1u);
   EXPECT_EQ(envelope->recipients[0].address, "later@example.org");
   EXPECT_EQ(envelope->recipients[0].params, "NOTIFY=NEVER");  // the parameters travel too
+}
+
+// A message's results are written by the shard that delivers its domain, which need not
+// be the shard whose log holds the message. Each log deletes its own segments once they
+// hold nothing live, so a result kept in the delivering shard's log would go with that
+// log's traffic while its message lived on: after a restart the recipient would be sent
+// to again. Spool::WriteResults writes them in the message's own log instead.
+TEST(ReclamationTest, AResultWrittenForAnotherShardsMessageOutlivesTheWritersReclamation) {
+  testing::ScratchDir spool("log-writer-results-home");
+  core::RuntimeOptions options = OneShard();
+  options.shards = 2;
+  core::Runtime runtime(options);
+  core::Sharded<Spool> spools(2);
+  std::string id;  // committed on shard 0, two recipients
+  // Runs on shard 1, as its delivery would: the first recipient's result, then a flood
+  // of shard 1's own mail, delivered and finished, until its early segments are gone.
+  std::function<void(core::Shard&)> deliver_on_1 = [&](core::Shard& shard) {
+    Spool& writer_spool = *spools.Local(shard);
+    writer_spool.WriteResults(
+        /*home_shard=*/0, {{id, 0, Outcome::kDelivered, 1, 0, 250, "ok"}}, [&](const absl::Status& written) {
+          ASSERT_TRUE(written.ok()) << written;
+          LogWriter& writer = writer_spool.log();
+          auto delivered = std::make_shared<int>(0);
+          Produce(shard, writer, 2000, 2000,
+                  [&, delivered](const std::string& own, const MessageLocation& at) {
+                    writer.AppendResult({own, 0, Outcome::kDelivered, 1, 0, 250, "ok"},
+                                        [&, at, delivered](const absl::Status& s) {
+                                          ASSERT_TRUE(s.ok());
+                                          writer.MessageFinished(at.segment);
+                                          if (++*delivered < 2000) return;
+                                          EXPECT_GT(writer.stats().segments_deleted, 20u);
+                                          shard.runtime().RequestStop();
+                                        });
+                  });
+        });
+  };
+  ASSERT_TRUE(runtime
+                  .Run([&](core::Shard& shard) -> absl::Status {
+                    auto& writer = StartWriter(shard, spool / absl::StrCat("shard-", shard.id()));
+                    auto& ids = shard.Make<QueueIdGenerator>(static_cast<uint32_t>(shard.id()));
+                    auto& home = shard.Make<Spool>(shard, writer, ids, spools);
+                    if (shard.id() != 0) return absl::OkStatus();
+                    absl::StatusOr<uint64_t> message = home.BeginMessage();
+                    EXPECT_TRUE(message.ok());
+                    EXPECT_TRUE(home.AppendBody(*message, BodyFor(0, 1, 3000)).ok());
+                    Envelope envelope;
+                    id = envelope.queue_id = home.NextQueueId(absl::Now());
+                    envelope.recipients.push_back({"first@one.example", ""});
+                    envelope.recipients.push_back({"second@two.example", ""});
+                    home.Commit(*message, envelope, [&](const absl::Status& committed) {
+                      ASSERT_TRUE(committed.ok()) << committed;
+                      core::Envelope call;
+                      call.function = [](core::Shard& target, const core::Envelope& e) {
+                        (*static_cast<std::function<void(core::Shard&)>*>(e.pointer))(target);
+                      };
+                      call.pointer = &deliver_on_1;
+                      ASSERT_TRUE(shard.Post(1, call));
+                    });
+                    return absl::OkStatus();
+                  })
+                  .ok());
+  auto recovered = RecoverSpool(spool.path());
+  ASSERT_TRUE(recovered.ok()) << recovered.status();
+  ASSERT_EQ(recovered->live.size(), 1u);
+  const RecoveredMessage& m = recovered->live[0];
+  EXPECT_EQ(m.queue_id, id);
+  ASSERT_EQ(m.recipients.size(), 2u);
+  EXPECT_TRUE(m.recipients[0].final);  // delivered: not sent again
+  EXPECT_EQ(m.recipients[0].last_outcome, Outcome::kDelivered);
+  EXPECT_FALSE(m.recipients[1].final);
 }
 
 }  // namespace

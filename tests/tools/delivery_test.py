@@ -545,6 +545,69 @@ class RestartTest(DeliveryTestCase):
         self.assertEqual([m[0]["rcpt_to"] for m in later.messages()], [["two@later.example"]])
         self.assertEqual([m[0]["rcpt_to"] for m in later_again.messages()], [["three@later.example"]])
 
+    def test_results_written_by_another_shard_outlive_its_reclaimed_segments(self):
+        """A message's recipients are delivered by the shards that own their domains; each
+        result lives in the message's own (home) log. Here the message stays queued for a
+        deferred recipient while a flow of other mail rolls and reclaims the other shard's
+        segments: the recipients that shard delivered stay delivered after a restart, and
+        nothing is sent twice."""
+        up = self.sink()
+        later_port = free_port()
+        spool = tempfile.TemporaryDirectory(prefix="ringpost-delivery-results-home-")
+        self.addCleanup(spool.cleanup)
+        flags = dict(spool_dir=spool.name, shards=2, segment_bytes=65536,
+                     routes="later.example=127.0.0.1:%d,*=127.0.0.1:%d" % (later_port, up.port),
+                     retry_initial="5s", retry_max="5s")
+
+        def run():
+            daemon = self.daemon(**flags)
+            daemon.spool = spool.name
+            return daemon
+        first = run()
+        # Eight domains: with two shards, about half are delivered by the shard that is
+        # not the message's home.
+        early = ["one@up%d.example" % i for i in range(8)]
+        self.send(first, "a@src.example", early + ["two@later.example"], b"Subject: split\r\n\r\nx\r\n")
+        wait_for(lambda: len(up.messages()) == 8, 30, "8 early recipients delivered", lambda: "\n" + first.log_text())
+        self.assertEqual(first.terminate(), 0)
+        queued = first.queued()
+        self.assertEqual([entry["recipients"] for entry in queued.values()], [1], queued)
+        (message_id,) = queued
+        other_shard = os.path.join(spool.name, "shard-%d" % (1 - queued[message_id]["shard"]))
+
+        second = run()
+        body = b"Subject: fill\r\n\r\n" + b"x" * 8000 + b"\r\n"
+
+        def client(offset):
+            with smtplib.SMTP("127.0.0.1", second.port, timeout=60) as c:
+                for i in range(offset, offset + 25):
+                    c.sendmail("a@src.example", ["r%d@d%d.example" % (i, i % 7)], body)
+        # Sixteen connections: SO_REUSEPORT spreads them over both shards.
+        threads = [threading.Thread(target=client, args=(k * 25,)) for k in range(16)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        wait_for(lambda: len(up.messages()) == 408, 60, "400 more deliveries", lambda: "\n" + second.log_text())
+
+        def reclaimed():  # segments the other shard made and deleted (or kept for reuse)
+            numbers = [int(os.path.basename(p)[:-4]) for p in glob.glob(os.path.join(other_shard, "*.log"))]
+            return numbers and max(numbers) - len(numbers) >= 3
+        # 3.2 MB through 64 KiB segments: the other shard's segments come and go, while
+        # the queued message keeps its home shard's.
+        wait_for(reclaimed, 20, "the other shard to reclaim segments",
+                 lambda: "\n%s" % sorted(os.listdir(other_shard)))
+        self.assertEqual(second.terminate(), 0)
+        self.assertEqual({k: v["recipients"] for k, v in second.queued().items()}, {message_id: 1})
+
+        later = self.sink(port=later_port)
+        flags.update(retry_initial="1s", retry_max="2s")
+        third = run()
+        wait_for(lambda: later.messages(), 30, "the deferred recipient after the restart",
+                 lambda: "\n" + third.log_text())
+        self.assertEqual(third.terminate(), 0)
+        delivered_early = sorted(m[0]["rcpt_to"][0] for m in up.messages() if m[0]["rcpt_to"][0] in early)
+        self.assertEqual(delivered_early, sorted(early), "each early recipient exactly once")
 
 class Dnsmasq:
     """A real dnsmasq on 127.0.0.1:PORT serving the test zone, logging every query."""
