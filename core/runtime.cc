@@ -103,7 +103,7 @@ absl::Status Runtime::Run(const SetupFunction& setup, const std::function<void()
         if (first_error_.ok()) first_error_ = absl::Status(status.code(), absl::StrCat("shard ", id, ": ", status.message()));
         setup_failed_ = true;
       }
-      if (!initialized) ShardSettled(true);  // it never runs: nothing to wait for
+      if (!initialized) ShardSettled();  // it never runs: nothing to wait for
       rings_ready.arrive_and_wait();  // every ring fd exists before anyone posts
       if (!setup_failed_.load()) {
         status = setup(shard);
@@ -141,13 +141,17 @@ void Runtime::RequestStop() {
   WakeAllFromControlRing();
 }
 
-void Runtime::ShardSettled(bool settled) {
-  if (!settled) {
-    unsettled_shards_.fetch_add(1, std::memory_order_acq_rel);
-    return;
-  }
+void Runtime::ShardSettled() {
   // The last to settle wakes the others, which may be waiting for completions.
   if (unsettled_shards_.fetch_sub(1, std::memory_order_acq_rel) == 1) WakeAllFromControlRing();
+}
+
+bool Runtime::ShardUnsettled() {
+  int unsettled = unsettled_shards_.load(std::memory_order_acquire);
+  do {
+    if (unsettled == 0) return false;  // every loop is ending
+  } while (!unsettled_shards_.compare_exchange_weak(unsettled, unsettled + 1, std::memory_order_acq_rel));
+  return true;
 }
 
 void Runtime::WakeAllFromControlRing() {

@@ -159,11 +159,20 @@ void Shard::RunLoop() {
 
 bool Shard::Settle() {
   const bool settled = stopping_ && holds_ == 0;
-  if (settled != settled_) {
-    settled_ = settled;
-    runtime_.ShardSettled(settled);
+  if (settled && !settled_) {
+    settled_ = true;
+    runtime_.ShardSettled();
   }
   return settled;
+}
+
+bool Shard::HoldForPeer() {
+  if (settled_) {
+    if (!runtime_.ShardUnsettled()) return false;
+    settled_ = false;
+  }
+  Hold();
+  return true;
 }
 
 bool Shard::Finished() { return Settle() && runtime_.AllShardsSettled(); }

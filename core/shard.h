@@ -13,7 +13,7 @@
 //
 // Lifecycle: created by Runtime, initialised on its own thread, then services are
 // installed by the Runtime's setup function. On stop every stop handler is called once
-// with the grace deadline; the shard exits when no holds remain.
+// with the grace deadline; the shards exit together once no shard holds anything.
 #pragma once
 
 #include <atomic>
@@ -127,6 +127,9 @@ class Shard {
   // Live objects hold the shard open after a stop (connections, listeners, work another
   // shard will answer). The loop ends once no shard holds anything (Runtime).
   void Hold() { ++holds_; }
+  // A hold for work another shard will answer (its envelope back releases it). False
+  // once every shard's loop is ending: the other shard may be gone, so do not wait.
+  bool HoldForPeer();
   void Release() {
     RP_CHECK_GT(holds_, 0u);
     --holds_;
@@ -160,7 +163,8 @@ class Shard {
   void Dispatch(const Completion& completion);
   void SendWake(Shard& target);
   void BeginStop();
-  // Stopping with nothing held; reported to the runtime on each change.
+  // Stopping with nothing held; reported to the runtime on each change (a shard that
+  // settled takes part again only through HoldForPeer: local I/O it only finishes).
   bool Settle();
   bool Finished();  // settled, and so is every other shard: the loop ends
   void ArmSignalRead();

@@ -14,11 +14,12 @@ struct Spool::PendingCommit {
   CommitDone done;
 };
 
-// One message's results on their way to its home log and back: `done` and `status`
-// are only touched on the shard that sent them.
+// One message's results on their way to its home log and back. `done` runs only on
+// the shard that sent them (the home moves it into the answer).
 struct Spool::ResultsAway {
   std::vector<DeliveryResult> results;
   int from = 0;
+  uint64_t number = 0;  // the sender's count (Spool::results_away_)
   absl::Status status;
   DurableCallback done;
 };
@@ -89,9 +90,17 @@ void Spool::WriteResults(int home_shard, std::vector<DeliveryResult> results, Du
   RP_DCHECK(!results.empty());
   if (home_shard == shard_.id()) return AppendResults(results, std::move(done));
   // Held open until the home answers: a stop waits for it (core::Runtime ends every
-  // loop together, so the home is still running).
-  shard_.Hold();
-  auto* away = new ResultsAway{std::move(results), shard_.id(), absl::OkStatus(), std::move(done)};
+  // loop together, so the home is still running). Unless every loop is already ending:
+  // then they are not written, and a restart tries their recipients again.
+  if (!shard_.HoldForPeer()) {
+    auto* answer = new ResultsAway{
+        {}, shard_.id(), 0, absl::UnavailableError("the home shard has stopped"), std::move(done)};
+    shard_.RunAfterTurn({&Spool::AnswerUnheld, answer, 0});
+    return;
+  }
+  const uint64_t number = ++results_sent_away_;
+  results_away_.insert(number);
+  auto* away = new ResultsAway{std::move(results), shard_.id(), number, absl::OkStatus(), std::move(done)};
   outbox_.Send(home_shard, spools_.Call<&Spool::ReceiveResults>(away, 0, &Spool::DisposeResults));
 }
 
@@ -115,7 +124,7 @@ void Spool::ReceiveResults(void* pointer, uint64_t unused) {
   std::shared_ptr<ResultsAway> away(static_cast<ResultsAway*>(pointer));
   AppendResults(away->results, [this, away](const absl::Status& status) {
     // The answer travels in an envelope of its own; this one dies with the callback.
-    auto* answer = new ResultsAway{{}, away->from, status, std::move(away->done)};
+    auto* answer = new ResultsAway{{}, away->from, away->number, status, std::move(away->done)};
     outbox_.Send(answer->from,
                  spools_.Call<&Spool::ReceiveResultsDurable>(answer, 0, &Spool::DisposeResults));
   });
@@ -125,6 +134,36 @@ void Spool::ReceiveResultsDurable(void* pointer, uint64_t unused) {
   (void)unused;
   std::unique_ptr<ResultsAway> answer(static_cast<ResultsAway*>(pointer));
   shard_.Release();
+  answer->done(answer->status);
+  OnResultsAnswered(answer->number, answer->status);
+}
+
+void Spool::WhenResultsDurable(DurableCallback done) {
+  if (results_away_.empty()) return log_.WhenDurable(std::move(done));
+  results_waiters_.push_back({results_sent_away_, absl::OkStatus(), std::move(done)});
+}
+
+void Spool::OnResultsAnswered(uint64_t number, const absl::Status& status) {
+  results_away_.erase(number);
+  const uint64_t oldest_away = results_away_.empty() ? UINT64_MAX : *results_away_.begin();
+  std::vector<ResultsWaiter> ready, waiting;
+  for (ResultsWaiter& waiter : results_waiters_) {
+    if (number <= waiter.last) waiter.status.Update(status);
+    (waiter.last >= oldest_away ? waiting : ready).push_back(std::move(waiter));
+  }
+  results_waiters_ = std::move(waiting);
+  for (ResultsWaiter& waiter : ready) {
+    if (!waiter.status.ok()) {
+      waiter.done(waiter.status);
+    } else {
+      log_.WhenDurable(std::move(waiter.done));
+    }
+  }
+}
+
+void Spool::AnswerUnheld(void* pointer, uint64_t unused) {
+  (void)unused;
+  std::unique_ptr<ResultsAway> answer(static_cast<ResultsAway*>(pointer));
   answer->done(answer->status);
 }
 

@@ -25,6 +25,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -86,9 +87,13 @@ class Spool {
 
   // ---- Delivery ----
   // Writes `results` (one message's, non-empty) in the log of `home_shard`, the
-  // message's home; `done` hears on this shard when they are all durable, or the first
-  // error (never inside the call).
+  // message's home; `done` runs once on this shard when every write has ended, with the
+  // first error if one failed (never inside the call).
   void WriteResults(int home_shard, std::vector<DeliveryResult> results, DurableCallback done);
+  // `done` once every result this shard wrote so far, in any shard's log, is durable, and
+  // everything appended to this shard's log so far (an error if one of them failed);
+  // never inside the call. For replies that promise durability (an operator's hold).
+  void WhenResultsDurable(DurableCallback done);
   // A job of `message` is finished (its final results are durable).
   void JobFinished(const std::shared_ptr<StoredMessage>& message);
   // Where this shard's copies live: for compaction's copies into this log.
@@ -114,6 +119,7 @@ class Spool {
   void ReceiveResultsDurable(void* results, uint64_t unused);
   static void DisposeJob(void* job, uint64_t unused);
   static void DisposeResults(void* results, uint64_t unused);
+  static void AnswerUnheld(void* results, uint64_t unused);
 
   core::Shard& shard_;
   LogWriter& log_;
@@ -121,6 +127,17 @@ class Spool {
   core::Sharded<Spool>& spools_;
   core::Outbox outbox_;
   JobSink* delivery_ = nullptr;
+  // Results sent to other shards, numbered in order, until their answers come; and who
+  // waits for them (WhenResultsDurable: every number up to `last`).
+  uint64_t results_sent_away_ = 0;
+  std::set<uint64_t> results_away_;
+  struct ResultsWaiter {
+    uint64_t last = 0;
+    absl::Status status;
+    DurableCallback done;
+  };
+  std::vector<ResultsWaiter> results_waiters_;
+  void OnResultsAnswered(uint64_t number, const absl::Status& status);
   Stats stats_;
 };
 

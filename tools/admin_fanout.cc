@@ -41,7 +41,8 @@ std::shared_ptr<AdminAgent::Fanout> MakeGather(int shards, typename Gather<Part>
 }
 
 // Waits (a timer tick at a time) until the scheduler reported back every write decided
-// up to now, then until the log made everything durable; then `done(status)`.
+// up to now, then until every result record written so far is durable (in whichever
+// shard's log it went) and so is this shard's log; then `done(status)`.
 struct DurableWait {
   AdminAgent* agent = nullptr;
   queue::BatchId last = 0;
@@ -64,7 +65,7 @@ struct DurableWait {
       agent.shard().timers().Schedule(&wait->timer, agent.shard().now() + kCommandWait);
       return;
     }
-    agent.log().WhenDurable([wait](const absl::Status& status) {
+    agent.driver().spool().WhenResultsDurable([wait](const absl::Status& status) {
       std::unique_ptr<DurableWait> owned(wait);
       owned->done(status);
     });

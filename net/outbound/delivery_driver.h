@@ -95,6 +95,8 @@ class DeliveryDriver final : public queue::JobSink {
   void AcceptJob(std::unique_ptr<queue::DeliveryJob> job) override;
 
   const queue::DeliveryScheduler& scheduler() const { return scheduler_; }
+  // Where this shard's results go (their home shards' logs, through it).
+  queue::Spool& spool() { return spool_; }
   // Where attempts' bodies came from (ReadForAttempt).
   struct BodyReads {
     uint64_t from_memory = 0, from_log = 0;

@@ -91,11 +91,14 @@ TEST(DeliverySchedulerAdminTest, AStandingOrderIsCarriedAndRestoredAfterARestart
 
 TEST(DeliverySchedulerAdminTest, AHeldMessageIsNotAttemptedUntilReleased) {
   SchedulerHarness h;
-  h.Accept(h.Job("dest.example", {"a", "b"}));
+  std::unique_ptr<DeliveryJob> job = h.Job("dest.example", {"a", "b"});
+  job->message->home_shard = 1;
+  h.Accept(std::move(job));
   h.Accept(h.Job("dest.example", {"c"}));
   EXPECT_EQ(h.Apply(AdminCommand::kHold, ById("Q1")), 1u);
   const WriteResults held = h.Take<WriteResults>();
   EXPECT_EQ(held.batch, 0u);  // nothing waits for it
+  EXPECT_EQ(held.home_shard, 1);  // in the message's own log, as every result
   ASSERT_EQ(held.results.size(), 2u);
   EXPECT_EQ(held.results[0].outcome, Outcome::kHeld);
   h.Take<ResolveRoute>();

@@ -458,7 +458,9 @@ TEST(DeliverySchedulerTest, ALongDeferredJobIsCopiedForwardAndGoesOnAsTheCopy) {
   config.retry.initial = absl::Minutes(40);
   config.retry.max = absl::Hours(4);
   SchedulerHarness h(config);
-  h.Accept(h.Job("dest.example", {"a", "b"}));
+  std::unique_ptr<DeliveryJob> job = h.Job("dest.example", {"a", "b"});
+  job->message->home_shard = 1;
+  h.Accept(std::move(job));
   h.Resolved("dest.example", SmtpHop({"192.0.2.1:25"}));
   ConnectionId c = OpenAndGreet(h);
   h.Take<SendMessage>();
@@ -483,6 +485,7 @@ TEST(DeliverySchedulerTest, ALongDeferredJobIsCopiedForwardAndGoesOnAsTheCopy) {
   // The old message lets go once "relocated" records for both recipients are written.
   const WriteResults relocated = h.Take<WriteResults>();
   EXPECT_EQ(relocated.finished, copy.message);
+  EXPECT_EQ(relocated.home_shard, 1);  // written where the old message lives
   ASSERT_EQ(relocated.results.size(), 2u);
   EXPECT_EQ(relocated.results[1].outcome, Outcome::kRelocated);
   EXPECT_EQ(relocated.results[1].queue_id, "Q1");
