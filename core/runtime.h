@@ -49,6 +49,9 @@ class Runtime {
   // SIGINT (one handler for both), once, just before the stop begins.
   void SetSignalHandler(int signo, std::function<void()> handler);
 
+  // Every shard is stopping with nothing held: the loops are ending (final).
+  bool AllShardsSettled() const { return unsettled_shards_.load(std::memory_order_acquire) == 0; }
+
   int shard_count() const { return options_.shards; }
   const RuntimeOptions& options() const { return options_; }
   Shard& shard(int id) { return *shards_[id]; }
@@ -67,7 +70,6 @@ class Runtime {
   // still finish its own I/O, but may not wait for another shard any more).
   void ShardSettled();
   bool ShardUnsettled();
-  bool AllShardsSettled() const { return unsettled_shards_.load(std::memory_order_acquire) == 0; }
 
   const RuntimeOptions options_;
   std::vector<std::unique_ptr<Shard>> shards_;

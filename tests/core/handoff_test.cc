@@ -143,6 +143,8 @@ TEST(HandoffTest, StopFromAnotherThreadWakesSleepingShards) {
 // home log); shard 0 holds nothing, yet keeps its loop until shard 1 is done, so the
 // answer comes. Shard 1 gives up after five seconds, so a shard 0 that left early fails
 // the test instead of hanging it.
+namespace {
+
 struct LateQuestion {
   std::atomic<bool> answered{false};
   int turns_since_stop = 0;
@@ -157,6 +159,8 @@ void OnAnswer(Shard&, const Envelope& envelope) {
 void OnQuestion(Shard& shard, const Envelope& envelope) {
   EXPECT_TRUE(shard.Post(1, Envelope{&OnAnswer, nullptr, envelope.pointer, 0}));
 }
+
+}  // namespace
 
 TEST(RuntimeTest, AShardWithNothingHeldRunsWhatAnotherStillSendsItUntilEveryShardIsDone) {
   Runtime runtime(TwoShards());
@@ -190,6 +194,61 @@ TEST(RuntimeTest, AShardWithNothingHeldRunsWhatAnotherStillSendsItUntilEveryShar
   ASSERT_TRUE(status.ok()) << status;
   EXPECT_TRUE(q.asked);
   EXPECT_TRUE(q.answered);
+}
+
+// Once every shard has settled the end is final: a shard still finishing its own I/O
+// (shard 0 here, holding itself after it had settled) may not start waiting for another
+// shard, which may have left its loop already.
+namespace {
+
+struct LateHold {
+  std::atomic<bool> zero_holds{false};
+  bool zero_counted = false, zero_done = false, one_released = false;
+  int zero_turns = 0;
+  bool peer_hold_granted = true;
+};
+
+}  // namespace
+
+TEST(RuntimeTest, OnceEveryShardSettledNoShardMayWaitForAnotherAgain) {
+  Runtime runtime(TwoShards());
+  LateHold h;
+  absl::Status status = runtime.Run([&](Shard& shard) {
+    if (shard.id() == 1) {
+      shard.Hold();  // settles only once shard 0 holds itself again
+      shard.AddStopHandler([&shard](MonoNanos) { shard.RequestTurn(); });
+      shard.AddTurnHook([&h, &shard] {
+        if (!shard.stopping() || h.one_released) return;
+        shard.RequestTurn();
+        if (!h.zero_holds.load()) return;
+        h.one_released = true;
+        shard.Release();
+      });
+      return absl::OkStatus();
+    }
+    shard.runtime().RequestStop();
+    shard.AddStopHandler([&shard](MonoNanos) { shard.RequestTurn(); });
+    shard.AddTurnHook([&h, &shard] {
+      if (!shard.stopping() || h.zero_done) return;
+      shard.RequestTurn();
+      if (!h.zero_counted) {
+        if (++h.zero_turns < 3) return;  // a turn's start has counted it settled
+        h.zero_counted = true;
+        shard.Hold();  // its own I/O, say
+        h.zero_holds = true;
+        return;
+      }
+      if (!shard.runtime().AllShardsSettled()) return;
+      h.peer_hold_granted = shard.HoldForPeer();
+      if (h.peer_hold_granted) shard.Release();
+      h.zero_done = true;
+      shard.Release();
+    });
+    return absl::OkStatus();
+  });
+  ASSERT_TRUE(status.ok()) << status;
+  EXPECT_TRUE(h.zero_done);
+  EXPECT_FALSE(h.peer_hold_granted);
 }
 
 TEST(RuntimeTest, AShardThatCannotStartStopsTheRuntimeWithItsErrorAndRunsNoLoop) {
