@@ -66,7 +66,7 @@ class Runtime {
   // Shutdown ends every loop at once: a shard leaves its loop only when every shard is
   // stopping and holds nothing, so work one shard still owes another (results to make
   // durable in its log) always finds the other running. Shards report each change.
-  // Once every shard has settled the end is final: Unsettle() refuses (a shard may
+  // Once every shard has settled the end is final: ShardUnsettled() refuses (a shard may
   // still finish its own I/O, but may not wait for another shard any more).
   void ShardSettled();
   bool ShardUnsettled();
