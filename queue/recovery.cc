@@ -229,7 +229,7 @@ absl::StatusOr<RecoveredQueue> RecoverSpool(const std::string& spool_dir) {
   by_id.reserve(committed);
   std::vector<bool> superseded;
   superseded.reserve(committed);
-  std::vector<const ScannedResult*> results;
+  std::vector<std::pair<const ScannedResult*, uint32_t>> results;  // and the segment it is in
   for (SegmentOutcome& out : outcomes) {
     RP_RETURN_IF_ERROR(out.status);
     ++report.segments;
@@ -261,12 +261,12 @@ absl::StatusOr<RecoveredQueue> RecoverSpool(const std::string& spool_dir) {
       superseded.push_back(false);
     }
     out.messages = {};
-    for (const ScannedResult& r : out.scan->results) results.push_back(&r);
+    for (const ScannedResult& r : out.scan->results) results.push_back({&r, segment});
   }
   report.messages_committed = messages.size() - report.messages_relocated;
   // Results may sit in later segments than their messages; apply them once all are known.
   report.results = results.size();
-  for (const ScannedResult* scanned : results) {
+  for (const auto& [scanned, result_segment] : results) {
     const DeliveryResult& r = scanned->result;
     auto it = by_id.find(r.queue_id);
     if (it == by_id.end()) continue;  // its message was finished and reclaimed
@@ -274,6 +274,11 @@ absl::StatusOr<RecoveredQueue> RecoverSpool(const std::string& spool_dir) {
     if (r.recipient_index >= m.recipients.size()) continue;
     RecipientState& state = m.recipients[r.recipient_index];
     if (state.final || r.attempt < state.attempts) continue;  // a final outcome is never undone
+    if (queue.segments[result_segment].shard != queue.segments[m.segment].shard &&
+        std::find(m.result_segments.begin(), m.result_segments.end(), result_segment) ==
+            m.result_segments.end()) {
+      m.result_segments.push_back(result_segment);
+    }
     state.attempts = r.attempt;
     state.last_outcome = r.outcome;
     switch (r.outcome) {
@@ -316,6 +321,7 @@ absl::StatusOr<RecoveredQueue> RecoverSpool(const std::string& spool_dir) {
       ++report.messages_finished;
     } else {
       ++queue.segments[m.segment].live;
+      for (uint32_t result_segment : m.result_segments) ++queue.segments[result_segment].live;
       queue.live.push_back(std::move(m));
     }
   }

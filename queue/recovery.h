@@ -45,6 +45,11 @@ struct RecoveredMessage {
   uint64_t commit_offset = 0;
   uint64_t body_bytes = 0;
   absl::InlinedVector<RecipientState, 1> recipients;
+  // Segments of other shards' folders holding results that decided a recipient's state
+  // (a spool written when results went to the delivering shard's log, or a folder no
+  // running shard owns). Each one counts the message as live (RecoveredSegment::live),
+  // so it stays until the message is finished; indexes into RecoveredQueue::segments.
+  absl::InlinedVector<uint32_t, 1> result_segments;
 };
 
 struct RecoveryReport {
@@ -67,7 +72,7 @@ struct RecoveredSegment {
   uint32_t number = 0;
   std::string path;          // where it is now (quarantine moves it)
   bool quarantined = false;  // moved aside: never deleted, owned by nobody
-  uint32_t live = 0;         // live messages in it
+  uint32_t live = 0;         // live messages in it, or with results in it (result_segments)
 };
 
 struct RecoveredQueue {

@@ -58,8 +58,10 @@ void Spool::Commit(uint64_t message, Envelope envelope, CommitDone done) {
 }
 
 void Spool::ScheduleRecovered(const Envelope& envelope, uint32_t segment, const std::string& segment_path,
-                              uint64_t commit_offset, bool reclaim) {
+                              uint64_t commit_offset, bool reclaim,
+                              std::vector<std::pair<int, uint32_t>> result_pins) {
   std::shared_ptr<StoredMessage> message = StoredMessageOf(envelope);
+  message->result_pins = std::move(result_pins);
   message->home_shard = shard_.id();
   message->segment = segment;
   message->segment_path = segment_path;
@@ -71,10 +73,7 @@ void Spool::ScheduleRecovered(const Envelope& envelope, uint32_t segment, const 
 void Spool::Schedule(const std::shared_ptr<StoredMessage>& message, const std::vector<Recipient>& recipients) {
   if (delivery_ == nullptr) return;  // accept-only: the message stays queued
   std::vector<std::unique_ptr<DeliveryJob>> jobs = SplitByDomain(message, recipients);
-  if (jobs.empty()) {  // every recipient was final already (recovered)
-    if (message->reclaim) log_.MessageFinished(message->segment);
-    return;
-  }
+  if (jobs.empty()) return LetGo(*message);  // every recipient was final already (recovered)
   for (std::unique_ptr<DeliveryJob>& job : jobs) {
     const int target = DomainShard(job->domain, shard_.shard_count());
     if (target == shard_.id()) {
@@ -188,9 +187,17 @@ void Spool::DisposeJob(void* pointer, uint64_t unused) {
 void Spool::JobFinished(const std::shared_ptr<StoredMessage>& message) {
   if (message->unfinished.fetch_sub(1, std::memory_order_acq_rel) != 1) return;
   ++stats_.messages_finished;
-  if (!message->reclaim) return;
-  if (message->home_shard == shard_.id()) return log_.MessageFinished(message->segment);
-  outbox_.Send(message->home_shard, spools_.Call<&Spool::ReceiveFinished>(nullptr, message->segment));
+  LetGo(*message);
+}
+
+void Spool::LetGo(const StoredMessage& message) {
+  if (message.reclaim) Unpin(message.home_shard, message.segment);
+  for (const auto& [shard, segment] : message.result_pins) Unpin(shard, segment);
+}
+
+void Spool::Unpin(int shard, uint32_t segment) {
+  if (shard == shard_.id()) return log_.MessageFinished(segment);
+  outbox_.Send(shard, spools_.Call<&Spool::ReceiveFinished>(nullptr, segment));
 }
 
 void Spool::ReceiveFinished(void* unused, uint64_t segment) {

@@ -82,8 +82,11 @@ class Spool {
   // A message found by recovery, with each recipient's state (final recipients are
   // not sent again). `reclaim`: its segment belongs to this shard, which deletes it
   // once every message in it is finished.
+  // `result_pins`: other shards' segments (shard, number) holding its results, counted
+  // live at their adoption; let go with the message.
   void ScheduleRecovered(const Envelope& envelope, uint32_t segment, const std::string& segment_path,
-                         uint64_t commit_offset, bool reclaim);
+                         uint64_t commit_offset, bool reclaim,
+                         std::vector<std::pair<int, uint32_t>> result_pins = {});
 
   // ---- Delivery ----
   // Writes `results` (one message's, non-empty) in the log of `home_shard`, the
@@ -112,6 +115,9 @@ class Spool {
   void AppendResults(const std::vector<DeliveryResult>& results, DurableCallback done);
   void Schedule(const std::shared_ptr<StoredMessage>& message, const std::vector<Recipient>& recipients);
   void Deliver(std::unique_ptr<DeliveryJob> job);
+  // The message is finished: the segments that kept it (and its results) let it go.
+  void LetGo(const StoredMessage& message);
+  void Unpin(int shard, uint32_t segment);
   // Handlers of cross-shard calls (core::Sharded).
   void ReceiveJob(void* job, uint64_t unused);
   void ReceiveFinished(void* unused, uint64_t segment);

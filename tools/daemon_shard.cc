@@ -64,7 +64,14 @@ void ScheduleRecovered(core::Shard& shard, const queue::RecoveredQueue& recovere
       r.next_attempt_unix_micros = m.recipients[i].next_attempt_unix_micros;
     }
     const bool reclaim = static_cast<int>(m.shard) == shard.id() && !segment.quarantined;
-    spool.ScheduleRecovered(*envelope, segment.number, segment.path, m.commit_offset, reclaim);
+    // Its results in other shards' segments keep those (adopted with them counted live).
+    std::vector<std::pair<int, uint32_t>> result_pins;
+    for (uint32_t index : m.result_segments) {
+      const queue::RecoveredSegment& held = recovered.segments[index];
+      if (held.shard < shards && !held.quarantined) result_pins.emplace_back(held.shard, held.number);
+    }
+    spool.ScheduleRecovered(*envelope, segment.number, segment.path, m.commit_offset, reclaim,
+                            std::move(result_pins));
   }
 }
 

@@ -40,6 +40,9 @@ struct StoredMessage {
   uint64_t commit_offset = 0;
   BodyLocation body;
   bool reclaim = true;  // false: the segment belongs to no running shard (fewer --shards now)
+  // Segments of other shards (shard, number) that hold its results from an earlier run
+  // (RecoveredMessage::result_segments): each is let go once it is finished.
+  std::vector<std::pair<int, uint32_t>> result_pins;
   // Committed in this run (not recovered): its body may still be in the home shard's
   // memory (LogWriter::recent_writes), where only that shard may look.
   bool committed_this_run = false;

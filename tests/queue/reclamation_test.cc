@@ -16,6 +16,7 @@
 #include "queue/log_writer.h"
 #include "queue/queue_id.h"
 #include "queue/recovery.h"
+#include "queue/schedule/delivery_job.h"
 #include "queue/spool.h"
 #include "tests/queue/log_workload.h"
 
@@ -292,8 +293,8 @@ TEST(ReclamationTest, AResultWrittenForAnotherShardsMessageOutlivesTheWritersRec
   testing::ScratchDir spool("log-writer-results-home");
   core::RuntimeOptions options = OneShard();
   options.shards = 2;
+  core::Sharded<Spool> spools(2);  // outlives the runtime, whose shards unregister from it
   core::Runtime runtime(options);
-  core::Sharded<Spool> spools(2);
   std::string id;  // committed on shard 0, two recipients
   // Runs on shard 1, as its delivery would: the first recipient's result, then a flood
   // of shard 1's own mail, delivered and finished, until its early segments are gone.
@@ -353,5 +354,142 @@ TEST(ReclamationTest, AResultWrittenForAnotherShardsMessageOutlivesTheWritersRec
   EXPECT_FALSE(m.recipients[1].final);
 }
 
+// Takes each job a spool hands it, to finish later.
+class KeptJobs : public JobSink {
+ public:
+  void AcceptJob(std::unique_ptr<DeliveryJob> job) override { jobs.push_back(std::move(job)); }
+  std::vector<std::unique_ptr<DeliveryJob>> jobs;
+};
+
+// The second run below, on shard 1: a flow of its own mail, delivered and finished;
+// then M's last recipient delivered; then more of the flow.
+struct FloodAroundTheFinish {
+  core::Shard* shard = nullptr;
+  LogWriter* writer = nullptr;
+  Spool* spool = nullptr;
+  KeptJobs* jobs = nullptr;
+  std::string held_path;
+  bool kept_while_live = false, gone_after = false;
+
+  void Flood(std::function<void()> then) {
+    auto left = std::make_shared<int>(600);
+    LogWriter* log = writer;
+    Produce(*shard, *log, 600, 2000, [log, left, then](const std::string& own, const MessageLocation& at) {
+      log->AppendResult({own, 0, Outcome::kDelivered, 1, 0, 250, "ok"},
+                        [log, at, left, then](const absl::Status& s) {
+                          ASSERT_TRUE(s.ok()) << s;
+                          log->MessageFinished(at.segment);
+                          if (--*left == 0) then();
+                        });
+    });
+  }
+  void Start() {
+    Flood([this] {
+      kept_while_live = fs::exists(held_path) && writer->stats().segments_deleted == 0;
+      ASSERT_EQ(jobs->jobs.size(), 1u);
+      spool->JobFinished(jobs->jobs[0]->message);
+      Flood([this] {
+        gone_after = !fs::exists(held_path);
+        shard->runtime().RequestStop();
+      });
+    });
+  }
+};
+
+// A spool from a run that kept results in the delivering shard's log: after a restart,
+// the live message's result in another shard's segment keeps that segment (counted live
+// at adoption) until the message is finished, then lets it go.
+TEST(ReclamationTest, AnEarlierRunsResultInAnotherShardsLogStaysUntilItsMessageIsFinished) {
+  testing::ScratchDir spool("log-writer-results-pinned");
+  core::RuntimeOptions options = OneShard();
+  options.shards = 2;
+  auto dir = [&](int shard) { return spool / absl::StrCat("shard-", shard); };
+  // The first run: shard 0 commits M; shard 1 writes its first recipient's result in
+  // its own log, as delivery once did.
+  LogWriter* writers[2] = {nullptr, nullptr};
+  std::function<void(core::Shard&)> result_on_1 = [&](core::Shard& shard) {
+    writers[1]->AppendResult({"M", 0, Outcome::kDelivered, 1, 0, 250, "ok"}, [&shard](const absl::Status& s) {
+      ASSERT_TRUE(s.ok()) << s;
+      shard.runtime().RequestStop();
+    });
+  };
+  {
+    core::Runtime runtime(options);
+    ASSERT_TRUE(runtime
+                    .Run([&](core::Shard& shard) -> absl::Status {
+                      LogWriter& writer = StartWriter(shard, dir(shard.id()));
+                      writers[shard.id()] = &writer;
+                      if (shard.id() != 0) return absl::OkStatus();
+                      absl::StatusOr<uint64_t> message = writer.BeginMessage();
+                      EXPECT_TRUE(message.ok());
+                      EXPECT_TRUE(writer.AppendBody(*message, BodyFor(0, 1, 3000)).ok());
+                      Envelope envelope;
+                      envelope.queue_id = "M";
+                      envelope.recipients.push_back({"first@one.example", ""});
+                      envelope.recipients.push_back({"second@two.example", ""});
+                      writer.Commit(*message, envelope, [&](const absl::Status& s, const MessageLocation&) {
+                        ASSERT_TRUE(s.ok()) << s;
+                        core::Envelope call;
+                        call.function = [](core::Shard& target, const core::Envelope& e) {
+                          (*static_cast<std::function<void(core::Shard&)>*>(e.pointer))(target);
+                        };
+                        call.pointer = &result_on_1;
+                        ASSERT_TRUE(shard.Post(1, call));
+                      });
+                      return absl::OkStatus();
+                    })
+                    .ok());
+  }
+  auto recovered = RecoverSpool(spool.path());
+  ASSERT_TRUE(recovered.ok()) << recovered.status();
+  ASSERT_EQ(recovered->live.size(), 1u);
+  const RecoveredMessage& m = recovered->live[0];
+  EXPECT_TRUE(m.recipients[0].final);
+  ASSERT_EQ(m.result_segments.size(), 1u);
+  const RecoveredSegment& held = recovered->segments[m.result_segments[0]];
+  EXPECT_EQ(held.shard, 1u);
+  EXPECT_EQ(held.live, 1u);  // no message of its own, but M's result
+
+  // The second run: shard 1 delivers M's second recipient (to a domain it owns).
+  std::string domain = "two.example";
+  for (int i = 0; DomainShard(domain, 2) != 1; ++i) domain = absl::StrCat("d", i, ".example");
+  FloodAroundTheFinish second;
+  second.held_path = held.path;
+  core::Sharded<Spool> spools(2);  // outlives the runtime, whose shards unregister from it
+  core::Runtime runtime(options);
+  ASSERT_TRUE(runtime
+                  .Run([&](core::Shard& shard) -> absl::Status {
+                    LogWriter& writer = StartWriter(shard, dir(shard.id()));
+                    for (const RecoveredSegment& segment : recovered->segments) {
+                      if (static_cast<int>(segment.shard) == shard.id()) {
+                        writer.AdoptRecovered(segment.number, segment.path, segment.live);
+                      }
+                    }
+                    auto& ids = shard.Make<QueueIdGenerator>(static_cast<uint32_t>(shard.id()));
+                    auto& home = shard.Make<Spool>(shard, writer, ids, spools);
+                    auto& jobs = shard.Make<KeptJobs>();
+                    home.set_delivery(&jobs);
+                    if (shard.id() == 1) {
+                      second = {&shard, &writer, &home, &jobs, second.held_path};
+                      shard.AddTurnHook([&second, &jobs, started = false]() mutable {
+                        if (started || jobs.jobs.empty()) return;
+                        started = true;
+                        second.Start();
+                      });
+                      return absl::OkStatus();
+                    }
+                    const RecoveredSegment& segment = recovered->segments[m.segment];
+                    absl::StatusOr<Envelope> envelope = ReadEnvelope(segment.path, m.commit_offset);
+                    EXPECT_TRUE(envelope.ok());
+                    envelope->recipients[0].final = true;
+                    envelope->recipients[1].address = "second@" + domain;
+                    home.ScheduleRecovered(*envelope, segment.number, segment.path, m.commit_offset, true,
+                                           {{static_cast<int>(held.shard), held.number}});
+                    return absl::OkStatus();
+                  })
+                  .ok());
+  EXPECT_TRUE(second.kept_while_live);
+  EXPECT_TRUE(second.gone_after);
+}
 }  // namespace
 }  // namespace ringpost::queue
