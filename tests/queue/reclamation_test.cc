@@ -284,6 +284,26 @@ TEST(ReclamationTest, ACopiedShareSupersedesItsRecipientsInTheOriginal) {
   EXPECT_EQ(envelope->recipients[0].params, "NOTIFY=NEVER");  // the parameters travel too
 }
 
+// Runs `*work` on shard `target`: a test's step on another shard (`work` outlives the
+// runtime).
+bool PostWork(core::Shard& from, int target, std::function<void(core::Shard&)>* work) {
+  core::Envelope call;
+  call.function = [](core::Shard& shard, const core::Envelope& e) {
+    (*static_cast<std::function<void(core::Shard&)>*>(e.pointer))(shard);
+  };
+  call.pointer = work;
+  return from.Post(target, call);
+}
+
+// A message for two domains: its recipients are delivered by different shards.
+Envelope TwoRecipients(const std::string& id) {
+  Envelope envelope;
+  envelope.queue_id = id;
+  envelope.recipients.push_back({"first@one.example", ""});
+  envelope.recipients.push_back({"second@two.example", ""});
+  return envelope;
+}
+
 // A message's results are written by the shard that delivers its domain, which need not
 // be the shard whose log holds the message. Each log deletes its own segments once they
 // hold nothing live, so a result kept in the delivering shard's log would go with that
@@ -327,18 +347,11 @@ TEST(ReclamationTest, AResultWrittenForAnotherShardsMessageOutlivesTheWritersRec
                     absl::StatusOr<uint64_t> message = home.BeginMessage();
                     EXPECT_TRUE(message.ok());
                     EXPECT_TRUE(home.AppendBody(*message, BodyFor(0, 1, 3000)).ok());
-                    Envelope envelope;
-                    id = envelope.queue_id = home.NextQueueId(absl::Now());
-                    envelope.recipients.push_back({"first@one.example", ""});
-                    envelope.recipients.push_back({"second@two.example", ""});
+                    id = home.NextQueueId(absl::Now());
+                    Envelope envelope = TwoRecipients(id);
                     home.Commit(*message, envelope, [&](const absl::Status& committed) {
                       ASSERT_TRUE(committed.ok()) << committed;
-                      core::Envelope call;
-                      call.function = [](core::Shard& target, const core::Envelope& e) {
-                        (*static_cast<std::function<void(core::Shard&)>*>(e.pointer))(target);
-                      };
-                      call.pointer = &deliver_on_1;
-                      ASSERT_TRUE(shard.Post(1, call));
+                      ASSERT_TRUE(PostWork(shard, 1, &deliver_on_1));
                     });
                     return absl::OkStatus();
                   })
@@ -423,18 +436,10 @@ TEST(ReclamationTest, AnEarlierRunsResultInAnotherShardsLogStaysUntilItsMessageI
                       absl::StatusOr<uint64_t> message = writer.BeginMessage();
                       EXPECT_TRUE(message.ok());
                       EXPECT_TRUE(writer.AppendBody(*message, BodyFor(0, 1, 3000)).ok());
-                      Envelope envelope;
-                      envelope.queue_id = "M";
-                      envelope.recipients.push_back({"first@one.example", ""});
-                      envelope.recipients.push_back({"second@two.example", ""});
+                      Envelope envelope = TwoRecipients("M");
                       writer.Commit(*message, envelope, [&](const absl::Status& s, const MessageLocation&) {
                         ASSERT_TRUE(s.ok()) << s;
-                        core::Envelope call;
-                        call.function = [](core::Shard& target, const core::Envelope& e) {
-                          (*static_cast<std::function<void(core::Shard&)>*>(e.pointer))(target);
-                        };
-                        call.pointer = &result_on_1;
-                        ASSERT_TRUE(shard.Post(1, call));
+                        ASSERT_TRUE(PostWork(shard, 1, &result_on_1));
                       });
                       return absl::OkStatus();
                     })
